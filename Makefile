@@ -1,0 +1,138 @@
+# AgentHub — one non-recursive Makefile.
+#
+#   make            build every library and binary into $(BUILD)/bin
+#   make SAN=1      the same with AddressSanitizer + UndefinedBehaviorSanitizer, in build-asan/
+#   make test       install what is missing, build both, run unit + integration + fuzz suites
+#   make run        bring the whole system up locally with a demo tenant
+#   make bench      benchmarks (figures and ratios)
+#   make deps       install Debian packages (root) or print the apt-get line
+#   make lint       clang-tidy + cppcheck          make format-check / make format
+
+SAN   ?=
+ifeq ($(SAN),1)
+BUILD ?= build-asan
+else
+BUILD ?= build
+endif
+
+CC      ?= cc
+CSTD     = -std=c11 -D_GNU_SOURCE
+WARN     = -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
+INCS     = -I. -Icommon -Illm -Itools
+OPT     ?= -O2
+CFLAGS  ?= -g $(OPT)
+CFLAGS  += $(CSTD) $(WARN) $(INCS) -MMD -MP -pthread
+LDFLAGS += -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+SYSLIBS = -lrdkafka -lpq -lhiredis -lcurl -ljson-c -ljwt -lcivetweb -lssl -lcrypto -lm -ldl
+OCRLIBS = -ltesseract -lleptonica
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+# ---- libraries: one per shared folder --------------------------------------------------
+COMMON_SRC = $(wildcard common/*.c)
+LLM_SRC    = $(wildcard llm/*.c)
+TOOLS_SRC  = $(wildcard tools/*.c)
+
+LIBCOMMON = $(BUILD)/lib/libcommon.a
+LIBLLM    = $(BUILD)/lib/libllm.a
+LIBTOOLS  = $(BUILD)/lib/libtools.a
+ALLLIBS   = $(LIBTOOLS) $(LIBLLM) $(LIBCOMMON)
+
+$(LIBCOMMON): $(call obj,$(COMMON_SRC))
+$(LIBLLM):    $(call obj,$(LLM_SRC))
+$(LIBTOOLS):  $(call obj,$(TOOLS_SRC))
+$(BUILD)/lib/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+# ---- programs: name, source folder --------------------------------------------------------
+# Each program is every .c in its folder, linked against all three libraries.
+PROGRAMS = \
+  agenthub-ingress:ingress \
+  agenthub-router:router \
+  agenthub-agent:agents \
+  agenthub-docworker:agents/docworker \
+  agenthub-migrate:migrations \
+  agenthub-devbroker:compose/devbroker \
+  agenthubctl:cli \
+  agenthub-standin-llm:tests/standin/llm \
+  agenthub-standin-erp:tests/standin/erp
+
+BINS :=
+define PROGRAM_template
+$(1)_SRC := $$(wildcard $(2)/*.c)
+ifneq ($$($(1)_SRC),)
+BINS += $(BUILD)/bin/$(1)
+$(BUILD)/bin/$(1): $$(call obj,$$($(1)_SRC)) $(ALLLIBS)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$(call obj,$$($(1)_SRC)) $(ALLLIBS) $(SYSLIBS) $(if $(findstring docworker,$(1)),$(OCRLIBS))
+endif
+endef
+$(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_template,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+
+# ---- tests: each tests/unit/test_*.c and tests/integration/test_*.c is one cmocka binary ---
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+INTEG_SRC = $(wildcard tests/integration/test_*.c)
+TEST_BINS = $(patsubst tests/%.c,$(BUILD)/tests/%,$(UNIT_SRC) $(INTEG_SRC))
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(ALLLIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALLLIBS) $(SYSLIBS) -lcmocka
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+.DEFAULT_GOAL := all
+.SECONDARY:
+.PHONY: all tests deps test test-fast run bench lint format format-check fuzz clean
+all: $(BINS)
+tests: all $(TEST_BINS)
+
+deps:
+	@compose/local/deps.sh
+
+# The README's test command: installs what is missing, builds both flavours, runs everything.
+test: deps
+	$(MAKE) tests
+	$(MAKE) SAN=1 tests
+	tests/run.sh --build build --build-san build-asan
+
+# One flavour only, no install step; for quick local iterations.
+test-fast: tests
+	tests/run.sh --build $(BUILD)
+
+run: deps all
+	compose/local/demo
+
+bench: deps all
+	tests/bench/run.sh
+
+FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZ_TARGETS)
+build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
+	@mkdir -p build-fuzz
+	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(SYSLIBS)
+
+LINT_SRC = $(COMMON_SRC) $(LLM_SRC) $(TOOLS_SRC) $(foreach p,$(PROGRAMS),$(wildcard $(word 2,$(subst :, ,$(p)))/*.c))
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
+	  --suppress=missingIncludeSystem -I common -I llm -I tools $(LINT_SRC)
+	clang-tidy --quiet -checks='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling' \
+	  $(LINT_SRC) -- $(CSTD) $(INCS)
+
+FMT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FMT_SRC)
+format-check:
+	clang-format --dry-run --Werror $(FMT_SRC)
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

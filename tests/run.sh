@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# tests/run.sh — runs every suite and closes with one line: "N passed, N failed, N skipped".
+#
+#   tests/run.sh --build build [--build-san build-asan] [--only unit|integration|fuzz]
+#
+# For each build flavour: the unit tests (cmocka binaries), then — with the local stack
+# (PostgreSQL, Redis, dev broker, ChromaDB) brought up once for the whole run and always torn
+# down — the C integration tests and the Python integration tests (which spawn the real
+# binaries of that flavour). Then a short libFuzzer run of each fuzz target.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+builds=()
+only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --build|--build-san) builds+=("$2"); shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    *) echo "usage: tests/run.sh --build DIR [--build-san DIR] [--only unit|integration|fuzz]" >&2; exit 2 ;;
+  esac
+done
+[ ${#builds[@]} -gt 0 ] || builds=(build)
+
+PY=/usr/bin/python3            # Debian's python: python3-jwt and python3-cryptography live there
+passed=0 failed=0 skipped=0
+failures=()
+LOGDIR=$ROOT/var/test-logs
+mkdir -p "$LOGDIR"
+
+note_fail() { failures+=("$1"); }
+
+# cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
+run_cmocka() {
+  local bin=$1 label=$2 out rc p f
+  out=$("$bin" 2>&1); rc=$?
+  echo "$out" > "$LOGDIR/$(echo "$label" | tr '/ ' '__').log"
+  p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+  f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
+  p=${p:-0}; f=${f:-0}
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi     # crashed, sanitizer report, ...
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -gt 0 ]; then
+    note_fail "$label"
+    echo "FAIL $label ($p passed, $f failed)"; echo "$out" | tail -40 | sed 's/^/    /'
+  else
+    echo "ok   $label ($p passed)"
+  fi
+}
+
+# unittest prints "Ran N tests" then "OK", "OK (skipped=S)" or "FAILED (failures=A, errors=B, skipped=S)".
+run_pytest() {
+  local file=$1 label=$2 out rc n a b s
+  out=$(cd "$ROOT" && timeout 900 "$PY" -m unittest -v "$file" 2>&1); rc=$?
+  echo "$out" > "$LOGDIR/$(echo "$label" | tr '/ ' '__').log"
+  n=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) test.*/\1/p' | tail -1); n=${n:-0}
+  a=$(echo "$out" | tail -3 | grep -o 'failures=[0-9]*' | cut -d= -f2); a=${a:-0}
+  b=$(echo "$out" | tail -3 | grep -o 'errors=[0-9]*' | cut -d= -f2); b=${b:-0}
+  s=$(echo "$out" | tail -3 | grep -o 'skipped=[0-9]*' | cut -d= -f2); s=${s:-0}
+  if [ "$rc" -ne 0 ] && [ $((a + b)) -eq 0 ]; then b=1; fi
+  passed=$((passed + n - a - b - s)); failed=$((failed + a + b)); skipped=$((skipped + s))
+  if [ $((a + b)) -gt 0 ]; then
+    note_fail "$label"
+    echo "FAIL $label ($((n - a - b - s)) passed, $((a + b)) failed)"
+    echo "$out" | grep -E '^(FAIL|ERROR):|Error|assert' | head -30 | sed 's/^/    /'
+  else
+    echo "ok   $label ($((n - a - b - s)) passed, $s skipped)"
+  fi
+}
+
+stack_up=0
+stack_down() {
+  if [ $stack_up -eq 1 ]; then
+    compose/local/stack down >/dev/null 2>&1
+    stack_up=0
+  fi
+}
+trap 'stack_down' EXIT
+trap 'exit 130' INT TERM
+
+# The test stack lives apart from a running demo: its own folder and ports.
+export AGENTHUB_VAR=$ROOT/var/test-stack
+export AGENTHUB_PORT_BASE=${AGENTHUB_TEST_PORT_BASE:-25400}
+
+bring_stack_up() {
+  [ $stack_up -eq 1 ] && return 0
+  local envout
+  if ! envout=$(compose/local/stack up); then
+    echo "FAIL stack: compose/local/stack up failed"; failed=$((failed + 1)); note_fail stack
+    return 1
+  fi
+  eval "$envout"
+  stack_up=1
+}
+
+for B in "${builds[@]}"; do
+  flavour=$([ "$B" = build-asan ] && echo asan || echo plain)
+  if [ -z "$only" ] || [ "$only" = unit ]; then
+    for t in "$B"/tests/unit/test_*; do
+      [ -x "$t" ] || continue
+      run_cmocka "$t" "$flavour/unit/$(basename "$t")"
+    done
+  fi
+  if [ -z "$only" ] || [ "$only" = integration ]; then
+    bring_stack_up || continue
+    export AGENTHUB_BIN=$ROOT/$B/bin
+    for t in "$B"/tests/integration/test_*; do
+      [ -x "$t" ] || continue
+      run_cmocka "$t" "$flavour/integration/$(basename "$t")"
+    done
+    for t in tests/integration/test_*.py; do
+      [ -f "$t" ] || continue
+      run_pytest "$t" "$flavour/integration/$(basename "$t" .py)"
+    done
+  fi
+done
+stack_down
+
+if { [ -z "$only" ] || [ "$only" = fuzz ]; } && command -v clang >/dev/null 2>&1; then
+  if make -s fuzz >"$LOGDIR/fuzz-build.log" 2>&1; then
+    for f in build-fuzz/fuzz_*; do
+      [ -x "$f" ] || continue
+      name=$(basename "$f")
+      corpus=tests/fuzz/corpus/${name#fuzz_}
+      mkdir -p "var/fuzz/$name"
+      if "$f" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "var/fuzz/$name" \
+           $( [ -d "$corpus" ] && echo "$corpus" ) >"$LOGDIR/$name.log" 2>&1; then
+        passed=$((passed + 1)); echo "ok   fuzz/$name"
+      else
+        failed=$((failed + 1)); note_fail "fuzz/$name"; echo "FAIL fuzz/$name"; tail -30 "$LOGDIR/$name.log" | sed 's/^/    /'
+      fi
+    done
+  else
+    failed=$((failed + 1)); note_fail fuzz-build; echo "FAIL fuzz build"; tail -20 "$LOGDIR/fuzz-build.log"
+  fi
+fi
+
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+echo "logs: $LOGDIR"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
