@@ -1,0 +1,36 @@
+/* jobevents.h — job state and the per-job event stream that clients read over SSE/long-poll.
+ *
+ * Source of truth for a job's events is a Redis stream per job,
+ *   agenthub:{tenant}:job:{job_id}:events   (XADD, auto ids; TTL 24 h, refreshed on write)
+ * whose entry ids are the SSE `id:` (so Last-Event-ID resumes with XRANGE (id +), from any
+ * ingress instance. Each entry has fields `event` (queued|routed|tool_call|tool_result|delta|
+ * final|error) and `data` (JSON text). After writing, the event is also published on
+ * KAFKA_TOPIC_CHAT_EVENTS (a chat.event envelope, key session_id) so ingress instances wake
+ * their waiting streams at once instead of polling.
+ *
+ * Durable state lives in PostgreSQL's `jobs` table (status, agent, response, metadata, error);
+ * see migrations/. `final` and `error` are terminal: exactly one of them ends a job.
+ */
+#ifndef AGENTHUB_JOBEVENTS_H
+#define AGENTHUB_JOBEVENTS_H
+
+#include <json-c/json.h>
+
+#include "envelope.h"
+#include "kafka.h"
+#include "rcache.h"
+
+#define JOBEVENTS_TTL_S (24 * 3600)
+
+/* Appends one event for job `env`. data is borrowed. The Kafka publish is asynchronous
+ * (producer may be NULL to skip it). out_id (may be NULL, cap >= 32) receives the stream id.
+ * Returns 0 or an rc_status. */
+int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct envelope *env,
+                   const char *event, json_object *data, char *out_id, size_t idcap);
+
+/* Reads events after `after_id` ("0" for all), at most `max`. Returns a JSON array of
+ * {"id","event","data"} objects in *out (caller json_object_put), or an rc_status. */
+int jobevents_read(struct rcache *r, const char *tenant_id, const char *job_id,
+                   const char *after_id, int max, json_object **out);
+
+#endif

@@ -1,0 +1,96 @@
+/* kafka.h — producer and consumer wrappers on librdkafka.
+ *
+ * The code never knows whether it talks to real Apache Kafka or the dev broker (librdkafka's
+ * mock cluster): both are just a bootstrap list. Every environment variable KAFKA_<X>
+ * (other than KAFKA_BROKERS) is passed to rd_kafka_conf_set as <x> with '_' -> '.'
+ * (KAFKA_SOCKET_TIMEOUT_MS=5000 -> socket.timeout.ms=5000). librdkafka's own log lines are
+ * routed through log.h.
+ *
+ * Producer: idempotent (enable.idempotence=true, acks=all), delivery reports.
+ * Consumer: one consumer group, enable.auto.commit=false (the caller commits explicitly what
+ * it has finished), auto.offset.reset=earliest, cooperative rebalance handled inside; the
+ * caller learns of revoked partitions through an optional callback.
+ */
+#ifndef AGENTHUB_KAFKA_H
+#define AGENTHUB_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Topic names (DESIGN.md). Agent topics are KAFKA_TOPIC_AGENT_PREFIX + agent name. */
+#define KAFKA_TOPIC_CHAT_REQUESTS "agenthub.chat.requests"
+#define KAFKA_TOPIC_CHAT_EVENTS "agenthub.chat.events"
+#define KAFKA_TOPIC_DOCUMENTS "agenthub.documents"
+#define KAFKA_TOPIC_DLQ "agenthub.dlq"
+#define KAFKA_TOPIC_AGENT_PREFIX "agenthub.agent."
+
+struct kafka_header {
+    const char *name;
+    const char *value; /* NUL-terminated */
+};
+
+/* ---- producer ---------------------------------------------------------------------------- */
+struct kafka_producer;
+
+/* err is 0 on success, else an rd_kafka_resp_err_t; errstr is human-readable. */
+typedef void (*kafka_delivery_cb)(void *opaque, int err, const char *errstr);
+
+int kafka_producer_new(struct kafka_producer **out, const char *brokers, char *err, size_t errlen);
+/* Flushes (up to 10 s) then destroys. NULL-safe. */
+void kafka_producer_free(struct kafka_producer *p);
+/* Asynchronous produce; cb (may be NULL) runs from kafka_producer_poll() or the producer's
+ * background poller thread, exactly once, with the final outcome. Returns 0 if queued. */
+int kafka_produce(struct kafka_producer *p, const char *topic, const char *key, const void *val,
+                  size_t vallen, const struct kafka_header *hdrs, size_t nhdrs,
+                  kafka_delivery_cb cb, void *opaque);
+/* Produces and waits until the broker acknowledged (acks=all) or timeout_ms passed.
+ * Returns 0 when acknowledged, -ETIMEDOUT, or -EIO with errstr filled. Thread-safe. */
+int kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *key,
+                       const void *val, size_t vallen, const struct kafka_header *hdrs,
+                       size_t nhdrs, int timeout_ms, char *err, size_t errlen);
+int kafka_producer_flush(struct kafka_producer *p, int timeout_ms);
+/* Creates a topic if missing (admin API); partitions <= 0 means broker default. */
+int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions,
+                       int timeout_ms, char *err, size_t errlen);
+/* Is at least one broker reachable (metadata request within timeout_ms)? */
+int kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
+
+/* ---- consumer ---------------------------------------------------------------------------- */
+struct kafka_consumer;
+
+/* Called on the polling thread when partitions are revoked (before the group moves them):
+ * the caller must stop committing for them. */
+typedef void (*kafka_revoke_cb)(void *opaque, const rd_kafka_topic_partition_list_t *parts);
+
+struct kafka_consumer_opts {
+    const char *brokers;
+    const char *group_id;
+    const char *const *topics; /* may include regex topics starting with '^' */
+    size_t ntopics;
+    const char *offset_reset; /* "earliest" (default) or "latest" */
+    kafka_revoke_cb on_revoke;
+    void *opaque;
+};
+
+int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_opts *opts,
+                       char *err, size_t errlen);
+/* Returns a message (caller frees with rd_kafka_message_destroy), or NULL on timeout.
+ * Partition EOF and transient errors are handled inside (logged, not returned). */
+rd_kafka_message_t *kafka_consumer_poll(struct kafka_consumer *c, int timeout_ms);
+/* Commits `next_offset` (the offset of the next message to read) for one partition,
+ * synchronously. */
+int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,
+                          int64_t next_offset);
+/* Leaves the group cleanly (rd_kafka_consumer_close) and destroys. NULL-safe. */
+void kafka_consumer_free(struct kafka_consumer *c);
+
+/* Copies header `name` of msg into buf (NUL-terminated). Returns 0, or -1 when absent. */
+int kafka_msg_header(const rd_kafka_message_t *msg, const char *name, char *buf, size_t cap);
+
+/* Sends msg to KAFKA_TOPIC_DLQ with its original key, value and headers plus
+ * x-error, x-source-topic, x-source-partition, x-source-offset. Waits for the ack. */
+int kafka_dead_letter(struct kafka_producer *p, const rd_kafka_message_t *msg, const char *error,
+                      char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,48 @@
+/* rcache.h — Redis client on hiredis: cache, counters, job event streams.
+ *
+ * Keys follow the seed's namespacing: agenthub:{tenant}:cache:{resource}:{id}, plus
+ * agenthub:{tenant}:llm for the LLM config. Thread-safe (a small pool of connections); a
+ * connection that fails is reconnected on the next call. Every call returns a typed status
+ * so callers can tell a miss (RC_MISS) from Redis being down (RC_ERR_DOWN).
+ */
+#ifndef AGENTHUB_RCACHE_H
+#define AGENTHUB_RCACHE_H
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+enum rc_status {
+    RC_OK = 0,
+    RC_MISS = 1,
+    RC_ERR_DOWN = -1,  /* cannot connect / connection lost / timeout */
+    RC_ERR_REPLY = -2, /* Redis answered with an error */
+};
+
+/* TTLs from the seed. */
+#define RC_TTL_LLM 3600
+#define RC_TTL_AGENT 3600
+#define RC_TTL_TOOL 3600
+#define RC_TTL_PERMISSIONS 1800
+
+struct rcache;
+
+int rcache_open(struct rcache **out, const char *url, char *err, size_t errlen);
+void rcache_close(struct rcache *r); /* NULL-safe */
+
+/* "agenthub:{tenant}:cache:{resource}" or, with id, "...:{resource}:{id}". Returns length, or
+ * -1 if it does not fit. */
+int rcache_key(char *buf, size_t cap, const char *tenant, const char *resource, const char *id);
+
+int rcache_get(struct rcache *r, const char *key, char **val, size_t *len); /* *val malloc'd */
+int rcache_setex(struct rcache *r, const char *key, const char *val, size_t len, int ttl_s);
+int rcache_del(struct rcache *r, const char *key);
+/* Deletes every key matching a glob pattern (SCAN, never KEYS). */
+int rcache_del_pattern(struct rcache *r, const char *pattern);
+/* Any command; *reply is the caller's (freeReplyObject). */
+int rcache_command(struct rcache *r, redisReply **reply, const char *fmt, ...);
+int rcache_commandv(struct rcache *r, redisReply **reply, int argc, const char **argv,
+                    const size_t *argvlen);
+int rcache_ping(struct rcache *r);
+const char *rc_status_str(int status);
+
+#endif
