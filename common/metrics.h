@@ -1,0 +1,31 @@
+/* metrics.h — a process-wide Prometheus metrics registry (counters, gauges, histograms),
+ * rendered in the text exposition format (version 0.0.4). Thread-safe; updates are lock-free
+ * after a metric is created. Metrics live until process exit.
+ *
+ * A metric is one name plus one label set: metrics_counter("http_requests_total", "...",
+ * "route=\"chat\",status=\"202\"") and the same name with other labels are series of one
+ * family (one HELP/TYPE block). Asking again for the same name and labels returns the same
+ * metric.
+ */
+#ifndef AGENTHUB_METRICS_H
+#define AGENTHUB_METRICS_H
+
+#include <stddef.h>
+
+struct metric;
+
+struct metric *metrics_counter(const char *name, const char *help, const char *labels);
+struct metric *metrics_gauge(const char *name, const char *help, const char *labels);
+/* buckets: ascending upper bounds (+Inf is implied); NULL = default latency buckets (s). */
+struct metric *metrics_histogram(const char *name, const char *help, const char *labels,
+                                 const double *buckets, size_t nbuckets);
+
+void metrics_inc(struct metric *m, double v);     /* counter, gauge */
+void metrics_set(struct metric *m, double v);     /* gauge */
+void metrics_observe(struct metric *m, double v); /* histogram */
+double metrics_value(const struct metric *m);     /* counter/gauge value, histogram count */
+
+/* The whole registry as text; malloc'd. */
+char *metrics_render(void);
+
+#endif

@@ -1,0 +1,150 @@
+/* llm.h — one C interface for chat and embedding calls to every provider.
+ *
+ * Providers: OpenAI chat completions, OpenRouter (OpenAI format, its base URL and headers),
+ * any OpenAI-compatible base URL (vLLM, Ollama, llama.cpp), Anthropic messages, Google Gemini
+ * generateContent / streamGenerateContent; embeddings via OpenAI /v1/embeddings, Gemini
+ * embedContent, or the local lexical embedder.
+ *
+ * Calls are asynchronous on an httploop (thousands in flight on one thread): llm_chat_start()
+ * returns at once, deltas and the final result arrive through callbacks from httploop_run().
+ * Retries (429, 5xx, connection errors; exponential backoff with jitter, Retry-After honoured),
+ * timeouts, per-tenant rate limits (Redis, shared by all processes) and the fallback model are
+ * handled inside. The API key is never logged nor put in an error message.
+ */
+#ifndef AGENTHUB_LLM_H
+#define AGENTHUB_LLM_H
+
+#include <stddef.h>
+
+#include "httploop.h"
+#include "pgpool.h"
+#include "rcache.h"
+
+enum llm_provider {
+    LLM_PROVIDER_OPENAI,
+    LLM_PROVIDER_OPENROUTER,
+    LLM_PROVIDER_OPENAI_COMPAT,
+    LLM_PROVIDER_ANTHROPIC,
+    LLM_PROVIDER_GEMINI,
+    LLM_PROVIDER_LOCAL, /* embeddings only: the lexical embedder */
+};
+
+enum llm_role { LLM_ROLE_SYSTEM, LLM_ROLE_USER, LLM_ROLE_ASSISTANT, LLM_ROLE_TOOL };
+
+enum llm_status {
+    LLM_OK = 0,
+    LLM_ERR_AUTH = -1,         /* 401/403: wrong or revoked key */
+    LLM_ERR_RATE_LIMITED = -2, /* 429 after retries, or the tenant's rate_limit_rpm */
+    LLM_ERR_TIMEOUT = -3,
+    LLM_ERR_BAD_RESPONSE = -4, /* malformed JSON, cut stream, unexpected shape */
+    LLM_ERR_UNAVAILABLE = -5,  /* 5xx after retries, connection refused */
+    LLM_ERR_CONTEXT_TOO_LONG = -6,
+    LLM_ERR_INVALID_REQUEST = -7, /* other 4xx, or a bad request built by the caller */
+    LLM_ERR_CONFIG = -8,          /* no config for tenant, key does not decrypt */
+    LLM_ERR_CANCELLED = -9,
+};
+
+struct llm_tool_call {
+    char *id;
+    char *name;
+    char *arguments; /* JSON object text */
+};
+
+struct llm_message {
+    enum llm_role role;
+    char *content;                    /* may be NULL for an assistant turn with tool calls */
+    struct llm_tool_call *tool_calls; /* assistant turns */
+    size_t ntool_calls;
+    char *tool_call_id; /* tool turns: which call this answers */
+    char *name;         /* tool turns: the tool's name (Gemini needs it) */
+};
+
+struct llm_tool_def {
+    const char *name;
+    const char *description;
+    const char *parameters; /* JSON Schema text */
+};
+
+struct llm_request {
+    const struct llm_message *messages;
+    size_t nmessages;
+    const struct llm_tool_def *tools;
+    size_t ntools;
+    int stream;       /* deltas through the callback */
+    int json_mode;    /* ask for a JSON object answer */
+    double temperature; /* < 0: provider default */
+    int max_tokens;     /* <= 0: config default */
+};
+
+struct llm_response {
+    char *content;
+    struct llm_tool_call *tool_calls;
+    size_t ntool_calls;
+    char *finish_reason; /* normalized: stop, tool_calls, length, content_filter */
+    long input_tokens, output_tokens;
+    char *model; /* the model that answered (fallback shows here) */
+};
+
+struct llm_error {
+    enum llm_status code;
+    int http_status;
+    char message[512]; /* names tenant and provider, never the key */
+};
+
+struct llm_config {
+    enum llm_provider provider;
+    char *tenant_id;
+    char *base_url; /* NULL: the provider's default */
+    char *model;
+    char *fallback_model; /* NULL: none */
+    char *api_key;        /* plaintext, decrypted at use; never logged */
+    char *embedding_provider_model; /* NULL: local embedder */
+    long rate_limit_rpm;            /* <= 0: unlimited */
+    long connect_timeout_ms, timeout_ms;
+    int max_retries;
+    double temperature;
+    int max_tokens;
+};
+
+struct llm_client;
+
+/* r may be NULL (no cross-process rate limiting). loop is borrowed. */
+int llm_client_new(struct llm_client **out, struct httploop *loop, struct rcache *r, char *err,
+                   size_t errlen);
+void llm_client_free(struct llm_client *c); /* cancels calls in flight; NULL-safe */
+
+typedef void (*llm_delta_cb)(void *opaque, const char *text, size_t len);
+/* resp is valid only during the call; on failure resp is NULL and err says why. */
+typedef void (*llm_done_cb)(void *opaque, const struct llm_response *resp,
+                            const struct llm_error *err);
+
+/* Copies what it needs from cfg and req. On failure (negative) the callbacks never run. */
+int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
+                   const struct llm_request *req, llm_delta_cb on_delta, llm_done_cb on_done,
+                   void *opaque);
+/* Blocking form for tools and tests: runs the client's loop until this call finishes. */
+int llm_chat_sync(struct llm_client *c, const struct llm_config *cfg,
+                  const struct llm_request *req, struct llm_response *out,
+                  struct llm_error *err);
+void llm_response_cleanup(struct llm_response *r);
+
+/* Embeddings: n texts -> n vectors of *dim floats (*vecs malloc'd, row-major). */
+int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const char *const *texts,
+                   size_t n, float **vecs, int *dim, struct llm_error *err);
+/* The local lexical embedder (hashed word and character n-grams, L2-normalized). */
+void llm_embed_local(const char *text, float *vec, int dim);
+#define LLM_LOCAL_EMBED_DIM 384
+
+/* The tenant's config: Redis (agenthub:{tenant}:llm, 1 h, the encrypted key only) or
+ * tenant_llm_configs + llm_models; the API key Fernet-decrypted with fernet_key. */
+int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
+                    const char *tenant_id, struct llm_config *out, struct llm_error *err);
+/* Drops the cached config (admin writes). */
+int llm_config_invalidate(struct rcache *r, const char *tenant_id);
+void llm_config_cleanup(struct llm_config *cfg);
+/* "openai", "anthropic", "gemini", "openrouter", "openai_compatible", "local". */
+int llm_provider_parse(const char *s, enum llm_provider *out);
+const char *llm_provider_name(enum llm_provider p);
+const char *llm_status_str(int status);
+
+#endif

@@ -1,0 +1,59 @@
+/* tool.h — the tools an agent may call (seed "Tool Loading System").
+ *
+ * Base types: HTTP_GET, HTTP_POST (endpoint template, URL-encoded parameters, headers,
+ * body_template, timeout, response size cap, the user's JWT when inject_jwt, SSRF guard),
+ * RAG (the tenant's ChromaDB collection), OCR. Arguments are validated against the tool's
+ * input JSON Schema before any call; output against its output schema.
+ */
+#ifndef AGENTHUB_TOOL_H
+#define AGENTHUB_TOOL_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "httploop.h"
+#include "llm.h"
+#include "pgpool.h"
+#include "rcache.h"
+
+#define TOOL_MAX_PER_AGENT 5
+
+struct tool_def {
+    char *id;
+    char *name;
+    char *description;
+    char *base_type;            /* HTTP_GET, HTTP_POST, RAG, OCR */
+    json_object *config;        /* endpoint, method, headers, body_template, timeout_ms, ... */
+    json_object *input_schema;  /* JSON Schema (object) */
+    json_object *output_schema; /* may be NULL */
+    int priority;
+};
+
+/* What a tool call may use; everything borrowed. */
+struct tool_ctx {
+    const char *tenant_id;
+    const char *user_jwt; /* the caller's token for inject_jwt; may be NULL */
+    struct httploop *loop;
+    struct llm_client *llm;          /* embeddings for RAG */
+    const struct llm_config *llm_cfg;
+    const char *chroma_url;
+    const char *allowed_hosts; /* comma-separated hosts exempt from the SSRF guard */
+};
+
+/* result: the tool's output (borrowed; json_object_get to keep) or NULL with error set. */
+typedef void (*tool_done_cb)(void *opaque, json_object *result, const char *error);
+
+/* Validates args, then starts the call on ctx->loop. Returns 0 when started; on failure
+ * (invalid arguments, unknown base type) returns negative with err filled and cb never runs. */
+int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                tool_done_cb cb, void *opaque, char *err, size_t errlen);
+
+/* The agent's tools for a tenant: agent_tools by priority ASC, only tools the tenant is
+ * permitted (tenant_tool_permissions.enabled), at most TOOL_MAX_PER_AGENT; Redis-cached per
+ * the seed. *out is malloc'd; free with tool_defs_free. */
+int tools_load_for_agent(struct pgpool *db, struct rcache *r, const char *tenant_id,
+                         const char *agent_id, struct tool_def **out, size_t *n, char *err,
+                         size_t errlen);
+void tool_defs_free(struct tool_def *defs, size_t n);
+
+#endif
