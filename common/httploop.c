@@ -1,0 +1,493 @@
+/* httploop.c — see httploop.h.
+ *
+ * libcurl's multi_socket interface on an epoll set: only the sockets that are ready are
+ * touched, so one thread holds thousands of slow transfers (an LLM stream sends a few tokens
+ * a second for tens of seconds) without walking every handle on each wake-up, which is what
+ * curl_multi_perform() + curl_multi_poll() would do. An eventfd in the same epoll set
+ * implements httploop_wakeup().
+ *
+ * Transfers are found by their easy handle in a small hash table (CURLOPT_PRIVATE stays the
+ * caller's). Timers live in a binary min-heap ordered by (due, id); a second hash table maps
+ * ids to timers so httploop_timer_cancel() is O(log n).
+ *
+ * Callbacks never run from inside libcurl: completions are collected with
+ * curl_multi_info_read() after curl_multi_socket_action() returns, so a callback may add,
+ * cancel or free transfers and timers freely. httploop_cancel() runs the callback before it
+ * returns; it must not be called from inside a libcurl callback (write/header functions).
+ */
+#include "httploop.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* An intrusive hash table node, embedded first in struct xfer and struct timer. */
+struct hnode {
+    uintptr_t key;
+    struct hnode *next;
+};
+
+struct htable {
+    struct hnode **b;
+    size_t nb; /* power of two */
+    size_t n;
+};
+
+struct xfer {
+    struct hnode h; /* key: the CURL * */
+    CURL *easy;
+    httploop_done_cb cb;
+    void *opaque;
+};
+
+struct timer {
+    struct hnode h; /* key: the id */
+    long id;
+    long long due_ms;
+    size_t heap_idx;
+    httploop_timer_cb cb;
+    void *opaque;
+};
+
+struct httploop {
+    CURLM *multi;
+    int epfd;
+    int evfd;
+    long long curl_due_ms; /* -1: libcurl wants no timeout */
+    struct htable xfers;
+    struct htable timers;
+    struct timer **heap;
+    size_t nheap, capheap;
+    long next_timer_id;
+    int running; /* libcurl's count */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- hash table ---------------------------------------------------------------------- */
+
+static size_t hslot(const struct htable *t, uintptr_t key)
+{
+    uint64_t x = (uint64_t)key;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (t->nb - 1);
+}
+
+static int hgrow(struct htable *t)
+{
+    size_t nb = t->nb ? t->nb * 2 : 64;
+    struct hnode **b = calloc(nb, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    struct htable nt = {.b = b, .nb = nb, .n = t->n};
+    for (size_t i = 0; i < t->nb; i++) {
+        struct hnode *e = t->b[i];
+        while (e) {
+            struct hnode *next = e->next;
+            size_t s = hslot(&nt, e->key);
+            e->next = b[s];
+            b[s] = e;
+            e = next;
+        }
+    }
+    free(t->b);
+    *t = nt;
+    return 0;
+}
+
+static int hput(struct htable *t, struct hnode *e)
+{
+    if (!t->nb || (t->n + 1) * 4 > t->nb * 3) { /* load factor 0.75 */
+        int rc = hgrow(t);
+        if (rc)
+            return rc;
+    }
+    size_t s = hslot(t, e->key);
+    e->next = t->b[s];
+    t->b[s] = e;
+    t->n++;
+    return 0;
+}
+
+static struct hnode *hget(const struct htable *t, uintptr_t key)
+{
+    if (!t->nb)
+        return NULL;
+    for (struct hnode *e = t->b[hslot(t, key)]; e; e = e->next)
+        if (e->key == key)
+            return e;
+    return NULL;
+}
+
+static struct hnode *hdel(struct htable *t, uintptr_t key)
+{
+    if (!t->nb)
+        return NULL;
+    struct hnode **pp = &t->b[hslot(t, key)];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->key == key) {
+            struct hnode *e = *pp;
+            *pp = e->next;
+            t->n--;
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* ---- timer heap ---------------------------------------------------------------------- */
+
+static int tless(const struct timer *a, const struct timer *b)
+{
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->id < b->id);
+}
+
+static void hswap(struct httploop *l, size_t i, size_t j)
+{
+    struct timer *t = l->heap[i];
+    l->heap[i] = l->heap[j];
+    l->heap[j] = t;
+    l->heap[i]->heap_idx = i;
+    l->heap[j]->heap_idx = j;
+}
+
+static void sift_up(struct httploop *l, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!tless(l->heap[i], l->heap[p]))
+            break;
+        hswap(l, i, p);
+        i = p;
+    }
+}
+
+static void sift_down(struct httploop *l, size_t i)
+{
+    for (;;) {
+        size_t a = 2 * i + 1, b = a + 1, m = i;
+        if (a < l->nheap && tless(l->heap[a], l->heap[m]))
+            m = a;
+        if (b < l->nheap && tless(l->heap[b], l->heap[m]))
+            m = b;
+        if (m == i)
+            break;
+        hswap(l, i, m);
+        i = m;
+    }
+}
+
+static void heap_remove(struct httploop *l, struct timer *t)
+{
+    size_t i = t->heap_idx;
+    l->nheap--;
+    if (i != l->nheap) {
+        l->heap[i] = l->heap[l->nheap];
+        l->heap[i]->heap_idx = i;
+        sift_down(l, i);
+        sift_up(l, i);
+    }
+}
+
+/* ---- libcurl callbacks ----------------------------------------------------------------- */
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct httploop *l = userp;
+    (void)easy;
+    (void)socketp;
+    if (what == CURL_POLL_REMOVE) {
+        epoll_ctl(l->epfd, EPOLL_CTL_DEL, s, NULL); /* may fail if curl closed it: fine */
+        return 0;
+    }
+    struct epoll_event ev = {0};
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev.events |= EPOLLOUT;
+    ev.data.fd = s;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0) {
+        if (errno == ENOENT)
+            epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
+    }
+    return 0;
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct httploop *l = userp;
+    (void)multi;
+    l->curl_due_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    return 0;
+}
+
+/* ---- API ------------------------------------------------------------------------------- */
+
+int httploop_new(struct httploop **out)
+{
+    int rc = -ENOMEM;
+    struct httploop *l = calloc(1, sizeof(*l));
+    *out = NULL;
+    if (!l)
+        goto out;
+    l->epfd = -1;
+    l->evfd = -1;
+    l->curl_due_ms = -1;
+    l->next_timer_id = 1;
+    l->multi = curl_multi_init();
+    if (!l->multi)
+        goto out;
+    rc = -EIO;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (l->epfd < 0)
+        goto out;
+    l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->evfd < 0)
+        goto out;
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0)
+        goto out;
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
+    *out = l;
+    l = NULL;
+    rc = 0;
+out:
+    if (l) {
+        if (l->multi)
+            curl_multi_cleanup(l->multi);
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (l->evfd >= 0)
+            close(l->evfd);
+        free(l);
+    }
+    return rc;
+}
+
+void httploop_free(struct httploop *l)
+{
+    if (!l)
+        return;
+    /* Cancel every transfer; a callback may start new ones, so loop until none is left. */
+    for (int round = 0; l->xfers.n > 0 && round < 16; round++) {
+        for (size_t i = 0; i < l->xfers.nb && l->xfers.n > 0; i++) {
+            while (l->xfers.b[i]) {
+                struct xfer *x = (struct xfer *)l->xfers.b[i];
+                httploop_cancel(l, x->easy);
+            }
+        }
+    }
+    for (size_t i = 0; i < l->nheap; i++)
+        free(l->heap[i]);
+    free(l->heap);
+    free(l->timers.b);
+    free(l->xfers.b);
+    curl_multi_cleanup(l->multi);
+    close(l->epfd);
+    close(l->evfd);
+    free(l);
+}
+
+int httploop_add(struct httploop *l, CURL *easy, httploop_done_cb cb, void *opaque)
+{
+    if (!l || !easy || !cb)
+        return -EINVAL;
+    if (hget(&l->xfers, (uintptr_t)easy))
+        return -EEXIST;
+    struct xfer *x = calloc(1, sizeof(*x));
+    if (!x)
+        return -ENOMEM;
+    x->h.key = (uintptr_t)easy;
+    x->easy = easy;
+    x->cb = cb;
+    x->opaque = opaque;
+    if (hput(&l->xfers, &x->h) != 0) {
+        free(x);
+        return -ENOMEM;
+    }
+    if (curl_multi_add_handle(l->multi, easy) != CURLM_OK) {
+        hdel(&l->xfers, (uintptr_t)easy);
+        free(x);
+        return -EIO;
+    }
+    return 0;
+}
+
+void httploop_cancel(struct httploop *l, CURL *easy)
+{
+    if (!l || !easy)
+        return;
+    struct xfer *x = (struct xfer *)hdel(&l->xfers, (uintptr_t)easy);
+    if (!x)
+        return;
+    curl_multi_remove_handle(l->multi, easy);
+    httploop_done_cb cb = x->cb;
+    void *opaque = x->opaque;
+    free(x);
+    cb(opaque, easy, CURLE_ABORTED_BY_CALLBACK);
+}
+
+long httploop_timer(struct httploop *l, long delay_ms, httploop_timer_cb cb, void *opaque)
+{
+    if (!l || !cb)
+        return -EINVAL;
+    if (delay_ms < 0)
+        delay_ms = 0;
+    if (l->nheap == l->capheap) {
+        size_t cap = l->capheap ? l->capheap * 2 : 64;
+        struct timer **h = realloc(l->heap, cap * sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        l->heap = h;
+        l->capheap = cap;
+    }
+    struct timer *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->id = l->next_timer_id++;
+    t->h.key = (uintptr_t)t->id;
+    t->due_ms = now_ms() + delay_ms;
+    t->cb = cb;
+    t->opaque = opaque;
+    if (hput(&l->timers, &t->h) != 0) {
+        free(t);
+        return -ENOMEM;
+    }
+    t->heap_idx = l->nheap;
+    l->heap[l->nheap++] = t;
+    sift_up(l, t->heap_idx);
+    return t->id;
+}
+
+void httploop_timer_cancel(struct httploop *l, long id)
+{
+    if (!l || id <= 0)
+        return;
+    struct timer *t = (struct timer *)hdel(&l->timers, (uintptr_t)id);
+    if (!t)
+        return;
+    heap_remove(l, t);
+    free(t);
+}
+
+/* Hands finished transfers to their callbacks. */
+static void dispatch_done(struct httploop *l)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        CURL *easy = m->easy_handle;
+        CURLcode res = m->data.result;
+        struct xfer *x = (struct xfer *)hdel(&l->xfers, (uintptr_t)easy);
+        if (!x)
+            continue;
+        curl_multi_remove_handle(l->multi, easy);
+        httploop_done_cb cb = x->cb;
+        void *opaque = x->opaque;
+        free(x);
+        cb(opaque, easy, res); /* may add/cancel others: m is not used after this */
+    }
+}
+
+/* Runs the timers that were due when this pass began (not ones they add with delay 0). */
+static void run_timers(struct httploop *l)
+{
+    long long now = now_ms();
+    long last_id = l->next_timer_id - 1;
+    while (l->nheap > 0 && l->heap[0]->due_ms <= now) {
+        struct timer *t = l->heap[0];
+        if (t->id > last_id) {
+            /* Added during this pass; find an older due one, if any, else stop. */
+            int found = 0;
+            for (size_t i = 1; i < l->nheap; i++) {
+                if (l->heap[i]->due_ms <= now && l->heap[i]->id <= last_id) {
+                    t = l->heap[i];
+                    found = 1;
+                    break;
+                }
+            }
+            if (!found)
+                break;
+        }
+        hdel(&l->timers, t->h.key);
+        heap_remove(l, t);
+        httploop_timer_cb cb = t->cb;
+        void *opaque = t->opaque;
+        free(t);
+        cb(opaque);
+    }
+}
+
+int httploop_run(struct httploop *l, int timeout_ms)
+{
+    if (!l)
+        return 0;
+    long long now = now_ms();
+    long long wait = timeout_ms < 0 ? 3600000 : timeout_ms;
+    if (l->curl_due_ms >= 0)
+        wait = l->curl_due_ms <= now ? 0 : (l->curl_due_ms - now < wait ? l->curl_due_ms - now : wait);
+    if (l->nheap > 0) {
+        long long d = l->heap[0]->due_ms - now;
+        if (d < wait)
+            wait = d < 0 ? 0 : d;
+    }
+
+    struct epoll_event evs[256];
+    int n = epoll_wait(l->epfd, evs, 256, (int)wait);
+    for (int i = 0; i < n; i++) {
+        int fd = evs[i].data.fd;
+        if (fd == l->evfd) {
+            uint64_t v;
+            while (read(l->evfd, &v, sizeof(v)) > 0)
+                ;
+            continue;
+        }
+        int flags = 0;
+        if (evs[i].events & EPOLLIN)
+            flags |= CURL_CSELECT_IN;
+        if (evs[i].events & EPOLLOUT)
+            flags |= CURL_CSELECT_OUT;
+        if (evs[i].events & (EPOLLERR | EPOLLHUP))
+            flags |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(l->multi, fd, flags, &l->running);
+    }
+    if (l->curl_due_ms >= 0 && l->curl_due_ms <= now_ms()) {
+        l->curl_due_ms = -1;
+        curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &l->running);
+    }
+    dispatch_done(l);
+    run_timers(l);
+    dispatch_done(l);
+    return (int)l->xfers.n;
+}
+
+int httploop_active(const struct httploop *l)
+{
+    return l ? (int)(l->xfers.n + l->nheap) : 0;
+}
+
+void httploop_wakeup(struct httploop *l)
+{
+    if (!l)
+        return;
+    uint64_t one = 1;
+    ssize_t w = write(l->evfd, &one, sizeof(one));
+    (void)w;
+}
