@@ -12,9 +12,10 @@
  *   enum, const     (deep JSON equality; 1 and 1.0 are equal)
  *   minLength, maxLength   counted in Unicode code points (UTF-8), as the spec says
  *   pattern         POSIX extended regular expression (regcomp with REG_EXTENDED|REG_NOSUB),
- *                   unanchored search like ECMA-262's. Dialect notes: no \d \w \s shorthands
- *                   (use [0-9], [[:alnum:]_], [[:space:]]), no lookaround, no lazy
- *                   quantifiers; matched bytewise on UTF-8.
+ *                   unanchored search like ECMA-262's. The ECMA shorthands \d \w \s \D \W \S
+ *                   are rewritten to [0-9] [[:alnum:]_] [[:space:]] (and negations; inside a
+ *                   bracket only \d \w \s). Not available: lookaround, lazy quantifiers,
+ *                   \b, backreferences in ERE, \uXXXX; matching is bytewise on UTF-8.
  *   minimum, maximum, exclusiveMinimum, exclusiveMaximum (draft-07 numeric form; the draft-04
  *                   boolean form of exclusive* is accepted too)
  *   minItems, maxItems
