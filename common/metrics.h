@@ -28,4 +28,15 @@ double metrics_value(const struct metric *m);     /* counter/gauge value, histog
 /* The whole registry as text; malloc'd. */
 char *metrics_render(void);
 
+/* Added (source-compatible):
+ * Label values passed in `labels` use the exposition format's escapes (\\, \", \n).
+ * metrics_label_escape() writes value escaped that way into out (NUL-terminated, truncated to
+ * cap) and returns out, so callers can build labels from untrusted text such as a route:
+ *     char esc[64], labels[128];
+ *     metrics_label_escape(esc, sizeof(esc), tenant);
+ *     snprintf(labels, sizeof(labels), "tenant=\"%s\"", esc);
+ * The constructors return NULL for an invalid name or label text, or a name already
+ * registered with another type; every update function ignores a NULL metric. */
+char *metrics_label_escape(char *out, size_t cap, const char *value);
+
 #endif
