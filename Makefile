@@ -18,7 +18,7 @@ endif
 CC      ?= cc
 CSTD     = -std=c11 -D_GNU_SOURCE
 WARN     = -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wformat=2 -Wno-format-nonliteral
-INCS     = -I. -Icommon -Illm -Itools
+INCS     = -I. -Icommon -Illm -Itools -I/usr/include/postgresql
 OPT     ?= -O2
 CFLAGS  ?= -g $(OPT)
 CFLAGS  += $(CSTD) $(WARN) $(INCS) -MMD -MP -pthread
@@ -74,6 +74,14 @@ $(BUILD)/bin/$(1): $$(call obj,$$($(1)_SRC)) $(ALLLIBS)
 endif
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_template,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))
+
+# ---- migrations/*.sql embedded into common/migrate.c (libcommon) by migrations/embed.sh -----
+MIGRATION_SQL = $(sort $(wildcard migrations/*.sql))
+$(BUILD)/gen/migrations_sql.inc: $(MIGRATION_SQL) migrations/embed.sh
+	@mkdir -p $(dir $@)
+	sh migrations/embed.sh $(MIGRATION_SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/common/migrate.o: $(BUILD)/gen/migrations_sql.inc
+$(BUILD)/obj/common/migrate.o: CFLAGS += -DMIGRATE_EMBED -I$(BUILD)/gen
 
 # ---- tests: each tests/unit/test_*.c and tests/integration/test_*.c is one cmocka binary ---
 UNIT_SRC  = $(wildcard tests/unit/test_*.c)
