@@ -1,0 +1,338 @@
+/* template.c — see template.h. */
+#include "template.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 64
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t nc = b->cap ? b->cap * 2 : 256;
+        while (nc < b->len + n + 1)
+            nc *= 2;
+        char *np = realloc(b->p, nc);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static int is_name_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+}
+
+/* At s[0] == '{': length of the name when "{name}" follows, else 0. */
+static size_t placeholder_at(const char *s)
+{
+    size_t n = 0;
+    if (s[0] != '{')
+        return 0;
+    while (is_name_char(s[1 + n]) && n <= NAME_MAX_LEN)
+        n++;
+    if (n == 0 || n > NAME_MAX_LEN || s[1 + n] != '}')
+        return 0;
+    return n;
+}
+
+/* A scalar's text: strings as they are, numbers/booleans as JSON. NULL for other types. */
+static const char *scalar_text(json_object *v, size_t *len)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        *len = (size_t)json_object_get_string_len(v);
+        return json_object_get_string(v);
+    case json_type_int:
+    case json_type_double:
+    case json_type_boolean: {
+        const char *s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+        *len = strlen(s);
+        return s;
+    }
+    default:
+        return NULL;
+    }
+}
+
+int template_encode_value(json_object *val, char **out, char *err, size_t errlen)
+{
+    size_t len = 0;
+    const char *s = scalar_text(val, &len);
+    *out = NULL;
+    if (!s) {
+        snprintf(err, errlen, "value must be a string, number or boolean");
+        return -EINVAL;
+    }
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.')) {
+        snprintf(err, errlen, "value \".\" or \"..\" is not allowed in a URL");
+        return -EINVAL;
+    }
+    if (strlen(s) != len) {
+        snprintf(err, errlen, "value contains a NUL byte");
+        return -EINVAL;
+    }
+    char *e = curl_easy_escape(NULL, s, (int)len);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    *out = strdup(e);
+    curl_free(e);
+    if (!*out) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int template_expand_url(const char *tmpl, json_object *args, json_object *used, char **out,
+                        char *err, size_t errlen)
+{
+    struct sbuf b = {0};
+    int rc = -EINVAL;
+    *out = NULL;
+    for (const char *s = tmpl; *s;) {
+        size_t n = placeholder_at(s);
+        if (!n) {
+            sb_add(&b, s, 1);
+            s++;
+            continue;
+        }
+        char name[NAME_MAX_LEN + 1];
+        memcpy(name, s + 1, n);
+        name[n] = 0;
+        json_object *v;
+        if (!args || !json_object_object_get_ex(args, name, &v)) {
+            snprintf(err, errlen, "missing parameter \"%s\"", name);
+            goto out;
+        }
+        char *enc = NULL, e2[128];
+        if (template_encode_value(v, &enc, e2, sizeof e2) != 0) {
+            snprintf(err, errlen, "parameter \"%s\": %s", name, e2);
+            goto out;
+        }
+        sb_add(&b, enc, strlen(enc));
+        free(enc);
+        if (used)
+            json_object_object_add(used, name, NULL);
+        s += n + 2;
+        if (b.len > TEMPLATE_MAX_OUT) {
+            snprintf(err, errlen, "expanded URL too long");
+            goto out;
+        }
+    }
+    if (b.oom || !b.p) {
+        if (!b.p && !b.oom) {
+            *out = strdup("");
+            rc = *out ? 0 : -ENOMEM;
+            goto out;
+        }
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    *out = b.p;
+    b.p = NULL;
+    rc = 0;
+out:
+    free(b.p);
+    return rc;
+}
+
+/* JSON-escapes s (without quotes) into b. */
+static void sb_json_escape(struct sbuf *b, const char *s, size_t len)
+{
+    json_object *tmp = json_object_new_string_len(s, (int)len);
+    if (!tmp) {
+        b->oom = 1;
+        return;
+    }
+    const char *j = json_object_to_json_string_ext(tmp, JSON_C_TO_STRING_PLAIN |
+                                                            JSON_C_TO_STRING_NOSLASHESCAPE);
+    size_t jl = strlen(j);
+    if (jl >= 2)
+        sb_add(b, j + 1, jl - 2);
+    json_object_put(tmp);
+}
+
+/* Interpolates placeholders inside one string; raw=1 keeps text (JSON value mode),
+ * raw=0 JSON-escapes string values (text mode). */
+static int interpolate(const char *s, json_object *args, int json_escape, struct sbuf *b,
+                       char *err, size_t errlen)
+{
+    while (*s) {
+        size_t n = placeholder_at(s);
+        if (!n) {
+            sb_add(b, s, 1);
+            s++;
+            continue;
+        }
+        char name[NAME_MAX_LEN + 1];
+        memcpy(name, s + 1, n);
+        name[n] = 0;
+        json_object *v;
+        if (!args || !json_object_object_get_ex(args, name, &v)) {
+            snprintf(err, errlen, "missing parameter \"%s\"", name);
+            return -EINVAL;
+        }
+        if (json_escape) {
+            if (json_object_is_type(v, json_type_string)) {
+                sb_json_escape(b, json_object_get_string(v),
+                               (size_t)json_object_get_string_len(v));
+            } else {
+                const char *j = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+                sb_add(b, j, strlen(j));
+            }
+        } else {
+            size_t len = 0;
+            const char *t = scalar_text(v, &len);
+            if (!t) {
+                const char *j = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+                sb_add(b, j, strlen(j));
+            } else {
+                sb_add(b, t, len);
+            }
+        }
+        if (b->len > TEMPLATE_MAX_OUT) {
+            snprintf(err, errlen, "expanded body too large");
+            return -E2BIG;
+        }
+        s += n + 2;
+    }
+    return b->oom ? -ENOMEM : 0;
+}
+
+static int expand_value(json_object *t, json_object *args, json_object **out, int depth,
+                        char *err, size_t errlen)
+{
+    *out = NULL;
+    if (depth > 32) {
+        snprintf(err, errlen, "body template nested too deep");
+        return -E2BIG;
+    }
+    switch (json_object_get_type(t)) {
+    case json_type_string: {
+        const char *s = json_object_get_string(t);
+        size_t n = placeholder_at(s);
+        if (n && s[n + 2] == 0) {
+            char name[NAME_MAX_LEN + 1];
+            memcpy(name, s + 1, n);
+            name[n] = 0;
+            json_object *v;
+            if (!args || !json_object_object_get_ex(args, name, &v)) {
+                snprintf(err, errlen, "missing parameter \"%s\"", name);
+                return -EINVAL;
+            }
+            *out = json_object_get(v);
+            if (!v) /* JSON null */
+                return 0;
+            /* a deep copy so the body never shares nodes with the args */
+            json_object *copy = NULL;
+            if (json_object_deep_copy(v, &copy, NULL) != 0) {
+                json_object_put(*out);
+                *out = NULL;
+                return -ENOMEM;
+            }
+            json_object_put(*out);
+            *out = copy;
+            return 0;
+        }
+        struct sbuf b = {0};
+        int rc = interpolate(s, args, 0, &b, err, errlen);
+        if (rc == 0) {
+            *out = json_object_new_string_len(b.p ? b.p : "", (int)b.len);
+            if (!*out)
+                rc = -ENOMEM;
+        }
+        free(b.p);
+        return rc;
+    }
+    case json_type_object: {
+        json_object *o = json_object_new_object();
+        if (!o)
+            return -ENOMEM;
+        json_object_object_foreach(t, k, v)
+        {
+            json_object *ev = NULL;
+            int rc = expand_value(v, args, &ev, depth + 1, err, errlen);
+            if (rc) {
+                json_object_put(o);
+                return rc;
+            }
+            json_object_object_add(o, k, ev);
+        }
+        *out = o;
+        return 0;
+    }
+    case json_type_array: {
+        json_object *a = json_object_new_array();
+        if (!a)
+            return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(t); i++) {
+            json_object *ev = NULL;
+            int rc = expand_value(json_object_array_get_idx(t, i), args, &ev, depth + 1, err,
+                                  errlen);
+            if (rc) {
+                json_object_put(a);
+                return rc;
+            }
+            json_object_array_add(a, ev);
+        }
+        *out = a;
+        return 0;
+    }
+    default:
+        *out = json_object_get(t);
+        return 0;
+    }
+}
+
+int template_expand_body(json_object *tmpl, json_object *args, json_object **out, char *err,
+                         size_t errlen)
+{
+    *out = NULL;
+    if (json_object_is_type(tmpl, json_type_string)) {
+        const char *s = json_object_get_string(tmpl);
+        /* A string holding JSON text (it starts with { or [ after blanks) is a text
+         * template; any other string is a JSON string value. */
+        const char *p = s;
+        while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+            p++;
+        if ((*p == '{' && !placeholder_at(p)) || *p == '[') {
+            struct sbuf b = {0};
+            int rc = interpolate(s, args, 1, &b, err, errlen);
+            if (rc == 0) {
+                enum json_tokener_error jerr = json_tokener_success;
+                *out = json_tokener_parse_verbose(b.p ? b.p : "", &jerr);
+                if (!*out) {
+                    snprintf(err, errlen, "body template does not expand to JSON: %s",
+                             json_tokener_error_desc(jerr));
+                    rc = -EINVAL;
+                }
+            }
+            free(b.p);
+            return rc;
+        }
+    }
+    return expand_value(tmpl, args, out, 0, err, errlen);
+}
