@@ -149,7 +149,7 @@ static int env_parse(const char *buf, size_t len, json_object **out, char *err, 
     struct json_tokener *tok = NULL;
     json_object *obj = NULL;
     enum json_tokener_error jerr;
-    int rc = -EINVAL;
+    int resumed = 0, rc = -EINVAL;
 
     *out = NULL;
     tok = json_tokener_new_ex(ENVELOPE_MAX_DEPTH);
@@ -162,17 +162,18 @@ static int env_parse(const char *buf, size_t len, json_object **out, char *err, 
     obj = json_tokener_parse_ex(tok, buf, (int)len);
     jerr = json_tokener_get_error(tok);
     if (!obj && jerr == json_tokener_continue) {
+        resumed = 1;
         /* The input ended inside a value; a NUL tells json-c that this is the end. */
         obj = json_tokener_parse_ex(tok, "", 1);
         jerr = json_tokener_get_error(tok);
     }
-    if (!obj || jerr != json_tokener_success) {
+    if (jerr != json_tokener_success) {
         env_err(err, errlen, "envelope: not valid JSON (%s at byte %zu)",
-                jerr == json_tokener_success ? "no value" : json_tokener_error_desc(jerr),
-                json_tokener_get_parse_end(tok));
+                json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
         goto out;
     }
-    if (json_tokener_get_parse_end(tok) < len) {
+    /* Success with no object is the JSON literal null; the caller reports its type. */
+    if (!resumed && json_tokener_get_parse_end(tok) < len) {
         /* Strict mode rejects trailing text itself; kept as a second line of defence. */
         size_t i;
         for (i = json_tokener_get_parse_end(tok); i < len; i++) {

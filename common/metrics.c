@@ -338,10 +338,13 @@ static void mb_printf(struct metrics_buf *b, const char *fmt, ...)
     }
 }
 
-/* Shortest text that reads back as the same double; Prometheus spells infinities +Inf/-Inf. */
+/* Shortest text that reads back as the same double, laid out like Go's
+ * strconv.FormatFloat(v, 'g', -1, 64), which Prometheus clients use: plain decimals for
+ * exponents -4..5 ("10", "0.005"), else "1e+06". Infinities are spelled +Inf/-Inf. */
 static void metrics_fmt_double(char *out, size_t cap, double v)
 {
-    int prec;
+    int prec, exp10 = 0;
+    char tmp[40], *e;
     if (isnan(v)) {
         snprintf(out, cap, "NaN");
         return;
@@ -350,11 +353,18 @@ static void metrics_fmt_double(char *out, size_t cap, double v)
         snprintf(out, cap, v > 0 ? "+Inf" : "-Inf");
         return;
     }
-    for (prec = 1; prec <= 17; prec++) {
-        snprintf(out, cap, "%.*g", prec, v);
-        if (strtod(out, NULL) == v)
-            return;
+    for (prec = 0; prec < 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*e", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
     }
+    e = strchr(tmp, 'e');
+    if (e)
+        exp10 = atoi(e + 1);
+    if (v == 0 || exp10 < -4 || exp10 >= 6)
+        snprintf(out, cap, "%s", v == 0 ? "0" : tmp);
+    else
+        snprintf(out, cap, "%.*f", prec - exp10 > 0 ? prec - exp10 : 0, v);
 }
 
 static void metrics_help_escaped(struct metrics_buf *b, const char *help)
