@@ -1,0 +1,27 @@
+/* agent.h — the domain-agent stage (agenthub-agent): shared state of main.c and job.c. */
+#ifndef AGENTHUB_AGENT_H
+#define AGENTHUB_AGENT_H
+
+#include "httploop.h"
+#include "llm.h"
+#include "pipeline.h"
+#include "stage.h"
+
+struct agent_svc {
+    struct pipeline pl;
+    struct httploop *loop;
+    struct llm_client *llm;
+    struct stage *stage;
+    const char *fernet_key;
+    const char *chroma_url;
+    const char *allowed_hosts;
+    long max_tool_iterations;
+    long history_messages;
+    long user_token_ttl_s;
+};
+
+/* stage handlers */
+void agent_job_start(void *opaque, struct stage_job *job);
+int agent_job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen);
+
+#endif

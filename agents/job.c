@@ -1,0 +1,870 @@
+/* job.c — one routed job of the agent stage, as a state machine on the loop thread.
+ *
+ *   start: idempotency (job terminal / assistant message for (job, part) exists -> skip),
+ *          the tenant's permission for the agent, agent config, tools (tenant-permitted,
+ *          by priority, at most 5), tenant LLM, session history, the user's JWT (Fernet)
+ *   llm:   streamed chat call with the tools; deltas -> `delta` events
+ *   tools: each tool call of a round -> `tool_call`, tool_invoke (arguments validated against
+ *          the tool's JSON Schema first), `tool_result`; when the round is complete, back to llm
+ *          (at most max_tool_iterations rounds)
+ *   final: format, metadata, assistant message (unique per job and part), session, checkpoint,
+ *          jobs row, `final` (MULTI_INTENT: when every part is done, the joined answer)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "agent.h"
+#include "fernet.h"
+#include "format.h"
+#include "log.h"
+#include "tool.h"
+
+struct ajob;
+
+struct tcall {
+    struct ajob *j;
+    size_t k;
+};
+
+struct ajob {
+    struct agent_svc *svc;
+    struct stage_job *job;
+    const struct envelope *env;
+    int part, nparts;
+    char *message;
+    char language[8];
+    char intent[64];
+    char agent_name[101];
+    char agent_id[37];
+    char format_type[16];
+    json_object *agent_cfg;
+    struct tool_def *tools;
+    size_t ntools;
+    struct llm_tool_def *tdefs;
+    struct llm_config cfg;
+    int have_cfg;
+    struct tool_ctx tctx;
+    char *user_jwt;
+    struct llm_message *msgs;
+    size_t nmsgs, capmsgs;
+    int iterations;
+    /* the current round of tool calls */
+    struct llm_tool_call *round;
+    size_t nround;
+    char **round_results;
+    size_t pending;
+    int dispatching;
+    json_object *tool_calls_meta;
+    json_object *entities;
+    json_object *citations;
+    json_object *last_data;
+    int tool_failed;
+    char failed_tool[65];
+    long in_tokens, out_tokens;
+    char *model;
+    long long t0;
+};
+
+int agent_closing; /* set by main after stage_run returned: callbacks only release jobs */
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void logctx(const struct envelope *env, struct log_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tenant_id = env->tenant_id;
+    c->job_id = env->job_id;
+}
+
+static const char *jstr(json_object *o, const char *key)
+{
+    json_object *v;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+int agent_job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen)
+{
+    (void)opaque;
+    if (strcmp(env->type, "chat.routed") != 0) {
+        snprintf(err, errlen, "unexpected envelope type '%s' on an agent topic", env->type);
+        return -1;
+    }
+    const char *m = jstr(env->payload, "message");
+    const char *a = jstr(env->payload, "agent");
+    if (!m || !*m || !a || !*a) {
+        snprintf(err, errlen, "chat.routed payload needs message and agent");
+        return -1;
+    }
+    json_object *part;
+    if (json_object_object_get_ex(env->payload, "part", &part) && part) {
+        json_object *ix = NULL, *ct = NULL;
+        json_object_object_get_ex(part, "index", &ix);
+        json_object_object_get_ex(part, "count", &ct);
+        int i = ix ? json_object_get_int(ix) : 0, n = ct ? json_object_get_int(ct) : 1;
+        if (n < 1 || n > 16 || i < 0 || i >= n) {
+            snprintf(err, errlen, "chat.routed part %d of %d is out of range", i, n);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- memory -------------------------------------------------------------------------------- */
+
+static void calls_free(struct llm_tool_call *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++) {
+        free(c[i].id);
+        free(c[i].name);
+        free(c[i].arguments);
+    }
+    free(c);
+}
+
+static struct llm_tool_call *calls_dup(const struct llm_tool_call *c, size_t n)
+{
+    struct llm_tool_call *d = calloc(n ? n : 1, sizeof(*d));
+    if (!d)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        d[i].id = strdup(c[i].id ? c[i].id : "");
+        d[i].name = strdup(c[i].name ? c[i].name : "");
+        d[i].arguments = strdup(c[i].arguments ? c[i].arguments : "{}");
+        if (!d[i].id || !d[i].name || !d[i].arguments) {
+            calls_free(d, n);
+            return NULL;
+        }
+    }
+    return d;
+}
+
+static void round_clear(struct ajob *j)
+{
+    for (size_t i = 0; j->round_results && i < j->nround; i++)
+        free(j->round_results[i]);
+    free(j->round_results);
+    calls_free(j->round, j->nround);
+    j->round = NULL;
+    j->round_results = NULL;
+    j->nround = 0;
+}
+
+static void ajob_free(struct ajob *j)
+{
+    if (!j)
+        return;
+    round_clear(j);
+    for (size_t i = 0; i < j->nmsgs; i++) {
+        free(j->msgs[i].content);
+        calls_free(j->msgs[i].tool_calls, j->msgs[i].ntool_calls);
+        free(j->msgs[i].tool_call_id);
+        free(j->msgs[i].name);
+    }
+    free(j->msgs);
+    free(j->message);
+    json_object_put(j->agent_cfg);
+    tool_defs_free(j->tools, j->ntools);
+    free(j->tdefs);
+    if (j->have_cfg)
+        llm_config_cleanup(&j->cfg);
+    if (j->user_jwt) {
+        memset(j->user_jwt, 0, strlen(j->user_jwt));
+        free(j->user_jwt);
+    }
+    json_object_put(j->tool_calls_meta);
+    json_object_put(j->entities);
+    json_object_put(j->citations);
+    json_object_put(j->last_data);
+    free(j->model);
+    free(j);
+}
+
+static void release(struct ajob *j)
+{
+    struct stage_job *sj = j->job;
+    ajob_free(j);
+    stage_job_done(sj);
+}
+
+static void fail(struct ajob *j, const char *code, const char *message)
+{
+    pipeline_job_fail(&j->svc->pl, j->env, code, message);
+    release(j);
+}
+
+/* Appends a message; strings are copied. Returns 0 or -ENOMEM. */
+static int msg_push(struct ajob *j, enum llm_role role, const char *content,
+                    const struct llm_tool_call *calls, size_t ncalls, const char *tool_call_id,
+                    const char *name)
+{
+    if (j->nmsgs == j->capmsgs) {
+        size_t nc = j->capmsgs ? j->capmsgs * 2 : 16;
+        struct llm_message *nm = realloc(j->msgs, nc * sizeof(*nm));
+        if (!nm)
+            return -ENOMEM;
+        j->msgs = nm;
+        j->capmsgs = nc;
+    }
+    struct llm_message *m = &j->msgs[j->nmsgs];
+    memset(m, 0, sizeof(*m));
+    m->role = role;
+    if (content && !(m->content = strdup(content)))
+        return -ENOMEM;
+    if (ncalls) {
+        if (!(m->tool_calls = calls_dup(calls, ncalls))) {
+            free(m->content);
+            return -ENOMEM;
+        }
+        m->ntool_calls = ncalls;
+    }
+    if (tool_call_id)
+        m->tool_call_id = strdup(tool_call_id);
+    if (name)
+        m->name = strdup(name);
+    j->nmsgs++;
+    return 0;
+}
+
+/* ---- events -------------------------------------------------------------------------------- */
+
+static void add_part(struct ajob *j, json_object *o)
+{
+    if (j->nparts > 1)
+        json_object_object_add(o, "part", json_object_new_int(j->part));
+}
+
+static void on_delta(void *opaque, const char *text, size_t len)
+{
+    struct ajob *j = opaque;
+    if (agent_closing || !len)
+        return;
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "text", json_object_new_string_len(text, (int)len));
+    json_object_object_add(d, "agent", json_object_new_string(j->agent_name));
+    add_part(j, d);
+    pipeline_emit(&j->svc->pl, j->env, "delta", d);
+    json_object_put(d);
+}
+
+/* ---- the final answer ---------------------------------------------------------------------- */
+
+static int mentions_unavailable(const char *s)
+{
+    static const char *words[] = {"unavailable", "not available", "không khả dụng",
+                                  "tạm thời", "could not", "couldn't", "unable"};
+    for (size_t i = 0; s && i < sizeof(words) / sizeof(words[0]); i++)
+        if (strcasestr(s, words[i]))
+            return 1;
+    return 0;
+}
+
+static void complete_multi(struct ajob *j)
+{
+    struct agent_svc *svc = j->svc;
+    PGresult *res = NULL;
+    char err[256];
+    const char *params[] = {j->env->tenant_id, j->env->job_id};
+    if (pgpool_exec(svc->pl.db, &res,
+                    "SELECT content, metadata::text FROM messages WHERE tenant_id = $1 "
+                    "AND job_id = $2 AND role = 'assistant' ORDER BY part",
+                    2, params, err, sizeof(err)) != PG_OK) {
+        PQclear(res);
+        return;
+    }
+    int n = PQntuples(res);
+    char nbuf[16];
+    snprintf(nbuf, sizeof(nbuf), "%d", n);
+    const char *up[] = {j->env->job_id, j->env->tenant_id, nbuf};
+    pgpool_exec(svc->pl.db, NULL,
+                "UPDATE jobs SET parts_done = LEAST($3::int, parts_total), updated_at = now() "
+                "WHERE job_id = $1 AND tenant_id = $2 AND status NOT IN ('done', 'error')",
+                3, up, err, sizeof(err));
+    if (n >= j->nparts) {
+        size_t total = 1;
+        for (int i = 0; i < n; i++)
+            total += strlen(PQgetvalue(res, i, 0)) + 2;
+        char *joined = calloc(1, total);
+        json_object *meta = json_object_new_object();
+        json_object *parts = json_object_new_array();
+        char agents[600] = "";
+        for (int i = 0; joined && i < n; i++) {
+            if (i)
+                strcat(joined, "\n\n");
+            strcat(joined, PQgetvalue(res, i, 0));
+            json_object *pm = json_tokener_parse(PQgetvalue(res, i, 1));
+            const char *an = jstr(pm, "agent");
+            if (an) {
+                if (agents[0])
+                    strncat(agents, ",", sizeof(agents) - strlen(agents) - 1);
+                strncat(agents, an, sizeof(agents) - strlen(agents) - 1);
+            }
+            json_object_array_add(parts, pm ? pm : json_object_new_object());
+        }
+        json_object_object_add(meta, "agent", json_object_new_string(agents));
+        json_object_object_add(meta, "intent", json_object_new_string("multi_intent"));
+        json_object_object_add(meta, "language", json_object_new_string(j->language));
+        json_object_object_add(meta, "parts", parts);
+        if (joined)
+            pipeline_job_complete(&svc->pl, j->env, joined, meta, agents, NULL);
+        free(joined);
+        json_object_put(meta);
+    }
+    PQclear(res);
+}
+
+static void finalize(struct ajob *j, const char *content)
+{
+    struct agent_svc *svc = j->svc;
+    char err[256] = "", msg_id[37] = "";
+    char *text = NULL, *formatted = NULL;
+    if (!content || !*content)
+        content = strcmp(j->language, "vi") == 0 ? "Xin lỗi, tôi không có câu trả lời."
+                                                 : "Sorry, I have no answer to that.";
+    if (j->tool_failed && !mentions_unavailable(content)) {
+        /* The user must learn that a service was down, whatever the model wrote. */
+        const char *note = strcmp(j->language, "vi") == 0
+                               ? "\n\n(Lưu ý: dịch vụ %s hiện không khả dụng, vui lòng thử lại sau.)"
+                               : "\n\n(Note: the %s service is currently unavailable; please "
+                                 "try again later.)";
+        size_t n = strlen(content) + strlen(note) + strlen(j->failed_tool) + 1;
+        text = malloc(n);
+        if (text) {
+            memcpy(text, content, strlen(content) + 1);
+            snprintf(text + strlen(content), n - strlen(content), note, j->failed_tool);
+            content = text;
+        }
+    }
+    formatted = format_output(j->format_type, content, j->last_data);
+    if (!formatted) {
+        free(text);
+        fail(j, "internal", "out of memory");
+        return;
+    }
+    json_object *meta = json_object_new_object();
+    json_object_object_add(meta, "agent", json_object_new_string(j->agent_name));
+    json_object_object_add(meta, "intent", json_object_new_string(j->intent));
+    json_object_object_add(meta, "tool_calls", json_object_get(j->tool_calls_meta));
+    json_object_object_add(meta, "extracted_entities", json_object_get(j->entities));
+    json_object_object_add(meta, "llm_model",
+                           json_object_new_string(j->model ? j->model
+                                                           : (j->cfg.model ? j->cfg.model : "")));
+    json_object *tok = json_object_new_object();
+    json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
+    json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
+    json_object_object_add(meta, "tokens", tok);
+    json_object_object_add(meta, "language", json_object_new_string(j->language));
+    json_object_object_add(meta, "latency_ms", json_object_new_int64(now_ms() - j->t0));
+    json_object_object_add(meta, "citations", json_object_get(j->citations));
+    json_object_object_add(meta, "output_format", json_object_new_string(j->format_type));
+    if (j->nparts > 1) {
+        json_object_object_add(meta, "part", json_object_new_int(j->part));
+        json_object_object_add(meta, "parts", json_object_new_int(j->nparts));
+    }
+    int rc = pipeline_save_assistant(&svc->pl, j->env, j->part, formatted, meta, j->agent_id,
+                                     msg_id, err, sizeof(err));
+    if (rc < 0) {
+        json_object_put(meta);
+        free(formatted);
+        free(text);
+        fail(j, "storage_unavailable", "the answer could not be saved");
+        return;
+    }
+    /* Usage per tenant, day and model (best effort). */
+    char inb[24], outb[24];
+    snprintf(inb, sizeof(inb), "%ld", j->in_tokens);
+    snprintf(outb, sizeof(outb), "%ld", j->out_tokens);
+    const char *modelname = j->model ? j->model : (j->cfg.model ? j->cfg.model : "unknown");
+    if (rc == 1) {
+        const char *up[] = {j->env->tenant_id, modelname, inb, outb};
+        pgpool_exec(svc->pl.db, NULL,
+                    "INSERT INTO usage (tenant_id, model, input_tokens, output_tokens, calls) "
+                    "VALUES ($1, $2, $3, $4, 1) ON CONFLICT (tenant_id, day, model) DO UPDATE "
+                    "SET input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
+                    "output_tokens = usage.output_tokens + EXCLUDED.output_tokens, "
+                    "calls = usage.calls + 1, updated_at = now()",
+                    4, up, err, sizeof(err));
+    }
+    json_object *state = json_object_new_object();
+    json_object *sm = json_object_new_array();
+    json_object *um = json_object_new_object();
+    json_object_object_add(um, "role", json_object_new_string("user"));
+    json_object_object_add(um, "content", json_object_new_string(j->message));
+    json_object_array_add(sm, um);
+    json_object *am = json_object_new_object();
+    json_object_object_add(am, "role", json_object_new_string("assistant"));
+    json_object_object_add(am, "content", json_object_new_string(formatted));
+    json_object_array_add(sm, am);
+    json_object_object_add(state, "messages", sm);
+    json_object_object_add(state, "agent", json_object_new_string(j->agent_name));
+    json_object_object_add(state, "language", json_object_new_string(j->language));
+    json_object_object_add(state, "job_id", json_object_new_string(j->env->job_id));
+    json_object_object_add(state, "message_id", json_object_new_string(msg_id));
+    pipeline_checkpoint(&svc->pl, j->env, j->part, state);
+    json_object_put(state);
+    if (j->nparts <= 1)
+        pipeline_job_complete(&svc->pl, j->env, formatted, meta, j->agent_name, msg_id);
+    else
+        complete_multi(j);
+    json_object_put(meta);
+    free(formatted);
+    free(text);
+    release(j);
+}
+
+/* ---- LLM and tool rounds ------------------------------------------------------------------- */
+
+static void on_llm_done(void *opaque, const struct llm_response *resp,
+                        const struct llm_error *lerr);
+
+static void call_llm(struct ajob *j)
+{
+    int last = j->iterations >= j->svc->max_tool_iterations;
+    struct llm_request req = {
+        .messages = j->msgs,
+        .nmessages = j->nmsgs,
+        /* The last allowed round offers no tools: the model must answer with what it has. */
+        .tools = last ? NULL : j->tdefs,
+        .ntools = last ? 0 : j->ntools,
+        .stream = 1,
+        .temperature = -1,
+    };
+    if (llm_chat_start(j->svc->llm, &j->cfg, &req, on_delta, on_llm_done, j) < 0)
+        fail(j, "llm_error", "the LLM call could not be started");
+}
+
+static const struct tool_def *find_tool(struct ajob *j, const char *name)
+{
+    for (size_t i = 0; name && i < j->ntools; i++)
+        if (strcmp(j->tools[i].name, name) == 0)
+            return &j->tools[i];
+    return NULL;
+}
+
+static void round_done(struct ajob *j)
+{
+    for (size_t k = 0; k < j->nround; k++) {
+        if (msg_push(j, LLM_ROLE_TOOL, j->round_results[k] ? j->round_results[k] : "{}", NULL,
+                     0, j->round[k].id, j->round[k].name) < 0) {
+            fail(j, "internal", "out of memory");
+            return;
+        }
+    }
+    round_clear(j);
+    call_llm(j);
+}
+
+/* Citations from a RAG result: whatever hit list it holds, each hit's id, source and score. */
+static void add_citations(struct ajob *j, const struct tool_def *t, json_object *result)
+{
+    if (!t->base_type || strcmp(t->base_type, "RAG") != 0 || !result)
+        return;
+    static const char *lists[] = {"results", "hits", "chunks", "documents", "matches"};
+    json_object *arr = NULL;
+    if (json_object_is_type(result, json_type_array))
+        arr = result;
+    for (size_t i = 0; !arr && i < sizeof(lists) / sizeof(lists[0]); i++) {
+        json_object *v;
+        if (json_object_object_get_ex(result, lists[i], &v) &&
+            json_object_is_type(v, json_type_array))
+            arr = v;
+    }
+    size_t n = arr ? json_object_array_length(arr) : 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *h = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(h, json_type_object))
+            continue;
+        json_object *md = NULL;
+        json_object_object_get_ex(h, "metadata", &md);
+        json_object *c = json_object_new_object();
+        const char *id = jstr(h, "id");
+        const char *src = jstr(h, "source");
+        if (!src)
+            src = jstr(md, "source");
+        const char *title = jstr(h, "title");
+        if (!title)
+            title = jstr(md, "title");
+        json_object *v;
+        json_object_object_add(c, "tool", json_object_new_string(t->name));
+        if (id)
+            json_object_object_add(c, "id", json_object_new_string(id));
+        if (src)
+            json_object_object_add(c, "source", json_object_new_string(src));
+        if (title)
+            json_object_object_add(c, "title", json_object_new_string(title));
+        if (md && json_object_object_get_ex(md, "chunk", &v))
+            json_object_object_add(c, "chunk", json_object_get(v));
+        else if (json_object_object_get_ex(h, "chunk", &v))
+            json_object_object_add(c, "chunk", json_object_get(v));
+        if (json_object_object_get_ex(h, "similarity", &v) ||
+            json_object_object_get_ex(h, "score", &v))
+            json_object_object_add(c, "score", json_object_get(v));
+        json_object_array_add(j->citations, c);
+    }
+}
+
+static void tool_finished(struct ajob *j, size_t k, const struct tool_def *t, json_object *result,
+                          const char *error)
+{
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "id", json_object_new_string(j->round[k].id));
+    json_object_object_add(ev, "tool", json_object_new_string(j->round[k].name));
+    json_object_object_add(ev, "ok", json_object_new_boolean(error == NULL));
+    add_part(j, ev);
+    if (error) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s", error);
+        log_redact(msg, sizeof(msg));
+        json_object *eo = json_object_new_object();
+        json_object_object_add(eo, "error", json_object_new_string(msg));
+        json_object_object_add(eo, "status", json_object_new_string("unavailable"));
+        j->round_results[k] = strdup(json_object_to_json_string_ext(eo, JSON_C_TO_STRING_PLAIN));
+        json_object_object_add(ev, "error", json_object_new_string(msg));
+        json_object_put(eo);
+        j->tool_failed = 1;
+        snprintf(j->failed_tool, sizeof(j->failed_tool), "%s", j->round[k].name);
+    } else {
+        j->round_results[k] =
+            strdup(json_object_to_json_string_ext(result, JSON_C_TO_STRING_PLAIN));
+        json_object_object_add(ev, "result", json_object_get(result));
+        json_object_put(j->last_data);
+        j->last_data = json_object_get(result);
+        if (t)
+            add_citations(j, t, result);
+    }
+    pipeline_emit(&j->svc->pl, j->env, "tool_result", ev);
+    json_object_put(ev);
+}
+
+static void on_tool_done(void *opaque, json_object *result, const char *error)
+{
+    struct tcall *tc = opaque;
+    struct ajob *j = tc->j;
+    size_t k = tc->k;
+    free(tc);
+    if (agent_closing) {
+        if (--j->pending == 0 && !j->dispatching)
+            release(j);
+        return;
+    }
+    tool_finished(j, k, find_tool(j, j->round[k].name), result, error);
+    if (--j->pending == 0 && !j->dispatching)
+        round_done(j);
+}
+
+static void dispatch(struct ajob *j, size_t k)
+{
+    char err[512] = "";
+    struct llm_tool_call *c = &j->round[k];
+    const struct tool_def *t = find_tool(j, c->name);
+    json_object *args = c->arguments && *c->arguments ? json_tokener_parse(c->arguments) : NULL;
+    if (!args && (!c->arguments || !*c->arguments))
+        args = json_object_new_object();
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "id", json_object_new_string(c->id));
+    json_object_object_add(ev, "tool", json_object_new_string(c->name));
+    json_object_object_add(ev, "arguments", args ? json_object_get(args) : NULL);
+    add_part(j, ev);
+    pipeline_emit(&j->svc->pl, j->env, "tool_call", ev);
+    json_object_put(ev);
+    json_object_array_add(j->tool_calls_meta, json_object_new_string(c->name));
+    if (args && json_object_is_type(args, json_type_object)) {
+        json_object_object_foreach(args, key, val)
+            json_object_object_add(j->entities, key, json_object_get(val));
+    }
+    j->pending++;
+    if (!t) {
+        /* Only the tools this tenant may use were offered; anything else is refused. */
+        snprintf(err, sizeof(err), "tool %s is not available to this agent", c->name);
+    } else if (!args) {
+        snprintf(err, sizeof(err), "tool %s: arguments are not valid JSON", c->name);
+    } else {
+        struct tcall *tc = calloc(1, sizeof(*tc));
+        if (tc) {
+            tc->j = j;
+            tc->k = k;
+            if (tool_invoke(&j->tctx, t, args, on_tool_done, tc, err, sizeof(err)) == 0) {
+                json_object_put(args);
+                return;
+            }
+            free(tc);
+        } else {
+            snprintf(err, sizeof(err), "out of memory");
+        }
+    }
+    json_object_put(args);
+    tool_finished(j, k, t, NULL, err);
+    j->pending--;
+}
+
+static void on_llm_done(void *opaque, const struct llm_response *resp,
+                        const struct llm_error *lerr)
+{
+    struct ajob *j = opaque;
+    if (!resp) {
+        if (agent_closing || (lerr && lerr->code == LLM_ERR_CANCELLED)) {
+            /* Shutting down: the job is not finished nor committed; it is re-read. */
+            release(j);
+            return;
+        }
+        char msg[700];
+        snprintf(msg, sizeof(msg), "%s: %s", lerr ? llm_status_str(lerr->code) : "error",
+                 lerr ? lerr->message : "unknown");
+        fail(j, "llm_error", msg);
+        return;
+    }
+    j->in_tokens += resp->input_tokens > 0 ? resp->input_tokens : 0;
+    j->out_tokens += resp->output_tokens > 0 ? resp->output_tokens : 0;
+    if (resp->model) {
+        free(j->model);
+        j->model = strdup(resp->model);
+    }
+    if (resp->ntool_calls > 0 && j->ntools > 0 &&
+        j->iterations < j->svc->max_tool_iterations) {
+        j->iterations++;
+        if (msg_push(j, LLM_ROLE_ASSISTANT, resp->content, resp->tool_calls, resp->ntool_calls,
+                     NULL, NULL) < 0 ||
+            !(j->round = calls_dup(resp->tool_calls, resp->ntool_calls)) ||
+            !(j->round_results = calloc(resp->ntool_calls, sizeof(char *)))) {
+            fail(j, "internal", "out of memory");
+            return;
+        }
+        j->nround = resp->ntool_calls;
+        j->dispatching = 1;
+        for (size_t k = 0; k < j->nround; k++)
+            dispatch(j, k);
+        j->dispatching = 0;
+        if (j->pending == 0)
+            round_done(j);
+        return;
+    }
+    finalize(j, resp->content);
+}
+
+/* ---- start --------------------------------------------------------------------------------- */
+
+static int load_history(struct ajob *j)
+{
+    struct agent_svc *svc = j->svc;
+    PGresult *res = NULL;
+    char err[256], lim[16];
+    snprintf(lim, sizeof(lim), "%ld", svc->history_messages);
+    const char *params[] = {j->env->tenant_id, j->env->session_id,
+                            j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id,
+                            lim};
+    /* Earlier turns only: messages before this job's user message, excluding this job. */
+    int rc = pgpool_exec(svc->pl.db, &res,
+                         "SELECT role, content FROM (SELECT role, content, timestamp FROM messages "
+                         "WHERE tenant_id = $1 AND session_id = $2 "
+                         "AND role IN ('user', 'assistant') "
+                         "AND message_id IS DISTINCT FROM $3::uuid "
+                         "AND job_id IS DISTINCT FROM $4::uuid "
+                         "AND timestamp <= COALESCE((SELECT timestamp FROM messages "
+                         "WHERE message_id = $3::uuid AND tenant_id = $1), now()) "
+                         "ORDER BY timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
+                         5, params, err, sizeof(err));
+    if (rc == PG_OK) {
+        for (int i = 0; i < PQntuples(res); i++) {
+            enum llm_role role = strcmp(PQgetvalue(res, i, 0), "assistant") == 0
+                                     ? LLM_ROLE_ASSISTANT
+                                     : LLM_ROLE_USER;
+            if (msg_push(j, role, PQgetvalue(res, i, 1), NULL, 0, NULL, NULL) < 0) {
+                rc = -ENOMEM;
+                break;
+            }
+        }
+    } else {
+        struct log_ctx c;
+        logctx(j->env, &c);
+        log_kv(LOG_WARN, &c, "history not loaded", "error", err, NULL);
+        rc = 0; /* answer without history rather than not at all */
+    }
+    PQclear(res);
+    return rc;
+}
+
+static char *system_prompt(struct ajob *j)
+{
+    const char *tmpl = jstr(j->agent_cfg, "prompt_template");
+    const char *fmt = format_instructions(j->format_type);
+    const char *lang = strcmp(j->language, "vi") == 0
+                           ? "The user writes in Vietnamese: answer in Vietnamese."
+                           : "The user writes in English: answer in English.";
+    const char *tools = j->ntools
+                            ? "Use the tools to look up facts; never invent figures. If a tool "
+                              "reports an error, tell the user the service is unavailable."
+                            : "";
+    size_t n = strlen(tmpl ? tmpl : "") + strlen(fmt) + strlen(lang) + strlen(tools) + 16;
+    char *s = malloc(n);
+    if (s)
+        snprintf(s, n, "%s\n\n%s\n%s\n%s", tmpl ? tmpl : "", fmt, lang, tools);
+    return s;
+}
+
+void agent_job_start(void *opaque, struct stage_job *job)
+{
+    struct agent_svc *svc = opaque;
+    const struct envelope *env = stage_job_envelope(job);
+    struct log_ctx c;
+    logctx(env, &c);
+    char err[512] = "", status[32] = "";
+    struct ajob *j = calloc(1, sizeof(*j));
+    if (!j) {
+        log_kv(LOG_ERROR, &c, "out of memory", NULL);
+        stage_job_done(job);
+        return;
+    }
+    j->svc = svc;
+    j->job = job;
+    j->env = env;
+    j->t0 = now_ms();
+    j->nparts = 1;
+    json_object *part;
+    if (json_object_object_get_ex(env->payload, "part", &part) && part) {
+        json_object *v;
+        if (json_object_object_get_ex(part, "index", &v))
+            j->part = json_object_get_int(v);
+        if (json_object_object_get_ex(part, "count", &v))
+            j->nparts = json_object_get_int(v);
+    }
+    j->message = strdup(jstr(env->payload, "message"));
+    snprintf(j->agent_name, sizeof(j->agent_name), "%s", jstr(env->payload, "agent"));
+    const char *lang = jstr(env->payload, "language");
+    snprintf(j->language, sizeof(j->language), "%s",
+             lang && strcmp(lang, "vi") == 0 ? "vi" : "en");
+    const char *intent = jstr(env->payload, "intent");
+    snprintf(j->intent, sizeof(j->intent), "%s", intent ? intent : "");
+    snprintf(j->format_type, sizeof(j->format_type), "markdown");
+    j->tool_calls_meta = json_object_new_array();
+    j->entities = json_object_new_object();
+    j->citations = json_object_new_array();
+    if (!j->message || !j->tool_calls_meta || !j->entities || !j->citations) {
+        fail(j, "internal", "out of memory");
+        return;
+    }
+
+    /* Idempotency first: a redelivered job does no LLM call. */
+    if (pipeline_job_status(&svc->pl, env, status, sizeof(status)) == PG_OK &&
+        (strcmp(status, "done") == 0 || strcmp(status, "error") == 0)) {
+        log_kv(LOG_INFO, &c, "job already finished, skipped", "status", status, NULL);
+        release(j);
+        return;
+    }
+    int has = pipeline_has_assistant(&svc->pl, env, j->part);
+    if (has == 1) {
+        log_kv(LOG_INFO, &c, "answer for this part exists, skipped", NULL);
+        if (j->nparts > 1)
+            complete_multi(j); /* finish what a crash may have left undone */
+        release(j);
+        return;
+    }
+
+    /* Layer 1 again: the tenant must be permitted this agent, whatever the message said. */
+    json_object *agents = NULL;
+    if (pipeline_tenant_agents(&svc->pl, env->tenant_id, &agents, err, sizeof(err)) < 0) {
+        fail(j, "storage_unavailable", "the tenant's agents could not be loaded");
+        return;
+    }
+    size_t na = json_object_array_length(agents);
+    for (size_t i = 0; i < na; i++) {
+        json_object *a = json_object_array_get_idx(agents, i);
+        const char *nm = jstr(a, "name");
+        if (nm && strcmp(nm, j->agent_name) == 0)
+            snprintf(j->agent_id, sizeof(j->agent_id), "%s", jstr(a, "agent_id"));
+    }
+    json_object_put(agents);
+    if (!j->agent_id[0]) {
+        log_kv(LOG_WARN, &c, "agent not permitted for tenant", "agent", j->agent_name, NULL);
+        fail(j, "agent_not_permitted", "this agent is not enabled for the tenant");
+        return;
+    }
+    if (pipeline_agent_config(&svc->pl, env->tenant_id, j->agent_id, &j->agent_cfg, err,
+                              sizeof(err)) != 0) {
+        fail(j, "storage_unavailable", "the agent's configuration could not be loaded");
+        return;
+    }
+    json_object *of;
+    if (json_object_object_get_ex(j->agent_cfg, "output_format", &of) && of) {
+        const char *ft = jstr(of, "format_type");
+        if (ft)
+            snprintf(j->format_type, sizeof(j->format_type), "%s", ft);
+    }
+    if (tools_load_for_agent(svc->pl.db, svc->pl.rc, env->tenant_id, j->agent_id, &j->tools,
+                             &j->ntools, err, sizeof(err)) != 0) {
+        fail(j, "storage_unavailable", "the agent's tools could not be loaded");
+        return;
+    }
+    if (j->ntools) {
+        j->tdefs = calloc(j->ntools, sizeof(*j->tdefs));
+        if (!j->tdefs) {
+            fail(j, "internal", "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < j->ntools; i++) {
+            j->tdefs[i].name = j->tools[i].name;
+            j->tdefs[i].description = j->tools[i].description;
+            j->tdefs[i].parameters =
+                j->tools[i].input_schema
+                    ? json_object_to_json_string_ext(j->tools[i].input_schema,
+                                                     JSON_C_TO_STRING_PLAIN)
+                    : "{\"type\":\"object\",\"properties\":{}}";
+        }
+    }
+    struct llm_error lerr;
+    memset(&lerr, 0, sizeof(lerr));
+    if (llm_config_load(svc->pl.db, svc->pl.rc, svc->fernet_key, env->tenant_id, &j->cfg,
+                        &lerr) != 0) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "no usable LLM configuration: %s", lerr.message);
+        fail(j, "llm_config", msg);
+        return;
+    }
+    j->have_cfg = 1;
+
+    /* The user's JWT for inject_jwt tools: Fernet-encrypted in the envelope, short TTL. */
+    const char *tok = jstr(env->payload, "user_token");
+    if (tok && svc->fernet_key && *svc->fernet_key) {
+        unsigned char *plain = NULL;
+        size_t plen = 0;
+        int fr = fernet_decrypt(svc->fernet_key, tok, svc->user_token_ttl_s, &plain, &plen);
+        if (fr == FERNET_OK) {
+            j->user_jwt = (char *)plain;
+        } else {
+            log_kv(LOG_WARN, &c, "user token not usable; tools run without it", "error",
+                   fernet_status_str(fr), NULL);
+        }
+    }
+    j->tctx.tenant_id = env->tenant_id;
+    j->tctx.user_jwt = j->user_jwt;
+    j->tctx.loop = svc->loop;
+    j->tctx.llm = svc->llm;
+    j->tctx.llm_cfg = &j->cfg;
+    j->tctx.chroma_url = svc->chroma_url;
+    j->tctx.allowed_hosts = svc->allowed_hosts;
+
+    const char *sp[] = {env->job_id, env->tenant_id};
+    pgpool_exec(svc->pl.db, NULL,
+                "UPDATE jobs SET status = 'running', updated_at = now() "
+                "WHERE job_id = $1 AND tenant_id = $2 AND status IN ('queued', 'routed')",
+                2, sp, err, sizeof(err));
+
+    char *sys = system_prompt(j);
+    if (!sys || msg_push(j, LLM_ROLE_SYSTEM, sys, NULL, 0, NULL, NULL) < 0 || load_history(j) < 0 ||
+        msg_push(j, LLM_ROLE_USER, j->message, NULL, 0, NULL, NULL) < 0) {
+        free(sys);
+        fail(j, "internal", "out of memory");
+        return;
+    }
+    free(sys);
+    call_llm(j);
+}

@@ -1,0 +1,202 @@
+/* agenthub-agent — the domain-agent stage.
+ *
+ *   agenthub-agent [--agent NAME]...
+ *
+ * Consumes agenthub.agent.<Name> for each NAME given, or for every active agent in
+ * agent_configs when none is (group agenthub-agents: several processes share the work). Each
+ * routed job runs the tool-calling loop in job.c; thousands are in flight on one loop thread.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+
+static struct config_common g_common;
+static char *g_group;
+static char *g_allowed_hosts;
+static long g_max_inflight = 5000;
+static long g_drain_ms = 20000;
+static long g_pg_pool = 4;
+static long g_max_iter = 4;
+static long g_history = 10;
+static long g_token_ttl = 3600;
+
+static const struct config_entry g_config[] = {
+    CONFIG_COMMON_ENTRIES(&g_common),
+    {"AGENT_GROUP_ID", CONFIG_STRING, "agenthub-agents", 0, 0, 0, "Kafka consumer group",
+     &g_group},
+    {"AGENT_MAX_TOOL_ITERATIONS", CONFIG_INT, "4", 1, 20, 0,
+     "tool-calling rounds per job before the model must answer", &g_max_iter},
+    {"AGENT_HISTORY_MESSAGES", CONFIG_INT, "10", 0, 200, 0,
+     "earlier messages of the session given to the model", &g_history},
+    {"AGENT_USER_TOKEN_TTL_S", CONFIG_INT, "3600", 0, 86400, 0,
+     "max age of the Fernet-wrapped user JWT in a routed job (0: no check)", &g_token_ttl},
+    {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
+     "comma-separated hosts exempt from the tools' SSRF guard (e.g. 127.0.0.1 for local ERPs)",
+     &g_allowed_hosts},
+    {"STAGE_MAX_INFLIGHT", CONFIG_INT, "5000", 1, 1000000, 0,
+     "jobs in flight per process; polling pauses when reached", &g_max_inflight},
+    {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
+     "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
+    {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
+};
+#define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
+
+extern int agent_closing;
+static struct stage *g_stage;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_stage)
+        stage_request_stop(g_stage);
+}
+
+static int valid_agent_name(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return n > 0 && n <= 100;
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1;
+    char err[512] = "";
+    struct agent_svc svc;
+    char **topics = NULL;
+    size_t ntopics = 0;
+    memset(&svc, 0, sizeof(svc));
+    int argi = config_main(argc, argv, "agenthub-agent", g_config, NCONFIG);
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(g_common.log_level, &lvl);
+    log_init("agent", lvl);
+
+    topics = calloc((size_t)argc + 256, sizeof(char *));
+    if (!topics)
+        goto out;
+    for (int i = argi; i < argc; i++) {
+        if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
+            if (!valid_agent_name(argv[i + 1])) {
+                fprintf(stderr, "agenthub-agent: invalid agent name '%s'\n", argv[i + 1]);
+                rc = 2;
+                goto out;
+            }
+            if (asprintf(&topics[ntopics], "%s%s", KAFKA_TOPIC_AGENT_PREFIX, argv[i + 1]) < 0)
+                goto out;
+            ntopics++;
+            i++;
+        } else {
+            fprintf(stderr, "usage: agenthub-agent [--agent NAME]...\n");
+            rc = 2;
+            goto out;
+        }
+    }
+
+    if (pgpool_open(&svc.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        goto out;
+    }
+    if (rcache_open(&svc.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        goto out;
+    }
+    if (kafka_producer_new(&svc.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        goto out;
+    }
+    if (ntopics == 0) {
+        /* Every active agent. An agent created later needs a restart (or --agent). */
+        PGresult *res = NULL;
+        if (pgpool_exec(svc.pl.db, &res,
+                        "SELECT name FROM agent_configs WHERE is_active = TRUE ORDER BY name", 0,
+                        NULL, err, sizeof(err)) != PG_OK) {
+            log_kv(LOG_ERROR, NULL, "agents could not be listed", "error", err, NULL);
+            PQclear(res);
+            goto out;
+        }
+        for (int i = 0; i < PQntuples(res) && ntopics < (size_t)argc + 255; i++) {
+            if (asprintf(&topics[ntopics], "%s%s", KAFKA_TOPIC_AGENT_PREFIX,
+                         PQgetvalue(res, i, 0)) < 0)
+                break;
+            ntopics++;
+        }
+        PQclear(res);
+        if (ntopics == 0) {
+            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)",
+                   NULL);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < ntopics; i++) {
+        if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 5000, err, sizeof(err)) != 0)
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
+                   NULL);
+        log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], NULL);
+    }
+    kafka_topic_ensure(svc.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
+    if (httploop_new(&svc.loop) != 0) {
+        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        goto out;
+    }
+    if (llm_client_new(&svc.llm, svc.loop, svc.pl.rc, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, NULL);
+        goto out;
+    }
+    svc.fernet_key = g_common.fernet_key;
+    svc.chroma_url = g_common.chroma_url;
+    svc.allowed_hosts = g_allowed_hosts && *g_allowed_hosts ? g_allowed_hosts : NULL;
+    svc.max_tool_iterations = g_max_iter;
+    svc.history_messages = g_history;
+    svc.user_token_ttl_s = g_token_ttl;
+    struct stage_opts so = {
+        .name = "agent",
+        .brokers = g_common.kafka_brokers,
+        .group_id = g_group,
+        .topics = (const char *const *)topics,
+        .ntopics = ntopics,
+        .producer = svc.pl.producer,
+        .loop = svc.loop,
+        .max_inflight = g_max_inflight,
+        .drain_timeout_ms = g_drain_ms,
+        .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
+    };
+    if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        goto out;
+    }
+    g_stage = svc.stage;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = stage_run(svc.stage) == 0 ? 0 : 1;
+out:
+    agent_closing = 1;
+    llm_client_free(svc.llm);
+    httploop_free(svc.loop);
+    g_stage = NULL;
+    stage_free(svc.stage);
+    kafka_producer_free(svc.pl.producer);
+    rcache_close(svc.pl.rc);
+    pgpool_close(svc.pl.db);
+    for (size_t i = 0; topics && i < ntopics; i++)
+        free(topics[i]);
+    free(topics);
+    config_free(g_config, NCONFIG);
+    log_kv(LOG_INFO, NULL, "agent stopped", NULL);
+    return rc;
+}

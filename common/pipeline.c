@@ -1,0 +1,385 @@
+/* pipeline.c — see pipeline.h. */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jobevents.h"
+#include "log.h"
+
+static void ctx_of(const struct envelope *env, struct log_ctx *c, char trace[33])
+{
+    memset(c, 0, sizeof(*c));
+    c->tenant_id = env->tenant_id;
+    c->job_id = env->job_id;
+    trace[0] = '\0';
+    if (strlen(env->traceparent) >= 35) {
+        memcpy(trace, env->traceparent + 3, 32);
+        trace[32] = '\0';
+        c->trace_id = trace;
+    }
+}
+
+static json_object *cache_get_json(const struct pipeline *p, const char *key)
+{
+    if (!p->rc)
+        return NULL;
+    char *val = NULL;
+    size_t len = 0;
+    json_object *o = NULL;
+    if (rcache_get(p->rc, key, &val, &len) == RC_OK && val) {
+        o = json_tokener_parse(val);
+    }
+    free(val);
+    return o;
+}
+
+static void cache_put_json(const struct pipeline *p, const char *key, json_object *o, int ttl)
+{
+    if (!p->rc)
+        return;
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    rcache_setex(p->rc, key, s, strlen(s), ttl);
+}
+
+int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json_object **out,
+                           char *err, size_t errlen)
+{
+    char key[256];
+    PGresult *res = NULL;
+    json_object *arr = NULL;
+    int rc;
+    *out = NULL;
+    if (rcache_key(key, sizeof(key), tenant_id, "permissions", "agents") < 0) {
+        snprintf(err, errlen, "tenant id too long");
+        return -EINVAL;
+    }
+    arr = cache_get_json(p, key);
+    if (arr && json_object_is_type(arr, json_type_array)) {
+        *out = arr;
+        return 0;
+    }
+    json_object_put(arr);
+    arr = NULL;
+    const char *params[] = {tenant_id};
+    rc = pgpool_exec(p->db, &res,
+                     "SELECT a.agent_id::text, a.name, a.description FROM agent_configs a "
+                     "JOIN tenant_agent_permissions t ON t.agent_id = a.agent_id "
+                     "WHERE t.tenant_id = $1 AND t.enabled = TRUE AND a.is_active = TRUE "
+                     "ORDER BY a.name",
+                     1, params, err, errlen);
+    if (rc != PG_OK)
+        goto out;
+    rc = -ENOMEM;
+    arr = json_object_new_array();
+    if (!arr)
+        goto out;
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_object *a = json_object_new_object();
+        if (!a)
+            goto out;
+        json_object_object_add(a, "agent_id", json_object_new_string(PQgetvalue(res, i, 0)));
+        json_object_object_add(a, "name", json_object_new_string(PQgetvalue(res, i, 1)));
+        json_object_object_add(a, "description",
+                               json_object_new_string(PQgetvalue(res, i, 2)));
+        json_object_array_add(arr, a);
+    }
+    cache_put_json(p, key, arr, RC_TTL_PERMISSIONS);
+    *out = arr;
+    arr = NULL;
+    rc = 0;
+out:
+    PQclear(res);
+    json_object_put(arr);
+    return rc;
+}
+
+int pipeline_agent_config(const struct pipeline *p, const char *tenant_id, const char *agent_id,
+                          json_object **out, char *err, size_t errlen)
+{
+    char key[256];
+    PGresult *res = NULL;
+    json_object *o = NULL;
+    int rc;
+    *out = NULL;
+    if (rcache_key(key, sizeof(key), tenant_id, "agent", agent_id) < 0) {
+        snprintf(err, errlen, "tenant id too long");
+        return -EINVAL;
+    }
+    o = cache_get_json(p, key);
+    if (o && json_object_is_type(o, json_type_object)) {
+        *out = o;
+        return 0;
+    }
+    json_object_put(o);
+    o = NULL;
+    const char *params[] = {agent_id};
+    rc = pgpool_exec(p->db, &res,
+                     "SELECT a.agent_id::text, a.name, a.description, a.prompt_template, "
+                     "a.llm_model_id::text, f.name, f.format_type, f.template "
+                     "FROM agent_configs a LEFT JOIN output_formats f "
+                     "ON f.format_id = a.output_format_id WHERE a.agent_id = $1",
+                     1, params, err, errlen);
+    if (rc != PG_OK)
+        goto out;
+    if (PQntuples(res) == 0) {
+        rc = 1;
+        goto out;
+    }
+    rc = -ENOMEM;
+    o = json_object_new_object();
+    if (!o)
+        goto out;
+    json_object_object_add(o, "agent_id", json_object_new_string(PQgetvalue(res, 0, 0)));
+    json_object_object_add(o, "name", json_object_new_string(PQgetvalue(res, 0, 1)));
+    json_object_object_add(o, "description", json_object_new_string(PQgetvalue(res, 0, 2)));
+    json_object_object_add(o, "prompt_template", json_object_new_string(PQgetvalue(res, 0, 3)));
+    json_object_object_add(o, "llm_model_id",
+                           PQgetisnull(res, 0, 4) ? NULL
+                                                  : json_object_new_string(PQgetvalue(res, 0, 4)));
+    if (PQgetisnull(res, 0, 5)) {
+        json_object_object_add(o, "output_format", NULL);
+    } else {
+        json_object *f = json_object_new_object();
+        json_object_object_add(f, "name", json_object_new_string(PQgetvalue(res, 0, 5)));
+        json_object_object_add(f, "format_type", json_object_new_string(PQgetvalue(res, 0, 6)));
+        json_object_object_add(f, "template",
+                               PQgetisnull(res, 0, 7)
+                                   ? NULL
+                                   : json_object_new_string(PQgetvalue(res, 0, 7)));
+        json_object_object_add(o, "output_format", f);
+    }
+    cache_put_json(p, key, o, RC_TTL_AGENT);
+    *out = o;
+    o = NULL;
+    rc = 0;
+out:
+    PQclear(res);
+    json_object_put(o);
+    return rc;
+}
+
+int pipeline_job_status(const struct pipeline *p, const struct envelope *env, char *buf,
+                        size_t cap)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *params[] = {env->job_id, env->tenant_id};
+    buf[0] = '\0';
+    int rc = pgpool_exec(p->db, &res, "SELECT status FROM jobs WHERE job_id = $1 AND tenant_id = $2",
+                         2, params, err, sizeof(err));
+    if (rc == PG_OK && PQntuples(res) > 0)
+        snprintf(buf, cap, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+int pipeline_job_ensure(const struct pipeline *p, const struct envelope *env)
+{
+    char err[256];
+    const char *params[] = {env->job_id, env->tenant_id, env->session_id, env->user_id,
+                            env->message_id[0] ? env->message_id : NULL};
+    /* The user message may not exist (a producer other than the ingress): then no link. */
+    int rc = pgpool_exec(p->db, NULL,
+                         "INSERT INTO jobs (job_id, tenant_id, session_id, user_id, "
+                         "user_message_id) VALUES ($1, $2, $3, $4, "
+                         "(SELECT message_id FROM messages WHERE message_id = $5::uuid "
+                         "AND tenant_id = $2)) ON CONFLICT (job_id) DO NOTHING",
+                         5, params, err, sizeof(err));
+    return rc;
+}
+
+int pipeline_emit(const struct pipeline *p, const struct envelope *env, const char *event,
+                  json_object *data)
+{
+    if (!p->rc)
+        return 0;
+    int rc = jobevents_emit(p->rc, p->producer, env, event, data, NULL, 0);
+    if (rc != 0) {
+        struct log_ctx c;
+        char trace[33];
+        ctx_of(env, &c, trace);
+        log_kv(LOG_WARN, &c, "job event not written", "event", event, "error",
+               rc_status_str(rc), NULL);
+    }
+    return rc;
+}
+
+int pipeline_has_assistant(const struct pipeline *p, const struct envelope *env, int part)
+{
+    PGresult *res = NULL;
+    char err[256], partbuf[16];
+    snprintf(partbuf, sizeof(partbuf), "%d", part);
+    const char *params[] = {env->tenant_id, env->job_id, partbuf};
+    int rc = pgpool_exec(p->db, &res,
+                         "SELECT 1 FROM messages WHERE tenant_id = $1 AND job_id = $2 "
+                         "AND part = $3 AND role = 'assistant'",
+                         3, params, err, sizeof(err));
+    if (rc == PG_OK)
+        rc = PQntuples(res) > 0;
+    PQclear(res);
+    return rc;
+}
+
+int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env, int part,
+                            const char *content, json_object *metadata, const char *agent_id,
+                            char msg_id[37], char *err, size_t errlen)
+{
+    PGresult *res = NULL;
+    char partbuf[16];
+    int rc;
+    msg_id[0] = '\0';
+    snprintf(partbuf, sizeof(partbuf), "%d", part);
+    const char *meta = metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN)
+                                : "{}";
+    const char *params[] = {env->session_id, env->tenant_id, content, meta, env->job_id, partbuf};
+    rc = pgpool_exec(p->db, &res,
+                     "INSERT INTO messages (session_id, tenant_id, role, content, metadata, "
+                     "job_id, part) VALUES ($1, $2, 'assistant', $3, $4::jsonb, $5, $6) "
+                     "ON CONFLICT (tenant_id, job_id, part) DO NOTHING RETURNING message_id",
+                     6, params, err, errlen);
+    if (rc != PG_OK)
+        goto out;
+    if (PQntuples(res) > 0) {
+        snprintf(msg_id, 37, "%s", PQgetvalue(res, 0, 0));
+        rc = 1;
+    } else {
+        PQclear(res);
+        res = NULL;
+        const char *p2[] = {env->tenant_id, env->job_id, partbuf};
+        if (pgpool_exec(p->db, &res,
+                        "SELECT message_id FROM messages WHERE tenant_id = $1 AND job_id = $2 "
+                        "AND part = $3",
+                        3, p2, err, errlen) == PG_OK &&
+            PQntuples(res) > 0)
+            snprintf(msg_id, 37, "%s", PQgetvalue(res, 0, 0));
+        rc = 0;
+    }
+    const char *p3[] = {env->tenant_id, env->session_id, agent_id};
+    pgpool_exec(p->db, NULL,
+                "UPDATE sessions SET last_message_at = now(), updated_at = now(), "
+                "agent_id = COALESCE($3::uuid, agent_id) WHERE tenant_id = $1 AND session_id = $2",
+                3, p3, err, errlen);
+out:
+    PQclear(res);
+    return rc;
+}
+
+int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
+                          const char *response, json_object *metadata, const char *agent,
+                          const char *message_id)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *meta = metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN)
+                                : "{}";
+    const char *params[] = {env->job_id, env->tenant_id, response, meta, agent,
+                            message_id && message_id[0] ? message_id : NULL};
+    int rc = pgpool_exec(p->db, &res,
+                         "UPDATE jobs SET status = 'done', response = $3, metadata = $4::jsonb, "
+                         "agent = COALESCE($5, agent), assistant_message_id = $6::uuid, "
+                         "parts_done = parts_total, updated_at = now() "
+                         "WHERE job_id = $1 AND tenant_id = $2 AND status NOT IN ('done', 'error') "
+                         "RETURNING job_id",
+                         6, params, err, sizeof(err));
+    struct log_ctx c;
+    char trace[33];
+    ctx_of(env, &c, trace);
+    if (rc != PG_OK) {
+        log_kv(LOG_ERROR, &c, "job completion not saved", "error", err, NULL);
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        rc = 0; /* already terminal (a redelivery, or another part finished it) */
+        goto out;
+    }
+    json_object *data = json_object_new_object();
+    json_object_object_add(data, "response", json_object_new_string(response));
+    json_object_object_add(data, "agent", agent ? json_object_new_string(agent) : NULL);
+    json_object_object_add(data, "metadata",
+                           metadata ? json_object_get(metadata) : json_object_new_object());
+    json_object_object_add(data, "message_id",
+                           message_id && message_id[0] ? json_object_new_string(message_id)
+                                                       : NULL);
+    json_object_object_add(data, "session_id", json_object_new_string(env->session_id));
+    pipeline_emit(p, env, "final", data);
+    json_object_put(data);
+    log_kv(LOG_INFO, &c, "job done", "agent", agent ? agent : "", NULL);
+    rc = 1;
+out:
+    PQclear(res);
+    return rc;
+}
+
+int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, const char *code,
+                      const char *message)
+{
+    PGresult *res = NULL;
+    char err[256];
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", message ? message : "");
+    log_redact(msg, sizeof(msg));
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    const char *params[] = {env->job_id, env->tenant_id,
+                            json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN)};
+    int rc = pgpool_exec(p->db, &res,
+                         "UPDATE jobs SET status = 'error', error = $3::jsonb, updated_at = now() "
+                         "WHERE job_id = $1 AND tenant_id = $2 AND status NOT IN ('done', 'error') "
+                         "RETURNING job_id",
+                         3, params, err, sizeof(err));
+    struct log_ctx c;
+    char trace[33];
+    ctx_of(env, &c, trace);
+    int emit = 0;
+    if (rc != PG_OK) {
+        /* The database is down: the client must still hear about it. */
+        log_kv(LOG_ERROR, &c, "job error not saved", "error", err, NULL);
+        emit = 1;
+    } else if (PQntuples(res) > 0) {
+        emit = 1;
+    }
+    if (emit) {
+        pipeline_emit(p, env, "error", e);
+        log_kv(LOG_WARN, &c, "job failed", "code", code, "message", msg, NULL);
+        rc = 1;
+    } else {
+        rc = 0;
+    }
+    PQclear(res);
+    json_object_put(e);
+    return rc;
+}
+
+void pipeline_thread_id(const struct envelope *env, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "tenant_%s__user_%s__session_%s", env->tenant_id, env->user_id,
+             env->session_id);
+}
+
+int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, int part,
+                        json_object *state)
+{
+    char thread[300], cid[64], err[256];
+    pipeline_thread_id(env, thread, sizeof(thread));
+    snprintf(cid, sizeof(cid), "%s:%d", env->job_id, part);
+    const char *params[] = {thread, cid, env->tenant_id,
+                            json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN)};
+    int rc = pgpool_exec(p->db, NULL,
+                         "INSERT INTO checkpoints (thread_id, checkpoint_id, tenant_id, "
+                         "parent_checkpoint_id, state) VALUES ($1, $2, $3, "
+                         "(SELECT checkpoint_id FROM checkpoints WHERE thread_id = $1 "
+                         "ORDER BY created_at DESC LIMIT 1), $4::jsonb) "
+                         "ON CONFLICT (thread_id, checkpoint_id) DO NOTHING",
+                         4, params, err, sizeof(err));
+    if (rc != PG_OK) {
+        struct log_ctx c;
+        char trace[33];
+        ctx_of(env, &c, trace);
+        log_kv(LOG_WARN, &c, "checkpoint not saved", "error", err, NULL);
+    }
+    return rc;
+}

@@ -1,0 +1,72 @@
+/* pipeline.h — job persistence shared by the router and the agents (both stages of the chat
+ * path write the same rows and events: an UNCLEAR answer from the router ends a job exactly
+ * like an agent's answer does).
+ *
+ * All calls are short and synchronous (PostgreSQL, Redis); they run on the stage's loop thread.
+ * Terminal transitions are guarded in SQL (`WHERE status NOT IN ('done','error')`) so a
+ * redelivered or raced job emits at most one `final` or `error`.
+ */
+#ifndef AGENTHUB_PIPELINE_H
+#define AGENTHUB_PIPELINE_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "envelope.h"
+#include "kafka.h"
+#include "pgpool.h"
+#include "rcache.h"
+
+struct pipeline {
+    struct pgpool *db;               /* borrowed */
+    struct rcache *rc;               /* borrowed; may be NULL (no cache, no events) */
+    struct kafka_producer *producer; /* borrowed; chat.events (may be NULL) */
+};
+
+/* The tenant's enabled, active agents (the seed's permission join), cached under
+ * agenthub:{tenant}:cache:permissions:agents for RC_TTL_PERMISSIONS. *out is a JSON array of
+ * {"agent_id","name","description"} ordered by name (caller json_object_put). */
+int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json_object **out,
+                           char *err, size_t errlen);
+/* One agent's configuration, cached under agenthub:{tenant}:cache:agent:{agent_id} for
+ * RC_TTL_AGENT: {"agent_id","name","description","prompt_template","llm_model_id",
+ * "output_format": {"name","format_type","template"} or null}. Returns 0, 1 when absent. */
+int pipeline_agent_config(const struct pipeline *p, const char *tenant_id, const char *agent_id,
+                          json_object **out, char *err, size_t errlen);
+
+/* jobs.status of the job into buf ("" when there is no row). 0, or negative (pg_status). */
+int pipeline_job_status(const struct pipeline *p, const struct envelope *env, char *buf,
+                        size_t cap);
+/* Makes sure the jobs row exists (producers other than the ingress, tests). */
+int pipeline_job_ensure(const struct pipeline *p, const struct envelope *env);
+
+/* Appends a job event (Redis stream + chat.events); data borrowed. Failures are logged. */
+int pipeline_emit(const struct pipeline *p, const struct envelope *env, const char *event,
+                  json_object *data);
+
+/* Inserts the assistant message for (job, part) unless one exists. Returns 1 inserted,
+ * 0 already there (msg_id gets the existing id), negative on failure. Also updates the
+ * session (last_message_at, agent_id when agent_id is not NULL). */
+int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env, int part,
+                            const char *content, json_object *metadata, const char *agent_id,
+                            char msg_id[37], char *err, size_t errlen);
+/* Is there an assistant message for (job, part)? 1 yes, 0 no, negative on failure. */
+int pipeline_has_assistant(const struct pipeline *p, const struct envelope *env, int part);
+
+/* Job done: status done + response + metadata (only if not terminal yet); when this call made
+ * the transition, emits `final` {response, agent, metadata, message_id, session_id}.
+ * Returns 1 when it emitted, 0 when the job was already terminal, negative on failure. */
+int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
+                          const char *response, json_object *metadata, const char *agent,
+                          const char *message_id);
+/* Job failed: status error + error {code, message} (only if not terminal), then emits `error`.
+ * Returns 1 when it emitted, 0 when already terminal, negative on failure. */
+int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, const char *code,
+                      const char *message);
+
+/* Saves a checkpoint under thread id tenant_{t}__user_{u}__session_{s}. state borrowed. */
+int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, int part,
+                        json_object *state);
+void pipeline_thread_id(const struct envelope *env, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,753 @@
+/* stage.c — see stage.h. */
+#include "stage.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+
+/* ---- offset tracker ------------------------------------------------------------------------ */
+
+struct off_entry {
+    int64_t offset;
+    int done;
+};
+
+struct part_track {
+    char *topic;
+    int32_t partition;
+    struct off_entry *v; /* sorted by offset; v[head..len) are live */
+    size_t head, len, cap;
+    int64_t last_seen;   /* highest offset ever added, -1 none */
+    int64_t committed;   /* last committed next-offset, -1 none */
+};
+
+struct stage_offsets {
+    struct part_track *p;
+    size_t n, cap;
+    size_t inflight;
+};
+
+int stage_offsets_new(struct stage_offsets **out)
+{
+    *out = calloc(1, sizeof(**out));
+    return *out ? 0 : -ENOMEM;
+}
+
+static void part_cleanup(struct part_track *p)
+{
+    free(p->topic);
+    free(p->v);
+}
+
+void stage_offsets_free(struct stage_offsets *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        part_cleanup(&t->p[i]);
+    free(t->p);
+    free(t);
+}
+
+static struct part_track *part_find(const struct stage_offsets *t, const char *topic,
+                                    int32_t partition)
+{
+    for (size_t i = 0; i < t->n; i++)
+        if (t->p[i].partition == partition && strcmp(t->p[i].topic, topic) == 0)
+            return &t->p[i];
+    return NULL;
+}
+
+static size_t part_live(const struct part_track *p)
+{
+    size_t n = 0;
+    for (size_t i = p->head; i < p->len; i++)
+        n += !p->v[i].done;
+    return n;
+}
+
+/* Drops the finished prefix so the array stays short. */
+static void part_trim(struct part_track *p)
+{
+    while (p->head < p->len && p->v[p->head].done)
+        p->head++;
+    if (p->head == p->len) {
+        p->head = p->len = 0;
+    } else if (p->head > 64 && p->head * 2 > p->len) {
+        memmove(p->v, p->v + p->head, (p->len - p->head) * sizeof(*p->v));
+        p->len -= p->head;
+        p->head = 0;
+    }
+}
+
+int stage_offsets_add(struct stage_offsets *t, const char *topic, int32_t partition,
+                      int64_t offset)
+{
+    struct part_track *p = part_find(t, topic, partition);
+    if (!p) {
+        if (t->n == t->cap) {
+            size_t nc = t->cap ? t->cap * 2 : 8;
+            struct part_track *np = realloc(t->p, nc * sizeof(*np));
+            if (!np)
+                return -ENOMEM;
+            t->p = np;
+            t->cap = nc;
+        }
+        p = &t->p[t->n];
+        memset(p, 0, sizeof(*p));
+        p->topic = strdup(topic);
+        if (!p->topic)
+            return -ENOMEM;
+        p->partition = partition;
+        p->last_seen = -1;
+        p->committed = -1;
+        t->n++;
+    }
+    /* Find the insertion point: almost always the end. */
+    size_t pos = p->len;
+    while (pos > p->head && p->v[pos - 1].offset >= offset) {
+        if (p->v[pos - 1].offset == offset)
+            return -EEXIST;
+        pos--;
+    }
+    if (offset <= p->last_seen && pos == p->head) {
+        /* Older than everything live: only valid if it was never finished-and-trimmed,
+         * i.e. it is at or beyond what we would commit. */
+        if (p->committed >= 0 && offset < p->committed)
+            return -EEXIST;
+    }
+    if (p->len == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 16;
+        struct off_entry *nv = realloc(p->v, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        p->v = nv;
+        p->cap = nc;
+    }
+    memmove(p->v + pos + 1, p->v + pos, (p->len - pos) * sizeof(*p->v));
+    p->v[pos].offset = offset;
+    p->v[pos].done = 0;
+    p->len++;
+    if (offset > p->last_seen)
+        p->last_seen = offset;
+    t->inflight++;
+    return 0;
+}
+
+int stage_offsets_done(struct stage_offsets *t, const char *topic, int32_t partition,
+                       int64_t offset)
+{
+    struct part_track *p = part_find(t, topic, partition);
+    if (!p)
+        return -ENOENT;
+    /* Binary search in the live range. */
+    size_t lo = p->head, hi = p->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->v[mid].offset < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == p->len || p->v[lo].offset != offset || p->v[lo].done)
+        return -ENOENT;
+    p->v[lo].done = 1;
+    t->inflight--;
+    part_trim(p);
+    return 0;
+}
+
+static int64_t part_next(const struct part_track *p)
+{
+    for (size_t i = p->head; i < p->len; i++)
+        if (!p->v[i].done)
+            return p->v[i].offset;
+    return p->last_seen + 1;
+}
+
+int stage_offsets_committable(const struct stage_offsets *t, const char *topic,
+                              int32_t partition, int64_t *next)
+{
+    const struct part_track *p = part_find(t, topic, partition);
+    if (!p)
+        return -ENOENT;
+    if (p->last_seen < 0)
+        return 0;
+    int64_t n = part_next(p);
+    if (n <= p->committed)
+        return 0;
+    *next = n;
+    return 1;
+}
+
+void stage_offsets_committed(struct stage_offsets *t, const char *topic, int32_t partition,
+                             int64_t next)
+{
+    struct part_track *p = part_find(t, topic, partition);
+    if (p && next > p->committed)
+        p->committed = next;
+}
+
+void stage_offsets_drop(struct stage_offsets *t, const char *topic, int32_t partition)
+{
+    struct part_track *p = part_find(t, topic, partition);
+    if (!p)
+        return;
+    t->inflight -= part_live(p);
+    part_cleanup(p);
+    size_t i = (size_t)(p - t->p);
+    memmove(t->p + i, t->p + i + 1, (t->n - i - 1) * sizeof(*t->p));
+    t->n--;
+}
+
+size_t stage_offsets_foreach_committable(const struct stage_offsets *t, stage_offsets_cb cb,
+                                         void *opaque)
+{
+    size_t k = 0;
+    /* Copy what to commit first: the callback may record commits (changing nothing else). */
+    for (size_t i = 0; i < t->n; i++) {
+        const struct part_track *p = &t->p[i];
+        if (p->last_seen < 0)
+            continue;
+        int64_t n = part_next(p);
+        if (n > p->committed) {
+            k++;
+            if (cb)
+                cb(opaque, p->topic, p->partition, n);
+        }
+    }
+    return k;
+}
+
+size_t stage_offsets_inflight(const struct stage_offsets *t)
+{
+    return t->inflight;
+}
+
+/* ---- per-session queues -------------------------------------------------------------------- */
+
+struct sess_item {
+    void *item;
+    struct sess_item *next;
+};
+
+struct sess_entry {
+    char *key;
+    struct sess_item *head, *tail;
+    size_t len;
+    struct sess_entry *next; /* hash chain */
+};
+
+struct stage_sessions {
+    struct sess_entry **b;
+    size_t nb, nkeys;
+};
+
+static size_t sess_hash(const char *k)
+{
+    size_t h = 1469598103934665603ULL;
+    for (; *k; k++)
+        h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+    return h;
+}
+
+int stage_sessions_new(struct stage_sessions **out)
+{
+    struct stage_sessions *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->nb = 1024;
+    s->b = calloc(s->nb, sizeof(*s->b));
+    if (!s->b) {
+        free(s);
+        return -ENOMEM;
+    }
+    *out = s;
+    return 0;
+}
+
+static void sess_entry_free(struct sess_entry *e, void (*cb)(void *))
+{
+    struct sess_item *it = e->head;
+    while (it) {
+        struct sess_item *n = it->next;
+        if (cb)
+            cb(it->item);
+        free(it);
+        it = n;
+    }
+    free(e->key);
+    free(e);
+}
+
+void stage_sessions_clear(struct stage_sessions *s, void (*cb)(void *item))
+{
+    for (size_t i = 0; i < s->nb; i++) {
+        struct sess_entry *e = s->b[i];
+        while (e) {
+            struct sess_entry *n = e->next;
+            sess_entry_free(e, cb);
+            e = n;
+        }
+        s->b[i] = NULL;
+    }
+    s->nkeys = 0;
+}
+
+void stage_sessions_free(struct stage_sessions *s)
+{
+    if (!s)
+        return;
+    stage_sessions_clear(s, NULL);
+    free(s->b);
+    free(s);
+}
+
+static struct sess_entry *sess_find(const struct stage_sessions *s, const char *key,
+                                    struct sess_entry ***link)
+{
+    struct sess_entry **l = &s->b[sess_hash(key) % s->nb];
+    for (; *l; l = &(*l)->next) {
+        if (strcmp((*l)->key, key) == 0) {
+            if (link)
+                *link = l;
+            return *l;
+        }
+    }
+    if (link)
+        *link = l;
+    return NULL;
+}
+
+int stage_sessions_push(struct stage_sessions *s, const char *key, void *item)
+{
+    struct sess_entry **link = NULL;
+    struct sess_entry *e = sess_find(s, key, &link);
+    struct sess_item *it = calloc(1, sizeof(*it));
+    if (!it)
+        return -ENOMEM;
+    it->item = item;
+    if (e) {
+        e->tail->next = it;
+        e->tail = it;
+        e->len++;
+        return 0;
+    }
+    e = calloc(1, sizeof(*e));
+    if (!e || !(e->key = strdup(key))) {
+        free(e);
+        free(it);
+        return -ENOMEM;
+    }
+    e->head = e->tail = it;
+    e->len = 1;
+    *link = e; /* link points at the chain's terminating NULL */
+    s->nkeys++;
+    return 1;
+}
+
+void *stage_sessions_pop(struct stage_sessions *s, const char *key)
+{
+    struct sess_entry **link = NULL;
+    struct sess_entry *e = sess_find(s, key, &link);
+    if (!e)
+        return NULL;
+    struct sess_item *it = e->head;
+    e->head = it->next;
+    free(it);
+    e->len--;
+    if (!e->head) {
+        *link = e->next;
+        free(e->key);
+        free(e);
+        s->nkeys--;
+        return NULL;
+    }
+    return e->head->item;
+}
+
+size_t stage_sessions_len(const struct stage_sessions *s, const char *key)
+{
+    const struct sess_entry *e = sess_find(s, key, NULL);
+    return e ? e->len : 0;
+}
+
+size_t stage_sessions_keys(const struct stage_sessions *s)
+{
+    return s->nkeys;
+}
+
+/* ---- the stage ------------------------------------------------------------------------------ */
+
+struct stage_job {
+    struct stage *stage;
+    struct envelope env;
+    char *topic;
+    int32_t partition;
+    int64_t offset;
+    char key[80];
+    void *data;
+    int started;
+    struct stage_job *prev, *next; /* all jobs of the stage */
+};
+
+struct posted {
+    void (*fn)(void *);
+    void *arg;
+    struct posted *next;
+};
+
+struct stage {
+    char *name;
+    struct kafka_consumer *consumer;
+    struct kafka_producer *producer;
+    struct httploop *loop;
+    struct stage_handlers h;
+    long max_inflight, drain_timeout_ms, commit_interval_ms;
+    struct stage_offsets *offsets;
+    struct stage_sessions *sessions;
+    struct stage_job *jobs; /* list of every job record */
+    size_t njobs;
+    long done_total;
+    volatile sig_atomic_t stop;
+    int running; /* inside stage_run */
+    int closed;  /* stage_run returned */
+    pthread_mutex_t post_mu;
+    struct posted *posted;
+    struct metric *m_inflight, *m_done, *m_dlq;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
+{
+    struct stage *s = opaque;
+    for (int i = 0; i < parts->cnt; i++) {
+        const rd_kafka_topic_partition_t *tp = &parts->elems[i];
+        /* Commit what finished before giving the partition away. */
+        int64_t next;
+        if (stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
+            kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
+        stage_offsets_drop(s->offsets, tp->topic, tp->partition);
+        log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
+               NULL);
+    }
+}
+
+int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t errlen)
+{
+    int rc = -ENOMEM;
+    struct stage *s = calloc(1, sizeof(*s));
+    if (!s)
+        goto out;
+    pthread_mutex_init(&s->post_mu, NULL);
+    s->name = strdup(o->name ? o->name : "stage");
+    if (!s->name)
+        goto out;
+    s->producer = o->producer;
+    s->loop = o->loop;
+    s->h = o->handlers;
+    s->max_inflight = o->max_inflight > 0 ? o->max_inflight : 5000;
+    s->drain_timeout_ms = o->drain_timeout_ms > 0 ? o->drain_timeout_ms : 20000;
+    s->commit_interval_ms = o->commit_interval_ms > 0 ? o->commit_interval_ms : 200;
+    if (stage_offsets_new(&s->offsets) < 0 || stage_sessions_new(&s->sessions) < 0)
+        goto out;
+    char labels[160];
+    snprintf(labels, sizeof(labels), "stage=\"%s\"", s->name);
+    s->m_inflight = metrics_gauge("agenthub_stage_jobs_in_flight", "Jobs received, not done",
+                                  labels);
+    s->m_done = metrics_counter("agenthub_stage_jobs_done_total", "Jobs finished", labels);
+    s->m_dlq = metrics_counter("agenthub_stage_dead_letters_total",
+                               "Messages sent to the DLQ", labels);
+    struct kafka_consumer_opts co = {
+        .brokers = o->brokers,
+        .group_id = o->group_id,
+        .topics = o->topics,
+        .ntopics = o->ntopics,
+        .offset_reset = "earliest",
+        .on_revoke = on_revoke,
+        .opaque = s,
+    };
+    rc = kafka_consumer_new(&s->consumer, &co, err, errlen);
+    if (rc < 0)
+        goto out;
+    *out = s;
+    s = NULL;
+    rc = 0;
+out:
+    if (rc == -ENOMEM && err && errlen)
+        snprintf(err, errlen, "out of memory");
+    stage_free(s);
+    return rc;
+}
+
+static void job_free(struct stage_job *j)
+{
+    if (!j)
+        return;
+    envelope_cleanup(&j->env);
+    free(j->topic);
+    free(j);
+}
+
+static void job_unlink(struct stage *s, struct stage_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        s->jobs = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    j->prev = j->next = NULL;
+    s->njobs--;
+}
+
+void stage_free(struct stage *s)
+{
+    if (!s)
+        return;
+    kafka_consumer_free(s->consumer);
+    stage_sessions_free(s->sessions);
+    while (s->jobs) {
+        struct stage_job *j = s->jobs;
+        job_unlink(s, j);
+        job_free(j);
+    }
+    stage_offsets_free(s->offsets);
+    struct posted *p = s->posted;
+    while (p) {
+        struct posted *n = p->next;
+        free(p);
+        p = n;
+    }
+    pthread_mutex_destroy(&s->post_mu);
+    free(s->name);
+    free(s);
+}
+
+void stage_request_stop(struct stage *s)
+{
+    s->stop = 1;
+    if (s->loop)
+        httploop_wakeup(s->loop);
+}
+
+int stage_stopping(const struct stage *s)
+{
+    return s->stop != 0;
+}
+
+static void start_job(struct stage *s, struct stage_job *j)
+{
+    j->started = 1;
+    s->h.start(s->h.opaque, j);
+}
+
+void stage_job_done(struct stage_job *j)
+{
+    struct stage *s = j->stage;
+    stage_offsets_done(s->offsets, j->topic, j->partition, j->offset);
+    s->done_total++;
+    metrics_inc(s->m_done, 1);
+    char key[sizeof(j->key)];
+    memcpy(key, j->key, sizeof(key));
+    job_unlink(s, j);
+    job_free(j);
+    metrics_set(s->m_inflight, (double)s->njobs);
+    /* The session's next job, if one waits. Started after this one is gone so a
+     * synchronous completion cannot recurse unboundedly through the same session. */
+    struct stage_job *next = stage_sessions_pop(s->sessions, key);
+    if (next && s->closed) {
+        /* After stage_run returned (jobs released while the loop is torn down): nothing new
+         * starts; stage_free drops the record. */
+        return;
+    }
+    if (next)
+        start_job(s, next);
+}
+
+const struct envelope *stage_job_envelope(const struct stage_job *j) { return &j->env; }
+const char *stage_job_topic(const struct stage_job *j) { return j->topic; }
+int32_t stage_job_partition(const struct stage_job *j) { return j->partition; }
+int64_t stage_job_offset(const struct stage_job *j) { return j->offset; }
+struct stage *stage_job_stage(const struct stage_job *j) { return j->stage; }
+void stage_job_set_data(struct stage_job *j, void *data) { j->data = data; }
+void *stage_job_data(const struct stage_job *j) { return j->data; }
+size_t stage_inflight(const struct stage *s) { return s->njobs; }
+long stage_jobs_done_total(const struct stage *s) { return s->done_total; }
+
+int stage_post(struct stage *s, void (*fn)(void *arg), void *arg)
+{
+    struct posted *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->fn = fn;
+    p->arg = arg;
+    pthread_mutex_lock(&s->post_mu);
+    /* LIFO push; run_posted reverses to keep order. */
+    p->next = s->posted;
+    s->posted = p;
+    pthread_mutex_unlock(&s->post_mu);
+    if (s->loop)
+        httploop_wakeup(s->loop);
+    return 0;
+}
+
+static void run_posted(struct stage *s)
+{
+    pthread_mutex_lock(&s->post_mu);
+    struct posted *p = s->posted;
+    s->posted = NULL;
+    pthread_mutex_unlock(&s->post_mu);
+    struct posted *rev = NULL;
+    while (p) {
+        struct posted *n = p->next;
+        p->next = rev;
+        rev = p;
+        p = n;
+    }
+    while (rev) {
+        struct posted *n = rev->next;
+        rev->fn(rev->arg);
+        free(rev);
+        rev = n;
+    }
+}
+
+static void dead_letter(struct stage *s, const rd_kafka_message_t *m, const char *why)
+{
+    char err[256] = "";
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    if (kafka_dead_letter(s->producer, m, why, err, sizeof(err)) < 0) {
+        /* The partition must keep flowing; the message is logged and dropped. */
+        log_kv(LOG_ERROR, NULL, "dead letter failed, message dropped", "stage", s->name,
+               "topic", topic, "error", why, "dlq_error", err, NULL);
+    } else {
+        log_kv(LOG_WARN, NULL, "message dead-lettered", "stage", s->name, "topic", topic,
+               "error", why, NULL);
+    }
+    metrics_inc(s->m_dlq, 1);
+}
+
+static void handle_message(struct stage *s, rd_kafka_message_t *m)
+{
+    char err[256] = "";
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    struct stage_job *j = NULL;
+    if (m->err) {
+        log_kv(LOG_WARN, NULL, "consumer error", "stage", s->name, "error",
+               rd_kafka_message_errstr(m), NULL);
+        goto out;
+    }
+    if (stage_offsets_add(s->offsets, topic, m->partition, m->offset) < 0) {
+        /* Already in flight here (redelivered after a rebalance): the running copy covers it. */
+        goto out;
+    }
+    j = calloc(1, sizeof(*j));
+    if (!j || !(j->topic = strdup(topic))) {
+        /* Leave the offset in flight: it is re-read after a restart rather than lost. */
+        log_kv(LOG_ERROR, NULL, "out of memory for a job", "stage", s->name, NULL);
+        free(j);
+        j = NULL;
+        goto out;
+    }
+    j->stage = s;
+    j->partition = m->partition;
+    j->offset = m->offset;
+    if (!m->payload ||
+        envelope_decode(&j->env, m->payload, m->len, err, sizeof(err)) < 0 ||
+        (s->h.validate && s->h.validate(s->h.opaque, &j->env, err, sizeof(err)) < 0)) {
+        if (!err[0])
+            snprintf(err, sizeof(err), "empty message");
+        dead_letter(s, m, err);
+        stage_offsets_done(s->offsets, topic, m->partition, m->offset);
+        job_free(j);
+        j = NULL;
+        goto out;
+    }
+    snprintf(j->key, sizeof(j->key), "%s", j->env.session_id);
+    j->next = s->jobs;
+    if (s->jobs)
+        s->jobs->prev = j;
+    s->jobs = j;
+    s->njobs++;
+    metrics_set(s->m_inflight, (double)s->njobs);
+    int r = stage_sessions_push(s->sessions, j->key, j);
+    if (r == 1) {
+        start_job(s, j);
+    } else if (r < 0) {
+        log_kv(LOG_ERROR, NULL, "out of memory queueing a job", "stage", s->name, NULL);
+        job_unlink(s, j);
+        job_free(j);
+    }
+    j = NULL;
+out:
+    rd_kafka_message_destroy(m);
+}
+
+static void commit_one(void *opaque, const char *topic, int32_t partition, int64_t next)
+{
+    struct stage *s = opaque;
+    if (kafka_consumer_commit(s->consumer, topic, partition, next) == 0)
+        stage_offsets_committed(s->offsets, topic, partition, next);
+}
+
+static void commit_all(struct stage *s)
+{
+    stage_offsets_foreach_committable(s->offsets, commit_one, s);
+}
+
+int stage_run(struct stage *s)
+{
+    long long last_commit = now_ms();
+    s->running = 1;
+    log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, NULL);
+    while (!s->stop) {
+        int busy = httploop_active(s->loop) > 0 || s->posted;
+        /* Take a batch of messages while there is room. */
+        for (int i = 0; i < 256 && !s->stop && (long)s->njobs < s->max_inflight; i++) {
+            rd_kafka_message_t *m = kafka_consumer_poll(s->consumer, (i == 0 && !busy) ? 50 : 0);
+            if (!m)
+                break;
+            handle_message(s, m);
+        }
+        run_posted(s);
+        busy = httploop_active(s->loop) > 0;
+        httploop_run(s->loop, busy ? 10 : 0);
+        run_posted(s);
+        if (now_ms() - last_commit >= s->commit_interval_ms) {
+            commit_all(s);
+            last_commit = now_ms();
+        }
+    }
+    /* Drain: no new messages; let what is in flight finish within the bound. */
+    long long deadline = now_ms() + s->drain_timeout_ms;
+    char nbuf[32];
+    snprintf(nbuf, sizeof(nbuf), "%zu", s->njobs);
+    log_kv(LOG_INFO, NULL, "draining", "stage", s->name, "in_flight", nbuf, NULL);
+    while (s->njobs > 0 && now_ms() < deadline) {
+        run_posted(s);
+        httploop_run(s->loop, 20);
+        run_posted(s);
+        if (now_ms() - last_commit >= s->commit_interval_ms) {
+            commit_all(s);
+            last_commit = now_ms();
+        }
+    }
+    commit_all(s);
+    snprintf(nbuf, sizeof(nbuf), "%zu", s->njobs);
+    log_kv(LOG_INFO, NULL, "stage stopped", "stage", s->name, "unfinished", nbuf, NULL);
+    s->running = 0;
+    s->closed = 1;
+    return 0;
+}

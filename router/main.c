@@ -1,0 +1,466 @@
+/* agenthub-router — the SupervisorAgent as a Kafka stage.
+ *
+ * Consumes agenthub.chat.requests (group agenthub-router). Per job: language (en/vi), the
+ * tenant's enabled agents (cached), the supervisor prompt, intent classification with the
+ * tenant's LLM (JSON mode), then:
+ *   agent        -> chat.routed to agenthub.agent.<Name>, key session_id
+ *   MULTI_INTENT -> one chat.routed per part (part index/count), jobs.parts_total set
+ *   UNCLEAR      -> a clarifying answer in the user's language, persisted, `final`, job done
+ * and a `routed` event {agent, language, intent}. An LLM failure ends the job with `error`.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "httploop.h"
+#include "jobevents.h"
+#include "kafka.h"
+#include "language.h"
+#include "llm.h"
+#include "log.h"
+#include "pgpool.h"
+#include "pipeline.h"
+#include "rcache.h"
+#include "route.h"
+#include "stage.h"
+
+static struct config_common g_common;
+static char *g_group;
+static long g_max_inflight = 5000;
+static long g_drain_ms = 20000;
+static long g_pg_pool = 4;
+static long g_produce_timeout_ms = 10000;
+
+static const struct config_entry g_config[] = {
+    CONFIG_COMMON_ENTRIES(&g_common),
+    {"ROUTER_GROUP_ID", CONFIG_STRING, "agenthub-router", 0, 0, 0, "Kafka consumer group",
+     &g_group},
+    {"STAGE_MAX_INFLIGHT", CONFIG_INT, "5000", 1, 1000000, 0,
+     "jobs in flight per process; polling pauses when reached", &g_max_inflight},
+    {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
+     "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
+    {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
+    {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,
+     "how long to wait for the broker to acknowledge a routed message", &g_produce_timeout_ms},
+};
+#define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
+
+struct router {
+    struct pipeline pl;
+    struct httploop *loop;
+    struct llm_client *llm;
+    struct stage *stage;
+    char ensured[64][101]; /* agent topics known to exist */
+    size_t nensured;
+};
+
+struct rjob {
+    struct router *r;
+    struct stage_job *job;
+    const struct envelope *env;
+    const char *language;
+    char *message;
+    char *user_token;
+    json_object *agents;
+    long long t0;
+};
+
+static struct stage *g_stage;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_stage)
+        stage_request_stop(g_stage);
+}
+
+static void logctx(const struct envelope *env, struct log_ctx *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->tenant_id = env->tenant_id;
+    c->job_id = env->job_id;
+}
+
+static const char *payload_str(const struct envelope *env, const char *key)
+{
+    json_object *v;
+    if (json_object_object_get_ex(env->payload, key, &v) &&
+        json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static int validate(void *opaque, const struct envelope *env, char *err, size_t errlen)
+{
+    (void)opaque;
+    if (strcmp(env->type, "chat.request") != 0) {
+        snprintf(err, errlen, "unexpected envelope type '%s' on the requests topic", env->type);
+        return -1;
+    }
+    const char *m = payload_str(env, "message");
+    if (!m || !*m) {
+        snprintf(err, errlen, "chat.request payload has no message");
+        return -1;
+    }
+    return 0;
+}
+
+static void rjob_free(struct rjob *j)
+{
+    if (!j)
+        return;
+    free(j->message);
+    free(j->user_token);
+    json_object_put(j->agents);
+    free(j);
+}
+
+static void rjob_finish(struct rjob *j)
+{
+    struct stage_job *sj = j->job;
+    rjob_free(j);
+    stage_job_done(sj);
+}
+
+static int ensure_topic(struct router *r, const char *agent, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < r->nensured; i++)
+        if (strcmp(r->ensured[i], agent) == 0)
+            return 0;
+    char topic[160];
+    snprintf(topic, sizeof(topic), "%s%s", KAFKA_TOPIC_AGENT_PREFIX, agent);
+    int rc = kafka_topic_ensure(r->pl.producer, topic, 0, 5000, err, errlen);
+    if (rc == 0 && r->nensured < sizeof(r->ensured) / sizeof(r->ensured[0]))
+        snprintf(r->ensured[r->nensured++], sizeof(r->ensured[0]), "%s", agent);
+    return rc;
+}
+
+/* Ends the job with the clarifying answer (UNCLEAR, or a tenant without agents). */
+static void answer_unclear(struct rjob *j)
+{
+    struct router *r = j->r;
+    char err[256] = "", msg_id[37] = "";
+    char *text = route_clarify(j->agents, j->language);
+    json_object *meta = json_object_new_object();
+    json_object_object_add(meta, "agent", json_object_new_string("SupervisorAgent"));
+    json_object_object_add(meta, "intent", json_object_new_string("unclear"));
+    json_object_object_add(meta, "language", json_object_new_string(j->language));
+    json_object_object_add(meta, "tool_calls", json_object_new_array());
+    json_object_object_add(meta, "extracted_entities", json_object_new_object());
+    json_object *routed = json_object_new_object();
+    json_object_object_add(routed, "agent", json_object_new_string("UNCLEAR"));
+    json_object_object_add(routed, "language", json_object_new_string(j->language));
+    json_object_object_add(routed, "intent", json_object_new_string("unclear"));
+    pipeline_emit(&r->pl, j->env, "routed", routed);
+    json_object_put(routed);
+    if (!text) {
+        pipeline_job_fail(&r->pl, j->env, "internal", "out of memory");
+        goto out;
+    }
+    int rc = pipeline_save_assistant(&r->pl, j->env, 0, text, meta, NULL, msg_id, err,
+                                     sizeof(err));
+    if (rc < 0) {
+        pipeline_job_fail(&r->pl, j->env, "storage_unavailable",
+                          "the answer could not be saved");
+        goto out;
+    }
+    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language};
+    pgpool_exec(r->pl.db, NULL,
+                "UPDATE jobs SET intent = 'unclear', language = $3, agent = 'UNCLEAR' "
+                "WHERE job_id = $1 AND tenant_id = $2",
+                3, lp, err, sizeof(err));
+    pipeline_job_complete(&r->pl, j->env, text, meta, "SupervisorAgent", msg_id);
+out:
+    free(text);
+    json_object_put(meta);
+    rjob_finish(j);
+}
+
+static int produce_part(struct rjob *j, const struct route_decision *d, size_t i, char *err,
+                        size_t errlen)
+{
+    struct router *r = j->r;
+    struct envelope out;
+    int rc = envelope_init(&out, "chat.routed", j->env);
+    if (rc < 0) {
+        snprintf(err, errlen, "envelope init failed");
+        return rc;
+    }
+    /* Same job, same ids: the agent stage writes against the request's job. */
+    json_object *p = out.payload;
+    json_object_object_add(p, "message", json_object_new_string(d->parts[i].message));
+    json_object_object_add(p, "language", json_object_new_string(j->language));
+    json_object_object_add(p, "agent", json_object_new_string(d->parts[i].agent));
+    json_object_object_add(p, "intent", json_object_new_string(d->intent));
+    json_object *part = json_object_new_object();
+    json_object_object_add(part, "index", json_object_new_int((int)i));
+    json_object_object_add(part, "count", json_object_new_int((int)d->nparts));
+    json_object_object_add(p, "part", part);
+    if (j->user_token)
+        json_object_object_add(p, "user_token", json_object_new_string(j->user_token));
+    char *text = envelope_encode(&out);
+    if (!text) {
+        envelope_cleanup(&out);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    char topic[160];
+    snprintf(topic, sizeof(topic), "%s%s", KAFKA_TOPIC_AGENT_PREFIX, d->parts[i].agent);
+    char terr[256];
+    if (ensure_topic(r, d->parts[i].agent, terr, sizeof(terr)) < 0) {
+        struct log_ctx c;
+        logctx(j->env, &c);
+        log_kv(LOG_WARN, &c, "topic ensure failed (producing anyway)", "topic", topic, "error",
+               terr, NULL);
+    }
+    struct kafka_header hdrs[] = {{"traceparent", out.traceparent}};
+    rc = kafka_produce_sync(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs,
+                            1, (int)g_produce_timeout_ms, err, errlen);
+    free(text);
+    envelope_cleanup(&out);
+    return rc;
+}
+
+static void route(struct rjob *j, const struct route_decision *d)
+{
+    struct router *r = j->r;
+    char err[256] = "";
+    char parts_total[16], agents_csv[600] = "";
+    snprintf(parts_total, sizeof(parts_total), "%zu", d->nparts);
+    for (size_t i = 0; i < d->nparts; i++) {
+        if (i)
+            strncat(agents_csv, ",", sizeof(agents_csv) - strlen(agents_csv) - 1);
+        strncat(agents_csv, d->parts[i].agent, sizeof(agents_csv) - strlen(agents_csv) - 1);
+    }
+    /* parts_total before any part is produced: an agent finishing a part compares to it. */
+    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language, d->intent, agents_csv,
+                        parts_total};
+    pgpool_exec(r->pl.db, NULL,
+                "UPDATE jobs SET language = $3, intent = $4, agent = $5, parts_total = $6, "
+                "updated_at = now() WHERE job_id = $1 AND tenant_id = $2 "
+                "AND status NOT IN ('done', 'error')",
+                6, lp, err, sizeof(err));
+    for (size_t i = 0; i < d->nparts; i++) {
+        if (produce_part(j, d, i, err, sizeof(err)) < 0) {
+            /* The broker did not take it: fail visibly rather than leave the job hanging. */
+            pipeline_job_fail(&r->pl, j->env, "broker_unavailable", err);
+            rjob_finish(j);
+            return;
+        }
+    }
+    const char *sp[] = {j->env->job_id, j->env->tenant_id};
+    pgpool_exec(r->pl.db, NULL,
+                "UPDATE jobs SET status = 'routed', updated_at = now() "
+                "WHERE job_id = $1 AND tenant_id = $2 AND status = 'queued'",
+                2, sp, err, sizeof(err));
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "agent", json_object_new_string(d->nparts == 1
+                                                                   ? d->parts[0].agent
+                                                                   : "MULTI_INTENT"));
+    json_object_object_add(ev, "language", json_object_new_string(j->language));
+    json_object_object_add(ev, "intent", json_object_new_string(d->intent));
+    if (d->nparts > 1) {
+        json_object *arr = json_object_new_array();
+        for (size_t i = 0; i < d->nparts; i++) {
+            json_object *pt = json_object_new_object();
+            json_object_object_add(pt, "agent", json_object_new_string(d->parts[i].agent));
+            json_object_object_add(pt, "message", json_object_new_string(d->parts[i].message));
+            json_object_array_add(arr, pt);
+        }
+        json_object_object_add(ev, "parts", arr);
+    }
+    pipeline_emit(&r->pl, j->env, "routed", ev);
+    json_object_put(ev);
+    struct log_ctx c;
+    logctx(j->env, &c);
+    log_kv(LOG_INFO, &c, "job routed", "agent", agents_csv, "language", j->language, "intent",
+           d->intent, NULL);
+    rjob_finish(j);
+}
+
+static void on_classified(void *opaque, const struct llm_response *resp,
+                          const struct llm_error *lerr)
+{
+    struct rjob *j = opaque;
+    if (!resp) {
+        if (lerr && lerr->code == LLM_ERR_CANCELLED && stage_stopping(j->r->stage)) {
+            /* Shutting down: not finished, not committed; another router re-reads it. */
+            rjob_finish(j);
+            return;
+        }
+        char msg[700];
+        snprintf(msg, sizeof(msg), "intent classification failed: %s%s%s",
+                 lerr ? llm_status_str(lerr->code) : "unknown error", lerr ? ": " : "",
+                 lerr ? lerr->message : "");
+        pipeline_job_fail(&j->r->pl, j->env, "llm_error", msg);
+        rjob_finish(j);
+        return;
+    }
+    struct route_decision d;
+    route_parse(resp->content, j->agents, j->message, &d);
+    if (d.kind == ROUTE_UNCLEAR)
+        answer_unclear(j);
+    else
+        route(j, &d);
+    route_decision_cleanup(&d);
+}
+
+static void start_job(void *opaque, struct stage_job *job)
+{
+    struct router *r = opaque;
+    const struct envelope *env = stage_job_envelope(job);
+    struct log_ctx c;
+    logctx(env, &c);
+    char err[512] = "", status[32];
+    struct llm_config cfg;
+    int have_cfg = 0;
+    char *prompt = NULL;
+    struct rjob *j = calloc(1, sizeof(*j));
+    if (!j) {
+        log_kv(LOG_ERROR, &c, "out of memory", NULL);
+        stage_job_done(job);
+        return;
+    }
+    j->r = r;
+    j->job = job;
+    j->env = env;
+    const char *m = payload_str(env, "message");
+    const char *tok = payload_str(env, "user_token");
+    j->message = strdup(m ? m : "");
+    j->user_token = tok ? strdup(tok) : NULL;
+    if (!j->message || (tok && !j->user_token)) {
+        pipeline_job_fail(&r->pl, env, "internal", "out of memory");
+        goto finish;
+    }
+    /* Idempotency: a redelivered request that was already routed or finished is skipped. */
+    if (pipeline_job_status(&r->pl, env, status, sizeof(status)) == PG_OK && status[0] &&
+        strcmp(status, "queued") != 0) {
+        log_kv(LOG_INFO, &c, "request already handled, skipped", "status", status, NULL);
+        goto finish;
+    }
+    if (!status[0])
+        pipeline_job_ensure(&r->pl, env);
+    j->language = language_detect(j->message, strlen(j->message));
+    if (pipeline_tenant_agents(&r->pl, env->tenant_id, &j->agents, err, sizeof(err)) < 0) {
+        pipeline_job_fail(&r->pl, env, "storage_unavailable", "the tenant's agents could not be loaded");
+        goto finish;
+    }
+    if (json_object_array_length(j->agents) == 0) {
+        answer_unclear(j);
+        return;
+    }
+    struct llm_error lerr;
+    memset(&lerr, 0, sizeof(lerr));
+    if (llm_config_load(r->pl.db, r->pl.rc, g_common.fernet_key, env->tenant_id, &cfg, &lerr) !=
+        0) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "no usable LLM configuration: %s", lerr.message);
+        pipeline_job_fail(&r->pl, env, "llm_config", msg);
+        goto finish;
+    }
+    have_cfg = 1;
+    prompt = route_prompt(j->agents);
+    if (!prompt) {
+        pipeline_job_fail(&r->pl, env, "internal", "out of memory");
+        goto finish;
+    }
+    struct llm_message msgs[2] = {
+        {.role = LLM_ROLE_SYSTEM, .content = prompt},
+        {.role = LLM_ROLE_USER, .content = j->message},
+    };
+    struct llm_request req = {
+        .messages = msgs,
+        .nmessages = 2,
+        .json_mode = 1,
+        .temperature = 0,
+        .max_tokens = 400,
+    };
+    if (llm_chat_start(r->llm, &cfg, &req, NULL, on_classified, j) < 0) {
+        pipeline_job_fail(&r->pl, env, "llm_error", "the LLM call could not be started");
+        goto finish;
+    }
+    free(prompt);
+    llm_config_cleanup(&cfg);
+    return;
+finish:
+    free(prompt);
+    if (have_cfg)
+        llm_config_cleanup(&cfg);
+    rjob_finish(j);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1;
+    char err[512] = "";
+    struct router r;
+    memset(&r, 0, sizeof(r));
+    config_main(argc, argv, "agenthub-router", g_config, NCONFIG);
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(g_common.log_level, &lvl);
+    log_init("router", lvl);
+
+    if (pgpool_open(&r.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        goto out;
+    }
+    if (rcache_open(&r.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        goto out;
+    }
+    if (kafka_producer_new(&r.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        goto out;
+    }
+    if (httploop_new(&r.loop) != 0) {
+        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        goto out;
+    }
+    if (llm_client_new(&r.llm, r.loop, r.pl.rc, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, NULL);
+        goto out;
+    }
+    const char *topics[] = {KAFKA_TOPIC_CHAT_REQUESTS};
+    kafka_topic_ensure(r.pl.producer, KAFKA_TOPIC_CHAT_REQUESTS, 0, 5000, err, sizeof(err));
+    kafka_topic_ensure(r.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
+    struct stage_opts so = {
+        .name = "router",
+        .brokers = g_common.kafka_brokers,
+        .group_id = g_group,
+        .topics = topics,
+        .ntopics = 1,
+        .producer = r.pl.producer,
+        .loop = r.loop,
+        .max_inflight = g_max_inflight,
+        .drain_timeout_ms = g_drain_ms,
+        .handlers = {.start = start_job, .validate = validate, .opaque = &r},
+    };
+    if (stage_new(&r.stage, &so, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        goto out;
+    }
+    g_stage = r.stage;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = stage_run(r.stage) == 0 ? 0 : 1;
+out:
+    /* Calls still in flight are cancelled; their callbacks release the jobs uncommitted. */
+    llm_client_free(r.llm);
+    httploop_free(r.loop);
+    g_stage = NULL;
+    stage_free(r.stage);
+    kafka_producer_free(r.pl.producer);
+    rcache_close(r.pl.rc);
+    pgpool_close(r.pl.db);
+    config_free(g_config, NCONFIG);
+    log_kv(LOG_INFO, NULL, "router stopped", NULL);
+    return rc;
+}
