@@ -30,6 +30,8 @@ endif
 
 SYSLIBS = -lrdkafka -lpq -lhiredis -lcurl -ljson-c -ljwt -lcivetweb -lssl -lcrypto -lm -ldl
 OCRLIBS = -ltesseract -lleptonica
+# libtools holds the OCR tool (tools/ocr.c), reachable from tool_invoke() in any program.
+SYSLIBS += $(OCRLIBS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

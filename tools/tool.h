@@ -56,4 +56,9 @@ int tools_load_for_agent(struct pgpool *db, struct rcache *r, const char *tenant
                          size_t errlen);
 void tool_defs_free(struct tool_def *defs, size_t n);
 
+/* Drops the cached tool lists and tool configs (admin writes to tools, agent_tools or
+ * tenant_tool_permissions). tenant_id NULL: every tenant (a tool config is shared by all).
+ * Keys: agenthub:{t}:cache:tool:*, :cache:agent_tools:*, :cache:permissions:tools. */
+int tools_cache_invalidate(struct rcache *r, const char *tenant_id);
+
 #endif

@@ -1,0 +1,645 @@
+/* http_tool.c — HTTP_GET / HTTP_POST tools on the caller's httploop.
+ *
+ * Config keys (tool_configs.config merged over base_tools.default_config):
+ *   endpoint            URL template, "{name}" placeholders URL-encoded (template.h)
+ *   method              GET, POST, PUT, PATCH, DELETE (default from the base type)
+ *   headers             object of literal header values (CR/LF refused)
+ *   query               object name -> value template, appended URL-encoded. Without it, a
+ *                       GET appends the scalar arguments the endpoint did not use.
+ *   body_template       JSON template for POST/PUT/PATCH (template.h); default: the args
+ *   timeout_ms          default 10000, at most 60000
+ *   max_response_bytes  default 1 MiB; a bigger response is an error, never truncated
+ *   inject_jwt          send "Authorization: Bearer <the user's JWT>"
+ *   allowed_hosts       comma-separated hosts exempt from the SSRF guard (ssrf.h)
+ *
+ * Redirects are followed here, not by libcurl (at most 3), each hop re-checked by the SSRF
+ * guard and pinned; the JWT and the configured headers only go to the first URL's origin.
+ * Errors the agent gets back never hold the URL, headers or token: "tool X: HTTP 503",
+ * "tool X: service unavailable", "tool X: timed out after 10000 ms", ...
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "ssrf.h"
+#include "template.h"
+#include "tool_internal.h"
+
+struct http_call {
+    char *tool_name;
+    char *jwt;
+    char *allow_tool;
+    char *allow_ctx;
+    json_object *headers;       /* ref */
+    json_object *output_schema; /* ref */
+    struct tool_def shadow;     /* name + output_schema for tool_check_output */
+    tool_done_cb cb;
+    void *opaque;
+    struct httploop *loop;
+    char method[8];
+    char *url;
+    char *origin; /* scheme://host:port of the first URL */
+    char *body;
+    long timeout_ms;
+    size_t max_bytes;
+    int redirects;
+    int same_origin;
+    int oversize;
+    char *resp;
+    size_t resp_len, resp_cap;
+    struct curl_slist *hdrs;
+    struct curl_slist *resolve;
+};
+
+static void call_free(struct http_call *c)
+{
+    if (!c)
+        return;
+    free(c->tool_name);
+    if (c->jwt) {
+        memset(c->jwt, 0, strlen(c->jwt));
+        free(c->jwt);
+    }
+    free(c->allow_tool);
+    free(c->allow_ctx);
+    json_object_put(c->headers);
+    json_object_put(c->output_schema);
+    free(c->url);
+    free(c->origin);
+    free(c->body);
+    free(c->resp);
+    curl_slist_free_all(c->hdrs);
+    curl_slist_free_all(c->resolve);
+    free(c);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct http_call *c = userdata;
+    size_t n = size * nmemb;
+    if (c->resp_len + n > c->max_bytes) {
+        c->oversize = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    if (c->resp_len + n + 1 > c->resp_cap) {
+        size_t cap = c->resp_cap ? c->resp_cap : 4096;
+        while (cap < c->resp_len + n + 1)
+            cap *= 2;
+        char *p = realloc(c->resp, cap);
+        if (!p)
+            return 0;
+        c->resp = p;
+        c->resp_cap = cap;
+    }
+    memcpy(c->resp + c->resp_len, ptr, n);
+    c->resp_len += n;
+    c->resp[c->resp_len] = 0;
+    return n;
+}
+
+/* scheme://host:port of url, malloc'd, or NULL. */
+static char *url_origin(const char *url)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *o = NULL;
+    if (!u)
+        return NULL;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+        size_t n = strlen(scheme) + strlen(host) + strlen(port) + 8;
+        o = malloc(n);
+        if (o) {
+            snprintf(o, n, "%s://%s:%s", scheme, host, port);
+            for (char *p = o; *p; p++)
+                *p = (char)tolower((unsigned char)*p);
+        }
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+    return o;
+}
+
+static int header_value_ok(const char *s)
+{
+    return !strpbrk(s, "\r\n");
+}
+
+static void finish(struct http_call *c, json_object *result, const char *error)
+{
+    c->cb(c->opaque, error ? NULL : result, error);
+    json_object_put(result);
+    call_free(c);
+}
+
+static void on_done(void *opaque, CURL *easy, CURLcode res);
+
+/* Builds and adds the transfer for c->url. Fills err on failure. */
+static int start_request(struct http_call *c, char *err, size_t errlen)
+{
+    struct ssrf_target t;
+    char serr[160];
+    CURL *e = NULL;
+    int rc = -EINVAL;
+
+    if (ssrf_check_url(c->url, c->allow_tool, c->allow_ctx, &t, serr, sizeof serr) != 0) {
+        snprintf(err, errlen, "tool %s: endpoint refused: %s", c->tool_name, serr);
+        return -EACCES;
+    }
+    curl_slist_free_all(c->resolve);
+    curl_slist_free_all(c->hdrs);
+    c->resolve = c->hdrs = NULL;
+    c->resp_len = 0;
+    c->oversize = 0;
+
+    struct curl_slist *tmp = curl_slist_append(NULL, t.resolve);
+    if (!tmp)
+        goto oom;
+    c->resolve = tmp;
+    if (!(tmp = curl_slist_append(c->hdrs, "Accept: application/json")))
+        goto oom;
+    c->hdrs = tmp;
+    int has_body = c->body != NULL;
+    if (has_body) {
+        if (!(tmp = curl_slist_append(c->hdrs, "Content-Type: application/json")))
+            goto oom;
+        c->hdrs = tmp;
+    }
+    if (c->same_origin && c->headers) {
+        json_object_object_foreach(c->headers, hk, hv)
+        {
+            const char *val = json_object_get_string(hv);
+            if (!val || !header_value_ok(val) || !header_value_ok(hk) || strchr(hk, ':'))
+                continue;
+            size_t n = strlen(hk) + strlen(val) + 4;
+            char *line = malloc(n);
+            if (!line)
+                goto oom;
+            snprintf(line, n, "%s: %s", hk, val);
+            tmp = curl_slist_append(c->hdrs, line);
+            free(line);
+            if (!tmp)
+                goto oom;
+            c->hdrs = tmp;
+        }
+    }
+    if (c->same_origin && c->jwt) {
+        size_t n = strlen(c->jwt) + 32;
+        char *line = malloc(n);
+        if (!line)
+            goto oom;
+        snprintf(line, n, "Authorization: Bearer %s", c->jwt);
+        tmp = curl_slist_append(c->hdrs, line);
+        memset(line, 0, n);
+        free(line);
+        if (!tmp)
+            goto oom;
+        c->hdrs = tmp;
+    }
+
+    e = curl_easy_init();
+    if (!e)
+        goto oom;
+    curl_easy_setopt(e, CURLOPT_URL, c->url);
+    curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "agenthub-tools/1");
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_bytes);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (strcmp(c->method, "GET") == 0) {
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    } else {
+        if (strcmp(c->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, c->method);
+        if (has_body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(c->body));
+        } else if (strcmp(c->method, "POST") == 0) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        }
+    }
+    if (httploop_add(c->loop, e, on_done, c) != 0) {
+        snprintf(err, errlen, "tool %s: cannot start the request", c->tool_name);
+        rc = -EIO;
+        goto out;
+    }
+    e = NULL; /* now owned by the loop */
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "tool %s: out of memory", c->tool_name);
+    rc = -ENOMEM;
+out:
+    if (e)
+        curl_easy_cleanup(e);
+    return rc;
+}
+
+static void on_done(void *opaque, CURL *easy, CURLcode res)
+{
+    struct http_call *c = opaque;
+    char err[512];
+    long code = 0;
+    char *loc = NULL;
+
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
+    if (res == CURLE_OK && code >= 300 && code < 400) {
+        char *l = NULL;
+        if (curl_easy_getinfo(easy, CURLINFO_REDIRECT_URL, &l) == CURLE_OK && l)
+            loc = strdup(l);
+    }
+    curl_easy_cleanup(easy);
+
+    if (res != CURLE_OK) {
+        if (c->oversize || res == CURLE_FILESIZE_EXCEEDED)
+            snprintf(err, sizeof err, "tool %s: response larger than %zu bytes", c->tool_name,
+                     c->max_bytes);
+        else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+                 res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR ||
+                 res == CURLE_SEND_ERROR || res == CURLE_SSL_CONNECT_ERROR)
+            snprintf(err, sizeof err, "tool %s: service unavailable", c->tool_name);
+        else if (res == CURLE_OPERATION_TIMEDOUT)
+            snprintf(err, sizeof err, "tool %s: timed out after %ld ms", c->tool_name,
+                     c->timeout_ms);
+        else if (res == CURLE_ABORTED_BY_CALLBACK)
+            snprintf(err, sizeof err, "tool %s: cancelled", c->tool_name);
+        else
+            snprintf(err, sizeof err, "tool %s: request failed (%s)", c->tool_name,
+                     curl_easy_strerror(res));
+        free(loc);
+        finish(c, NULL, err);
+        return;
+    }
+    if (loc && (code == 301 || code == 302 || code == 303 || code == 307 || code == 308)) {
+        if (c->redirects >= TOOL_MAX_REDIRECTS) {
+            free(loc);
+            snprintf(err, sizeof err, "tool %s: too many redirects", c->tool_name);
+            finish(c, NULL, err);
+            return;
+        }
+        c->redirects++;
+        free(c->url);
+        c->url = loc;
+        char *o = url_origin(c->url);
+        c->same_origin = o && c->origin && strcmp(o, c->origin) == 0;
+        free(o);
+        if (code == 303 || ((code == 301 || code == 302) && strcmp(c->method, "POST") == 0)) {
+            snprintf(c->method, sizeof c->method, "GET");
+            free(c->body);
+            c->body = NULL;
+        }
+        if (start_request(c, err, sizeof err) != 0) {
+            finish(c, NULL, err);
+        }
+        return;
+    }
+    free(loc);
+    if (code < 200 || code > 299) {
+        snprintf(err, sizeof err, "tool %s: HTTP %ld", c->tool_name, code);
+        finish(c, NULL, err);
+        return;
+    }
+    json_object *result = NULL;
+    if (c->resp_len == 0) {
+        result = json_object_new_object();
+    } else {
+        enum json_tokener_error jerr = json_tokener_success;
+        result = json_tokener_parse_verbose(c->resp, &jerr);
+        if (jerr != json_tokener_success || (result == NULL && strcmp(c->resp, "null") != 0)) {
+            if (c->output_schema) {
+                snprintf(err, sizeof err, "tool %s: response is not JSON", c->tool_name);
+                finish(c, NULL, err);
+                return;
+            }
+            result = json_object_new_object();
+            json_object_object_add(result, "text",
+                                   json_object_new_string_len(c->resp, (int)c->resp_len));
+        }
+    }
+    if (tool_check_output(&c->shadow, result, err, sizeof err) != 0) {
+        json_object_put(result);
+        finish(c, NULL, err);
+        return;
+    }
+    finish(c, result, NULL);
+}
+
+/* Appends "k=v" pairs to *url, encoded. */
+static int append_query(char **url, const char *k, json_object *v, char *err, size_t errlen)
+{
+    char *ek = NULL, *ev = NULL;
+    int rc = template_encode_value(v, &ev, err, errlen);
+    if (rc)
+        return rc;
+    ek = curl_easy_escape(NULL, k, 0);
+    if (!ek) {
+        free(ev);
+        return -ENOMEM;
+    }
+    size_t n = strlen(*url) + strlen(ek) + strlen(ev) + 3;
+    char *nu = malloc(n);
+    if (!nu) {
+        curl_free(ek);
+        free(ev);
+        return -ENOMEM;
+    }
+    snprintf(nu, n, "%s%c%s=%s", *url, strchr(*url, '?') ? '&' : '?', ek, ev);
+    curl_free(ek);
+    free(ev);
+    free(*url);
+    *url = nu;
+    return 0;
+}
+
+static int build_query(char **url, json_object *cfg, json_object *args, json_object *used,
+                       int is_get, char *err, size_t errlen)
+{
+    json_object *q = NULL;
+    char e2[160];
+    if (!json_object_object_get_ex(cfg, "query", &q))
+        json_object_object_get_ex(cfg, "query_params", &q);
+    if (q && json_object_is_type(q, json_type_object)) {
+        json_object_object_foreach(q, k, tv)
+        {
+            json_object *val = tv;
+            json_object *own = NULL;
+            if (json_object_is_type(tv, json_type_string)) {
+                /* a value template: expand it unencoded, then encode the whole value */
+                json_object *tmp = NULL;
+                if (template_expand_body(tv, args, &tmp, e2, sizeof e2) != 0) {
+                    snprintf(err, errlen, "query %s: %s", k, e2);
+                    return -EINVAL;
+                }
+                own = val = tmp;
+            }
+            if (!val) { /* an argument that was null: leave the parameter out */
+                continue;
+            }
+            int rc = append_query(url, k, val, e2, sizeof e2);
+            json_object_put(own);
+            if (rc) {
+                snprintf(err, errlen, "query %s: %s", k, e2);
+                return rc;
+            }
+        }
+        return 0;
+    }
+    if (!is_get)
+        return 0;
+    json_object_object_foreach(args, k, v)
+    {
+        if (json_object_object_get_ex(used, k, NULL))
+            continue;
+        enum json_type t = json_object_get_type(v);
+        if (t != json_type_string && t != json_type_int && t != json_type_double &&
+            t != json_type_boolean)
+            continue;
+        int rc = append_query(url, k, v, e2, sizeof e2);
+        if (rc) {
+            snprintf(err, errlen, "parameter \"%s\": %s", k, e2);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                    tool_done_cb cb, void *opaque, char *err, size_t errlen)
+{
+    json_object *cfg = tool->config;
+    json_object *used = NULL;
+    char terr[256];
+    int rc = -ENOMEM;
+    struct http_call *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "tool %s: out of memory", tool->name);
+        return -ENOMEM;
+    }
+    c->tool_name = strdup(tool->name ? tool->name : "?");
+    c->cb = cb;
+    c->opaque = opaque;
+    c->loop = ctx->loop;
+    c->allow_tool = dup_or_null(tool_cfg_str(cfg, "allowed_hosts"));
+    c->allow_ctx = dup_or_null(ctx->allowed_hosts);
+    c->timeout_ms =
+        tool_cfg_long(cfg, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1, TOOL_MAX_TIMEOUT_MS);
+    c->max_bytes = (size_t)tool_cfg_long(cfg, "max_response_bytes", TOOL_DEFAULT_MAX_RESPONSE, 1,
+                                         64L * 1024 * 1024);
+    c->same_origin = 1;
+    if (tool->output_schema)
+        c->output_schema = json_object_get(tool->output_schema);
+    c->shadow.name = c->tool_name;
+    c->shadow.output_schema = c->output_schema;
+    json_object *h;
+    if (cfg && json_object_object_get_ex(cfg, "headers", &h) &&
+        json_object_is_type(h, json_type_object))
+        c->headers = json_object_get(h);
+    if (!c->tool_name)
+        goto oom;
+    if (tool_cfg_bool(cfg, "inject_jwt", 0) && ctx->user_jwt && *ctx->user_jwt) {
+        if (!header_value_ok(ctx->user_jwt)) {
+            snprintf(err, errlen, "tool %s: the user's token is malformed", tool->name);
+            rc = -EINVAL;
+            goto out;
+        }
+        if (!(c->jwt = strdup(ctx->user_jwt)))
+            goto oom;
+    }
+
+    const char *m = tool_cfg_str(cfg, "method");
+    if (!m)
+        m = strcmp(tool->base_type, "HTTP_POST") == 0 ? "POST" : "GET";
+    if (strcasecmp(m, "GET") && strcasecmp(m, "POST") && strcasecmp(m, "PUT") &&
+        strcasecmp(m, "PATCH") && strcasecmp(m, "DELETE")) {
+        snprintf(err, errlen, "tool %s: unsupported method", tool->name);
+        rc = -EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; m[i] && i < sizeof c->method - 1; i++)
+        c->method[i] = (char)toupper((unsigned char)m[i]);
+
+    const char *endpoint = tool_cfg_str(cfg, "endpoint");
+    if (!endpoint) {
+        snprintf(err, errlen, "tool %s: no endpoint configured", tool->name);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (!(used = json_object_new_object()))
+        goto oom;
+    if ((rc = template_expand_url(endpoint, args, used, &c->url, terr, sizeof terr)) != 0) {
+        snprintf(err, errlen, "tool %s: %s", tool->name, terr);
+        goto out;
+    }
+    int is_get = strcmp(c->method, "GET") == 0 || strcmp(c->method, "DELETE") == 0;
+    if ((rc = build_query(&c->url, cfg, args, used, is_get, terr, sizeof terr)) != 0) {
+        snprintf(err, errlen, "tool %s: %s", tool->name, terr);
+        goto out;
+    }
+    if (!is_get) {
+        json_object *bt = NULL, *body = NULL;
+        if (cfg && json_object_object_get_ex(cfg, "body_template", &bt) && bt) {
+            if ((rc = template_expand_body(bt, args, &body, terr, sizeof terr)) != 0) {
+                snprintf(err, errlen, "tool %s: %s", tool->name, terr);
+                goto out;
+            }
+        } else {
+            body = json_object_get(args);
+        }
+        c->body = strdup(body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
+                              : "null");
+        json_object_put(body);
+        if (!c->body)
+            goto oom;
+    }
+    if (!(c->origin = url_origin(c->url))) {
+        snprintf(err, errlen, "tool %s: endpoint is not a valid URL", tool->name);
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = start_request(c, err, errlen)) != 0)
+        goto out;
+    c = NULL; /* owned by the transfer now */
+    rc = 0;
+    goto out;
+oom:
+    snprintf(err, errlen, "tool %s: out of memory", tool->name);
+    rc = -ENOMEM;
+out:
+    json_object_put(used);
+    call_free(c);
+    return rc;
+}
+
+/* ---- blocking fetch (OCR image URLs) ------------------------------------------------- */
+
+struct fetch_buf {
+    unsigned char *p;
+    size_t len, cap, max;
+    int oversize;
+};
+
+static size_t fetch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct fetch_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > b->max) {
+        b->oversize = 1;
+        return 0;
+    }
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n)
+            cap *= 2;
+        unsigned char *p = realloc(b->p, cap);
+        if (!p)
+            return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool, const char *url,
+                        size_t max_bytes, unsigned char **data, size_t *len, char *err,
+                        size_t errlen)
+{
+    struct fetch_buf b = {.max = max_bytes};
+    struct curl_slist *resolve = NULL;
+    char *cur = strdup(url);
+    int rc = -EIO;
+    const char *name = tool->name ? tool->name : "?";
+    long timeout = tool_cfg_long(tool->config, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1,
+                                 TOOL_MAX_TIMEOUT_MS);
+    *data = NULL;
+    *len = 0;
+    if (!cur)
+        return -ENOMEM;
+    for (int hop = 0; hop <= TOOL_MAX_REDIRECTS; hop++) {
+        struct ssrf_target t;
+        char serr[160];
+        if (ssrf_check_url(cur, tool_cfg_str(tool->config, "allowed_hosts"), ctx->allowed_hosts,
+                           &t, serr, sizeof serr) != 0) {
+            snprintf(err, errlen, "tool %s: URL refused: %s", name, serr);
+            rc = -EACCES;
+            goto out;
+        }
+        curl_slist_free_all(resolve);
+        resolve = curl_slist_append(NULL, t.resolve);
+        CURL *e = curl_easy_init();
+        if (!e || !resolve) {
+            if (e)
+                curl_easy_cleanup(e);
+            rc = -ENOMEM;
+            goto out;
+        }
+        b.len = 0;
+        curl_easy_setopt(e, CURLOPT_URL, cur);
+        curl_easy_setopt(e, CURLOPT_RESOLVE, resolve);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
+        CURLcode res = curl_easy_perform(e);
+        long code = 0;
+        char *loc = NULL;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+        if (res == CURLE_OK && code >= 300 && code < 400) {
+            char *l = NULL;
+            if (curl_easy_getinfo(e, CURLINFO_REDIRECT_URL, &l) == CURLE_OK && l)
+                loc = strdup(l);
+        }
+        curl_easy_cleanup(e);
+        if (res != CURLE_OK) {
+            if (b.oversize || res == CURLE_FILESIZE_EXCEEDED)
+                snprintf(err, errlen, "tool %s: file larger than %zu bytes", name, max_bytes);
+            else if (res == CURLE_COULDNT_CONNECT)
+                snprintf(err, errlen, "tool %s: service unavailable", name);
+            else
+                snprintf(err, errlen, "tool %s: download failed (%s)", name,
+                         curl_easy_strerror(res));
+            goto out;
+        }
+        if (loc) {
+            free(cur);
+            cur = loc;
+            continue;
+        }
+        if (code < 200 || code > 299) {
+            snprintf(err, errlen, "tool %s: HTTP %ld", name, code);
+            goto out;
+        }
+        *data = b.p;
+        *len = b.len;
+        b.p = NULL;
+        rc = 0;
+        goto out;
+    }
+    snprintf(err, errlen, "tool %s: too many redirects", name);
+out:
+    free(b.p);
+    free(cur);
+    curl_slist_free_all(resolve);
+    return rc;
+}

@@ -1,0 +1,247 @@
+/* ocr.c — see ocr.h; also the OCR tool base type.
+ *
+ * OCR tool arguments: "image_url" (http/https, fetched through the SSRF guard) or
+ * "image_base64" / "image" (base64, or a data: URL). Config: lang, max_image_bytes
+ * (default 10 MiB, at most OCR_MAX_IMAGE_BYTES), allowed_hosts, timeout_ms.
+ * Result: {"text": "...", "chars": N, "lang": "eng+vie"}.
+ */
+#include "ocr.h"
+
+#include <errno.h>
+#include <leptonica/allheaders.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <tesseract/capi.h>
+
+#include "b64.h"
+#include "tool_internal.h"
+
+static const char *const DATA_DIRS[] = {
+    "/usr/share/tesseract-ocr/5/tessdata",
+    "/usr/share/tesseract-ocr/4.00/tessdata",
+    "/usr/share/tessdata",
+};
+
+static int file_exists(const char *dir, const char *sub, const char *lang)
+{
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s%s/%s.traineddata", dir, sub, lang);
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int ocr_lang_available(const char *lang)
+{
+    if (!lang || !*lang || strlen(lang) > 32 || strchr(lang, '/') || strchr(lang, '.'))
+        return 0;
+    const char *prefix = getenv("TESSDATA_PREFIX");
+    if (prefix && *prefix)
+        return file_exists(prefix, "", lang) || file_exists(prefix, "/tessdata", lang);
+    for (size_t i = 0; i < sizeof DATA_DIRS / sizeof DATA_DIRS[0]; i++)
+        if (file_exists(DATA_DIRS[i], "", lang))
+            return 1;
+    return 0;
+}
+
+const char *ocr_default_lang(void)
+{
+    return ocr_lang_available("vie") ? "eng+vie" : "eng";
+}
+
+/* Every "+"-separated language installed? */
+static int langs_available(const char *lang)
+{
+    char buf[128], *save = NULL;
+    if (!lang || strlen(lang) >= sizeof buf)
+        return 0;
+    snprintf(buf, sizeof buf, "%s", lang);
+    int any = 0;
+    for (char *t = strtok_r(buf, "+", &save); t; t = strtok_r(NULL, "+", &save)) {
+        if (!ocr_lang_available(t))
+            return 0;
+        any = 1;
+    }
+    return any;
+}
+
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+static void quiet_leptonica(void)
+{
+    setMsgSeverity(L_SEVERITY_NONE);
+}
+
+int ocr_image(const unsigned char *data, size_t len, const char *lang, char **text, char *err,
+              size_t errlen)
+{
+    TessBaseAPI *api = NULL;
+    PIX *pix = NULL;
+    char *t = NULL;
+    int rc = -EINVAL;
+    *text = NULL;
+
+    pthread_once(&quiet_once, quiet_leptonica);
+    if (!data || len == 0) {
+        snprintf(err, errlen, "ocr: empty image");
+        return -EINVAL;
+    }
+    if (len > (size_t)OCR_MAX_IMAGE_BYTES) {
+        snprintf(err, errlen, "ocr: image larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
+        return -E2BIG;
+    }
+    if (!lang || !langs_available(lang))
+        lang = ocr_default_lang();
+    pix = pixReadMem(data, len);
+    if (!pix) {
+        snprintf(err, errlen, "ocr: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");
+        goto out;
+    }
+    if (pixGetWidth(pix) > 20000 || pixGetHeight(pix) > 20000) {
+        snprintf(err, errlen, "ocr: image dimensions too large");
+        goto out;
+    }
+    api = TessBaseAPICreate();
+    if (!api) {
+        snprintf(err, errlen, "ocr: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* Tesseract writes warnings ("Estimating resolution ...") to stderr unless told not. */
+    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    if (TessBaseAPIInit3(api, NULL, lang) != 0) { /* NULL: TESSDATA_PREFIX or built-in */
+        snprintf(err, errlen, "ocr: cannot load language data for %s", lang);
+        rc = -EIO;
+        goto out;
+    }
+    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+    TessBaseAPISetImage2(api, pix);
+    if (pixGetXRes(pix) < 70)
+        TessBaseAPISetSourceResolution(api, 300);
+    t = TessBaseAPIGetUTF8Text(api);
+    if (!t) {
+        snprintf(err, errlen, "ocr: recognition failed");
+        rc = -EIO;
+        goto out;
+    }
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\f' || t[n - 1] == '\r'))
+        n--;
+    *text = malloc(n + 1);
+    if (!*text) {
+        snprintf(err, errlen, "ocr: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    memcpy(*text, t, n);
+    (*text)[n] = 0;
+    rc = 0;
+out:
+    if (t)
+        TessDeleteText(t);
+    if (api) {
+        TessBaseAPIEnd(api);
+        TessBaseAPIDelete(api);
+    }
+    if (pix)
+        pixDestroy(&pix);
+    return rc;
+}
+
+/* base64 or "data:...;base64,..." -> bytes. */
+static int decode_b64_arg(const char *s, unsigned char **out, size_t *outlen, size_t max)
+{
+    const char *comma;
+    if (strncmp(s, "data:", 5) == 0 && (comma = strchr(s, ',')))
+        s = comma + 1;
+    size_t n = strlen(s);
+    /* tolerate line breaks and missing padding */
+    char *clean = malloc(n + 4);
+    if (!clean)
+        return -ENOMEM;
+    size_t k = 0;
+    int urlsafe = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '\n' || c == '\r' || c == ' ' || c == '\t')
+            continue;
+        if (c == '-' || c == '_')
+            urlsafe = 1;
+        clean[k++] = c;
+    }
+    while (k % 4)
+        clean[k++] = '=';
+    size_t cap = b64_decoded_max(k);
+    if (cap > max + 3) {
+        free(clean);
+        return -E2BIG;
+    }
+    unsigned char *buf = malloc(cap ? cap : 1);
+    if (!buf) {
+        free(clean);
+        return -ENOMEM;
+    }
+    if (b64_decode(clean, k, buf, cap, outlen, urlsafe ? B64_URLSAFE : B64_STD) != 0) {
+        free(clean);
+        free(buf);
+        return -EINVAL;
+    }
+    free(clean);
+    *out = buf;
+    return 0;
+}
+
+int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                 json_object **result, char *err, size_t errlen)
+{
+    const char *name = tool->name ? tool->name : "?";
+    unsigned char *img = NULL;
+    size_t len = 0;
+    char *text = NULL, e2[256];
+    int rc = -EINVAL;
+    json_object *v;
+    size_t max = (size_t)tool_cfg_long(tool->config, "max_image_bytes", 10L * 1024 * 1024, 1,
+                                       OCR_MAX_IMAGE_BYTES);
+    *result = NULL;
+
+    if (json_object_object_get_ex(args, "image_url", &v) &&
+        json_object_is_type(v, json_type_string)) {
+        const char *u = json_object_get_string(v);
+        if (strncmp(u, "data:", 5) == 0) {
+            rc = decode_b64_arg(u, &img, &len, max);
+        } else if ((rc = tool_fetch_blocking(ctx, tool, u, max, &img, &len, err, errlen)) != 0) {
+            return rc;
+        }
+    } else if ((json_object_object_get_ex(args, "image_base64", &v) ||
+                json_object_object_get_ex(args, "image", &v)) &&
+               json_object_is_type(v, json_type_string)) {
+        rc = decode_b64_arg(json_object_get_string(v), &img, &len, max);
+    } else {
+        snprintf(err, errlen, "tool %s: an \"image_url\" or \"image_base64\" argument is required",
+                 name);
+        return -EINVAL;
+    }
+    if (rc != 0) {
+        snprintf(err, errlen, "tool %s: %s", name,
+                 rc == -E2BIG ? "image too large" : "image is not valid base64");
+        goto out;
+    }
+    const char *lang = tool_cfg_str(tool->config, "lang");
+    if (!lang || !langs_available(lang))
+        lang = ocr_default_lang();
+    if ((rc = ocr_image(img, len, lang, &text, e2, sizeof e2)) != 0) {
+        snprintf(err, errlen, "tool %s: %s", name, e2);
+        goto out;
+    }
+    json_object *r = json_object_new_object();
+    json_object_object_add(r, "text", json_object_new_string(text));
+    json_object_object_add(r, "chars", json_object_new_int((int)strlen(text)));
+    json_object_object_add(r, "lang", json_object_new_string(lang));
+    *result = r;
+    rc = 0;
+out:
+    free(img);
+    free(text);
+    return rc;
+}

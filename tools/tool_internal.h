@@ -1,0 +1,49 @@
+/* tool_internal.h — what the tool base types share inside libtools (not a public contract).
+ *
+ * tool.c validates arguments and dispatches on base_type; http_tool.c runs HTTP_GET /
+ * HTTP_POST asynchronously on the caller's httploop; rag.c and ocr.c do their work in the
+ * call and hand the result back through tool_deliver(), which defers the callback to the
+ * loop so a caller never sees its callback run inside tool_invoke().
+ */
+#ifndef AGENTHUB_TOOL_INTERNAL_H
+#define AGENTHUB_TOOL_INTERNAL_H
+
+#include "tool.h"
+
+#define TOOL_DEFAULT_TIMEOUT_MS 10000L
+#define TOOL_MAX_TIMEOUT_MS 60000L
+#define TOOL_DEFAULT_MAX_RESPONSE (1024L * 1024L)
+#define TOOL_MAX_REDIRECTS 3
+
+int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                    tool_done_cb cb, void *opaque, char *err, size_t errlen);
+
+/* Synchronous base types: *result is new (json_object_put) on success. */
+int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                 json_object **result, char *err, size_t errlen);
+int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                 json_object **result, char *err, size_t errlen);
+
+/* Validates result against the tool's output schema, then runs cb from the loop (a 0 ms
+ * timer). Takes ownership of result. Returns negative (cb never runs) when the timer could
+ * not be set. */
+int tool_deliver(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *result,
+                 const char *error, tool_done_cb cb, void *opaque);
+
+/* Checks result against the output schema; fills err ("tool X: output does not match its
+ * schema: /a: ...") and returns negative on a violation. */
+int tool_check_output(const struct tool_def *tool, json_object *result, char *err,
+                      size_t errlen);
+
+/* Config helpers: a number clamped to [lo, hi], def when absent or not a number. */
+long tool_cfg_long(json_object *cfg, const char *key, long def, long lo, long hi);
+double tool_cfg_double(json_object *cfg, const char *key, double def);
+const char *tool_cfg_str(json_object *cfg, const char *key);
+int tool_cfg_bool(json_object *cfg, const char *key, int def);
+
+/* Blocking GET of url through the SSRF guard (for OCR image URLs). *data malloc'd. */
+int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool, const char *url,
+                        size_t max_bytes, unsigned char **data, size_t *len, char *err,
+                        size_t errlen);
+
+#endif
