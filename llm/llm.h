@@ -104,14 +104,41 @@ struct llm_config {
     int max_retries;
     double temperature;
     int max_tokens;
+    /* Added (source-compatible): where embeddings go when embedding_provider_model names a
+     * remote provider ("openai:text-embedding-3-small", "gemini:text-embedding-004",
+     * "openai_compatible:<model>"; a bare model name means cfg->provider). NULL base: that
+     * provider's default (or base_url when the providers match); NULL key: api_key. */
+    char *embedding_base_url;
+    char *embedding_api_key;
 };
 
+/* Defaults where a config leaves a field <= 0 (or NULL): connect_timeout_ms 10000,
+ * timeout_ms 120000 (the whole call: every attempt, backoff and rate-limit wait), max_retries
+ * 3 when 0 (negative: no retries), max_tokens: the provider's (Anthropic needs one: 1024).
+ * temperature < 0: provider default (note 0 means 0).
+ *
+ * base_url conventions: OpenAI-family bases include the version ("https://api.openai.com/v1",
+ * "http://host:port/v1") and get "/chat/completions" appended; Anthropic bases are the host
+ * ("https://api.anthropic.com") and get "/v1/messages"; Gemini bases are the host
+ * ("https://generativelanguage.googleapis.com") and get "/v1beta/models/{model}:...".
+ *
+ * Rate limit: rate_limit_rpm is a sliding window shared through Redis by every process
+ * (agenthub:{tenant}:ratelimit:llm, a sorted set of request times; the window is 60 s, or
+ * LLM_RATE_WINDOW_S for tests). Every HTTP attempt counts. Over the limit a call waits (a
+ * loop timer) until a slot frees, and fails with LLM_ERR_RATE_LIMITED only if that would pass
+ * its timeout. Redis down: calls are let through (logged).
+ *
+ * Retries: 429, 5xx and connection failures, while no delta has reached the caller; backoff
+ * 500 ms * 2^n (max 20 s) with full jitter in its upper half, at least Retry-After. After the
+ * primary model ends in LLM_ERR_UNAVAILABLE the fallback model (same provider and base URL)
+ * gets its own attempts. */
 struct llm_client;
 
 /* r may be NULL (no cross-process rate limiting). loop is borrowed. */
 int llm_client_new(struct llm_client **out, struct httploop *loop, struct rcache *r, char *err,
                    size_t errlen);
-void llm_client_free(struct llm_client *c); /* cancels calls in flight; NULL-safe */
+/* Cancels calls in flight (their on_done runs with LLM_ERR_CANCELLED); NULL-safe. */
+void llm_client_free(struct llm_client *c);
 
 typedef void (*llm_delta_cb)(void *opaque, const char *text, size_t len);
 /* resp is valid only during the call; on failure resp is NULL and err says why. */

@@ -1,0 +1,137 @@
+/* provider.h — private to llm/: what client.c needs from each wire format.
+ *
+ * A provider builds the request (URL, headers, JSON body) and turns what comes back into an
+ * accumulated response (struct llm_acc): a whole JSON body, or SSE events one at a time.
+ * client.c owns transport, retries, timeouts, rate limits and the fallback model.
+ */
+#ifndef AGENTHUB_LLM_PROVIDER_H
+#define AGENTHUB_LLM_PROVIDER_H
+
+#include <curl/curl.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "llm.h"
+
+/* A growable byte buffer with a size cap (the cap protects against endless streams). */
+struct llm_buf {
+    char *p;
+    size_t len, cap;
+};
+int llm_buf_add(struct llm_buf *b, const char *s, size_t n, size_t limit);
+void llm_buf_free(struct llm_buf *b);
+
+#define LLM_BODY_LIMIT (16u << 20) /* a response body or SSE event larger than this is bad */
+#define LLM_MAX_TOOL_CALLS 64
+
+/* One tool call being assembled from stream fragments. */
+struct llm_acc_call {
+    char *id;
+    char *name;
+    struct llm_buf args;
+    int key; /* provider's index (OpenAI delta index, Anthropic content block index) */
+};
+
+/* The response as it is assembled. */
+struct llm_acc {
+    struct llm_buf content;
+    struct llm_acc_call calls[LLM_MAX_TOOL_CALLS];
+    size_t ncalls;
+    char *finish_reason; /* normalized */
+    long input_tokens, output_tokens;
+    char *model;
+    int done;         /* the stream's end marker was seen ([DONE], message_stop, finishReason) */
+    int saw_finish;   /* a finish reason arrived */
+    size_t deltas;    /* deltas handed to the caller (no retry after the first) */
+    llm_delta_cb on_delta;
+    void *opaque;
+    /* A provider-reported error inside a 200 stream (OpenAI/Anthropic "error" events). */
+    int stream_error; /* an llm_status, 0 if none */
+    char stream_errmsg[200];
+};
+
+void llm_acc_init(struct llm_acc *a, llm_delta_cb cb, void *opaque);
+void llm_acc_cleanup(struct llm_acc *a);
+int llm_acc_text(struct llm_acc *a, const char *s, size_t n); /* appends and emits a delta */
+/* The call with provider index key, created if absent (NULL when there are too many). */
+struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key);
+void llm_acc_set(char **dst, const char *s);
+/* Moves the accumulated result into r (r zeroed first). Tool calls without arguments get "{}". */
+int llm_acc_finish(struct llm_acc *a, struct llm_response *r);
+
+/* Incremental SSE parser: feed any byte ranges; complete events are dispatched. */
+typedef int (*llm_sse_event_cb)(void *ud, const char *event, const char *data, size_t len);
+struct llm_sse {
+    struct llm_buf line;
+    struct llm_buf data;
+    char event[64];
+    int has_data;
+    int skip_lf; /* last byte was CR: a following LF belongs to it */
+    llm_sse_event_cb cb;
+    void *ud;
+};
+void llm_sse_init(struct llm_sse *s, llm_sse_event_cb cb, void *ud);
+/* Returns 0, or the callback's non-zero value (parsing stops), or LLM_ERR_BAD_RESPONSE when
+ * a line or event is over LLM_BODY_LIMIT. */
+int llm_sse_feed(struct llm_sse *s, const char *p, size_t n);
+/* Dispatches a final event not followed by a blank line (a stream ending without one). */
+int llm_sse_finish(struct llm_sse *s);
+void llm_sse_cleanup(struct llm_sse *s);
+
+/* What a provider needs to build a request. */
+struct llm_wire {
+    const struct llm_config *cfg;
+    const char *model;
+    const struct llm_request *req;
+    int stream;
+};
+
+struct llm_provider_ops {
+    const char *name;
+    /* Full URL into buf. */
+    int (*url)(const struct llm_wire *w, char *buf, size_t cap);
+    /* Adds auth and provider headers. */
+    struct curl_slist *(*headers)(const struct llm_wire *w, struct curl_slist *h);
+    /* The JSON body (malloc'd) or NULL with err set. */
+    char *(*body)(const struct llm_wire *w, char *err, size_t errlen);
+    /* A whole (non-streaming) 200 body into acc. 0, or an llm_status. */
+    int (*parse)(struct llm_acc *a, json_object *root);
+    /* One SSE event into acc. 0, or an llm_status. */
+    int (*event)(struct llm_acc *a, const char *event, const char *data, size_t len);
+};
+
+extern const struct llm_provider_ops llm_openai_ops;
+extern const struct llm_provider_ops llm_anthropic_ops;
+extern const struct llm_provider_ops llm_gemini_ops;
+const struct llm_provider_ops *llm_provider_ops(enum llm_provider p);
+
+struct httploop *llm_client_loop(struct llm_client *c);
+
+/* Deep copy with defaults applied (timeouts, retries); llm_config_cleanup frees it. */
+int llm_config_copy(struct llm_config *dst, const struct llm_config *src);
+/* Replaces the key (and anything log.h would mask) in s by ***. */
+void llm_scrub(char *s, size_t cap, const char *key);
+/* Sliding-window admission for a tenant: 0 admitted, > 0 ms to wait, < 0 Redis failed. */
+long llm_ratelimit_acquire(struct rcache *r, const char *tenant, long rpm, long window_ms);
+/* Content-Type and x-goog-api-key for cfg. */
+struct curl_slist *llm_gemini_headers(const struct llm_config *cfg, struct curl_slist *h);
+
+/* Maps an HTTP error answer to an llm_status (context length, auth, rate limit, ...). msg gets
+ * the provider's own error text, if any (never contains the request's key: callers scrub). */
+int llm_classify_http(long status, const char *body, size_t len, char *msg, size_t msgcap);
+/* Records a provider error object seen inside a 200 answer; returns its llm_status. */
+int llm_take_stream_error(struct llm_acc *a, json_object *err);
+/* Content-Type and Authorization: Bearer (and OpenRouter's headers) for cfg. */
+struct curl_slist *llm_openai_headers(const struct llm_config *cfg, struct curl_slist *h);
+/* Provider finish reasons -> stop, tool_calls, length, content_filter. */
+const char *llm_finish_normalize(const char *raw);
+
+/* Shared JSON helpers. */
+json_object *llm_json_get(json_object *o, const char *key); /* NULL if o is not an object */
+const char *llm_json_str(json_object *o, const char *key);  /* NULL unless a string */
+json_object *llm_json_parse(const char *s, size_t len);     /* NULL if malformed */
+/* Parses tool arguments text as an object; anything else becomes {} (never NULL). */
+json_object *llm_json_args(const char *s);
+char *llm_json_dup(json_object *o); /* compact text, malloc'd */
+
+#endif

@@ -1,0 +1,281 @@
+/* response.c — assembling a response from whole bodies or stream fragments, shared JSON
+ * helpers, and the mapping of provider error answers to llm_status codes. */
+#include "provider.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void llm_acc_init(struct llm_acc *a, llm_delta_cb cb, void *opaque)
+{
+    memset(a, 0, sizeof(*a));
+    a->on_delta = cb;
+    a->opaque = opaque;
+    a->input_tokens = a->output_tokens = 0;
+}
+
+void llm_acc_cleanup(struct llm_acc *a)
+{
+    llm_buf_free(&a->content);
+    for (size_t i = 0; i < a->ncalls; i++) {
+        free(a->calls[i].id);
+        free(a->calls[i].name);
+        llm_buf_free(&a->calls[i].args);
+    }
+    a->ncalls = 0;
+    free(a->finish_reason);
+    a->finish_reason = NULL;
+    free(a->model);
+    a->model = NULL;
+}
+
+int llm_acc_text(struct llm_acc *a, const char *s, size_t n)
+{
+    if (!s || n == 0)
+        return 0;
+    if (llm_buf_add(&a->content, s, n, LLM_BODY_LIMIT) != 0)
+        return LLM_ERR_BAD_RESPONSE;
+    if (a->on_delta) {
+        a->deltas++;
+        a->on_delta(a->opaque, s, n);
+    }
+    return 0;
+}
+
+struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key)
+{
+    for (size_t i = 0; i < a->ncalls; i++)
+        if (a->calls[i].key == key)
+            return &a->calls[i];
+    if (a->ncalls >= LLM_MAX_TOOL_CALLS)
+        return NULL;
+    struct llm_acc_call *c = &a->calls[a->ncalls++];
+    memset(c, 0, sizeof(*c));
+    c->key = key;
+    return c;
+}
+
+void llm_acc_set(char **dst, const char *s)
+{
+    if (!s)
+        return;
+    char *d = strdup(s);
+    if (!d)
+        return;
+    free(*dst);
+    *dst = d;
+}
+
+int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    int rc = LLM_ERR_BAD_RESPONSE;
+    if (a->content.len) {
+        r->content = strdup(a->content.p);
+        if (!r->content)
+            goto out;
+    }
+    if (a->ncalls) {
+        r->tool_calls = calloc(a->ncalls, sizeof(*r->tool_calls));
+        if (!r->tool_calls)
+            goto out;
+        for (size_t i = 0; i < a->ncalls; i++) {
+            struct llm_acc_call *c = &a->calls[i];
+            struct llm_tool_call *t = &r->tool_calls[i];
+            r->ntool_calls++;
+            if (!c->name || !*c->name)
+                goto out; /* a tool call without a name is not usable */
+            char idbuf[32];
+            snprintf(idbuf, sizeof(idbuf), "call_%zu", i);
+            t->id = strdup(c->id && *c->id ? c->id : idbuf);
+            t->name = strdup(c->name);
+            /* Arguments must be a JSON object; a cut or garbled one is a bad response. */
+            const char *args = c->args.len ? c->args.p : "{}";
+            json_object *o = llm_json_parse(args, strlen(args));
+            int isobj = o && json_object_is_type(o, json_type_object);
+            json_object_put(o);
+            if (!isobj)
+                goto out;
+            t->arguments = strdup(args);
+            if (!t->id || !t->name || !t->arguments)
+                goto out;
+        }
+    }
+    const char *fr = a->finish_reason;
+    if (!fr)
+        fr = a->ncalls ? "tool_calls" : "stop";
+    else if (a->ncalls && strcmp(fr, "stop") == 0)
+        fr = "tool_calls"; /* Gemini says STOP for function calls */
+    r->finish_reason = strdup(fr);
+    r->model = a->model ? strdup(a->model) : NULL;
+    r->input_tokens = a->input_tokens;
+    r->output_tokens = a->output_tokens;
+    if (!r->finish_reason)
+        goto out;
+    rc = 0;
+out:
+    if (rc)
+        llm_response_cleanup(r);
+    return rc;
+}
+
+void llm_response_cleanup(struct llm_response *r)
+{
+    if (!r)
+        return;
+    free(r->content);
+    for (size_t i = 0; i < r->ntool_calls; i++) {
+        free(r->tool_calls[i].id);
+        free(r->tool_calls[i].name);
+        free(r->tool_calls[i].arguments);
+    }
+    free(r->tool_calls);
+    free(r->finish_reason);
+    free(r->model);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *llm_finish_normalize(const char *raw)
+{
+    if (!raw)
+        return NULL;
+    static const struct {
+        const char *raw, *norm;
+    } map[] = {
+        {"stop", "stop"},
+        {"end_turn", "stop"},
+        {"stop_sequence", "stop"},
+        {"STOP", "stop"},
+        {"pause_turn", "stop"},
+        {"length", "length"},
+        {"max_tokens", "length"},
+        {"MAX_TOKENS", "length"},
+        {"model_context_window_exceeded", "length"},
+        {"tool_calls", "tool_calls"},
+        {"function_call", "tool_calls"},
+        {"tool_use", "tool_calls"},
+        {"content_filter", "content_filter"},
+        {"refusal", "content_filter"},
+        {"SAFETY", "content_filter"},
+        {"RECITATION", "content_filter"},
+        {"BLOCKLIST", "content_filter"},
+        {"PROHIBITED_CONTENT", "content_filter"},
+        {"SPII", "content_filter"},
+        {"IMAGE_SAFETY", "content_filter"},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(raw, map[i].raw) == 0)
+            return map[i].norm;
+    return "stop"; /* FINISH_REASON_UNSPECIFIED, OTHER, MALFORMED_FUNCTION_CALL, ... */
+}
+
+json_object *llm_json_get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!o || !json_object_is_type(o, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+const char *llm_json_str(json_object *o, const char *key)
+{
+    json_object *v = llm_json_get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+json_object *llm_json_parse(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > LLM_BODY_LIMIT)
+        return NULL;
+    json_tokener *tok = json_tokener_new();
+    if (!tok)
+        return NULL;
+    json_object *o = json_tokener_parse_ex(tok, s, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    } else if (o && tok->char_offset < (int)len) {
+        /* Only whitespace may follow the value. */
+        for (size_t i = (size_t)tok->char_offset; i < len; i++) {
+            if (!strchr(" \t\r\n", s[i])) {
+                json_object_put(o);
+                o = NULL;
+                break;
+            }
+        }
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+json_object *llm_json_args(const char *s)
+{
+    json_object *o = s ? llm_json_parse(s, strlen(s)) : NULL;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = json_object_new_object();
+    }
+    return o;
+}
+
+char *llm_json_dup(json_object *o)
+{
+    const char *s =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    return s ? strdup(s) : NULL;
+}
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    return hay && strcasestr(hay, needle) != NULL;
+}
+
+int llm_classify_http(long status, const char *body, size_t len, char *msg, size_t msgcap)
+{
+    const char *m = NULL, *code = NULL, *type = NULL, *gstatus = NULL;
+    json_object *root = llm_json_parse(body, len);
+    json_object *err = llm_json_get(root, "error");
+    if (err && json_object_is_type(err, json_type_object)) {
+        m = llm_json_str(err, "message");
+        code = llm_json_str(err, "code");
+        type = llm_json_str(err, "type");
+        gstatus = llm_json_str(err, "status");
+    } else if (err && json_object_is_type(err, json_type_string)) {
+        m = json_object_get_string(err);
+    }
+    if (msg && msgcap) {
+        snprintf(msg, msgcap, "%s", m ? m : "");
+        for (char *p = msg; *p; p++) /* one line, printable */
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
+    }
+    int ctx = (code && strcmp(code, "context_length_exceeded") == 0) ||
+              contains_ci(m, "context length") || contains_ci(m, "context_length") ||
+              contains_ci(m, "context window") || contains_ci(m, "prompt is too long") ||
+              contains_ci(m, "too many tokens") ||
+              contains_ci(m, "exceeds the maximum number of tokens") ||
+              contains_ci(m, "input token count");
+    int badkey = contains_ci(m, "api key not valid") || contains_ci(m, "API_KEY_INVALID") ||
+                 (type && strcmp(type, "authentication_error") == 0) ||
+                 (gstatus && strcmp(gstatus, "UNAUTHENTICATED") == 0);
+    if (!badkey && root) { /* Gemini puts the reason in error.details[].reason */
+        const char *s = json_object_to_json_string(err);
+        badkey = contains_ci(s, "API_KEY_INVALID");
+    }
+    json_object_put(root);
+
+    if (status == 401 || status == 403 || badkey)
+        return LLM_ERR_AUTH;
+    if (status == 429)
+        return LLM_ERR_RATE_LIMITED;
+    if (status == 413 || ((status == 400 || status == 422) && ctx))
+        return LLM_ERR_CONTEXT_TOO_LONG;
+    if (status == 408 || status >= 500)
+        return LLM_ERR_UNAVAILABLE;
+    if (status >= 400)
+        return LLM_ERR_INVALID_REQUEST;
+    return LLM_ERR_BAD_RESPONSE;
+}
