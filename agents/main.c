@@ -140,7 +140,7 @@ int main(int argc, char **argv)
         }
     }
     for (size_t i = 0; i < ntopics; i++) {
-        if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 5000, err, sizeof(err)) != 0)
+        if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
             log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
                    NULL);
         log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], NULL);

@@ -133,7 +133,7 @@ static int ensure_topic(struct router *r, const char *agent, char *err, size_t e
             return 0;
     char topic[160];
     snprintf(topic, sizeof(topic), "%s%s", KAFKA_TOPIC_AGENT_PREFIX, agent);
-    int rc = kafka_topic_ensure(r->pl.producer, topic, 0, 5000, err, errlen);
+    int rc = kafka_topic_ensure(r->pl.producer, topic, 0, 2000, err, errlen);
     if (rc == 0 && r->nensured < sizeof(r->ensured) / sizeof(r->ensured[0]))
         snprintf(r->ensured[r->nensured++], sizeof(r->ensured[0]), "%s", agent);
     return rc;
