@@ -32,11 +32,11 @@ struct cli_command {
 /* Adds cmd to the registry (called from the constructors CLI_COMMAND generates). */
 void cli_register(struct cli_command *cmd);
 
-#define CLI_COMMAND(id, usage_text, summary_text, fn)                                            \
-    static struct cli_command cli_cmd_##id = {#id, usage_text, summary_text, fn, NULL};          \
-    __attribute__((constructor)) static void cli_cmd_register_##id(void)                        \
-    {                                                                                            \
-        cli_register(&cli_cmd_##id);                                                             \
+#define CLI_COMMAND(id, usage_text, summary_text, fn)                                              \
+    static struct cli_command cli_cmd_##id = {#id, usage_text, summary_text, fn, NULL};            \
+    __attribute__((constructor)) static void cli_cmd_register_##id(void)                           \
+    {                                                                                              \
+        cli_register(&cli_cmd_##id);                                                               \
     }
 
 /* Prints "agenthubctl NAME: message" and "usage: agenthubctl USAGE" on stderr; returns

@@ -17,7 +17,7 @@
 #include "commands.h"
 #include "fernet.h"
 
-#define FERNET_CMD_MAX_INPUT (64 * 1024 * 1024)
+#define FERNET_CMD_MAX_INPUT ((size_t)64 * 1024 * 1024)
 
 static const char fernet_details[] =
     "  encrypt      read bytes from stdin, print a Fernet token\n"

@@ -3,7 +3,9 @@
  *   agenthubctl COMMAND [ARGS]     agenthubctl --help     agenthubctl COMMAND --help
  *
  * Commands register themselves (see commands.h); this file dispatches and holds the helpers.
- * Exit status: 0 ok, 1 runtime failure, 2 bad usage.
+ * Exit status: 0 ok, 1 runtime failure, 2 bad usage. `agenthubctl --print-config` shows the
+ * environment settings the commands read (DATABASE_URL for migrate, FERNET_KEY for fernet),
+ * secrets masked.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "config.h"
 
 static struct cli_command *cli_commands;
 
@@ -42,8 +45,10 @@ static void cli_print_usage(FILE *f)
     fprintf(f, "usage: agenthubctl COMMAND [ARGS]\n\ncommands:\n");
     for (c = cli_commands; c; c = c->next)
         fprintf(f, "  %s\n      %s\n", c->usage, c->summary);
-    fprintf(f, "\n'agenthubctl COMMAND --help' describes one command. Exit status: 0 ok, 1 failure, "
-               "2 bad usage.\n");
+    fprintf(f,
+            "\n'agenthubctl COMMAND --help' describes one command. Exit status: 0 ok, 1 failure, "
+            "2 bad usage.\n"
+            "'agenthubctl --print-config' shows the environment settings (secrets masked).\n");
 }
 
 int cli_usage_error(const char *name, const char *fmt, ...)
@@ -145,6 +150,18 @@ int cli_parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
+/* The shared settings as every binary prints them; errors in them also exit 2. */
+static int cli_print_config(void)
+{
+    struct config_common cc = {0};
+    const struct config_entry table[] = {CONFIG_COMMON_ENTRIES(&cc)};
+    size_t n = sizeof(table) / sizeof(table[0]);
+    int errs = config_load(table, n, stderr);
+    config_print(table, n, stdout);
+    config_free(table, n);
+    return errs ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     const struct cli_command *c;
@@ -162,6 +179,8 @@ int main(int argc, char **argv)
         cli_print_usage(stdout);
         return CLI_EXIT_OK;
     }
+    if (strcmp(argv[1], "--print-config") == 0)
+        return cli_print_config();
     c = cli_find(argv[1]);
     if (!c) {
         fprintf(stderr, "agenthubctl: unknown command \"%s\"\n\n", argv[1]);

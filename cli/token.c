@@ -16,7 +16,7 @@
 #include "commands.h"
 #include "envelope.h"
 
-#define TOKEN_MAX_KEY (64 * 1024)
+#define TOKEN_MAX_KEY ((size_t)64 * 1024)
 #define TOKEN_MAX_TTL (366L * 24 * 3600)
 
 static const char token_details[] =
@@ -57,14 +57,14 @@ out:
 static int token_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'},  {"tenant", required_argument, NULL, 't'},
-        {"sub", required_argument, NULL, 's'},  {"roles", required_argument, NULL, 'r'},
-        {"ttl", required_argument, NULL, 'l'},  {"kid", required_argument, NULL, 'i'},
-        {"iss", required_argument, NULL, 'I'},  {"aud", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
+        {"key", required_argument, NULL, 'k'}, {"tenant", required_argument, NULL, 't'},
+        {"sub", required_argument, NULL, 's'}, {"roles", required_argument, NULL, 'r'},
+        {"ttl", required_argument, NULL, 'l'}, {"kid", required_argument, NULL, 'i'},
+        {"iss", required_argument, NULL, 'I'}, {"aud", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
     };
-    const char *keyfile = NULL, *tenant = NULL, *sub = NULL, *roles = "", *kid = NULL,
-               *iss = NULL, *aud = NULL;
+    const char *keyfile = NULL, *tenant = NULL, *sub = NULL, *roles = "", *kid = NULL, *iss = NULL,
+               *aud = NULL;
     long ttl = 3600, now;
     char *key = NULL, *roles_json = NULL, *out = NULL;
     size_t keylen = 0;

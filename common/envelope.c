@@ -61,8 +61,7 @@ static int env_type_valid(const char *s)
     size_t i;
     for (i = 0; s[i]; i++) {
         char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-              c == '-'))
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
             return 0;
     }
     return i > 0 && i < sizeof(((struct envelope *)0)->type);
@@ -207,7 +206,7 @@ int envelope_decode(struct envelope *e, const char *buf, size_t len, char *err, 
         env_err(err, errlen, "envelope: empty message");
         goto out;
     }
-    if (len > ENVELOPE_MAX_BYTES) {
+    if (len > (size_t)ENVELOPE_MAX_BYTES) {
         env_err(err, errlen, "envelope: too large (%zu bytes, at most %d)", len,
                 ENVELOPE_MAX_BYTES);
         goto out;
@@ -268,31 +267,28 @@ int envelope_decode(struct envelope *e, const char *buf, size_t len, char *err, 
         env_err(err, errlen, "envelope: invalid user_id (empty or control characters)");
         goto out;
     }
-    r = env_get_str(root, "session_id", is_chat, e->session_id, sizeof(e->session_id), err,
-                    errlen);
+    r = env_get_str(root, "session_id", is_chat, e->session_id, sizeof(e->session_id), err, errlen);
     if (r < 0)
         goto out;
     if (r > 0 && !uuid_valid(e->session_id)) {
         env_err(err, errlen, "envelope: field \"session_id\" is not a UUID");
         goto out;
     }
-    r = env_get_str(root, "message_id", is_chat, e->message_id, sizeof(e->message_id), err,
-                    errlen);
+    r = env_get_str(root, "message_id", is_chat, e->message_id, sizeof(e->message_id), err, errlen);
     if (r < 0)
         goto out;
     if (r > 0 && !uuid_valid(e->message_id)) {
         env_err(err, errlen, "envelope: field \"message_id\" is not a UUID");
         goto out;
     }
-    if (env_get_str(root, "traceparent", 1, e->traceparent, sizeof(e->traceparent), err,
-                    errlen) < 0)
+    if (env_get_str(root, "traceparent", 1, e->traceparent, sizeof(e->traceparent), err, errlen) <
+        0)
         goto out;
     if (traceparent_parse(e->traceparent, &tp) != 0 || strncmp(e->traceparent, "00-", 3) != 0) {
         env_err(err, errlen, "envelope: invalid traceparent");
         goto out;
     }
-    if (env_get_str(root, "created_at", 1, e->created_at, sizeof(e->created_at), err, errlen) <
-        0)
+    if (env_get_str(root, "created_at", 1, e->created_at, sizeof(e->created_at), err, errlen) < 0)
         goto out;
     if (!env_rfc3339_valid(e->created_at)) {
         env_err(err, errlen, "envelope: field \"created_at\" is not an RFC 3339 time");
@@ -374,8 +370,8 @@ char *envelope_encode(const struct envelope *e)
     if (!v || json_object_object_add(o, "payload", v) != 0)
         goto out;
     v = NULL;
-    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
+    text =
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (text)
         out = strdup(text);
 out:

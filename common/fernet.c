@@ -24,7 +24,7 @@
 
 #define FERNET_VERSION 0x80
 #define FERNET_MAX_CLOCK_SKEW 60
-#define FERNET_HDR (1 + 8 + 16)  /* version, timestamp, IV */
+#define FERNET_HDR (1 + 8 + 16)           /* version, timestamp, IV */
 #define FERNET_MIN (FERNET_HDR + 16 + 32) /* one cipher block and the HMAC */
 
 static int fernet_key(const char *key_b64, unsigned char key[32])

@@ -43,8 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check(envelope_decode(&b, enc, strlen(enc), err, sizeof(err)) == 0,
                    "re-decode of an encoded envelope failed");
         fuzz_check(strcmp(a.type, b.type) == 0 && strcmp(a.job_id, b.job_id) == 0 &&
-                       strcmp(a.tenant_id, b.tenant_id) == 0 &&
-                       strcmp(a.user_id, b.user_id) == 0 &&
+                       strcmp(a.tenant_id, b.tenant_id) == 0 && strcmp(a.user_id, b.user_id) == 0 &&
                        strcmp(a.session_id, b.session_id) == 0 &&
                        strcmp(a.message_id, b.message_id) == 0 &&
                        strcmp(a.traceparent, b.traceparent) == 0 &&

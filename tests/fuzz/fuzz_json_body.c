@@ -37,7 +37,8 @@ static int body_valid(json_object *body, const char **message, const char **sess
     *message = *session = *user = NULL;
     if (!json_object_is_type(body, json_type_object))
         return 0;
-    if (!json_object_object_get_ex(body, "message", &v) || !json_object_is_type(v, json_type_string))
+    if (!json_object_object_get_ex(body, "message", &v) ||
+        !json_object_is_type(v, json_type_string))
         return 0;
     n = (size_t)json_object_get_string_len(v);
     s = json_object_get_string(v);

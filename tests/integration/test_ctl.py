@@ -167,6 +167,17 @@ class Usage(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         self.assertIn("--tenant", r.stdout.decode())
 
+    def test_print_config_masks_secrets(self):
+        key = Fernet.generate_key().decode()
+        url = "postgresql://agenthub:hunter2-sekret@127.0.0.1:5432/agenthub"
+        r = ctl("--print-config", env_extra={"FERNET_KEY": key, "DATABASE_URL": url})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertIn("FERNET_KEY=***", out)
+        self.assertIn("DATABASE_URL=***", out)
+        self.assertNotIn(key, out + r.stderr.decode())
+        self.assertNotIn("hunter2-sekret", out + r.stderr.decode())
+
     def test_command_help_and_bad_options(self):
         for cmd in ("keygen", "token", "fernet", "migrate"):
             r = ctl(cmd, "--help")

@@ -22,9 +22,9 @@
 /* A valid chat.request with one member replaced: "%s" stands for the rest. */
 static char *valid_with(const char *key, const char *raw_value)
 {
-    const char *keys[] = {"version",     "type",       "job_id",  "tenant_id", "user_id",
-                          "session_id",  "message_id", "traceparent", "created_at", "attempt",
-                          "payload",     NULL};
+    const char *keys[] = {"version",    "type",       "job_id",     "tenant_id",
+                          "user_id",    "session_id", "message_id", "traceparent",
+                          "created_at", "attempt",    "payload",    NULL};
     const char *vals[] = {"1",
                           "\"chat.request\"",
                           "\"" JOB "\"",
@@ -205,7 +205,8 @@ static void test_decode_fields(void **state)
     reject_with("tenant_id", "\"../etc\"", "invalid tenant_id");
     reject_with("tenant_id", "\"t\\u0000x\"", "NUL");
     reject_with("tenant_id",
-                "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"", "too long");
+                "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"",
+                "too long");
     reject_with("user_id", NULL, "missing field \"user_id\"");
     reject_with("user_id", "\"\"", "invalid user_id");
     reject_with("user_id", "\"a\\nb\"", "invalid user_id");
@@ -248,7 +249,8 @@ static void test_roundtrip(void **state)
 {
     struct envelope a, b;
     char err[256];
-    char *t = valid_with("payload", "{\"message\":\"h\\u00e9llo \\\"q\\\" </script>\",\"n\":[1,2.5]}");
+    char *t =
+        valid_with("payload", "{\"message\":\"h\\u00e9llo \\\"q\\\" </script>\",\"n\":[1,2.5]}");
     char *enc, *enc2;
     assert_int_equal(envelope_decode(&a, t, strlen(t), err, sizeof(err)), 0);
     enc = envelope_encode(&a);
@@ -329,8 +331,8 @@ static void test_init_from_parent(void **state)
     assert_int_equal(c.attempt, 0);
     assert_int_equal(traceparent_parse(p.traceparent, &ptp), 0);
     assert_int_equal(traceparent_parse(c.traceparent, &ctp), 0);
-    assert_string_equal(ctp.trace_id, ptp.trace_id);         /* same trace */
-    assert_string_not_equal(ctp.parent_id, ptp.parent_id);   /* new span */
+    assert_string_equal(ctp.trace_id, ptp.trace_id);       /* same trace */
+    assert_string_not_equal(ctp.parent_id, ptp.parent_id); /* new span */
     assert_ptr_not_equal(c.payload, p.payload);
     assert_int_equal(json_object_object_length(c.payload), 0);
     envelope_cleanup(&c);

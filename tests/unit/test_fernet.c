@@ -15,7 +15,8 @@
 #define SECRET "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="
 #define T0 499162800ULL /* 1985-10-26T01:20:00-07:00 */
 #define SPEC_TOKEN                                                                                 \
-    "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4" \
+    "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_"                                    \
+    "5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4"                                                         \
     "IwqDA=="
 
 static const unsigned char iv0[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
@@ -33,12 +34,14 @@ static void test_python_vectors(void **state)
     /* Fernet(SECRET)._encrypt_from_parts(msg, 499162800, bytes(range(16))) in Python. */
     char *tok = NULL;
     assert_int_equal(fernet_encrypt_at(SECRET, "", 0, T0, iv0, &tok), FERNET_OK);
-    assert_string_equal(tok, "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAkyKTyMbYmiNsw2aOq7"
-                             "18ErZlYQbIORRvp9giNbObzxmg==");
+    assert_string_equal(tok,
+                        "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAkyKTyMbYmiNsw2aOq7"
+                        "18ErZlYQbIORRvp9giNbObzxmg==");
     free(tok);
     assert_int_equal(fernet_encrypt_at(SECRET, "0123456789abcdef", 16, T0, iv0, &tok), FERNET_OK);
-    assert_string_equal(tok, "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0OD1xYxWk-FnTVkOLqDQyotg1f_5l_C34LZuLmvvtM"
-                             "aTZB3CDmVlr7MWdCvETl7qadRnd3qN_Y9sP0W4vztgNggwo=");
+    assert_string_equal(tok,
+                        "gAAAAAAdwJ6wAAECAwQFBgcICQoLDA0OD1xYxWk-FnTVkOLqDQyotg1f_5l_C34LZuLmvvtM"
+                        "aTZB3CDmVlr7MWdCvETl7qadRnd3qN_Y9sP0W4vztgNggwo=");
     free(tok);
 }
 
@@ -66,7 +69,8 @@ struct invalid_vec {
 /* invalid.json: every entry uses SECRET and ttl_sec 60. */
 static const struct invalid_vec invalid[] = {
     {"incorrect mac",
-     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAl1-szkFVzXTuGb4hR8AKtwcaX1YdykQUFBQUFBQUF"
+     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAl1-"
+     "szkFVzXTuGb4hR8AKtwcaX1YdykQUFBQUFBQUF"
      "BQQ==",
      T0 + 1},
     {"too short", "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPA==", T0 + 1},
@@ -75,32 +79,39 @@ static const struct invalid_vec invalid[] = {
      "YsUD2Q==",
      T0 + 1},
     {"payload size not multiple of block size",
-     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPOm73QeoCk9uGib28Xe5vz6oxq5nmxbx_v7mrfyudzU"
+     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPOm73QeoCk9uGib28Xe5vz6oxq5nmxbx_"
+     "v7mrfyudzU"
      "m",
      T0 + 1},
     {"payload padding error",
-     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0ODz4LEpdELGQAad7aNEHbf-JkLPIpuiYRLQ3RtXatOYREu2FWke6CnJNYIbkuKNq"
+     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0ODz4LEpdELGQAad7aNEHbf-"
+     "JkLPIpuiYRLQ3RtXatOYREu2FWke6CnJNYIbkuKNq"
      "Ohw==",
      T0 + 1},
     {"far-future TS (unacceptable clock skew)",
-     "gAAAAAAdwStRAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAnja1xKYyhd-Y6mSkTOyTGJmw2Xc2a6kBd-iX9b_qX"
+     "gAAAAAAdwStRAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAnja1xKYyhd-Y6mSkTOyTGJmw2Xc2a6kBd-iX9b_"
+     "qX"
      "Qcw==",
      T0 + 1},
     {"expired TTL",
-     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAl1-szkFVzXTuGb4hR8AKtwcaX1YdykRtfsH-p1YsU"
+     "gAAAAAAdwJ6xAAECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAl1-szkFVzXTuGb4hR8AKtwcaX1YdykRtfsH-"
+     "p1YsU"
      "D2Q==",
      T0 + 91},
     {"incorrect IV (causes padding error)",
-     "gAAAAAAdwJ6xBQECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-fWPAkLhFLHpGtDBRLRTZeUfWgHSv49TF2AUEZ1TIvcZjK"
+     "gAAAAAAdwJ6xBQECAwQFBgcICQoLDA0OD3HkMATM5lFqGaerZ-"
+     "fWPAkLhFLHpGtDBRLRTZeUfWgHSv49TF2AUEZ1TIvcZjK"
      "1zQ==",
      T0 + 1},
     {"trailing characters after b64 padding", SPEC_TOKEN "trailingdata", T0 + 1},
     {"invalid characters in b64",
-     "*gAAAAAAdwJ6wAAECAwQFBgcI!CQoLDA0ODy021?cpGVWKZ_eEwC@GM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVm"
+     "*gAAAAAAdwJ6wAAECAwQFBgcI!CQoLDA0ODy021?cpGVWKZ_eEwC@GM4BLLF_"
+     "5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVm"
      "pU4IwqDA==",
      T0 + 1},
     {"invalid non-urlsafe characters in b64",
-     "gAAAAAAdwJ6wAAEC/AwQFBgcICQoLDA0ODy+021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4"
+     "gAAAAAAdwJ6wAAEC/"
+     "AwQFBgcICQoLDA0ODy+021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4"
      "IwqDA==",
      T0 + 1},
 };
@@ -218,9 +229,9 @@ static void test_bad_keys(void **state)
     size_t len;
     const char *bad[] = {"",
                          "short",
-                         "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4",  /* no padding */
-                         "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=x", /* trailing */
-                         "cw/0x689RpI+jtRR7oE8h/eQsKImvJapLeSbXpwF4e4=",  /* std alphabet */
+                         "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4",    /* no padding */
+                         "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=x",  /* trailing */
+                         "cw/0x689RpI+jtRR7oE8h/eQsKImvJapLeSbXpwF4e4=",   /* std alphabet */
                          "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4e4=", /* 33 bytes */
                          NULL};
     size_t i;
@@ -251,9 +262,9 @@ static void test_status_strings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spec_generate),  cmocka_unit_test(test_python_vectors),
-        cmocka_unit_test(test_spec_verify),    cmocka_unit_test(test_spec_invalid),
-        cmocka_unit_test(test_ttl_boundaries), cmocka_unit_test(test_roundtrip_binary),
+        cmocka_unit_test(test_spec_generate),     cmocka_unit_test(test_python_vectors),
+        cmocka_unit_test(test_spec_verify),       cmocka_unit_test(test_spec_invalid),
+        cmocka_unit_test(test_ttl_boundaries),    cmocka_unit_test(test_roundtrip_binary),
         cmocka_unit_test(test_tamper_every_byte), cmocka_unit_test(test_bad_keys),
         cmocka_unit_test(test_status_strings),
     };

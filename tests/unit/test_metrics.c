@@ -73,10 +73,12 @@ static void check_syntax(const char *text)
 
 static void test_counter_gauge(void **state)
 {
-    struct metric *c1 = metrics_counter("t_requests_total", "Requests.", "route=\"chat\",code=\"202\"");
-    struct metric *c2 = metrics_counter("t_requests_total", "Requests.", "route=\"chat\",code=\"500\"");
-    struct metric *c3 = metrics_counter("t_requests_total", "other help ignored",
-                                        "route=\"chat\",code=\"202\"");
+    struct metric *c1 =
+        metrics_counter("t_requests_total", "Requests.", "route=\"chat\",code=\"202\"");
+    struct metric *c2 =
+        metrics_counter("t_requests_total", "Requests.", "route=\"chat\",code=\"500\"");
+    struct metric *c3 =
+        metrics_counter("t_requests_total", "other help ignored", "route=\"chat\",code=\"202\"");
     struct metric *g = metrics_gauge("t_inflight", "In flight jobs.", NULL);
     char *text;
 
@@ -168,7 +170,8 @@ static void test_escaping_and_validation(void **state)
     metrics_inc(m, 1);
     text = metrics_render();
     check_syntax(text);
-    assert_non_null(strstr(text, "# HELP t_escaped_total Help with \\\\ backslash\\nand newline.\n"));
+    assert_non_null(
+        strstr(text, "# HELP t_escaped_total Help with \\\\ backslash\\nand newline.\n"));
     assert_true(sample(text, "t_escaped_total{path=\"/x\\\"y\\\\z\\n\"}") == 1);
     free(text);
 

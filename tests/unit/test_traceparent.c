@@ -33,21 +33,21 @@ static void test_parse_invalid(void **state)
     struct traceparent tp;
     const char *bad[] = {
         "",
-        "00-" TRACE "-" SPAN,                                        /* no flags */
-        "00-" TRACE "-" SPAN "-0",                                   /* short flags */
-        "00-" TRACE "-" SPAN "-01-extra",                            /* v00 is exactly 55 */
-        "00-" TRACE "-" SPAN "-01 ",                                 /* trailing space */
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SPAN "-01",           /* uppercase */
-        "00-" TRACE "-00F067AA0BA902B7-01",                          /* uppercase */
-        "00-00000000000000000000000000000000-" SPAN "-01",           /* zero trace id */
-        "00-" TRACE "-0000000000000000-01",                          /* zero parent id */
-        "ff-" TRACE "-" SPAN "-01",                                  /* version ff */
-        "0g-" TRACE "-" SPAN "-01",                                  /* non-hex version */
-        "00_" TRACE "-" SPAN "-01",                                  /* wrong separator */
+        "00-" TRACE "-" SPAN,                              /* no flags */
+        "00-" TRACE "-" SPAN "-0",                         /* short flags */
+        "00-" TRACE "-" SPAN "-01-extra",                  /* v00 is exactly 55 */
+        "00-" TRACE "-" SPAN "-01 ",                       /* trailing space */
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-" SPAN "-01", /* uppercase */
+        "00-" TRACE "-00F067AA0BA902B7-01",                /* uppercase */
+        "00-00000000000000000000000000000000-" SPAN "-01", /* zero trace id */
+        "00-" TRACE "-0000000000000000-01",                /* zero parent id */
+        "ff-" TRACE "-" SPAN "-01",                        /* version ff */
+        "0g-" TRACE "-" SPAN "-01",                        /* non-hex version */
+        "00_" TRACE "-" SPAN "-01",                        /* wrong separator */
         "00-" TRACE "x" SPAN "-01",
-        "00-4bf92f3577b34da6a3ce929d0e0e473-" SPAN "0-01",           /* field lengths */
+        "00-4bf92f3577b34da6a3ce929d0e0e473-" SPAN "0-01", /* field lengths */
         "00-" TRACE "-" SPAN "-0x",
-        "01-" TRACE "-" SPAN "-01x",                                 /* future: dash needed */
+        "01-" TRACE "-" SPAN "-01x", /* future: dash needed */
         NULL,
     };
     int i;

@@ -16,10 +16,11 @@ static void test_v4_format(void **state)
         assert_int_equal(uuid_v4(u), 0);
         assert_int_equal(strlen(u), 36);
         assert_true(uuid_valid(u));
-        assert_int_equal(u[14], '4'); /* version */
+        assert_int_equal(u[14], '4');           /* version */
         assert_non_null(strchr("89ab", u[19])); /* RFC 4122 variant */
         for (j = 0; j < 36; j++)
-            assert_true(u[j] == '-' || (u[j] >= '0' && u[j] <= '9') || (u[j] >= 'a' && u[j] <= 'f'));
+            assert_true(u[j] == '-' || (u[j] >= '0' && u[j] <= '9') ||
+                        (u[j] >= 'a' && u[j] <= 'f'));
     }
 }
 
