@@ -1,0 +1,529 @@
+/* http.c — request dispatch, responses, body limits, request ids, CORS, metrics. */
+#include "ingress.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "auth.h"
+#include "metrics.h"
+#include "uuid.h"
+
+double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int reqid_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_' || s[i] == '.'))
+            return 0;
+    return 1;
+}
+
+/* Is origin listed in INGRESS_CORS_ORIGINS (comma-separated, or "*")? */
+static int origin_allowed(const char *list, const char *origin)
+{
+    if (!list || !*list || !origin || !*origin)
+        return 0;
+    size_t ol = strlen(origin);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',')
+            e++;
+        size_t n = (size_t)(e - p);
+        while (n && p[n - 1] == ' ')
+            n--;
+        if ((n == 1 && *p == '*') || (n == ol && strncmp(p, origin, n) == 0))
+            return 1;
+        p = e;
+    }
+    return 0;
+}
+
+static void add_std_headers(struct req *r)
+{
+    mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
+    mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
+    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
+    if (r->origin_ok) {
+        mg_response_header_add(r->conn, "Access-Control-Allow-Origin", r->origin_ok, -1);
+        mg_response_header_add(r->conn, "Vary", "Origin", -1);
+        mg_response_header_add(r->conn, "Access-Control-Expose-Headers",
+                               "X-Request-Id, Idempotent-Replayed", -1);
+    }
+}
+
+void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len,
+               const char *extra_headers)
+{
+    char clen[32];
+    if (r->responded)
+        return;
+    r->responded = 1;
+    r->status = status;
+    mg_response_header_start(r->conn, status);
+    if (ctype)
+        mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+    snprintf(clen, sizeof clen, "%zu", len);
+    mg_response_header_add(r->conn, "Content-Length", clen, -1);
+    add_std_headers(r);
+    if (extra_headers && *extra_headers)
+        mg_response_header_add_lines(r->conn, extra_headers);
+    mg_response_header_send(r->conn);
+    if (len && strcmp(r->ri->request_method, "HEAD") != 0)
+        mg_write(r->conn, body, len);
+}
+
+void reply_stream_start(struct req *r, const char *ctype)
+{
+    r->responded = 1;
+    r->status = 200;
+    mg_response_header_start(r->conn, 200);
+    mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+    mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
+    mg_response_header_add(r->conn, "Connection", "close", -1);
+    add_std_headers(r);
+    mg_response_header_send(r->conn);
+}
+
+void reply_json(struct req *r, int status, json_object *obj)
+{
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    reply_raw(r, status, "application/json", s, len, NULL);
+}
+
+void reply_error(struct req *r, int status, const char *code, const char *message)
+{
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    json_object_object_add(e, "code", json_object_new_string(code));
+    json_object_object_add(e, "message", json_object_new_string(message));
+    json_object_object_add(o, "error", e);
+    const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    reply_raw(r, status, "application/json", s, len, extra);
+    json_object_put(o);
+}
+
+void reply_db_error(struct req *r, int pgst, const char *what)
+{
+    log_kv(LOG_WARN, &r->log, "database error", "what", what, "status", pg_status_str(pgst),
+           NULL);
+    if (pgst == PG_ERR_UNAVAILABLE || pgst == PG_ERR_TIMEOUT)
+        reply_error(r, 503, "unavailable", "database unavailable, retry later");
+    else if (pgst == PG_ERR_INVALID)
+        reply_error(r, 400, "invalid_request", "invalid value");
+    else if (pgst == PG_ERR_CONFLICT)
+        reply_error(r, 409, "conflict", "already exists");
+    else if (pgst == PG_ERR_FOREIGN_KEY)
+        reply_error(r, 400, "invalid_reference", "a referenced resource does not exist");
+    else
+        reply_error(r, 500, "internal", "internal error");
+}
+
+int req_read_body(struct req *r)
+{
+    long long max = r->app->cfg.max_body;
+    long long cl = r->ri->content_length;
+    if (r->body)
+        return 0;
+    if (cl > max) {
+        reply_error(r, 413, "payload_too_large", "request body too large");
+        return -1;
+    }
+    size_t cap = cl >= 0 ? (size_t)cl + 1 : 8192;
+    char *buf = malloc(cap);
+    size_t n = 0;
+    if (!buf) {
+        reply_error(r, 500, "internal", "out of memory");
+        return -1;
+    }
+    for (;;) {
+        if (n + 1 >= cap) {
+            if ((long long)cap > max + 1) {
+                free(buf);
+                reply_error(r, 413, "payload_too_large", "request body too large");
+                return -1;
+            }
+            size_t ncap = cap * 2;
+            char *nb = realloc(buf, ncap);
+            if (!nb) {
+                free(buf);
+                reply_error(r, 500, "internal", "out of memory");
+                return -1;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        int got = mg_read(r->conn, buf + n, cap - n - 1);
+        if (got <= 0)
+            break;
+        n += (size_t)got;
+        if ((long long)n > max) {
+            free(buf);
+            reply_error(r, 413, "payload_too_large", "request body too large");
+            return -1;
+        }
+    }
+    buf[n] = 0;
+    r->body = buf;
+    r->body_len = n;
+    return 0;
+}
+
+json_object *req_json_body(struct req *r)
+{
+    if (req_read_body(r) != 0)
+        return NULL;
+    if (r->body_len == 0) {
+        reply_error(r, 400, "invalid_request", "a JSON object body is required");
+        return NULL;
+    }
+    if (strlen(r->body) != r->body_len) {
+        reply_error(r, 400, "invalid_json", "body is not valid JSON");
+        return NULL;
+    }
+    json_tokener *tok = json_tokener_new_ex(64);
+    json_object *o = tok ? json_tokener_parse_ex(tok, r->body, (int)r->body_len) : NULL;
+    int bad = !tok || json_tokener_get_error(tok) != json_tokener_success ||
+              json_tokener_get_parse_end(tok) != r->body_len;
+    json_tokener_free(tok);
+    if (bad || !o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        reply_error(r, 400, "invalid_json", "body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+int req_query(const struct req *r, const char *name, char *buf, size_t cap)
+{
+    const char *q = r->ri->query_string;
+    if (!q)
+        return -1;
+    int n = mg_get_var(q, strlen(q), name, buf, cap);
+    return n >= 0 ? 0 : -1;
+}
+
+int req_auth(struct req *r, const char *tenant)
+{
+    char why[128] = "";
+    const char *h = mg_get_header(r->conn, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
+        /* EventSource cannot set headers: the web UI passes ?access_token= on streams. */
+        static __thread char qtok[AUTH_MAX_TOKEN + 1];
+        if (req_query(r, "access_token", qtok, sizeof qtok) == 0 && qtok[0]) {
+            r->token = qtok;
+        } else {
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+    } else {
+        h += 7;
+        while (*h == ' ')
+            h++;
+        r->token = h;
+    }
+    if (auth_verify(r->app->auth, r->token, time(NULL), &r->claims, why, sizeof why) != 0) {
+        log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, NULL);
+        reply_error(r, 401, "unauthorized", "invalid token");
+        return -1;
+    }
+    r->authed = 1;
+    if (tenant && strcmp(tenant, r->claims.tenant_id) != 0) {
+        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant", r->claims.tenant_id, NULL);
+        reply_error(r, 403, "forbidden", "token is not valid for this tenant");
+        return -1;
+    }
+    r->log.tenant_id = tenant ? tenant : r->claims.tenant_id;
+    return 0;
+}
+
+int req_admin(struct req *r)
+{
+    if (req_auth(r, NULL) != 0)
+        return -1;
+    if (!r->claims.admin) {
+        reply_error(r, 403, "forbidden", "admin role required");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- PGresult -> JSON ---------------------------------------------------------------------- */
+#define PG_OID_BOOL 16
+#define PG_OID_INT8 20
+#define PG_OID_INT2 21
+#define PG_OID_INT4 23
+#define PG_OID_JSON 114
+#define PG_OID_FLOAT4 700
+#define PG_OID_FLOAT8 701
+#define PG_OID_NUMERIC 1700
+#define PG_OID_JSONB 3802
+
+json_object *pg_row_json(const void *vres, int row)
+{
+    const PGresult *res = vres;
+    json_object *o = json_object_new_object();
+    int nf = PQnfields(res);
+    for (int c = 0; c < nf; c++) {
+        const char *name = PQfname(res, c);
+        if (PQgetisnull(res, row, c)) {
+            json_object_object_add(o, name, NULL);
+            continue;
+        }
+        const char *v = PQgetvalue(res, row, c);
+        json_object *jv = NULL;
+        switch (PQftype(res, c)) {
+        case PG_OID_BOOL:
+            jv = json_object_new_boolean(v[0] == 't');
+            break;
+        case PG_OID_INT2:
+        case PG_OID_INT4:
+        case PG_OID_INT8:
+            jv = json_object_new_int64(strtoll(v, NULL, 10));
+            break;
+        case PG_OID_FLOAT4:
+        case PG_OID_FLOAT8:
+        case PG_OID_NUMERIC:
+            jv = json_object_new_double(strtod(v, NULL));
+            break;
+        case PG_OID_JSON:
+        case PG_OID_JSONB:
+            jv = json_tokener_parse(v);
+            break;
+        default:
+            jv = json_object_new_string(v);
+        }
+        json_object_object_add(o, name, jv);
+    }
+    return o;
+}
+
+json_object *pg_rows_json(const void *vres)
+{
+    const PGresult *res = vres;
+    json_object *a = json_object_new_array();
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++)
+        json_object_array_add(a, pg_row_json(res, i));
+    return a;
+}
+
+/* ---- health, readiness, metrics ------------------------------------------------------------ */
+static void route_ready(struct req *r)
+{
+    char err[256];
+    int ok = 1;
+    json_object *o = json_object_new_object(), *checks = json_object_new_object();
+    int pg = r->app->db ? pgpool_exec(r->app->db, NULL, "SELECT 1", 0, NULL, err, sizeof err)
+                        : PG_ERR_UNAVAILABLE;
+    json_object_object_add(checks, "postgres", json_object_new_string(pg == PG_OK ? "ok" : "down"));
+    ok &= pg == PG_OK;
+    int rd = r->app->rc ? rcache_ping(r->app->rc) : RC_ERR_DOWN;
+    json_object_object_add(checks, "redis", json_object_new_string(rd == RC_OK ? "ok" : "down"));
+    ok &= rd == RC_OK;
+    int kf = r->app->prod ? kafka_producer_ping(r->app->prod, 2000) : -1;
+    json_object_object_add(checks, "kafka", json_object_new_string(kf == 0 ? "ok" : "down"));
+    ok &= kf == 0;
+    json_object_object_add(o, "status", json_object_new_string(ok ? "ready" : "unavailable"));
+    json_object_object_add(o, "checks", checks);
+    reply_json(r, ok ? 200 : 503, o);
+    json_object_put(o);
+}
+
+static void route_metrics(struct req *r)
+{
+    char *text = metrics_render();
+    if (!text) {
+        reply_error(r, 500, "internal", "metrics unavailable");
+        return;
+    }
+    reply_raw(r, 200, "text/plain; version=0.0.4", text, strlen(text), NULL);
+    free(text);
+}
+
+static int tenant_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static int method_is(const struct req *r, const char *m)
+{
+    return strcmp(r->ri->request_method, m) == 0;
+}
+
+static void method_not_allowed(struct req *r)
+{
+    reply_error(r, 405, "method_not_allowed", "method not allowed");
+}
+
+static void dispatch(struct req *r)
+{
+    char **s = r->segs;
+    int n = r->nsegs;
+    if (n == 1 && strcmp(s[0], "health") == 0) {
+        snprintf(r->route, sizeof r->route, "health");
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "status", json_object_new_string("ok"));
+        reply_json(r, 200, o);
+        json_object_put(o);
+        return;
+    }
+    if (n == 1 && strcmp(s[0], "ready") == 0) {
+        snprintf(r->route, sizeof r->route, "ready");
+        route_ready(r);
+        return;
+    }
+    if (n == 1 && strcmp(s[0], "metrics") == 0) {
+        snprintf(r->route, sizeof r->route, "metrics");
+        route_metrics(r);
+        return;
+    }
+    if (n >= 1 && strcmp(s[0], "api") == 0) {
+        if (n >= 2 && strcmp(s[1], "admin") == 0) {
+            snprintf(r->route, sizeof r->route, "admin");
+            routes_admin(r);
+            return;
+        }
+        if (n < 3 || !tenant_ok(s[1])) {
+            snprintf(r->route, sizeof r->route, "unknown");
+            reply_error(r, 404, "not_found", "no such route");
+            return;
+        }
+        const char *tenant = s[1];
+        if (n == 3 && strcmp(s[2], "chat") == 0) {
+            snprintf(r->route, sizeof r->route, "chat");
+            if (!method_is(r, "POST"))
+                return method_not_allowed(r);
+            routes_chat_post(r, tenant);
+            return;
+        }
+        if (strcmp(s[2], "jobs") == 0 && (n == 4 || (n == 5 && strcmp(s[4], "events") == 0))) {
+            snprintf(r->route, sizeof r->route, n == 4 ? "jobs.get" : "jobs.events");
+            if (!method_is(r, "GET") && !method_is(r, "HEAD"))
+                return method_not_allowed(r);
+            if (n == 4)
+                routes_job_get(r, tenant, s[3]);
+            else
+                routes_job_events(r, tenant, s[3]);
+            return;
+        }
+        if (strcmp(s[2], "sessions") == 0) {
+            snprintf(r->route, sizeof r->route, "sessions");
+            routes_sessions(r, tenant);
+            return;
+        }
+        snprintf(r->route, sizeof r->route, "unknown");
+        reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    snprintf(r->route, sizeof r->route, "web");
+    routes_web(r);
+}
+
+static const double latency_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,   1,    2.5,   5,    10, 30};
+
+int http_handler(struct mg_connection *conn, void *cbdata)
+{
+    struct ingress *app = cbdata;
+    struct req *r = calloc(1, sizeof *r);
+    double t0 = now_mono();
+    if (!r) {
+        mg_send_http_error(conn, 500, "%s", "out of memory");
+        return 500;
+    }
+    r->app = app;
+    r->conn = conn;
+    r->ri = mg_get_request_info(conn);
+    snprintf(r->route, sizeof r->route, "unknown");
+
+    const char *rid = mg_get_header(conn, "X-Request-Id");
+    if (rid && reqid_ok(rid))
+        snprintf(r->request_id, sizeof r->request_id, "%s", rid);
+    else if (uuid_v4(r->request_id) != 0)
+        snprintf(r->request_id, sizeof r->request_id, "req-%ld", (long)time(NULL));
+    r->log.request_id = r->request_id;
+
+    const char *origin = mg_get_header(conn, "Origin");
+    if (origin_allowed(app->cfg.cors_origins, origin))
+        r->origin_ok = origin;
+
+    if (method_is(r, "OPTIONS")) {
+        snprintf(r->route, sizeof r->route, "preflight");
+        const char *extra = r->origin_ok
+                                ? "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, "
+                                  "OPTIONS\r\nAccess-Control-Allow-Headers: Authorization, "
+                                  "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id\r\n"
+                                  "Access-Control-Max-Age: 600\r\n"
+                                : NULL;
+        reply_raw(r, 204, NULL, "", 0, extra);
+        goto done;
+    }
+
+    snprintf(r->path, sizeof r->path, "%s", r->ri->local_uri ? r->ri->local_uri : "/");
+    char *p = r->path;
+    while (*p) {
+        while (*p == '/')
+            *p++ = 0;
+        if (!*p)
+            break;
+        if (r->nsegs >= INGRESS_MAX_SEGS) {
+            reply_error(r, 404, "not_found", "no such route");
+            goto done;
+        }
+        r->segs[r->nsegs++] = p;
+        while (*p && *p != '/')
+            p++;
+    }
+    dispatch(r);
+    if (!r->responded)
+        reply_error(r, 500, "internal", "internal error");
+
+done:;
+    double dt = now_mono() - t0;
+    char labels[128], status[8];
+    snprintf(status, sizeof status, "%d", r->status);
+    snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", r->route, r->status);
+    metrics_inc(metrics_counter("ingress_http_requests_total", "HTTP requests by route and status",
+                                labels),
+                1);
+    snprintf(labels, sizeof labels, "route=\"%s\"", r->route);
+    metrics_observe(metrics_histogram("ingress_http_request_duration_seconds",
+                                      "HTTP request latency by route", labels, latency_buckets,
+                                      sizeof latency_buckets / sizeof latency_buckets[0]),
+                    dt);
+    char ms[32];
+    snprintf(ms, sizeof ms, "%.1f", dt * 1000.0);
+    log_kv(r->status >= 500 ? LOG_WARN : LOG_INFO, &r->log, "request", "method",
+           r->ri->request_method, "path", r->ri->local_uri ? r->ri->local_uri : "", "route",
+           r->route, "status", status, "ms", ms, NULL);
+    int st = r->status;
+    free(r->body);
+    free(r);
+    return st ? st : 200;
+}

@@ -1,0 +1,140 @@
+/* ingress.h — the agenthub-ingress process: shared state and the helpers its route modules use.
+ *
+ * One civetweb server; a single request handler (http.c) parses the path, authenticates
+ * (auth.c) and dispatches to routes_*.c. Every response carries X-Request-Id and, for
+ * allowed origins, CORS headers; every error body is {"error":{"code","message"}}.
+ * Streams (sse.c) wait on a per-process hub that a Kafka consumer of agenthub.chat.events
+ * signals by job id, with Redis polling as the fallback.
+ */
+#ifndef AGENTHUB_INGRESS_H
+#define AGENTHUB_INGRESS_H
+
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "pgpool.h"
+#include "rcache.h"
+
+struct auth;
+struct sse_hub;
+
+/* Settings (the config table lives in main.c). */
+struct ingress_settings {
+    struct config_common common;
+    char *listen;
+    long threads;
+    long thread_stack_kb;
+    long max_body;
+    long max_header;
+    long request_timeout_ms;
+    long publish_timeout_ms;
+    long max_wait_s;
+    long sse_heartbeat_s;
+    long sse_poll_ms;
+    long sse_max_s;
+    long pg_pool;
+    char *cors_origins;
+    char *jwt_public_key_file;
+    long jwt_leeway_s;
+    char *jwt_issuer;
+    char *jwt_audience;
+    char *web_root;
+    char *public_url;
+    int events_consumer;
+};
+
+struct ingress {
+    struct ingress_settings cfg;
+    struct pgpool *db;
+    struct rcache *rc;
+    struct kafka_producer *prod;
+    struct auth *auth;
+    struct sse_hub *hub;
+    struct mg_context *mg;
+    volatile int stopping;
+};
+
+/* What the token says about the caller (auth.c). */
+struct auth_claims {
+    char tenant_id[65];
+    char sub[129];
+    int admin;
+    long exp;
+};
+
+#define INGRESS_MAX_SEGS 12
+
+/* One request being served. */
+struct req {
+    struct ingress *app;
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    char request_id[65];
+    char route[48];   /* metrics label: "chat", "jobs.get", ... */
+    int status;       /* what was answered, for metrics and the access log */
+    int responded;
+    const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
+    char path[1024];       /* decoded local URI */
+    char *segs[INGRESS_MAX_SEGS];
+    int nsegs;
+    const char *token; /* the bearer token (borrowed from the headers) */
+    struct auth_claims claims;
+    int authed;
+    char *body; /* NUL-terminated, malloc'd by req_read_body */
+    size_t body_len;
+    struct log_ctx log;
+    char job_id[40]; /* backing store for log.job_id */
+};
+
+/* ---- http.c ---------------------------------------------------------------------------- */
+int http_handler(struct mg_connection *conn, void *cbdata);
+/* Status line + standard headers (request id, CORS, nosniff) + body. */
+void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len,
+               const char *extra_headers);
+/* Serializes obj (borrowed). */
+void reply_json(struct req *r, int status, json_object *obj);
+void reply_error(struct req *r, int status, const char *code, const char *message);
+/* Reads the body into r->body (limit INGRESS_MAX_BODY; 413 answered on overflow).
+ * Returns 0, or -1 when a response was already sent. */
+int req_read_body(struct req *r);
+/* Parses the body as a JSON object; answers 400/413 itself and returns NULL on failure. */
+json_object *req_json_body(struct req *r);
+/* Query parameter (decoded) into buf; 0 if present, -1 if absent. */
+int req_query(const struct req *r, const char *name, char *buf, size_t cap);
+/* Requires a valid token (401 otherwise). tenant may be NULL (admin routes); when given it
+ * must equal the token's (403). Returns 0 or -1 when a response was already sent. */
+int req_auth(struct req *r, const char *tenant);
+int req_admin(struct req *r);
+/* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
+void reply_db_error(struct req *r, int pgst, const char *what);
+/* Writes the headers that begin a streamed (SSE) response. */
+void reply_stream_start(struct req *r, const char *ctype);
+double now_mono(void);
+
+/* ---- jobs (routes_chat.c) -------------------------------------------------------------- */
+/* Loads the caller's job (tenant AND token user). Quiet: returns 0 with *job, 1 when there is
+ * no such job, or a negative pg_status. */
+int job_fetch(struct ingress *app, const char *tenant, const char *user, const char *job_id,
+              json_object **job);
+/* Same, answering 404/503 itself; returns 0 with *job or -1 when a response was sent. */
+int job_load(struct req *r, const char *tenant, const char *job_id, json_object **job);
+
+/* ---- routes ----------------------------------------------------------------------------- */
+void routes_chat_post(struct req *r, const char *tenant);
+void routes_job_get(struct req *r, const char *tenant, const char *job_id);
+void routes_job_events(struct req *r, const char *tenant, const char *job_id);
+void routes_sessions(struct req *r, const char *tenant);
+void routes_admin(struct req *r);
+void routes_web(struct req *r);
+
+/* ---- json helpers (http.c) -------------------------------------------------------------- */
+/* A row of a PGresult as an object; columns whose name ends in "_json" or whose type is
+ * json/jsonb are parsed; booleans and numbers typed. */
+json_object *pg_row_json(const void *res, int row);
+json_object *pg_rows_json(const void *res);
+
+#endif

@@ -1,0 +1,226 @@
+/* main.c — agenthub-ingress: configuration, dependencies, civetweb, signals.
+ *
+ * civetweb serves each connection on one worker thread for its whole life, so an open SSE
+ * stream holds a thread. INGRESS_THREADS sizes the pool (all threads are created at start);
+ * INGRESS_THREAD_STACK_KB sets the default pthread stack size before civetweb creates them
+ * (pthread_setattr_default_np), which is what keeps thousands of mostly idle stream threads
+ * cheap: only touched stack pages count towards RSS, but the address space and the kernel's
+ * overcommit accounting see the whole reservation.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "ingress.h"
+#include "log.h"
+#include "metrics.h"
+#include "sse.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define DEFAULT_STACK_KB "1024"
+#else
+#define DEFAULT_STACK_KB "256"
+#endif
+
+static struct ingress app;
+
+static const struct config_entry table[] = {
+    CONFIG_COMMON_ENTRIES(&app.cfg.common),
+    {"INGRESS_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, 0, "host:port to bind",
+     &app.cfg.listen},
+    {"INGRESS_THREADS", CONFIG_INT, "1024", 4, 60000, 0,
+     "civetweb worker threads = concurrent connections (each SSE stream holds one)",
+     &app.cfg.threads},
+    {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
+     "stack size of each worker thread (KiB)", &app.cfg.thread_stack_kb},
+    {"INGRESS_MAX_BODY", CONFIG_INT, "1048576", 1024, 1073741824, 0,
+     "largest request body in bytes (413 above)", &app.cfg.max_body},
+    {"INGRESS_MAX_HEADER", CONFIG_INT, "16384", 1024, 1048576, 0,
+     "largest request head (request line + headers) in bytes", &app.cfg.max_header},
+    {"INGRESS_REQUEST_TIMEOUT_MS", CONFIG_INT, "30000", 100, 3600000, 0,
+     "socket read/write timeout", &app.cfg.request_timeout_ms},
+    {"INGRESS_PUBLISH_TIMEOUT_MS", CONFIG_INT, "5000", 100, 120000, 0,
+     "how long POST /chat waits for the broker's ack before answering 503",
+     &app.cfg.publish_timeout_ms},
+    {"INGRESS_MAX_WAIT_S", CONFIG_INT, "60", 0, 3600, 0, "largest ?wait=N (seconds)",
+     &app.cfg.max_wait_s},
+    {"INGRESS_SSE_HEARTBEAT_S", CONFIG_INT, "15", 1, 3600, 0, "SSE comment heartbeat interval",
+     &app.cfg.sse_heartbeat_s},
+    {"INGRESS_SSE_POLL_MS", CONFIG_INT, "1000", 50, 60000, 0,
+     "streams re-read Redis at least this often (Kafka wakes them sooner)", &app.cfg.sse_poll_ms},
+    {"INGRESS_SSE_MAX_S", CONFIG_INT, "3600", 1, 86400, 0,
+     "longest an SSE stream stays open (clients reconnect with Last-Event-ID)",
+     &app.cfg.sse_max_s},
+    {"INGRESS_PG_POOL", CONFIG_INT, "16", 1, 1000, 0, "PostgreSQL connections", &app.cfg.pg_pool},
+    {"INGRESS_CORS_ORIGINS", CONFIG_STRING, "", 0, 0, 0,
+     "comma-separated allowed browser origins, or *", &app.cfg.cors_origins},
+    {"JWT_PUBLIC_KEY_FILE", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED,
+     "PEM public key(s) for RS256: a file (each key optionally after '# kid: NAME') or a "
+     "directory of NAME.pem",
+     &app.cfg.jwt_public_key_file},
+    {"JWT_LEEWAY_S", CONFIG_INT, "30", 0, 3600, 0, "clock skew allowed on exp/nbf",
+     &app.cfg.jwt_leeway_s},
+    {"JWT_ISSUER", CONFIG_STRING, "", 0, 0, 0, "required iss claim (empty: not checked)",
+     &app.cfg.jwt_issuer},
+    {"JWT_AUDIENCE", CONFIG_STRING, "", 0, 0, 0, "required aud claim (empty: not checked)",
+     &app.cfg.jwt_audience},
+    {"INGRESS_WEB_ROOT", CONFIG_STRING, "ingress/web", 0, 0, 0,
+     "folder of the web UI (chat widget, admin, monitoring)", &app.cfg.web_root},
+    {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
+     "consume agenthub.chat.events to wake streams (else poll Redis only)",
+     &app.cfg.events_consumer},
+};
+#define NTABLE (sizeof table / sizeof table[0])
+
+static int civet_log(const struct mg_connection *conn, const char *message)
+{
+    log_kv(LOG_WARN, NULL, "civetweb", "detail", message, NULL);
+    return 1;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    int rc = 1;
+    enum log_level lvl = LOG_INFO;
+    sigset_t sigs;
+
+    config_main(argc, argv, "agenthub-ingress", table, NTABLE);
+    if (log_level_parse(app.cfg.common.log_level, &lvl) != 0)
+        lvl = LOG_INFO;
+    log_init("ingress", lvl);
+    raise_nofile();
+
+    /* Signals are taken by sigwait below; every thread started from here on inherits the
+     * blocked mask. */
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) == 0) {
+        pthread_attr_setstacksize(&attr, (size_t)app.cfg.thread_stack_kb * 1024);
+        if (pthread_setattr_default_np(&attr) != 0)
+            log_warn(NULL, "cannot set the default thread stack size");
+        pthread_attr_destroy(&attr);
+    }
+
+    if (auth_new(&app.auth, app.cfg.jwt_public_key_file, app.cfg.jwt_leeway_s,
+                 app.cfg.jwt_issuer, app.cfg.jwt_audience, err, sizeof err) != 0) {
+        log_error(NULL, "jwt keys: %s", err);
+        rc = 2;
+        goto out;
+    }
+    if (pgpool_open(&app.db, app.cfg.common.database_url, (int)app.cfg.pg_pool, err,
+                    sizeof err) != 0) {
+        log_error(NULL, "postgres: %s", err);
+        goto out;
+    }
+    if (rcache_open(&app.rc, app.cfg.common.redis_url, err, sizeof err) != 0) {
+        log_error(NULL, "redis: %s", err);
+        goto out;
+    }
+    /* A chat.request that was not acknowledged within INGRESS_PUBLISH_TIMEOUT_MS has been
+     * answered 503 and rolled back: librdkafka must give up on it by then too, instead of
+     * delivering it minutes later (message.timeout.ms defaults to 300 s). An explicit
+     * KAFKA_MESSAGE_TIMEOUT_MS wins. */
+    int set_mt = !getenv("KAFKA_MESSAGE_TIMEOUT_MS");
+    if (set_mt) {
+        char mt[24];
+        snprintf(mt, sizeof mt, "%ld", app.cfg.publish_timeout_ms);
+        setenv("KAFKA_MESSAGE_TIMEOUT_MS", mt, 1);
+    }
+    int prc = kafka_producer_new(&app.prod, app.cfg.common.kafka_brokers, err, sizeof err);
+    if (set_mt)
+        unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
+    if (prc != 0) {
+        log_error(NULL, "kafka producer: %s", err);
+        goto out;
+    }
+    if (sse_hub_new(&app.hub) != 0) {
+        log_error(NULL, "out of memory");
+        goto out;
+    }
+    if (app.cfg.events_consumer &&
+        sse_hub_start_consumer(app.hub, app.cfg.common.kafka_brokers, err, sizeof err) != 0)
+        log_warn(NULL, "events consumer not started (%s); streams poll Redis", err);
+    if (!app.cfg.common.fernet_key || !app.cfg.common.fernet_key[0])
+        log_warn(NULL, "FERNET_KEY is not set: chat requests carry no user_token and "
+                       "llm-config writes are refused");
+
+    char threads[16], timeout[16], maxhdr[16];
+    snprintf(threads, sizeof threads, "%ld", app.cfg.threads);
+    snprintf(timeout, sizeof timeout, "%ld", app.cfg.request_timeout_ms);
+    snprintf(maxhdr, sizeof maxhdr, "%ld", app.cfg.max_header);
+    const char *options[] = {"listening_ports",
+                             app.cfg.listen,
+                             "num_threads",
+                             threads,
+                             "request_timeout_ms",
+                             timeout,
+                             "max_request_size",
+                             maxhdr,
+                             "enable_keep_alive",
+                             "yes",
+                             "keep_alive_timeout_ms",
+                             "5000",
+                             "listen_backlog",
+                             "4096",
+                             "connection_queue",
+                             "4096",
+                             /* CORS is ours (INGRESS_CORS_ORIGINS): civetweb's default
+                              * answers every preflight with "*". */
+                             "access_control_allow_origin",
+                             "",
+                             NULL};
+    struct mg_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.log_message = civet_log;
+    mg_init_library(0);
+    app.mg = mg_start(&cb, &app, options);
+    if (!app.mg) {
+        log_error(NULL, "cannot start the HTTP server on %s", app.cfg.listen);
+        goto out;
+    }
+    mg_set_request_handler(app.mg, "/", http_handler, &app);
+    metrics_set(metrics_gauge("ingress_worker_threads", "civetweb worker threads", ""),
+                (double)app.cfg.threads);
+    log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, NULL);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    log_info(NULL, "signal %d: shutting down", sig);
+    rc = 0;
+out:
+    app.stopping = 1;
+    if (app.hub)
+        sse_hub_shutdown(app.hub);
+    if (app.mg)
+        mg_stop(app.mg);
+    sse_hub_free(app.hub);
+    kafka_producer_free(app.prod);
+    rcache_close(app.rc);
+    pgpool_close(app.db);
+    auth_free(app.auth);
+    config_free(table, NTABLE);
+    log_info(NULL, "stopped");
+    return rc;
+}

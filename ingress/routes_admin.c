@@ -1,0 +1,1229 @@
+/* routes_admin.c — /api/admin/... (token role "admin"; platform-wide, not tenant-scoped).
+ *
+ *   /api/admin/tenants                     GET list, POST {tenant_id, name, is_active?, settings?}
+ *   /api/admin/tenants/{tid}               GET, PATCH|PUT, DELETE
+ *   /api/admin/tenants/{tid}/permissions   GET {agents:[...], tools:[...]};
+ *                                          POST {agent_id|tool_id, enabled} or
+ *                                               {agents:[{agent_id,enabled}], tools:[...]}
+ *   /api/admin/tenants/{tid}/llm-config    GET (never the key: has_api_key), PUT|POST, DELETE
+ *   /api/admin/agents                      GET, POST {name, prompt_template, description?,
+ *                                          llm_model_id?, output_format_id?, is_active?}
+ *                                          (creates topic agenthub.agent.<name>)
+ *   /api/admin/agents/{id}                 GET (with tools), PATCH|PUT, DELETE
+ *   /api/admin/agents/{id}/tools           GET, POST {tools:[{tool_id, priority}]} (replaces)
+ *   /api/admin/agents/reload               POST: deletes agenthub:*:cache:agent:*
+ *   /api/admin/tools                       GET, POST {name, base_type, description?, config,
+ *                                          input_schema?, output_schema?, output_format_id?,
+ *                                          is_active?}
+ *   /api/admin/tools/{id}                  GET, PATCH|PUT, DELETE
+ *   /api/admin/output-formats[/{id}]       CRUD {name, format_type, description?, schema?,
+ *                                          template?}
+ *   /api/admin/llm-models[/{id}]           CRUD {provider, model_name, base_url?, ...}
+ *
+ * Every write deletes the cache keys it affects (rcache.h key scheme) so the router and agents
+ * reload on their next job: agent -> agenthub:*:cache:agent:{id}; tool ->
+ * agenthub:*:cache:tool:{id}; permissions -> agenthub:{t}:cache:permissions:{agents|tools};
+ * llm-config -> llm_config_invalidate(t) (agenthub:{t}:llm); llm-models -> agenthub:*:llm.
+ */
+#include "ingress.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "fernet.h"
+#include "jsonschema.h"
+#include "kafka.h"
+#include "llm.h"
+#include "uuid.h"
+
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+enum ftype { F_TEXT, F_BOOL, F_INT, F_NUM, F_OBJ, F_JSON, F_UUID, F_BASETYPE };
+
+struct field {
+    const char *name; /* JSON member and column (F_BASETYPE: column base_tool_id) */
+    enum ftype type;
+    int required; /* on create */
+    int nullable; /* may be set to null */
+    size_t maxlen;
+};
+
+struct resource {
+    const char *path;
+    const char *table;
+    const char *id_col;
+    int id_uuid;       /* else: tenant id text supplied by the client on create */
+    const char *cols;  /* SELECT / RETURNING list */
+    const char *order; /* ORDER BY */
+    const struct field *fields;
+    size_t nfields;
+    /* Extra checks on a create (current NULL) or update (current = the row now). */
+    int (*validate)(struct req *r, json_object *body, json_object *current);
+    /* Cache invalidation and side effects after a successful write (row NULL on delete). */
+    void (*after)(struct req *r, const char *id, json_object *row);
+};
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, k, &v) || !v ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static void bad(struct req *r, const char *fmt, const char *name)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, fmt, name);
+    reply_error(r, 400, "invalid_request", msg);
+}
+
+static void del_key(struct req *r, const char *pattern)
+{
+    int st = strchr(pattern, '*') ? rcache_del_pattern(r->app->rc, pattern)
+                                   : rcache_del(r->app->rc, pattern);
+    if (st != RC_OK && st != RC_MISS)
+        log_kv(LOG_WARN, &r->log, "cache invalidation failed", "key", pattern, "status",
+               rc_status_str(st), NULL);
+}
+
+/* The tenant's LLM config cache (llm.h's llm_config_invalidate deletes the same key; it is
+ * done here directly so the ingress does not pull the provider code into its binary). */
+static void invalidate_llm(struct req *r, const char *tenant)
+{
+    char key[160];
+    snprintf(key, sizeof key, "agenthub:%s:llm", tenant);
+    del_key(r, key);
+}
+
+/* ---- validation hooks ---------------------------------------------------------------------- */
+
+static int check_schema_member(struct req *r, json_object *body, const char *name, int want_object)
+{
+    json_object *v;
+    char err[256], msg[400];
+    if (!json_object_object_get_ex(body, name, &v) || !v)
+        return 0;
+    if (jsonschema_check(v, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "%s is not a supported JSON Schema: %s", name, err);
+        reply_error(r, 400, "invalid_schema", msg);
+        return -1;
+    }
+    json_object *t;
+    if (want_object && (!json_object_object_get_ex(v, "type", &t) ||
+                        !json_object_is_type(t, json_type_string) ||
+                        strcmp(json_object_get_string(t), "object") != 0)) {
+        snprintf(msg, sizeof msg, "%s must be a schema of type object", name);
+        reply_error(r, 400, "invalid_schema", msg);
+        return -1;
+    }
+    return 0;
+}
+
+/* What each base type needs in its config. */
+static const char *base_config_schema(const char *base)
+{
+    if (strcmp(base, "HTTP_GET") == 0 || strcmp(base, "HTTP_POST") == 0)
+        return "{\"type\":\"object\",\"required\":[\"endpoint\"],\"properties\":{"
+               "\"endpoint\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":2048},"
+               "\"method\":{\"type\":\"string\"},"
+               "\"headers\":{\"type\":\"object\"},"
+               "\"body_template\":{\"type\":[\"string\",\"object\"]},"
+               "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":120000},"
+               "\"max_response_bytes\":{\"type\":\"integer\",\"minimum\":1},"
+               "\"inject_jwt\":{\"type\":\"boolean\"}}}";
+    if (strcmp(base, "RAG") == 0)
+        return "{\"type\":\"object\",\"properties\":{"
+               "\"top_k\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100},"
+               "\"similarity_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
+               "\"collection\":{\"type\":\"string\"}}}";
+    if (strcmp(base, "OCR") == 0)
+        return "{\"type\":\"object\",\"properties\":{"
+               "\"supported_formats\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
+               "\"language\":{\"type\":\"string\"}}}";
+    return NULL;
+}
+
+static int validate_tool(struct req *r, json_object *body, json_object *current)
+{
+    const char *base = jstr(body, "base_type");
+    json_object *cfg;
+    char err[256], msg[400];
+    if (!base && current)
+        base = jstr(current, "base_type");
+    const char *schema_text = base ? base_config_schema(base) : NULL;
+    if (!schema_text) {
+        reply_error(r, 400, "invalid_request",
+                    "base_type must be one of HTTP_GET, HTTP_POST, RAG, OCR");
+        return -1;
+    }
+    if (json_object_object_get_ex(body, "config", &cfg) && cfg) {
+        json_object *schema = json_tokener_parse(schema_text);
+        int rc = jsonschema_validate(schema, cfg, err, sizeof err);
+        json_object_put(schema);
+        if (rc != 0) {
+            snprintf(msg, sizeof msg, "config is invalid for %s: %s", base, err);
+            reply_error(r, 400, "invalid_config", msg);
+            return -1;
+        }
+    } else if (!current && (strcmp(base, "HTTP_GET") == 0 || strcmp(base, "HTTP_POST") == 0)) {
+        reply_error(r, 400, "invalid_config", "config with an endpoint is required");
+        return -1;
+    }
+    if (check_schema_member(r, body, "input_schema", 1) ||
+        check_schema_member(r, body, "output_schema", 0))
+        return -1;
+    return 0;
+}
+
+static int validate_output_format(struct req *r, json_object *body, json_object *current)
+{
+    const char *t = jstr(body, "format_type");
+    if (t && strcmp(t, "text") && strcmp(t, "markdown") && strcmp(t, "json") &&
+        strcmp(t, "table")) {
+        reply_error(r, 400, "invalid_request",
+                    "format_type must be one of text, markdown, json, table");
+        return -1;
+    }
+    return check_schema_member(r, body, "schema", 0);
+}
+
+static int validate_llm_model(struct req *r, json_object *body, json_object *current)
+{
+    const char *p = jstr(body, "provider");
+    if (p && strcmp(p, "openai") && strcmp(p, "anthropic") && strcmp(p, "gemini") &&
+        strcmp(p, "openrouter") && strcmp(p, "openai_compatible")) {
+        reply_error(r, 400, "invalid_request",
+                    "provider must be one of openai, anthropic, gemini, openrouter, "
+                    "openai_compatible");
+        return -1;
+    }
+    return 0;
+}
+
+static int name_charset_ok(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > max)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static int validate_agent(struct req *r, json_object *body, json_object *current)
+{
+    const char *name = jstr(body, "name");
+    json_object *v;
+    /* The seed calls it default_output_format_id. */
+    if (json_object_object_get_ex(body, "default_output_format_id", &v) &&
+        !json_object_object_get_ex(body, "output_format_id", NULL))
+        json_object_object_add(body, "output_format_id", json_object_get(v));
+    if (name && !name_charset_ok(name, 100)) {
+        reply_error(r, 400, "invalid_request", "name must match [A-Za-z0-9_-]{1,100}");
+        return -1;
+    }
+    if (name) {
+        char topic[160], err[256];
+        snprintf(topic, sizeof topic, "%s%s", KAFKA_TOPIC_AGENT_PREFIX, name);
+        if (kafka_topic_ensure(r->app->prod, topic, 0, 10000, err, sizeof err) != 0) {
+            log_kv(LOG_WARN, &r->log, "agent topic not created", "topic", topic, "error", err,
+                   NULL);
+            reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int validate_tenant(struct req *r, json_object *body, json_object *current)
+{
+    const char *t = jstr(body, "tenant_id");
+    if (!current && (!t || !tenant_id_valid(t))) {
+        reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
+        return -1;
+    }
+    if (current && json_object_object_get_ex(body, "tenant_id", NULL)) {
+        reply_error(r, 400, "invalid_request", "tenant_id cannot be changed");
+        return -1;
+    }
+    return 0;
+}
+
+static void after_agent(struct req *r, const char *id, json_object *row)
+{
+    char key[200];
+    snprintf(key, sizeof key, "agenthub:*:cache:agent:%s", id);
+    del_key(r, key);
+    del_key(r, "agenthub:*:cache:permissions:agents");
+}
+
+static void after_tool(struct req *r, const char *id, json_object *row)
+{
+    char key[200];
+    snprintf(key, sizeof key, "agenthub:*:cache:tool:%s", id);
+    del_key(r, key);
+    del_key(r, "agenthub:*:cache:permissions:tools");
+    /* an agent's cached tool list may include it */
+    del_key(r, "agenthub:*:cache:agent:*");
+}
+
+static void after_tenant(struct req *r, const char *id, json_object *row)
+{
+    char key[200];
+    snprintf(key, sizeof key, "agenthub:%s:cache:*", id);
+    del_key(r, key);
+    invalidate_llm(r, id);
+}
+
+static void after_format(struct req *r, const char *id, json_object *row)
+{
+    del_key(r, "agenthub:*:cache:agent:*");
+    del_key(r, "agenthub:*:cache:tool:*");
+}
+
+static void after_model(struct req *r, const char *id, json_object *row)
+{
+    del_key(r, "agenthub:*:llm");
+    del_key(r, "agenthub:*:cache:agent:*");
+}
+
+/* ---- the resources ----------------------------------------------------------------------- */
+
+static const struct field tenant_fields[] = {
+    {"tenant_id", F_TEXT, 1, 0, 64},
+    {"name", F_TEXT, 1, 0, 200},
+    {"is_active", F_BOOL, 0, 0, 0},
+    {"settings", F_OBJ, 0, 0, 0},
+};
+static const struct field agent_fields[] = {
+    {"name", F_TEXT, 1, 0, 100},
+    {"description", F_TEXT, 0, 0, 4000},
+    {"prompt_template", F_TEXT, 1, 0, 100000},
+    {"llm_model_id", F_UUID, 0, 1, 0},
+    {"output_format_id", F_UUID, 0, 1, 0},
+    {"is_active", F_BOOL, 0, 0, 0},
+};
+static const struct field tool_fields[] = {
+    {"name", F_TEXT, 1, 0, 64},
+    {"base_type", F_BASETYPE, 1, 0, 16},
+    {"description", F_TEXT, 0, 0, 4000},
+    {"config", F_OBJ, 0, 0, 0},
+    {"input_schema", F_OBJ, 0, 0, 0},
+    {"output_schema", F_OBJ, 0, 1, 0},
+    {"output_format_id", F_UUID, 0, 1, 0},
+    {"is_active", F_BOOL, 0, 0, 0},
+};
+static const struct field format_fields[] = {
+    {"name", F_TEXT, 1, 0, 100},
+    {"format_type", F_TEXT, 1, 0, 16},
+    {"description", F_TEXT, 0, 1, 4000},
+    {"schema", F_OBJ, 0, 1, 0},
+    {"template", F_TEXT, 0, 1, 100000},
+};
+static const struct field model_fields[] = {
+    {"provider", F_TEXT, 1, 0, 32},
+    {"model_name", F_TEXT, 1, 0, 200},
+    {"base_url", F_TEXT, 0, 1, 2048},
+    {"context_window", F_INT, 0, 1, 0},
+    {"max_output_tokens", F_INT, 0, 1, 0},
+    {"input_cost_per_mtok", F_NUM, 0, 1, 0},
+    {"output_cost_per_mtok", F_NUM, 0, 1, 0},
+    {"is_active", F_BOOL, 0, 0, 0},
+};
+
+#define NF(a) (sizeof a / sizeof a[0])
+
+static const struct resource res_tenants = {
+    "tenants", "tenants", "tenant_id", 0,
+    "tenant_id, name, is_active, settings, " TS("created_at") " AS created_at, " TS(
+        "updated_at") " AS updated_at",
+    "created_at, tenant_id", tenant_fields, NF(tenant_fields), validate_tenant, after_tenant};
+
+static const struct resource res_agents = {
+    "agents", "agent_configs", "agent_id", 1,
+    "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, " TS(
+        "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
+    "name", agent_fields, NF(agent_fields), validate_agent, after_agent};
+
+static const struct resource res_tools = {
+    "tools", "tool_configs", "tool_id", 1,
+    "tool_id, name, (SELECT b.type FROM base_tools b WHERE b.base_tool_id = "
+    "tool_configs.base_tool_id) AS base_type, description, config, input_schema, output_schema, "
+    "output_format_id, is_active, " TS("created_at") " AS created_at, " TS(
+        "updated_at") " AS updated_at",
+    "name", tool_fields, NF(tool_fields), validate_tool, after_tool};
+
+static const struct resource res_formats = {
+    "output-formats", "output_formats", "format_id", 1,
+    "format_id, name, format_type, description, schema, template, " TS(
+        "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
+    "name", format_fields, NF(format_fields), validate_output_format, after_format};
+
+static const struct resource res_models = {
+    "llm-models", "llm_models", "model_id", 1,
+    "model_id, provider, model_name, base_url, context_window, max_output_tokens, "
+    "input_cost_per_mtok, output_cost_per_mtok, is_active, " TS("created_at") " AS created_at, " TS(
+        "updated_at") " AS updated_at",
+    "provider, model_name", model_fields, NF(model_fields), validate_llm_model, after_model};
+
+/* ---- generic CRUD ------------------------------------------------------------------------- */
+
+/* Converts a JSON member to a text parameter. Returns 0 (param set, maybe NULL), 1 absent,
+ * -1 answered 400. *tmp holds a malloc'd string to free. */
+static int field_param(struct req *r, const struct field *f, json_object *body,
+                       const char **param, char **tmp)
+{
+    json_object *v;
+    char buf[64];
+    *tmp = NULL;
+    if (!json_object_object_get_ex(body, f->name, &v))
+        return 1;
+    if (!v) {
+        if (!f->nullable) {
+            bad(r, "%s must not be null", f->name);
+            return -1;
+        }
+        *param = NULL;
+        return 0;
+    }
+    switch (f->type) {
+    case F_TEXT:
+    case F_BASETYPE:
+        if (!json_object_is_type(v, json_type_string) ||
+            (f->maxlen && (size_t)json_object_get_string_len(v) > f->maxlen) ||
+            (f->required && json_object_get_string_len(v) == 0) ||
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+            bad(r, "%s must be a non-empty string of bounded length", f->name);
+            return -1;
+        }
+        *param = json_object_get_string(v);
+        return 0;
+    case F_UUID:
+        if (!json_object_is_type(v, json_type_string) || !uuid_valid(json_object_get_string(v))) {
+            bad(r, "%s must be a UUID", f->name);
+            return -1;
+        }
+        *param = json_object_get_string(v);
+        return 0;
+    case F_BOOL:
+        if (!json_object_is_type(v, json_type_boolean)) {
+            bad(r, "%s must be a boolean", f->name);
+            return -1;
+        }
+        *param = json_object_get_boolean(v) ? "true" : "false";
+        return 0;
+    case F_INT:
+        if (!json_object_is_type(v, json_type_int)) {
+            bad(r, "%s must be an integer", f->name);
+            return -1;
+        }
+        snprintf(buf, sizeof buf, "%lld", (long long)json_object_get_int64(v));
+        break;
+    case F_NUM:
+        if (!json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_double)) {
+            bad(r, "%s must be a number", f->name);
+            return -1;
+        }
+        snprintf(buf, sizeof buf, "%.17g", json_object_get_double(v));
+        break;
+    case F_OBJ:
+        if (!json_object_is_type(v, json_type_object)) {
+            bad(r, "%s must be an object", f->name);
+            return -1;
+        }
+        /* fallthrough */
+    case F_JSON:
+        *tmp = strdup(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
+        *param = *tmp;
+        return *tmp ? 0 : -1;
+    }
+    *tmp = strdup(buf);
+    *param = *tmp;
+    return *tmp ? 0 : -1;
+}
+
+static const char *field_cast(const struct field *f)
+{
+    switch (f->type) {
+    case F_BOOL:
+        return "::boolean";
+    case F_INT:
+        return "::integer";
+    case F_NUM:
+        return "::numeric";
+    case F_OBJ:
+    case F_JSON:
+        return "::jsonb";
+    case F_UUID:
+        return "::uuid";
+    default:
+        return "";
+    }
+}
+
+static const char *field_column(const struct field *f)
+{
+    return f->type == F_BASETYPE ? "base_tool_id" : f->name;
+}
+
+static void appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t cap, const char *fmt, ...)
+{
+    size_t len = strlen(buf);
+    va_list ap;
+    if (len + 1 >= cap)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+}
+
+static json_object *fetch_one(struct req *r, const struct resource *rs, const char *id, int *st)
+{
+    char sql[2048], err[256];
+    PGresult *res = NULL;
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %s = $1", rs->cols, rs->table, rs->id_col);
+    const char *p[] = {id};
+    *st = pgpool_exec(r->app->db, &res, sql, 1, p, err, sizeof err);
+    if (*st != PG_OK)
+        return NULL;
+    json_object *o = PQntuples(res) ? pg_row_json(res, 0) : NULL;
+    PQclear(res);
+    return o;
+}
+
+static void crud_list(struct req *r, const struct resource *rs)
+{
+    char sql[2048], err[256];
+    PGresult *res = NULL;
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY %s LIMIT 1000", rs->cols, rs->table,
+             rs->order);
+    int st = pgpool_exec(r->app->db, &res, sql, 0, NULL, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, rs->path);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "items", pg_rows_json(res));
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+static void crud_get(struct req *r, const struct resource *rs, const char *id)
+{
+    int st;
+    json_object *o = fetch_one(r, rs, id, &st);
+    if (st != PG_OK) {
+        reply_db_error(r, st, rs->path);
+        return;
+    }
+    if (!o) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* Create (id NULL) or update. */
+static void crud_write(struct req *r, const struct resource *rs, const char *id)
+{
+    char sql[4096] = "", vals[1024] = "", err[256];
+    const char *params[16];
+    char *tmps[16];
+    int np = 0, st;
+    PGresult *res = NULL;
+    json_object *current = NULL;
+    json_object *body = req_json_body(r);
+    memset(tmps, 0, sizeof tmps);
+    if (!body)
+        return;
+    if (id) {
+        current = fetch_one(r, rs, id, &st);
+        if (st != PG_OK) {
+            reply_db_error(r, st, rs->path);
+            goto out;
+        }
+        if (!current) {
+            reply_error(r, 404, "not_found", "no such resource");
+            goto out;
+        }
+    }
+    if (rs->validate && rs->validate(r, body, current) != 0)
+        goto out;
+    if (id)
+        snprintf(sql, sizeof sql, "UPDATE %s SET ", rs->table);
+    else
+        snprintf(sql, sizeof sql, "INSERT INTO %s (", rs->table);
+    for (size_t i = 0; i < rs->nfields; i++) {
+        const struct field *f = &rs->fields[i];
+        const char *param = NULL;
+        int got = field_param(r, f, body, &param, &tmps[np]);
+        if (got < 0)
+            goto out;
+        if (got == 1) {
+            if (!id && f->required) {
+                bad(r, "%s is required", f->name);
+                goto out;
+            }
+            continue;
+        }
+        params[np] = param;
+        np++;
+        char expr[160];
+        if (f->type == F_BASETYPE)
+            snprintf(expr, sizeof expr, "(SELECT base_tool_id FROM base_tools WHERE type = $%d)",
+                     np);
+        else
+            snprintf(expr, sizeof expr, "$%d%s", np, field_cast(f));
+        if (id) {
+            appendf(sql, sizeof sql, "%s = %s, ", field_column(f), expr);
+        } else {
+            appendf(sql, sizeof sql, "%s, ", field_column(f));
+            appendf(vals, sizeof vals, "%s, ", expr);
+        }
+    }
+    if (id) {
+        params[np++] = id;
+        appendf(sql, sizeof sql, "updated_at = now() WHERE %s = $%d", rs->id_col, np);
+    } else {
+        if (np == 0) {
+            reply_error(r, 400, "invalid_request", "nothing to create");
+            goto out;
+        }
+        sql[strlen(sql) - 2] = 0;
+        vals[strlen(vals) - 2] = 0;
+        appendf(sql, sizeof sql, ") VALUES (%s)", vals);
+    }
+    appendf(sql, sizeof sql, " RETURNING %s", rs->cols);
+    st = pgpool_exec(r->app->db, &res, sql, np, params, err, sizeof err);
+    if (st == PG_ERR_CONFLICT) {
+        reply_error(r, 409, "conflict", "a resource with that name or id already exists");
+        goto out;
+    }
+    if (st == PG_ERR_QUERY || st == PG_ERR_INVALID) {
+        /* CHECK constraints (name charset, enum values, bounds) */
+        log_kv(LOG_INFO, &r->log, "admin write refused", "detail", err, NULL);
+        reply_error(r, 400, "invalid_request", "a value is out of range or malformed");
+        goto out;
+    }
+    if (st != PG_OK) {
+        reply_db_error(r, st, rs->path);
+        goto out;
+    }
+    if (PQntuples(res) == 0) {
+        reply_error(r, 404, "not_found", "no such resource");
+        goto out;
+    }
+    json_object *row = pg_row_json(res, 0);
+    const char *rid = jstr(row, rs->id_col);
+    if (rs->after && rid)
+        rs->after(r, rid, row);
+    reply_json(r, id ? 200 : 201, row);
+    json_object_put(row);
+out:
+    if (res)
+        PQclear(res);
+    for (int i = 0; i < 16; i++)
+        free(tmps[i]);
+    json_object_put(current);
+    json_object_put(body);
+}
+
+static void crud_delete(struct req *r, const struct resource *rs, const char *id)
+{
+    char sql[512], err[256];
+    PGresult *res = NULL;
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = $1 RETURNING %s", rs->table, rs->id_col,
+             rs->id_col);
+    const char *p[] = {id};
+    int st = pgpool_exec(r->app->db, &res, sql, 1, p, err, sizeof err);
+    if (st == PG_ERR_FOREIGN_KEY) {
+        reply_error(r, 409, "conflict", "the resource is still in use");
+        return;
+    }
+    if (st != PG_OK) {
+        reply_db_error(r, st, rs->path);
+        return;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    if (!n) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    if (rs->after)
+        rs->after(r, id, NULL);
+    reply_raw(r, 204, NULL, "", 0, NULL);
+}
+
+static void crud(struct req *r, const struct resource *rs, int base)
+{
+    const char *m = r->ri->request_method;
+    if (r->nsegs == base) {
+        if (strcmp(m, "GET") == 0)
+            crud_list(r, rs);
+        else if (strcmp(m, "POST") == 0)
+            crud_write(r, rs, NULL);
+        else
+            reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    const char *id = r->segs[base];
+    if (r->nsegs != base + 1 || (rs->id_uuid ? !uuid_valid(id) : !tenant_id_valid(id))) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    if (strcmp(m, "GET") == 0)
+        crud_get(r, rs, id);
+    else if (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)
+        crud_write(r, rs, id);
+    else if (strcmp(m, "DELETE") == 0)
+        crud_delete(r, rs, id);
+    else
+        reply_error(r, 405, "method_not_allowed", "method not allowed");
+}
+
+/* ---- agents: tools and reload ------------------------------------------------------------ */
+
+static void agent_tools_get(struct req *r, const char *agent_id)
+{
+    char err[256];
+    PGresult *res = NULL;
+    const char *p[] = {agent_id};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT at.tool_id, t.name, at.priority FROM agent_tools at "
+                         "JOIN tool_configs t ON t.tool_id = at.tool_id WHERE at.agent_id = $1 "
+                         "ORDER BY at.priority, t.name",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "agent tools");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "agent_id", json_object_new_string(agent_id));
+    json_object_object_add(o, "tools", pg_rows_json(res));
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* POST {tools:[{tool_id, priority}]}: replaces the agent's tool set in one transaction. */
+static void agent_tools_set(struct req *r, const char *agent_id)
+{
+    char err[256];
+    json_object *body = req_json_body(r), *tools;
+    PGconn *c = NULL;
+    PGresult *res = NULL;
+    int st, in_tx = 0;
+    if (!body)
+        return;
+    if (!json_object_object_get_ex(body, "tools", &tools) ||
+        !json_object_is_type(tools, json_type_array) || json_object_array_length(tools) > 100) {
+        reply_error(r, 400, "invalid_request", "tools must be an array of {tool_id, priority}");
+        goto out;
+    }
+    size_t n = json_object_array_length(tools);
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(tools, i), *pr;
+        const char *tid = jstr(t, "tool_id");
+        if (!tid || !uuid_valid(tid) || !json_object_object_get_ex(t, "priority", &pr) ||
+            !json_object_is_type(pr, json_type_int) || json_object_get_int64(pr) < 0 ||
+            json_object_get_int64(pr) > 1000000) {
+            reply_error(r, 400, "invalid_request",
+                        "each tool needs a tool_id (UUID) and an integer priority >= 0");
+            goto out;
+        }
+    }
+    c = pgpool_acquire(r->app->db, 3000, &st, err, sizeof err);
+    if (!c) {
+        reply_db_error(r, st, "acquire");
+        goto out;
+    }
+    const char *pa[] = {agent_id};
+    if ((st = pgconn_exec(c, NULL, "BEGIN", 0, NULL, err, sizeof err)) != PG_OK) {
+        reply_db_error(r, st, "begin");
+        goto out;
+    }
+    in_tx = 1;
+    st = pgconn_exec(c, &res, "SELECT 1 FROM agent_configs WHERE agent_id = $1 FOR UPDATE", 1,
+                     pa, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "agent lookup");
+        goto out;
+    }
+    int found = PQntuples(res) > 0;
+    PQclear(res);
+    res = NULL;
+    if (!found) {
+        reply_error(r, 404, "not_found", "no such agent");
+        goto out;
+    }
+    st = pgconn_exec(c, NULL, "DELETE FROM agent_tools WHERE agent_id = $1", 1, pa, err,
+                     sizeof err);
+    for (size_t i = 0; i < n && st == PG_OK; i++) {
+        json_object *t = json_object_array_get_idx(tools, i), *pr;
+        json_object_object_get_ex(t, "priority", &pr);
+        char prio[24];
+        snprintf(prio, sizeof prio, "%lld", (long long)json_object_get_int64(pr));
+        const char *p[] = {agent_id, jstr(t, "tool_id"), prio};
+        st = pgconn_exec(c, NULL,
+                         "INSERT INTO agent_tools (agent_id, tool_id, priority) VALUES ($1, $2, "
+                         "$3::integer) ON CONFLICT (agent_id, tool_id) DO UPDATE SET priority = "
+                         "EXCLUDED.priority",
+                         3, p, err, sizeof err);
+    }
+    if (st == PG_ERR_FOREIGN_KEY) {
+        reply_error(r, 400, "invalid_reference", "a tool_id does not exist");
+        goto out;
+    }
+    if (st != PG_OK) {
+        reply_db_error(r, st, "agent tools");
+        goto out;
+    }
+    if ((st = pgconn_exec(c, NULL, "COMMIT", 0, NULL, err, sizeof err)) != PG_OK) {
+        in_tx = 0;
+        reply_db_error(r, st, "commit");
+        goto out;
+    }
+    in_tx = 0;
+    pgpool_release(r->app->db, c);
+    c = NULL;
+    after_agent(r, agent_id, NULL);
+    agent_tools_get(r, agent_id);
+out:
+    if (res)
+        PQclear(res);
+    if (c) {
+        if (in_tx)
+            pgconn_exec(c, NULL, "ROLLBACK", 0, NULL, err, sizeof err);
+        pgpool_release(r->app->db, c);
+    }
+    json_object_put(body);
+}
+
+static void agents(struct req *r)
+{
+    /* segs: api admin agents [reload | {id} [tools]] */
+    if (r->nsegs == 4 && strcmp(r->segs[3], "reload") == 0) {
+        if (strcmp(r->ri->request_method, "POST") != 0) {
+            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            return;
+        }
+        int st = rcache_del_pattern(r->app->rc, "agenthub:*:cache:agent:*");
+        if (st != RC_OK && st != RC_MISS) {
+            reply_error(r, 503, "unavailable", "cache unavailable, retry later");
+            return;
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "status", json_object_new_string("reloaded"));
+        reply_json(r, 200, o);
+        json_object_put(o);
+        return;
+    }
+    if (r->nsegs == 5 && strcmp(r->segs[4], "tools") == 0) {
+        if (!uuid_valid(r->segs[3])) {
+            reply_error(r, 404, "not_found", "no such agent");
+            return;
+        }
+        if (strcmp(r->ri->request_method, "GET") == 0)
+            agent_tools_get(r, r->segs[3]);
+        else if (strcmp(r->ri->request_method, "POST") == 0 ||
+                 strcmp(r->ri->request_method, "PUT") == 0)
+            agent_tools_set(r, r->segs[3]);
+        else
+            reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    crud(r, &res_agents, 3);
+}
+
+/* ---- tenants: permissions and llm-config ------------------------------------------------- */
+
+static int tenant_exists(struct req *r, const char *tenant)
+{
+    char err[256];
+    PGresult *res = NULL;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
+                         sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "tenant lookup");
+        return -1;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    if (!n) {
+        reply_error(r, 404, "not_found", "no such tenant");
+        return -1;
+    }
+    return 0;
+}
+
+static void permissions_get(struct req *r, const char *tenant)
+{
+    char err[256];
+    PGresult *a = NULL, *t = NULL;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &a,
+                         "SELECT p.agent_id, c.name, p.enabled FROM tenant_agent_permissions p "
+                         "JOIN agent_configs c ON c.agent_id = p.agent_id WHERE p.tenant_id = $1 "
+                         "ORDER BY c.name",
+                         1, p, err, sizeof err);
+    if (st == PG_OK)
+        st = pgpool_exec(r->app->db, &t,
+                         "SELECT p.tool_id, c.name, p.enabled FROM tenant_tool_permissions p "
+                         "JOIN tool_configs c ON c.tool_id = p.tool_id WHERE p.tenant_id = $1 "
+                         "ORDER BY c.name",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        if (a)
+            PQclear(a);
+        reply_db_error(r, st, "permissions");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
+    json_object_object_add(o, "agents", pg_rows_json(a));
+    json_object_object_add(o, "tools", pg_rows_json(t));
+    PQclear(a);
+    PQclear(t);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* One {agent_id|tool_id, enabled} entry: upsert. Returns pg status, or 1 when malformed. */
+static int permission_put(struct req *r, const char *tenant, json_object *e, int *agents,
+                          int *tools)
+{
+    char err[256];
+    json_object *en;
+    const char *aid = jstr(e, "agent_id"), *tid = jstr(e, "tool_id");
+    if ((!aid == !tid) || (aid && !uuid_valid(aid)) || (tid && !uuid_valid(tid)))
+        return 1;
+    int enabled = 1;
+    if (json_object_object_get_ex(e, "enabled", &en)) {
+        if (!json_object_is_type(en, json_type_boolean))
+            return 1;
+        enabled = json_object_get_boolean(en);
+    }
+    const char *p[] = {tenant, aid ? aid : tid, enabled ? "true" : "false"};
+    if (aid) {
+        *agents = 1;
+        return pgpool_exec(r->app->db, NULL,
+                           "INSERT INTO tenant_agent_permissions (tenant_id, agent_id, enabled) "
+                           "VALUES ($1, $2, $3::boolean) ON CONFLICT (tenant_id, agent_id) DO "
+                           "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()",
+                           3, p, err, sizeof err);
+    }
+    *tools = 1;
+    return pgpool_exec(r->app->db, NULL,
+                       "INSERT INTO tenant_tool_permissions (tenant_id, tool_id, enabled) "
+                       "VALUES ($1, $2, $3::boolean) ON CONFLICT (tenant_id, tool_id) DO "
+                       "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()",
+                       3, p, err, sizeof err);
+}
+
+static void permissions_set(struct req *r, const char *tenant)
+{
+    json_object *body = req_json_body(r), *list;
+    int agents = 0, tools = 0, st = PG_OK;
+    char key[200];
+    if (!body)
+        return;
+    if (tenant_exists(r, tenant) != 0)
+        goto out;
+    json_object *entries = json_object_new_array();
+    if (jstr(body, "agent_id") || jstr(body, "tool_id"))
+        json_object_array_add(entries, json_object_get(body));
+    const char *kinds[] = {"agents", "tools"};
+    for (int k = 0; k < 2; k++) {
+        if (json_object_object_get_ex(body, kinds[k], &list)) {
+            if (!json_object_is_type(list, json_type_array)) {
+                json_object_put(entries);
+                reply_error(r, 400, "invalid_request", "agents and tools must be arrays");
+                goto out;
+            }
+            for (size_t i = 0; i < json_object_array_length(list); i++)
+                json_object_array_add(entries, json_object_get(json_object_array_get_idx(list, i)));
+        }
+    }
+    if (json_object_array_length(entries) == 0) {
+        json_object_put(entries);
+        reply_error(r, 400, "invalid_request",
+                    "expected {agent_id|tool_id, enabled} or {agents:[...], tools:[...]}");
+        goto out;
+    }
+    for (size_t i = 0; i < json_object_array_length(entries) && st == PG_OK; i++)
+        st = permission_put(r, tenant, json_object_array_get_idx(entries, i), &agents, &tools);
+    json_object_put(entries);
+    /* Invalidate whatever was written, even when a later entry failed. */
+    if (agents) {
+        snprintf(key, sizeof key, "agenthub:%s:cache:permissions:agents", tenant);
+        del_key(r, key);
+    }
+    if (tools) {
+        snprintf(key, sizeof key, "agenthub:%s:cache:permissions:tools", tenant);
+        del_key(r, key);
+    }
+    if (st == 1) {
+        reply_error(r, 400, "invalid_request",
+                    "each entry needs exactly one of agent_id or tool_id (UUID) and a boolean "
+                    "enabled");
+        goto out;
+    }
+    if (st == PG_ERR_FOREIGN_KEY) {
+        reply_error(r, 400, "invalid_reference", "no such agent or tool");
+        goto out;
+    }
+    if (st != PG_OK) {
+        reply_db_error(r, st, "permissions");
+        goto out;
+    }
+    permissions_get(r, tenant);
+out:
+    json_object_put(body);
+}
+
+#define LLM_CFG_COLS                                                                             \
+    "c.tenant_id, c.model_id, m.provider, m.model_name, c.rate_limit_rpm, c.fallback_model_id, " \
+    "c.temperature, c.max_tokens, c.embedding_provider, c.embedding_model, "                     \
+    "c.embedding_base_url, c.encrypted_api_key IS NOT NULL AS has_api_key, "                     \
+    "c.encrypted_embedding_api_key IS NOT NULL AS has_embedding_api_key, c.is_active, " TS(     \
+        "c.updated_at") " AS updated_at"
+
+static void llm_config_get(struct req *r, const char *tenant)
+{
+    char err[256];
+    PGresult *res = NULL;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT " LLM_CFG_COLS " FROM tenant_llm_configs c JOIN llm_models m ON "
+                         "m.model_id = c.model_id WHERE c.tenant_id = $1",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "llm-config");
+        return;
+    }
+    if (!PQntuples(res)) {
+        PQclear(res);
+        reply_error(r, 404, "not_found", "no LLM configuration for this tenant");
+        return;
+    }
+    json_object *o = pg_row_json(res, 0);
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* Encrypts a key member into *out (malloc'd). 0 ok / absent, -1 answered. */
+static int encrypt_member(struct req *r, json_object *body, const char *name, char **out,
+                          int *present)
+{
+    json_object *v;
+    *out = NULL;
+    *present = 0;
+    if (!json_object_object_get_ex(body, name, &v))
+        return 0;
+    *present = 1;
+    if (!v)
+        return 0; /* null clears the key */
+    if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
+        json_object_get_string_len(v) > 4096) {
+        bad(r, "%s must be a non-empty string", name);
+        return -1;
+    }
+    const char *fk = r->app->cfg.common.fernet_key;
+    if (!fk || !*fk) {
+        reply_error(r, 503, "unavailable", "FERNET_KEY is not configured");
+        return -1;
+    }
+    if (fernet_encrypt(fk, json_object_get_string(v), (size_t)json_object_get_string_len(v),
+                       out) != FERNET_OK) {
+        reply_error(r, 500, "internal", "cannot encrypt the key");
+        return -1;
+    }
+    return 0;
+}
+
+static void llm_config_set(struct req *r, const char *tenant)
+{
+    static const struct field f[] = {
+        {"model_id", F_UUID, 1, 0, 0},
+        {"rate_limit_rpm", F_INT, 0, 0, 0},
+        {"fallback_model_id", F_UUID, 0, 1, 0},
+        {"temperature", F_NUM, 0, 1, 0},
+        {"max_tokens", F_INT, 0, 1, 0},
+        {"embedding_provider", F_TEXT, 0, 1, 32},
+        {"embedding_model", F_TEXT, 0, 1, 200},
+        {"embedding_base_url", F_TEXT, 0, 1, 2048},
+        {"is_active", F_BOOL, 0, 0, 0},
+    };
+    char sql[8192], cols[1024] = "tenant_id", vals[1024] = "$1", upd[2048] = "";
+    char err[256], *tmps[16], *key = NULL, *ekey = NULL;
+    const char *params[16];
+    int np = 1, kp, ekp;
+    memset(tmps, 0, sizeof tmps);
+    json_object *body = req_json_body(r);
+    if (!body)
+        return;
+    if (tenant_exists(r, tenant) != 0)
+        goto out;
+    if (encrypt_member(r, body, "api_key", &key, &kp) != 0 ||
+        encrypt_member(r, body, "embedding_api_key", &ekey, &ekp) != 0)
+        goto out;
+    params[0] = tenant;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        const char *param = NULL;
+        int got = field_param(r, &f[i], body, &param, &tmps[np]);
+        if (got < 0)
+            goto out;
+        if (got == 1) {
+            if (f[i].required) {
+                bad(r, "%s is required", f[i].name);
+                goto out;
+            }
+            continue;
+        }
+        params[np++] = param;
+        char e[96];
+        snprintf(e, sizeof e, "$%d%s", np, field_cast(&f[i]));
+        appendf(cols, sizeof cols, ", %s", f[i].name);
+        appendf(vals, sizeof vals, ", %s", e);
+        appendf(upd, sizeof upd, "%s = EXCLUDED.%s, ", f[i].name, f[i].name);
+    }
+    if (kp) {
+        params[np++] = key;
+        appendf(cols, sizeof cols, ", encrypted_api_key");
+        appendf(vals, sizeof vals, ", $%d", np);
+        appendf(upd, sizeof upd, "encrypted_api_key = EXCLUDED.encrypted_api_key, ");
+    }
+    if (ekp) {
+        params[np++] = ekey;
+        appendf(cols, sizeof cols, ", encrypted_embedding_api_key");
+        appendf(vals, sizeof vals, ", $%d", np);
+        appendf(upd, sizeof upd,
+                "encrypted_embedding_api_key = EXCLUDED.encrypted_embedding_api_key, ");
+    }
+    snprintf(sql, sizeof sql,
+             "INSERT INTO tenant_llm_configs (%s) VALUES (%s) ON CONFLICT (tenant_id) DO UPDATE "
+             "SET %supdated_at = now()",
+             cols, vals, upd);
+    int st = pgpool_exec(r->app->db, NULL, sql, np, params, err, sizeof err);
+    if (st == PG_ERR_FOREIGN_KEY) {
+        reply_error(r, 400, "invalid_reference", "no such model");
+        goto out;
+    }
+    if (st == PG_ERR_QUERY || st == PG_ERR_INVALID) {
+        log_kv(LOG_INFO, &r->log, "llm-config refused", "detail", err, NULL);
+        reply_error(r, 400, "invalid_request", "a value is out of range or malformed");
+        goto out;
+    }
+    if (st != PG_OK) {
+        reply_db_error(r, st, "llm-config");
+        goto out;
+    }
+    invalidate_llm(r, tenant);
+    llm_config_get(r, tenant);
+out:
+    for (int i = 0; i < 16; i++)
+        free(tmps[i]);
+    free(key);
+    free(ekey);
+    json_object_put(body);
+}
+
+static void llm_config_delete(struct req *r, const char *tenant)
+{
+    char err[256];
+    PGresult *res = NULL;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &res,
+                         "DELETE FROM tenant_llm_configs WHERE tenant_id = $1 RETURNING tenant_id",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "llm-config");
+        return;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    invalidate_llm(r, tenant);
+    if (!n) {
+        reply_error(r, 404, "not_found", "no LLM configuration for this tenant");
+        return;
+    }
+    reply_raw(r, 204, NULL, "", 0, NULL);
+}
+
+static void tenants(struct req *r)
+{
+    const char *m = r->ri->request_method;
+    if (r->nsegs == 5) {
+        const char *t = r->segs[3];
+        if (!tenant_id_valid(t)) {
+            reply_error(r, 404, "not_found", "no such tenant");
+            return;
+        }
+        if (strcmp(r->segs[4], "permissions") == 0) {
+            if (strcmp(m, "GET") == 0) {
+                if (tenant_exists(r, t) == 0)
+                    permissions_get(r, t);
+            } else if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
+                permissions_set(r, t);
+            } else {
+                reply_error(r, 405, "method_not_allowed", "method not allowed");
+            }
+            return;
+        }
+        if (strcmp(r->segs[4], "llm-config") == 0) {
+            if (strcmp(m, "GET") == 0)
+                llm_config_get(r, t);
+            else if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
+                llm_config_set(r, t);
+            else if (strcmp(m, "DELETE") == 0)
+                llm_config_delete(r, t);
+            else
+                reply_error(r, 405, "method_not_allowed", "method not allowed");
+            return;
+        }
+        reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    crud(r, &res_tenants, 3);
+}
+
+void routes_admin(struct req *r)
+{
+    if (req_admin(r) != 0)
+        return;
+    if (r->nsegs < 3) {
+        reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    static const char *known[] = {"tenants", "agents", "tools", "output-formats", "llm-models"};
+    const char *what = r->segs[2];
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(what, known[i]) == 0)
+            snprintf(r->route, sizeof r->route, "admin.%s", known[i]);
+    if (strcmp(what, "tenants") == 0)
+        tenants(r);
+    else if (strcmp(what, "agents") == 0)
+        agents(r);
+    else if (strcmp(what, "tools") == 0)
+        crud(r, &res_tools, 3);
+    else if (strcmp(what, "output-formats") == 0)
+        crud(r, &res_formats, 3);
+    else if (strcmp(what, "llm-models") == 0)
+        crud(r, &res_models, 3);
+    else
+        reply_error(r, 404, "not_found", "no such route");
+}

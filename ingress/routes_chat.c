@@ -1,0 +1,615 @@
+/* routes_chat.c — POST /api/{tenant}/chat and GET /api/{tenant}/jobs/{id}[?wait=N].
+ *
+ * Accepting a chat request is one PostgreSQL transaction (session if absent, user message,
+ * jobs row) around the Kafka publish: the transaction commits only after the broker has
+ * acknowledged chat.request (acks=all, INGRESS_PUBLISH_TIMEOUT_MS). If the publish fails the
+ * transaction rolls back and the client gets 503, so no message claims an acceptance that
+ * never happened. (If COMMIT itself fails after a successful publish, the router finds no jobs
+ * row for the job and drops it; the client got 503 and retries.)
+ */
+#include "ingress.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "fernet.h"
+#include "jobevents.h"
+#include "metrics.h"
+#include "sse.h"
+#include "traceparent.h"
+#include "uuid.h"
+
+#define CHAT_MAX_CHARS 32000
+#define IDEMP_MAX 255
+#define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+#define JOB_COLUMNS                                                                               \
+    "job_id, session_id, user_message_id AS message_id, assistant_message_id, status, agent, "  \
+    "intent, language, response, metadata, error, parts_total, parts_done, " TS("created_at")   \
+    " AS created_at, " TS("updated_at") " AS updated_at"
+
+int job_fetch(struct ingress *app, const char *tenant, const char *user, const char *job_id,
+              json_object **job)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {job_id, tenant, user};
+    *job = NULL;
+    int st = pgpool_exec(app->db, &res,
+                         "SELECT " JOB_COLUMNS " FROM jobs WHERE job_id = $1 AND tenant_id = $2 "
+                         "AND user_id = $3",
+                         3, p, err, sizeof err);
+    if (st != PG_OK)
+        return st == PG_ERR_INVALID ? 1 : st;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 1;
+    }
+    *job = pg_row_json(res, 0);
+    PQclear(res);
+    return 0;
+}
+
+int job_load(struct req *r, const char *tenant, const char *job_id, json_object **job)
+{
+    if (!uuid_valid(job_id)) {
+        reply_error(r, 404, "not_found", "no such job");
+        return -1;
+    }
+    int st = job_fetch(r->app, tenant, r->claims.sub, job_id, job);
+    if (st == 1) {
+        reply_error(r, 404, "not_found", "no such job");
+        return -1;
+    }
+    if (st != 0) {
+        reply_db_error(r, st, "job lookup");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *jstr(json_object *o, const char *k)
+{
+    json_object *v;
+    if (!o || !json_object_object_get_ex(o, k, &v) || !v)
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int status_terminal(const char *s)
+{
+    return s && (strcmp(s, "done") == 0 || strcmp(s, "error") == 0);
+}
+
+/* Waits until the job is terminal or wait_s passed. *job is the latest state (replaced). */
+static void job_wait(struct req *r, const char *tenant, const char *job_id, int wait_s,
+                     json_object **job)
+{
+    struct ingress *app = r->app;
+    if (wait_s <= 0 || status_terminal(jstr(*job, "status")))
+        return;
+    struct sse_waiter *w = sse_hub_register(app->hub, job_id);
+    if (!w)
+        return;
+    double deadline = now_mono() + wait_s;
+    char last[48] = "0";
+    int tick = 0;
+    while (!app->stopping) {
+        double left = deadline - now_mono();
+        if (left <= 0)
+            break;
+        int ms = (int)(left * 1000.0);
+        if (ms > app->cfg.sse_poll_ms)
+            ms = (int)app->cfg.sse_poll_ms;
+        sse_hub_wait(app->hub, w, ms > 0 ? ms : 1);
+        if (sse_hub_is_shutdown(app->hub))
+            break;
+        /* Redis tells cheaply whether something terminal happened; PostgreSQL is read when it
+         * did, and every few seconds anyway. */
+        int check_pg = (++tick % 5) == 0;
+        json_object *arr = NULL;
+        if (jobevents_read(app->rc, tenant, job_id, last, 200, &arr) == RC_OK && arr) {
+            size_t n = json_object_array_length(arr);
+            for (size_t i = 0; i < n; i++) {
+                json_object *e = json_object_array_get_idx(arr, i);
+                const char *ev = jstr(e, "event"), *id = jstr(e, "id");
+                if (id)
+                    snprintf(last, sizeof last, "%s", id);
+                if (ev && (strcmp(ev, "final") == 0 || strcmp(ev, "error") == 0))
+                    check_pg = 1;
+            }
+        }
+        json_object_put(arr);
+        if (!check_pg)
+            continue;
+        json_object *j2 = NULL;
+        if (job_fetch(app, tenant, r->claims.sub, job_id, &j2) == 0 && j2) {
+            json_object_put(*job);
+            *job = j2;
+            if (status_terminal(jstr(*job, "status")))
+                break;
+        }
+    }
+    sse_hub_unregister(app->hub, w);
+}
+
+/* ?wait=N: 0..INGRESS_MAX_WAIT_S; -1 answered 400. */
+static int parse_wait(struct req *r, int *wait_s)
+{
+    char buf[32];
+    *wait_s = 0;
+    if (req_query(r, "wait", buf, sizeof buf) != 0)
+        return 0;
+    char *end;
+    long v = strtol(buf, &end, 10);
+    if (!buf[0] || *end || v < 0 || v > r->app->cfg.max_wait_s) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "wait must be an integer from 0 to %ld", r->app->cfg.max_wait_s);
+        reply_error(r, 400, "invalid_request", msg);
+        return -1;
+    }
+    *wait_s = (int)v;
+    return 0;
+}
+
+static json_object *accepted_body(const char *tenant, const char *job_id, const char *session_id,
+                                  const char *message_id, const char *status)
+{
+    char url[256];
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "job_id", json_object_new_string(job_id));
+    json_object_object_add(o, "session_id", json_object_new_string(session_id));
+    json_object_object_add(o, "message_id", json_object_new_string(message_id));
+    json_object_object_add(o, "status", json_object_new_string(status));
+    snprintf(url, sizeof url, "/api/%s/jobs/%s/events", tenant, job_id);
+    json_object_object_add(o, "events_url", json_object_new_string(url));
+    snprintf(url, sizeof url, "/api/%s/jobs/%s", tenant, job_id);
+    json_object_object_add(o, "result_url", json_object_new_string(url));
+    return o;
+}
+
+/* The seed's synchronous answer, or the job's error. */
+static void reply_sync(struct req *r, json_object *job)
+{
+    const char *st = jstr(job, "status");
+    if (st && strcmp(st, "error") == 0) {
+        json_object *err = NULL, *o = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_get_ex(job, "error", &err);
+        const char *code = jstr(err, "code"), *msg = jstr(err, "message");
+        json_object_object_add(e, "code", json_object_new_string(code ? code : "job_failed"));
+        json_object_object_add(e, "message",
+                               json_object_new_string(msg ? msg : "the request failed"));
+        json_object_object_add(o, "error", e);
+        json_object_object_add(o, "job_id", json_object_new_string(jstr(job, "job_id")));
+        reply_json(r, 502, o);
+        json_object_put(o);
+        return;
+    }
+    json_object *o = json_object_new_object(), *v;
+    json_object_object_add(o, "session_id", json_object_new_string(jstr(job, "session_id")));
+    const char *mid = jstr(job, "assistant_message_id");
+    json_object_object_add(o, "message_id",
+                           json_object_new_string(mid ? mid : jstr(job, "message_id")));
+    json_object_object_add(o, "response",
+                           json_object_new_string(jstr(job, "response") ? jstr(job, "response")
+                                                                        : ""));
+    const char *agent = jstr(job, "agent");
+    json_object_object_add(o, "agent", agent ? json_object_new_string(agent) : NULL);
+    json_object_object_add(o, "metadata",
+                           json_object_object_get_ex(job, "metadata", &v) && v
+                               ? json_object_get(v)
+                               : json_object_new_object());
+    json_object_object_add(o, "job_id", json_object_new_string(jstr(job, "job_id")));
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* Counts UTF-8 code points; -1 if s is not valid UTF-8. */
+static long utf8_chars(const char *s, size_t n)
+{
+    long count = 0;
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n)
+            return -1;
+        for (size_t j = 1; j < k; j++)
+            if (((unsigned char)s[i + j] >> 6) != 2)
+                return -1;
+        i += k;
+        count++;
+    }
+    return count;
+}
+
+static void sha256_hex(const char *a, const char *b, char out[65])
+{
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    memset(h, 0, sizeof h);
+    if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
+        EVP_DigestUpdate(c, a, strlen(a));
+        EVP_DigestUpdate(c, "\n", 1);
+        EVP_DigestUpdate(c, b, strlen(b));
+        EVP_DigestFinal_ex(c, h, &hl);
+    }
+    EVP_MD_CTX_free(c);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+static int idem_key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    if (n == 0 || n > IDEMP_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+/* An earlier job with this key: replays it (1), reports a conflicting reuse (-1, answered), or
+ * finds none / an expired one (0; an expired key is released). */
+static int idem_replay(struct req *r, const char *tenant, const char *key, const char *hash,
+                       int wait_s)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {tenant, key};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT job_id, user_id, request_hash, "
+                         "created_at > now() - interval '24 hours' AS fresh FROM jobs "
+                         "WHERE tenant_id = $1 AND idempotency_key = $2",
+                         2, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "idempotency lookup");
+        return -1;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 0;
+    }
+    char job_id[UUID_STR_LEN];
+    snprintf(job_id, sizeof job_id, "%s", PQgetvalue(res, 0, 0));
+    int fresh = PQgetvalue(res, 0, 3)[0] == 't';
+    int same_user = strcmp(PQgetvalue(res, 0, 1), r->claims.sub) == 0;
+    int same_req = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 2), hash) == 0;
+    PQclear(res);
+    if (!fresh) {
+        const char *p2[] = {job_id};
+        pgpool_exec(r->app->db, NULL, "UPDATE jobs SET idempotency_key = NULL WHERE job_id = $1",
+                    1, p2, err, sizeof err);
+        return 0;
+    }
+    if (!same_user || !same_req) {
+        reply_error(r, 422, "idempotency_conflict",
+                    "Idempotency-Key was already used for a different request");
+        return -1;
+    }
+    json_object *job = NULL;
+    if (job_load(r, tenant, job_id, &job) != 0)
+        return -1;
+    job_wait(r, tenant, job_id, wait_s, &job);
+    if (wait_s > 0 && status_terminal(jstr(job, "status"))) {
+        reply_sync(r, job);
+    } else {
+        json_object *o = accepted_body(tenant, job_id, jstr(job, "session_id"),
+                                       jstr(job, "message_id"), jstr(job, "status"));
+        size_t len;
+        const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        reply_raw(r, 202, "application/json", s, len, "Idempotent-Replayed: true\r\n");
+        json_object_put(o);
+    }
+    json_object_put(job);
+    return 1;
+}
+
+static int tx(PGconn *c, const char *sql)
+{
+    char err[128];
+    return pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err);
+}
+
+void routes_chat_post(struct req *r, const char *tenant)
+{
+    struct ingress *app = r->app;
+    json_object *body = NULL, *v;
+    PGconn *conn = NULL;
+    PGresult *res = NULL;
+    struct envelope env;
+    char err[256], session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "";
+    char hash[65], idem[IDEMP_MAX + 1] = "";
+    char *payload = NULL, *user_token = NULL;
+    int in_tx = 0, wait_s = 0, st;
+    memset(&env, 0, sizeof env);
+
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (parse_wait(r, &wait_s) != 0)
+        return;
+    const char *ik = mg_get_header(r->conn, "Idempotency-Key");
+    if (ik) {
+        if (!idem_key_ok(ik)) {
+            reply_error(r, 400, "invalid_request",
+                        "Idempotency-Key must be 1..255 printable ASCII characters");
+            return;
+        }
+        snprintf(idem, sizeof idem, "%s", ik);
+    }
+    if (!(body = req_json_body(r)))
+        return;
+    if (!json_object_object_get_ex(body, "message", &v) || !json_object_is_type(v, json_type_string)) {
+        reply_error(r, 400, "invalid_request", "message is required and must be a string");
+        goto out;
+    }
+    const char *message = json_object_get_string(v);
+    size_t mlen = (size_t)json_object_get_string_len(v);
+    long chars = utf8_chars(message, mlen);
+    if (strlen(message) != mlen || chars < 0) {
+        reply_error(r, 400, "invalid_request", "message must be valid UTF-8 text");
+        goto out;
+    }
+    if (chars < 1 || chars > CHAT_MAX_CHARS) {
+        reply_error(r, 400, "invalid_request", "message must be 1 to 32000 characters");
+        goto out;
+    }
+    if (json_object_object_get_ex(body, "session_id", &v) && v) {
+        if (!json_object_is_type(v, json_type_string) || !uuid_valid(json_object_get_string(v))) {
+            reply_error(r, 400, "invalid_request", "session_id must be a UUID");
+            goto out;
+        }
+        snprintf(session_id, sizeof session_id, "%s", json_object_get_string(v));
+    }
+    if (json_object_object_get_ex(body, "user_id", &v) && v) {
+        if (!json_object_is_type(v, json_type_string)) {
+            reply_error(r, 400, "invalid_request", "user_id must be a string");
+            goto out;
+        }
+        if (strcmp(json_object_get_string(v), r->claims.sub) != 0) {
+            reply_error(r, 403, "forbidden", "user_id does not match the token");
+            goto out;
+        }
+    }
+    sha256_hex(message, session_id, hash);
+    if (idem[0]) {
+        int rc = idem_replay(r, tenant, idem, hash, wait_s);
+        if (rc != 0)
+            goto out;
+    }
+
+    if (envelope_init(&env, "chat.request", NULL) != 0) {
+        reply_error(r, 500, "internal", "cannot create job");
+        goto out;
+    }
+    const char *tph = mg_get_header(r->conn, "traceparent");
+    struct traceparent tpin, tpout;
+    if (tph && traceparent_parse(tph, &tpin) == 0 && traceparent_child(&tpin, &tpout) == 0)
+        traceparent_format(&tpout, env.traceparent);
+    snprintf(env.tenant_id, sizeof env.tenant_id, "%s", tenant);
+    snprintf(env.user_id, sizeof env.user_id, "%s", r->claims.sub);
+    snprintf(r->job_id, sizeof r->job_id, "%s", env.job_id);
+    r->log.job_id = r->job_id;
+
+    conn = pgpool_acquire(app->db, 3000, &st, err, sizeof err);
+    if (!conn) {
+        reply_db_error(r, st, "acquire");
+        goto out;
+    }
+    if ((st = tx(conn, "BEGIN")) != PG_OK) {
+        reply_db_error(r, st, "begin");
+        goto out;
+    }
+    in_tx = 1;
+    if (session_id[0]) {
+        const char *p[] = {session_id, tenant, r->claims.sub};
+        st = pgconn_exec(conn, &res,
+                         "SELECT 1 FROM sessions WHERE session_id = $1 AND tenant_id = $2 AND "
+                         "user_id = $3 AND deleted_at IS NULL FOR UPDATE",
+                         3, p, err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "session lookup");
+            goto out;
+        }
+        int found = PQntuples(res) > 0;
+        PQclear(res);
+        res = NULL;
+        if (!found) {
+            reply_error(r, 404, "not_found", "no such session");
+            goto out;
+        }
+    } else {
+        const char *p[] = {tenant, r->claims.sub, message};
+        st = pgconn_exec(conn, &res,
+                         "INSERT INTO sessions (tenant_id, user_id, title) "
+                         "VALUES ($1, $2, left($3, 80)) RETURNING session_id",
+                         3, p, err, sizeof err);
+        if (st == PG_ERR_FOREIGN_KEY) {
+            reply_error(r, 404, "not_found", "no such tenant");
+            goto out;
+        }
+        if (st != PG_OK) {
+            reply_db_error(r, st, "session insert");
+            goto out;
+        }
+        snprintf(session_id, sizeof session_id, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        res = NULL;
+    }
+    {
+        const char *p[] = {session_id, tenant, message, env.job_id};
+        st = pgconn_exec(conn, &res,
+                         "INSERT INTO messages (session_id, tenant_id, role, content, job_id) "
+                         "VALUES ($1, $2, 'user', $3, $4) RETURNING message_id",
+                         4, p, err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "message insert");
+            goto out;
+        }
+        snprintf(message_id, sizeof message_id, "%s", PQgetvalue(res, 0, 0));
+        PQclear(res);
+        res = NULL;
+    }
+    {
+        const char *p[] = {session_id, tenant};
+        st = pgconn_exec(conn, NULL,
+                         "UPDATE sessions SET last_message_at = now(), updated_at = now() "
+                         "WHERE session_id = $1 AND tenant_id = $2",
+                         2, p, err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "session update");
+            goto out;
+        }
+    }
+    {
+        const char *p[] = {env.job_id, tenant, session_id, r->claims.sub, message_id,
+                           idem[0] ? idem : NULL, hash};
+        st = pgconn_exec(conn, NULL,
+                         "INSERT INTO jobs (job_id, tenant_id, session_id, user_id, "
+                         "user_message_id, status, idempotency_key, request_hash) "
+                         "VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
+                         7, p, err, sizeof err);
+        if (st == PG_ERR_CONFLICT && idem[0]) {
+            /* A concurrent request with the same key won: replay its job. */
+            tx(conn, "ROLLBACK");
+            in_tx = 0;
+            pgpool_release(app->db, conn);
+            conn = NULL;
+            if (idem_replay(r, tenant, idem, hash, wait_s) == 0)
+                reply_error(r, 409, "conflict", "a request with this Idempotency-Key is in flight");
+            goto out;
+        }
+        if (st != PG_OK) {
+            reply_db_error(r, st, "job insert");
+            goto out;
+        }
+    }
+
+    snprintf(env.session_id, sizeof env.session_id, "%s", session_id);
+    snprintf(env.message_id, sizeof env.message_id, "%s", message_id);
+    json_object_object_add(env.payload, "message", json_object_new_string_len(message, (int)mlen));
+    if (idem[0])
+        json_object_object_add(env.payload, "idempotency_key", json_object_new_string(idem));
+    if (app->cfg.common.fernet_key && app->cfg.common.fernet_key[0] && r->token) {
+        if (fernet_encrypt(app->cfg.common.fernet_key, r->token, strlen(r->token), &user_token) ==
+            FERNET_OK)
+            json_object_object_add(env.payload, "user_token", json_object_new_string(user_token));
+        else
+            log_warn(&r->log, "cannot encrypt the user token; publishing without it");
+    }
+    payload = envelope_encode(&env);
+    if (!payload) {
+        reply_error(r, 500, "internal", "cannot encode job");
+        goto out;
+    }
+    {
+        struct kafka_header hdrs[] = {{"traceparent", env.traceparent}};
+        double t0 = now_mono();
+        int prc = app->prod ? kafka_produce_sync(app->prod, KAFKA_TOPIC_CHAT_REQUESTS, session_id,
+                                                 payload, strlen(payload), hdrs, 1,
+                                                 (int)app->cfg.publish_timeout_ms, err, sizeof err)
+                            : -EIO;
+        metrics_observe(metrics_histogram("ingress_publish_duration_seconds",
+                                          "chat.request publish latency (until acked)", "", NULL,
+                                          0),
+                        now_mono() - t0);
+        if (prc != 0) {
+            log_kv(LOG_WARN, &r->log, "publish failed; rolling back", "error",
+                   prc == -ETIMEDOUT ? "timeout" : err, NULL);
+            metrics_inc(metrics_counter("ingress_publish_failures_total",
+                                        "chat.request publishes that failed", ""),
+                        1);
+            tx(conn, "ROLLBACK");
+            in_tx = 0;
+            reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
+            goto out;
+        }
+    }
+    if ((st = tx(conn, "COMMIT")) != PG_OK) {
+        in_tx = 0;
+        reply_db_error(r, st, "commit");
+        goto out;
+    }
+    in_tx = 0;
+    pgpool_release(app->db, conn);
+    conn = NULL;
+    metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 1);
+
+    {
+        json_object *d = json_object_new_object();
+        json_object_object_add(d, "status", json_object_new_string("queued"));
+        json_object_object_add(d, "job_id", json_object_new_string(env.job_id));
+        json_object_object_add(d, "session_id", json_object_new_string(session_id));
+        json_object_object_add(d, "message_id", json_object_new_string(message_id));
+        int erc = jobevents_emit(app->rc, app->prod, &env, "queued", d, NULL, 0);
+        if (erc != 0)
+            log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
+                   NULL);
+        json_object_put(d);
+    }
+    log_kv(LOG_INFO, &r->log, "job accepted", "session_id", session_id, NULL);
+
+    if (wait_s > 0) {
+        json_object *job = NULL;
+        if (job_fetch(app, tenant, r->claims.sub, env.job_id, &job) == 0 && job) {
+            job_wait(r, tenant, env.job_id, wait_s, &job);
+            if (status_terminal(jstr(job, "status"))) {
+                reply_sync(r, job);
+                json_object_put(job);
+                goto out;
+            }
+            json_object *o =
+                accepted_body(tenant, env.job_id, session_id, message_id, jstr(job, "status"));
+            reply_json(r, 202, o);
+            json_object_put(o);
+            json_object_put(job);
+            goto out;
+        }
+    }
+    {
+        json_object *o = accepted_body(tenant, env.job_id, session_id, message_id, "queued");
+        reply_json(r, 202, o);
+        json_object_put(o);
+    }
+out:
+    if (res)
+        PQclear(res);
+    if (conn) {
+        if (in_tx)
+            tx(conn, "ROLLBACK");
+        pgpool_release(app->db, conn);
+    }
+    if (user_token) {
+        memset(user_token, 0, strlen(user_token));
+        free(user_token);
+    }
+    free(payload);
+    envelope_cleanup(&env);
+    json_object_put(body);
+}
+
+void routes_job_get(struct req *r, const char *tenant, const char *job_id)
+{
+    json_object *job = NULL, *events = NULL;
+    int wait_s = 0;
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (parse_wait(r, &wait_s) != 0)
+        return;
+    r->log.job_id = job_id;
+    if (job_load(r, tenant, job_id, &job) != 0)
+        return;
+    job_wait(r, tenant, job_id, wait_s, &job);
+    if (jobevents_read(r->app->rc, tenant, job_id, "0", 1000, &events) == RC_OK && events)
+        json_object_object_add(job, "events", events);
+    else
+        json_object_object_add(job, "events", json_object_new_array());
+    reply_json(r, 200, job);
+    json_object_put(job);
+}

@@ -1,0 +1,82 @@
+/* routes_web.c — the static web UI from INGRESS_WEB_ROOT:
+ *   /            index.html (chat widget)     /admin    admin.html     /monitor  monitor.html
+ *   /web/NAME    any file NAME ([A-Za-z0-9._-], no leading dot) of the folder
+ */
+#include "ingress.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WEB_MAX_FILE (4 * 1024 * 1024)
+
+static int name_ok(const char *s)
+{
+    if (!*s || *s == '.' || strlen(s) > 100)
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '-' || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static const char *mime_of(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot)
+        return "application/octet-stream";
+    if (strcmp(dot, ".html") == 0)
+        return "text/html; charset=utf-8";
+    if (strcmp(dot, ".js") == 0)
+        return "text/javascript; charset=utf-8";
+    if (strcmp(dot, ".css") == 0)
+        return "text/css; charset=utf-8";
+    if (strcmp(dot, ".json") == 0)
+        return "application/json";
+    if (strcmp(dot, ".svg") == 0)
+        return "image/svg+xml";
+    if (strcmp(dot, ".png") == 0)
+        return "image/png";
+    return "application/octet-stream";
+}
+
+void routes_web(struct req *r)
+{
+    const char *name = NULL;
+    if (strcmp(r->ri->request_method, "GET") != 0 && strcmp(r->ri->request_method, "HEAD") != 0) {
+        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    if (r->nsegs == 0)
+        name = "index.html";
+    else if (r->nsegs == 1 && strcmp(r->segs[0], "admin") == 0)
+        name = "admin.html";
+    else if (r->nsegs == 1 && strcmp(r->segs[0], "monitor") == 0)
+        name = "monitor.html";
+    else if (r->nsegs == 2 && strcmp(r->segs[0], "web") == 0 && name_ok(r->segs[1]))
+        name = r->segs[1];
+    if (!name) {
+        reply_error(r, 404, "not_found", "no such route");
+        return;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", r->app->cfg.web_root, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        reply_error(r, 404, "not_found", "no such file");
+        return;
+    }
+    char *buf = malloc(WEB_MAX_FILE);
+    size_t n = buf ? fread(buf, 1, WEB_MAX_FILE, f) : 0;
+    fclose(f);
+    if (!buf) {
+        reply_error(r, 500, "internal", "out of memory");
+        return;
+    }
+    reply_raw(r, 200, mime_of(name), buf, n,
+              "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; "
+              "script-src 'self' 'unsafe-inline'; connect-src 'self'\r\n"
+              "X-Frame-Options: DENY\r\n");
+    free(buf);
+}

@@ -1,0 +1,378 @@
+/* sse.c — the wake-up hub, its Kafka consumer, and GET /api/{tenant}/jobs/{id}/events. */
+#include "sse.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jobevents.h"
+#include "metrics.h"
+#include "uuid.h"
+
+#define HUB_BUCKETS 1024
+
+struct sse_waiter {
+    char job_id[40];
+    unsigned bucket;
+    int signaled;
+    pthread_cond_t cv;
+    struct sse_waiter *prev, *next;
+};
+
+struct sse_hub {
+    pthread_mutex_t lock;
+    struct sse_waiter *buckets[HUB_BUCKETS];
+    long nwaiters;
+    int shutdown;
+    /* consumer */
+    struct kafka_consumer *consumer;
+    pthread_t thread;
+    int thread_started;
+    volatile int stop;
+};
+
+static unsigned hash_str(const char *s)
+{
+    unsigned h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % HUB_BUCKETS;
+}
+
+int sse_hub_new(struct sse_hub **out)
+{
+    struct sse_hub *h = calloc(1, sizeof *h);
+    *out = NULL;
+    if (!h)
+        return -ENOMEM;
+    pthread_mutex_init(&h->lock, NULL);
+    *out = h;
+    return 0;
+}
+
+void sse_hub_free(struct sse_hub *h)
+{
+    if (!h)
+        return;
+    h->stop = 1;
+    sse_hub_shutdown(h);
+    if (h->thread_started)
+        pthread_join(h->thread, NULL);
+    kafka_consumer_free(h->consumer);
+    pthread_mutex_destroy(&h->lock);
+    free(h);
+}
+
+struct sse_waiter *sse_hub_register(struct sse_hub *h, const char *job_id)
+{
+    struct sse_waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    snprintf(w->job_id, sizeof w->job_id, "%s", job_id);
+    w->bucket = hash_str(w->job_id);
+    pthread_mutex_lock(&h->lock);
+    w->next = h->buckets[w->bucket];
+    if (w->next)
+        w->next->prev = w;
+    h->buckets[w->bucket] = w;
+    h->nwaiters++;
+    pthread_mutex_unlock(&h->lock);
+    return w;
+}
+
+void sse_hub_unregister(struct sse_hub *h, struct sse_waiter *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&h->lock);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        h->buckets[w->bucket] = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    h->nwaiters--;
+    pthread_mutex_unlock(&h->lock);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+int sse_hub_wait(struct sse_hub *h, struct sse_waiter *w, int timeout_ms)
+{
+    struct timespec ts;
+    int got;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&h->lock);
+    while (!w->signaled && !h->shutdown) {
+        if (pthread_cond_timedwait(&w->cv, &h->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    got = w->signaled || h->shutdown;
+    w->signaled = 0;
+    pthread_mutex_unlock(&h->lock);
+    return got;
+}
+
+void sse_hub_notify(struct sse_hub *h, const char *job_id)
+{
+    unsigned b = hash_str(job_id);
+    pthread_mutex_lock(&h->lock);
+    for (struct sse_waiter *w = h->buckets[b]; w; w = w->next) {
+        if (strcmp(w->job_id, job_id) == 0) {
+            w->signaled = 1;
+            pthread_cond_signal(&w->cv);
+        }
+    }
+    pthread_mutex_unlock(&h->lock);
+}
+
+void sse_hub_shutdown(struct sse_hub *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->shutdown = 1;
+    for (unsigned b = 0; b < HUB_BUCKETS; b++)
+        for (struct sse_waiter *w = h->buckets[b]; w; w = w->next)
+            pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&h->lock);
+}
+
+int sse_hub_is_shutdown(struct sse_hub *h)
+{
+    pthread_mutex_lock(&h->lock);
+    int s = h->shutdown;
+    pthread_mutex_unlock(&h->lock);
+    return s;
+}
+
+long sse_hub_waiters(struct sse_hub *h)
+{
+    pthread_mutex_lock(&h->lock);
+    long n = h->nwaiters;
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+static void *consumer_main(void *arg)
+{
+    struct sse_hub *h = arg;
+    struct metric *seen = metrics_counter("ingress_chat_events_consumed_total",
+                                          "chat.event messages read from Kafka", "");
+    while (!h->stop) {
+        rd_kafka_message_t *m = kafka_consumer_poll(h->consumer, 500);
+        if (!m)
+            continue;
+        if (!m->err && m->payload && m->len > 0 && m->len < ENVELOPE_MAX_BYTES) {
+            json_tokener *tok = json_tokener_new_ex(16);
+            json_object *o = tok ? json_tokener_parse_ex(tok, m->payload, (int)m->len) : NULL;
+            json_object *jid;
+            if (o && json_object_object_get_ex(o, "job_id", &jid) &&
+                json_object_is_type(jid, json_type_string) &&
+                uuid_valid(json_object_get_string(jid))) {
+                sse_hub_notify(h, json_object_get_string(jid));
+                metrics_inc(seen, 1);
+            }
+            json_object_put(o);
+            json_tokener_free(tok);
+        }
+        rd_kafka_message_destroy(m);
+    }
+    return NULL;
+}
+
+int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen)
+{
+    char group[160], host[64] = "host", rnd[UUID_STR_LEN];
+    const char *topics[] = {KAFKA_TOPIC_CHAT_EVENTS};
+    gethostname(host, sizeof host - 1);
+    if (uuid_v4(rnd) != 0)
+        snprintf(rnd, sizeof rnd, "%ld", (long)time(NULL));
+    /* A group of its own: every ingress process sees every event. */
+    snprintf(group, sizeof group, "agenthub-ingress-%s-%d-%.8s", host, (int)getpid(), rnd);
+    struct kafka_consumer_opts o = {
+        .brokers = brokers,
+        .group_id = group,
+        .topics = topics,
+        .ntopics = 1,
+        .offset_reset = "latest",
+    };
+    int rc = kafka_consumer_new(&h->consumer, &o, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (pthread_create(&h->thread, NULL, consumer_main, h) != 0) {
+        snprintf(err, errlen, "cannot start the events consumer thread");
+        kafka_consumer_free(h->consumer);
+        h->consumer = NULL;
+        return -EAGAIN;
+    }
+    h->thread_started = 1;
+    return 0;
+}
+
+/* ---- the SSE route ------------------------------------------------------------------------ */
+
+/* Stream ids are "<ms>-<seq>"; "0" means from the start. */
+static int stream_id_ok(const char *s)
+{
+    if (strcmp(s, "0") == 0)
+        return 1;
+    const char *dash = strchr(s, '-');
+    if (!dash || dash == s || !dash[1] || strlen(s) > 41)
+        return 0;
+    for (const char *p = s; *p; p++)
+        if (p != dash && (*p < '0' || *p > '9'))
+            return 0;
+    return 1;
+}
+
+static int sse_write(struct mg_connection *c, const char *s, size_t n)
+{
+    return mg_write(c, s, n) == (int)n ? 0 : -1;
+}
+
+/* Writes one event. Multi-line data goes out as several data: lines. */
+static int sse_send_event(struct mg_connection *c, const char *id, const char *event,
+                          const char *data)
+{
+    char head[160];
+    int n = snprintf(head, sizeof head, "id: %s\nevent: %s\n", id, event);
+    if (sse_write(c, head, (size_t)n))
+        return -1;
+    const char *p = data;
+    do {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len && p[len - 1] == '\r')
+            len--;
+        if (sse_write(c, "data: ", 6) || sse_write(c, p, len) || sse_write(c, "\n", 1))
+            return -1;
+        p = nl ? nl + 1 : NULL;
+    } while (p);
+    return sse_write(c, "\n", 1);
+}
+
+static const char *event_data_text(json_object *data)
+{
+    if (!data)
+        return "null";
+    if (json_object_is_type(data, json_type_string))
+        return json_object_get_string(data);
+    return json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN);
+}
+
+void routes_job_events(struct req *r, const char *tenant, const char *job_id)
+{
+    struct ingress *app = r->app;
+    json_object *job = NULL;
+    struct sse_waiter *w = NULL;
+    char last[48] = "0";
+    int done = 0;
+
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (!uuid_valid(job_id)) {
+        reply_error(r, 404, "not_found", "no such job");
+        return;
+    }
+    r->log.job_id = job_id;
+    const char *lei = mg_get_header(r->conn, "Last-Event-ID");
+    char qlei[48];
+    if (lei && *lei)
+        snprintf(last, sizeof last, "%.47s", lei);
+    else if (req_query(r, "last_event_id", qlei, sizeof qlei) == 0 && qlei[0])
+        snprintf(last, sizeof last, "%s", qlei);
+    if (!stream_id_ok(last)) {
+        reply_error(r, 400, "invalid_request", "invalid Last-Event-ID");
+        return;
+    }
+    if (job_load(r, tenant, job_id, &job) != 0)
+        return;
+
+    w = sse_hub_register(app->hub, job_id);
+    if (!w) {
+        reply_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    struct metric *open_g =
+        metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
+    metrics_inc(open_g, 1);
+    reply_stream_start(r, "text/event-stream");
+    double start = now_mono(), last_write = start, last_pg = start;
+    int fail = sse_write(r->conn, "retry: 2000\n\n", 13);
+    int events_seen = strcmp(last, "0") != 0;
+    while (!fail && !done && !app->stopping) {
+        json_object *arr = NULL;
+        int rc = jobevents_read(app->rc, tenant, job_id, last, 200, &arr);
+        if (rc == RC_OK && arr) {
+            size_t n = json_object_array_length(arr);
+            for (size_t i = 0; i < n && !fail; i++) {
+                json_object *e = json_object_array_get_idx(arr, i), *id, *ev, *data = NULL;
+                if (!json_object_object_get_ex(e, "id", &id) ||
+                    !json_object_object_get_ex(e, "event", &ev))
+                    continue;
+                json_object_object_get_ex(e, "data", &data);
+                const char *evs = json_object_get_string(ev);
+                fail = sse_send_event(r->conn, json_object_get_string(id), evs,
+                                      event_data_text(data));
+                snprintf(last, sizeof last, "%s", json_object_get_string(id));
+                last_write = now_mono();
+                events_seen = 1;
+                if (strcmp(evs, "final") == 0 || strcmp(evs, "error") == 0)
+                    done = 1;
+            }
+        }
+        json_object_put(arr);
+        if (fail || done)
+            break;
+        double now = now_mono();
+        /* The stream may be gone (24 h TTL) although the job finished: then answer from
+         * PostgreSQL once, so a client never waits forever on a finished job. */
+        if (!events_seen && now - last_pg >= 5.0) {
+            json_object *j2 = NULL;
+            last_pg = now;
+            if (job_load(r, tenant, job_id, &j2) == 0 && j2) {
+                json_object *st;
+                const char *s = json_object_object_get_ex(j2, "status", &st)
+                                    ? json_object_get_string(st)
+                                    : "";
+                if (strcmp(s, "done") == 0 || strcmp(s, "error") == 0) {
+                    fail = sse_send_event(r->conn, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
+                                          json_object_to_json_string_ext(j2, JSON_C_TO_STRING_PLAIN));
+                    done = 1;
+                }
+            }
+            json_object_put(j2);
+            if (done || fail)
+                break;
+        }
+        if (now - start > (double)app->cfg.sse_max_s)
+            break;
+        if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
+            fail = sse_write(r->conn, ": keepalive\n\n", 13);
+            last_write = now;
+            if (fail)
+                break;
+        }
+        sse_hub_wait(app->hub, w, (int)app->cfg.sse_poll_ms);
+        if (sse_hub_is_shutdown(app->hub))
+            break;
+    }
+    metrics_inc(open_g, -1);
+out:
+    sse_hub_unregister(app->hub, w);
+    json_object_put(job);
+}

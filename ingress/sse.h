@@ -1,0 +1,36 @@
+/* sse.h — waking the handlers that wait on a job (SSE streams, long-polls).
+ *
+ * A hub maps job ids to waiting handlers. One Kafka consumer per ingress process reads
+ * agenthub.chat.events (its own group id, offset latest, never commits) and notifies the hub
+ * by job id; handlers also re-read Redis every INGRESS_SSE_POLL_MS, so a lost or late Kafka
+ * event only delays a stream, never stalls it.
+ *
+ * A waiter registers before it first reads the job's state: a notification that arrives
+ * between that read and the wait is kept (the waiter's `signaled` flag) and not lost.
+ */
+#ifndef AGENTHUB_INGRESS_SSE_H
+#define AGENTHUB_INGRESS_SSE_H
+
+#include "ingress.h"
+
+struct sse_hub;
+struct sse_waiter;
+
+int sse_hub_new(struct sse_hub **out);
+void sse_hub_free(struct sse_hub *h); /* NULL-safe; stops the consumer first */
+
+/* NULL on allocation failure. */
+struct sse_waiter *sse_hub_register(struct sse_hub *h, const char *job_id);
+void sse_hub_unregister(struct sse_hub *h, struct sse_waiter *w);
+/* Waits up to timeout_ms. 1 when notified (or shutting down), 0 on timeout. */
+int sse_hub_wait(struct sse_hub *h, struct sse_waiter *w, int timeout_ms);
+void sse_hub_notify(struct sse_hub *h, const char *job_id);
+/* Wakes every waiter; later waits return at once. */
+void sse_hub_shutdown(struct sse_hub *h);
+int sse_hub_is_shutdown(struct sse_hub *h);
+long sse_hub_waiters(struct sse_hub *h);
+
+/* Starts the agenthub.chat.events consumer thread. */
+int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen);
+
+#endif

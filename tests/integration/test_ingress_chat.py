@@ -1,0 +1,400 @@
+"""Chat submission, jobs, SSE, long-poll, sessions and tenant isolation through the real
+ingress. The router and agents are not running: stages are simulated by appending events to
+the job's Redis stream (XADD) and updating the jobs row with psql."""
+import json
+import os
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ingress_support as S  # noqa: E402
+
+
+class IngressChatTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ing = S.Ingress()
+        cls.ta = S.unique("ta")
+        cls.tb = S.unique("tb")
+        cls.ing.ensure_tenant(cls.ta)
+        cls.ing.ensure_tenant(cls.tb)
+        cls.tok_a = cls.ing.token(tenant=cls.ta, sub="alice")
+        cls.tok_a2 = cls.ing.token(tenant=cls.ta, sub="amy")
+        cls.tok_b = cls.ing.token(tenant=cls.tb, sub="bob")
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop()
+
+    def chat(self, tenant, token, body, headers=None, query=""):
+        return self.ing.request("POST", "/api/%s/chat%s" % (tenant, query), body, token=token,
+                                headers=headers)
+
+    def submit(self, tenant=None, token=None, message="hello", **extra):
+        tenant = tenant or self.ta
+        token = token or self.tok_a
+        body = {"message": message}
+        body.update(extra)
+        st, resp, _ = self.chat(tenant, token, body)
+        self.assertEqual(st, 202, resp)
+        return resp
+
+    def finish_job(self, tenant, job_id, response="the answer", agent="AgentDebt"):
+        S.psql("UPDATE jobs SET status = 'done', response = :'b', agent = :'c', "
+               "metadata = '{\"agent\": \"AgentDebt\", \"tokens\": 12}'::jsonb, "
+               "updated_at = now() WHERE job_id = :'a'", job_id, response, agent)
+        S.xadd(tenant, job_id, "final", {"response": response, "agent": agent})
+
+    # ---- POST /chat ---------------------------------------------------------------------
+    def test_chat_accepted_shape_and_rows(self):
+        resp = self.submit(message="What is my debt?")
+        for k in ("job_id", "session_id", "message_id", "events_url", "result_url"):
+            self.assertIn(k, resp)
+        self.assertEqual(resp["status"], "queued")
+        self.assertEqual(resp["events_url"], "/api/%s/jobs/%s/events" % (self.ta, resp["job_id"]))
+        self.assertEqual(resp["result_url"], "/api/%s/jobs/%s" % (self.ta, resp["job_id"]))
+        rows = S.psql("SELECT status, session_id, user_message_id, user_id FROM jobs "
+                      "WHERE job_id = :'a'", resp["job_id"])
+        self.assertEqual(rows, [["queued", resp["session_id"], resp["message_id"], "alice"]])
+        rows = S.psql("SELECT role, content FROM messages WHERE message_id = :'a'",
+                      resp["message_id"])
+        self.assertEqual(rows, [["user", "What is my debt?"]])
+        # the queued event is in the job's stream
+        st, job, _ = self.ing.request("GET", resp["result_url"], token=self.tok_a)
+        self.assertEqual(st, 200)
+        self.assertEqual(job["status"], "queued")
+        self.assertEqual([e["event"] for e in job["events"]], ["queued"])
+
+    def test_chat_into_existing_session(self):
+        first = self.submit()
+        second = self.submit(session_id=first["session_id"], message="and more")
+        self.assertEqual(second["session_id"], first["session_id"])
+        self.assertNotEqual(second["job_id"], first["job_id"])
+        st, msgs, _ = self.ing.request("GET", "/api/%s/sessions/%s/messages" %
+                                       (self.ta, first["session_id"]), token=self.tok_a)
+        self.assertEqual(st, 200)
+        self.assertEqual([m["content"] for m in msgs["messages"]], ["hello", "and more"])
+
+    def test_chat_validation(self):
+        cases = [
+            ({}, 400), ({"message": ""}, 400), ({"message": 5}, 400),
+            ({"message": "x" * 32001}, 400), ({"message": "hi", "session_id": "nope"}, 400),
+            ({"message": "hi", "session_id": 7}, 400),
+            ({"message": "hi", "user_id": "mallory"}, 403),
+            ({"message": "hi", "session_id": str(uuid.uuid4())}, 404),
+        ]
+        for body, want in cases:
+            st, resp, _ = self.chat(self.ta, self.tok_a, body)
+            self.assertEqual(st, want, "%s -> %s" % (str(body)[:60], resp))
+            self.assertIn("code", resp["error"])
+            self.assertIn("message", resp["error"])
+        # exactly 32000 characters (multi-byte) is fine
+        self.submit(message="é" * 32000)
+        # user_id equal to sub is fine
+        self.submit(user_id="alice")
+        for raw in [b"not json", b"[1,2]", b"{\"message\":\"a\"} trailing", b""]:
+            st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.ta, token=self.tok_a,
+                                           raw_body=raw)
+            self.assertEqual(st, 400, raw)
+        st, resp, _ = self.ing.request("GET", "/api/%s/chat" % self.ta, token=self.tok_a)
+        self.assertEqual(st, 405)
+
+    def test_unknown_tenant_is_404(self):
+        ghost = S.unique("ghost")
+        tok = self.ing.token(tenant=ghost)
+        st, resp, _ = self.chat(ghost, tok, {"message": "hi"})
+        self.assertEqual(st, 404, resp)
+
+    def test_body_limit(self):
+        big = {"message": "a", "pad": "x" * (1024 * 1024 + 10)}
+        st, resp, _ = self.chat(self.ta, self.tok_a, big)
+        self.assertEqual(st, 413)
+        self.assertEqual(resp["error"]["code"], "payload_too_large")
+
+    def test_idempotency_key(self):
+        key = S.unique("idem")
+        h = {"Idempotency-Key": key}
+        st1, r1, _ = self.chat(self.ta, self.tok_a, {"message": "pay my bill"}, headers=h)
+        st2, r2, h2 = self.chat(self.ta, self.tok_a, {"message": "pay my bill"}, headers=h)
+        self.assertEqual(st1, 202)
+        self.assertEqual(st2, 202)
+        self.assertEqual(h2.get("idempotent-replayed"), "true")
+        for k in ("job_id", "session_id", "message_id", "events_url", "result_url"):
+            self.assertEqual(r1[k], r2[k])
+        n = S.psql("SELECT count(*) FROM jobs WHERE tenant_id = :'a' AND idempotency_key = :'b'",
+                   self.ta, key)
+        self.assertEqual(n, [["1"]])
+        n = S.psql("SELECT count(*) FROM messages WHERE session_id = :'a'", r1["session_id"])
+        self.assertEqual(n, [["1"]])
+        # one queued event only: the replay published nothing
+        st, job, _ = self.ing.request("GET", r1["result_url"], token=self.tok_a)
+        self.assertEqual(len(job["events"]), 1)
+        # same key, different body: refused
+        st3, r3, _ = self.chat(self.ta, self.tok_a, {"message": "something else"}, headers=h)
+        self.assertEqual(st3, 422, r3)
+        # same key in another tenant is independent
+        st4, r4, _ = self.chat(self.tb, self.tok_b, {"message": "pay my bill"}, headers=h)
+        self.assertEqual(st4, 202)
+        self.assertNotEqual(r4["job_id"], r1["job_id"])
+        # older than 24 h: a new job
+        S.psql("UPDATE jobs SET created_at = now() - interval '25 hours' WHERE job_id = :'a'",
+               r1["job_id"])
+        st5, r5, _ = self.chat(self.ta, self.tok_a, {"message": "pay my bill"}, headers=h)
+        self.assertEqual(st5, 202)
+        self.assertNotEqual(r5["job_id"], r1["job_id"])
+
+    def test_idempotency_concurrent(self):
+        key = S.unique("idem")
+        results = []
+
+        def go():
+            results.append(self.chat(self.ta, self.tok_a, {"message": "race"},
+                                     headers={"Idempotency-Key": key}))
+        ts = [threading.Thread(target=go) for _ in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        ids = {r[1]["job_id"] for r in results if r[0] == 202}
+        self.assertEqual(len(ids), 1, results)
+        self.assertEqual(S.psql("SELECT count(*) FROM jobs WHERE idempotency_key = :'a'", key),
+                         [["1"]])
+
+    # ---- jobs: long-poll and ?wait on chat -------------------------------------------------
+    def test_long_poll_returns_when_done(self):
+        resp = self.submit()
+        job_id = resp["job_id"]
+        t = threading.Timer(1.0, self.finish_job, args=(self.ta, job_id))
+        t.start()
+        t0 = time.time()
+        st, job, _ = self.ing.request("GET", "/api/%s/jobs/%s?wait=20" % (self.ta, job_id),
+                                      token=self.tok_a)
+        t.join()
+        self.assertEqual(st, 200)
+        self.assertEqual(job["status"], "done")
+        self.assertEqual(job["response"], "the answer")
+        self.assertLess(time.time() - t0, 15)
+        self.assertEqual([e["event"] for e in job["events"]], ["queued", "final"])
+
+    def test_long_poll_times_out_with_current_state(self):
+        resp = self.submit()
+        st, job, _ = self.ing.request("GET", "/api/%s/jobs/%s?wait=1" % (self.ta, resp["job_id"]),
+                                      token=self.tok_a)
+        self.assertEqual(st, 200)
+        self.assertEqual(job["status"], "queued")
+        for bad in ("-1", "abc", "100000"):
+            st, _, _ = self.ing.request("GET", "/api/%s/jobs/%s?wait=%s" %
+                                        (self.ta, resp["job_id"], bad), token=self.tok_a)
+            self.assertEqual(st, 400, bad)
+
+    def test_chat_wait_sync_shape(self):
+        results = {}
+
+        def post():
+            results["r"] = self.chat(self.ta, self.tok_a, {"message": "sync please"},
+                                     query="?wait=20")
+        th = threading.Thread(target=post)
+        th.start()
+        job_id = None
+        deadline = time.time() + 10
+        while time.time() < deadline and not job_id:
+            rows = S.psql("SELECT j.job_id FROM jobs j JOIN messages m ON m.message_id = "
+                          "j.user_message_id WHERE m.content = 'sync please' AND j.tenant_id = "
+                          ":'a' AND j.status = 'queued'", self.ta)
+            if rows:
+                job_id = rows[0][0]
+            time.sleep(0.1)
+        self.assertIsNotNone(job_id)
+        self.finish_job(self.ta, job_id, response="synchronous answer")
+        th.join(30)
+        st, body, _ = results["r"]
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["response"], "synchronous answer")
+        self.assertEqual(body["agent"], "AgentDebt")
+        self.assertEqual(body["metadata"]["tokens"], 12)
+        for k in ("session_id", "message_id"):
+            self.assertIn(k, body)
+
+    def test_chat_wait_times_out_to_202(self):
+        st, body, _ = self.chat(self.ta, self.tok_a, {"message": "slow"}, query="?wait=1")
+        self.assertEqual(st, 202)
+        self.assertEqual(body["status"], "queued")
+
+    # ---- SSE -----------------------------------------------------------------------------
+    def test_sse_events_in_order_and_closes_after_final(self):
+        resp = self.submit()
+        job = resp["job_id"]
+        S.xadd(self.ta, job, "routed", {"agent": "AgentDebt"})
+        S.xadd(self.ta, job, "tool_call", {"name": "get_debt", "n": 1})
+        S.xadd(self.ta, job, "delta", {"text": "Your debt"})
+        S.xadd(self.ta, job, "final", {"response": "Your debt is 5"})
+        t0 = time.time()
+        events, raw = self.ing.sse(self.ta, job, self.tok_a, max_time=15)
+        self.assertLess(time.time() - t0, 12, "stream did not close after final")
+        self.assertEqual([e["event"] for e in events],
+                         ["queued", "routed", "tool_call", "delta", "final"], raw)
+        ids = [e["id"] for e in events]
+        self.assertEqual(len(set(ids)), len(ids))
+        self.assertEqual(events[2]["data"], {"name": "get_debt", "n": 1})
+
+    def test_sse_live_events_and_resume(self):
+        resp = self.submit()
+        job = resp["job_id"]
+
+        def stages():
+            time.sleep(0.7)
+            S.xadd(self.ta, job, "routed", {"agent": "AgentDebt"})
+            time.sleep(0.5)
+            S.xadd(self.ta, job, "delta", {"text": "a"})
+        th = threading.Thread(target=stages)
+        th.start()
+        # first connection: ends by client timeout before any final
+        first, _ = self.ing.sse(self.ta, job, self.tok_a, max_time=3)
+        th.join()
+        self.assertEqual([e["event"] for e in first], ["queued", "routed", "delta"])
+        # events that happen while disconnected
+        S.xadd(self.ta, job, "delta", {"text": "b"})
+        S.xadd(self.ta, job, "error", {"code": "agent_failed", "message": "boom"})
+        second, raw = self.ing.sse(self.ta, job, self.tok_a, last_event_id=first[-1]["id"],
+                                   max_time=10)
+        self.assertEqual([e["event"] for e in second], ["delta", "error"], raw)
+        self.assertEqual(second[0]["data"], {"text": "b"})
+        all_ids = [e["id"] for e in first + second]
+        self.assertEqual(len(set(all_ids)), len(all_ids), "duplicates across resume")
+        # resume from the middle
+        third, _ = self.ing.sse(self.ta, job, self.tok_a, last_event_id=first[0]["id"],
+                                max_time=10)
+        self.assertEqual([e["event"] for e in third], ["routed", "delta", "delta", "error"])
+
+    def test_sse_bad_last_event_id(self):
+        resp = self.submit()
+        st, body, _ = self.ing.request("GET", "/api/%s/jobs/%s/events" % (self.ta, resp["job_id"]),
+                                       token=self.tok_a, headers={"Last-Event-ID": "abc"})
+        self.assertEqual(st, 400)
+
+    # ---- sessions ----------------------------------------------------------------------------
+    def test_sessions_crud(self):
+        st, s, _ = self.ing.request("POST", "/api/%s/sessions" % self.ta, {"title": "T1"},
+                                    token=self.tok_a)
+        self.assertEqual(st, 201, s)
+        sid = s["session_id"]
+        st, lst, _ = self.ing.request("GET", "/api/%s/sessions" % self.ta, token=self.tok_a)
+        self.assertIn(sid, [x["session_id"] for x in lst["sessions"]])
+        st, one, _ = self.ing.request("GET", "/api/%s/sessions/%s" % (self.ta, sid),
+                                      token=self.tok_a)
+        self.assertEqual((st, one["title"], one["message_count"]), (200, "T1", 0))
+        self.submit(session_id=sid, message="in T1")
+        st, msgs, _ = self.ing.request("GET", "/api/%s/sessions/%s/messages" % (self.ta, sid),
+                                       token=self.tok_a)
+        self.assertEqual([m["content"] for m in msgs["messages"]], ["in T1"])
+        st, _, _ = self.ing.request("DELETE", "/api/%s/sessions/%s" % (self.ta, sid),
+                                    token=self.tok_a)
+        self.assertEqual(st, 204)
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions/%s" % (self.ta, sid),
+                                    token=self.tok_a)
+        self.assertEqual(st, 404)
+        st, _, _ = self.ing.request("DELETE", "/api/%s/sessions/%s" % (self.ta, sid),
+                                    token=self.tok_a)
+        self.assertEqual(st, 404)
+        # a deleted session takes no new messages
+        st, _, _ = self.chat(self.ta, self.tok_a, {"message": "x", "session_id": sid})
+        self.assertEqual(st, 404)
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions/not-a-uuid" % self.ta,
+                                    token=self.tok_a)
+        self.assertEqual(st, 404)
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions?limit=0" % self.ta,
+                                    token=self.tok_a)
+        self.assertEqual(st, 400)
+
+    # ---- isolation ------------------------------------------------------------------------
+    def test_tenant_and_user_isolation_route_by_route(self):
+        a = self.submit(message="secret of tenant A")
+        sid, job = a["session_id"], a["job_id"]
+        S.xadd(self.ta, job, "final", {"response": "A's secret"})
+        # tenant B's user, on B's own URL, naming A's ids: 404 everywhere
+        for method, path, body in [
+                ("GET", "/api/%s/sessions/%s" % (self.tb, sid), None),
+                ("GET", "/api/%s/sessions/%s/messages" % (self.tb, sid), None),
+                ("DELETE", "/api/%s/sessions/%s" % (self.tb, sid), None),
+                ("GET", "/api/%s/jobs/%s" % (self.tb, job), None),
+                ("GET", "/api/%s/jobs/%s?wait=1" % (self.tb, job), None),
+                ("GET", "/api/%s/jobs/%s/events" % (self.tb, job), None),
+                ("POST", "/api/%s/chat" % self.tb, {"message": "x", "session_id": sid})]:
+            st, resp, _ = self.ing.request(method, path, body, token=self.tok_b)
+            self.assertEqual(st, 404, "%s %s -> %s" % (method, path, resp))
+            self.assertNotIn("secret", json.dumps(resp))
+        # tenant B's token on A's URLs: 403
+        for method, path in [("GET", "/api/%s/sessions/%s" % (self.ta, sid)),
+                             ("GET", "/api/%s/jobs/%s/events" % (self.ta, job)),
+                             ("GET", "/api/%s/sessions" % self.ta)]:
+            st, _, _ = self.ing.request(method, path, token=self.tok_b)
+            self.assertEqual(st, 403, path)
+        # B's session list never shows A's session
+        st, lst, _ = self.ing.request("GET", "/api/%s/sessions" % self.tb, token=self.tok_b)
+        self.assertNotIn(sid, [x["session_id"] for x in lst["sessions"]])
+        # another user of the same tenant: 404 as well
+        for method, path in [("GET", "/api/%s/sessions/%s" % (self.ta, sid)),
+                             ("GET", "/api/%s/sessions/%s/messages" % (self.ta, sid)),
+                             ("GET", "/api/%s/jobs/%s" % (self.ta, job)),
+                             ("GET", "/api/%s/jobs/%s/events" % (self.ta, job)),
+                             ("DELETE", "/api/%s/sessions/%s" % (self.ta, sid))]:
+            st, _, _ = self.ing.request(method, path, token=self.tok_a2)
+            self.assertEqual(st, 404, "other user " + path)
+        st, _, _ = self.chat(self.ta, self.tok_a2, {"message": "x", "session_id": sid})
+        self.assertEqual(st, 404)
+        st, lst, _ = self.ing.request("GET", "/api/%s/sessions" % self.ta, token=self.tok_a2)
+        self.assertNotIn(sid, [x["session_id"] for x in lst["sessions"]])
+        # and the owner still sees everything
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions/%s" % (self.ta, sid),
+                                    token=self.tok_a)
+        self.assertEqual(st, 200)
+
+    # ---- cross-cutting -----------------------------------------------------------------------
+    def test_request_id_cors_health_ready_metrics(self):
+        st, _, h = self.ing.request("GET", "/health", headers={"X-Request-Id": "abc-123"})
+        self.assertEqual((st, h["x-request-id"]), (200, "abc-123"))
+        st, _, h = self.ing.request("GET", "/health", headers={"X-Request-Id": "bad/id*{}"})
+        self.assertNotEqual(h["x-request-id"], "bad/id*{}")
+        self.assertTrue(h["x-request-id"])
+        st, _, h = self.ing.request("GET", "/api/x/nothing")
+        self.assertIn("x-request-id", h)
+        self.assertTrue(self.ing.logs().count("abc-123") >= 1)
+        st, _, h = self.ing.request("OPTIONS", "/api/%s/chat" % self.ta,
+                                    headers={"Origin": "https://app.example",
+                                             "Access-Control-Request-Method": "POST"})
+        self.assertEqual(st, 204)
+        self.assertEqual(h["access-control-allow-origin"], "https://app.example")
+        st, _, h = self.ing.request("GET", "/health", headers={"Origin": "https://evil.example"})
+        self.assertNotIn("access-control-allow-origin", h)
+        st, body, _ = self.ing.request("GET", "/ready")
+        self.assertEqual(st, 200, body)
+        self.assertEqual(body["checks"], {"postgres": "ok", "redis": "ok", "kafka": "ok"})
+        self.submit()
+        st, text, h = self.ing.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        self.assertIn('ingress_http_requests_total{route="chat",status="202"}', text)
+        self.assertIn("ingress_jobs_accepted_total", text)
+        self.assertIn("ingress_http_request_duration_seconds_bucket", text)
+        self.assertIn("ingress_sse_streams_open", text)
+        st, body, _ = self.ing.request("GET", "/nope/nope")
+        self.assertEqual(st, 404)
+        self.assertEqual(set(body["error"]), {"code", "message"})
+
+    def test_web_ui_served(self):
+        for path in ("/", "/admin", "/monitor"):
+            st, body, h = self.ing.request("GET", path)
+            self.assertEqual(st, 200, path)
+            self.assertTrue(h["content-type"].startswith("text/html"))
+        st, _, _ = self.ing.request("GET", "/web/..%2f..%2fMakefile")
+        self.assertEqual(st, 404)
+
+
+if __name__ == "__main__":
+    unittest.main()
