@@ -66,7 +66,7 @@ static int migrate_checksum(const struct migrate_info *m, char out[65])
     if (!EVP_Digest(m->sql, m->len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32)
         return -1;
     for (unsigned int i = 0; i < mdlen; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
+        snprintf(out + 2 * (size_t)i, 3, "%02x", md[i]);
     out[64] = '\0';
     return 0;
 }
@@ -112,13 +112,15 @@ static int migrate_check_list(char *err, size_t errlen)
         snprintf(err, errlen, "this build has no embedded migrations");
         return MIGRATE_ERR_SQL;
     }
+    const struct migrate_info *prev = NULL;
     for (size_t i = 0; i < migrate_embedded_count; i++) {
-        if (migrate_embedded[i].version <= 0 ||
-            (i > 0 && migrate_embedded[i].version <= migrate_embedded[i - 1].version)) {
+        const struct migrate_info *m = &migrate_embedded[i];
+        if (m->version <= 0 || (prev && m->version <= prev->version)) {
             snprintf(err, errlen, "embedded migration %s: version out of order or duplicate",
-                     migrate_embedded[i].name);
+                     m->name);
             return MIGRATE_ERR_SQL;
         }
+        prev = m;
     }
     return 0;
 }
@@ -146,7 +148,10 @@ static int migrate_verify(PGconn *c, unsigned char *done, char *err, size_t errl
             rc = MIGRATE_ERR_CONNECT;
         goto out;
     }
-    int maxknown = migrate_embedded[migrate_embedded_count - 1].version;
+    int maxknown = 0;
+    for (size_t i = 0; i < migrate_embedded_count; i++)
+        if (migrate_embedded[i].version > maxknown)
+            maxknown = migrate_embedded[i].version;
     for (int row = 0; row < PQntuples(res); row++) {
         int version = atoi(PQgetvalue(res, row, 0));
         const char *name = PQgetvalue(res, row, 1);

@@ -126,7 +126,7 @@ int pgpool_open(struct pgpool **out, const char *dsn, int size, char *err, size_
     if (!p)
         goto nomem;
     p->dsn = strdup(dsn);
-    p->conns = calloc((size_t)size, sizeof *p->conns);
+    p->conns = calloc((size_t)size, sizeof(PGconn *));
     p->busy = calloc((size_t)size, 1);
     if (!p->dsn || !p->conns || !p->busy)
         goto nomem;

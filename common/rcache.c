@@ -82,16 +82,10 @@ static long long rcache_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void rcache_set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void rcache_set_err(char *err, size_t errlen, const char *fmt, ...)
+static void rcache_set_err(char *err, size_t errlen, const char *msg)
 {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
 }
 
 static int rcache_hexval(char h)
@@ -177,7 +171,7 @@ static int rcache_parse_url(struct rcache *r, const char *url, char *err, size_t
             user = NULL;
         }
         if ((user && rcache_unescape(user) != 0) || (pass && rcache_unescape(pass) != 0)) {
-            rcache_set_err(err, errlen, "REDIS_URL: bad %%-escape in the credentials");
+            rcache_set_err(err, errlen, "REDIS_URL: bad %-escape in the credentials");
             goto out;
         }
         if (user && *user && !(r->user = strdup(user)))
@@ -300,7 +294,7 @@ void rcache_close(struct rcache *r)
 
 static struct timeval rcache_tv(int ms)
 {
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (long)(ms % 1000) * 1000};
     return tv;
 }
 

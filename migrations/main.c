@@ -23,7 +23,7 @@ static void migrate_main_applied(void *opaque, const struct migrate_info *m)
     (void)opaque;
     printf("applied %s\n", m->name);
     fflush(stdout);
-    log_kv(LOG_INFO, NULL, "migration applied", "name", m->name, NULL);
+    log_kv(LOG_INFO, NULL, "migration applied", "name", m->name, (char *)NULL);
 }
 
 int main(int argc, char **argv)
@@ -47,7 +47,7 @@ int main(int argc, char **argv)
                             sizeof err);
     if (rc != MIGRATE_OK) {
         log_kv(LOG_ERROR, NULL, "migration failed", "reason", migrate_status_str(rc), "error",
-               err, NULL);
+               err, (char *)NULL);
         fprintf(stderr, "agenthub-migrate: %s\n", err);
         status = 1;
     } else if (applied == 0) {
