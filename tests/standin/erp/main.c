@@ -1,7 +1,7 @@
 /* agenthub-standin-erp — stand-in ERP + logistics business APIs for the demo and tests.
  *
  * Deterministic data (the same answer every time, no database):
- *   GET  /api/debt/{mst}              customer debt by tax code (MST, 10 or 13 digits);
+ *   GET  /api/debt/{mst}              customer debt by tax code (MST: 10 digits, or 10-3 for a branch);
  *                                     404 {"error":{...}} for an unknown MST
  *   GET  /api/shipments/{tracking}    shipment status, ETA, location, history
  *   GET  /api/orders/{order_id}       order lines and totals
@@ -171,7 +171,7 @@ static const struct customer CUSTOMERS[] = {
     {"0109876543", "Hanoi Fresh Foods JSC", 78500000, 0, 200000000, 0, "2024-06-12", "current"},
     {"0401234567", "Đà Nẵng Steel Co., Ltd", 342000000, 342000000, 250000000, 92, "2024-02-28",
      "overdue"},
-    {"0123456789001", "Minh Phát — Chi nhánh Hà Nội", 15000000, 0, 50000000, 0, "2024-06-05",
+    {"0123456789-001", "Minh Phát — Chi nhánh Hà Nội", 15000000, 0, 50000000, 0, "2024-06-05",
      "current"},
 };
 
