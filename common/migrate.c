@@ -259,7 +259,8 @@ int migrate_run_cb(const char *database_url, int *applied, migrate_applied_cb cb
 
     /* Migrations may build indexes for a long time, and waiting for another runner is the
      * point of the lock: no statement timeout for this session. */
-    rc = migrate_exec(c, "session setup", "SET statement_timeout = 0", 0, NULL, err, errlen);
+    rc = migrate_exec(c, "session setup", "SET statement_timeout = 0; SET lock_timeout = 0", 0,
+                      NULL, err, errlen);
     if (rc)
         goto out;
     rc = migrate_exec(c, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",

@@ -11,6 +11,9 @@
  *   - applies each pending migration in its own transaction, recording it in
  *     schema_migrations in that same transaction.
  * Used by agenthub-migrate and by `agenthubctl migrate`.
+ *
+ * A migration file must not BEGIN/COMMIT itself (the runner wraps it in a transaction) and so
+ * cannot use statements that refuse to run inside one (CREATE INDEX CONCURRENTLY, VACUUM).
  */
 #ifndef AGENTHUB_MIGRATE_H
 #define AGENTHUB_MIGRATE_H

@@ -179,6 +179,12 @@ class MigrateTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("applied 0002", r.stdout)
 
+    def test_statement_timeout_in_the_url_does_not_cut_migrations_short(self):
+        # Services put a short statement_timeout in DATABASE_URL; migrations ignore it.
+        r = self.migrate(url=self.url + "?options=-c%20statement_timeout%3D1%20-c%20lock_timeout%3D1")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.applied_rows()), migration_count())
+
     def test_unreachable_database_fails_without_leaking_the_password(self):
         r = self.migrate(url="postgresql://agenthub:hunter2secret@127.0.0.1:1/x?connect_timeout=3")
         self.assertEqual(r.returncode, 1)
