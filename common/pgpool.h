@@ -22,6 +22,10 @@ enum pg_status {
 
 struct pgpool;
 
+/* size 1..256. Makes the first connection at once (PG_ERR_UNAVAILABLE with err set when it
+ * cannot, PG_ERR_QUERY for a malformed dsn; err never quotes the dsn's password); the other
+ * connections are made on first use. Server settings ride on the dsn, e.g.
+ * ?options=-c%20statement_timeout%3D5000 (a statement cancelled by it is PG_ERR_TIMEOUT). */
 int pgpool_open(struct pgpool **out, const char *dsn, int size, char *err, size_t errlen);
 void pgpool_close(struct pgpool *p); /* NULL-safe */
 
@@ -31,7 +35,10 @@ void pgpool_close(struct pgpool *p); /* NULL-safe */
 int pgpool_exec(struct pgpool *p, PGresult **out, const char *sql, int nparams,
                 const char *const *params, char *err, size_t errlen);
 
-/* For transactions: borrow one connection, run statements on it, give it back. */
+/* For transactions: borrow one connection, run statements on it, give it back. timeout_ms
+ * bounds the wait for a free connection (0: do not wait, < 0: forever); on NULL *status is
+ * PG_ERR_TIMEOUT or PG_ERR_UNAVAILABLE. A connection given back inside a transaction is
+ * rolled back. pgpool_exec waits up to 10 s for a connection. */
 PGconn *pgpool_acquire(struct pgpool *p, int timeout_ms, int *status, char *err, size_t errlen);
 void pgpool_release(struct pgpool *p, PGconn *conn);
 /* pgpool_exec on a borrowed connection. */

@@ -26,6 +26,9 @@ enum rc_status {
 
 struct rcache;
 
+/* url: redis://[[user]:password@]host[:port][/db][?connect_timeout_ms=N&timeout_ms=N]
+ * (defaults 6379, db 0, 1000 ms, 2000 ms). Only the URL is checked here; connections are made
+ * on first use, so a process may start before Redis does. The password is never logged. */
 int rcache_open(struct rcache **out, const char *url, char *err, size_t errlen);
 void rcache_close(struct rcache *r); /* NULL-safe */
 
