@@ -1,0 +1,169 @@
+/* doc.c — what a document is (magic bytes) and whether a doc.request is usable. Pure; see
+ * docworker.h and tests/unit/test_docworker_doc.c. */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "docworker.h"
+#include "uuid.h"
+
+static int has_prefix(const unsigned char *d, size_t n, const char *magic, size_t m)
+{
+    return n >= m && memcmp(d, magic, m) == 0;
+}
+
+/* "text/plain" or "text/plain; charset=utf-8" (case-insensitive, spaces allowed). */
+static int ctype_is_text(const char *ct)
+{
+    if (!ct)
+        return 0;
+    while (*ct == ' ')
+        ct++;
+    if (strncasecmp(ct, "text/plain", 10) != 0)
+        return 0;
+    ct += 10;
+    while (*ct == ' ')
+        ct++;
+    if (*ct == '\0')
+        return 1;
+    if (*ct != ';')
+        return 0;
+    /* Only UTF-8 (or ASCII) text is passed through; other charsets are refused. */
+    const char *cs = strcasestr(ct, "charset=");
+    if (!cs)
+        return 1;
+    cs += 8;
+    if (*cs == '"')
+        cs++;
+    return strncasecmp(cs, "utf-8", 5) == 0 || strncasecmp(cs, "utf8", 4) == 0 ||
+           strncasecmp(cs, "us-ascii", 8) == 0;
+}
+
+/* "BM" alone is too weak (a text could start so): also require a known DIB header size. */
+static int is_bmp(const unsigned char *d, size_t n)
+{
+    if (n < 26 || d[0] != 'B' || d[1] != 'M')
+        return 0;
+    unsigned long h = d[14] | (unsigned long)d[15] << 8 | (unsigned long)d[16] << 16 |
+                      (unsigned long)d[17] << 24;
+    return h == 12 || h == 40 || h == 52 || h == 56 || h == 64 || h == 108 || h == 124;
+}
+
+enum doc_kind doc_sniff(const unsigned char *d, size_t n, const char *content_type)
+{
+    if (!d)
+        n = 0;
+    if (has_prefix(d, n, "\x89PNG\r\n\x1a\n", 8) || has_prefix(d, n, "\xff\xd8\xff", 3) ||
+        has_prefix(d, n, "II*\0", 4) || has_prefix(d, n, "MM\0*", 4) ||
+        has_prefix(d, n, "GIF87a", 6) || has_prefix(d, n, "GIF89a", 6) ||
+        is_bmp(d, n) ||
+        (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0))
+        return DOC_KIND_IMAGE;
+    /* PNM: P1..P6 followed by whitespace. */
+    if (n >= 3 && d[0] == 'P' && d[1] >= '1' && d[1] <= '6' && isspace(d[2]))
+        return DOC_KIND_IMAGE;
+    if (has_prefix(d, n, "%PDF-", 5))
+        return DOC_KIND_PDF;
+    if (ctype_is_text(content_type))
+        return DOC_KIND_TEXT;
+    if (content_type && strncasecmp(content_type, "application/pdf", 15) == 0)
+        return DOC_KIND_PDF;
+    return DOC_KIND_UNKNOWN;
+}
+
+const char *doc_kind_name(enum doc_kind k)
+{
+    switch (k) {
+    case DOC_KIND_IMAGE:
+        return "image";
+    case DOC_KIND_TEXT:
+        return "text";
+    case DOC_KIND_PDF:
+        return "pdf";
+    default:
+        return "unknown";
+    }
+}
+
+int doc_text_ok(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = s[i];
+        size_t k;
+        unsigned long cp;
+        if (c == 0)
+            return 0;
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        if ((c >> 5) == 6)
+            k = 2, cp = c & 0x1f;
+        else if ((c >> 4) == 14)
+            k = 3, cp = c & 0x0f;
+        else if ((c >> 3) == 30)
+            k = 4, cp = c & 0x07;
+        else
+            return 0;
+        if (i + k > n)
+            return 0;
+        for (size_t j = 1; j < k; j++) {
+            if ((s[i + j] >> 6) != 2)
+                return 0;
+            cp = (cp << 6) | (s[i + j] & 0x3f);
+        }
+        /* No overlong forms, surrogates or code points past U+10FFFF (PostgreSQL refuses them). */
+        if ((k == 2 && cp < 0x80) || (k == 3 && cp < 0x800) || (k == 4 && cp < 0x10000) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+            return 0;
+        i += k;
+    }
+    return 1;
+}
+
+static const char *payload_str(const struct envelope *env, const char *name)
+{
+    json_object *v;
+    if (!env->payload || !json_object_object_get_ex(env->payload, name, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+int doc_request_validate(const struct envelope *env, char *err, size_t errlen)
+{
+    const char *batch, *doc, *s;
+    if (strcmp(env->type, "doc.request") != 0) {
+        snprintf(err, errlen, "docworker: unexpected envelope type \"%s\"", env->type);
+        return -1;
+    }
+    batch = payload_str(env, "batch_id");
+    doc = payload_str(env, "document_id");
+    if (!batch || !uuid_valid(batch)) {
+        snprintf(err, errlen, "docworker: payload.batch_id must be a UUID");
+        return -1;
+    }
+    if (!doc || !uuid_valid(doc)) {
+        snprintf(err, errlen, "docworker: payload.document_id must be a UUID");
+        return -1;
+    }
+    if (!tenant_id_valid(env->tenant_id)) {
+        snprintf(err, errlen, "docworker: invalid tenant_id");
+        return -1;
+    }
+    if ((s = payload_str(env, "lang")) != NULL) {
+        size_t n = strlen(s);
+        for (size_t i = 0; i < n; i++)
+            if (!(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '_')) {
+                snprintf(err, errlen, "docworker: payload.lang is invalid");
+                return -1;
+            }
+        if (n == 0 || n > 64) {
+            snprintf(err, errlen, "docworker: payload.lang is invalid");
+            return -1;
+        }
+    }
+    return 0;
+}

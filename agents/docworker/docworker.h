@@ -1,0 +1,91 @@
+/* docworker.h — the batch document (OCR) stage: agenthub-docworker.
+ *
+ * Flow (DESIGN.md "Documents"): the ingress stores each uploaded document's bytes in
+ * documents.content (PostgreSQL bytea, in the same transaction as the batch row) and publishes
+ * one doc.request envelope per document on agenthub.documents, key batch_id:
+ *
+ *   {"version":1, "type":"doc.request", "job_id":"<batch_id>", "session_id":"<document_id>",
+ *    "tenant_id", "user_id", "traceparent", "created_at",
+ *    "payload":{"batch_id", "document_id", "filename", "content_type", "lang"?}}
+ *
+ * job_id is the batch id (the batch's event stream and logs); session_id carries the document
+ * id because the stage machinery (common/stage.h) runs one job per session key at a time, and
+ * documents of one batch are independent of each other.
+ *
+ * This process consumes them (group agenthub-docworker) through the stage machinery, hands
+ * each job to a pool of DOCWORKER_THREADS OCR threads, writes the text / error and the batch's
+ * counts to PostgreSQL in one transaction, clears the stored bytes, and appends events to the
+ * batch's stream agenthub:{tenant}:job:{batch_id}:events (the same key and entry shape as
+ * jobevents.h, so the ingress reads it with jobevents_read):
+ *
+ *   document_done   {"document_id","filename","status":"done","chars","text"}
+ *   document_error  {"document_id","filename","status":"error","error"}
+ *   batch_done      {"batch_id","status","total","succeeded","failed"}
+ *
+ * A wake-up doc.event envelope (job_id = batch_id) follows on agenthub.chat.events so waiting
+ * ingress streams read at once. The offset is committed only after the result is in
+ * PostgreSQL. Redelivery is harmless: a document already done or error is skipped, and the
+ * counts move only together with the document's own status change.
+ */
+#ifndef AGENTHUB_DOCWORKER_H
+#define AGENTHUB_DOCWORKER_H
+
+#include <stddef.h>
+
+#include "envelope.h"
+#include "kafka.h"
+#include "pgpool.h"
+#include "rcache.h"
+#include "stage.h"
+
+#define DOCWORKER_EVENT_TEXT_MAX (256 * 1024) /* longer texts only in GET's result */
+
+/* ---- pure parts (doc.c, unit-tested) ------------------------------------------------------- */
+
+enum doc_kind {
+    DOC_KIND_UNKNOWN = 0,
+    DOC_KIND_IMAGE, /* PNG, JPEG, TIFF, GIF, BMP, WebP, PNM: OCR */
+    DOC_KIND_TEXT,  /* text/plain: passed through */
+    DOC_KIND_PDF,   /* recognised, not supported (no renderer linked) */
+};
+
+/* The kind by the content's magic bytes first, then by the declared content type (only for
+ * text/plain, which has no magic). */
+enum doc_kind doc_sniff(const unsigned char *data, size_t len, const char *content_type);
+const char *doc_kind_name(enum doc_kind k);
+/* 1 if s[0..n) is valid UTF-8 without NUL bytes. */
+int doc_text_ok(const unsigned char *s, size_t n);
+/* Checks a decoded envelope is a usable doc.request (type, ids, payload). 0 or -1 with err. */
+int doc_request_validate(const struct envelope *env, char *err, size_t errlen);
+
+/* ---- the service --------------------------------------------------------------------------- */
+
+struct docworker_svc {
+    struct pgpool *db;
+    struct rcache *rc;
+    struct kafka_producer *producer;
+    struct stage *stage;
+    long missing_wait_ms; /* how long a not-yet-visible document row is waited for */
+    long keep_content;    /* 1: leave documents.content in place after processing */
+    volatile int stopping;
+};
+
+/* Outcome of one attempt at a job. */
+enum doc_result {
+    DOC_FINISHED = 0, /* result durable (or nothing to do): commit */
+    DOC_RETRY = 1,    /* a dependency is down: try again later, do not commit */
+};
+
+/* Processes one doc.request on the calling thread (process.c). */
+enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env);
+
+/* ---- worker pool (pool.c) ------------------------------------------------------------------ */
+struct doc_pool;
+
+int doc_pool_new(struct doc_pool **out, struct docworker_svc *svc, int threads);
+/* Queues a started stage job; a worker runs it and posts stage_job_done to the loop thread. */
+int doc_pool_submit(struct doc_pool *p, struct stage_job *job);
+/* Stops taking queued jobs (they stay uncommitted), lets running ones finish, joins. */
+void doc_pool_free(struct doc_pool *p);
+
+#endif

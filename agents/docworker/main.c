@@ -1,0 +1,170 @@
+/* agenthub-docworker — the batch document (OCR) stage. See docworker.h.
+ *
+ * One loop thread runs the consumer stage (common/stage.h: offsets, DLQ for malformed
+ * messages, drain on SIGTERM); DOCWORKER_THREADS pool threads run OCR. At most
+ * DOCWORKER_MAX_INFLIGHT documents are taken from Kafka at once, so a SIGTERM drain only has
+ * to finish a few documents; whatever does not finish within STAGE_DRAIN_TIMEOUT_MS stays
+ * uncommitted and is processed again by the next consumer.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "docworker.h"
+#include "httploop.h"
+#include "kafka.h"
+#include "log.h"
+#include "ocr.h"
+
+static struct config_common g_common;
+static char *g_group;
+static long g_threads = 0;
+static long g_max_inflight = 0;
+static long g_drain_ms = 30000;
+static long g_pg_pool = 0;
+static long g_missing_ms = 5000;
+static int g_keep_content = 0;
+
+static const struct config_entry g_config[] = {
+    CONFIG_COMMON_ENTRIES(&g_common),
+    {"DOCWORKER_GROUP_ID", CONFIG_STRING, "agenthub-docworker", 0, 0, 0, "Kafka consumer group",
+     &g_group},
+    {"DOCWORKER_THREADS", CONFIG_INT, "0", 0, 256, 0, "OCR worker threads (0: one per core)",
+     &g_threads},
+    {"DOCWORKER_MAX_INFLIGHT", CONFIG_INT, "0", 0, 100000, 0,
+     "documents taken from Kafka and not yet finished (0: 2 x threads)", &g_max_inflight},
+    {"DOCWORKER_MISSING_WAIT_MS", CONFIG_INT, "5000", 0, 600000, 0,
+     "how long a document row not yet visible (ingress commit in progress) is waited for",
+     &g_missing_ms},
+    {"DOCWORKER_KEEP_CONTENT", CONFIG_BOOL, "false", 0, 0, 0,
+     "keep the uploaded bytes in documents.content after processing", &g_keep_content},
+    {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "30000", 0, 600000, 0,
+     "on SIGTERM, how long in-flight documents may take to finish", &g_drain_ms},
+    {"PG_POOL_SIZE", CONFIG_INT, "0", 0, 256, 0, "PostgreSQL connections (0: threads + 2)",
+     &g_pg_pool},
+};
+#define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
+
+static struct stage *g_stage;
+static struct doc_pool *g_pool;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_stage)
+        stage_request_stop(g_stage);
+}
+
+static void job_start(void *opaque, struct stage_job *job)
+{
+    struct docworker_svc *svc = opaque;
+    if (doc_pool_submit(g_pool, job) == 0)
+        return;
+    /* Out of memory for a queue item: do it here rather than lose track of it. */
+    if (doc_process(svc, stage_job_envelope(job)) == DOC_FINISHED)
+        stage_job_done(job);
+}
+
+static int job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen)
+{
+    (void)opaque;
+    return doc_request_validate(env, err, errlen);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1;
+    char err[512] = "";
+    struct docworker_svc svc;
+    struct httploop *loop = NULL;
+    memset(&svc, 0, sizeof svc);
+
+    config_main(argc, argv, "agenthub-docworker", g_config, NCONFIG);
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(g_common.log_level, &lvl);
+    log_init("docworker", lvl);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (g_threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        g_threads = n > 0 ? n : 1;
+    }
+    if (g_max_inflight <= 0)
+        g_max_inflight = 2 * g_threads;
+    if (g_pg_pool <= 0)
+        g_pg_pool = g_threads + 2;
+    svc.missing_wait_ms = g_missing_ms;
+    svc.keep_content = g_keep_content;
+
+    if (pgpool_open(&svc.db, g_common.database_url, (int)g_pg_pool, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        goto out;
+    }
+    if (rcache_open(&svc.rc, g_common.redis_url, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        goto out;
+    }
+    if (kafka_producer_new(&svc.producer, g_common.kafka_brokers, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        goto out;
+    }
+    const char *ensure[] = {KAFKA_TOPIC_DOCUMENTS, KAFKA_TOPIC_DLQ, KAFKA_TOPIC_CHAT_EVENTS};
+    for (size_t i = 0; i < sizeof ensure / sizeof ensure[0]; i++)
+        if (kafka_topic_ensure(svc.producer, ensure[i], 0, 5000, err, sizeof err) != 0)
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", ensure[i], "error", err, NULL);
+    if (httploop_new(&loop) != 0) {
+        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        goto out;
+    }
+    const char *topics[] = {KAFKA_TOPIC_DOCUMENTS};
+    struct stage_opts so = {
+        .name = "docworker",
+        .brokers = g_common.kafka_brokers,
+        .group_id = g_group,
+        .topics = topics,
+        .ntopics = 1,
+        .producer = svc.producer,
+        .loop = loop,
+        .max_inflight = g_max_inflight,
+        .drain_timeout_ms = g_drain_ms,
+        .handlers = {.start = job_start, .validate = job_validate, .opaque = &svc},
+    };
+    if (stage_new(&svc.stage, &so, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        goto out;
+    }
+    if (doc_pool_new(&g_pool, &svc, (int)g_threads) != 0) {
+        log_kv(LOG_ERROR, NULL, "worker threads could not start", NULL);
+        goto out;
+    }
+    g_stage = svc.stage;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    char nt[24], ni[24];
+    snprintf(nt, sizeof nt, "%ld", g_threads);
+    snprintf(ni, sizeof ni, "%ld", g_max_inflight);
+    log_kv(LOG_INFO, NULL, "docworker started", "threads", nt, "max_inflight", ni, "ocr_lang",
+           ocr_default_lang(), NULL);
+    rc = stage_run(svc.stage) == 0 ? 0 : 1;
+out:
+    /* Workers first (they post to the stage), then the stage (commits are done), then the
+     * connections the workers used. */
+    svc.stopping = 1;
+    doc_pool_free(g_pool);
+    g_pool = NULL;
+    g_stage = NULL;
+    stage_free(svc.stage);
+    httploop_free(loop);
+    kafka_producer_free(svc.producer);
+    rcache_close(svc.rc);
+    pgpool_close(svc.db);
+    config_free(g_config, NCONFIG);
+    log_kv(LOG_INFO, NULL, "docworker stopped", NULL);
+    return rc;
+}

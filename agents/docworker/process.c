@@ -1,0 +1,437 @@
+/* process.c — one doc.request: load the bytes, extract the text, record it, emit events.
+ * See docworker.h for the flow and the idempotency rules. Runs on a pool thread. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "docworker.h"
+#include "log.h"
+#include "metrics.h"
+#include "ocr.h"
+#include "uuid.h"
+
+#define DOC_ERR_MAX 512
+#define DOC_EVENTS_MAXLEN "10000"
+#define DOC_EVENTS_TTL_S "86400" /* JOBEVENTS_TTL_S */
+
+/* The same atomic append + TTL refresh as jobevents.c, with the docworker's event names
+ * (jobevents_emit accepts only the chat job's). */
+static const char *const doc_events_script =
+    "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "
+    "'event', ARGV[2], 'data', ARGV[3]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[4]) "
+    "return id";
+
+struct doc_ids {
+    const char *batch_id;
+    const char *document_id;
+    const char *tenant_id;
+    const char *lang;
+    struct log_ctx log;
+};
+
+static const char *pstr(const struct envelope *env, const char *name)
+{
+    json_object *v;
+    if (!env->payload || !json_object_object_get_ex(env->payload, name, &v) ||
+        !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int pg_transient(int st)
+{
+    return st == PG_ERR_UNAVAILABLE || st == PG_ERR_TIMEOUT;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Appends one event to the batch's stream and wakes the ingress streams waiting on it. A
+ * failure is logged only: the result is already durable and GET / the SSE fallback read it
+ * from PostgreSQL. */
+static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
+                     const struct doc_ids *ids, const char *event, json_object *data)
+{
+    char key[200], id[48] = "";
+    redisReply *rep = NULL;
+    struct envelope ev;
+    char *buf = NULL;
+    int have_ev = 0;
+
+    snprintf(key, sizeof key, "agenthub:%s:job:%s:events", ids->tenant_id, ids->batch_id);
+    const char *text = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *argv[] = {"EVAL", doc_events_script, "1",  key,
+                          DOC_EVENTS_MAXLEN, event, text, DOC_EVENTS_TTL_S};
+    int st = rcache_commandv(svc->rc, &rep, 8, argv, NULL);
+    if (st != RC_OK || rep->type != REDIS_REPLY_STRING) {
+        log_kv(LOG_WARN, &ids->log, "event not written (result stays in PostgreSQL)", "event",
+               event, "status", rc_status_str(st != RC_OK ? st : RC_ERR_REPLY), NULL);
+        goto out;
+    }
+    snprintf(id, sizeof id, "%s", rep->str);
+
+    if (!svc->producer || envelope_init(&ev, "doc.event", env) != 0)
+        goto out;
+    have_ev = 1;
+    json_object_object_add(ev.payload, "event", json_object_new_string(event));
+    json_object_object_add(ev.payload, "id", json_object_new_string(id));
+    json_object_object_add(ev.payload, "batch_id", json_object_new_string(ids->batch_id));
+    buf = envelope_encode(&ev);
+    if (!buf)
+        goto out;
+    struct kafka_header hdr = {"traceparent", ev.traceparent};
+    if (kafka_produce(svc->producer, KAFKA_TOPIC_CHAT_EVENTS, ids->batch_id, buf, strlen(buf),
+                      &hdr, 1, NULL, NULL) != 0)
+        log_kv(LOG_DEBUG, &ids->log, "wake-up not published (streams poll Redis)", NULL);
+out:
+    free(buf);
+    if (have_ev)
+        envelope_cleanup(&ev);
+    if (rep)
+        freeReplyObject(rep);
+}
+
+/* Loaded document. */
+struct doc_row {
+    char status[16];
+    char *filename;
+    char *content_type;
+    unsigned char *content; /* PQunescapeBytea'd; PQfreemem */
+    size_t len;
+    int has_content;
+};
+
+static void doc_row_cleanup(struct doc_row *d)
+{
+    free(d->filename);
+    free(d->content_type);
+    if (d->content)
+        PQfreemem(d->content);
+    memset(d, 0, sizeof *d);
+}
+
+/* 0 found, 1 no such row, or a negative pg_status. */
+static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct doc_row *d)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
+    int rc = pgpool_exec(svc->db, &res,
+                         "SELECT status, filename, content_type, content FROM documents "
+                         "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3",
+                         3, p, err, sizeof err);
+    if (rc != PG_OK) {
+        log_kv(LOG_WARN, &ids->log, "document load failed", "status", pg_status_str(rc),
+               "error", err, NULL);
+        return rc;
+    }
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return 1;
+    }
+    snprintf(d->status, sizeof d->status, "%s", PQgetvalue(res, 0, 0));
+    d->filename = strdup(PQgetvalue(res, 0, 1));
+    d->content_type = strdup(PQgetvalue(res, 0, 2));
+    if (!PQgetisnull(res, 0, 3)) {
+        d->has_content = 1;
+        d->content = PQunescapeBytea((const unsigned char *)PQgetvalue(res, 0, 3), &d->len);
+    }
+    PQclear(res);
+    if (!d->filename || !d->content_type || (d->has_content && !d->content)) {
+        doc_row_cleanup(d);
+        return PG_ERR_TIMEOUT; /* out of memory: retried like a transient failure */
+    }
+    return 0;
+}
+
+/* The text of the document, or an error message for it. */
+static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text,
+                        char *derr, size_t derrlen, json_object *meta)
+{
+    enum doc_kind kind = doc_sniff(d->content, d->len, d->content_type);
+    json_object_object_add(meta, "kind", json_object_new_string(doc_kind_name(kind)));
+    *text = NULL;
+    if (!d->has_content) {
+        snprintf(derr, derrlen, "the document's content is no longer stored");
+        return;
+    }
+    switch (kind) {
+    case DOC_KIND_IMAGE: {
+        char oerr[256] = "";
+        const char *lang = ids->lang ? ids->lang : ocr_default_lang();
+        double t0 = mono_s();
+        if (ocr_image(d->content, d->len, lang, text, oerr, sizeof oerr) != 0) {
+            snprintf(derr, derrlen, "%s", oerr[0] ? oerr : "ocr: failed");
+            *text = NULL;
+        }
+        json_object_object_add(meta, "lang", json_object_new_string(lang));
+        json_object_object_add(meta, "ocr_ms", json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
+        metrics_observe(metrics_histogram("docworker_ocr_seconds", "OCR time per image", "",
+                                          NULL, 0),
+                        mono_s() - t0);
+        break;
+    }
+    case DOC_KIND_TEXT:
+        if (!doc_text_ok(d->content, d->len)) {
+            snprintf(derr, derrlen, "text/plain document is not valid UTF-8 text");
+            break;
+        }
+        *text = malloc(d->len + 1);
+        if (!*text) {
+            snprintf(derr, derrlen, "out of memory");
+            break;
+        }
+        memcpy(*text, d->content, d->len);
+        (*text)[d->len] = '\0';
+        break;
+    case DOC_KIND_PDF:
+        snprintf(derr, derrlen,
+                 "unsupported document type: PDF is not supported; upload page images (PNG, "
+                 "JPEG, TIFF) instead");
+        break;
+    default:
+        snprintf(derr, derrlen,
+                 "unsupported document type (%s): send PNG, JPEG, TIFF, GIF, BMP, WebP, PNM "
+                 "images or text/plain",
+                 d->content_type[0] ? d->content_type : "unknown");
+        break;
+    }
+    /* OCR output is UTF-8 from Tesseract; PostgreSQL text refuses anything else. */
+    if (*text && !doc_text_ok((const unsigned char *)*text, strlen(*text))) {
+        free(*text);
+        *text = NULL;
+        snprintf(derr, derrlen, "extracted text is not valid UTF-8");
+    }
+}
+
+static int txq(PGconn *c, const char *sql)
+{
+    char err[128];
+    return pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err);
+}
+
+/* Batch counts after the write. */
+struct batch_state {
+    char status[16];
+    long total, succeeded, failed;
+};
+
+/* Writes the document's outcome and moves the batch's counts, in one transaction. Returns
+ * 1 written, 0 nothing to do (a concurrent delivery already wrote it), or a negative
+ * pg_status. */
+static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const char *text,
+                     const char *derr, json_object *meta, struct batch_state *b)
+{
+    PGconn *c = NULL;
+    PGresult *res = NULL;
+    char err[256];
+    int st, rc, in_tx = 0;
+    const char *ok = text ? "1" : "0", *bad = text ? "0" : "1";
+    const char *meta_s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
+
+    c = pgpool_acquire(svc->db, 5000, &st, err, sizeof err);
+    if (!c) {
+        rc = st;
+        goto out;
+    }
+    if ((rc = txq(c, "BEGIN")) != PG_OK)
+        goto out;
+    in_tx = 1;
+    {
+        const char *p[] = {ids->document_id, ids->batch_id,      ids->tenant_id,
+                           text ? "done" : "error", text,      text ? NULL : derr,
+                           svc->keep_content ? "t" : "f", meta_s};
+        rc = pgconn_exec(c, &res,
+                         "UPDATE documents SET status = $4, text = $5, error = $6, "
+                         "pages = CASE WHEN $5::text IS NULL THEN NULL ELSE 1 END, "
+                         "content = CASE WHEN $7::boolean THEN content ELSE NULL END, "
+                         "metadata = metadata || $8::jsonb, updated_at = now() "
+                         "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 "
+                         "AND status NOT IN ('done', 'error')",
+                         8, p, err, sizeof err);
+        if (rc != PG_OK)
+            goto out;
+        int n = atoi(PQcmdTuples(res));
+        PQclear(res);
+        res = NULL;
+        if (n == 0) {
+            rc = 0;
+            goto out; /* rolled back below: nothing changed */
+        }
+    }
+    {
+        const char *p[] = {ids->batch_id, ids->tenant_id, ok, bad};
+        rc = pgconn_exec(c, &res,
+                         "UPDATE document_batches SET succeeded = succeeded + $3::int, "
+                         "failed = failed + $4::int, "
+                         "status = CASE WHEN succeeded + failed + 1 >= total THEN "
+                         "  CASE WHEN succeeded + $3::int > 0 THEN 'done' ELSE 'error' END "
+                         "  ELSE 'running' END, "
+                         "updated_at = now() WHERE batch_id = $1 AND tenant_id = $2 "
+                         "RETURNING status, total, succeeded, failed",
+                         4, p, err, sizeof err);
+        if (rc != PG_OK)
+            goto out;
+        if (PQntuples(res) == 1) {
+            snprintf(b->status, sizeof b->status, "%s", PQgetvalue(res, 0, 0));
+            b->total = atol(PQgetvalue(res, 0, 1));
+            b->succeeded = atol(PQgetvalue(res, 0, 2));
+            b->failed = atol(PQgetvalue(res, 0, 3));
+        }
+    }
+    if ((rc = txq(c, "COMMIT")) != PG_OK) {
+        in_tx = 0;
+        goto out;
+    }
+    in_tx = 0;
+    rc = 1;
+out:
+    if (rc < 0)
+        log_kv(LOG_WARN, &ids->log, "document result not stored", "status", pg_status_str(rc),
+               "error", err, NULL);
+    if (res)
+        PQclear(res);
+    if (c) {
+        if (in_tx)
+            txq(c, "ROLLBACK");
+        pgpool_release(svc->db, c);
+    }
+    return rc;
+}
+
+static void doc_mark_running(struct docworker_svc *svc, const struct doc_ids *ids)
+{
+    char err[128];
+    const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
+    /* Progress only: a failure here changes nothing that matters. */
+    pgpool_exec(svc->db, NULL,
+                "UPDATE documents SET status = 'running', updated_at = now() "
+                "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 AND status = 'queued'",
+                3, p, err, sizeof err);
+    pgpool_exec(svc->db, NULL,
+                "UPDATE document_batches SET status = 'running', updated_at = now() "
+                "WHERE batch_id = $1 AND tenant_id = $2 AND status = 'queued'",
+                2, p + 1, err, sizeof err);
+}
+
+enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env)
+{
+    struct doc_ids ids;
+    struct doc_row d;
+    struct batch_state b;
+    char derr[DOC_ERR_MAX] = "";
+    char *text = NULL;
+    json_object *meta = NULL, *ev = NULL;
+    enum doc_result res = DOC_FINISHED;
+    int rc;
+
+    memset(&d, 0, sizeof d);
+    memset(&b, 0, sizeof b);
+    memset(&ids, 0, sizeof ids);
+    ids.batch_id = pstr(env, "batch_id");
+    ids.document_id = pstr(env, "document_id");
+    ids.tenant_id = env->tenant_id;
+    ids.lang = pstr(env, "lang");
+    ids.log.tenant_id = env->tenant_id;
+    ids.log.job_id = ids.batch_id;
+
+    /* The ingress commits the batch right after the broker acknowledged the message, so the
+     * row may not be visible yet: wait for it a little. A row that never appears belongs to a
+     * batch whose acceptance was rolled back (the client got 503). */
+    double deadline = mono_s() + (double)svc->missing_wait_ms / 1000.0;
+    long backoff_ms = 50;
+    for (;;) {
+        rc = doc_load(svc, &ids, &d);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
+            if (res == DOC_FINISHED)
+                log_kv(LOG_ERROR, &ids.log, "document skipped: load query failed", "document_id",
+                       ids.document_id, NULL);
+            goto out;
+        }
+        if (mono_s() >= deadline || svc->stopping) {
+            log_kv(LOG_WARN, &ids.log, "document not found; skipped (batch never accepted?)",
+                   "document_id", ids.document_id, NULL);
+            goto out;
+        }
+        usleep((useconds_t)backoff_ms * 1000);
+        if (backoff_ms < 1000)
+            backoff_ms *= 2;
+    }
+    if (strcmp(d.status, "done") == 0 || strcmp(d.status, "error") == 0) {
+        log_kv(LOG_INFO, &ids.log, "document already processed; skipped", "document_id",
+               ids.document_id, NULL);
+        goto out;
+    }
+    doc_mark_running(svc, &ids);
+
+    meta = json_object_new_object();
+    if (!meta) {
+        res = DOC_RETRY;
+        goto out;
+    }
+    doc_extract(&ids, &d, &text, derr, sizeof derr, meta);
+    rc = doc_store(svc, &ids, text, derr, meta, &b);
+    if (rc < 0) {
+        res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
+        goto out;
+    }
+    if (rc == 0)
+        goto out; /* another delivery got there first */
+
+    metrics_inc(metrics_counter("docworker_documents_total", "documents processed",
+                                text ? "status=\"done\"" : "status=\"error\""),
+                1);
+    log_kv(text ? LOG_INFO : LOG_WARN, &ids.log, text ? "document done" : "document failed",
+           "document_id", ids.document_id, "error", text ? "" : derr, NULL);
+
+    ev = json_object_new_object();
+    json_object_object_add(ev, "batch_id", json_object_new_string(ids.batch_id));
+    json_object_object_add(ev, "document_id", json_object_new_string(ids.document_id));
+    json_object_object_add(ev, "filename", json_object_new_string(d.filename));
+    json_object_object_add(ev, "status", json_object_new_string(text ? "done" : "error"));
+    if (text) {
+        size_t n = strlen(text);
+        json_object_object_add(ev, "chars", json_object_new_int64((int64_t)n));
+        if (n <= DOCWORKER_EVENT_TEXT_MAX)
+            json_object_object_add(ev, "text", json_object_new_string(text));
+        else
+            json_object_object_add(ev, "text_truncated", json_object_new_boolean(1));
+    } else {
+        json_object_object_add(ev, "error", json_object_new_string(derr));
+    }
+    json_object_object_add(ev, "succeeded", json_object_new_int64(b.succeeded));
+    json_object_object_add(ev, "failed", json_object_new_int64(b.failed));
+    json_object_object_add(ev, "total", json_object_new_int64(b.total));
+    doc_emit(svc, env, &ids, text ? "document_done" : "document_error", ev);
+    json_object_put(ev);
+    ev = NULL;
+
+    if (strcmp(b.status, "done") == 0 || strcmp(b.status, "error") == 0) {
+        ev = json_object_new_object();
+        json_object_object_add(ev, "batch_id", json_object_new_string(ids.batch_id));
+        json_object_object_add(ev, "status", json_object_new_string(b.status));
+        json_object_object_add(ev, "total", json_object_new_int64(b.total));
+        json_object_object_add(ev, "succeeded", json_object_new_int64(b.succeeded));
+        json_object_object_add(ev, "failed", json_object_new_int64(b.failed));
+        doc_emit(svc, env, &ids, "batch_done", ev);
+        log_kv(LOG_INFO, &ids.log, "batch done", "status", b.status, NULL);
+    }
+out:
+    json_object_put(ev);
+    json_object_put(meta);
+    free(text);
+    doc_row_cleanup(&d);
+    return res;
+}
