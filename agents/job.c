@@ -52,6 +52,7 @@ struct ajob {
     struct llm_message *msgs;
     size_t nmsgs, capmsgs;
     int iterations;
+    int history_count;
     /* the current round of tool calls */
     struct llm_tool_call *round;
     size_t nround;
@@ -367,6 +368,7 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(meta, "latency_ms", json_object_new_int64(now_ms() - j->t0));
     json_object_object_add(meta, "citations", json_object_get(j->citations));
     json_object_object_add(meta, "output_format", json_object_new_string(j->format_type));
+    json_object_object_add(meta, "history_messages", json_object_new_int(j->history_count));
     if (j->nparts > 1) {
         json_object_object_add(meta, "part", json_object_new_int(j->part));
         json_object_object_add(meta, "parts", json_object_new_int(j->nparts));
@@ -682,6 +684,7 @@ static int load_history(struct ajob *j)
                 rc = -ENOMEM;
                 break;
             }
+            j->history_count++;
         }
     } else {
         struct log_ctx c;

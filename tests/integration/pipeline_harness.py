@@ -1,0 +1,263 @@
+"""pipeline_harness.py — runs the real chat pipeline for the end-to-end and fault tests.
+
+Needs the local stack's environment (DATABASE_URL, REDIS_URL, KAFKA_BROKERS, CHROMA_URL, as
+tests/run.sh exports them) and the binaries in $AGENTHUB_BIN. Starts, as subprocesses: the
+stand-in ERP, the stand-in LLM, the ingress, the router and N agent processes; applies the
+migrations and compose/local/demo-seed.sql (tenants demo and acme) pointing the tools at this
+run's stand-in ERP. Everything listens on free loopback ports; stop() ends what it started.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("AGENTHUB_BIN", os.path.join(ROOT, "build", "bin"))
+STACK_VARS = ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "CHROMA_URL")
+
+
+def stack_missing():
+    """Why the pipeline cannot run here, or None."""
+    for v in STACK_VARS:
+        if not os.environ.get(v):
+            return "%s is not set (run through tests/run.sh)" % v
+    for b in ("agenthub-ingress", "agenthub-router", "agenthub-agent", "agenthub-standin-erp",
+              "agenthub-standin-llm", "agenthubctl", "agenthub-migrate"):
+        if not os.access(os.path.join(BIN, b), os.X_OK):
+            return "%s/%s is missing" % (BIN, b)
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port, timeout=20.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Pipeline:
+    def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None):
+        self.name = name
+        self.nagents = agents
+        self.llm_env = llm_env or {}
+        self.agent_env = agent_env or {}
+        self.router_env = router_env or {}
+        self.procs = {}
+        self.dir = tempfile.mkdtemp(prefix="agenthub-%s-" % name)
+        self.ports = {k: free_port() for k in ("ingress", "erp", "llm")}
+        self.base = "http://127.0.0.1:%d" % self.ports["ingress"]
+        self.erp = "http://127.0.0.1:%d" % self.ports["erp"]
+        self.tokens = {}
+
+    # ---- lifecycle ------------------------------------------------------------------------
+    def env(self, extra=None):
+        e = dict(os.environ)
+        e.update({"FERNET_KEY": self.fernet_key, "LOG_LEVEL": "info",
+                  "JWT_PUBLIC_KEY_FILE": os.path.join(self.dir, "jwt_public.pem"),
+                  "TOOL_ALLOWED_HOSTS": "127.0.0.1",
+                  # a killed consumer's partitions move on quickly
+                  "KAFKA_SESSION_TIMEOUT_MS": "6000",
+                  "KAFKA_HEARTBEAT_INTERVAL_MS": "500"})
+        if extra:
+            e.update(extra)
+        return e
+
+    def run(self, args, env=None, check=True, input=None):
+        return subprocess.run(args, env=env or self.env(), check=check, capture_output=True,
+                              text=True, timeout=120, input=input)
+
+    def spawn(self, name, args, extra_env=None):
+        with open(os.path.join(self.dir, name + ".log"), "ab") as log:
+            p = subprocess.Popen(args, env=self.env(extra_env), stdout=log, stderr=log,
+                                 stdin=subprocess.DEVNULL)
+        self.procs[name] = p
+        return p
+
+    def log(self, name):
+        try:
+            with open(os.path.join(self.dir, name + ".log"), "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def wait_log(self, name, text, timeout=30.0, count=1):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.log(name).count(text) >= count:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def start(self):
+        out = subprocess.run([os.path.join(BIN, "agenthubctl"), "keygen", "--out", self.dir,
+                              "--force"], check=True, capture_output=True, text=True)
+        self.fernet_key = out.stdout.strip().split("=", 1)[1]
+        self.run([os.path.join(BIN, "agenthub-migrate")])
+        self.seed()
+        self.spawn("erp", [os.path.join(BIN, "agenthub-standin-erp")],
+                   {"ERP_LISTEN": "127.0.0.1:%d" % self.ports["erp"]})
+        llm_env = {"STANDIN_LLM_LISTEN": "127.0.0.1:%d" % self.ports["llm"]}
+        llm_env.update(self.llm_env)
+        self.spawn("llm", [os.path.join(BIN, "agenthub-standin-llm")], llm_env)
+        assert wait_port(self.ports["erp"]), self.log("erp")
+        assert wait_port(self.ports["llm"]), self.log("llm")
+        self.spawn("ingress", [os.path.join(BIN, "agenthub-ingress")],
+                   {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]})
+        self.spawn("router", [os.path.join(BIN, "agenthub-router")], self.router_env)
+        for i in range(self.nagents):
+            self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")], self.agent_env)
+        assert wait_port(self.ports["ingress"]), self.log("ingress")
+        assert self.wait_log("router", "partitions assigned", 90), self.log("router")
+        for i in range(self.nagents):
+            assert self.wait_log("agent-%d" % i, "stage running", 90), self.log("agent-%d" % i)
+        # the group has settled when every agent process has partitions
+        time.sleep(1.0)
+        for t, sub in (("demo", "demo-user"), ("acme", "acme-user")):
+            self.tokens[t] = self.token(t, sub)
+        self.kb_loaded = self.load_kb()
+        return self
+
+    def seed(self):
+        self.run(["psql", os.environ["DATABASE_URL"], "-q", "-v", "ON_ERROR_STOP=1",
+                  "-v", "erp_url=" + self.erp, "-v", "llm_provider=openai_compatible",
+                  "-v", "llm_model=standin-1",
+                  "-v", "llm_base_url=http://127.0.0.1:%d/v1" % self.ports["llm"],
+                  "-v", "llm_key=", "-v", "llm_rpm=0",
+                  "-f", os.path.join(ROOT, "compose", "local", "demo-seed.sql")])
+        self.flush_cache()
+
+    def flush_cache(self):
+        url = os.environ["REDIS_URL"]
+        for pat in ("agenthub:*:cache:*", "agenthub:*:llm"):
+            keys = subprocess.run(["redis-cli", "-u", url, "--scan", "--pattern", pat],
+                                  capture_output=True, text=True).stdout.split()
+            if keys:
+                subprocess.run(["redis-cli", "-u", url, "del"] + keys, capture_output=True)
+
+    def load_kb(self):
+        files = sorted(os.path.join(ROOT, "compose", "local", "demo-kb", f)
+                       for f in os.listdir(os.path.join(ROOT, "compose", "local", "demo-kb")))
+        r = self.run([os.path.join(BIN, "agenthubctl"), "kb", "add", "--tenant", "demo"] + files,
+                     check=False)
+        if 'unknown command "kb"' in r.stderr:
+            return None
+        return r.returncode == 0
+
+    def token(self, tenant, sub, roles="user"):
+        r = self.run([os.path.join(BIN, "agenthubctl"), "token", "--key",
+                      os.path.join(self.dir, "jwt_private.pem"), "--tenant", tenant, "--sub", sub,
+                      "--roles", roles, "--ttl", "3600"])
+        return r.stdout.strip()
+
+    def stop(self):
+        for name, p in self.procs.items():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for name, p in self.procs.items():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    # ---- HTTP -------------------------------------------------------------------------------
+    def request(self, method, path, body=None, tenant="demo", token=None, timeout=60):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + (token or self.tokens[tenant]))
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.status, json.loads(r.read() or b"null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read() or b"null")
+
+    def chat(self, message, tenant="demo", session_id=None):
+        body = {"message": message}
+        if session_id:
+            body["session_id"] = session_id
+        st, r = self.request("POST", "/api/%s/chat" % tenant, body, tenant)
+        assert st == 202, (st, r)
+        return r
+
+    def job(self, job_id, tenant="demo", wait=0):
+        st, r = self.request("GET", "/api/%s/jobs/%s?wait=%d" % (tenant, job_id, wait), None,
+                             tenant, timeout=wait + 30)
+        assert st == 200, (st, r)
+        return r
+
+    def wait_job(self, job_id, tenant="demo", timeout=60):
+        end = time.time() + timeout
+        j = None
+        while time.time() < end:
+            j = self.job(job_id, tenant, wait=min(10, max(1, int(end - time.time()))))
+            if j.get("status") in ("done", "error"):
+                return j
+        return j
+
+    def events(self, job_id, tenant="demo", timeout=60):
+        """The job's SSE stream until final or error: [(event, data), ...]."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.ports["ingress"], timeout=timeout)
+        conn.request("GET", "/api/%s/jobs/%s/events" % (tenant, job_id),
+                     headers={"Authorization": "Bearer " + self.tokens[tenant],
+                              "Accept": "text/event-stream"})
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.status
+        out, ev, data = [], None, []
+        end = time.time() + timeout
+        try:
+            while time.time() < end:
+                line = resp.readline()
+                if not line:
+                    break
+                line = line.decode("utf-8").rstrip("\r\n")
+                if line.startswith("event:"):
+                    ev = line[6:].strip()
+                elif line.startswith("data:"):
+                    data.append(line[5:].strip())
+                elif line == "":
+                    if ev:
+                        out.append((ev, json.loads("\n".join(data)) if data else None))
+                        if ev in ("final", "error"):
+                            break
+                    ev, data = None, []
+        finally:
+            conn.close()
+        return out
+
+    def erp_last(self, path):
+        with urllib.request.urlopen(self.erp + "/_last_request?path=" +
+                                    urllib.parse.quote(path, safe=""), timeout=10) as r:
+            return json.loads(r.read())
+
+    def erp_fail(self, mode, ms=None):
+        q = "mode=" + mode + ("&ms=%d" % ms if ms else "")
+        with urllib.request.urlopen(self.erp + "/_fail?" + q, timeout=10) as r:
+            r.read()
+
+    def sql(self, query, *params):
+        """psql with literal parameters (tests only: values are ours)."""
+        q = query
+        for p in params:
+            q = q.replace("%s", "'" + str(p).replace("'", "''") + "'", 1)
+        r = self.run(["psql", os.environ["DATABASE_URL"], "-At", "-F", "\t", "-c", q])
+        return [line.split("\t") for line in r.stdout.splitlines() if line]
