@@ -437,6 +437,10 @@ static void dispatch(struct req *r)
             routes_sessions(r, tenant);
             return;
         }
+        if (strcmp(s[2], "documents") == 0) {
+            routes_documents(r, tenant); /* sets r->route itself */
+            return;
+        }
         snprintf(r->route, sizeof r->route, "unknown");
         reply_error(r, 404, "not_found", "no such route");
         return;

@@ -128,6 +128,7 @@ void routes_chat_post(struct req *r, const char *tenant);
 void routes_job_get(struct req *r, const char *tenant, const char *job_id);
 void routes_job_events(struct req *r, const char *tenant, const char *job_id);
 void routes_sessions(struct req *r, const char *tenant);
+void routes_documents(struct req *r, const char *tenant); /* routes_documents.c */
 void routes_admin(struct req *r);
 void routes_web(struct req *r);
 
