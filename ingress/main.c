@@ -203,6 +203,12 @@ int main(int argc, char **argv)
     mg_set_request_handler(app.mg, "/", http_handler, &app);
     metrics_set(metrics_gauge("ingress_worker_threads", "civetweb worker threads", ""),
                 (double)app.cfg.threads);
+    /* Present from the start, so dashboards see zeros rather than gaps. */
+    metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
+    metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
+    metrics_inc(metrics_counter("ingress_publish_failures_total",
+                                "chat.request publishes that failed", ""),
+                0);
     log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, NULL);
 
     int sig = 0;

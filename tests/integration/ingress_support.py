@@ -145,6 +145,23 @@ class Ingress:
         self.log.close()
         return self.proc.returncode
 
+    def sanitizer_report(self):
+        """Sanitizer findings in the log (ASan/UBSan/LSan builds), or ''."""
+        text = self.logs()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "ThreadSanitizer"):
+            i = text.find(marker)
+            if i >= 0:
+                return text[max(0, i - 200):i + 3000]
+        return ""
+
+    def stop_and_check(self, test_case):
+        """Stops the process (SIGTERM) and asserts a clean exit with no sanitizer report."""
+        rc = self.stop()
+        report = self.sanitizer_report()
+        test_case.assertEqual(report, "", "sanitizer report in the ingress log")
+        test_case.assertEqual(rc, 0, "ingress exit status after SIGTERM: %s" % rc)
+
     # ---- tokens ---------------------------------------------------------------------------
     def token(self, tenant="tenant-a", sub="user-1", roles=("user",), exp_in=3600, kid="main",
               key=None, alg="RS256", extra=None, drop=()):

@@ -35,7 +35,7 @@ class IngressAuthTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if hasattr(cls, "ing"):
-            cls.ing.stop()
+            cls.ing.stop_and_check(unittest.TestCase())
 
     def claims(self, **over):
         now = int(time.time())

@@ -34,7 +34,7 @@ class IngressBrokerOutageTest(unittest.TestCase):
     def tearDownClass(cls):
         stack("start", "kafka")
         if hasattr(cls, "ing"):
-            cls.ing.stop()
+            cls.ing.stop_and_check(unittest.TestCase())
 
     def rows_for(self, text):
         msgs = S.psql("SELECT count(*) FROM messages WHERE tenant_id = :'a' AND content = :'b'",

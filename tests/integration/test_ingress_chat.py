@@ -31,7 +31,7 @@ class IngressChatTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         if hasattr(cls, "ing"):
-            cls.ing.stop()
+            cls.ing.stop_and_check(unittest.TestCase())
 
     def chat(self, tenant, token, body, headers=None, query=""):
         return self.ing.request("POST", "/api/%s/chat%s" % (tenant, query), body, token=token,

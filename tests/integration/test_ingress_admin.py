@@ -1,0 +1,239 @@
+"""Admin API through the real ingress: CRUD of tenants, LLM models, output formats, tools,
+agents (with tool priorities), permissions and llm-config; schema validation on write; the
+API key stored Fernet-encrypted and never returned; cache keys deleted on every write."""
+import os
+import sys
+import unittest
+import uuid
+
+from cryptography.fernet import Fernet
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ingress_support as S  # noqa: E402
+
+
+class IngressAdminTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ing = S.Ingress()
+        cls.admin = cls.ing.admin_token()
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def call(self, method, path, body=None, want=None):
+        st, resp, _ = self.ing.request(method, "/api/admin" + path, body, token=self.admin)
+        if want is not None:
+            self.assertEqual(st, want, "%s %s -> %s %s" % (method, path, st, resp))
+        return st, resp
+
+    def model(self):
+        _, m = self.call("POST", "/llm-models", {"provider": "openai_compatible",
+                                                 "model_name": S.unique("m"),
+                                                 "base_url": "http://127.0.0.1:1/v1",
+                                                 "context_window": 8192}, want=201)
+        return m
+
+    def tool(self, **over):
+        body = {"name": S.unique("get_debt").replace("-", "_"), "base_type": "HTTP_GET",
+                "description": "debt lookup",
+                "config": {"endpoint": "http://127.0.0.1:1/debt/{mst}", "timeout_ms": 1000},
+                "input_schema": {"type": "object", "required": ["mst"],
+                                 "properties": {"mst": {"type": "string", "minLength": 10}}}}
+        body.update(over)
+        return self.call("POST", "/tools", body)
+
+    def test_tenants_crud(self):
+        t = S.unique("tn")
+        _, body = self.call("POST", "/tenants", {"tenant_id": t, "name": "Tenant N"}, want=201)
+        self.assertEqual((body["tenant_id"], body["is_active"]), (t, True))
+        self.call("POST", "/tenants", {"tenant_id": t, "name": "again"}, want=409)
+        self.call("POST", "/tenants", {"tenant_id": "bad tenant!", "name": "x"}, want=400)
+        self.call("POST", "/tenants", {"tenant_id": S.unique("tn")}, want=400)
+        _, lst = self.call("GET", "/tenants", want=200)
+        self.assertIn(t, [x["tenant_id"] for x in lst["items"]])
+        S.redis_cli("SET", "agenthub:%s:cache:permissions:agents" % t, "[]")
+        _, body = self.call("PATCH", "/tenants/" + t, {"is_active": False, "settings": {"a": 1}},
+                            want=200)
+        self.assertEqual((body["is_active"], body["settings"]), (False, {"a": 1}))
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:permissions:agents" % t), "0")
+        self.call("PATCH", "/tenants/" + t, {"tenant_id": "other"}, want=400)
+        self.call("PATCH", "/tenants/" + t, {"is_active": "yes"}, want=400)
+        self.call("GET", "/tenants/" + t, want=200)
+        self.call("DELETE", "/tenants/" + t, want=204)
+        self.call("GET", "/tenants/" + t, want=404)
+        self.call("DELETE", "/tenants/" + t, want=404)
+
+    def test_models_and_formats(self):
+        m = self.model()
+        self.call("POST", "/llm-models", {"provider": "nope", "model_name": "x"}, want=400)
+        self.call("PATCH", "/llm-models/" + m["model_id"], {"max_output_tokens": 1024}, want=200)
+        self.call("PATCH", "/llm-models/" + m["model_id"], {"context_window": -5}, want=400)
+        self.call("GET", "/llm-models/not-a-uuid", want=404)
+        _, f = self.call("POST", "/output-formats", {"name": S.unique("fmt"), "format_type":
+                                                     "json", "schema": {"type": "object"}},
+                         want=201)
+        self.call("POST", "/output-formats", {"name": S.unique("fmt"), "format_type": "pdf"},
+                  want=400)
+        self.call("POST", "/output-formats", {"name": S.unique("fmt"), "format_type": "json",
+                                              "schema": {"oneOf": []}}, want=400)
+        self.call("DELETE", "/output-formats/" + f["format_id"], want=204)
+        self.call("DELETE", "/llm-models/" + m["model_id"], want=204)
+
+    def test_tools_validation_and_invalidation(self):
+        st, t = self.tool()
+        self.assertEqual(st, 201, t)
+        self.assertEqual(t["base_type"], "HTTP_GET")
+        self.assertEqual(t["config"]["endpoint"], "http://127.0.0.1:1/debt/{mst}")
+        # invalid: unknown base type, config without endpoint, unsupported schema keyword,
+        # input schema that is not an object schema, bad config field type
+        for over in [{"base_type": "DB_QUERY"}, {"config": {"timeout_ms": 5}},
+                     {"input_schema": {"type": "object", "anyOf": []}},
+                     {"input_schema": {"type": "string"}},
+                     {"config": {"endpoint": "http://x", "timeout_ms": "soon"}},
+                     {"output_schema": {"type": "object", "$ref": "#/x"}},
+                     {"name": "has space"}]:
+            st, body = self.tool(**over)
+            self.assertEqual(st, 400, "%s -> %s" % (over, body))
+            self.assertIn("message", body["error"])
+        st, body = self.tool(name=t["name"])
+        self.assertEqual(st, 409)
+        # a RAG tool needs no endpoint
+        st, rag = self.tool(base_type="RAG", config={"top_k": 3})
+        self.assertEqual(st, 201, rag)
+        # write-through invalidation of the tool's cache keys in every tenant
+        k1 = "agenthub:tenant-x:cache:tool:%s" % t["tool_id"]
+        k2 = "agenthub:tenant-y:cache:tool:%s" % t["tool_id"]
+        S.redis_cli("SET", k1, "{}")
+        S.redis_cli("SET", k2, "{}")
+        _, upd = self.call("PATCH", "/tools/" + t["tool_id"], {"description": "new"}, want=200)
+        self.assertEqual(upd["description"], "new")
+        self.assertEqual(S.redis_cli("EXISTS", k1, k2), "0")
+        # config is checked against the stored base type on update
+        self.call("PATCH", "/tools/" + t["tool_id"], {"config": {"timeout_ms": 5}}, want=400)
+        self.call("PUT", "/tools/" + t["tool_id"],
+                  {"config": {"endpoint": "http://127.0.0.1:2/x"}}, want=200)
+        _, lst = self.call("GET", "/tools", want=200)
+        self.assertIn(t["tool_id"], [x["tool_id"] for x in lst["items"]])
+        self.call("DELETE", "/tools/" + rag["tool_id"], want=204)
+
+    def test_agents_tools_and_reload(self):
+        m = self.model()
+        name = "Agent" + uuid.uuid4().hex[:8]
+        _, a = self.call("POST", "/agents", {"name": name, "prompt_template": "You help.",
+                                             "llm_model_id": m["model_id"]}, want=201)
+        self.call("POST", "/agents", {"name": name, "prompt_template": "dup"}, want=409)
+        self.call("POST", "/agents", {"name": "bad name", "prompt_template": "x"}, want=400)
+        self.call("POST", "/agents", {"name": "NoPrompt" + uuid.uuid4().hex[:6]}, want=400)
+        _, t1 = self.tool()
+        _, t2 = self.tool()
+        aid = a["agent_id"]
+        S.redis_cli("SET", "agenthub:tenant-x:cache:agent:%s" % aid, "{}")
+        _, tools = self.call("POST", "/agents/%s/tools" % aid,
+                             {"tools": [{"tool_id": t2["tool_id"], "priority": 2},
+                                        {"tool_id": t1["tool_id"], "priority": 1}]}, want=200)
+        self.assertEqual([x["tool_id"] for x in tools["tools"]], [t1["tool_id"], t2["tool_id"]])
+        self.assertEqual([x["priority"] for x in tools["tools"]], [1, 2])
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:tenant-x:cache:agent:%s" % aid), "0")
+        # replacing the set
+        _, tools = self.call("POST", "/agents/%s/tools" % aid,
+                             {"tools": [{"tool_id": t2["tool_id"], "priority": 0}]}, want=200)
+        self.assertEqual([x["tool_id"] for x in tools["tools"]], [t2["tool_id"]])
+        self.call("POST", "/agents/%s/tools" % aid,
+                  {"tools": [{"tool_id": str(uuid.uuid4()), "priority": 1}]}, want=400)
+        self.call("POST", "/agents/%s/tools" % aid, {"tools": [{"tool_id": t1["tool_id"]}]},
+                  want=400)
+        self.call("POST", "/agents/%s/tools" % str(uuid.uuid4()), {"tools": []}, want=404)
+        # reload: every agenthub:*:cache:agent:* key goes, nothing else
+        S.redis_cli("SET", "agenthub:t1:cache:agent:a", "1")
+        S.redis_cli("SET", "agenthub:t2:cache:agent:b", "1")
+        S.redis_cli("SET", "agenthub:t2:cache:tool:c", "1")
+        self.call("POST", "/agents/reload", want=200)
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:t1:cache:agent:a",
+                                     "agenthub:t2:cache:agent:b"), "0")
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:t2:cache:tool:c"), "1")
+        self.call("GET", "/agents/reload", want=405)
+        _, got = self.call("GET", "/agents/" + aid, want=200)
+        self.assertEqual(got["name"], name)
+        self.call("PATCH", "/agents/" + aid, {"description": "d", "is_active": False}, want=200)
+        self.call("DELETE", "/agents/" + aid, want=204)
+        self.call("GET", "/agents/" + aid, want=404)
+
+    def test_permissions(self):
+        t = S.unique("tp")
+        self.call("POST", "/tenants", {"tenant_id": t, "name": t}, want=201)
+        _, a = self.call("POST", "/agents", {"name": "Perm" + uuid.uuid4().hex[:8],
+                                             "prompt_template": "p"}, want=201)
+        _, tool = self.tool()
+        S.redis_cli("SET", "agenthub:%s:cache:permissions:agents" % t, "[]")
+        S.redis_cli("SET", "agenthub:%s:cache:permissions:tools" % t, "[]")
+        _, p = self.call("POST", "/tenants/%s/permissions" % t,
+                         {"agent_id": a["agent_id"], "enabled": True}, want=200)
+        self.assertEqual([(x["agent_id"], x["enabled"]) for x in p["agents"]],
+                         [(a["agent_id"], True)])
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:permissions:agents" % t), "0")
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:permissions:tools" % t), "1")
+        _, p = self.call("POST", "/tenants/%s/permissions" % t,
+                         {"agents": [{"agent_id": a["agent_id"], "enabled": False}],
+                          "tools": [{"tool_id": tool["tool_id"], "enabled": True}]}, want=200)
+        self.assertEqual(p["agents"][0]["enabled"], False)
+        self.assertEqual(p["tools"][0]["tool_id"], tool["tool_id"])
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:permissions:tools" % t), "0")
+        self.call("POST", "/tenants/%s/permissions" % t, {"enabled": True}, want=400)
+        self.call("POST", "/tenants/%s/permissions" % t,
+                  {"agent_id": a["agent_id"], "tool_id": tool["tool_id"]}, want=400)
+        self.call("POST", "/tenants/%s/permissions" % t,
+                  {"agent_id": str(uuid.uuid4()), "enabled": True}, want=400)
+        self.call("POST", "/tenants/%s/permissions" % S.unique("none"),
+                  {"agent_id": a["agent_id"]}, want=404)
+        self.call("GET", "/tenants/%s/permissions" % t, want=200)
+
+    def test_llm_config_key_encrypted_never_returned(self):
+        t = S.unique("tl")
+        self.call("POST", "/tenants", {"tenant_id": t, "name": t}, want=201)
+        m = self.model()
+        secret = "sk-test-" + uuid.uuid4().hex
+        S.redis_cli("SET", "agenthub:%s:llm" % t, "cached")
+        st, body, _ = self.ing.request("PUT", "/api/admin/tenants/%s/llm-config" % t,
+                                       {"model_id": m["model_id"], "api_key": secret,
+                                        "rate_limit_rpm": 120, "temperature": 0.2},
+                                       token=self.admin)
+        self.assertEqual(st, 200, body)
+        self.assertNotIn(secret, str(body))
+        self.assertEqual((body["has_api_key"], body["rate_limit_rpm"]), (True, 120))
+        self.assertNotIn("encrypted_api_key", body)
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:llm" % t), "0")
+        stored = S.psql("SELECT encrypted_api_key FROM tenant_llm_configs WHERE tenant_id = :'a'",
+                        t)[0][0]
+        self.assertNotEqual(stored, secret)
+        self.assertEqual(Fernet(self.ing.fernet_key.encode()).decrypt(stored.encode()).decode(),
+                         secret)
+        _, got = self.call("GET", "/tenants/%s/llm-config" % t, want=200)
+        self.assertNotIn(secret, str(got))
+        self.assertNotIn(stored, str(got))
+        # update without api_key keeps the key
+        _, got = self.call("PATCH", "/tenants/%s/llm-config" % t,
+                           {"model_id": m["model_id"], "rate_limit_rpm": 5}, want=200)
+        self.assertEqual((got["has_api_key"], got["rate_limit_rpm"]), (True, 5))
+        self.assertNotIn(secret, self.ing.logs())
+        self.call("PUT", "/tenants/%s/llm-config" % t, {"api_key": "x"}, want=400)
+        self.call("PUT", "/tenants/%s/llm-config" % t,
+                  {"model_id": str(uuid.uuid4())}, want=400)
+        self.call("PUT", "/tenants/%s/llm-config" % t,
+                  {"model_id": m["model_id"], "temperature": 7}, want=400)
+        self.call("DELETE", "/tenants/%s/llm-config" % t, want=204)
+        self.call("GET", "/tenants/%s/llm-config" % t, want=404)
+
+    def test_unknown_admin_routes(self):
+        self.call("GET", "/nothing", want=404)
+        self.call("GET", "/tenants/x/nothing", want=404)
+        self.call("PATCH", "/tools", {}, want=405)
+
+
+if __name__ == "__main__":
+    unittest.main()
