@@ -29,8 +29,9 @@
 #include "pgpool.h"
 
 static int kb_run(int argc, char **argv);
-CLI_COMMAND(kb, "kb add --tenant T [--source NAME] [--local] FILE... | "
-                "kb search --tenant T [--top-k N] [--local] QUERY",
+CLI_COMMAND(kb,
+            "kb add --tenant T [--source NAME] [--local] FILE... | "
+            "kb search --tenant T [--top-k N] [--local] QUERY",
             "Add documents to / search a tenant's knowledge base (ChromaDB)", kb_run);
 
 /* The tenant's LLM config, when it has a provider embedding model. 1 = loaded into cfg,

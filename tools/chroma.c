@@ -136,9 +136,8 @@ static int req(struct chroma *c, const char *method, const char *path, json_obje
         /* Chroma answers {"error": "...", "message": "..."}; the message names no secret */
         json_object *ej = b.p ? json_tokener_parse(b.p) : NULL, *m = NULL;
         const char *msg = NULL;
-        if (ej && json_object_object_get_ex(ej, "message", &m))
-            msg = json_object_get_string(m);
-        else if (ej && json_object_object_get_ex(ej, "error", &m))
+        if (ej && (json_object_object_get_ex(ej, "message", &m) ||
+                   json_object_object_get_ex(ej, "error", &m)))
             msg = json_object_get_string(m);
         snprintf(err, errlen, "chroma: HTTP %ld%s%.200s", code, msg ? ": " : "", msg ? msg : "");
         json_object_put(ej);
@@ -328,9 +327,8 @@ static json_object *first_row(json_object *resp, const char *key)
     return json_object_is_type(v, json_type_array) ? v : NULL;
 }
 
-int chroma_query(struct chroma *c, const char *coll_id, const float *vec, int dim,
-                 int n_results, struct chroma_hit **hits, size_t *nhits, char *err,
-                 size_t errlen)
+int chroma_query(struct chroma *c, const char *coll_id, const float *vec, int dim, int n_results,
+                 struct chroma_hit **hits, size_t *nhits, char *err, size_t errlen)
 {
     char path[256];
     json_object *resp = NULL;
@@ -373,8 +371,7 @@ int chroma_query(struct chroma *c, const char *coll_id, const float *vec, int di
         h[i].document = strdup(s ? s : "");
         json_object *m = metas ? json_object_array_get_idx(metas, i) : NULL;
         h[i].metadata = json_object_is_type(m, json_type_object) ? json_object_get(m) : NULL;
-        h[i].distance =
-            dists ? json_object_get_double(json_object_array_get_idx(dists, i)) : 2.0;
+        h[i].distance = dists ? json_object_get_double(json_object_array_get_idx(dists, i)) : 2.0;
     }
     *hits = h;
     *nhits = n;

@@ -27,8 +27,7 @@ void chroma_close(struct chroma *c); /* NULL-safe */
 int chroma_heartbeat(struct chroma *c, char *err, size_t errlen);
 
 /* The collection's id into id (CHROMA_ID_MAX). get: -ENOENT when it does not exist. */
-int chroma_collection_get(struct chroma *c, const char *name, char *id, char *err,
-                          size_t errlen);
+int chroma_collection_get(struct chroma *c, const char *name, char *id, char *err, size_t errlen);
 int chroma_collection_get_or_create(struct chroma *c, const char *name, char *id, char *err,
                                     size_t errlen);
 int chroma_collection_delete(struct chroma *c, const char *name, char *err, size_t errlen);
@@ -53,9 +52,8 @@ struct chroma_hit {
 
 /* Nearest n_results records to vec. *hits malloc'd, best first; free with
  * chroma_hits_free. */
-int chroma_query(struct chroma *c, const char *coll_id, const float *vec, int dim,
-                 int n_results, struct chroma_hit **hits, size_t *nhits, char *err,
-                 size_t errlen);
+int chroma_query(struct chroma *c, const char *coll_id, const float *vec, int dim, int n_results,
+                 struct chroma_hit **hits, size_t *nhits, char *err, size_t errlen);
 void chroma_hits_free(struct chroma_hit *hits, size_t n);
 
 #endif

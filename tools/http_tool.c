@@ -273,8 +273,8 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
             snprintf(err, sizeof err, "tool %s: response larger than %zu bytes", c->tool_name,
                      c->max_bytes);
         else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
-                 res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR ||
-                 res == CURLE_SEND_ERROR || res == CURLE_SSL_CONNECT_ERROR)
+                 res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR ||
+                 res == CURLE_SSL_CONNECT_ERROR)
             snprintf(err, sizeof err, "tool %s: service unavailable", c->tool_name);
         else if (res == CURLE_OPERATION_TIMEDOUT)
             snprintf(err, sizeof err, "tool %s: timed out after %ld ms", c->tool_name,
@@ -467,13 +467,13 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
     const char *m = tool_cfg_str(cfg, "method");
     if (!m)
         m = strcmp(tool->base_type, "HTTP_POST") == 0 ? "POST" : "GET";
-    if (strcasecmp(m, "GET") && strcasecmp(m, "POST") && strcasecmp(m, "PUT") &&
-        strcasecmp(m, "PATCH") && strcasecmp(m, "DELETE")) {
+    if (strcasecmp(m, "GET") != 0 && strcasecmp(m, "POST") != 0 && strcasecmp(m, "PUT") != 0 &&
+        strcasecmp(m, "PATCH") != 0 && strcasecmp(m, "DELETE") != 0) {
         snprintf(err, errlen, "tool %s: unsupported method", tool->name);
         rc = -EINVAL;
         goto out;
     }
-    for (size_t i = 0; m[i] && i < sizeof c->method - 1; i++)
+    for (size_t i = 0; i < sizeof c->method - 1 && m[i]; i++)
         c->method[i] = (char)toupper((unsigned char)m[i]);
 
     const char *endpoint = tool_cfg_str(cfg, "endpoint");
@@ -503,8 +503,8 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
         } else {
             body = json_object_get(args);
         }
-        c->body = strdup(body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN)
-                              : "null");
+        c->body =
+            strdup(body ? json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN) : "null");
         json_object_put(body);
         if (!c->body)
             goto oom;
@@ -568,8 +568,8 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
     char *cur = strdup(url);
     int rc = -EIO;
     const char *name = tool->name ? tool->name : "?";
-    long timeout = tool_cfg_long(tool->config, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1,
-                                 TOOL_MAX_TIMEOUT_MS);
+    long timeout =
+        tool_cfg_long(tool->config, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1, TOOL_MAX_TIMEOUT_MS);
     *data = NULL;
     *len = 0;
     if (!cur)
@@ -577,8 +577,8 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
     for (int hop = 0; hop <= TOOL_MAX_REDIRECTS; hop++) {
         struct ssrf_target t;
         char serr[160];
-        if (ssrf_check_url(cur, tool_cfg_str(tool->config, "allowed_hosts"), ctx->allowed_hosts,
-                           &t, serr, sizeof serr) != 0) {
+        if (ssrf_check_url(cur, tool_cfg_str(tool->config, "allowed_hosts"), ctx->allowed_hosts, &t,
+                           serr, sizeof serr) != 0) {
             snprintf(err, errlen, "tool %s: URL refused: %s", name, serr);
             rc = -EACCES;
             goto out;

@@ -28,13 +28,12 @@ static void seterr(char *err, size_t errlen, const struct jpath *p, const char *
 {
     if (!err || errlen == 0)
         return;
-    int n = snprintf(err, errlen, "%s: ", p && p->len ? p->buf : "(root)");
-    if (n < 0 || (size_t)n >= errlen)
-        return;
+    char msg[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    snprintf(err, errlen, "%s: %s", p && p->len ? p->buf : "(root)", msg);
 }
 
 /* Appends "/seg" with ~ and / escaped (RFC 6901). Returns the old length to restore. */
@@ -240,20 +239,40 @@ static char *pattern_translate(const char *pat)
             const char *rep = NULL;
             if (!in_bracket) {
                 switch (e) {
-                case 'd': rep = "[0-9]"; break;
-                case 'D': rep = "[^0-9]"; break;
-                case 'w': rep = "[[:alnum:]_]"; break;
-                case 'W': rep = "[^[:alnum:]_]"; break;
-                case 's': rep = "[[:space:]]"; break;
-                case 'S': rep = "[^[:space:]]"; break;
-                default: break;
+                case 'd':
+                    rep = "[0-9]";
+                    break;
+                case 'D':
+                    rep = "[^0-9]";
+                    break;
+                case 'w':
+                    rep = "[[:alnum:]_]";
+                    break;
+                case 'W':
+                    rep = "[^[:alnum:]_]";
+                    break;
+                case 's':
+                    rep = "[[:space:]]";
+                    break;
+                case 'S':
+                    rep = "[^[:space:]]";
+                    break;
+                default:
+                    break;
                 }
             } else {
                 switch (e) {
-                case 'd': rep = "0-9"; break;
-                case 'w': rep = "[:alnum:]_"; break;
-                case 's': rep = "[:space:]"; break;
-                default: break;
+                case 'd':
+                    rep = "0-9";
+                    break;
+                case 'w':
+                    rep = "[:alnum:]_";
+                    break;
+                case 's':
+                    rep = "[:space:]";
+                    break;
+                default:
+                    break;
                 }
             }
             if (rep) {
@@ -319,8 +338,8 @@ static int pattern_compile(const char *pat, regex_t *re, char *msg, size_t msgle
     return 0;
 }
 
-static int validate(json_object *schema, json_object *inst, struct jpath *p, int depth,
-                    char *err, size_t errlen);
+static int validate(json_object *schema, json_object *inst, struct jpath *p, int depth, char *err,
+                    size_t errlen);
 
 static int validate_object(json_object *schema, json_object *inst, struct jpath *p, int depth,
                            char *err, size_t errlen)
@@ -367,8 +386,8 @@ static int validate_object(json_object *schema, json_object *inst, struct jpath 
     return 0;
 }
 
-static int validate(json_object *schema, json_object *inst, struct jpath *p, int depth,
-                    char *err, size_t errlen)
+static int validate(json_object *schema, json_object *inst, struct jpath *p, int depth, char *err,
+                    size_t errlen)
 {
     if (depth > JSONSCHEMA_MAX_DEPTH) {
         seterr(err, errlen, p, "nesting deeper than %d levels", JSONSCHEMA_MAX_DEPTH);
@@ -516,8 +535,7 @@ static int validate(json_object *schema, json_object *inst, struct jpath *p, int
         if (json_object_object_get_ex(schema, "items", &v)) {
             for (size_t i = 0; i < n; i++) {
                 size_t old = jpath_push_idx(p, i);
-                int rc = validate(v, json_object_array_get_idx(inst, i), p, depth + 1, err,
-                                  errlen);
+                int rc = validate(v, json_object_array_get_idx(inst, i), p, depth + 1, err, errlen);
                 jpath_pop(p, old);
                 if (rc)
                     return rc;
@@ -543,8 +561,9 @@ int jsonschema_validate(json_object *schema, json_object *instance, char *err, s
 /* ---- schema check --------------------------------------------------------------------- */
 
 static const char *const IGNORED_KEYWORDS[] = {
-    "format",   "title",      "description", "default",          "examples",        "$schema",
-    "$id",      "$comment",   "readOnly",    "writeOnly",        "deprecated",      "contentMediaType",
+    "format",          "title",     "description", "default",
+    "examples",        "$schema",   "$id",         "$comment",
+    "readOnly",        "writeOnly", "deprecated",  "contentMediaType",
     "contentEncoding",
 };
 
@@ -558,8 +577,8 @@ static int in_list(const char *k, const char *const *list, size_t n)
 
 static int check(json_object *schema, struct jpath *p, int depth, char *err, size_t errlen);
 
-static int check_kw(const char *k, json_object *v, json_object *schema, struct jpath *p,
-                    int depth, char *err, size_t errlen)
+static int check_kw(const char *k, json_object *v, json_object *schema, struct jpath *p, int depth,
+                    char *err, size_t errlen)
 {
     if (strcmp(k, "type") == 0) {
         if (json_object_is_type(v, json_type_string)) {
@@ -577,8 +596,9 @@ static int check_kw(const char *k, json_object *v, json_object *schema, struct j
             return 0;
         }
     bad_type:
-        seterr(err, errlen, p, "unknown type (use string, number, integer, boolean, object, "
-                               "array, null, or an array of them)");
+        seterr(err, errlen, p,
+               "unknown type (use string, number, integer, boolean, object, "
+               "array, null, or an array of them)");
         return -EINVAL;
     }
     if (strcmp(k, "properties") == 0) {
@@ -624,8 +644,8 @@ static int check_kw(const char *k, json_object *v, json_object *schema, struct j
     }
     if (strcmp(k, "const") == 0)
         return 0;
-    if (strcmp(k, "minLength") == 0 || strcmp(k, "maxLength") == 0 ||
-        strcmp(k, "minItems") == 0 || strcmp(k, "maxItems") == 0) {
+    if (strcmp(k, "minLength") == 0 || strcmp(k, "maxLength") == 0 || strcmp(k, "minItems") == 0 ||
+        strcmp(k, "maxItems") == 0) {
         long long c;
         if (get_count(v, &c) != 0) {
             seterr(err, errlen, p, "%s must be a non-negative integer", k);

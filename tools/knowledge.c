@@ -43,8 +43,7 @@ static int is_blank(char c)
 }
 
 /* Adds [start, end), cut into pieces of at most target bytes at blanks or UTF-8 boundaries. */
-static int add_unit_split(struct units *us, const char *t, size_t start, size_t end,
-                          size_t target)
+static int add_unit_split(struct units *us, const char *t, size_t start, size_t end, size_t target)
 {
     while (end - start > target) {
         size_t cut = start + target;
@@ -71,13 +70,8 @@ static int split_units(const char *t, size_t len, size_t target, struct units *u
     size_t start = 0;
     for (size_t i = 0; i < len; i++) {
         char c = t[i];
-        int boundary = 0;
-        if (c == '\n') {
-            boundary = 1;
-        } else if ((c == '.' || c == '!' || c == '?') && i + 1 < len &&
-                   (t[i + 1] == ' ' || t[i + 1] == '\t')) {
-            boundary = 1;
-        }
+        int boundary = c == '\n' || ((c == '.' || c == '!' || c == '?') && i + 1 < len &&
+                                     (t[i + 1] == ' ' || t[i + 1] == '\t'));
         if (!boundary)
             continue;
         size_t end = i + 1;
@@ -118,8 +112,8 @@ void knowledge_chunks_free(char **chunks, size_t n)
     free(chunks);
 }
 
-int knowledge_chunk(const char *text, size_t len, size_t target, size_t overlap,
-                    char ***chunks, size_t *n)
+int knowledge_chunk(const char *text, size_t len, size_t target, size_t overlap, char ***chunks,
+                    size_t *n)
 {
     struct units us = {0};
     char **out = NULL;
@@ -136,7 +130,7 @@ int knowledge_chunk(const char *text, size_t len, size_t target, size_t overlap,
     if (split_units(text, len, target, &us))
         goto out;
 
-    size_t first = 0; /* first unit of the current chunk */
+    size_t first = 0;   /* first unit of the current chunk */
     size_t covered = 0; /* units [0, covered) are in some chunk */
     while (covered < us.n) {
         size_t last = covered; /* the chunk must take unit `covered` */
@@ -194,8 +188,8 @@ int knowledge_collection_name(const char *tenant_id, char *buf, size_t cap)
     return w < 0 || (size_t)w >= cap ? -1 : w;
 }
 
-int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n,
-                    float **vecs, int *dim, char *err, size_t errlen)
+int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n, float **vecs,
+                    int *dim, char *err, size_t errlen)
 {
     *vecs = NULL;
     *dim = 0;
@@ -306,8 +300,7 @@ int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct
                                   errlen)) != 0)
             goto out;
         if ((rc = chroma_upsert(c, id, b, (const char *const *)ids + off, vecs, dim,
-                                (const char *const *)chunks + off, metas + off, err, errlen)) <
-            0)
+                                (const char *const *)chunks + off, metas + off, err, errlen)) < 0)
             goto out;
     }
     if (nchunks)

@@ -28,16 +28,16 @@
 
 /* Splits text (UTF-8, len bytes) into chunks (each malloc'd, trimmed, non-empty).
  * target/overlap 0 use the defaults. */
-int knowledge_chunk(const char *text, size_t len, size_t target, size_t overlap,
-                    char ***chunks, size_t *n);
+int knowledge_chunk(const char *text, size_t len, size_t target, size_t overlap, char ***chunks,
+                    size_t *n);
 void knowledge_chunks_free(char **chunks, size_t n);
 
 /* "agenthub_<tenant_id>"; -1 when it does not fit or the tenant id is invalid. */
 int knowledge_collection_name(const char *tenant_id, char *buf, size_t cap);
 
 /* n texts -> *vecs (n * *dim floats, malloc'd). cfg may be NULL (local embedder). */
-int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n,
-                    float **vecs, int *dim, char *err, size_t errlen);
+int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n, float **vecs,
+                    int *dim, char *err, size_t errlen);
 
 /* Chunks, embeds and upserts one document; *nchunks (may be NULL) gets the chunk count. */
 int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,

@@ -43,8 +43,8 @@ static int v6_blocked(const unsigned char *b)
     if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) /* :: and ::1 */
         return 1;
     if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, zero, 12) == 0) {
-        uint32_t a = ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) |
-                     ((uint32_t)b[14] << 8) | b[15];
+        uint32_t a =
+            ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
         return v4_blocked(a);
     }
     if ((b[0] & 0xFE) == 0xFC) /* fc00::/7 unique local */
@@ -119,8 +119,8 @@ int ssrf_host_allowed(const char *host, const char *allowlist)
     return 0;
 }
 
-int ssrf_check_url(const char *url, const char *allow1, const char *allow2,
-                   struct ssrf_target *out, char *err, size_t errlen)
+int ssrf_check_url(const char *url, const char *allow1, const char *allow2, struct ssrf_target *out,
+                   char *err, size_t errlen)
 {
     int rc = -EINVAL;
     CURLU *u = curl_url();
@@ -208,8 +208,7 @@ int ssrf_check_url(const char *url, const char *allow1, const char *allow2,
             continue;
         const char *fmt = ai->ai_family == AF_INET6 ? "%s[%s]" : "%s%s";
         size_t cur = strlen(out->resolve);
-        int w = snprintf(out->resolve + cur, sizeof out->resolve - cur, fmt, naddr ? "," : "",
-                         ip);
+        int w = snprintf(out->resolve + cur, sizeof out->resolve - cur, fmt, naddr ? "," : "", ip);
         if (w < 0 || (size_t)w >= sizeof out->resolve - cur) {
             out->resolve[cur] = 0; /* keep what fits */
             break;

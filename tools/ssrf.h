@@ -37,7 +37,7 @@ int ssrf_ip_blocked(const char *ip);
 int ssrf_host_allowed(const char *host, const char *allowlist);
 /* 0 when url may be fetched (out filled); negative with err ("host resolves to a private
  * address", ...) otherwise. Both allowlists apply (either may be NULL). */
-int ssrf_check_url(const char *url, const char *allow1, const char *allow2,
-                   struct ssrf_target *out, char *err, size_t errlen);
+int ssrf_check_url(const char *url, const char *allow1, const char *allow2, struct ssrf_target *out,
+                   char *err, size_t errlen);
 
 #endif

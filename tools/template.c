@@ -38,8 +38,8 @@ static void sb_add(struct sbuf *b, const char *s, size_t n)
 
 static int is_name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '.' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == '-';
 }
 
 /* At s[0] == '{': length of the name when "{name}" follows, else 0. */
@@ -177,8 +177,8 @@ static void sb_json_escape(struct sbuf *b, const char *s, size_t len)
 
 /* Interpolates placeholders inside one string; raw=1 keeps text (JSON value mode),
  * raw=0 JSON-escapes string values (text mode). */
-static int interpolate(const char *s, json_object *args, int json_escape, struct sbuf *b,
-                       char *err, size_t errlen)
+static int interpolate(const char *s, json_object *args, int json_escape, struct sbuf *b, char *err,
+                       size_t errlen)
 {
     while (*s) {
         size_t n = placeholder_at(s);
@@ -197,8 +197,7 @@ static int interpolate(const char *s, json_object *args, int json_escape, struct
         }
         if (json_escape) {
             if (json_object_is_type(v, json_type_string)) {
-                sb_json_escape(b, json_object_get_string(v),
-                               (size_t)json_object_get_string_len(v));
+                sb_json_escape(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
             } else {
                 const char *j = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
                 sb_add(b, j, strlen(j));
@@ -222,8 +221,8 @@ static int interpolate(const char *s, json_object *args, int json_escape, struct
     return b->oom ? -ENOMEM : 0;
 }
 
-static int expand_value(json_object *t, json_object *args, json_object **out, int depth,
-                        char *err, size_t errlen)
+static int expand_value(json_object *t, json_object *args, json_object **out, int depth, char *err,
+                        size_t errlen)
 {
     *out = NULL;
     if (depth > 32) {
@@ -290,8 +289,8 @@ static int expand_value(json_object *t, json_object *args, json_object **out, in
             return -ENOMEM;
         for (size_t i = 0; i < json_object_array_length(t); i++) {
             json_object *ev = NULL;
-            int rc = expand_value(json_object_array_get_idx(t, i), args, &ev, depth + 1, err,
-                                  errlen);
+            int rc =
+                expand_value(json_object_array_get_idx(t, i), args, &ev, depth + 1, err, errlen);
             if (rc) {
                 json_object_put(a);
                 return rc;

@@ -26,7 +26,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-#define TEMPLATE_MAX_OUT (64 * 1024)
+#define TEMPLATE_MAX_OUT ((size_t)64 * 1024)
 
 /* *out malloc'd. used (may be NULL) gets each argument name consumed added as a key. */
 int template_expand_url(const char *tmpl, json_object *args, json_object *used, char **out,

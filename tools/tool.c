@@ -70,8 +70,7 @@ int tool_cfg_bool(json_object *cfg, const char *key, int def)
     return def;
 }
 
-int tool_check_output(const struct tool_def *tool, json_object *result, char *err,
-                      size_t errlen)
+int tool_check_output(const struct tool_def *tool, json_object *result, char *err, size_t errlen)
 {
     char verr[256];
     if (!tool->output_schema)

@@ -34,7 +34,7 @@ struct tool_ctx {
     const char *tenant_id;
     const char *user_jwt; /* the caller's token for inject_jwt; may be NULL */
     struct httploop *loop;
-    struct llm_client *llm;          /* embeddings for RAG */
+    struct llm_client *llm; /* embeddings for RAG */
     const struct llm_config *llm_cfg;
     const char *chroma_url;
     const char *allowed_hosts; /* comma-separated hosts exempt from the SSRF guard */

@@ -32,8 +32,7 @@ int tool_deliver(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
 
 /* Checks result against the output schema; fills err ("tool X: output does not match its
  * schema: /a: ...") and returns negative on a violation. */
-int tool_check_output(const struct tool_def *tool, json_object *result, char *err,
-                      size_t errlen);
+int tool_check_output(const struct tool_def *tool, json_object *result, char *err, size_t errlen);
 
 /* Config helpers: a number clamped to [lo, hi], def when absent or not a number. */
 long tool_cfg_long(json_object *cfg, const char *key, long def, long lo, long hi);

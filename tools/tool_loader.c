@@ -69,12 +69,12 @@ static int def_from_json(json_object *o, struct tool_def *d)
     memset(d, 0, sizeof *d);
     if (!json_object_is_type(o, json_type_object))
         return -EINVAL;
-#define STR(key, field)                                                                          \
-    do {                                                                                         \
-        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string)) \
-            return -EINVAL;                                                                      \
-        if (!(d->field = strdup(json_object_get_string(v))))                                     \
-            return -ENOMEM;                                                                      \
+#define STR(key, field)                                                                            \
+    do {                                                                                           \
+        if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))   \
+            return -EINVAL;                                                                        \
+        if (!(d->field = strdup(json_object_get_string(v))))                                       \
+            return -ENOMEM;                                                                        \
     } while (0)
     STR("tool_id", id);
     STR("name", name);

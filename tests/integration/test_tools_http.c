@@ -209,8 +209,8 @@ static int run(struct tool_def *t, const char *args_json, const char *allowed, c
 {
     struct httploop *loop = NULL;
     assert_int_equal(httploop_new(&loop), 0);
-    struct tool_ctx ctx = {.tenant_id = "tenant-a", .user_jwt = jwt, .loop = loop,
-                           .allowed_hosts = allowed};
+    struct tool_ctx ctx = {
+        .tenant_id = "tenant-a", .user_jwt = jwt, .loop = loop, .allowed_hosts = allowed};
     json_object *args = json_tokener_parse(args_json);
     memset(o, 0, sizeof *o);
     int rc = tool_invoke(&ctx, t, args, on_done, o, err, errlen);
@@ -241,8 +241,7 @@ static void test_get_injects_jwt(void **state)
     struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET", DEBT_CFG, DEBT_IN, DEBT_OUT);
     struct outcome o;
     char err[256];
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_null(o.error);
     json_object *r = json_tokener_parse(o.result), *v;
     assert_true(json_object_object_get_ex(r, "total_debt", &v));
@@ -266,14 +265,13 @@ static void test_get_injects_jwt(void **state)
 static void test_no_jwt_without_inject(void **state)
 {
     (void)state;
-    struct tool_def t = mk_tool("get_shipment", "HTTP_GET",
-                                "{\"endpoint\":\"%s/api/shipments/{tracking_number}\"}", NULL,
-                                NULL);
+    struct tool_def t =
+        mk_tool("get_shipment", "HTTP_GET", "{\"endpoint\":\"%s/api/shipments/{tracking_number}\"}",
+                NULL, NULL);
     struct outcome o;
     char err[256];
     assert_int_equal(
-        run(&t, "{\"tracking_number\":\"VN123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-        0);
+        run(&t, "{\"tracking_number\":\"VN123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_null(o.error);
     assert_non_null(strstr(o.result, "\"status\":\"in_transit\""));
     json_object *last = last_request("/api/shipments/VN123456789"), *v;
@@ -292,8 +290,7 @@ static void test_invalid_args_refused(void **state)
     struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET", DEBT_CFG, DEBT_IN, DEBT_OUT);
     struct outcome o;
     char err[256] = "";
-    assert_int_not_equal(run(&t, "{\"mst\":\"12ab\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                         0);
+    assert_int_not_equal(run(&t, "{\"mst\":\"12ab\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_non_null(strstr(err, "invalid arguments"));
     assert_non_null(strstr(err, "/mst"));
     assert_int_equal(o.done, 0);
@@ -329,18 +326,15 @@ static void test_http_errors(void **state)
     struct outcome o;
     char err[256];
     /* unknown MST: 404 */
-    assert_int_equal(run(&t, "{\"mst\":\"0000000000\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0000000000\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: HTTP 404");
     outcome_free(&o);
     set_fail("500");
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: HTTP 500");
     outcome_free(&o);
     set_fail("down");
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: HTTP 503");
     outcome_free(&o);
     tool_free(&t);
@@ -353,8 +347,7 @@ static void test_output_schema_violation(void **state)
     struct outcome o;
     char err[256];
     set_fail("badshape");
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_non_null(o.error);
     assert_non_null(strstr(o.error, "output does not match its schema"));
     assert_non_null(strstr(o.error, "/total_debt"));
@@ -370,8 +363,7 @@ static void test_oversize_response(void **state)
     struct outcome o;
     char err[256];
     set_fail("oversize"); /* 2 MiB against the 1 MiB default */
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_non_null(o.error);
     assert_string_equal(o.error, "tool get_customer_debt: response larger than 1048576 bytes");
     outcome_free(&o);
@@ -380,8 +372,7 @@ static void test_oversize_response(void **state)
     set_fail("ok");
     t = mk_tool("get_customer_debt", "HTTP_GET",
                 "{\"endpoint\":\"%s/api/debt/{mst}\",\"max_response_bytes\":50}", DEBT_IN, NULL);
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_non_null(strstr(o.error, "response larger than 50 bytes"));
     outcome_free(&o);
     tool_free(&t);
@@ -392,13 +383,11 @@ static void test_service_unavailable(void **state)
     (void)state;
     /* a port nobody listens on: base + 91 */
     char cfg[256];
-    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"http://127.0.0.1:%d/api/debt/{mst}\"}",
-             g_port + 1);
+    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"http://127.0.0.1:%d/api/debt/{mst}\"}", g_port + 1);
     struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET", cfg, DEBT_IN, NULL);
     struct outcome o;
     char err[256];
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: service unavailable");
     outcome_free(&o);
     tool_free(&t);
@@ -407,14 +396,13 @@ static void test_service_unavailable(void **state)
 static void test_timeout(void **state)
 {
     (void)state;
-    struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET",
-                                "{\"endpoint\":\"%s/api/debt/{mst}\",\"timeout_ms\":300}",
-                                DEBT_IN, NULL);
+    struct tool_def t =
+        mk_tool("get_customer_debt", "HTTP_GET",
+                "{\"endpoint\":\"%s/api/debt/{mst}\",\"timeout_ms\":300}", DEBT_IN, NULL);
     struct outcome o;
     char err[256];
     set_fail("slow");
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err),
-                     0);
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: timed out after 300 ms");
     outcome_free(&o);
     tool_free(&t);
@@ -455,12 +443,12 @@ static void test_post_body_template(void **state)
 static void test_unused_args_become_query(void **state)
 {
     (void)state;
-    struct tool_def t = mk_tool("get_order", "HTTP_GET", "{\"endpoint\":\"%s/api/orders/{id}\"}",
-                                NULL, NULL);
+    struct tool_def t =
+        mk_tool("get_order", "HTTP_GET", "{\"endpoint\":\"%s/api/orders/{id}\"}", NULL, NULL);
     struct outcome o;
     char err[256];
-    assert_int_equal(run(&t, "{\"id\":\"ORD-1001\",\"lang\":\"vi VN\",\"n\":2}", "127.0.0.1",
-                         NULL, &o, err, sizeof err),
+    assert_int_equal(run(&t, "{\"id\":\"ORD-1001\",\"lang\":\"vi VN\",\"n\":2}", "127.0.0.1", NULL,
+                         &o, err, sizeof err),
                      0);
     assert_null(o.error);
     json_object *last = last_request("/api/orders/ORD-1001"), *v;
@@ -474,14 +462,13 @@ static void test_unused_args_become_query(void **state)
 static void test_path_traversal_stays_encoded(void **state)
 {
     (void)state;
-    struct tool_def t = mk_tool("get_order", "HTTP_GET", "{\"endpoint\":\"%s/api/orders/{id}\"}",
-                                NULL, NULL);
+    struct tool_def t =
+        mk_tool("get_order", "HTTP_GET", "{\"endpoint\":\"%s/api/orders/{id}\"}", NULL, NULL);
     struct outcome o;
     char err[256];
     /* "../../_fail?mode=down" must not reach /_fail: encoded, it stays one path segment */
-    assert_int_equal(run(&t, "{\"id\":\"../../_fail?mode=down\"}", "127.0.0.1", NULL, &o, err,
-                         sizeof err),
-                     0);
+    assert_int_equal(
+        run(&t, "{\"id\":\"../../_fail?mode=down\"}", "127.0.0.1", NULL, &o, err, sizeof err), 0);
     /* Whatever the server makes of the path (civetweb decodes %2F and removes dot segments
      * itself), "?mode=down" arrived as part of the path, not as a query: the ERP is not in
      * "down" mode afterwards. */
@@ -501,8 +488,7 @@ static void test_redirects(void **state)
     struct outcome o;
     char err[256];
     /* to a private address: refused at the hop, before any connection */
-    snprintf(cfg, sizeof cfg,
-             "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true}");
+    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true}");
     struct tool_def t = mk_tool("redir", "HTTP_GET", cfg, NULL, NULL);
     assert_int_equal(
         run(&t, "{\"to\":\"http://10.1.2.3/steal\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
@@ -510,14 +496,13 @@ static void test_redirects(void **state)
     assert_non_null(strstr(o.error, "refused"));
     assert_non_null(strstr(o.error, "private"));
     outcome_free(&o);
-    assert_int_equal(run(&t, "{\"to\":\"http://169.254.169.254/latest/meta-data/\"}",
-                         "127.0.0.1", JWT, &o, err, sizeof err),
+    assert_int_equal(run(&t, "{\"to\":\"http://169.254.169.254/latest/meta-data/\"}", "127.0.0.1",
+                         JWT, &o, err, sizeof err),
                      0);
     assert_non_null(strstr(o.error, "refused"));
     outcome_free(&o);
-    assert_int_equal(run(&t, "{\"to\":\"file:///etc/passwd\"}", "127.0.0.1", JWT, &o, err,
-                         sizeof err),
-                     0);
+    assert_int_equal(
+        run(&t, "{\"to\":\"file:///etc/passwd\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
     assert_non_null(o.error);
     outcome_free(&o);
 
@@ -562,8 +547,8 @@ static void test_cancel_on_loop_free(void **state)
     char err[256];
     set_fail("slow");
     assert_int_equal(httploop_new(&loop), 0);
-    struct tool_ctx ctx = {.tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop,
-                           .allowed_hosts = "127.0.0.1"};
+    struct tool_ctx ctx = {
+        .tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop, .allowed_hosts = "127.0.0.1"};
     json_object *args = json_tokener_parse("{\"mst\":\"0123456789\"}");
     assert_int_equal(tool_invoke(&ctx, &t, args, on_done, &o, err, sizeof err), 0);
     httploop_run(loop, 50);

@@ -78,8 +78,7 @@ static int group_setup(void **state)
     snprintf(g_other, sizeof g_other, "ldr-%d-other", g_pid);
     cleanup_rows();
     const char *pt[] = {g_tenant, g_other};
-    sql("INSERT INTO tenants (tenant_id, name) VALUES ($1, 'loader test'), ($2, 'other')", 2,
-        pt);
+    sql("INSERT INTO tenants (tenant_id, name) VALUES ($1, 'loader test'), ($2, 'other')", 2, pt);
     char an[64];
     snprintf(an, sizeof an, "LdrAgent%d", g_pid);
     const char *pa[] = {an};
@@ -132,10 +131,10 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_STACK()                                                                             \
-    do {                                                                                         \
-        if (!g_db)                                                                               \
-            skip();                                                                              \
+#define NEED_STACK()                                                                               \
+    do {                                                                                           \
+        if (!g_db)                                                                                 \
+            skip();                                                                                \
     } while (0)
 
 static void expect_tools(struct tool_def *d, size_t n, const int *want, size_t nwant)
@@ -183,8 +182,7 @@ static void test_other_tenant_gets_nothing(void **state)
     struct tool_def *d = NULL;
     size_t n = 9;
     char err[256];
-    assert_int_equal(
-        tools_load_for_agent(g_db, g_r, g_other, g_agent, &d, &n, err, sizeof err), 0);
+    assert_int_equal(tools_load_for_agent(g_db, g_r, g_other, g_agent, &d, &n, err, sizeof err), 0);
     assert_int_equal(n, 0);
     tool_defs_free(d, n);
 }

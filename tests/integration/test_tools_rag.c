@@ -26,8 +26,8 @@ static char g_tenant[64];
 static const char *g_chroma;
 
 static const char *const KB_FILES[] = {
-    "payment-policy.md", "chinh-sach-thanh-toan.md", "shipping-policy.md",
-    "chinh-sach-van-chuyen.md", "analysis-guide.md", "huong-dan-phan-tich.md",
+    "payment-policy.md",        "chinh-sach-thanh-toan.md", "shipping-policy.md",
+    "chinh-sach-van-chuyen.md", "analysis-guide.md",        "huong-dan-phan-tich.md",
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -58,8 +58,7 @@ static void kb_dir(char *out, size_t cap)
         if (s)
             *s = 0;
     }
-    if (snprintf(out, cap, "%.*s/compose/local/demo-kb", (int)(cap > 32 ? cap - 32 : 0), self) <
-        0)
+    if (snprintf(out, cap, "%.*s/compose/local/demo-kb", (int)(cap > 32 ? cap - 32 : 0), self) < 0)
         out[0] = 0;
 }
 
@@ -88,8 +87,8 @@ static int group_setup(void **state)
             chroma_close(c);
             return -1;
         }
-        int rc = knowledge_add_document(c, g_tenant, NULL, KB_FILES[i], text, len, &n, err,
-                                        sizeof err);
+        int rc =
+            knowledge_add_document(c, g_tenant, NULL, KB_FILES[i], text, len, &n, err, sizeof err);
         free(text);
         if (rc != 0 || n == 0) {
             fprintf(stderr, "ingest %s: %s\n", KB_FILES[i], err);
@@ -115,10 +114,10 @@ static int group_teardown(void **state)
     return 0;
 }
 
-#define NEED_CHROMA()                                                                            \
-    do {                                                                                         \
-        if (!g_chroma || !*g_chroma)                                                             \
-            skip();                                                                              \
+#define NEED_CHROMA()                                                                              \
+    do {                                                                                           \
+        if (!g_chroma || !*g_chroma)                                                               \
+            skip();                                                                                \
     } while (0)
 
 struct outcome {
@@ -253,9 +252,8 @@ static void test_threshold_drops_results(void **state)
     struct outcome o;
     char err[256], cfg[128];
     const char *q = "late payment interest overdue debt credit hold";
-    assert_int_equal(rag(g_tenant, "{\"top_k\":4,\"similarity_threshold\":0}", q, &o, err,
-                         sizeof err),
-                     0);
+    assert_int_equal(
+        rag(g_tenant, "{\"top_k\":4,\"similarity_threshold\":0}", q, &o, err, sizeof err), 0);
     json_object *r = results(&o);
     size_t n = json_object_array_length(r);
     assert_true(n >= 2);
@@ -273,8 +271,7 @@ static void test_threshold_drops_results(void **state)
     outcome_free(&o);
 
     /* nothing is that similar */
-    assert_int_equal(
-        rag(g_tenant, "{\"similarity_threshold\":0.999}", q, &o, err, sizeof err), 0);
+    assert_int_equal(rag(g_tenant, "{\"similarity_threshold\":0.999}", q, &o, err, sizeof err), 0);
     assert_int_equal(json_object_array_length(results(&o)), 0);
     outcome_free(&o);
 }
@@ -338,16 +335,16 @@ static void test_reingest_replaces_chunks(void **state)
     big[0] = 0;
     for (int i = 0; i < 40; i++)
         strcat(big, "Warehouse opening hours are eight to five on working days. ");
-    assert_int_equal(knowledge_add_document(c, tenant, NULL, "hours.md", big, strlen(big), &n,
-                                            err, sizeof err),
-                     0);
+    assert_int_equal(
+        knowledge_add_document(c, tenant, NULL, "hours.md", big, strlen(big), &n, err, sizeof err),
+        0);
     assert_true(n >= 3);
     assert_true(knowledge_collection_name(tenant, coll, sizeof coll) > 0);
     assert_int_equal(chroma_collection_get(c, coll, id, err, sizeof err) >= 0, 1);
     assert_int_equal(chroma_count(c, id, err, sizeof err), (long)n);
     const char *small = "Warehouse opening hours are seven to four.";
-    assert_int_equal(knowledge_add_document(c, tenant, NULL, "hours.md", small, strlen(small),
-                                            &n, err, sizeof err),
+    assert_int_equal(knowledge_add_document(c, tenant, NULL, "hours.md", small, strlen(small), &n,
+                                            err, sizeof err),
                      0);
     assert_int_equal(n, 1);
     assert_int_equal(chroma_count(c, id, err, sizeof err), 1);

@@ -16,8 +16,11 @@ static int utf8_ok(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2
-                : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        int n = *p < 0x80             ? 0
+                : (*p & 0xE0) == 0xC0 ? 1
+                : (*p & 0xF0) == 0xE0 ? 2
+                : (*p & 0xF8) == 0xF0 ? 3
+                                      : -1;
         if (n < 0)
             return 0;
         p++;
@@ -163,8 +166,8 @@ static void test_collection_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_and_short),    cmocka_unit_test(test_sizes_coverage_overlap),
-        cmocka_unit_test(test_defaults_about_500), cmocka_unit_test(test_long_word_utf8),
+        cmocka_unit_test(test_empty_and_short),      cmocka_unit_test(test_sizes_coverage_overlap),
+        cmocka_unit_test(test_defaults_about_500),   cmocka_unit_test(test_long_word_utf8),
         cmocka_unit_test(test_vietnamese_sentences), cmocka_unit_test(test_collection_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -250,10 +250,8 @@ static void test_tool_image_url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_langs),
-        cmocka_unit_test(test_ocr_png),
-        cmocka_unit_test(test_ocr_bad_input),
-        cmocka_unit_test(test_tool_base64_and_data_url),
+        cmocka_unit_test(test_langs),          cmocka_unit_test(test_ocr_png),
+        cmocka_unit_test(test_ocr_bad_input),  cmocka_unit_test(test_tool_base64_and_data_url),
         cmocka_unit_test(test_tool_image_url),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,23 +1,17 @@
 /* agenthub-standin-erp — stand-in ERP + logistics business APIs for the demo and tests.
  *
  * Deterministic data (the same answer every time, no database):
- *   GET  /api/debt/{mst}              customer debt by tax code (MST: 10 digits, or 10-3 for a branch);
- *                                     404 {"error":{...}} for an unknown MST
- *   GET  /api/shipments/{tracking}    shipment status, ETA, location, history
- *   GET  /api/orders/{order_id}       order lines and totals
- *   POST /api/analysis/report         {"metric", "period"} -> figures
- *   GET  /health
- * Test hooks:
- *   GET  /_last_request?path=/api/... the method, Authorization header and body of the last
- *                                     request to that exact path (tests assert that the
- *                                     user's JWT arrived); {"seen":false} if none
- *   GET  /_fail?mode=ok|down|500|slow|oversize|badshape[&ms=N]
- *                                     fault injection for every /api/ request until reset:
- *                                     down = 503, 500 = 500, slow = sleep ms (default 3000)
- *                                     first, oversize = a 2 MiB JSON answer, badshape =
- *                                     total_debt as a string (output-schema violations)
- *   GET  /_redirect?to=URL[&code=302] answers a redirect to URL (redirect-guard tests)
- * Settings: ERP_LISTEN (default 127.0.0.1:18090), LOG_LEVEL.
+ *   GET  /api/debt/{mst}              customer debt by tax code (MST: 10 digits, or 10-3 for a
+ * branch); 404 {"error":{...}} for an unknown MST GET  /api/shipments/{tracking}    shipment
+ * status, ETA, location, history GET  /api/orders/{order_id}       order lines and totals POST
+ * /api/analysis/report         {"metric", "period"} -> figures GET  /health Test hooks: GET
+ * /_last_request?path=/api/... the method, Authorization header and body of the last request to
+ * that exact path (tests assert that the user's JWT arrived); {"seen":false} if none GET
+ * /_fail?mode=ok|down|500|slow|oversize|badshape[&ms=N] fault injection for every /api/ request
+ * until reset: down = 503, 500 = 500, slow = sleep ms (default 3000) first, oversize = a 2 MiB JSON
+ * answer, badshape = total_debt as a string (output-schema violations) GET
+ * /_redirect?to=URL[&code=302] answers a redirect to URL (redirect-guard tests) Settings:
+ * ERP_LISTEN (default 127.0.0.1:18090), LOG_LEVEL.
  */
 #include <civetweb.h>
 #include <json-c/json.h>
@@ -36,8 +30,7 @@ static char *g_listen;
 static char *g_log_level;
 
 static const struct config_entry erp_config[] = {
-    {"ERP_LISTEN", CONFIG_STRING, "127.0.0.1:18090", 0, 0, 0, "host:port to listen on",
-     &g_listen},
+    {"ERP_LISTEN", CONFIG_STRING, "127.0.0.1:18090", 0, 0, 0, "host:port to listen on", &g_listen},
     {"LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &g_log_level},
 };
 #define ERP_NCONFIG (sizeof(erp_config) / sizeof(erp_config[0]))
@@ -138,7 +131,7 @@ static int apply_fault(struct mg_connection *conn, enum fail_mode *mode_out)
         nanosleep(&ts, NULL);
     }
     if (m == FAIL_OVERSIZE) {
-        size_t n = 2u * 1024 * 1024;
+        size_t n = (size_t)2 * 1024 * 1024;
         mg_printf(conn,
                   "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                   "Connection: close\r\n\r\n",
@@ -182,8 +175,7 @@ struct shipment {
 static const struct shipment SHIPMENTS[] = {
     {"VN123456789", "in_transit", "2024-06-20", "Đà Nẵng sorting center", "VNPost Express",
      "Hồ Chí Minh", "Hà Nội"},
-    {"VN987654321", "delivered", "2024-06-10", "Hà Nội", "Giao Hàng Nhanh", "Hải Phòng",
-     "Hà Nội"},
+    {"VN987654321", "delivered", "2024-06-10", "Hà Nội", "Giao Hàng Nhanh", "Hải Phòng", "Hà Nội"},
     {"SG2024000123", "delayed", "2024-06-25", "Cát Lái port, Hồ Chí Minh", "Saigon Logistics",
      "Singapore", "Hồ Chí Minh"},
 };
@@ -330,8 +322,9 @@ static int h_order(struct mg_connection *conn, void *cb)
     long long total = 0;
     for (int i = 0; i < 2; i++) {
         json_object *l = json_object_new_object();
-        long long qty = 10 * (i + 1), price = 250000 + 125000 * i;
-        json_object_object_add(l, "sku", json_object_new_string(i ? "SKU-CEMENT-50" : "SKU-STEEL-12"));
+        long long qty = 10LL * (i + 1), price = 250000LL + 125000LL * i;
+        json_object_object_add(l, "sku",
+                               json_object_new_string(i ? "SKU-CEMENT-50" : "SKU-STEEL-12"));
         json_object_object_add(l, "quantity", json_object_new_int64(qty));
         json_object_object_add(l, "unit_price", json_object_new_int64(price));
         json_object_array_add(lines, l);
@@ -386,8 +379,7 @@ static int h_report(struct mg_connection *conn, void *cb)
     const char *period = "2024-Q2";
     if (json_object_object_get_ex(in, "period", &jp) && json_object_is_type(jp, json_type_string))
         period = json_object_get_string(jp);
-    static const char *const METRICS[] = {"revenue", "debt", "orders", "shipments",
-                                          "overdue_debt"};
+    static const char *const METRICS[] = {"revenue", "debt", "orders", "shipments", "overdue_debt"};
     int known = 0;
     for (size_t i = 0; i < sizeof METRICS / sizeof METRICS[0]; i++)
         known |= strcmp(metric, METRICS[i]) == 0;
@@ -552,8 +544,8 @@ int main(int argc, char **argv)
     struct mg_callbacks cbs;
     memset(&cbs, 0, sizeof cbs);
     cbs.log_message = on_log;
-    const char *opts[] = {"listening_ports", g_listen, "num_threads", "8",
-                          "request_timeout_ms", "30000", NULL};
+    const char *opts[] = {"listening_ports",    g_listen, "num_threads", "8",
+                          "request_timeout_ms", "30000",  NULL};
     struct mg_context *ctx = mg_start(&cbs, NULL, opts);
     if (!ctx) {
         log_error(NULL, "cannot listen on %s", g_listen);
@@ -570,7 +562,7 @@ int main(int argc, char **argv)
     mg_set_request_handler(ctx, "/_last_request", h_last, NULL);
     mg_set_request_handler(ctx, "/_fail", h_fail, NULL);
     mg_set_request_handler(ctx, "/_redirect", h_redirect, NULL);
-    log_kv(LOG_INFO, NULL, "stand-in ERP listening", "listen", g_listen, NULL);
+    log_kv(LOG_INFO, NULL, "stand-in ERP listening", "listen", g_listen, (char *)NULL);
 
     while (!g_stop)
         usleep(100 * 1000);
