@@ -18,6 +18,8 @@ struct agent_svc {
     long max_tool_iterations;
     long history_messages;
     long user_token_ttl_s;
+    long llm_timeout_ms;  /* > 0: overrides the tenant config's */
+    long llm_max_retries; /* >= 0: overrides the tenant config's */
 };
 
 /* stage handlers */

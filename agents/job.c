@@ -721,6 +721,8 @@ void agent_job_start(void *opaque, struct stage_job *job)
     struct log_ctx c;
     logctx(env, &c);
     char err[512] = "", status[32] = "";
+    log_kv(LOG_INFO, &c, "job started", "agent", jstr(env->payload, "agent"), "topic",
+           stage_job_topic(job), NULL);
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
         log_kv(LOG_ERROR, &c, "out of memory", NULL);
@@ -833,6 +835,10 @@ void agent_job_start(void *opaque, struct stage_job *job)
         return;
     }
     j->have_cfg = 1;
+    if (svc->llm_timeout_ms > 0)
+        j->cfg.timeout_ms = svc->llm_timeout_ms;
+    if (svc->llm_max_retries >= 0)
+        j->cfg.max_retries = (int)svc->llm_max_retries;
 
     /* The user's JWT for inject_jwt tools: Fernet-encrypted in the envelope, short TTL. */
     const char *tok = jstr(env->payload, "user_token");

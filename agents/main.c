@@ -26,6 +26,8 @@ static long g_pg_pool = 4;
 static long g_max_iter = 4;
 static long g_history = 10;
 static long g_token_ttl = 3600;
+static long g_llm_timeout_ms = 0;
+static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -45,6 +47,10 @@ static const struct config_entry g_config[] = {
     {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
      "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
+    {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
+     "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
+    {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
+     "LLM retries overriding the tenant config's (-1: keep it)", &g_llm_retries},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -160,6 +166,8 @@ int main(int argc, char **argv)
     svc.max_tool_iterations = g_max_iter;
     svc.history_messages = g_history;
     svc.user_token_ttl_s = g_token_ttl;
+    svc.llm_timeout_ms = g_llm_timeout_ms;
+    svc.llm_max_retries = g_llm_retries;
     struct stage_opts so = {
         .name = "agent",
         .brokers = g_common.kafka_brokers,

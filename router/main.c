@@ -34,6 +34,8 @@ static long g_max_inflight = 5000;
 static long g_drain_ms = 20000;
 static long g_pg_pool = 4;
 static long g_produce_timeout_ms = 10000;
+static long g_llm_timeout_ms = 0;
+static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -46,6 +48,10 @@ static const struct config_entry g_config[] = {
     {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
     {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,
      "how long to wait for the broker to acknowledge a routed message", &g_produce_timeout_ms},
+    {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
+     "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
+    {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
+     "LLM retries overriding the tenant config's (-1: keep it)", &g_llm_retries},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -363,6 +369,10 @@ static void start_job(void *opaque, struct stage_job *job)
         goto finish;
     }
     have_cfg = 1;
+    if (g_llm_timeout_ms > 0)
+        cfg.timeout_ms = g_llm_timeout_ms;
+    if (g_llm_retries >= 0)
+        cfg.max_retries = (int)g_llm_retries;
     prompt = route_prompt(j->agents);
     if (!prompt) {
         pipeline_job_fail(&r->pl, env, "internal", "out of memory");

@@ -54,8 +54,10 @@ def wait_port(port, timeout=20.0):
 
 
 class Pipeline:
-    def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None):
+    def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None,
+                 llm_model="standin-1"):
         self.name = name
+        self.llm_model = llm_model
         self.nagents = agents
         self.llm_env = llm_env or {}
         self.agent_env = agent_env or {}
@@ -138,11 +140,38 @@ class Pipeline:
     def seed(self):
         self.run(["psql", os.environ["DATABASE_URL"], "-q", "-v", "ON_ERROR_STOP=1",
                   "-v", "erp_url=" + self.erp, "-v", "llm_provider=openai_compatible",
-                  "-v", "llm_model=standin-1",
+                  "-v", "llm_model=" + self.llm_model,
                   "-v", "llm_base_url=http://127.0.0.1:%d/v1" % self.ports["llm"],
                   "-v", "llm_key=", "-v", "llm_rpm=0",
                   "-f", os.path.join(ROOT, "compose", "local", "demo-seed.sql")])
         self.flush_cache()
+
+    def llm_base(self):
+        return "http://127.0.0.1:%d/v1" % self.ports["llm"]
+
+    def add_tenant(self, tenant, model, agents=("AgentDebt",), tools=("get_customer_debt",)):
+        """A tenant with its own LLM model string (the stand-in reads latency and faults from
+        the part after '@') and the given agents and tools."""
+        base = self.llm_base()
+        q = ("INSERT INTO tenants (tenant_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING;"
+             "INSERT INTO llm_models (provider, model_name, base_url) VALUES "
+             "('openai_compatible', %s, %s) ON CONFLICT ON CONSTRAINT "
+             "llm_models_provider_name_url_key DO NOTHING;"
+             "INSERT INTO tenant_llm_configs (tenant_id, model_id, rate_limit_rpm, "
+             "embedding_provider) SELECT %s, model_id, 0, 'local' FROM llm_models "
+             "WHERE model_name = %s AND base_url = %s ON CONFLICT (tenant_id) DO UPDATE "
+             "SET model_id = EXCLUDED.model_id;")
+        params = [tenant, tenant, model, base, tenant, model, base]
+        for a in agents:
+            q += ("INSERT INTO tenant_agent_permissions (tenant_id, agent_id) SELECT %s, agent_id "
+                  "FROM agent_configs WHERE name = %s ON CONFLICT DO NOTHING;")
+            params += [tenant, a]
+        for t in tools:
+            q += ("INSERT INTO tenant_tool_permissions (tenant_id, tool_id) SELECT %s, tool_id "
+                  "FROM tool_configs WHERE name = %s ON CONFLICT DO NOTHING;")
+            params += [tenant, t]
+        self.sql(q, *params)
+        self.tokens[tenant] = self.token(tenant, tenant + "-user")
 
     def flush_cache(self):
         url = os.environ["REDIS_URL"]
@@ -261,3 +290,8 @@ class Pipeline:
             q = q.replace("%s", "'" + str(p).replace("'", "''") + "'", 1)
         r = self.run(["psql", os.environ["DATABASE_URL"], "-At", "-F", "\t", "-c", q])
         return [line.split("\t") for line in r.stdout.splitlines() if line]
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
