@@ -226,9 +226,11 @@ int req_auth(struct req *r, const char *tenant)
     char why[128] = "";
     const char *h = mg_get_header(r->conn, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
-        /* EventSource cannot set headers: the web UI passes ?access_token= on streams. */
+        /* EventSource cannot set headers: the web UI passes ?access_token= on event streams
+         * (and only there; the query string is never logged). */
         static __thread char qtok[AUTH_MAX_TOKEN + 1];
-        if (req_query(r, "access_token", qtok, sizeof qtok) == 0 && qtok[0]) {
+        if (strcmp(r->route, "jobs.events") == 0 &&
+            req_query(r, "access_token", qtok, sizeof qtok) == 0 && qtok[0]) {
             r->token = qtok;
         } else {
             log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", NULL);

@@ -59,30 +59,6 @@
 static long docs_max_files = 20;
 static long docs_max_file_bytes = 10L * 1024 * 1024;
 static long docs_max_body = 64L * 1024 * 1024;
-static pthread_once_t docs_once = PTHREAD_ONCE_INIT;
-
-static long docs_env_long(const char *name, long def, long min, long max)
-{
-    const char *s = getenv(name);
-    char *end;
-    if (!s || !*s)
-        return def;
-    long v = strtol(s, &end, 10);
-    if (*end || v < min || v > max) {
-        log_kv(LOG_WARN, NULL, "invalid setting ignored", "name", name, NULL);
-        return def;
-    }
-    return v;
-}
-
-static void docs_settings_load(void)
-{
-    docs_max_files = docs_env_long("DOCUMENTS_MAX_FILES", docs_max_files, 1, 1000);
-    docs_max_file_bytes = docs_env_long("DOCUMENTS_MAX_FILE_BYTES", docs_max_file_bytes, 1,
-                                        OCR_MAX_IMAGE_BYTES);
-    docs_max_body = docs_env_long("DOCUMENTS_MAX_BODY", docs_max_body, 1024, 1L << 30);
-}
-
 /* ---- parsing the upload -------------------------------------------------------------------- */
 
 struct doc_in {
@@ -493,6 +469,33 @@ static int parse_multipart_upload(const char *body, size_t len, const char *ctyp
 }
 
 #ifndef ROUTES_DOCUMENTS_PARSER_ONLY
+
+/* ---- settings (read once, on the first request) ---------------------------------------- */
+
+static pthread_once_t docs_once = PTHREAD_ONCE_INIT;
+
+static long docs_env_long(const char *name, long def, long min, long max)
+{
+    const char *s = getenv(name);
+    char *end;
+    if (!s || !*s)
+        return def;
+    long v = strtol(s, &end, 10);
+    if (*end || v < min || v > max) {
+        log_kv(LOG_WARN, NULL, "invalid setting ignored", "name", name, NULL);
+        return def;
+    }
+    return v;
+}
+
+static void docs_settings_load(void)
+{
+    docs_max_files = docs_env_long("DOCUMENTS_MAX_FILES", docs_max_files, 1, 1000);
+    docs_max_file_bytes = docs_env_long("DOCUMENTS_MAX_FILE_BYTES", docs_max_file_bytes, 1,
+                                        OCR_MAX_IMAGE_BYTES);
+    docs_max_body = docs_env_long("DOCUMENTS_MAX_BODY", docs_max_body, 1024, 1L << 30);
+}
+
 
 /* ---- reading the body ---------------------------------------------------------------------- */
 

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""bench_ingress.py — ingress figures: accepted chat submissions/s with p50/p99 latency, and
+how many concurrent SSE streams one ingress process holds, with its RSS.
+
+Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS) when exported; otherwise brings up
+its own stack (compose/local/stack, AGENTHUB_VAR=var/bench-ingress, AGENTHUB_PORT_BASE=
+$BENCH_PORT_BASE or 26400) and takes it down at the end.
+
+Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CLIENTS (16), BENCH_SSE_STREAMS
+(5000), BENCH_SSE_HOLD_S (20), AGENTHUB_BIN (build/bin).
+Prints `ingress.<figure> <value>` lines and writes var/bench/ingress.json.
+"""
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import ingress_support as S  # noqa: E402
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def threads_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def pct(sorted_vals, p):
+    if not sorted_vals:
+        return 0.0
+    i = min(len(sorted_vals) - 1, int(round(p / 100.0 * (len(sorted_vals) - 1))))
+    return sorted_vals[i]
+
+
+def bench_chat(ing, tenant, token, seconds, clients):
+    import http.client
+    lat = []
+    codes = {}
+    lock = threading.Lock()
+    stop_at = time.time() + seconds
+    body = json.dumps({"message": "benchmark message"}).encode()
+    hdrs = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def worker():
+        c = http.client.HTTPConnection("127.0.0.1", ing.port, timeout=30)
+        mine, mycodes = [], {}
+        while time.time() < stop_at:
+            t0 = time.perf_counter()
+            try:
+                c.request("POST", "/api/%s/chat" % tenant, body=body, headers=hdrs)
+                r = c.getresponse()
+                r.read()
+                st = r.status
+            except (OSError, http.client.HTTPException):
+                st = -1
+                c.close()
+                c = http.client.HTTPConnection("127.0.0.1", ing.port, timeout=30)
+            dt = time.perf_counter() - t0
+            mycodes[st] = mycodes.get(st, 0) + 1
+            if st == 202:
+                mine.append(dt)
+        c.close()
+        with lock:
+            lat.extend(mine)
+            for k, v in mycodes.items():
+                codes[k] = codes.get(k, 0) + v
+
+    t0 = time.time()
+    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    elapsed = time.time() - t0
+    lat.sort()
+    return {
+        "chat_clients": clients,
+        "chat_seconds": round(elapsed, 2),
+        "chat_accepted": len(lat),
+        "chat_accepted_per_s": round(len(lat) / elapsed, 1),
+        "chat_p50_ms": round(pct(lat, 50) * 1000, 2),
+        "chat_p99_ms": round(pct(lat, 99) * 1000, 2),
+        "chat_status_counts": {str(k): v for k, v in codes.items()},
+    }
+
+
+def bench_sse(ing, tenant, token, job_ids, want, hold_s):
+    """Opens `want` streams spread over job_ids; returns figures."""
+    sel = selectors.DefaultSelector()
+    socks = {}
+    opened = 0
+    failed = 0
+    rss0 = rss_kb(ing.proc.pid)
+    t_open = time.time()
+    for i in range(want):
+        job = job_ids[i % len(job_ids)]
+        s = socket.socket()
+        s.setblocking(True)
+        s.settimeout(10)
+        try:
+            s.connect(("127.0.0.1", ing.port))
+            req = ("GET /api/%s/jobs/%s/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s"
+                   "\r\nAccept: text/event-stream\r\n\r\n" % (tenant, job, token))
+            s.sendall(req.encode())
+        except OSError:
+            failed += 1
+            s.close()
+            continue
+        s.setblocking(False)
+        socks[s] = {"buf": b"", "ok": False, "final": False, "job": job}
+        sel.register(s, selectors.EVENT_READ)
+        opened += 1
+
+    def pump(timeout, until):
+        deadline = time.time() + timeout
+        while time.time() < deadline and not until():
+            for key, _ in sel.select(0.2):
+                s = key.fileobj
+                st = socks[s]
+                try:
+                    data = s.recv(65536)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    sel.unregister(s)
+                    st["closed"] = True
+                    continue
+                st["buf"] = (st["buf"] + data)[-4096:]
+                if not st["ok"] and b" 200 " in st["buf"] and b"retry:" in st["buf"]:
+                    st["ok"] = True
+                if b"event: final" in st["buf"]:
+                    st["final"] = True
+
+    pump(120, lambda: all(v["ok"] or v.get("closed") for v in socks.values()))
+    established = sum(1 for v in socks.values() if v["ok"])
+    t_est = time.time() - t_open
+    st, text, _ = ing.request("GET", "/metrics")
+    gauge = 0
+    for line in (text or "").splitlines():
+        if line.startswith("ingress_sse_streams_open"):
+            gauge = int(float(line.split()[-1]))
+    rss1 = rss_kb(ing.proc.pid)
+    threads = threads_of(ing.proc.pid)
+    # hold: heartbeats keep them open, none should drop
+    pump(hold_s, lambda: False)
+    alive = sum(1 for v in socks.values() if v["ok"] and not v.get("closed"))
+    rss_hold = rss_kb(ing.proc.pid)
+    # fan-out: one final per job, time until every stream saw it
+    t_fin = time.time()
+    for job in job_ids:
+        S.xadd(tenant, job, "final", {"response": "done"})
+    pump(60, lambda: all(v["final"] for v in socks.values() if v["ok"]))
+    fanout = time.time() - t_fin
+    finals = sum(1 for v in socks.values() if v["final"])
+    for s in list(socks):
+        try:
+            sel.unregister(s)
+        except (KeyError, ValueError):
+            pass
+        s.close()
+    return {
+        "sse_requested": want,
+        "sse_established": established,
+        "sse_connect_failures": failed + (opened - established),
+        "sse_establish_s": round(t_est, 2),
+        "sse_gauge_open": gauge,
+        "sse_alive_after_hold": alive,
+        "sse_hold_s": hold_s,
+        "sse_final_delivered": finals,
+        "sse_final_fanout_s": round(fanout, 2),
+        "ingress_threads": threads,
+        "rss_idle_mb": round(rss0 / 1024, 1),
+        "rss_streams_mb": round(max(rss1, rss_hold) / 1024, 1),
+        "rss_per_stream_kb": round((max(rss1, rss_hold) - rss0) / max(1, established), 1),
+    }
+
+
+def main():
+    own_stack = False
+    env_out = None
+    if S.stack_env_missing() and not os.environ.get("DATABASE_URL"):
+        os.environ.setdefault("AGENTHUB_VAR", os.path.join(ROOT, "var", "bench-ingress"))
+        os.environ.setdefault("AGENTHUB_PORT_BASE", os.environ.get("BENCH_PORT_BASE", "26400"))
+        out = subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "up"],
+                             capture_output=True, text=True, timeout=600)
+        if out.returncode != 0:
+            print("bench_ingress: stack up failed:\n" + out.stderr[-2000:], file=sys.stderr)
+            return 1
+        own_stack = True
+        env_out = out.stdout
+        for line in out.stdout.splitlines():
+            if line.startswith("export "):
+                k, _, v = line[7:].partition("=")
+                os.environ[k] = v.strip("'\"")
+    why = S.stack_env_missing()
+    if why:
+        print("bench_ingress: " + why, file=sys.stderr)
+        return 1
+    want = int(os.environ.get("BENCH_SSE_STREAMS", "5000"))
+    ing = S.Ingress({"INGRESS_THREADS": str(want + 200), "LOG_LEVEL": "warn",
+                     "INGRESS_SSE_HEARTBEAT_S": "5", "INGRESS_PG_POOL": "16"})
+    results = {}
+    try:
+        tenant = S.unique("bench")
+        ing.ensure_tenant(tenant)
+        token = ing.token(tenant=tenant, sub="bench-user")
+        results.update(bench_chat(ing, tenant, token,
+                                  float(os.environ.get("BENCH_CHAT_SECONDS", "10")),
+                                  int(os.environ.get("BENCH_CHAT_CLIENTS", "16"))))
+        jobs = []
+        for i in range(50):
+            st, r, _ = ing.request("POST", "/api/%s/chat" % tenant, {"message": "sse %d" % i},
+                                   token=token)
+            if st == 202:
+                jobs.append(r["job_id"])
+        results.update(bench_sse(ing, tenant, token, jobs, want,
+                                 int(os.environ.get("BENCH_SSE_HOLD_S", "20"))))
+    finally:
+        ing.stop()
+        if own_stack:
+            subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
+                           capture_output=True, timeout=300)
+    for k, v in results.items():
+        print("ingress.%s %s" % (k, json.dumps(v) if isinstance(v, dict) else v))
+    os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "var", "bench", "ingress.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    _ = env_out
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
