@@ -58,7 +58,6 @@
 
 static long docs_max_files = 20;
 static long docs_max_file_bytes = 10L * 1024 * 1024;
-static long docs_max_body = 64L * 1024 * 1024;
 /* ---- parsing the upload -------------------------------------------------------------------- */
 
 struct doc_in {
@@ -139,8 +138,7 @@ static int docs_set_filename(struct doc_in *d, const char *name, size_t n, size_
                           DOCS_FILENAME_MAX);
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
-            return docs_failf(f, 400, "invalid_request",
-                              "filename contains control characters");
+            return docs_failf(f, 400, "invalid_request", "filename contains control characters");
     if (!utf8_ok(base, n))
         return docs_failf(f, 400, "invalid_request", "filename is not valid UTF-8");
     memcpy(d->filename, base, n);
@@ -187,8 +185,7 @@ static int docs_set_lang(struct doc_upload *u, const char *s, size_t n, struct d
 static struct doc_in *upload_add(struct doc_upload *u, struct docs_fail *f)
 {
     if ((long)u->n >= docs_max_files) {
-        docs_failf(f, 400, "too_many_documents", "at most %ld documents per batch",
-                   docs_max_files);
+        docs_failf(f, 400, "too_many_documents", "at most %ld documents per batch", docs_max_files);
         return NULL;
     }
     if (u->n == u->cap) {
@@ -242,8 +239,8 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
             docs_failf(f, 400, "invalid_request", "lang must be a string");
             goto out;
         }
-        if (docs_set_lang(u, json_object_get_string(v), (size_t)json_object_get_string_len(v),
-                          f) != 0)
+        if (docs_set_lang(u, json_object_get_string(v), (size_t)json_object_get_string_len(v), f) !=
+            0)
             goto out;
     }
     if (!json_object_object_get_ex(root, "documents", &arr) ||
@@ -254,8 +251,7 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
         goto out;
     }
     if ((long)json_object_array_length(arr) > docs_max_files) {
-        docs_failf(f, 400, "too_many_documents", "at most %ld documents per batch",
-                   docs_max_files);
+        docs_failf(f, 400, "too_many_documents", "at most %ld documents per batch", docs_max_files);
         goto out;
     }
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -288,9 +284,8 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
         const char *s = json_object_get_string(cb);
         size_t sl = (size_t)json_object_get_string_len(cb), k = 0;
         if (b64_decoded_max(sl) > (size_t)docs_max_file_bytes + 3) {
-            docs_failf(f, 413, "document_too_large",
-                       "document \"%.64s\" is larger than %ld bytes", d->filename,
-                       docs_max_file_bytes);
+            docs_failf(f, 413, "document_too_large", "document \"%.64s\" is larger than %ld bytes",
+                       d->filename, docs_max_file_bytes);
             goto out;
         }
         char *clean = malloc(sl + 1);
@@ -306,8 +301,10 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
         int bad = b64_decode(clean, k, d->owned, b64_decoded_max(sl) + 1, &d->len, B64_STD);
         free(clean);
         if (bad) {
-            docs_failf(f, 400, "invalid_request", "documents[%zu].content_base64 is not valid "
-                       "base64", i);
+            docs_failf(f, 400, "invalid_request",
+                       "documents[%zu].content_base64 is not valid "
+                       "base64",
+                       i);
             goto out;
         }
         d->data = d->owned;
@@ -429,8 +426,8 @@ static int parse_multipart_upload(const char *body, size_t len, const char *ctyp
                 eol = hend;
             size_t hl = (size_t)(eol - h);
             if (hl > 20 && strncasecmp(h, "Content-Disposition:", 20) == 0) {
-                int r1 = disposition_param(h + 20, hl - 20, "filename", fname, sizeof fname,
-                                           &fnamen);
+                int r1 =
+                    disposition_param(h + 20, hl - 20, "filename", fname, sizeof fname, &fnamen);
                 if (r1 == -2)
                     return docs_failf(f, 400, "invalid_request", "filename longer than %d bytes",
                                       DOCS_FILENAME_MAX);
@@ -472,6 +469,7 @@ static int parse_multipart_upload(const char *body, size_t len, const char *ctyp
 
 /* ---- settings (read once, on the first request) ---------------------------------------- */
 
+static long docs_max_body = 64L * 1024 * 1024;
 static pthread_once_t docs_once = PTHREAD_ONCE_INIT;
 
 static long docs_env_long(const char *name, long def, long min, long max)
@@ -491,11 +489,10 @@ static long docs_env_long(const char *name, long def, long min, long max)
 static void docs_settings_load(void)
 {
     docs_max_files = docs_env_long("DOCUMENTS_MAX_FILES", docs_max_files, 1, 1000);
-    docs_max_file_bytes = docs_env_long("DOCUMENTS_MAX_FILE_BYTES", docs_max_file_bytes, 1,
-                                        OCR_MAX_IMAGE_BYTES);
+    docs_max_file_bytes =
+        docs_env_long("DOCUMENTS_MAX_FILE_BYTES", docs_max_file_bytes, 1, OCR_MAX_IMAGE_BYTES);
     docs_max_body = docs_env_long("DOCUMENTS_MAX_BODY", docs_max_body, 1024, 1L << 30);
 }
-
 
 /* ---- reading the body ---------------------------------------------------------------------- */
 
@@ -723,14 +720,14 @@ static void documents_post(struct req *r, const char *tenant)
         struct kafka_header hdrs[] = {{"traceparent", env.traceparent}};
         int prc2 = app->prod ? kafka_produce_sync(app->prod, KAFKA_TOPIC_DOCUMENTS, batch_id,
                                                   payload, strlen(payload), hdrs, 1,
-                                                  (int)app->cfg.publish_timeout_ms, err,
-                                                  sizeof err)
+                                                  (int)app->cfg.publish_timeout_ms, err, sizeof err)
                              : -EIO;
         if (prc2 != 0) {
             log_kv(LOG_WARN, &r->log, "document publish failed; rolling back the batch", "error",
                    prc2 == -ETIMEDOUT ? "timeout" : err, NULL);
             metrics_inc(metrics_counter("ingress_publish_failures_total",
-                                        "chat.request publishes that failed", "topic=\"documents\""),
+                                        "chat.request publishes that failed",
+                                        "topic=\"documents\""),
                         1);
             docs_tx(conn, "ROLLBACK");
             in_tx = 0;
@@ -746,9 +743,9 @@ static void documents_post(struct req *r, const char *tenant)
     in_tx = 0;
     pgpool_release(app->db, conn);
     conn = NULL;
-    metrics_inc(metrics_counter("ingress_document_batches_accepted_total",
-                                "document batches accepted", ""),
-                1);
+    metrics_inc(
+        metrics_counter("ingress_document_batches_accepted_total", "document batches accepted", ""),
+        1);
 
     json_object *o = json_object_new_object(), *docs = json_object_new_array();
     json_object_object_add(o, "batch_id", json_object_new_string(batch_id));
@@ -808,13 +805,16 @@ static int batch_fetch(struct req *r, const char *tenant, const char *batch_id, 
     char err[256];
     *out = NULL;
     const char *p[] = {batch_id, tenant, r->claims.sub, r->claims.admin ? "t" : "f"};
-    int st = pgpool_exec(r->app->db, &res,
-                         "SELECT batch_id, status, total, succeeded, failed, "
-                         "total - succeeded - failed AS pending, user_id, metadata, "
-                         DOCS_TS("created_at") " AS created_at, " DOCS_TS("updated_at")
-                         " AS updated_at FROM document_batches WHERE batch_id = $1 AND "
-                         "tenant_id = $2 AND (user_id = $3 OR $4::boolean)",
-                         4, p, err, sizeof err);
+    int st = pgpool_exec(
+        r->app->db, &res,
+        "SELECT batch_id, status, total, succeeded, failed, "
+        "total - succeeded - failed AS pending, user_id, metadata, " DOCS_TS(
+            "created_at") " AS created_at, " DOCS_TS("updated_at") " AS updated_at FROM "
+                                                                   "document_batches WHERE "
+                                                                   "batch_id = $1 AND "
+                                                                   "tenant_id = $2 AND (user_id = "
+                                                                   "$3 OR $4::boolean)",
+        4, p, err, sizeof err);
     if (st != PG_OK)
         return st == PG_ERR_INVALID ? 1 : st;
     if (PQntuples(res) == 0) {
@@ -826,13 +826,14 @@ static int batch_fetch(struct req *r, const char *tenant, const char *batch_id, 
     res = NULL;
     if (with_docs) {
         const char *p2[] = {batch_id, tenant};
-        st = pgpool_exec(r->app->db, &res,
-                         "SELECT document_id, filename, content_type, size_bytes, sha256, status, "
-                         "text, error, pages, metadata, " DOCS_TS("created_at")
-                         " AS created_at, " DOCS_TS("updated_at") " AS updated_at "
-                         "FROM documents WHERE batch_id = $1 AND tenant_id = $2 "
-                         "ORDER BY created_at, document_id",
-                         2, p2, err, sizeof err);
+        st = pgpool_exec(
+            r->app->db, &res,
+            "SELECT document_id, filename, content_type, size_bytes, sha256, status, "
+            "text, error, pages, metadata, " DOCS_TS("created_at") " AS created_at, " DOCS_TS(
+                "updated_at") " AS updated_at "
+                              "FROM documents WHERE batch_id = $1 AND tenant_id = $2 "
+                              "ORDER BY created_at, document_id",
+            2, p2, err, sizeof err);
         if (st != PG_OK) {
             json_object_put(b);
             return st;
@@ -873,8 +874,7 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
         long v = strtol(buf, &end, 10);
         if (!buf[0] || *end || v < 0 || v > app->cfg.max_wait_s) {
             char msg[96];
-            snprintf(msg, sizeof msg, "wait must be an integer from 0 to %ld",
-                     app->cfg.max_wait_s);
+            snprintf(msg, sizeof msg, "wait must be an integer from 0 to %ld", app->cfg.max_wait_s);
             reply_error(r, 400, "invalid_request", msg);
             return;
         }
@@ -1003,11 +1003,11 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
                 if (!id || !ev)
                     continue;
                 json_object_object_get_ex(e, "data", &data);
-                fail = docs_send_event(r->conn, id, ev,
-                                       data ? json_object_to_json_string_ext(
-                                                  data, JSON_C_TO_STRING_PLAIN |
-                                                            JSON_C_TO_STRING_NOSLASHESCAPE)
-                                            : "null");
+                fail = docs_send_event(
+                    r->conn, id, ev,
+                    data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
+                                                                    JSON_C_TO_STRING_NOSLASHESCAPE)
+                         : "null");
                 snprintf(last, sizeof last, "%s", id);
                 last_write = now_mono();
                 if (strcmp(ev, "batch_done") == 0)
