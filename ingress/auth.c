@@ -84,7 +84,7 @@ static int add_key(struct auth *a, const char *kid, const char *pem, size_t len,
         return -EINVAL;
     }
     if (!pem_is_rsa_pub(pem, len)) {
-        snprintf(err, errlen, "key %s is not a PEM RSA public key", *kid ? kid : "#" );
+        snprintf(err, errlen, "key %s is not a PEM RSA public key", *kid ? kid : "#");
         return -EINVAL;
     }
     for (size_t i = 0; i < a->nkeys && *kid; i++) {
@@ -387,8 +387,8 @@ static int claim_time(json_object *payload, const char *name, long *out)
     return -1;
 }
 
-static int check_claims(struct auth *a, json_object *payload, time_t now,
-                        struct auth_claims *c, char *why, size_t whylen)
+static int check_claims(struct auth *a, json_object *payload, time_t now, struct auth_claims *c,
+                        char *why, size_t whylen)
 {
     json_object *v;
     long exp = 0, nbf = 0;

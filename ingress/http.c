@@ -104,7 +104,8 @@ void reply_stream_start(struct req *r, const char *ctype)
 void reply_json(struct req *r, int status, json_object *obj)
 {
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     reply_raw(r, status, "application/json", s, len, NULL);
 }
 
@@ -116,15 +117,15 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
     json_object_object_add(o, "error", e);
     const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
     size_t len = 0;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    const char *s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     reply_raw(r, status, "application/json", s, len, extra);
     json_object_put(o);
 }
 
 void reply_db_error(struct req *r, int pgst, const char *what)
 {
-    log_kv(LOG_WARN, &r->log, "database error", "what", what, "status", pg_status_str(pgst),
-           NULL);
+    log_kv(LOG_WARN, &r->log, "database error", "what", what, "status", pg_status_str(pgst), NULL);
     if (pgst == PG_ERR_UNAVAILABLE || pgst == PG_ERR_TIMEOUT)
         reply_error(r, 503, "unavailable", "database unavailable, retry later");
     else if (pgst == PG_ERR_INVALID)
@@ -451,8 +452,8 @@ static void dispatch(struct req *r)
     routes_web(r);
 }
 
-static const double latency_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                         0.25,  0.5,   1,    2.5,   5,    10, 30};
+static const double latency_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                         0.5,   1,     2.5,  5,     10,   30};
 
 int http_handler(struct mg_connection *conn, void *cbdata)
 {
@@ -515,9 +516,9 @@ done:;
     char labels[128], status[8];
     snprintf(status, sizeof status, "%d", r->status);
     snprintf(labels, sizeof labels, "route=\"%s\",status=\"%d\"", r->route, r->status);
-    metrics_inc(metrics_counter("ingress_http_requests_total", "HTTP requests by route and status",
-                                labels),
-                1);
+    metrics_inc(
+        metrics_counter("ingress_http_requests_total", "HTTP requests by route and status", labels),
+        1);
     snprintf(labels, sizeof labels, "route=\"%s\"", r->route);
     metrics_observe(metrics_histogram("ingress_http_request_duration_seconds",
                                       "HTTP request latency by route", labels, latency_buckets,

@@ -74,8 +74,8 @@ struct req {
     struct mg_connection *conn;
     const struct mg_request_info *ri;
     char request_id[65];
-    char route[48];   /* metrics label: "chat", "jobs.get", ... */
-    int status;       /* what was answered, for metrics and the access log */
+    char route[48]; /* metrics label: "chat", "jobs.get", ... */
+    int status;     /* what was answered, for metrics and the access log */
     int responded;
     const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
     char path[1024];       /* decoded local URI */

@@ -56,8 +56,7 @@ static const struct config_entry table[] = {
     {"INGRESS_SSE_POLL_MS", CONFIG_INT, "1000", 50, 60000, 0,
      "streams re-read Redis at least this often (Kafka wakes them sooner)", &app.cfg.sse_poll_ms},
     {"INGRESS_SSE_MAX_S", CONFIG_INT, "3600", 1, 86400, 0,
-     "longest an SSE stream stays open (clients reconnect with Last-Event-ID)",
-     &app.cfg.sse_max_s},
+     "longest an SSE stream stays open (clients reconnect with Last-Event-ID)", &app.cfg.sse_max_s},
     {"INGRESS_PG_POOL", CONFIG_INT, "16", 1, 1000, 0, "PostgreSQL connections", &app.cfg.pg_pool},
     {"INGRESS_CORS_ORIGINS", CONFIG_STRING, "", 0, 0, 0,
      "comma-separated allowed browser origins, or *", &app.cfg.cors_origins},
@@ -123,14 +122,14 @@ int main(int argc, char **argv)
         pthread_attr_destroy(&attr);
     }
 
-    if (auth_new(&app.auth, app.cfg.jwt_public_key_file, app.cfg.jwt_leeway_s,
-                 app.cfg.jwt_issuer, app.cfg.jwt_audience, err, sizeof err) != 0) {
+    if (auth_new(&app.auth, app.cfg.jwt_public_key_file, app.cfg.jwt_leeway_s, app.cfg.jwt_issuer,
+                 app.cfg.jwt_audience, err, sizeof err) != 0) {
         log_error(NULL, "jwt keys: %s", err);
         rc = 2;
         goto out;
     }
-    if (pgpool_open(&app.db, app.cfg.common.database_url, (int)app.cfg.pg_pool, err,
-                    sizeof err) != 0) {
+    if (pgpool_open(&app.db, app.cfg.common.database_url, (int)app.cfg.pg_pool, err, sizeof err) !=
+        0) {
         log_error(NULL, "postgres: %s", err);
         goto out;
     }
@@ -170,27 +169,13 @@ int main(int argc, char **argv)
     snprintf(threads, sizeof threads, "%ld", app.cfg.threads);
     snprintf(timeout, sizeof timeout, "%ld", app.cfg.request_timeout_ms);
     snprintf(maxhdr, sizeof maxhdr, "%ld", app.cfg.max_header);
-    const char *options[] = {"listening_ports",
-                             app.cfg.listen,
-                             "num_threads",
-                             threads,
-                             "request_timeout_ms",
-                             timeout,
-                             "max_request_size",
-                             maxhdr,
-                             "enable_keep_alive",
-                             "yes",
-                             "keep_alive_timeout_ms",
-                             "5000",
-                             "listen_backlog",
-                             "4096",
-                             "connection_queue",
-                             "4096",
+    const char *options[] = {"listening_ports", app.cfg.listen, "num_threads", threads,
+                             "request_timeout_ms", timeout, "max_request_size", maxhdr,
+                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+                             "listen_backlog", "4096", "connection_queue", "4096",
                              /* CORS is ours (INGRESS_CORS_ORIGINS): civetweb's default
                               * answers every preflight with "*". */
-                             "access_control_allow_origin",
-                             "",
-                             NULL};
+                             "access_control_allow_origin", "", NULL};
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = civet_log;
@@ -206,9 +191,9 @@ int main(int argc, char **argv)
     /* Present from the start, so dashboards see zeros rather than gaps. */
     metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
-    metrics_inc(metrics_counter("ingress_publish_failures_total",
-                                "chat.request publishes that failed", ""),
-                0);
+    metrics_inc(
+        metrics_counter("ingress_publish_failures_total", "chat.request publishes that failed", ""),
+        0);
     log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, NULL);
 
     int sig = 0;

@@ -86,7 +86,7 @@ static void bad(struct req *r, const char *fmt, const char *name)
 static void del_key(struct req *r, const char *pattern)
 {
     int st = strchr(pattern, '*') ? rcache_del_pattern(r->app->rc, pattern)
-                                   : rcache_del(r->app->rc, pattern);
+                                  : rcache_del(r->app->rc, pattern);
     if (st != RC_OK && st != RC_MISS)
         log_kv(LOG_WARN, &r->log, "cache invalidation failed", "key", pattern, "status",
                rc_status_str(st), NULL);
@@ -115,9 +115,9 @@ static int check_schema_member(struct req *r, json_object *body, const char *nam
         return -1;
     }
     json_object *t;
-    if (want_object && (!json_object_object_get_ex(v, "type", &t) ||
-                        !json_object_is_type(t, json_type_string) ||
-                        strcmp(json_object_get_string(t), "object") != 0)) {
+    if (want_object &&
+        (!json_object_object_get_ex(v, "type", &t) || !json_object_is_type(t, json_type_string) ||
+         strcmp(json_object_get_string(t), "object") != 0)) {
         snprintf(msg, sizeof msg, "%s must be a schema of type object", name);
         reply_error(r, 400, "invalid_schema", msg);
         return -1;
@@ -322,64 +322,93 @@ static const struct field tool_fields[] = {
     {"is_active", F_BOOL, 0, 0, 0},
 };
 static const struct field format_fields[] = {
-    {"name", F_TEXT, 1, 0, 100},
-    {"format_type", F_TEXT, 1, 0, 16},
-    {"description", F_TEXT, 0, 1, 4000},
-    {"schema", F_OBJ, 0, 1, 0},
+    {"name", F_TEXT, 1, 0, 100},         {"format_type", F_TEXT, 1, 0, 16},
+    {"description", F_TEXT, 0, 1, 4000}, {"schema", F_OBJ, 0, 1, 0},
     {"template", F_TEXT, 0, 1, 100000},
 };
 static const struct field model_fields[] = {
-    {"provider", F_TEXT, 1, 0, 32},
-    {"model_name", F_TEXT, 1, 0, 200},
-    {"base_url", F_TEXT, 0, 1, 2048},
-    {"context_window", F_INT, 0, 1, 0},
-    {"max_output_tokens", F_INT, 0, 1, 0},
-    {"input_cost_per_mtok", F_NUM, 0, 1, 0},
-    {"output_cost_per_mtok", F_NUM, 0, 1, 0},
-    {"is_active", F_BOOL, 0, 0, 0},
+    {"provider", F_TEXT, 1, 0, 32},           {"model_name", F_TEXT, 1, 0, 200},
+    {"base_url", F_TEXT, 0, 1, 2048},         {"context_window", F_INT, 0, 1, 0},
+    {"max_output_tokens", F_INT, 0, 1, 0},    {"input_cost_per_mtok", F_NUM, 0, 1, 0},
+    {"output_cost_per_mtok", F_NUM, 0, 1, 0}, {"is_active", F_BOOL, 0, 0, 0},
 };
 
 #define NF(a) (sizeof a / sizeof a[0])
 
 static const struct resource res_tenants = {
-    "tenants", "tenants", "tenant_id", 0,
+    "tenants",
+    "tenants",
+    "tenant_id",
+    0,
     "tenant_id, name, is_active, settings, " TS("created_at") " AS created_at, " TS(
         "updated_at") " AS updated_at",
-    "created_at, tenant_id", tenant_fields, NF(tenant_fields), validate_tenant, after_tenant};
+    "created_at, tenant_id",
+    tenant_fields,
+    NF(tenant_fields),
+    validate_tenant,
+    after_tenant};
 
 static const struct resource res_agents = {
-    "agents", "agent_configs", "agent_id", 1,
+    "agents",
+    "agent_configs",
+    "agent_id",
+    1,
     "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, " TS(
         "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
-    "name", agent_fields, NF(agent_fields), validate_agent, after_agent};
+    "name",
+    agent_fields,
+    NF(agent_fields),
+    validate_agent,
+    after_agent};
 
 static const struct resource res_tools = {
-    "tools", "tool_configs", "tool_id", 1,
+    "tools",
+    "tool_configs",
+    "tool_id",
+    1,
     "tool_id, name, (SELECT b.type FROM base_tools b WHERE b.base_tool_id = "
     "tool_configs.base_tool_id) AS base_type, description, config, input_schema, output_schema, "
     "output_format_id, is_active, " TS("created_at") " AS created_at, " TS(
         "updated_at") " AS updated_at",
-    "name", tool_fields, NF(tool_fields), validate_tool, after_tool};
+    "name",
+    tool_fields,
+    NF(tool_fields),
+    validate_tool,
+    after_tool};
 
 static const struct resource res_formats = {
-    "output-formats", "output_formats", "format_id", 1,
+    "output-formats",
+    "output_formats",
+    "format_id",
+    1,
     "format_id, name, format_type, description, schema, template, " TS(
         "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
-    "name", format_fields, NF(format_fields), validate_output_format, after_format};
+    "name",
+    format_fields,
+    NF(format_fields),
+    validate_output_format,
+    after_format};
 
 static const struct resource res_models = {
-    "llm-models", "llm_models", "model_id", 1,
+    "llm-models",
+    "llm_models",
+    "model_id",
+    1,
     "model_id, provider, model_name, base_url, context_window, max_output_tokens, "
     "input_cost_per_mtok, output_cost_per_mtok, is_active, " TS("created_at") " AS created_at, " TS(
         "updated_at") " AS updated_at",
-    "provider, model_name", model_fields, NF(model_fields), validate_llm_model, after_model};
+    "provider, model_name",
+    model_fields,
+    NF(model_fields),
+    validate_llm_model,
+    after_model};
 
 /* ---- generic CRUD ------------------------------------------------------------------------- */
 
 /* Converts a JSON member to a text parameter. Returns 0 (param set, maybe NULL), 1 absent,
  * -1 answered 400. *tmp holds a malloc'd string to free. */
-static int field_param(struct req *r, const struct field *f, json_object *body,
-                       const char **param, char **tmp)
+static int field_param(struct req *r, const struct field *f, json_object *body, const char **param,
+                       char **tmp)
 {
     json_object *v;
     char buf[64];
@@ -474,7 +503,8 @@ static const char *field_column(const struct field *f)
     return f->type == F_BASETYPE ? "base_tool_id" : f->name;
 }
 
-static void appendf(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void appendf(char *buf, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void appendf(char *buf, size_t cap, const char *fmt, ...)
 {
     size_t len = strlen(buf);
@@ -755,8 +785,8 @@ static void agent_tools_set(struct req *r, const char *agent_id)
         goto out;
     }
     in_tx = 1;
-    st = pgconn_exec(c, &res, "SELECT 1 FROM agent_configs WHERE agent_id = $1 FOR UPDATE", 1,
-                     pa, err, sizeof err);
+    st = pgconn_exec(c, &res, "SELECT 1 FROM agent_configs WHERE agent_id = $1 FOR UPDATE", 1, pa,
+                     err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "agent lookup");
         goto out;
@@ -768,8 +798,8 @@ static void agent_tools_set(struct req *r, const char *agent_id)
         reply_error(r, 404, "not_found", "no such agent");
         goto out;
     }
-    st = pgconn_exec(c, NULL, "DELETE FROM agent_tools WHERE agent_id = $1", 1, pa, err,
-                     sizeof err);
+    st =
+        pgconn_exec(c, NULL, "DELETE FROM agent_tools WHERE agent_id = $1", 1, pa, err, sizeof err);
     for (size_t i = 0; i < n && st == PG_OK; i++) {
         json_object *t = json_object_array_get_idx(tools, i), *pr;
         json_object_object_get_ex(t, "priority", &pr);
@@ -994,11 +1024,11 @@ out:
     json_object_put(body);
 }
 
-#define LLM_CFG_COLS                                                                             \
-    "c.tenant_id, c.model_id, m.provider, m.model_name, c.rate_limit_rpm, c.fallback_model_id, " \
-    "c.temperature, c.max_tokens, c.embedding_provider, c.embedding_model, "                     \
-    "c.embedding_base_url, c.encrypted_api_key IS NOT NULL AS has_api_key, "                     \
-    "c.encrypted_embedding_api_key IS NOT NULL AS has_embedding_api_key, c.is_active, " TS(     \
+#define LLM_CFG_COLS                                                                               \
+    "c.tenant_id, c.model_id, m.provider, m.model_name, c.rate_limit_rpm, c.fallback_model_id, "   \
+    "c.temperature, c.max_tokens, c.embedding_provider, c.embedding_model, "                       \
+    "c.embedding_base_url, c.encrypted_api_key IS NOT NULL AS has_api_key, "                       \
+    "c.encrypted_embedding_api_key IS NOT NULL AS has_embedding_api_key, c.is_active, " TS(        \
         "c.updated_at") " AS updated_at"
 
 static void llm_config_get(struct req *r, const char *tenant)
@@ -1047,8 +1077,8 @@ static int encrypt_member(struct req *r, json_object *body, const char *name, ch
         reply_error(r, 503, "unavailable", "FERNET_KEY is not configured");
         return -1;
     }
-    if (fernet_encrypt(fk, json_object_get_string(v), (size_t)json_object_get_string_len(v),
-                       out) != FERNET_OK) {
+    if (fernet_encrypt(fk, json_object_get_string(v), (size_t)json_object_get_string_len(v), out) !=
+        FERNET_OK) {
         reply_error(r, 500, "internal", "cannot encrypt the key");
         return -1;
     }
@@ -1058,14 +1088,10 @@ static int encrypt_member(struct req *r, json_object *body, const char *name, ch
 static void llm_config_set(struct req *r, const char *tenant)
 {
     static const struct field f[] = {
-        {"model_id", F_UUID, 1, 0, 0},
-        {"rate_limit_rpm", F_INT, 0, 0, 0},
-        {"fallback_model_id", F_UUID, 0, 1, 0},
-        {"temperature", F_NUM, 0, 1, 0},
-        {"max_tokens", F_INT, 0, 1, 0},
-        {"embedding_provider", F_TEXT, 0, 1, 32},
-        {"embedding_model", F_TEXT, 0, 1, 200},
-        {"embedding_base_url", F_TEXT, 0, 1, 2048},
+        {"model_id", F_UUID, 1, 0, 0},          {"rate_limit_rpm", F_INT, 0, 0, 0},
+        {"fallback_model_id", F_UUID, 0, 1, 0}, {"temperature", F_NUM, 0, 1, 0},
+        {"max_tokens", F_INT, 0, 1, 0},         {"embedding_provider", F_TEXT, 0, 1, 32},
+        {"embedding_model", F_TEXT, 0, 1, 200}, {"embedding_base_url", F_TEXT, 0, 1, 2048},
         {"is_active", F_BOOL, 0, 0, 0},
     };
     char sql[8192], cols[1024] = "tenant_id", vals[1024] = "$1", upd[2048] = "";

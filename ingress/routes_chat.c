@@ -27,10 +27,10 @@
 #define IDEMP_MAX 255
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
-#define JOB_COLUMNS                                                                               \
-    "job_id, session_id, user_message_id AS message_id, assistant_message_id, status, agent, "  \
-    "intent, language, response, metadata, error, parts_total, parts_done, " TS("created_at")   \
-    " AS created_at, " TS("updated_at") " AS updated_at"
+#define JOB_COLUMNS                                                                                \
+    "job_id, session_id, user_message_id AS message_id, assistant_message_id, status, agent, "     \
+    "intent, language, response, metadata, error, parts_total, parts_done, " TS(                   \
+        "created_at") " AS created_at, " TS("updated_at") " AS updated_at"
 
 int job_fetch(struct ingress *app, const char *tenant, const char *user, const char *job_id,
               json_object **job)
@@ -194,9 +194,8 @@ static void reply_sync(struct req *r, json_object *job)
     const char *mid = jstr(job, "assistant_message_id");
     json_object_object_add(o, "message_id",
                            json_object_new_string(mid ? mid : jstr(job, "message_id")));
-    json_object_object_add(o, "response",
-                           json_object_new_string(jstr(job, "response") ? jstr(job, "response")
-                                                                        : ""));
+    json_object_object_add(
+        o, "response", json_object_new_string(jstr(job, "response") ? jstr(job, "response") : ""));
     const char *agent = jstr(job, "agent");
     json_object_object_add(o, "agent", agent ? json_object_new_string(agent) : NULL);
     json_object_object_add(o, "metadata",
@@ -284,8 +283,8 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     PQclear(res);
     if (!fresh) {
         const char *p2[] = {job_id};
-        pgpool_exec(r->app->db, NULL, "UPDATE jobs SET idempotency_key = NULL WHERE job_id = $1",
-                    1, p2, err, sizeof err);
+        pgpool_exec(r->app->db, NULL, "UPDATE jobs SET idempotency_key = NULL WHERE job_id = $1", 1,
+                    p2, err, sizeof err);
         return 0;
     }
     if (!same_user || !same_req) {
@@ -303,7 +302,8 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
         json_object *o = accepted_body(tenant, job_id, jstr(job, "session_id"),
                                        jstr(job, "message_id"), jstr(job, "status"));
         size_t len;
-        const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+        const char *s = json_object_to_json_string_length(
+            o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
         reply_raw(r, 202, "application/json", s, len, "Idempotent-Replayed: true\r\n");
         json_object_put(o);
     }
@@ -345,7 +345,8 @@ void routes_chat_post(struct req *r, const char *tenant)
     }
     if (!(body = req_json_body(r)))
         return;
-    if (!json_object_object_get_ex(body, "message", &v) || !json_object_is_type(v, json_type_string)) {
+    if (!json_object_object_get_ex(body, "message", &v) ||
+        !json_object_is_type(v, json_type_string)) {
         reply_error(r, 400, "invalid_request", "message is required and must be a string");
         goto out;
     }
@@ -468,8 +469,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         }
     }
     {
-        const char *p[] = {env.job_id, tenant, session_id, r->claims.sub, message_id,
-                           idem[0] ? idem : NULL, hash};
+        const char *p[] = {
+            env.job_id, tenant, session_id, r->claims.sub, message_id, idem[0] ? idem : NULL, hash};
         st = pgconn_exec(conn, NULL,
                          "INSERT INTO jobs (job_id, tenant_id, session_id, user_id, "
                          "user_message_id, status, idempotency_key, request_hash) "

@@ -16,8 +16,8 @@
 #include "uuid.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
-#define SESSION_COLUMNS                                                                           \
-    "session_id, title, agent_id, metadata, " TS("created_at") " AS created_at, " TS(          \
+#define SESSION_COLUMNS                                                                            \
+    "session_id, title, agent_id, metadata, " TS("created_at") " AS created_at, " TS(              \
         "updated_at") " AS updated_at, " TS("last_message_at") " AS last_message_at"
 
 static int page_params(struct req *r, char *limit, char *offset)
@@ -185,11 +185,12 @@ static void list_messages(struct req *r, const char *tenant, const char *id)
         return;
     }
     const char *p[] = {id, tenant, limit, offset};
-    st = pgpool_exec(r->app->db, &res,
-                     "SELECT message_id, role, content, metadata, job_id, " TS("timestamp")
-                     " AS timestamp FROM messages WHERE session_id = $1 AND tenant_id = $2 "
-                     "ORDER BY timestamp ASC, message_id LIMIT $3 OFFSET $4",
-                     4, p, err, sizeof err);
+    st = pgpool_exec(
+        r->app->db, &res,
+        "SELECT message_id, role, content, metadata, job_id, " TS(
+            "timestamp") " AS timestamp FROM messages WHERE session_id = $1 AND tenant_id = $2 "
+                         "ORDER BY timestamp ASC, message_id LIMIT $3 OFFSET $4",
+        4, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "list messages");
         return;

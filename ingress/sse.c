@@ -271,7 +271,8 @@ static const char *event_data_text(json_object *data)
         return "null";
     if (json_object_is_type(data, json_type_string))
         return json_object_get_string(data);
-    return json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN);
+    return json_object_to_json_string_ext(data,
+                                          JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
 void routes_job_events(struct req *r, const char *tenant, const char *job_id)
@@ -326,8 +327,8 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
                     continue;
                 json_object_object_get_ex(e, "data", &data);
                 const char *evs = json_object_get_string(ev);
-                fail = sse_send_event(r->conn, json_object_get_string(id), evs,
-                                      event_data_text(data));
+                fail =
+                    sse_send_event(r->conn, json_object_get_string(id), evs, event_data_text(data));
                 snprintf(last, sizeof last, "%s", json_object_get_string(id));
                 last_write = now_mono();
                 events_seen = 1;
@@ -346,12 +347,12 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
             last_pg = now;
             if (job_load(r, tenant, job_id, &j2) == 0 && j2) {
                 json_object *st;
-                const char *s = json_object_object_get_ex(j2, "status", &st)
-                                    ? json_object_get_string(st)
-                                    : "";
+                const char *s =
+                    json_object_object_get_ex(j2, "status", &st) ? json_object_get_string(st) : "";
                 if (strcmp(s, "done") == 0 || strcmp(s, "error") == 0) {
-                    fail = sse_send_event(r->conn, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
-                                          json_object_to_json_string_ext(j2, JSON_C_TO_STRING_PLAIN));
+                    fail =
+                        sse_send_event(r->conn, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
+                                       json_object_to_json_string_ext(j2, JSON_C_TO_STRING_PLAIN));
                     done = 1;
                 }
             }

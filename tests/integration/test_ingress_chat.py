@@ -19,7 +19,7 @@ class IngressChatTest(unittest.TestCase):
         why = S.stack_env_missing()
         if why:
             raise unittest.SkipTest(why)
-        cls.ing = S.Ingress()
+        cls.ing = S.Ingress({"INGRESS_SSE_HEARTBEAT_S": "1"})
         cls.ta = S.unique("ta")
         cls.tb = S.unique("tb")
         cls.ing.ensure_tenant(cls.ta)
@@ -272,6 +272,23 @@ class IngressChatTest(unittest.TestCase):
         third, _ = self.ing.sse(self.ta, job, self.tok_a, last_event_id=first[0]["id"],
                                 max_time=10)
         self.assertEqual([e["event"] for e in third], ["routed", "delta", "delta", "error"])
+
+    def test_sse_heartbeat_and_stream_headers(self):
+        resp = self.submit()
+        events, raw = self.ing.sse(self.ta, resp["job_id"], self.tok_a, max_time=3)
+        self.assertEqual([e["event"] for e in events], ["queued"])
+        self.assertIn(": keepalive", raw)
+        st, body, h = self.ing.request("HEAD", "/api/%s/jobs/%s/events" % (self.ta, "x"),
+                                       token=self.tok_a)
+        self.assertEqual(st, 404)
+        # a stream of a job that does not exist never opens
+        st, body, h = self.ing.request("GET", "/api/%s/jobs/%s/events" % (self.ta, uuid.uuid4()),
+                                       token=self.tok_a)
+        self.assertEqual(st, 404)
+        # the web UI's query token works on event streams only
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions?access_token=%s" %
+                                    (self.ta, self.tok_a))
+        self.assertEqual(st, 401)
 
     def test_sse_bad_last_event_id(self):
         resp = self.submit()

@@ -96,12 +96,12 @@ static char *make_token(const struct tok *t)
         jwt_add_grant(j, "iss", t->iss);
     if (t->aud)
         jwt_add_grant(j, "aud", t->aud);
-    jwt_add_grants_json(j, t->admin ? "{\"roles\":[\"user\",\"admin\"]}" : "{\"roles\":[\"user\"]}");
+    jwt_add_grants_json(j,
+                        t->admin ? "{\"roles\":[\"user\",\"admin\"]}" : "{\"roles\":[\"user\"]}");
     if (t->kid)
         jwt_add_header(j, "kid", t->kid);
-    assert_int_equal(jwt_set_alg(j, t->alg, (const unsigned char *)t->key,
-                                 t->key ? (int)strlen(t->key) : 0),
-                     0);
+    assert_int_equal(
+        jwt_set_alg(j, t->alg, (const unsigned char *)t->key, t->key ? (int)strlen(t->key) : 0), 0);
     char *s = jwt_encode_str(j);
     jwt_free(j);
     assert_non_null(s);
@@ -390,8 +390,8 @@ static void test_garbage(void **state)
 {
     struct auth *a = open_auth(keyfile, 30, NULL, NULL);
     struct auth_claims c;
-    const char *bad_tokens[] = {"",          "x",         "a.b",        "a.b.c.d",  "...",
-                                "eyJ.eyJ.",  "!!!.@@@.##", "e30.e30.e30", "bnVsbA.bnVsbA.AA"};
+    const char *bad_tokens[] = {"",         "x",          "a.b",         "a.b.c.d",         "...",
+                                "eyJ.eyJ.", "!!!.@@@.##", "e30.e30.e30", "bnVsbA.bnVsbA.AA"};
     for (size_t i = 0; i < sizeof bad_tokens / sizeof bad_tokens[0]; i++)
         assert_int_equal(verify(a, bad_tokens[i], &c), -1);
     assert_int_equal(verify(a, NULL, &c), -1);
@@ -434,8 +434,7 @@ static void test_key_directory_and_bad_files(void **state)
     assert_null(a);
     write_file(path, "no keys here\n", NULL);
     assert_int_not_equal(auth_new(&a, path, 30, NULL, NULL, err, sizeof err), 0);
-    assert_int_not_equal(auth_new(&a, "/nonexistent/keys.pem", 30, NULL, NULL, err, sizeof err),
-                         0);
+    assert_int_not_equal(auth_new(&a, "/nonexistent/keys.pem", 30, NULL, NULL, err, sizeof err), 0);
     assert_int_not_equal(auth_new(&a, "", 30, NULL, NULL, err, sizeof err), 0);
 }
 
