@@ -322,8 +322,80 @@ static char *pattern_translate(const char *pat)
     return out;
 }
 
+/* glibc's regcomp copies the parse tree for every bounded repetition and accepts stacked
+ * quantifiers ("a+++", "(a{50}){50}"), so a short pattern can take gigabytes to compile.
+ * Patterns are therefore limited: JSONSCHEMA_MAX_PATTERN bytes, no quantifier directly after
+ * another, repetition bounds up to 100, at most 8 bounded repetitions whose bounds multiply
+ * to at most 10000. */
+static int pattern_sane(const char *pat, char *msg, size_t msglen)
+{
+    size_t n = strlen(pat);
+    int in_bracket = 0, prev_quant = 0, nbounds = 0;
+    long product = 1; /* nesting is not tracked: bound the product of all bounds */
+    if (n > JSONSCHEMA_MAX_PATTERN) {
+        snprintf(msg, msglen, "pattern longer than %d bytes", JSONSCHEMA_MAX_PATTERN);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = pat[i];
+        if (c == '\\') {
+            i++;
+            prev_quant = 0;
+            continue;
+        }
+        if (in_bracket) {
+            if (c == ']')
+                in_bracket = 0;
+            continue;
+        }
+        if (c == '[') {
+            in_bracket = 1;
+            if (i + 1 < n && pat[i + 1] == '^')
+                i++;
+            if (i + 1 < n && pat[i + 1] == ']')
+                i++;
+            prev_quant = 0;
+            continue;
+        }
+        int quant = c == '*' || c == '+' || c == '?' || c == '{';
+        if (quant && prev_quant) {
+            snprintf(msg, msglen, "stacked quantifiers are not supported");
+            return -EINVAL;
+        }
+        if (c == '{') {
+            char *end = NULL;
+            long lo = strtol(pat + i + 1, &end, 10), hi = lo;
+            if (end && *end == ',')
+                hi = end[1] == '}' ? 0 : strtol(end + 1, &end, 10);
+            else if (end && *end != '}')
+                end = NULL;
+            long m = hi > lo ? hi : lo;
+            if (m > 1)
+                product *= m;
+            if (!end || lo < 0 || lo > 100 || hi < 0 || hi > 100 || ++nbounds > 8 ||
+                product > 10000) {
+                snprintf(msg, msglen,
+                         "repetition bounds must be 0..100, at most 8 of them, "
+                         "product at most 10000");
+                return -EINVAL;
+            }
+            const char *close = strchr(pat + i, '}');
+            if (!close) {
+                snprintf(msg, msglen, "unterminated repetition bound");
+                return -EINVAL;
+            }
+            i = (size_t)(close - pat);
+        }
+        prev_quant = quant;
+    }
+    return 0;
+}
+
 static int pattern_compile(const char *pat, regex_t *re, char *msg, size_t msglen)
 {
+    int src = pattern_sane(pat, msg, msglen);
+    if (src)
+        return src;
     char *tr = pattern_translate(pat);
     if (!tr) {
         snprintf(msg, msglen, "out of memory");

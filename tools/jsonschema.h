@@ -16,6 +16,9 @@
  *                   are rewritten to [0-9] [[:alnum:]_] [[:space:]] (and negations; inside a
  *                   bracket only \d \w \s). Not available: lookaround, lazy quantifiers,
  *                   \b, backreferences in ERE, \uXXXX; matching is bytewise on UTF-8.
+ *                   Limits (glibc's regcomp can blow up on nested repetition): at most
+ *                   JSONSCHEMA_MAX_PATTERN bytes, no stacked quantifiers ("a+*"), {m,n}
+ *                   bounds up to 100, at most 8 of them, multiplying to at most 10000.
  *   minimum, maximum, exclusiveMinimum, exclusiveMaximum (draft-07 numeric form; the draft-04
  *                   boolean form of exclusive* is accepted too)
  *   minItems, maxItems
@@ -37,6 +40,7 @@
 #include <stddef.h>
 
 #define JSONSCHEMA_MAX_DEPTH 32
+#define JSONSCHEMA_MAX_PATTERN 512
 
 /* Validates instance against schema. Returns 0 when valid; negative with err filled (the
  * first violation found) when not, or when the schema itself is unusable. schema NULL means

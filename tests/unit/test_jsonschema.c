@@ -238,6 +238,15 @@ static void test_check(void **state)
     assert_non_null(strstr(errbuf, "/properties/a/$ref"));
     assert_int_not_equal(chk("{\"pattern\":\"([a-z\"}"), 0);
     assert_non_null(strstr(errbuf, "POSIX"));
+    /* patterns that would make glibc's regcomp explode are refused */
+    assert_int_not_equal(chk("{\"pattern\":\"^a+++$\"}"), 0);
+    assert_non_null(strstr(errbuf, "stacked"));
+    assert_int_not_equal(chk("{\"pattern\":\"((a{100}){100}){100}\"}"), 0);
+    assert_non_null(strstr(errbuf, "bounds"));
+    assert_int_not_equal(chk("{\"pattern\":\"a{1000}\"}"), 0);
+    assert_int_equal(chk("{\"pattern\":\"^[0-9]{10}(-[0-9]{3})?$\"}"), 0);
+    assert_int_equal(chk("{\"pattern\":\"^[+]?[0-9]{3,4}[{}]x$\"}"), 0);
+    assert_int_not_equal(v("{\"pattern\":\"(a*)*{99}\"}", "\"a\""), 0);
     assert_int_not_equal(chk("{\"minLength\":-1}"), 0);
     assert_int_not_equal(chk("{\"minLength\":1.5}"), 0);
     assert_int_not_equal(chk("{\"required\":[1]}"), 0);
