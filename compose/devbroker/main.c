@@ -14,8 +14,9 @@
  * DEVBROKER_PORT=0 keeps librdkafka's random ports.
  *
  * On start it creates DEVBROKER_TOPICS with DEVBROKER_PARTITIONS partitions; other topics
- * are created on first use (metadata / produce auto-create) or by CreateTopics with the
- * partition count asked for. It prints `KAFKA_BROKERS=<bootstrap>` on stdout (one line,
+ * are created on first use (a metadata request or produce for the topic auto-creates it,
+ * with the mock's default of 4 partitions). The 2.0.2 mock has no CreateTopics and names no
+ * broker as controller; kafka_topic_ensure() detects that and falls back to auto-creation. It prints `KAFKA_BROKERS=<bootstrap>` on stdout (one line,
  * flushed) and writes the same line to DEVBROKER_BOOTSTRAP_FILE when set.
  *
  * Signals: SIGTERM / SIGINT stop it (exit 0). SIGUSR1 takes every broker down (open
