@@ -207,6 +207,17 @@ class Pipeline:
                 p.kill()
                 p.wait()
 
+    def sanitizer_reports(self, names=None):
+        """Sanitizer reports (ASan/UBSan/LSan builds) in the pipeline stages' logs."""
+        out = []
+        for name in names or [n for n in self.procs if n == "router" or n.startswith("agent")]:
+            text = self.log(name)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    i = text.index(marker)
+                    out.append("%s: %s" % (name, text[i:i + 2000]))
+        return out
+
     # ---- HTTP -------------------------------------------------------------------------------
     def request(self, method, path, body=None, tenant="demo", token=None, timeout=60):
         data = json.dumps(body).encode() if body is not None else None

@@ -44,6 +44,8 @@ class E2EChat(unittest.TestCase):
     def tearDownClass(cls):
         if cls.pl:
             cls.pl.stop()
+            reports = cls.pl.sanitizer_reports()
+            assert not reports, "\n".join(reports)
 
     def assert_ordered(self, events):
         """queued -> routed -> (tool_call -> tool_result)* -> delta... -> final."""

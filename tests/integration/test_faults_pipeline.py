@@ -56,6 +56,8 @@ class PipelineFaults(unittest.TestCase):
     def tearDownClass(cls):
         if cls.pl:
             cls.pl.stop()
+            reports = cls.pl.sanitizer_reports()
+            assert not reports, "\n".join(reports)
 
     def kcat(self, *args, input=None):
         return subprocess.run(["kcat", "-b", os.environ["KAFKA_BROKERS"]] + list(args),
@@ -163,6 +165,31 @@ class PipelineFaults(unittest.TestCase):
         final = first(ev, "final")
         self.assertIsNotNone(final, ev)
         self.assertIn("unavailable", final["response"].lower())
+
+    def test_zz_sigterm_drains_in_flight_jobs(self):
+        # Runs last: it stops the agent processes. A job in flight when SIGTERM arrives
+        # finishes (within STAGE_DRAIN_TIMEOUT_MS) before the process exits cleanly.
+        live = [n for n, p in self.pl.procs.items() if n.startswith("agent") and p.poll() is None]
+        self.assertTrue(live)
+        r = self.pl.chat("What is the debt for MST %s?" % MST, tenant="slow")
+        job = r["job_id"]
+        owner = None
+        end = time.time() + 30
+        while owner is None and time.time() < end:
+            for n in live:
+                if job in self.pl.log(n):
+                    owner = n
+            time.sleep(0.05)
+        self.assertIsNotNone(owner)
+        p = self.pl.procs[owner]
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(timeout=30), 0)
+        self.assertIn("draining", self.pl.log(owner))
+        j = self.pl.job(job, tenant="slow")
+        self.assertEqual(j["status"], "done", j)
+        n = self.pl.sql("SELECT count(*) FROM messages WHERE job_id = %s AND role = 'assistant'",
+                        job)
+        self.assertEqual(n[0][0], "1")
 
 
 if __name__ == "__main__":
