@@ -340,6 +340,36 @@ class DocumentsTest(unittest.TestCase):
         self.assertEqual((batch["total"], batch["succeeded"], batch["failed"]), (1, 1, 0))
         self.assertEqual(batch["documents"][0]["text"], "counted once")
 
+    def test_sigterm_drains_and_next_worker_finishes(self):
+        imgs = [("p%d.png" % i, "image/png", fixture("invoice.png" if i % 2 else "shipment.png"))
+                for i in range(5)]
+        st, resp, _ = self.post_json(imgs)
+        self.assertEqual(st, 202, resp)
+        bid = resp["batch_id"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            started = S.psql("SELECT count(*) FROM documents WHERE batch_id = :'a' AND status "
+                             "<> 'queued'", bid)[0][0]
+            if int(started) > 0:
+                break
+            time.sleep(0.05)
+        old = self.__class__.worker
+        rc = old.stop()
+        text = old.logs()
+        self.assertEqual(rc, 0, text[-3000:])
+        self.assertIn("draining", text)
+        self.assertNotIn("ERROR: AddressSanitizer", text)
+        self.assertNotIn("ERROR: LeakSanitizer", text)
+        self.__class__.worker = Docworker(self.ing.env)
+        batch = self.wait_batch(bid)
+        # every document exactly once, whatever the first worker finished before it stopped
+        self.assertEqual((batch["status"], batch["total"], batch["succeeded"], batch["failed"]),
+                         ("done", 5, 5, 0), batch)
+        for d in batch["documents"]:
+            self.assertEqual(d["status"], "done")
+            self.assertIn("INVOICE" if d["filename"] in ("p1.png", "p3.png") else "SHIPMENT",
+                          d["text"].upper())
+
     def test_garbage_goes_to_dlq(self):
         marker = "garbage-" + uuid.uuid4().hex
         for payload in (marker + " not json", json.dumps({"version": 1, "type": "doc.request",
