@@ -19,6 +19,11 @@
  *   /api/admin/output-formats[/{id}]       CRUD {name, format_type, description?, schema?,
  *                                          template?}
  *   /api/admin/llm-models[/{id}]           CRUD {provider, model_name, base_url?, ...}
+ *   /api/admin/knowledge                   POST {tenant_id, source, text, title?} or
+ *                                          {tenant_id, documents:[...]}: chunk, embed, upsert
+ *                                          into ChromaDB (tools/knowledge.h);
+ *                                          GET ?tenant_id=T lists what was added
+ *   /api/admin/knowledge/{tenant}/{doc_id} DELETE (its chunks and its record)
  *
  * Every write deletes the cache keys it affects (rcache.h key scheme) so the router and agents
  * reload on their next job: agent -> agenthub:*:cache:agent:{id}; tool ->
@@ -28,6 +33,7 @@
 #include "ingress.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +41,9 @@
 
 #include "envelope.h"
 #include "fernet.h"
+#include "chroma.h"
 #include "jsonschema.h"
+#include "knowledge.h"
 #include "kafka.h"
 #include "llm.h"
 #include "uuid.h"
@@ -1227,6 +1235,232 @@ static void tenants(struct req *r)
     crud(r, &res_tenants, 3);
 }
 
+/* ---- knowledge base (ChromaDB via tools/knowledge.h) ------------------------------------- */
+
+/* The tenant's provider embedder when it has one configured, else NULL (local embedder):
+ * the RAG tool makes the same choice, so documents and queries share one embedding space. */
+static struct llm_config *knowledge_embedder(struct req *r, const char *tenant,
+                                             struct llm_config *cfg)
+{
+    struct llm_error lerr;
+    memset(&lerr, 0, sizeof lerr);
+    memset(cfg, 0, sizeof *cfg);
+    const char *fk = r->app->cfg.common.fernet_key;
+    if (llm_config_load(r->app->db, r->app->rc, fk ? fk : "", tenant, cfg, &lerr) != LLM_OK)
+        return NULL;
+    if (cfg->embedding_provider_model && *cfg->embedding_provider_model &&
+        cfg->provider != LLM_PROVIDER_LOCAL)
+        return cfg;
+    llm_config_cleanup(cfg);
+    memset(cfg, 0, sizeof *cfg);
+    return NULL;
+}
+
+static void sha256_text(const char *s, size_t n, char out[65])
+{
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned hl = 0;
+    memset(h, 0, sizeof h);
+    EVP_Digest(s, n, h, &hl, EVP_sha256(), NULL);
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", h[i]);
+}
+
+/* POST {tenant_id, source, text, title?} or {tenant_id, documents:[{source, text, title?}]} */
+static void knowledge_add(struct req *r)
+{
+    json_object *body = req_json_body(r), *docs = NULL, *out = NULL, *v;
+    struct chroma *c = NULL;
+    struct llm_config cfg, *emb = NULL;
+    char err[512];
+    memset(&cfg, 0, sizeof cfg);
+    if (!body)
+        return;
+    const char *tenant = jstr(body, "tenant_id");
+    if (!tenant || !tenant_id_valid(tenant)) {
+        reply_error(r, 400, "invalid_request", "tenant_id is required");
+        goto out;
+    }
+    if (tenant_exists(r, tenant) != 0)
+        goto out;
+    if (json_object_object_get_ex(body, "documents", &v)) {
+        if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||
+            json_object_array_length(v) > 100) {
+            reply_error(r, 400, "invalid_request", "documents must be an array of 1..100");
+            goto out;
+        }
+        docs = json_object_get(v);
+    } else {
+        docs = json_object_new_array();
+        json_object_array_add(docs, json_object_get(body));
+    }
+    size_t n = json_object_array_length(docs);
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(docs, i), *t;
+        const char *src = jstr(d, "source");
+        if (!src || !*src || strlen(src) > 200 || !json_object_object_get_ex(d, "text", &t) ||
+            !json_object_is_type(t, json_type_string) || json_object_get_string_len(t) == 0) {
+            reply_error(r, 400, "invalid_request",
+                        "each document needs a source (1..200) and a non-empty text");
+            goto out;
+        }
+    }
+    if (chroma_open(&c, r->app->cfg.common.chroma_url, err, sizeof err) != 0) {
+        reply_error(r, 503, "unavailable", "knowledge store unavailable");
+        goto out;
+    }
+    emb = knowledge_embedder(r, tenant, &cfg);
+    out = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(docs, i), *t;
+        json_object_object_get_ex(d, "text", &t);
+        const char *src = jstr(d, "source"), *text = json_object_get_string(t);
+        size_t len = (size_t)json_object_get_string_len(t), chunks = 0;
+        if (knowledge_add_document(c, tenant, emb, src, text, len, &chunks, err, sizeof err) != 0) {
+            log_kv(LOG_WARN, &r->log, "knowledge add failed", "source", src, "error", err, NULL);
+            reply_error(r, 503, "unavailable", "knowledge store or embedder unavailable");
+            goto out;
+        }
+        char nch[24], sha[65];
+        snprintf(nch, sizeof nch, "%zu", chunks);
+        sha256_text(text, len, sha);
+        const char *p[] = {tenant, src, jstr(d, "title"), nch, sha};
+        int st = pgpool_exec(r->app->db, NULL,
+                             "INSERT INTO knowledge_documents (tenant_id, doc_id, source, title, "
+                             "chunk_count, sha256) VALUES ($1, $2, $2, $3, $4::integer, $5) "
+                             "ON CONFLICT (tenant_id, doc_id) DO UPDATE SET title = "
+                             "EXCLUDED.title, chunk_count = EXCLUDED.chunk_count, sha256 = "
+                             "EXCLUDED.sha256, updated_at = now()",
+                             5, p, err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "knowledge_documents");
+            goto out;
+        }
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "doc_id", json_object_new_string(src));
+        json_object_object_add(o, "chunks", json_object_new_int64((int64_t)chunks));
+        json_object_array_add(out, o);
+    }
+    json_object *res = json_object_new_object();
+    json_object_object_add(res, "tenant_id", json_object_new_string(tenant));
+    json_object_object_add(res, "embedder",
+                           json_object_new_string(emb ? emb->embedding_provider_model : "local"));
+    json_object_object_add(res, "documents", out);
+    out = NULL;
+    reply_json(r, 201, res);
+    json_object_put(res);
+out:
+    if (emb)
+        llm_config_cleanup(&cfg);
+    chroma_close(c);
+    json_object_put(out);
+    json_object_put(docs);
+    json_object_put(body);
+}
+
+static void knowledge_list(struct req *r)
+{
+    char tenant[72], err[256];
+    PGresult *res = NULL;
+    if (req_query(r, "tenant_id", tenant, sizeof tenant) != 0 || !tenant_id_valid(tenant)) {
+        reply_error(r, 400, "invalid_request", "?tenant_id= is required");
+        return;
+    }
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT doc_id, source, title, chunk_count, sha256, " TS(
+                             "created_at") " AS created_at, " TS("updated_at") " AS updated_at "
+                                                                               "FROM "
+                                                                               "knowledge_"
+                                                                               "documents WHERE "
+                                                                               "tenant_id = $1 "
+                                                                               "ORDER BY doc_id",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "knowledge list");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
+    json_object_object_add(o, "items", pg_rows_json(res));
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* DELETE /api/admin/knowledge/{tenant}/{doc_id} */
+static void knowledge_delete(struct req *r, const char *tenant, const char *doc_id)
+{
+    struct chroma *c = NULL;
+    char err[512], coll[128], cid[CHROMA_ID_MAX];
+    PGresult *res = NULL;
+    if (!tenant_id_valid(tenant) || knowledge_collection_name(tenant, coll, sizeof coll) < 0) {
+        reply_error(r, 404, "not_found", "no such document");
+        return;
+    }
+    const char *p[] = {tenant, doc_id};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT 1 FROM knowledge_documents WHERE tenant_id = $1 AND doc_id = $2",
+                         2, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "knowledge lookup");
+        return;
+    }
+    int found = PQntuples(res) > 0;
+    PQclear(res);
+    if (!found) {
+        reply_error(r, 404, "not_found", "no such document");
+        return;
+    }
+    if (chroma_open(&c, r->app->cfg.common.chroma_url, err, sizeof err) != 0) {
+        reply_error(r, 503, "unavailable", "knowledge store unavailable");
+        return;
+    }
+    int crc = chroma_collection_get(c, coll, cid, err, sizeof err);
+    if (crc == 0) {
+        json_object *where = json_object_new_object();
+        json_object_object_add(where, "source", json_object_new_string(doc_id));
+        crc = chroma_delete_where(c, cid, where, err, sizeof err);
+        json_object_put(where);
+    } else if (crc == -ENOENT) {
+        crc = 0;
+    }
+    chroma_close(c);
+    if (crc != 0) {
+        log_kv(LOG_WARN, &r->log, "knowledge delete failed", "error", err, NULL);
+        reply_error(r, 503, "unavailable", "knowledge store unavailable");
+        return;
+    }
+    st = pgpool_exec(r->app->db, NULL,
+                     "DELETE FROM knowledge_documents WHERE tenant_id = $1 AND doc_id = $2", 2, p,
+                     err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "knowledge delete");
+        return;
+    }
+    reply_raw(r, 204, NULL, "", 0, NULL);
+}
+
+static void knowledge(struct req *r)
+{
+    const char *m = r->ri->request_method;
+    if (r->nsegs == 3) {
+        if (strcmp(m, "POST") == 0)
+            knowledge_add(r);
+        else if (strcmp(m, "GET") == 0)
+            knowledge_list(r);
+        else
+            reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    if (r->nsegs == 5 && strcmp(m, "DELETE") == 0) {
+        knowledge_delete(r, r->segs[3], r->segs[4]);
+        return;
+    }
+    reply_error(r, r->nsegs == 5 ? 405 : 404, r->nsegs == 5 ? "method_not_allowed" : "not_found",
+                r->nsegs == 5 ? "method not allowed" : "no such route");
+}
+
 void routes_admin(struct req *r)
 {
     if (req_admin(r) != 0)
@@ -1235,7 +1469,8 @@ void routes_admin(struct req *r)
         reply_error(r, 404, "not_found", "no such route");
         return;
     }
-    static const char *known[] = {"tenants", "agents", "tools", "output-formats", "llm-models"};
+    static const char *known[] = {"tenants",        "agents",     "tools",
+                                  "output-formats", "llm-models", "knowledge"};
     const char *what = r->segs[2];
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(what, known[i]) == 0)
@@ -1250,6 +1485,8 @@ void routes_admin(struct req *r)
         crud(r, &res_formats, 3);
     else if (strcmp(what, "llm-models") == 0)
         crud(r, &res_models, 3);
+    else if (strcmp(what, "knowledge") == 0)
+        knowledge(r);
     else
         reply_error(r, 404, "not_found", "no such route");
 }

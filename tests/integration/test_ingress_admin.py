@@ -229,6 +229,33 @@ class IngressAdminTest(unittest.TestCase):
         self.call("DELETE", "/tenants/%s/llm-config" % t, want=204)
         self.call("GET", "/tenants/%s/llm-config" % t, want=404)
 
+    def test_knowledge_add_list_delete(self):
+        if not os.environ.get("CHROMA_URL"):
+            self.skipTest("no CHROMA_URL")
+        t = S.unique("tk")
+        self.call("POST", "/tenants", {"tenant_id": t, "name": t}, want=201)
+        text = ("Payments are due within 30 days of the invoice date. " * 30 +
+                "\n\nLate payments incur a fee of two percent per month. " * 20)
+        _, body = self.call("POST", "/knowledge", {"tenant_id": t, "source": "terms.md",
+                                                   "title": "Terms", "text": text}, want=201)
+        self.assertEqual(body["documents"][0]["doc_id"], "terms.md")
+        self.assertGreater(body["documents"][0]["chunks"], 1)
+        self.assertEqual(body["embedder"], "local")
+        _, body = self.call("POST", "/knowledge", {"tenant_id": t, "documents": [
+            {"source": "a.md", "text": "Alpha."}, {"source": "b.md", "text": "Beta."}]},
+            want=201)
+        self.assertEqual([d["doc_id"] for d in body["documents"]], ["a.md", "b.md"])
+        _, lst = self.call("GET", "/knowledge?tenant_id=" + t, want=200)
+        self.assertEqual([d["doc_id"] for d in lst["items"]], ["a.md", "b.md", "terms.md"])
+        self.call("POST", "/knowledge", {"tenant_id": t, "source": "x.md", "text": ""}, want=400)
+        self.call("POST", "/knowledge", {"source": "x.md", "text": "x"}, want=400)
+        self.call("POST", "/knowledge", {"tenant_id": S.unique("none"), "source": "x",
+                                         "text": "x"}, want=404)
+        self.call("DELETE", "/knowledge/%s/a.md" % t, want=204)
+        self.call("DELETE", "/knowledge/%s/a.md" % t, want=404)
+        _, lst = self.call("GET", "/knowledge?tenant_id=" + t, want=200)
+        self.assertEqual([d["doc_id"] for d in lst["items"]], ["b.md", "terms.md"])
+
     def test_unknown_admin_routes(self):
         self.call("GET", "/nothing", want=404)
         self.call("GET", "/tenants/x/nothing", want=404)

@@ -190,6 +190,9 @@ class IngressAuthTest(unittest.TestCase):
             ("GET", "/api/admin/output-formats"), ("POST", "/api/admin/output-formats"),
             ("GET", "/api/admin/llm-models"), ("POST", "/api/admin/llm-models"),
             ("DELETE", "/api/admin/llm-models/" + some),
+            ("GET", "/api/admin/knowledge?tenant_id=" + self.tenant),
+            ("POST", "/api/admin/knowledge"),
+            ("DELETE", "/api/admin/knowledge/%s/doc.md" % self.tenant),
             ("GET", "/api/admin/nonexistent"),
         ]
         for method, path in routes:
