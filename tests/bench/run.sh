@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# tests/bench/run.sh — `make bench`: every benchmark section, one after another.
+#
+# Each section is a function below (bench_<name>) that prints `<section>.<figure> <value>`
+# lines and writes var/bench/<section>.json. Sections run with the binaries in $AGENTHUB_BIN
+# (default build/bin). A section script that finds no stack env brings up its own stack
+# (compose/local/stack) on its own port base and takes it down. Any tests/bench/bench_*.py
+# without a function of its own is run as well.
+#
+#   tests/bench/run.sh [SECTION...]     e.g. tests/bench/run.sh ingress
+#
+# Speed goals live here as figures, never as timed assertions in tests.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PY=/usr/bin/python3
+export AGENTHUB_BIN=${AGENTHUB_BIN:-$ROOT/build/bin}
+mkdir -p var/bench
+
+status=0
+
+# ---- ingress: accepted chat submissions/s (p50/p99) and SSE streams held by one process ----
+bench_ingress() {
+  "$PY" tests/bench/bench_ingress.py || { echo "bench ingress: FAILED"; status=1; }
+}
+
+sections=("$@")
+if [ ${#sections[@]} -eq 0 ]; then
+  sections=(ingress)
+  for f in tests/bench/bench_*.py; do
+    n=$(basename "$f" .py); n=${n#bench_}
+    case " ${sections[*]} " in *" $n "*) ;; *) sections+=("$n") ;; esac
+  done
+fi
+
+for s in "${sections[@]}"; do
+  echo "== bench $s"
+  if declare -F "bench_$s" >/dev/null; then
+    "bench_$s"
+  elif [ -f "tests/bench/bench_$s.py" ]; then
+    "$PY" "tests/bench/bench_$s.py" || { echo "bench $s: FAILED"; status=1; }
+  else
+    echo "bench $s: no such section"; status=1
+  fi
+done
+exit $status
