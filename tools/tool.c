@@ -2,11 +2,14 @@
 #include "tool.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonschema.h"
+#include "provider.h" /* llm_config_copy() */
 #include "tool_internal.h"
 
 long tool_cfg_long(json_object *cfg, const char *key, long def, long lo, long hi)
@@ -82,48 +85,166 @@ int tool_check_output(const struct tool_def *tool, json_object *result, char *er
     return 0;
 }
 
-struct deferred {
+/* ---- RAG and OCR: run on a worker thread ------------------------------------------------
+ *
+ * Their work blocks (ChromaDB calls, provider embeddings, image download, Tesseract takes a
+ * second or more of CPU), and the caller's loop carries many jobs. So tool_invoke() copies
+ * what the work needs (tool config, arguments, context strings, the LLM config) and runs it
+ * on a thread of its own; at most TOOL_BG_MAX such threads work at once (the others wait on
+ * their thread, not on the loop). The loop polls for completion with a short timer and then
+ * runs the callback on the loop's thread, as for HTTP tools. json-c objects are never shared
+ * between the threads (their reference counts are not atomic): everything is deep-copied.
+ * If the loop is freed while a worker runs, the worker finishes and its result is dropped.
+ */
+
+#define TOOL_BG_MAX 4
+#define TOOL_BG_POLL_MS 10
+
+static pthread_mutex_t bg_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t bg_cv = PTHREAD_COND_INITIALIZER;
+static int bg_running;
+
+struct bg_job {
+    /* inputs, owned */
+    char *tenant_id, *chroma_url, *allowed_hosts;
+    struct llm_config cfg;
+    int have_cfg;
+    struct tool_def tool; /* id, name, base_type, config (copies); no schemas */
+    json_object *args;
+    /* loop side, owned */
+    json_object *output_schema;
+    struct httploop *loop;
     tool_done_cb cb;
     void *opaque;
+    /* outputs */
     json_object *result;
-    char *error;
+    char err[512];
+    int rc;
+    atomic_int done;
+    pthread_t th;
 };
 
-static void deferred_fire(void *opaque)
+static void bg_free(struct bg_job *j)
 {
-    struct deferred *d = opaque;
-    d->cb(d->opaque, d->error ? NULL : d->result, d->error);
-    json_object_put(d->result);
-    free(d->error);
-    free(d);
+    free(j->tenant_id);
+    free(j->chroma_url);
+    free(j->allowed_hosts);
+    if (j->have_cfg)
+        llm_config_cleanup(&j->cfg);
+    free(j->tool.id);
+    free(j->tool.name);
+    free(j->tool.base_type);
+    json_object_put(j->tool.config);
+    json_object_put(j->args);
+    json_object_put(j->output_schema);
+    json_object_put(j->result);
+    free(j);
 }
 
-int tool_deliver(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *result,
-                 const char *error, tool_done_cb cb, void *opaque)
+static void *bg_main(void *opaque)
 {
+    struct bg_job *j = opaque;
+    pthread_mutex_lock(&bg_mu);
+    while (bg_running >= TOOL_BG_MAX)
+        pthread_cond_wait(&bg_cv, &bg_mu);
+    bg_running++;
+    pthread_mutex_unlock(&bg_mu);
+
+    struct tool_ctx ctx = {.tenant_id = j->tenant_id,
+                           .chroma_url = j->chroma_url,
+                           .allowed_hosts = j->allowed_hosts,
+                           .llm_cfg = j->have_cfg ? &j->cfg : NULL};
+    if (strcmp(j->tool.base_type, "RAG") == 0)
+        j->rc = rag_tool_run(&ctx, &j->tool, j->args, &j->result, j->err, sizeof j->err);
+    else
+        j->rc = ocr_tool_run(&ctx, &j->tool, j->args, &j->result, j->err, sizeof j->err);
+
+    pthread_mutex_lock(&bg_mu);
+    bg_running--;
+    pthread_cond_signal(&bg_cv);
+    pthread_mutex_unlock(&bg_mu);
+    atomic_store_explicit(&j->done, 1, memory_order_release);
+    return NULL;
+}
+
+static void bg_poll(void *opaque)
+{
+    struct bg_job *j = opaque;
+    if (!atomic_load_explicit(&j->done, memory_order_acquire) &&
+        httploop_timer(j->loop, TOOL_BG_POLL_MS, bg_poll, j) > 0)
+        return;
+    pthread_join(j->th, NULL); /* done, or no timer could be set: wait here */
     char verr[512];
-    struct deferred *d = calloc(1, sizeof *d);
-    if (!d) {
-        json_object_put(result);
-        return -ENOMEM;
-    }
-    d->cb = cb;
-    d->opaque = opaque;
-    d->result = result;
-    if (!error && tool_check_output(tool, result, verr, sizeof verr) != 0)
+    const char *error = j->rc == 0 ? NULL : j->err;
+    struct tool_def shadow = {.name = j->tool.name, .output_schema = j->output_schema};
+    if (!error && tool_check_output(&shadow, j->result, verr, sizeof verr) != 0)
         error = verr;
-    if (error && !(d->error = strdup(error))) {
-        json_object_put(result);
-        free(d);
-        return -ENOMEM;
+    j->cb(j->opaque, error ? NULL : j->result, error);
+    bg_free(j);
+}
+
+static int dup_json(json_object *src, json_object **dst)
+{
+    *dst = NULL;
+    return src ? json_object_deep_copy(src, dst, NULL) : 0;
+}
+
+static char *dup_opt(const char *s, int *oom)
+{
+    char *d = s ? strdup(s) : NULL;
+    if (s && !d)
+        *oom = 1;
+    return d;
+}
+
+static int bg_start(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
+                    tool_done_cb cb, void *opaque, char *err, size_t errlen)
+{
+    int oom = 0;
+    struct bg_job *j = calloc(1, sizeof *j);
+    if (!j)
+        goto oom;
+    j->loop = ctx->loop;
+    j->cb = cb;
+    j->opaque = opaque;
+    atomic_init(&j->done, 0);
+    j->tenant_id = dup_opt(ctx->tenant_id, &oom);
+    j->chroma_url = dup_opt(ctx->chroma_url, &oom);
+    j->allowed_hosts = dup_opt(ctx->allowed_hosts, &oom);
+    j->tool.id = dup_opt(tool->id, &oom);
+    j->tool.name = dup_opt(tool->name ? tool->name : "?", &oom);
+    j->tool.base_type = dup_opt(tool->base_type, &oom);
+    if (oom || dup_json(tool->config, &j->tool.config) || dup_json(args, &j->args) ||
+        dup_json(tool->output_schema, &j->output_schema))
+        goto oom;
+    if (ctx->llm_cfg) {
+        if (llm_config_copy(&j->cfg, ctx->llm_cfg) != 0)
+            goto oom;
+        j->have_cfg = 1;
     }
-    if (httploop_timer(ctx->loop, 0, deferred_fire, d) < 0) {
-        json_object_put(d->result);
-        free(d->error);
-        free(d);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 8u << 20); /* Tesseract wants a roomy stack */
+    int prc = pthread_create(&j->th, &attr, bg_main, j);
+    pthread_attr_destroy(&attr);
+    if (prc != 0) {
+        snprintf(err, errlen, "tool %s: cannot start a worker thread", j->tool.name);
+        bg_free(j);
+        return -EAGAIN;
+    }
+    if (httploop_timer(ctx->loop, TOOL_BG_POLL_MS, bg_poll, j) < 0) {
+        /* cb must not run after a failure return: wait for the worker and drop its result */
+        pthread_join(j->th, NULL);
+        bg_free(j);
+        snprintf(err, errlen, "tool %s: out of memory", tool->name ? tool->name : "?");
         return -ENOMEM;
     }
     return 0;
+oom:
+    if (j)
+        bg_free(j);
+    snprintf(err, errlen, "tool %s: out of memory", tool->name ? tool->name : "?");
+    return -ENOMEM;
 }
 
 int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
@@ -146,24 +267,12 @@ int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_ob
     const char *bt = tool->base_type;
     if (strcmp(bt, "HTTP_GET") == 0 || strcmp(bt, "HTTP_POST") == 0)
         return http_tool_start(ctx, tool, args, cb, opaque, err, errlen);
-
-    json_object *result = NULL;
-    int rc;
-    if (strcmp(bt, "RAG") == 0)
-        rc = rag_tool_run(ctx, tool, args, &result, err, errlen);
-    else if (strcmp(bt, "OCR") == 0)
-        rc = ocr_tool_run(ctx, tool, args, &result, err, errlen);
-    else {
-        snprintf(err, errlen, "tool %s: unknown base type %s", name, bt);
-        return -ENOTSUP;
-    }
-    /* A failure that happened while running is the tool's result (an error the agent shows
-     * the model), delivered through the callback like an HTTP error would be. */
-    if (tool_deliver(ctx, tool, rc == 0 ? result : NULL, rc == 0 ? NULL : err, cb, opaque) != 0) {
-        snprintf(err, errlen, "tool %s: out of memory", name);
-        return -ENOMEM;
-    }
-    return 0;
+    /* A failure while running (Chroma down, unreadable image) is the tool's result, an
+     * error the agent shows the model, delivered through the callback like an HTTP error. */
+    if (strcmp(bt, "RAG") == 0 || strcmp(bt, "OCR") == 0)
+        return bg_start(ctx, tool, args, cb, opaque, err, errlen);
+    snprintf(err, errlen, "tool %s: unknown base type %s", name, bt);
+    return -ENOTSUP;
 }
 
 void tool_defs_free(struct tool_def *defs, size_t n)

@@ -44,7 +44,17 @@ struct tool_ctx {
 typedef void (*tool_done_cb)(void *opaque, json_object *result, const char *error);
 
 /* Validates args, then starts the call on ctx->loop. Returns 0 when started; on failure
- * (invalid arguments, unknown base type) returns negative with err filled and cb never runs. */
+ * (invalid arguments, unknown base type) returns negative with err filled and cb never runs.
+ * Otherwise cb runs exactly once, later, from httploop_run() on the loop's thread (never
+ * inside tool_invoke), also when the loop is freed first (error "tool X: cancelled") --
+ * except for RAG/OCR calls still on their worker thread then, whose result is dropped.
+ * HTTP tools run on the loop; RAG and OCR (blocking: ChromaDB, Tesseract) on a worker thread
+ * with copies of what they need, so ctx and tool may be freed once tool_invoke returns.
+ * Errors are short and safe to show the model and the user, never a URL, header or token:
+ * "tool X: invalid arguments: /mst: ...", "tool X: HTTP 404", "tool X: service unavailable",
+ * "tool X: timed out after N ms", "tool X: response larger than N bytes",
+ * "tool X: output does not match its schema: /path: ...", "tool X: endpoint refused: ...".
+ * Config keys per base type: tools/http_tool.c, tools/rag.c, tools/ocr.c. */
 int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                 tool_done_cb cb, void *opaque, char *err, size_t errlen);
 

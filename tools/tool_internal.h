@@ -1,9 +1,9 @@
 /* tool_internal.h — what the tool base types share inside libtools (not a public contract).
  *
  * tool.c validates arguments and dispatches on base_type; http_tool.c runs HTTP_GET /
- * HTTP_POST asynchronously on the caller's httploop; rag.c and ocr.c do their work in the
- * call and hand the result back through tool_deliver(), which defers the callback to the
- * loop so a caller never sees its callback run inside tool_invoke().
+ * HTTP_POST asynchronously on the caller's httploop; rag.c and ocr.c are blocking and run
+ * on a worker thread started by tool.c, which hands the result back on the loop's thread.
+ * Either way a callback never runs inside tool_invoke().
  */
 #ifndef AGENTHUB_TOOL_INTERNAL_H
 #define AGENTHUB_TOOL_INTERNAL_H
@@ -18,17 +18,12 @@
 int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                     tool_done_cb cb, void *opaque, char *err, size_t errlen);
 
-/* Synchronous base types: *result is new (json_object_put) on success. */
+/* Blocking base types, run on a worker thread: ctx->loop and ctx->llm are NULL there, the
+ * rest is the thread's own copy. *result is new (json_object_put) on success. */
 int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                  json_object **result, char *err, size_t errlen);
 int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                  json_object **result, char *err, size_t errlen);
-
-/* Validates result against the tool's output schema, then runs cb from the loop (a 0 ms
- * timer). Takes ownership of result. Returns negative (cb never runs) when the timer could
- * not be set. */
-int tool_deliver(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *result,
-                 const char *error, tool_done_cb cb, void *opaque);
 
 /* Checks result against the output schema; fills err ("tool X: output does not match its
  * schema: /a: ...") and returns negative on a violation. */

@@ -371,6 +371,50 @@ static void test_reingest_replaces_chunks(void **state)
     chroma_close(c);
 }
 
+static void test_concurrent_calls(void **state)
+{
+    (void)state;
+    NEED_CHROMA();
+    /* more calls than worker slots, all in flight on one loop at once */
+    enum { N = 10 };
+    struct outcome o[N];
+    struct tool_def t;
+    char err[256];
+    memset(&t, 0, sizeof t);
+    t.id = "00000000-0000-0000-0000-000000000004";
+    t.name = "search_knowledge_base";
+    t.base_type = "RAG";
+    t.config = json_tokener_parse("{\"top_k\":1}");
+    struct httploop *loop = NULL;
+    assert_int_equal(httploop_new(&loop), 0);
+    struct tool_ctx ctx = {.tenant_id = g_tenant, .loop = loop, .chroma_url = g_chroma};
+    static const char *const Q[] = {"payment methods", "shipping fees", "revenue analysis",
+                                    "giao hàng chậm", "công nợ quá hạn"};
+    for (int i = 0; i < N; i++) {
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "query", json_object_new_string(Q[i % 5]));
+        memset(&o[i], 0, sizeof o[i]);
+        assert_int_equal(tool_invoke(&ctx, &t, args, on_done, &o[i], err, sizeof err), 0);
+        json_object_put(args);
+    }
+    time_t until = time(NULL) + 60;
+    int done = 0;
+    while (done < N && time(NULL) < until) {
+        httploop_run(loop, 50);
+        done = 0;
+        for (int i = 0; i < N; i++)
+            done += o[i].done;
+    }
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(o[i].done, 1);
+        assert_int_equal(json_object_array_length(results(&o[i])), 1);
+        outcome_free(&o[i]);
+    }
+    httploop_free(loop);
+    json_object_put(t.config);
+}
+
 static void test_chroma_down(void **state)
 {
     (void)state;
@@ -395,6 +439,7 @@ int main(void)
         cmocka_unit_test(test_tenant_without_kb),
         cmocka_unit_test(test_foreign_collection_refused),
         cmocka_unit_test(test_reingest_replaces_chunks),
+        cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_chroma_down),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
