@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -413,6 +414,7 @@ struct stage {
     struct stage_sessions *sessions;
     struct stage_job *jobs; /* list of every job record */
     size_t njobs;
+    size_t peak; /* most jobs in flight at once */
     long done_total;
     volatile sig_atomic_t stop;
     int running; /* inside stage_run */
@@ -681,6 +683,8 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
         s->jobs->prev = j;
     s->jobs = j;
     s->njobs++;
+    if (s->njobs > s->peak)
+        s->peak = s->njobs;
     metrics_set(s->m_inflight, (double)s->njobs);
     int r = stage_sessions_push(s->sessions, j->key, j);
     if (r == 1) {
@@ -707,9 +711,26 @@ static void commit_all(struct stage *s)
     stage_offsets_foreach_committable(s->offsets, commit_one, s);
 }
 
+/* One line every few seconds while there is work: in flight, peak, done. */
+static void log_stats(struct stage *s, long long *last, long *last_done)
+{
+    long long t = now_ms();
+    if (t - *last < 2000 || (s->njobs == 0 && s->done_total == *last_done))
+        return;
+    char a[24], b[24], c[24];
+    snprintf(a, sizeof(a), "%zu", s->njobs);
+    snprintf(b, sizeof(b), "%zu", s->peak);
+    snprintf(c, sizeof(c), "%ld", s->done_total);
+    log_kv(LOG_INFO, NULL, "stage stats", "stage", s->name, "in_flight", a, "peak_in_flight", b,
+           "done", c, NULL);
+    *last = t;
+    *last_done = s->done_total;
+}
+
 int stage_run(struct stage *s)
 {
-    long long last_commit = now_ms();
+    long long last_commit = now_ms(), last_stats = now_ms();
+    long last_done = 0;
     s->running = 1;
     log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, NULL);
     while (!s->stop) {
@@ -729,6 +750,7 @@ int stage_run(struct stage *s)
             commit_all(s);
             last_commit = now_ms();
         }
+        log_stats(s, &last_stats, &last_done);
     }
     /* Drain: no new messages; let what is in flight finish within the bound. */
     long long deadline = now_ms() + s->drain_timeout_ms;

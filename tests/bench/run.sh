@@ -24,9 +24,15 @@ bench_ingress() {
   "$PY" tests/bench/bench_ingress.py || { echo "bench ingress: FAILED"; status=1; }
 }
 
+# ---- pipeline: overhead p50/p99 (submit -> final minus the stand-in), jobs in flight in one
+# agent process with a 2 s LLM (goal >= 2000), throughput with 1 and 2 agent processes ----
+bench_pipeline() {
+  "$PY" tests/bench/bench_pipeline.py || { echo "bench pipeline: FAILED"; status=1; }
+}
+
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
-  sections=(ingress)
+  sections=(ingress pipeline)
   for f in tests/bench/bench_*.py; do
     n=$(basename "$f" .py); n=${n#bench_}
     case " ${sections[*]} " in *" $n "*) ;; *) sections+=("$n") ;; esac

@@ -77,7 +77,9 @@ class Pipeline:
                   "TOOL_ALLOWED_HOSTS": "127.0.0.1",
                   # a killed consumer's partitions move on quickly
                   "KAFKA_SESSION_TIMEOUT_MS": "6000",
-                  "KAFKA_HEARTBEAT_INTERVAL_MS": "500"})
+                  "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+                  # the dev broker holds a fetch for fetch.wait.max.ms even when data is there
+                  "KAFKA_FETCH_WAIT_MAX_MS": "10"})
         if extra:
             e.update(extra)
         return e

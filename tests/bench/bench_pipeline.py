@@ -1,0 +1,249 @@
+#!/usr/bin/python3
+"""bench_pipeline.py — chat pipeline figures (router + agent stages on Kafka):
+
+  pipeline.overhead_p50_ms / _p99_ms   submit -> final through ingress, router and agent with a
+                                      zero-latency stand-in LLM, minus the stand-in's own time
+                                      (3 LLM calls per job, measured directly)
+  pipeline.inflight_peak               jobs in flight at once in ONE agent process when every
+                                      LLM call takes 2 s (goal >= 2000)
+  pipeline.throughput_1_agent_jobs_s   routed jobs/s finished by 1 agent process (fast LLM)
+  pipeline.throughput_2_agents_jobs_s  the same with 2 agent processes
+
+Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS, CHROMA_URL) when exported;
+otherwise brings up its own stack (AGENTHUB_VAR=var/bench-pipeline, AGENTHUB_PORT_BASE=
+$BENCH_PIPELINE_PORT_BASE or 27400) and takes it down at the end.
+Knobs: BENCH_OVERHEAD_JOBS (200), BENCH_INFLIGHT_JOBS (2500), BENCH_THROUGHPUT_JOBS (1500),
+AGENTHUB_BIN (build/bin). Prints `pipeline.<figure> <value>` lines and writes
+var/bench/pipeline.json. Jobs are bounded in count and time; everything runs on loopback.
+"""
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import pipeline_harness as ph  # noqa: E402
+
+MST = "0123456789"
+
+
+def pct(vals, p):
+    if not vals:
+        return 0.0
+    v = sorted(vals)
+    return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
+
+
+def standin_call_ms(pl, n=50):
+    """The stand-in's own time for one chat completion (what the pipeline does not own)."""
+    body = json.dumps({"model": "standin-1", "messages": [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "What is the debt for MST %s?" % MST}]}).encode()
+    out = []
+    for _ in range(n):
+        req = urllib.request.Request(pl.llm_base() + "/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
+        out.append((time.perf_counter() - t0) * 1000)
+    return pct(out, 50)
+
+
+def bench_overhead(pl, jobs, clients=4):
+    lat, errors = [], [0]
+    lock = threading.Lock()
+    todo = list(range(jobs))
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            t0 = time.perf_counter()
+            r = pl.chat("What is the debt for MST %s?" % MST)
+            j = pl.job(r["job_id"], wait=30)
+            dt = (time.perf_counter() - t0) * 1000
+            with lock:
+                if j.get("status") == "done":
+                    lat.append(dt)
+                else:
+                    errors[0] += 1
+
+    ts = [threading.Thread(target=worker) for _ in range(clients)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return lat, errors[0]
+
+
+def routed_envelopes(pl, tenant, n):
+    """n sessions + jobs rows, and one chat.routed envelope per job for AgentDebt."""
+    rows = pl.sql("WITH s AS (INSERT INTO sessions (tenant_id, user_id) SELECT %s, 'bench' "
+                  "FROM generate_series(1, " + str(int(n)) + ") RETURNING session_id) "
+                  "SELECT session_id FROM s", tenant)
+    sessions = [r[0] for r in rows]
+    jobs = [str(uuid.uuid4()) for _ in sessions]
+    values = ",".join("('%s','%s','%s','bench','routed')" % (j, tenant, s)
+                      for j, s in zip(jobs, sessions))
+    pl.sql("INSERT INTO jobs (job_id, tenant_id, session_id, user_id, status) VALUES " + values)
+    lines = []
+    for j, s in zip(jobs, sessions):
+        env = {"version": 1, "type": "chat.routed", "job_id": j, "tenant_id": tenant,
+               "user_id": "bench", "session_id": s, "message_id": str(uuid.uuid4()),
+               "traceparent": "00-%s-%s-01" % (uuid.uuid4().hex, uuid.uuid4().hex[:16]),
+               "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "attempt": 0,
+               "payload": {"message": "What is the debt for MST %s?" % MST, "language": "en",
+                           "agent": "AgentDebt", "intent": "debt_query",
+                           "part": {"index": 0, "count": 1}}}
+        lines.append("%s\t%s" % (s, json.dumps(env)))
+    return jobs, lines
+
+
+def produce(lines, topic):
+    data = ("\n".join(lines) + "\n").encode()
+    r = subprocess.run(["kcat", "-b", os.environ["KAFKA_BROKERS"], "-P", "-t", topic, "-K", "\t",
+                        "-l", "/dev/stdin"], input=data, capture_output=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("kcat: " + r.stderr.decode())
+
+
+def done_count(pl, tenant):
+    return int(pl.sql("SELECT count(*) FROM jobs WHERE tenant_id = %s AND status IN "
+                      "('done', 'error')", tenant)[0][0])
+
+
+def wait_done(pl, tenant, n, timeout):
+    end = time.time() + timeout
+    c = 0
+    while time.time() < end:
+        c = done_count(pl, tenant)
+        if c >= n:
+            break
+        time.sleep(0.25)
+    return c
+
+
+def peak_inflight(pl, names):
+    peak = 0
+    for n in names:
+        for line in pl.log(n).splitlines():
+            if '"stage stats"' in line:
+                try:
+                    peak = max(peak, int(json.loads(line)["peak_in_flight"]))
+                except (ValueError, KeyError):
+                    pass
+    return peak
+
+
+def bench_inflight(n):
+    pl = ph.Pipeline("bench-inflight", agents=1)
+    try:
+        pl.start()
+        pl.add_tenant("benchslow", "standin-1@ttft=2000")
+        jobs, lines = routed_envelopes(pl, "benchslow", n)
+        t0 = time.time()
+        produce(lines, "agenthub.agent.AgentDebt")
+        c = wait_done(pl, "benchslow", n, 240)
+        dt = time.time() - t0
+        time.sleep(2.5)  # one more stats line
+        peak = peak_inflight(pl, ["agent-0"])
+        errors = int(pl.sql("SELECT count(*) FROM jobs WHERE tenant_id = 'benchslow' AND "
+                            "status = 'error'")[0][0])
+        return {"jobs": n, "finished": c, "errors": errors, "seconds": round(dt, 1),
+                "peak": peak}
+    finally:
+        pl.stop()
+
+
+def bench_throughput(agents, n):
+    pl = ph.Pipeline("bench-tp%d" % agents, agents=agents)
+    try:
+        pl.start()
+        for i in range(agents):
+            pl.wait_log("agent-%d" % i, "partitions assigned", 60)
+        tenant = "benchfast%d" % agents
+        pl.add_tenant(tenant, "standin-1")
+        jobs, lines = routed_envelopes(pl, tenant, n)
+        t0 = time.time()
+        produce(lines, "agenthub.agent.AgentDebt")
+        c = wait_done(pl, tenant, n, 240)
+        dt = time.time() - t0
+        return {"agents": agents, "jobs": n, "finished": c, "seconds": round(dt, 2),
+                "jobs_per_s": round(c / dt, 1) if dt > 0 else 0}
+    finally:
+        pl.stop()
+
+
+def main():
+    own_stack = False
+    if any(not os.environ.get(v) for v in ph.STACK_VARS):
+        env = dict(os.environ, AGENTHUB_VAR=os.path.join(ROOT, "var", "bench-pipeline"),
+                   AGENTHUB_PORT_BASE=os.environ.get("BENCH_PIPELINE_PORT_BASE", "27400"))
+        out = subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "up"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("export "):
+                k, v = line[7:].split("=", 1)
+                os.environ[k] = v
+        os.environ["AGENTHUB_VAR"] = env["AGENTHUB_VAR"]
+        os.environ["AGENTHUB_PORT_BASE"] = env["AGENTHUB_PORT_BASE"]
+        own_stack = True
+    results = {}
+    try:
+        why = ph.stack_missing()
+        if why:
+            print("pipeline.skipped %s" % why)
+            return 0
+        # 1. overhead through all three processes
+        pl = ph.Pipeline("bench-overhead", agents=1)
+        try:
+            pl.start()
+            pl.chat("warm up MST %s debt" % MST)
+            time.sleep(1)
+            lat, errs = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "200")))
+            llm_ms = standin_call_ms(pl)
+        finally:
+            pl.stop()
+        own = [max(0.0, x - 3 * llm_ms) for x in lat]
+        results["overhead_p50_ms"] = round(pct(own, 50), 1)
+        results["overhead_p99_ms"] = round(pct(own, 99), 1)
+        results["e2e_p50_ms"] = round(pct(lat, 50), 1)
+        results["e2e_p99_ms"] = round(pct(lat, 99), 1)
+        results["standin_call_p50_ms"] = round(llm_ms, 2)
+        results["overhead_errors"] = errs
+        # 2. in flight in one agent process with a 2 s LLM
+        r = bench_inflight(int(os.environ.get("BENCH_INFLIGHT_JOBS", "2500")))
+        results["inflight_peak"] = r["peak"]
+        results["inflight_run"] = r
+        # 3. throughput with 1 and 2 agent processes
+        n = int(os.environ.get("BENCH_THROUGHPUT_JOBS", "1500"))
+        for a in (1, 2):
+            t = bench_throughput(a, n)
+            results["throughput_%d_agent%s_jobs_s" % (a, "s" if a > 1 else "")] = t["jobs_per_s"]
+            results["throughput_%d_run" % a] = t
+    finally:
+        if own_stack:
+            subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
+                           capture_output=True)
+    for k, v in results.items():
+        if not isinstance(v, dict):
+            print("pipeline.%s %s" % (k, v))
+    if results.get("inflight_peak", 0) < 2000:
+        print("pipeline.note inflight_peak below the goal of 2000")
+    os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
+    with open(os.path.join(ROOT, "var", "bench", "pipeline.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
