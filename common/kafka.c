@@ -42,6 +42,10 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     /* syslog levels: 0..3 error, 4 warning, 5..6 notice/info, 7 debug. librdkafka's notices
      * (reconnects and the like) are details for an operator, not news: debug. */
     enum log_level lv = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : LOG_DEBUG;
+    /* A failed connection is an outage symptom librdkafka retries by itself; the error_cb
+     * reports the same event. */
+    if (lv == LOG_ERROR && fac && strcmp(fac, "FAIL") == 0)
+        lv = LOG_WARN;
     if (lv < log_get_level())
         return;
     log_kv(lv, NULL, buf, "source", "librdkafka", "facility", fac ? fac : "", "client",
