@@ -67,6 +67,24 @@ static int langs_available(const char *lang)
     return any;
 }
 
+/* libpng and libjpeg print to stderr on a truncated file (not through leptonica's message
+ * control), so a cut PNG or JPEG is refused here before decoding. */
+static int truncated(const unsigned char *d, size_t n)
+{
+    static const unsigned char png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    static const unsigned char iend[8] = {'I', 'E', 'N', 'D', 0xae, 0x42, 0x60, 0x82};
+    if (n >= 8 && memcmp(d, png_sig, 8) == 0)
+        return n < 20 || memcmp(d + n - 8, iend, 8) != 0;
+    if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) {
+        /* the EOI marker, allowing a little padding after it */
+        for (size_t i = n - 1; i > 2 && i + 64 > n; i--)
+            if (d[i - 1] == 0xff && d[i] == 0xd9)
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
 static void quiet_leptonica(void)
 {
@@ -93,6 +111,10 @@ int ocr_image(const unsigned char *data, size_t len, const char *lang, char **te
     }
     if (!lang || !langs_available(lang))
         lang = ocr_default_lang();
+    if (truncated(data, len)) {
+        snprintf(err, errlen, "ocr: the image is truncated");
+        goto out;
+    }
     pix = pixReadMem(data, len);
     if (!pix) {
         snprintf(err, errlen, "ocr: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");

@@ -119,6 +119,27 @@ int ssrf_host_allowed(const char *host, const char *allowlist)
     return 0;
 }
 
+/* Is ip one of the comma-separated entries of list ("1.2.3.4,[::1]")? */
+static int addr_listed(const char *list, const char *ip)
+{
+    size_t il = strlen(ip);
+    for (const char *p = list; *p;) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        const char *e = p;
+        if (n >= 2 && e[0] == '[') {
+            e++;
+            n -= 2;
+        }
+        if (n == il && memcmp(e, ip, il) == 0)
+            return 1;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return 0;
+}
+
 int ssrf_check_url(const char *url, const char *allow1, const char *allow2, struct ssrf_target *out,
                    char *err, size_t errlen)
 {
@@ -204,7 +225,7 @@ int ssrf_check_url(const char *url, const char *allow1, const char *allow2, stru
         if (!inet_ntop(ai->ai_family, src, ip, sizeof ip))
             continue;
         /* skip duplicates (getaddrinfo lists one per socktype on some systems) */
-        if (strstr(out->resolve + n, ip))
+        if (addr_listed(out->resolve + n, ip))
             continue;
         const char *fmt = ai->ai_family == AF_INET6 ? "%s[%s]" : "%s%s";
         size_t cur = strlen(out->resolve);

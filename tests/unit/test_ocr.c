@@ -128,6 +128,11 @@ static void test_ocr_bad_input(void **state)
     /* a truncated PNG */
     assert_int_not_equal(ocr_image(g_png, g_png_len / 3, NULL, &text, err, sizeof err), 0);
     assert_null(text);
+    assert_non_null(strstr(err, "truncated"));
+    /* a JPEG without its end marker */
+    const unsigned char jpg[16] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F'};
+    assert_int_not_equal(ocr_image(jpg, sizeof jpg, NULL, &text, err, sizeof err), 0);
+    assert_non_null(strstr(err, "truncated"));
 }
 
 struct outcome {
