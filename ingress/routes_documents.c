@@ -693,6 +693,21 @@ static void documents_post(struct req *r, const char *tenant)
     free(b64);
     b64 = NULL;
 
+    {
+        /* The stream's first event, written before any doc.request can reach a docworker so
+         * that it always comes first. If the batch is then rolled back, the event sits in a
+         * stream nobody can open (the batch is a 404) until its TTL ends. A failure only means
+         * streams start at the first result. */
+        json_object *q = json_object_new_object();
+        json_object_object_add(q, "batch_id", json_object_new_string(batch_id));
+        json_object_object_add(q, "status", json_object_new_string("queued"));
+        json_object_object_add(q, "total", json_object_new_int((int)up.n));
+        int erc = jobevents_emit(app->rc, NULL, &env, "queued", q, NULL, 0);
+        if (erc != 0)
+            log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
+                   NULL);
+        json_object_put(q);
+    }
     /* One doc.request per document, each acknowledged by the broker before COMMIT. */
     for (size_t i = 0; i < up.n; i++) {
         struct doc_in *d = &up.docs[i];
@@ -761,19 +776,6 @@ static void documents_post(struct req *r, const char *tenant)
     }
     json_object_object_add(o, "documents", docs);
     add_urls(o, tenant, batch_id);
-    {
-        /* The stream's first event; a failure only means streams start at the first result. */
-        json_object *q = json_object_new_object();
-        json_object_object_add(q, "batch_id", json_object_new_string(batch_id));
-        json_object_object_add(q, "status", json_object_new_string("queued"));
-        json_object_object_add(q, "total", json_object_new_int((int)up.n));
-        env.session_id[0] = '\0';
-        int erc = jobevents_emit(app->rc, NULL, &env, "queued", q, NULL, 0);
-        if (erc != 0)
-            log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
-                   NULL);
-        json_object_put(q);
-    }
     char nbuf[24];
     snprintf(nbuf, sizeof nbuf, "%zu", up.n);
     log_kv(LOG_INFO, &r->log, "document batch accepted", "documents", nbuf, NULL);
