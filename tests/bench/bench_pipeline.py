@@ -148,16 +148,17 @@ def bench_inflight(n):
     pl = ph.Pipeline("bench-inflight", agents=1)
     try:
         pl.start()
-        pl.add_tenant("benchslow", "standin-1@ttft=2000")
-        jobs, lines = routed_envelopes(pl, "benchslow", n)
+        tenant = "benchslow-%d" % int(time.time())
+        pl.add_tenant(tenant, "standin-1@ttft=2000")
+        jobs, lines = routed_envelopes(pl, tenant, n)
         t0 = time.time()
         produce(lines, "agenthub.agent.AgentDebt")
-        c = wait_done(pl, "benchslow", n, 240)
+        c = wait_done(pl, tenant, n, 240)
         dt = time.time() - t0
         time.sleep(2.5)  # one more stats line
         peak = peak_inflight(pl, ["agent-0"])
-        errors = int(pl.sql("SELECT count(*) FROM jobs WHERE tenant_id = 'benchslow' AND "
-                            "status = 'error'")[0][0])
+        errors = int(pl.sql("SELECT count(*) FROM jobs WHERE tenant_id = %s AND "
+                            "status = 'error'", tenant)[0][0])
         return {"jobs": n, "finished": c, "errors": errors, "seconds": round(dt, 1),
                 "peak": peak}
     finally:
@@ -170,7 +171,7 @@ def bench_throughput(agents, n):
         pl.start()
         for i in range(agents):
             pl.wait_log("agent-%d" % i, "partitions assigned", 60)
-        tenant = "benchfast%d" % agents
+        tenant = "benchfast%d-%d" % (agents, int(time.time()))
         pl.add_tenant(tenant, "standin-1")
         jobs, lines = routed_envelopes(pl, tenant, n)
         t0 = time.time()

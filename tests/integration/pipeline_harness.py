@@ -301,7 +301,8 @@ class Pipeline:
         q = query
         for p in params:
             q = q.replace("%s", "'" + str(p).replace("'", "''") + "'", 1)
-        r = self.run(["psql", os.environ["DATABASE_URL"], "-At", "-F", "\t", "-c", q])
+        r = self.run(["psql", os.environ["DATABASE_URL"], "-At", "-F", "\t", "-v",
+                      "ON_ERROR_STOP=1", "-f", "-"], input=q)
         return [line.split("\t") for line in r.stdout.splitlines() if line]
 
 

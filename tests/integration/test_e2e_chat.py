@@ -105,7 +105,8 @@ class E2EChat(unittest.TestCase):
         self.assertEqual(job["response"], final["response"])
         sess = self.pl.sql("SELECT agent_id, last_message_at IS NOT NULL FROM sessions "
                            "WHERE session_id = %s", r["session_id"])
-        self.assertEqual(sess[0], ["a0000000-0000-4000-8000-000000000001", "t"])
+        debt_id = self.pl.sql("SELECT agent_id FROM agent_configs WHERE name = 'AgentDebt'")
+        self.assertEqual(sess[0], [debt_id[0][0], "t"])
         thread = "tenant_demo__user_demo-user__session_%s" % r["session_id"]
         cps = self.pl.sql("SELECT count(*) FROM checkpoints WHERE thread_id = %s", thread)
         self.assertEqual(cps[0][0], "1")
