@@ -125,7 +125,8 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
 
 void reply_db_error(struct req *r, int pgst, const char *what)
 {
-    log_kv(LOG_WARN, &r->log, "database error", "what", what, "status", pg_status_str(pgst), NULL);
+    log_kv(LOG_WARN, &r->log, "database error", "what", what, "status", pg_status_str(pgst),
+           (char *)NULL);
     if (pgst == PG_ERR_UNAVAILABLE || pgst == PG_ERR_TIMEOUT)
         reply_error(r, 503, "unavailable", "database unavailable, retry later");
     else if (pgst == PG_ERR_INVALID)
@@ -234,7 +235,7 @@ int req_auth(struct req *r, const char *tenant)
             req_query(r, "access_token", qtok, sizeof qtok) == 0 && qtok[0]) {
             r->token = qtok;
         } else {
-            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", NULL);
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", (char *)NULL);
             reply_error(r, 401, "unauthorized", "invalid token");
             return -1;
         }
@@ -245,13 +246,14 @@ int req_auth(struct req *r, const char *tenant)
         r->token = h;
     }
     if (auth_verify(r->app->auth, r->token, time(NULL), &r->claims, why, sizeof why) != 0) {
-        log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, NULL);
+        log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, (char *)NULL);
         reply_error(r, 401, "unauthorized", "invalid token");
         return -1;
     }
     r->authed = 1;
     if (tenant && strcmp(tenant, r->claims.tenant_id) != 0) {
-        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant", r->claims.tenant_id, NULL);
+        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant", r->claims.tenant_id,
+               (char *)NULL);
         reply_error(r, 403, "forbidden", "token is not valid for this tenant");
         return -1;
     }
@@ -528,7 +530,7 @@ done:;
     snprintf(ms, sizeof ms, "%.1f", dt * 1000.0);
     log_kv(r->status >= 500 ? LOG_WARN : LOG_INFO, &r->log, "request", "method",
            r->ri->request_method, "path", r->ri->local_uri ? r->ri->local_uri : "", "route",
-           r->route, "status", status, "ms", ms, NULL);
+           r->route, "status", status, "ms", ms, (char *)NULL);
     int st = r->status;
     free(r->body);
     free(r);

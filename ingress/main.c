@@ -80,7 +80,7 @@ static const struct config_entry table[] = {
 
 static int civet_log(const struct mg_connection *conn, const char *message)
 {
-    log_kv(LOG_WARN, NULL, "civetweb", "detail", message, NULL);
+    log_kv(LOG_WARN, NULL, "civetweb", "detail", message, (char *)NULL);
     return 1;
 }
 
@@ -194,7 +194,7 @@ int main(int argc, char **argv)
     metrics_inc(
         metrics_counter("ingress_publish_failures_total", "chat.request publishes that failed", ""),
         0);
-    log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, NULL);
+    log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, (char *)NULL);
 
     int sig = 0;
     sigwait(&sigs, &sig);

@@ -97,7 +97,7 @@ static void del_key(struct req *r, const char *pattern)
                                   : rcache_del(r->app->rc, pattern);
     if (st != RC_OK && st != RC_MISS)
         log_kv(LOG_WARN, &r->log, "cache invalidation failed", "key", pattern, "status",
-               rc_status_str(st), NULL);
+               rc_status_str(st), (char *)NULL);
 }
 
 /* The tenant's LLM config cache (llm.h's llm_config_invalidate deletes the same key; it is
@@ -192,8 +192,8 @@ static int validate_tool(struct req *r, json_object *body, json_object *current)
 static int validate_output_format(struct req *r, json_object *body, json_object *current)
 {
     const char *t = jstr(body, "format_type");
-    if (t && strcmp(t, "text") && strcmp(t, "markdown") && strcmp(t, "json") &&
-        strcmp(t, "table")) {
+    if (t && strcmp(t, "text") != 0 && strcmp(t, "markdown") != 0 && strcmp(t, "json") != 0 &&
+        strcmp(t, "table") != 0) {
         reply_error(r, 400, "invalid_request",
                     "format_type must be one of text, markdown, json, table");
         return -1;
@@ -204,8 +204,8 @@ static int validate_output_format(struct req *r, json_object *body, json_object 
 static int validate_llm_model(struct req *r, json_object *body, json_object *current)
 {
     const char *p = jstr(body, "provider");
-    if (p && strcmp(p, "openai") && strcmp(p, "anthropic") && strcmp(p, "gemini") &&
-        strcmp(p, "openrouter") && strcmp(p, "openai_compatible")) {
+    if (p && strcmp(p, "openai") != 0 && strcmp(p, "anthropic") != 0 && strcmp(p, "gemini") != 0 &&
+        strcmp(p, "openrouter") != 0 && strcmp(p, "openai_compatible") != 0) {
         reply_error(r, 400, "invalid_request",
                     "provider must be one of openai, anthropic, gemini, openrouter, "
                     "openai_compatible");
@@ -243,7 +243,7 @@ static int validate_agent(struct req *r, json_object *body, json_object *current
         snprintf(topic, sizeof topic, "%s%s", KAFKA_TOPIC_AGENT_PREFIX, name);
         if (kafka_topic_ensure(r->app->prod, topic, 0, 10000, err, sizeof err) != 0) {
             log_kv(LOG_WARN, &r->log, "agent topic not created", "topic", topic, "error", err,
-                   NULL);
+                   (char *)NULL);
             reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
             return -1;
         }
@@ -341,7 +341,7 @@ static const struct field model_fields[] = {
     {"output_cost_per_mtok", F_NUM, 0, 1, 0}, {"is_active", F_BOOL, 0, 0, 0},
 };
 
-#define NF(a) (sizeof a / sizeof a[0])
+#define NF(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct resource res_tenants = {
     "tenants",
@@ -517,10 +517,10 @@ static void appendf(char *buf, size_t cap, const char *fmt, ...)
 {
     size_t len = strlen(buf);
     va_list ap;
-    if (len + 1 >= cap)
-        return;
     va_start(ap, fmt);
-    vsnprintf(buf + len, cap - len, fmt, ap);
+    if (len + 1 < cap)
+        vsnprintf(buf + len, cap - len, fmt,
+                  ap); /* NOLINT(clang-analyzer-valist.Uninitialized): started above */
     va_end(ap);
 }
 
@@ -650,7 +650,7 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
     }
     if (st == PG_ERR_QUERY || st == PG_ERR_INVALID) {
         /* CHECK constraints (name charset, enum values, bounds) */
-        log_kv(LOG_INFO, &r->log, "admin write refused", "detail", err, NULL);
+        log_kv(LOG_INFO, &r->log, "admin write refused", "detail", err, (char *)NULL);
         reply_error(r, 400, "invalid_request", "a value is out of range or malformed");
         goto out;
     }
@@ -1158,7 +1158,7 @@ static void llm_config_set(struct req *r, const char *tenant)
         goto out;
     }
     if (st == PG_ERR_QUERY || st == PG_ERR_INVALID) {
-        log_kv(LOG_INFO, &r->log, "llm-config refused", "detail", err, NULL);
+        log_kv(LOG_INFO, &r->log, "llm-config refused", "detail", err, (char *)NULL);
         reply_error(r, 400, "invalid_request", "a value is out of range or malformed");
         goto out;
     }
@@ -1263,7 +1263,7 @@ static void sha256_text(const char *s, size_t n, char out[65])
     memset(h, 0, sizeof h);
     EVP_Digest(s, n, h, &hl, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+        snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
 }
 
 /* POST {tenant_id, source, text, title?} or {tenant_id, documents:[{source, text, title?}]} */
@@ -1317,7 +1317,8 @@ static void knowledge_add(struct req *r)
         const char *src = jstr(d, "source"), *text = json_object_get_string(t);
         size_t len = (size_t)json_object_get_string_len(t), chunks = 0;
         if (knowledge_add_document(c, tenant, emb, src, text, len, &chunks, err, sizeof err) != 0) {
-            log_kv(LOG_WARN, &r->log, "knowledge add failed", "source", src, "error", err, NULL);
+            log_kv(LOG_WARN, &r->log, "knowledge add failed", "source", src, "error", err,
+                   (char *)NULL);
             reply_error(r, 503, "unavailable", "knowledge store or embedder unavailable");
             goto out;
         }
@@ -1427,7 +1428,7 @@ static void knowledge_delete(struct req *r, const char *tenant, const char *doc_
     }
     chroma_close(c);
     if (crc != 0) {
-        log_kv(LOG_WARN, &r->log, "knowledge delete failed", "error", err, NULL);
+        log_kv(LOG_WARN, &r->log, "knowledge delete failed", "error", err, (char *)NULL);
         reply_error(r, 503, "unavailable", "knowledge store unavailable");
         return;
     }

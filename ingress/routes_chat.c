@@ -240,7 +240,7 @@ static void sha256_hex(const char *a, const char *b, char out[65])
     }
     EVP_MD_CTX_free(c);
     for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+        snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
 }
 
 static int idem_key_ok(const char *k)
@@ -522,7 +522,7 @@ void routes_chat_post(struct req *r, const char *tenant)
                         now_mono() - t0);
         if (prc != 0) {
             log_kv(LOG_WARN, &r->log, "publish failed; rolling back", "error",
-                   prc == -ETIMEDOUT ? "timeout" : err, NULL);
+                   prc == -ETIMEDOUT ? "timeout" : err, (char *)NULL);
             metrics_inc(metrics_counter("ingress_publish_failures_total",
                                         "chat.request publishes that failed", ""),
                         1);
@@ -551,10 +551,10 @@ void routes_chat_post(struct req *r, const char *tenant)
         int erc = jobevents_emit(app->rc, app->prod, &env, "queued", d, NULL, 0);
         if (erc != 0)
             log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
-                   NULL);
+                   (char *)NULL);
         json_object_put(d);
     }
-    log_kv(LOG_INFO, &r->log, "job accepted", "session_id", session_id, NULL);
+    log_kv(LOG_INFO, &r->log, "job accepted", "session_id", session_id, (char *)NULL);
 
     if (wait_s > 0) {
         json_object *job = NULL;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WEB_MAX_FILE (4 * 1024 * 1024)
+#define WEB_MAX_FILE ((size_t)4 * 1024 * 1024)
 
 static int name_ok(const char *s)
 {

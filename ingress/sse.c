@@ -176,7 +176,7 @@ static void *consumer_main(void *arg)
         rd_kafka_message_t *m = kafka_consumer_poll(h->consumer, 500);
         if (!m)
             continue;
-        if (!m->err && m->payload && m->len > 0 && m->len < ENVELOPE_MAX_BYTES) {
+        if (!m->err && m->payload && m->len > 0 && m->len < (size_t)ENVELOPE_MAX_BYTES) {
             json_tokener *tok = json_tokener_new_ex(16);
             json_object *o = tok ? json_tokener_parse_ex(tok, m->payload, (int)m->len) : NULL;
             json_object *jid;
