@@ -40,8 +40,8 @@ static int jobevents_key(char *buf, size_t cap, const char *tenant, const char *
 
 static int jobevents_event_valid(const char *ev)
 {
-    static const char *const names[] = {"queued", "routed",  "tool_call", "tool_result",
-                                        "delta",  "final",   "error"};
+    static const char *const names[] = {"queued", "routed", "tool_call", "tool_result",
+                                        "delta",  "final",  "error"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(ev, names[i]) == 0)
             return 1;
@@ -87,8 +87,8 @@ static void jobevents_publish(struct kafka_producer *p, const struct envelope *e
         goto out;
     }
     struct kafka_header hdr = {"traceparent", ev.traceparent};
-    if (kafka_produce(p, KAFKA_TOPIC_CHAT_EVENTS, env->session_id, buf, strlen(buf), &hdr, 1,
-                      NULL, NULL) != 0)
+    if (kafka_produce(p, KAFKA_TOPIC_CHAT_EVENTS, env->session_id, buf, strlen(buf), &hdr, 1, NULL,
+                      NULL) != 0)
         log_warn(&lctx, "chat.event not published (event %s stays readable in Redis)", event);
 out:
     free(buf);
@@ -106,8 +106,7 @@ int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct enve
         jobevents_key(key, sizeof key, env->tenant_id, env->job_id) != 0)
         return RC_ERR_REPLY;
 
-    const char *text = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN)
-                            : "null";
+    const char *text = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "null";
     snprintf(ttl, sizeof ttl, "%d", JOBEVENTS_TTL_S);
     const char *argv[] = {"EVAL", jobevents_script, "1", key, JOBEVENTS_MAXLEN, event, text, ttl};
     int st = rcache_commandv(r, &rep, 8, argv, NULL);

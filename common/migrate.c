@@ -26,12 +26,11 @@ static const size_t migrate_embedded_count = 0;
 /* pg_advisory_lock key: "AGHBMIGR" in ASCII, so it cannot collide with a casual lock id. */
 #define MIGRATE_LOCK_KEY "4703807785413461842"
 
-static const char *const migrate_table_sql =
-    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-    " version integer PRIMARY KEY,"
-    " name text NOT NULL,"
-    " checksum text NOT NULL,"
-    " applied_at timestamptz NOT NULL DEFAULT now())";
+static const char *const migrate_table_sql = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                             " version integer PRIMARY KEY,"
+                                             " name text NOT NULL,"
+                                             " checksum text NOT NULL,"
+                                             " applied_at timestamptz NOT NULL DEFAULT now())";
 
 size_t migrate_list(const struct migrate_info **list)
 {
@@ -138,9 +137,9 @@ static const struct migrate_info *migrate_find(int version)
 static int migrate_verify(PGconn *c, unsigned char *done, char *err, size_t errlen)
 {
     int rc = MIGRATE_ERR_SQL;
-    PGresult *res = PQexecParams(
-        c, "SELECT version, name, checksum FROM schema_migrations ORDER BY version", 0, NULL,
-        NULL, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(c, "SELECT version, name, checksum FROM schema_migrations ORDER BY version", 0,
+                     NULL, NULL, NULL, NULL, 0);
     if (!res || PQresultStatus(res) != PGRES_TUPLES_OK) {
         migrate_pgerr(err, errlen, "reading schema_migrations",
                       res ? PQresultErrorMessage(res) : PQerrorMessage(c));
@@ -263,8 +262,8 @@ int migrate_run_cb(const char *database_url, int *applied, migrate_applied_cb cb
                       NULL, err, errlen);
     if (rc)
         goto out;
-    rc = migrate_exec(c, "taking the migration lock", "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")",
-                      0, NULL, err, errlen);
+    rc = migrate_exec(c, "taking the migration lock",
+                      "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, err, errlen);
     if (rc)
         goto out;
     locked = 1;

@@ -92,8 +92,13 @@ static void pgpool_set_err(char *err, size_t errlen, const char *prefix, const c
  * repeated keyword and dbname is expanded in place, last). */
 static PGconn *pgpool_connect(const char *dsn)
 {
-    const char *keys[] = {"connect_timeout", "keepalives", "keepalives_idle",
-                          "keepalives_interval", "keepalives_count", "dbname", NULL};
+    const char *keys[] = {"connect_timeout",
+                          "keepalives",
+                          "keepalives_idle",
+                          "keepalives_interval",
+                          "keepalives_count",
+                          "dbname",
+                          NULL};
     const char *vals[] = {"5", "1", "30", "10", "3", dsn, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
     if (c)
@@ -139,8 +144,8 @@ int pgpool_open(struct pgpool **out, const char *dsn, int size, char *err, size_
     if (!p->conns[0])
         goto nomem;
     if (PQstatus(p->conns[0]) != CONNECTION_OK) {
-        pgpool_set_err(err, errlen, "cannot connect to the database: ",
-                       PQerrorMessage(p->conns[0]));
+        pgpool_set_err(err, errlen,
+                       "cannot connect to the database: ", PQerrorMessage(p->conns[0]));
         pgpool_close(p);
         p = NULL;
         goto out;
@@ -269,8 +274,8 @@ PGconn *pgpool_acquire(struct pgpool *p, int timeout_ms, int *status, char *err,
     }
     if (!c || PQstatus(c) != CONNECTION_OK) {
         st = PG_ERR_UNAVAILABLE;
-        pgpool_set_err(err, errlen, "cannot connect to the database: ",
-                       c ? PQerrorMessage(c) : "out of memory");
+        pgpool_set_err(err, errlen,
+                       "cannot connect to the database: ", c ? PQerrorMessage(c) : "out of memory");
         c = NULL;
         pthread_mutex_lock(&p->mu);
         p->busy[slot] = 0;

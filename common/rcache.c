@@ -137,8 +137,9 @@ static int rcache_parse_url(struct rcache *r, const char *url, char *err, size_t
     int rc = -1;
     char *copy = NULL;
     if (strncasecmp(url, "redis://", 8) != 0) {
-        rcache_set_err(err, errlen, "REDIS_URL must start with redis:// (rediss:// is not "
-                                    "supported)");
+        rcache_set_err(err, errlen,
+                       "REDIS_URL must start with redis:// (rediss:// is not "
+                       "supported)");
         goto out;
     }
     copy = strdup(url + 8);
@@ -307,9 +308,8 @@ static redisContext *rcache_connect(struct rcache *r)
     if (redisSetTimeout(c, rcache_tv(r->timeout_ms)) != REDIS_OK)
         goto fail;
     if (r->password) {
-        redisReply *rep =
-            r->user ? redisCommand(c, "AUTH %s %s", r->user, r->password)
-                    : redisCommand(c, "AUTH %s", r->password);
+        redisReply *rep = r->user ? redisCommand(c, "AUTH %s %s", r->user, r->password)
+                                  : redisCommand(c, "AUTH %s", r->password);
         int ok = rep && rep->type != REDIS_REPLY_ERROR;
         if (rep && rep->type == REDIS_REPLY_ERROR)
             log_warn(NULL, "redis AUTH refused");
@@ -534,10 +534,10 @@ int rcache_del_pattern(struct rcache *r, const char *pattern)
         const char *argv[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", RCACHE_SCAN_COUNT};
         redisReply *rep = redisCommandArgv(c, 6, argv, NULL);
         st = rcache_reply_status(rep);
-        if (st == RC_OK && (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-                            rep->element[0]->type != REDIS_REPLY_STRING ||
-                            rep->element[1]->type != REDIS_REPLY_ARRAY ||
-                            rep->element[0]->len >= sizeof cursor))
+        if (st == RC_OK &&
+            (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+             rep->element[0]->type != REDIS_REPLY_STRING ||
+             rep->element[1]->type != REDIS_REPLY_ARRAY || rep->element[0]->len >= sizeof cursor))
             st = RC_ERR_REPLY;
         if (st != RC_OK) {
             if (rep)
@@ -582,8 +582,8 @@ int rcache_ping(struct rcache *r)
     redisReply *rep = NULL;
     const char *argv[] = {"PING"};
     int st = rcache_commandv(r, &rep, 1, argv, NULL);
-    if (st == RC_OK && !(rep->type == REDIS_REPLY_STATUS && rep->str &&
-                         strcasecmp(rep->str, "PONG") == 0))
+    if (st == RC_OK &&
+        !(rep->type == REDIS_REPLY_STATUS && rep->str && strcasecmp(rep->str, "PONG") == 0))
         st = RC_ERR_REPLY;
     if (rep)
         freeReplyObject(rep);

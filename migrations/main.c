@@ -46,8 +46,8 @@ int main(int argc, char **argv)
     int rc = migrate_run_cb(g_common.database_url, &applied, migrate_main_applied, NULL, err,
                             sizeof err);
     if (rc != MIGRATE_OK) {
-        log_kv(LOG_ERROR, NULL, "migration failed", "reason", migrate_status_str(rc), "error",
-               err, (char *)NULL);
+        log_kv(LOG_ERROR, NULL, "migration failed", "reason", migrate_status_str(rc), "error", err,
+               (char *)NULL);
         fprintf(stderr, "agenthub-migrate: %s\n", err);
         status = 1;
     } else if (applied == 0) {

@@ -46,10 +46,10 @@ static int teardown(void **state)
     return 0;
 }
 
-#define NEED_REDIS()                                                                           \
-    do {                                                                                       \
-        if (!g_r)                                                                              \
-            skip();                                                                            \
+#define NEED_REDIS()                                                                               \
+    do {                                                                                           \
+        if (!g_r)                                                                                  \
+            skip();                                                                                \
     } while (0)
 
 static void new_job(struct envelope *env, const char *tenant)
@@ -128,8 +128,8 @@ static void test_emit_read_all_and_after(void **state)
 
     /* The stream carries the 24 h TTL. */
     redisReply *rep = NULL;
-    assert_int_equal(
-        rcache_command(g_r, &rep, "TTL agenthub:tenant-je:job:%s:events", env.job_id), RC_OK);
+    assert_int_equal(rcache_command(g_r, &rep, "TTL agenthub:tenant-je:job:%s:events", env.job_id),
+                     RC_OK);
     assert_true(rep->integer > (long long)JOBEVENTS_TTL_S - 60 && rep->integer <= JOBEVENTS_TTL_S);
     freeReplyObject(rep);
     rcache_command(g_r, NULL, "DEL agenthub:tenant-je:job:%s:events", env.job_id);
@@ -208,8 +208,8 @@ static void test_invalid_input(void **state)
     assert_int_equal((int)json_object_array_length(arr), 0); /* nothing was appended */
     json_object_put(arr);
 
-    static const char *const bad_after[] = {"abc", "1-", "-1", "1-2-3", "(5", "1 2",
-                                            "123456789012345678901234-1"};
+    static const char *const bad_after[] = {
+        "abc", "1-", "-1", "1-2-3", "(5", "1 2", "123456789012345678901234-1"};
     for (size_t i = 0; i < sizeof bad_after / sizeof bad_after[0]; i++) {
         arr = (json_object *)1;
         assert_int_equal(jobevents_read(g_r, "tenant-je", env.job_id, bad_after[i], 10, &arr),
@@ -256,8 +256,11 @@ static void test_kafka_mirror(void **state)
     char group[64];
     snprintf(group, sizeof group, "test-jobevents-%d", (int)getpid());
     const char *topics[] = {KAFKA_TOPIC_CHAT_EVENTS};
-    struct kafka_consumer_opts o = {.brokers = brokers, .group_id = group, .topics = topics,
-                                    .ntopics = 1, .offset_reset = "earliest"};
+    struct kafka_consumer_opts o = {.brokers = brokers,
+                                    .group_id = group,
+                                    .topics = topics,
+                                    .ntopics = 1,
+                                    .offset_reset = "earliest"};
     struct kafka_consumer *c = NULL;
     assert_int_equal(kafka_consumer_new(&c, &o, err, sizeof err), 0);
 

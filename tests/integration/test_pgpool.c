@@ -97,10 +97,10 @@ static int teardown(void **state)
     return 0;
 }
 
-#define NEED_DB()                                                                              \
-    do {                                                                                       \
-        if (!g_dsn || !*g_dsn)                                                                 \
-            skip();                                                                            \
+#define NEED_DB()                                                                                  \
+    do {                                                                                           \
+        if (!g_dsn || !*g_dsn)                                                                     \
+            skip();                                                                                \
     } while (0)
 
 static void test_params_and_results(void **state)
@@ -111,9 +111,9 @@ static void test_params_and_results(void **state)
     PGresult *res = NULL;
     char err[256];
     const char *params[] = {"41", NULL};
-    assert_int_equal(pgpool_exec(p, &res, "SELECT $1::int + 1, $2::text IS NULL", 2, params, err,
-                                 sizeof err),
-                     PG_OK);
+    assert_int_equal(
+        pgpool_exec(p, &res, "SELECT $1::int + 1, $2::text IS NULL", 2, params, err, sizeof err),
+        PG_OK);
     assert_non_null(res);
     assert_string_equal(PQgetvalue(res, 0, 0), "42");
     assert_string_equal(PQgetvalue(res, 0, 1), "t");
@@ -161,12 +161,11 @@ static void test_typed_errors(void **state)
     assert_null(strstr(err, "SECRETISH"));
 
     /* other data exceptions */
-    assert_int_equal(pgpool_exec(p, NULL, "SELECT 1/0", 0, NULL, err, sizeof err),
-                     PG_ERR_INVALID);
+    assert_int_equal(pgpool_exec(p, NULL, "SELECT 1/0", 0, NULL, err, sizeof err), PG_ERR_INVALID);
     /* unknown table: a query error, not "unavailable" */
-    assert_int_equal(pgpool_exec(p, NULL, "SELECT * FROM no_such_table_xyz", 0, NULL, err,
-                                 sizeof err),
-                     PG_ERR_QUERY);
+    assert_int_equal(
+        pgpool_exec(p, NULL, "SELECT * FROM no_such_table_xyz", 0, NULL, err, sizeof err),
+        PG_ERR_QUERY);
     /* arguments */
     assert_int_equal(pgpool_exec(p, NULL, "SELECT $1", 1, NULL, err, sizeof err), PG_ERR_QUERY);
 
@@ -195,8 +194,8 @@ static void test_open_failures(void **state)
     (void)state;
     struct pgpool *p = (struct pgpool *)1;
     char err[512];
-    assert_int_equal(pgpool_open(&p, "postgresql://u:hunter2pw@127.0.0.1:1/x?connect_timeout=2",
-                                 2, err, sizeof err),
+    assert_int_equal(pgpool_open(&p, "postgresql://u:hunter2pw@127.0.0.1:1/x?connect_timeout=2", 2,
+                                 err, sizeof err),
                      PG_ERR_UNAVAILABLE);
     assert_null(p);
     assert_null(strstr(err, "hunter2pw"));

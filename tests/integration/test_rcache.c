@@ -73,10 +73,10 @@ static int teardown(void **state)
     return 0;
 }
 
-#define NEED_REDIS()                                                                           \
-    do {                                                                                       \
-        if (!g_url || !*g_url)                                                                 \
-            skip();                                                                            \
+#define NEED_REDIS()                                                                               \
+    do {                                                                                           \
+        if (!g_url || !*g_url)                                                                     \
+            skip();                                                                                \
     } while (0)
 
 static void test_get_set_miss_del(void **state)

@@ -118,9 +118,8 @@ static void test_unreachable_is_down_not_miss(void **state)
     (void)state;
     struct rcache *r = NULL;
     char err[256];
-    assert_int_equal(rcache_open(&r, "redis://127.0.0.1:1/0?connect_timeout_ms=200", err,
-                                 sizeof err),
-                     RC_OK);
+    assert_int_equal(
+        rcache_open(&r, "redis://127.0.0.1:1/0?connect_timeout_ms=200", err, sizeof err), RC_OK);
     char *val = (char *)1;
     size_t len = 7;
     assert_int_equal(rcache_get(r, "agenthub:t:cache:agent:1", &val, &len), RC_ERR_DOWN);
