@@ -24,12 +24,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "ssrf.h"
 #include "template.h"
 #include "tool_internal.h"
 
 struct http_call {
     char *tool_name;
+    char *tenant_id;
     char *jwt;
     char *allow_tool;
     char *allow_ctx;
@@ -59,6 +61,7 @@ static void call_free(struct http_call *c)
     if (!c)
         return;
     free(c->tool_name);
+    free(c->tenant_id);
     if (c->jwt) {
         memset(c->jwt, 0, strlen(c->jwt));
         free(c->jwt);
@@ -154,6 +157,10 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     int rc = -EINVAL;
 
     if (ssrf_check_url(c->url, c->allow_tool, c->allow_ctx, &t, serr, sizeof serr) != 0) {
+        /* a security decision: logged (host only, never the path or query) */
+        struct log_ctx lc = {.tenant_id = c->tenant_id};
+        log_kv(LOG_WARN, &lc, "tool request refused by the SSRF guard", "tool", c->tool_name,
+               "host", t.host[0] ? t.host : "(unparsed)", "reason", serr, (char *)NULL);
         snprintf(err, errlen, "tool %s: endpoint refused: %s", c->tool_name, serr);
         return -EACCES;
     }
@@ -434,6 +441,7 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
         return -ENOMEM;
     }
     c->tool_name = strdup(tool->name ? tool->name : "?");
+    c->tenant_id = dup_or_null(ctx->tenant_id);
     c->cb = cb;
     c->opaque = opaque;
     c->loop = ctx->loop;
