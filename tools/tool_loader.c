@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonschema.h"
 #include "log.h"
 #include "tool.h"
 
@@ -242,6 +243,13 @@ int tools_load_for_agent(struct pgpool *db, struct rcache *r, const char *tenant
             rc = -ENOMEM;
             goto out;
         }
+        /* The admin API refuses such schemas; a row written around it still loads (the
+         * keywords we cannot enforce are ignored), but someone should hear about it. */
+        char serr[256];
+        if ((d->input_schema && jsonschema_check(d->input_schema, serr, sizeof serr) != 0) ||
+            (d->output_schema && jsonschema_check(d->output_schema, serr, sizeof serr) != 0))
+            log_kv(LOG_WARN, &lc, "tool schema not fully enforceable", "tool", d->name, "reason",
+                   serr, (char *)NULL);
     }
     if (r)
         store_cache(r, db, tenant_id, agent_id, defs, cnt);
