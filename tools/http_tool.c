@@ -182,6 +182,10 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
         if (!(tmp = curl_slist_append(c->hdrs, "Content-Type: application/json")))
             goto oom;
         c->hdrs = tmp;
+        /* no "Expect: 100-continue" round trip (up to 1 s) for bodies over 1 KiB */
+        if (!(tmp = curl_slist_append(c->hdrs, "Expect:")))
+            goto oom;
+        c->hdrs = tmp;
     }
     if (c->same_origin && c->headers) {
         json_object_object_foreach(c->headers, hk, hv)
