@@ -454,6 +454,36 @@ static void dispatch(struct req *r)
     routes_web(r);
 }
 
+/* Errors civetweb answers itself (malformed request, head over INGRESS_MAX_HEADER, ...):
+ * our JSON error shape and a request id, and the connection is closed. */
+int http_error_cb(struct mg_connection *conn, int status, const char *errmsg)
+{
+    char rid[UUID_STR_LEN] = "req", body[256];
+    const char *code = status == 413   ? "payload_too_large"
+                       : status == 404 ? "not_found"
+                       : status == 405 ? "method_not_allowed"
+                       : status >= 500 ? "internal"
+                                       : "bad_request";
+    if (status < 400 || status > 599)
+        return 1;
+    if (uuid_v4(rid) != 0)
+        snprintf(rid, sizeof rid, "req");
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                     status == 413 ? "request too large" : "the request could not be processed");
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              "X-Request-Id: %s\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n"
+              "Connection: close\r\n\r\n",
+              status, mg_get_response_code_text(conn, status), n, rid);
+    mg_write(conn, body, (size_t)n);
+    char st[8];
+    snprintf(st, sizeof st, "%d", status);
+    struct log_ctx ctx = {.request_id = rid};
+    log_kv(LOG_INFO, &ctx, "request refused by the HTTP layer", "status", st, "detail",
+           errmsg ? errmsg : "", (char *)NULL);
+    return 0;
+}
+
 static const double latency_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5,   1,     2.5,  5,     10,   30};
 

@@ -92,6 +92,8 @@ struct req {
 
 /* ---- http.c ---------------------------------------------------------------------------- */
 int http_handler(struct mg_connection *conn, void *cbdata);
+/* civetweb's http_error callback: JSON error bodies for what civetweb refuses itself. */
+int http_error_cb(struct mg_connection *conn, int status, const char *errmsg);
 /* Status line + standard headers (request id, CORS, nosniff) + body. */
 void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len,
                const char *extra_headers);

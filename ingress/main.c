@@ -179,6 +179,7 @@ int main(int argc, char **argv)
     struct mg_callbacks cb;
     memset(&cb, 0, sizeof cb);
     cb.log_message = civet_log;
+    cb.http_error = http_error_cb;
     mg_init_library(0);
     app.mg = mg_start(&cb, &app, options);
     if (!app.mg) {

@@ -404,6 +404,14 @@ class IngressChatTest(unittest.TestCase):
         self.assertEqual(st, 404)
         self.assertEqual(set(body["error"]), {"code", "message"})
 
+    def test_header_limit(self):
+        st, body, h = self.ing.request("GET", "/health", headers={"X-Big": "a" * 20000})
+        self.assertIn(st, (400, 413, 431))
+        self.assertEqual(set(body["error"]), {"code", "message"})
+        self.assertIn("x-request-id", h)
+        st, _, _ = self.ing.request("GET", "/health")
+        self.assertEqual(st, 200)
+
     def test_web_ui_served(self):
         for path in ("/", "/admin", "/monitor"):
             st, body, h = self.ing.request("GET", path)
