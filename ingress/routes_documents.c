@@ -480,7 +480,7 @@ static long docs_env_long(const char *name, long def, long min, long max)
         return def;
     long v = strtol(s, &end, 10);
     if (*end || v < min || v > max) {
-        log_kv(LOG_WARN, NULL, "invalid setting ignored", "name", name, NULL);
+        log_kv(LOG_WARN, NULL, "invalid setting ignored", "name", name, (char *)NULL);
         return def;
     }
     return v;
@@ -550,7 +550,7 @@ static void sha256_hex(const unsigned char *data, size_t len, char out[65])
     memset(h, 0, sizeof h);
     EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL);
     for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+        snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
 }
 
 static int docs_tx(PGconn *c, const char *sql)
@@ -705,7 +705,7 @@ static void documents_post(struct req *r, const char *tenant)
         int erc = jobevents_emit(app->rc, NULL, &env, "queued", q, NULL, 0);
         if (erc != 0)
             log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
-                   NULL);
+                   (char *)NULL);
         json_object_put(q);
     }
     /* One doc.request per document, each acknowledged by the broker before COMMIT. */
@@ -739,7 +739,7 @@ static void documents_post(struct req *r, const char *tenant)
                              : -EIO;
         if (prc2 != 0) {
             log_kv(LOG_WARN, &r->log, "document publish failed; rolling back the batch", "error",
-                   prc2 == -ETIMEDOUT ? "timeout" : err, NULL);
+                   prc2 == -ETIMEDOUT ? "timeout" : err, (char *)NULL);
             metrics_inc(metrics_counter("ingress_publish_failures_total",
                                         "chat.request publishes that failed",
                                         "topic=\"documents\""),
@@ -778,7 +778,7 @@ static void documents_post(struct req *r, const char *tenant)
     add_urls(o, tenant, batch_id);
     char nbuf[24];
     snprintf(nbuf, sizeof nbuf, "%zu", up.n);
-    log_kv(LOG_INFO, &r->log, "document batch accepted", "documents", nbuf, NULL);
+    log_kv(LOG_INFO, &r->log, "document batch accepted", "documents", nbuf, (char *)NULL);
     reply_json(r, 202, o);
     json_object_put(o);
 out:

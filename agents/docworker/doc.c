@@ -45,19 +45,21 @@ static int is_bmp(const unsigned char *d, size_t n)
 {
     if (n < 26 || d[0] != 'B' || d[1] != 'M')
         return 0;
-    unsigned long h = d[14] | (unsigned long)d[15] << 8 | (unsigned long)d[16] << 16 |
-                      (unsigned long)d[17] << 24;
+    unsigned long h =
+        d[14] | (unsigned long)d[15] << 8 | (unsigned long)d[16] << 16 | (unsigned long)d[17] << 24;
     return h == 12 || h == 40 || h == 52 || h == 56 || h == 64 || h == 108 || h == 124;
 }
 
 enum doc_kind doc_sniff(const unsigned char *d, size_t n, const char *content_type)
 {
-    if (!d)
+    static const unsigned char none[1] = {0};
+    if (!d) {
+        d = none;
         n = 0;
+    }
     if (has_prefix(d, n, "\x89PNG\r\n\x1a\n", 8) || has_prefix(d, n, "\xff\xd8\xff", 3) ||
         has_prefix(d, n, "II*\0", 4) || has_prefix(d, n, "MM\0*", 4) ||
-        has_prefix(d, n, "GIF87a", 6) || has_prefix(d, n, "GIF89a", 6) ||
-        is_bmp(d, n) ||
+        has_prefix(d, n, "GIF87a", 6) || has_prefix(d, n, "GIF89a", 6) || is_bmp(d, n) ||
         (n >= 12 && memcmp(d, "RIFF", 4) == 0 && memcmp(d + 8, "WEBP", 4) == 0))
         return DOC_KIND_IMAGE;
     /* PNM: P1..P6 followed by whitespace. */

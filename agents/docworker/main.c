@@ -100,23 +100,24 @@ int main(int argc, char **argv)
     svc.keep_content = g_keep_content;
 
     if (pgpool_open(&svc.db, g_common.database_url, (int)g_pg_pool, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
         goto out;
     }
     if (rcache_open(&svc.rc, g_common.redis_url, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
     if (kafka_producer_new(&svc.producer, g_common.kafka_brokers, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }
     const char *ensure[] = {KAFKA_TOPIC_DOCUMENTS, KAFKA_TOPIC_DLQ, KAFKA_TOPIC_CHAT_EVENTS};
     for (size_t i = 0; i < sizeof ensure / sizeof ensure[0]; i++)
         if (kafka_topic_ensure(svc.producer, ensure[i], 0, 5000, err, sizeof err) != 0)
-            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", ensure[i], "error", err, NULL);
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", ensure[i], "error", err,
+                   (char *)NULL);
     if (httploop_new(&loop) != 0) {
-        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
     }
     const char *topics[] = {KAFKA_TOPIC_DOCUMENTS};
@@ -133,11 +134,11 @@ int main(int argc, char **argv)
         .handlers = {.start = job_start, .validate = job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);
         goto out;
     }
     if (doc_pool_new(&g_pool, &svc, (int)g_threads) != 0) {
-        log_kv(LOG_ERROR, NULL, "worker threads could not start", NULL);
+        log_kv(LOG_ERROR, NULL, "worker threads could not start", (char *)NULL);
         goto out;
     }
     g_stage = svc.stage;
@@ -150,7 +151,7 @@ int main(int argc, char **argv)
     snprintf(nt, sizeof nt, "%ld", g_threads);
     snprintf(ni, sizeof ni, "%ld", g_max_inflight);
     log_kv(LOG_INFO, NULL, "docworker started", "threads", nt, "max_inflight", ni, "ocr_lang",
-           ocr_default_lang(), NULL);
+           ocr_default_lang(), (char *)NULL);
     rc = stage_run(svc.stage) == 0 ? 0 : 1;
 out:
     /* Workers first (they post to the stage), then the stage (commits are done), then the
@@ -165,6 +166,6 @@ out:
     rcache_close(svc.rc);
     pgpool_close(svc.db);
     config_free(g_config, NCONFIG);
-    log_kv(LOG_INFO, NULL, "docworker stopped", NULL);
+    log_kv(LOG_INFO, NULL, "docworker stopped", (char *)NULL);
     return rc;
 }

@@ -45,7 +45,7 @@ static int pool_run_job(struct doc_pool *p, struct stage_job *job)
         char ms[24];
         snprintf(ms, sizeof ms, "%ld", backoff_ms);
         log_kv(LOG_WARN, NULL, "dependency unavailable; retrying document", "retry_ms", ms,
-               NULL);
+               (char *)NULL);
         for (long waited = 0; waited < backoff_ms; waited += 100) {
             if (p->svc->stopping || stage_stopping(p->svc->stage))
                 return 0;
@@ -77,7 +77,8 @@ static void *pool_main(void *arg)
         struct stage_job *job = it->job;
         free(it);
         if (pool_run_job(p, job) && stage_post(p->svc->stage, pool_job_done, job) != 0)
-            log_kv(LOG_ERROR, NULL, "cannot hand a finished job back (out of memory)", NULL);
+            log_kv(LOG_ERROR, NULL, "cannot hand a finished job back (out of memory)",
+                   (char *)NULL);
     }
     return NULL;
 }

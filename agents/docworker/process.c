@@ -69,12 +69,12 @@ static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
     snprintf(key, sizeof key, "agenthub:%s:job:%s:events", ids->tenant_id, ids->batch_id);
     const char *text = json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
-    const char *argv[] = {"EVAL", doc_events_script, "1",  key,
-                          DOC_EVENTS_MAXLEN, event, text, DOC_EVENTS_TTL_S};
+    const char *argv[] = {"EVAL", doc_events_script, "1", key, DOC_EVENTS_MAXLEN, event,
+                          text,   DOC_EVENTS_TTL_S};
     int st = rcache_commandv(svc->rc, &rep, 8, argv, NULL);
     if (st != RC_OK || rep->type != REDIS_REPLY_STRING) {
         log_kv(LOG_WARN, &ids->log, "event not written (result stays in PostgreSQL)", "event",
-               event, "status", rc_status_str(st != RC_OK ? st : RC_ERR_REPLY), NULL);
+               event, "status", rc_status_str(st != RC_OK ? st : RC_ERR_REPLY), (char *)NULL);
         goto out;
     }
     snprintf(id, sizeof id, "%s", rep->str);
@@ -89,9 +89,9 @@ static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
     if (!buf)
         goto out;
     struct kafka_header hdr = {"traceparent", ev.traceparent};
-    if (kafka_produce(svc->producer, KAFKA_TOPIC_CHAT_EVENTS, ids->batch_id, buf, strlen(buf),
-                      &hdr, 1, NULL, NULL) != 0)
-        log_kv(LOG_DEBUG, &ids->log, "wake-up not published (streams poll Redis)", NULL);
+    if (kafka_produce(svc->producer, KAFKA_TOPIC_CHAT_EVENTS, ids->batch_id, buf, strlen(buf), &hdr,
+                      1, NULL, NULL) != 0)
+        log_kv(LOG_DEBUG, &ids->log, "wake-up not published (streams poll Redis)", (char *)NULL);
 out:
     free(buf);
     if (have_ev)
@@ -130,8 +130,8 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
                          "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3",
                          3, p, err, sizeof err);
     if (rc != PG_OK) {
-        log_kv(LOG_WARN, &ids->log, "document load failed", "status", pg_status_str(rc),
-               "error", err, NULL);
+        log_kv(LOG_WARN, &ids->log, "document load failed", "status", pg_status_str(rc), "error",
+               err, (char *)NULL);
         return rc;
     }
     if (PQntuples(res) == 0) {
@@ -154,8 +154,8 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
 }
 
 /* The text of the document, or an error message for it. */
-static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text,
-                        char *derr, size_t derrlen, json_object *meta)
+static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text, char *derr,
+                        size_t derrlen, json_object *meta)
 {
     enum doc_kind kind = doc_sniff(d->content, d->len, d->content_type);
     json_object_object_add(meta, "kind", json_object_new_string(doc_kind_name(kind)));
@@ -174,10 +174,11 @@ static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char
             *text = NULL;
         }
         json_object_object_add(meta, "lang", json_object_new_string(lang));
-        json_object_object_add(meta, "ocr_ms", json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
-        metrics_observe(metrics_histogram("docworker_ocr_seconds", "OCR time per image", "",
-                                          NULL, 0),
-                        mono_s() - t0);
+        json_object_object_add(meta, "ocr_ms",
+                               json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
+        metrics_observe(
+            metrics_histogram("docworker_ocr_seconds", "OCR time per image", "", NULL, 0),
+            mono_s() - t0);
         break;
     }
     case DOC_KIND_TEXT:
@@ -247,9 +248,14 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
         goto out;
     in_tx = 1;
     {
-        const char *p[] = {ids->document_id, ids->batch_id,      ids->tenant_id,
-                           text ? "done" : "error", text,      text ? NULL : derr,
-                           svc->keep_content ? "t" : "f", meta_s};
+        const char *p[] = {ids->document_id,
+                           ids->batch_id,
+                           ids->tenant_id,
+                           text ? "done" : "error",
+                           text,
+                           text ? NULL : derr,
+                           svc->keep_content ? "t" : "f",
+                           meta_s};
         rc = pgconn_exec(c, &res,
                          "UPDATE documents SET status = $4, text = $5, error = $6, "
                          "pages = CASE WHEN $5::text IS NULL THEN NULL ELSE 1 END, "
@@ -297,7 +303,7 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
 out:
     if (rc < 0)
         log_kv(LOG_WARN, &ids->log, "document result not stored", "status", pg_status_str(rc),
-               "error", err, NULL);
+               "error", err, (char *)NULL);
     if (res)
         PQclear(res);
     if (c) {
@@ -357,12 +363,12 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
             res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
             if (res == DOC_FINISHED)
                 log_kv(LOG_ERROR, &ids.log, "document skipped: load query failed", "document_id",
-                       ids.document_id, NULL);
+                       ids.document_id, (char *)NULL);
             goto out;
         }
         if (mono_s() >= deadline || svc->stopping) {
             log_kv(LOG_WARN, &ids.log, "document not found; skipped (batch never accepted?)",
-                   "document_id", ids.document_id, NULL);
+                   "document_id", ids.document_id, (char *)NULL);
             goto out;
         }
         usleep((useconds_t)backoff_ms * 1000);
@@ -371,7 +377,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
     }
     if (strcmp(d.status, "done") == 0 || strcmp(d.status, "error") == 0) {
         log_kv(LOG_INFO, &ids.log, "document already processed; skipped", "document_id",
-               ids.document_id, NULL);
+               ids.document_id, (char *)NULL);
         goto out;
     }
     doc_mark_running(svc, &ids);
@@ -394,7 +400,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
                                 text ? "status=\"done\"" : "status=\"error\""),
                 1);
     log_kv(text ? LOG_INFO : LOG_WARN, &ids.log, text ? "document done" : "document failed",
-           "document_id", ids.document_id, "error", text ? "" : derr, NULL);
+           "document_id", ids.document_id, "error", text ? "" : derr, (char *)NULL);
 
     ev = json_object_new_object();
     json_object_object_add(ev, "batch_id", json_object_new_string(ids.batch_id));
@@ -426,7 +432,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
         json_object_object_add(ev, "succeeded", json_object_new_int64(b.succeeded));
         json_object_object_add(ev, "failed", json_object_new_int64(b.failed));
         doc_emit(svc, env, &ids, "batch_done", ev);
-        log_kv(LOG_INFO, &ids.log, "batch done", "status", b.status, NULL);
+        log_kv(LOG_INFO, &ids.log, "batch done", "status", b.status, (char *)NULL);
     }
 out:
     json_object_put(ev);

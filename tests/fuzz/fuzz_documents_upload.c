@@ -35,10 +35,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!body)
         return 0;
     memcpy(body, data + 1, size - 1);
-    int rc = data[0] % 2 == 0
-                 ? parse_multipart_upload(body, size - 1, "multipart/form-data; boundary=XyZ", &u,
-                                          &f)
-                 : parse_json_upload(body, size - 1, &u, &f);
+    int rc = data[0] % 2 == 0 ? parse_multipart_upload(body, size - 1,
+                                                       "multipart/form-data; boundary=XyZ", &u, &f)
+                              : parse_json_upload(body, size - 1, &u, &f);
     if (rc == 0) {
         fuzz_check(u.n >= 1 && (long)u.n <= docs_max_files, "document count out of bounds");
         for (size_t i = 0; i < u.n; i++) {

@@ -56,10 +56,10 @@ static void test_text_ok(void **state)
     const char *good = "H\xc3\xa0 N\xe1\xbb\x99i \xf0\x9f\x98\x80";
     assert_int_equal(doc_text_ok((const unsigned char *)good, strlen(good)), 1);
     assert_int_equal(doc_text_ok((const unsigned char *)"", 0), 1);
-    assert_int_equal(doc_text_ok((const unsigned char *)"a\0b", 3), 0);          /* NUL */
-    assert_int_equal(doc_text_ok((const unsigned char *)"\xc3", 1), 0);           /* cut */
-    assert_int_equal(doc_text_ok((const unsigned char *)"\xc0\xaf", 2), 0);       /* overlong */
-    assert_int_equal(doc_text_ok((const unsigned char *)"\xed\xa0\x80", 3), 0);   /* surrogate */
+    assert_int_equal(doc_text_ok((const unsigned char *)"a\0b", 3), 0);             /* NUL */
+    assert_int_equal(doc_text_ok((const unsigned char *)"\xc3", 1), 0);             /* cut */
+    assert_int_equal(doc_text_ok((const unsigned char *)"\xc0\xaf", 2), 0);         /* overlong */
+    assert_int_equal(doc_text_ok((const unsigned char *)"\xed\xa0\x80", 3), 0);     /* surrogate */
     assert_int_equal(doc_text_ok((const unsigned char *)"\xf4\x90\x80\x80", 4), 0); /* > 10FFFF */
     assert_int_equal(doc_text_ok((const unsigned char *)"\xff", 1), 0);
 }

@@ -24,19 +24,19 @@ static void test_multipart_files_and_lang(void **state)
     (void)state;
     struct doc_upload u;
     struct docs_fail f;
-    const char *body =
-        "preamble\r\n--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"lang\"\r\n\r\neng+vie\r\n"
-        "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"files\"; filename=\"C:\\\\scans\\\\a \\\"1\\\".png\"\r\n"
-        "Content-Type: image/png\r\n\r\n"
-        "\x89PNG\r\n--Xy not a boundary\r\n"
-        "--XyZ\r\n"
-        "content-disposition: form-data; name=\"files\"; filename=\"\"\r\n\r\n"
-        "hello\r\n"
-        "--XyZ\r\n"
-        "Content-Disposition: form-data; name=\"other\"\r\n\r\nignored\r\n"
-        "--XyZ--\r\nepilogue";
+    const char *body = "preamble\r\n--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"lang\"\r\n\r\neng+vie\r\n"
+                       "--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"files\"; "
+                       "filename=\"C:\\\\scans\\\\a \\\"1\\\".png\"\r\n"
+                       "Content-Type: image/png\r\n\r\n"
+                       "\x89PNG\r\n--Xy not a boundary\r\n"
+                       "--XyZ\r\n"
+                       "content-disposition: form-data; name=\"files\"; filename=\"\"\r\n\r\n"
+                       "hello\r\n"
+                       "--XyZ\r\n"
+                       "Content-Disposition: form-data; name=\"other\"\r\n\r\nignored\r\n"
+                       "--XyZ--\r\nepilogue";
     assert_int_equal(mp(body, &u, &f), 0);
     assert_string_equal(u.lang, "eng+vie");
     assert_int_equal(u.n, 2);
@@ -77,10 +77,11 @@ static void test_multipart_errors(void **state)
     assert_int_equal(f.status, 400);
     upload_cleanup(&u);
     /* control character in a file name */
-    assert_int_equal(mp("--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\x01\"\r\n"
-                        "\r\nx\r\n--XyZ--",
-                        &u, &f),
-                     -1);
+    assert_int_equal(
+        mp("--XyZ\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\x01\"\r\n"
+           "\r\nx\r\n--XyZ--",
+           &u, &f),
+        -1);
     upload_cleanup(&u);
     /* bad lang */
     assert_int_equal(mp("--XyZ\r\nContent-Disposition: form-data; name=\"lang\"\r\n\r\n../x\r\n"
