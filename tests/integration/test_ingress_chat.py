@@ -3,6 +3,8 @@ ingress. The router and agents are not running: stages are simulated by appendin
 the job's Redis stream (XADD) and updating the jobs row with psql."""
 import json
 import os
+import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -11,6 +13,59 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingress_support as S  # noqa: E402
+
+
+class IngressWakeupTest(unittest.TestCase):
+    """Streams are woken by the agenthub.chat.events consumer, not by polling: with the Redis
+    poll interval at 60 s, an event still reaches the stream within seconds once its
+    chat.event is on Kafka."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        if not shutil.which("kcat"):
+            raise unittest.SkipTest("kcat not installed")
+        cls.ing = S.Ingress({"INGRESS_SSE_POLL_MS": "60000"})
+        cls.t = S.unique("tw")
+        cls.ing.ensure_tenant(cls.t)
+        cls.tok = cls.ing.token(tenant=cls.t, sub="wendy")
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def test_kafka_event_wakes_stream(self):
+        # the consumer joins its group asynchronously: wait until it has partitions
+        deadline = time.time() + 30
+        while time.time() < deadline and "partitions assigned" not in self.ing.logs():
+            time.sleep(0.2)
+        st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "wake"},
+                                       token=self.tok)
+        self.assertEqual(st, 202)
+        job = resp["job_id"]
+
+        def later():
+            time.sleep(1.5)
+            S.xadd(self.t, job, "final", {"response": "woken"})
+            env = {"version": 1, "type": "chat.event", "job_id": job, "tenant_id": self.t,
+                   "user_id": "wendy", "session_id": resp["session_id"],
+                   "message_id": resp["message_id"],
+                   "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                   "created_at": "2026-01-01T00:00:00Z", "attempt": 0,
+                   "payload": {"event": "final", "data": {"response": "woken"}}}
+            subprocess.run(["kcat", "-P", "-b", os.environ["KAFKA_BROKERS"], "-t",
+                            "agenthub.chat.events", "-k", resp["session_id"]],
+                           input=json.dumps(env), text=True, timeout=30, check=True)
+        th = threading.Thread(target=later)
+        th.start()
+        t0 = time.time()
+        events, raw = self.ing.sse(self.t, job, self.tok, max_time=40)
+        th.join()
+        self.assertEqual([e["event"] for e in events], ["queued", "final"], raw)
+        self.assertLess(time.time() - t0, 30, "woken by polling, not by the Kafka consumer")
 
 
 class IngressChatTest(unittest.TestCase):
