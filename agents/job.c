@@ -664,16 +664,21 @@ static int load_history(struct ajob *j)
     const char *params[] = {j->env->tenant_id, j->env->session_id,
                             j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id,
                             lim};
-    /* Earlier turns only: messages before this job's user message, excluding this job. */
-    int rc = pgpool_exec(svc->pl.db, &res,
-                         "SELECT role, content FROM (SELECT role, content, timestamp FROM messages "
-                         "WHERE tenant_id = $1 AND session_id = $2 "
-                         "AND role IN ('user', 'assistant') "
-                         "AND message_id IS DISTINCT FROM $3::uuid "
-                         "AND job_id IS DISTINCT FROM $4::uuid "
-                         "AND timestamp <= COALESCE((SELECT timestamp FROM messages "
-                         "WHERE message_id = $3::uuid AND tenant_id = $1), now()) "
-                         "ORDER BY timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
+    /* Earlier turns only: user messages before this job's user message, and answers of jobs
+     * created before this job (an answer can be written after this job's user message when
+     * two messages of a session are sent back to back: per-session ordering makes this job
+     * wait for it, and the answer belongs before the new question). */
+    int rc = pgpool_exec(
+        svc->pl.db, &res,
+        "SELECT role, content FROM (SELECT m.role, m.content, m.timestamp FROM messages m "
+        "WHERE m.tenant_id = $1 AND m.session_id = $2 AND m.role IN ('user', 'assistant') "
+        "AND m.message_id IS DISTINCT FROM $3::uuid AND m.job_id IS DISTINCT FROM $4::uuid "
+        "AND CASE WHEN m.role = 'assistant' AND m.job_id IS NOT NULL "
+        "THEN COALESCE((SELECT j.created_at FROM jobs j WHERE j.job_id = m.job_id), m.timestamp) "
+        "< COALESCE((SELECT j.created_at FROM jobs j WHERE j.job_id = $4::uuid), now()) "
+        "ELSE m.timestamp < COALESCE((SELECT u.timestamp FROM messages u "
+        "WHERE u.message_id = $3::uuid AND u.tenant_id = $1), now()) END "
+        "ORDER BY m.timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
                          5, params, err, sizeof(err));
     if (rc == PG_OK) {
         for (int i = 0; i < PQntuples(res); i++) {

@@ -201,6 +201,24 @@ class E2EChat(unittest.TestCase):
         self.assertEqual(rows[1][1], rows[0][0])
         self.assertEqual(j2["metadata"].get("history_messages"), 2, j2["metadata"])
 
+    def test_back_to_back_messages_of_a_session_run_in_order(self):
+        # The second message is sent before the first is answered: per-session ordering makes
+        # its job wait, so it sees the first exchange in its history and finishes after it.
+        # A tenant whose LLM takes 0.8 s per call: the first job is surely still running
+        # when the second arrives at the agent.
+        self.pl.add_tenant("e2eslow", "standin-1@ttft=800", agents=("AgentDebt", "AgentShipment"),
+                           tools=("get_customer_debt", "get_shipment_status"))
+        t = "e2eslow"
+        r1 = self.pl.chat("What is the debt for MST %s?" % MST, tenant=t)
+        r2 = self.pl.chat("Where is my shipment VN123456789?", tenant=t,
+                          session_id=r1["session_id"])
+        j1 = self.pl.wait_job(r1["job_id"], tenant=t)
+        j2 = self.pl.wait_job(r2["job_id"], tenant=t)
+        self.assertEqual((j1["status"], j2["status"]), ("done", "done"))
+        self.assertEqual(j1["metadata"]["history_messages"], 0, j1["metadata"])
+        self.assertEqual(j2["metadata"]["history_messages"], 2, j2["metadata"])
+        self.assertLessEqual(j1["updated_at"], j2["updated_at"])
+
     # ---- tenant isolation -------------------------------------------------------------------------
     def test_tenant_without_permission_never_reaches_agent_or_tool(self):
         # acme has no AgentShipment: whatever the message says, it is never routed there.
