@@ -262,8 +262,8 @@ static void on_delta(void *opaque, const char *text, size_t len)
 
 static int mentions_unavailable(const char *s)
 {
-    static const char *words[] = {"unavailable", "not available", "không khả dụng",
-                                  "tạm thời", "could not", "couldn't", "unable"};
+    static const char *words[] = {"unavailable", "not available", "không khả dụng", "tạm thời",
+                                  "could not",   "couldn't",      "unable"};
     for (size_t i = 0; s && i < sizeof(words) / sizeof(words[0]); i++)
         if (strcasestr(s, words[i]))
             return 1;
@@ -334,10 +334,11 @@ static void finalize(struct ajob *j, const char *content)
                                                  : "Sorry, I have no answer to that.";
     if (j->tool_failed && !mentions_unavailable(content)) {
         /* The user must learn that a service was down, whatever the model wrote. */
-        const char *note = strcmp(j->language, "vi") == 0
-                               ? "\n\n(Lưu ý: dịch vụ %s hiện không khả dụng, vui lòng thử lại sau.)"
-                               : "\n\n(Note: the %s service is currently unavailable; please "
-                                 "try again later.)";
+        const char *note =
+            strcmp(j->language, "vi") == 0
+                ? "\n\n(Lưu ý: dịch vụ %s hiện không khả dụng, vui lòng thử lại sau.)"
+                : "\n\n(Note: the %s service is currently unavailable; please "
+                  "try again later.)";
         size_t n = strlen(content) + strlen(note) + strlen(j->failed_tool) + 1;
         text = malloc(n);
         if (text) {
@@ -357,9 +358,9 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(meta, "intent", json_object_new_string(j->intent));
     json_object_object_add(meta, "tool_calls", json_object_get(j->tool_calls_meta));
     json_object_object_add(meta, "extracted_entities", json_object_get(j->entities));
-    json_object_object_add(meta, "llm_model",
-                           json_object_new_string(j->model ? j->model
-                                                           : (j->cfg.model ? j->cfg.model : "")));
+    json_object_object_add(
+        meta, "llm_model",
+        json_object_new_string(j->model ? j->model : (j->cfg.model ? j->cfg.model : "")));
     json_object *tok = json_object_new_object();
     json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
     json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
@@ -456,8 +457,8 @@ static const struct tool_def *find_tool(struct ajob *j, const char *name)
 static void round_done(struct ajob *j)
 {
     for (size_t k = 0; k < j->nround; k++) {
-        if (msg_push(j, LLM_ROLE_TOOL, j->round_results[k] ? j->round_results[k] : "{}", NULL,
-                     0, j->round[k].id, j->round[k].name) < 0) {
+        if (msg_push(j, LLM_ROLE_TOOL, j->round_results[k] ? j->round_results[k] : "{}", NULL, 0,
+                     j->round[k].id, j->round[k].name) < 0) {
             fail(j, "internal", "out of memory");
             return;
         }
@@ -609,8 +610,7 @@ static void dispatch(struct ajob *j, size_t k)
     j->pending--;
 }
 
-static void on_llm_done(void *opaque, const struct llm_response *resp,
-                        const struct llm_error *lerr)
+static void on_llm_done(void *opaque, const struct llm_response *resp, const struct llm_error *lerr)
 {
     struct ajob *j = opaque;
     if (!resp) {
@@ -631,8 +631,7 @@ static void on_llm_done(void *opaque, const struct llm_response *resp,
         free(j->model);
         j->model = strdup(resp->model);
     }
-    if (resp->ntool_calls > 0 && j->ntools > 0 &&
-        j->iterations < j->svc->max_tool_iterations) {
+    if (resp->ntool_calls > 0 && j->ntools > 0 && j->iterations < j->svc->max_tool_iterations) {
         j->iterations++;
         if (msg_push(j, LLM_ROLE_ASSISTANT, resp->content, resp->tool_calls, resp->ntool_calls,
                      NULL, NULL) < 0 ||
@@ -662,8 +661,7 @@ static int load_history(struct ajob *j)
     char err[256], lim[16];
     snprintf(lim, sizeof(lim), "%ld", svc->history_messages);
     const char *params[] = {j->env->tenant_id, j->env->session_id,
-                            j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id,
-                            lim};
+                            j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id, lim};
     /* Earlier turns only: user messages before this job's user message, and answers of jobs
      * created before this job (an answer can be written after this job's user message when
      * two messages of a session are sent back to back: per-session ordering makes this job
@@ -679,7 +677,7 @@ static int load_history(struct ajob *j)
         "ELSE m.timestamp < COALESCE((SELECT u.timestamp FROM messages u "
         "WHERE u.message_id = $3::uuid AND u.tenant_id = $1), now()) END "
         "ORDER BY m.timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
-                         5, params, err, sizeof(err));
+        5, params, err, sizeof(err));
     if (rc == PG_OK) {
         for (int i = 0; i < PQntuples(res); i++) {
             enum llm_role role = strcmp(PQgetvalue(res, i, 0), "assistant") == 0
@@ -750,8 +748,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
     j->message = strdup(jstr(env->payload, "message"));
     snprintf(j->agent_name, sizeof(j->agent_name), "%s", jstr(env->payload, "agent"));
     const char *lang = jstr(env->payload, "language");
-    snprintf(j->language, sizeof(j->language), "%s",
-             lang && strcmp(lang, "vi") == 0 ? "vi" : "en");
+    snprintf(j->language, sizeof(j->language), "%s", lang && strcmp(lang, "vi") == 0 ? "vi" : "en");
     const char *intent = jstr(env->payload, "intent");
     snprintf(j->intent, sizeof(j->intent), "%s", intent ? intent : "");
     snprintf(j->format_type, sizeof(j->format_type), "markdown");
@@ -823,17 +820,16 @@ void agent_job_start(void *opaque, struct stage_job *job)
         for (size_t i = 0; i < j->ntools; i++) {
             j->tdefs[i].name = j->tools[i].name;
             j->tdefs[i].description = j->tools[i].description;
-            j->tdefs[i].parameters =
-                j->tools[i].input_schema
-                    ? json_object_to_json_string_ext(j->tools[i].input_schema,
-                                                     JSON_C_TO_STRING_PLAIN)
-                    : "{\"type\":\"object\",\"properties\":{}}";
+            j->tdefs[i].parameters = j->tools[i].input_schema
+                                         ? json_object_to_json_string_ext(j->tools[i].input_schema,
+                                                                          JSON_C_TO_STRING_PLAIN)
+                                         : "{\"type\":\"object\",\"properties\":{}}";
         }
     }
     struct llm_error lerr;
     memset(&lerr, 0, sizeof(lerr));
-    if (llm_config_load(svc->pl.db, svc->pl.rc, svc->fernet_key, env->tenant_id, &j->cfg,
-                        &lerr) != 0) {
+    if (llm_config_load(svc->pl.db, svc->pl.rc, svc->fernet_key, env->tenant_id, &j->cfg, &lerr) !=
+        0) {
         char msg[700];
         snprintf(msg, sizeof(msg), "no usable LLM configuration: %s", lerr.message);
         fail(j, "llm_config", msg);

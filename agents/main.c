@@ -31,8 +31,7 @@ static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
-    {"AGENT_GROUP_ID", CONFIG_STRING, "agenthub-agents", 0, 0, 0, "Kafka consumer group",
-     &g_group},
+    {"AGENT_GROUP_ID", CONFIG_STRING, "agenthub-agents", 0, 0, 0, "Kafka consumer group", &g_group},
     {"AGENT_MAX_TOOL_ITERATIONS", CONFIG_INT, "4", 1, 20, 0,
      "tool-calling rounds per job before the model must answer", &g_max_iter},
     {"AGENT_HISTORY_MESSAGES", CONFIG_INT, "10", 0, 200, 0,
@@ -140,15 +139,13 @@ int main(int argc, char **argv)
         }
         PQclear(res);
         if (ntopics == 0) {
-            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)",
-                   NULL);
+            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)", NULL);
             goto out;
         }
     }
     for (size_t i = 0; i < ntopics; i++) {
         if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
-            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
-                   NULL);
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err, NULL);
         log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], NULL);
     }
     kafka_topic_ensure(svc.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));

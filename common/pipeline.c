@@ -82,8 +82,7 @@ int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json
             goto out;
         json_object_object_add(a, "agent_id", json_object_new_string(PQgetvalue(res, i, 0)));
         json_object_object_add(a, "name", json_object_new_string(PQgetvalue(res, i, 1)));
-        json_object_object_add(a, "description",
-                               json_object_new_string(PQgetvalue(res, i, 2)));
+        json_object_object_add(a, "description", json_object_new_string(PQgetvalue(res, i, 2)));
         json_object_array_add(arr, a);
     }
     cache_put_json(p, key, arr, RC_TTL_PERMISSIONS);
@@ -145,10 +144,9 @@ int pipeline_agent_config(const struct pipeline *p, const char *tenant_id, const
         json_object *f = json_object_new_object();
         json_object_object_add(f, "name", json_object_new_string(PQgetvalue(res, 0, 5)));
         json_object_object_add(f, "format_type", json_object_new_string(PQgetvalue(res, 0, 6)));
-        json_object_object_add(f, "template",
-                               PQgetisnull(res, 0, 7)
-                                   ? NULL
-                                   : json_object_new_string(PQgetvalue(res, 0, 7)));
+        json_object_object_add(
+            f, "template",
+            PQgetisnull(res, 0, 7) ? NULL : json_object_new_string(PQgetvalue(res, 0, 7)));
         json_object_object_add(o, "output_format", f);
     }
     cache_put_json(p, key, o, RC_TTL_AGENT);
@@ -161,15 +159,15 @@ out:
     return rc;
 }
 
-int pipeline_job_status(const struct pipeline *p, const struct envelope *env, char *buf,
-                        size_t cap)
+int pipeline_job_status(const struct pipeline *p, const struct envelope *env, char *buf, size_t cap)
 {
     PGresult *res = NULL;
     char err[256];
     const char *params[] = {env->job_id, env->tenant_id};
     buf[0] = '\0';
-    int rc = pgpool_exec(p->db, &res, "SELECT status FROM jobs WHERE job_id = $1 AND tenant_id = $2",
-                         2, params, err, sizeof(err));
+    int rc =
+        pgpool_exec(p->db, &res, "SELECT status FROM jobs WHERE job_id = $1 AND tenant_id = $2", 2,
+                    params, err, sizeof(err));
     if (rc == PG_OK && PQntuples(res) > 0)
         snprintf(buf, cap, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
@@ -201,8 +199,8 @@ int pipeline_emit(const struct pipeline *p, const struct envelope *env, const ch
         struct log_ctx c;
         char trace[33];
         ctx_of(env, &c, trace);
-        log_kv(LOG_WARN, &c, "job event not written", "event", event, "error",
-               rc_status_str(rc), NULL);
+        log_kv(LOG_WARN, &c, "job event not written", "event", event, "error", rc_status_str(rc),
+               NULL);
     }
     return rc;
 }
@@ -232,8 +230,8 @@ int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env
     int rc;
     msg_id[0] = '\0';
     snprintf(partbuf, sizeof(partbuf), "%d", part);
-    const char *meta = metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN)
-                                : "{}";
+    const char *meta =
+        metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
     const char *params[] = {env->session_id, env->tenant_id, content, meta, env->job_id, partbuf};
     rc = pgpool_exec(p->db, &res,
                      "INSERT INTO messages (session_id, tenant_id, role, content, metadata, "
@@ -273,10 +271,11 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
 {
     PGresult *res = NULL;
     char err[256];
-    const char *meta = metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN)
-                                : "{}";
-    const char *params[] = {env->job_id, env->tenant_id, response, meta, agent,
-                            message_id && message_id[0] ? message_id : NULL};
+    const char *meta =
+        metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
+    const char *params[] = {env->job_id, env->tenant_id,
+                            response,    meta,
+                            agent,       message_id && message_id[0] ? message_id : NULL};
     int rc = pgpool_exec(p->db, &res,
                          "UPDATE jobs SET status = 'done', response = $3, metadata = $4::jsonb, "
                          "agent = COALESCE($5, agent), assistant_message_id = $6::uuid, "
@@ -301,8 +300,7 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
     json_object_object_add(data, "metadata",
                            metadata ? json_object_get(metadata) : json_object_new_object());
     json_object_object_add(data, "message_id",
-                           message_id && message_id[0] ? json_object_new_string(message_id)
-                                                       : NULL);
+                           message_id && message_id[0] ? json_object_new_string(message_id) : NULL);
     json_object_object_add(data, "session_id", json_object_new_string(env->session_id));
     pipeline_emit(p, env, "final", data);
     json_object_put(data);

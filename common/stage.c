@@ -23,8 +23,8 @@ struct part_track {
     int32_t partition;
     struct off_entry *v; /* sorted by offset; v[head..len) are live */
     size_t head, len, cap;
-    int64_t last_seen;   /* highest offset ever added, -1 none */
-    int64_t committed;   /* last committed next-offset, -1 none */
+    int64_t last_seen; /* highest offset ever added, -1 none */
+    int64_t committed; /* last committed next-offset, -1 none */
 };
 
 struct stage_offsets {
@@ -86,8 +86,7 @@ static void part_trim(struct part_track *p)
     }
 }
 
-int stage_offsets_add(struct stage_offsets *t, const char *topic, int32_t partition,
-                      int64_t offset)
+int stage_offsets_add(struct stage_offsets *t, const char *topic, int32_t partition, int64_t offset)
 {
     struct part_track *p = part_find(t, topic, partition);
     if (!p) {
@@ -171,8 +170,8 @@ static int64_t part_next(const struct part_track *p)
     return p->last_seen + 1;
 }
 
-int stage_offsets_committable(const struct stage_offsets *t, const char *topic,
-                              int32_t partition, int64_t *next)
+int stage_offsets_committable(const struct stage_offsets *t, const char *topic, int32_t partition,
+                              int64_t *next)
 {
     const struct part_track *p = part_find(t, topic, partition);
     if (!p)
@@ -441,8 +440,7 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         if (stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
             kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
         stage_offsets_drop(s->offsets, tp->topic, tp->partition);
-        log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
-               NULL);
+        log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic, NULL);
     }
 }
 
@@ -466,11 +464,11 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
         goto out;
     char labels[160];
     snprintf(labels, sizeof(labels), "stage=\"%s\"", s->name);
-    s->m_inflight = metrics_gauge("agenthub_stage_jobs_in_flight", "Jobs received, not done",
-                                  labels);
+    s->m_inflight =
+        metrics_gauge("agenthub_stage_jobs_in_flight", "Jobs received, not done", labels);
     s->m_done = metrics_counter("agenthub_stage_jobs_done_total", "Jobs finished", labels);
-    s->m_dlq = metrics_counter("agenthub_stage_dead_letters_total",
-                               "Messages sent to the DLQ", labels);
+    s->m_dlq =
+        metrics_counter("agenthub_stage_dead_letters_total", "Messages sent to the DLQ", labels);
     struct kafka_consumer_opts co = {
         .brokers = o->brokers,
         .group_id = o->group_id,
@@ -578,15 +576,42 @@ void stage_job_done(struct stage_job *j)
         start_job(s, next);
 }
 
-const struct envelope *stage_job_envelope(const struct stage_job *j) { return &j->env; }
-const char *stage_job_topic(const struct stage_job *j) { return j->topic; }
-int32_t stage_job_partition(const struct stage_job *j) { return j->partition; }
-int64_t stage_job_offset(const struct stage_job *j) { return j->offset; }
-struct stage *stage_job_stage(const struct stage_job *j) { return j->stage; }
-void stage_job_set_data(struct stage_job *j, void *data) { j->data = data; }
-void *stage_job_data(const struct stage_job *j) { return j->data; }
-size_t stage_inflight(const struct stage *s) { return s->njobs; }
-long stage_jobs_done_total(const struct stage *s) { return s->done_total; }
+const struct envelope *stage_job_envelope(const struct stage_job *j)
+{
+    return &j->env;
+}
+const char *stage_job_topic(const struct stage_job *j)
+{
+    return j->topic;
+}
+int32_t stage_job_partition(const struct stage_job *j)
+{
+    return j->partition;
+}
+int64_t stage_job_offset(const struct stage_job *j)
+{
+    return j->offset;
+}
+struct stage *stage_job_stage(const struct stage_job *j)
+{
+    return j->stage;
+}
+void stage_job_set_data(struct stage_job *j, void *data)
+{
+    j->data = data;
+}
+void *stage_job_data(const struct stage_job *j)
+{
+    return j->data;
+}
+size_t stage_inflight(const struct stage *s)
+{
+    return s->njobs;
+}
+long stage_jobs_done_total(const struct stage *s)
+{
+    return s->done_total;
+}
 
 int stage_post(struct stage *s, void (*fn)(void *arg), void *arg)
 {
@@ -632,11 +657,11 @@ static void dead_letter(struct stage *s, const rd_kafka_message_t *m, const char
     const char *topic = rd_kafka_topic_name(m->rkt);
     if (kafka_dead_letter(s->producer, m, why, err, sizeof(err)) < 0) {
         /* The partition must keep flowing; the message is logged and dropped. */
-        log_kv(LOG_ERROR, NULL, "dead letter failed, message dropped", "stage", s->name,
-               "topic", topic, "error", why, "dlq_error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "dead letter failed, message dropped", "stage", s->name, "topic",
+               topic, "error", why, "dlq_error", err, NULL);
     } else {
-        log_kv(LOG_WARN, NULL, "message dead-lettered", "stage", s->name, "topic", topic,
-               "error", why, NULL);
+        log_kv(LOG_WARN, NULL, "message dead-lettered", "stage", s->name, "topic", topic, "error",
+               why, NULL);
     }
     metrics_inc(s->m_dlq, 1);
 }
@@ -666,8 +691,7 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
     j->stage = s;
     j->partition = m->partition;
     j->offset = m->offset;
-    if (!m->payload ||
-        envelope_decode(&j->env, m->payload, m->len, err, sizeof(err)) < 0 ||
+    if (!m->payload || envelope_decode(&j->env, m->payload, m->len, err, sizeof(err)) < 0 ||
         (s->h.validate && s->h.validate(s->h.opaque, &j->env, err, sizeof(err)) < 0)) {
         if (!err[0])
             snprintf(err, sizeof(err), "empty message");

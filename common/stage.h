@@ -52,16 +52,15 @@ int stage_offsets_done(struct stage_offsets *t, const char *topic, int32_t parti
 /* The offset to commit for a partition (the oldest unfinished offset, or last seen + 1 when
  * everything finished). Returns 1 and fills *next when it is beyond what was last committed,
  * 0 when there is nothing new, -ENOENT for an unknown partition. */
-int stage_offsets_committable(const struct stage_offsets *t, const char *topic,
-                              int32_t partition, int64_t *next);
+int stage_offsets_committable(const struct stage_offsets *t, const char *topic, int32_t partition,
+                              int64_t *next);
 /* Records that next was committed. */
 void stage_offsets_committed(struct stage_offsets *t, const char *topic, int32_t partition,
                              int64_t next);
 /* Forgets a partition (revoked). */
 void stage_offsets_drop(struct stage_offsets *t, const char *topic, int32_t partition);
 /* Calls cb for each partition with something new to commit. Returns how many. */
-typedef void (*stage_offsets_cb)(void *opaque, const char *topic, int32_t partition,
-                                 int64_t next);
+typedef void (*stage_offsets_cb)(void *opaque, const char *topic, int32_t partition, int64_t next);
 size_t stage_offsets_foreach_committable(const struct stage_offsets *t, stage_offsets_cb cb,
                                          void *opaque);
 /* Offsets in flight over all partitions. */

@@ -7,35 +7,38 @@
 /* Common Vietnamese words as people type them without diacritics. Words that are also
  * ordinary English words (no, can, ban, hang, the, do, a, to) are left out on purpose. */
 static const char *const vi_words[] = {
-    "khong", "cua",   "cho",   "toi",  "minh", "la",   "gi",    "nhieu", "duoc", "nao",
-    "chao",  "xin",   "cam",   "ong",  "anh",  "chi",  "em",    "voi",   "nhu",  "hoi",
-    "kiem",  "giup",  "vui",   "long", "tai",  "sao",  "khach", "thue",  "hoa",  "nhung",
-    "cac",   "mot",   "nay",   "roi",  "chua", "biet", "muon",  "xem",   "tien", "ngay",
-    "thang", "nam",   "bao",   "tra",  "cuu",  "giao", "nhan",  "dang",  "hien", "trang",
-    "vay",   "ak",    "nhe",  "oi",   "dau",  "ve",    "theo",  "tinh", "hinh",
-    "phieu", "kho",   "luong", "doanh", "thu", "loi",  "nhuan", "thong", "tin",  "ma",
-    "so",    "gui",   "den",   "di",   "tu",   "va",   "hay",   "hoac",  "nguoi", "dung",
+    "khong", "cua",   "cho",   "toi",  "minh", "la",    "gi",    "nhieu", "duoc", "nao",
+    "chao",  "xin",   "cam",   "ong",  "anh",  "chi",   "em",    "voi",   "nhu",  "hoi",
+    "kiem",  "giup",  "vui",   "long", "tai",  "sao",   "khach", "thue",  "hoa",  "nhung",
+    "cac",   "mot",   "nay",   "roi",  "chua", "biet",  "muon",  "xem",   "tien", "ngay",
+    "thang", "nam",   "bao",   "tra",  "cuu",  "giao",  "nhan",  "dang",  "hien", "trang",
+    "vay",   "ak",    "nhe",   "oi",   "dau",  "ve",    "theo",  "tinh",  "hinh", "phieu",
+    "kho",   "luong", "doanh", "thu",  "loi",  "nhuan", "thong", "tin",   "ma",   "so",
+    "gui",   "den",   "di",    "tu",   "va",   "hay",   "hoac",  "nguoi", "dung",
 };
 
 /* Pairs that are Vietnamese for sure; worth 2. */
 static const char *const vi_pairs[][2] = {
-    {"bao", "nhieu"}, {"don", "hang"},  {"cong", "no"},  {"van", "don"},  {"khach", "hang"},
-    {"ma", "so"},     {"so", "thue"},   {"tra", "cuu"},  {"kiem", "tra"}, {"xin", "chao"},
-    {"cam", "on"},    {"giao", "hang"}, {"bao", "cao"},  {"phan", "tich"}, {"nhu", "the"},
-    {"the", "nao"},   {"tai", "sao"},   {"hoa", "don"},  {"thanh", "toan"}, {"tinh", "trang"},
-    {"doanh", "thu"}, {"o", "dau"},     {"duoc", "khong"}, {"co", "the"},  {"cua", "toi"},
+    {"bao", "nhieu"}, {"don", "hang"},  {"cong", "no"},    {"van", "don"},    {"khach", "hang"},
+    {"ma", "so"},     {"so", "thue"},   {"tra", "cuu"},    {"kiem", "tra"},   {"xin", "chao"},
+    {"cam", "on"},    {"giao", "hang"}, {"bao", "cao"},    {"phan", "tich"},  {"nhu", "the"},
+    {"the", "nao"},   {"tai", "sao"},   {"hoa", "don"},    {"thanh", "toan"}, {"tinh", "trang"},
+    {"doanh", "thu"}, {"o", "dau"},     {"duoc", "khong"}, {"co", "the"},     {"cua", "toi"},
 };
 
 static const char *const en_words[] = {
-    "the",  "is",    "are",   "what",   "what's", "how",   "much",  "many",   "my",    "your",
-    "for",  "of",    "and",   "or",     "please", "show",  "tell",  "me",     "i",     "you",
-    "we",   "our",   "with",  "where",  "when",   "why",   "which", "who",    "this",  "that",
-    "it",   "in",    "on",    "at",     "from",   "by",    "about", "status", "order", "debt",
-    "check", "customer", "shipment", "track", "tracking", "report", "analysis", "hello", "hi",
-    "thanks", "thank", "can", "could", "would", "should", "do", "does", "did", "have", "has",
-    "be",   "was",   "were",  "an",     "a",      "to",    "get",   "give",  "find",  "owe",
-    "owes", "outstanding", "balance", "package", "delivery", "where's", "help", "need", "want",
-    "there", "any",  "all",   "some",   "company", "tax",  "number", "code",  "invoice", "also",
+    "the",     "is",       "are",      "what",    "what's",   "how",    "much",     "many",
+    "my",      "your",     "for",      "of",      "and",      "or",     "please",   "show",
+    "tell",    "me",       "i",        "you",     "we",       "our",    "with",     "where",
+    "when",    "why",      "which",    "who",     "this",     "that",   "it",       "in",
+    "on",      "at",       "from",     "by",      "about",    "status", "order",    "debt",
+    "check",   "customer", "shipment", "track",   "tracking", "report", "analysis", "hello",
+    "hi",      "thanks",   "thank",    "can",     "could",    "would",  "should",   "do",
+    "does",    "did",      "have",     "has",     "be",       "was",    "were",     "an",
+    "a",       "to",       "get",      "give",    "find",     "owe",    "owes",     "outstanding",
+    "balance", "package",  "delivery", "where's", "help",     "need",   "want",     "there",
+    "any",     "all",      "some",     "company", "tax",      "number", "code",     "invoice",
+    "also",
 };
 
 static int in_list(const char *w, const char *const *list, size_t n)
@@ -90,21 +93,51 @@ static unsigned utf8_next(const unsigned char *s, size_t len, size_t *i)
 static int vi_letter(unsigned cp)
 {
     switch (cp) {
-    case 0x0103: case 0x0102: /* ă Ă */
-    case 0x00E2: case 0x00C2: /* â Â */
-    case 0x0111: case 0x0110: /* đ Đ */
-    case 0x00EA: case 0x00CA: /* ê Ê */
-    case 0x00F4: case 0x00D4: /* ô Ô */
-    case 0x01A1: case 0x01A0: /* ơ Ơ */
-    case 0x01B0: case 0x01AF: /* ư Ư */
-    case 0x0129: case 0x0128: /* ĩ Ĩ */
-    case 0x0169: case 0x0168: /* ũ Ũ */
+    case 0x0103:
+    case 0x0102: /* ă Ă */
+    case 0x00E2:
+    case 0x00C2: /* â Â */
+    case 0x0111:
+    case 0x0110: /* đ Đ */
+    case 0x00EA:
+    case 0x00CA: /* ê Ê */
+    case 0x00F4:
+    case 0x00D4: /* ô Ô */
+    case 0x01A1:
+    case 0x01A0: /* ơ Ơ */
+    case 0x01B0:
+    case 0x01AF: /* ư Ư */
+    case 0x0129:
+    case 0x0128: /* ĩ Ĩ */
+    case 0x0169:
+    case 0x0168: /* ũ Ũ */
         return 2;
-    case 0x00E0: case 0x00E1: case 0x00E8: case 0x00E9: case 0x00EC: case 0x00ED:
-    case 0x00F2: case 0x00F3: case 0x00F9: case 0x00FA: case 0x00FD: case 0x00E3:
-    case 0x00F5: case 0x00C0: case 0x00C1: case 0x00C8: case 0x00C9: case 0x00CC:
-    case 0x00CD: case 0x00D2: case 0x00D3: case 0x00D9: case 0x00DA: case 0x00DD:
-    case 0x00C3: case 0x00D5:
+    case 0x00E0:
+    case 0x00E1:
+    case 0x00E8:
+    case 0x00E9:
+    case 0x00EC:
+    case 0x00ED:
+    case 0x00F2:
+    case 0x00F3:
+    case 0x00F9:
+    case 0x00FA:
+    case 0x00FD:
+    case 0x00E3:
+    case 0x00F5:
+    case 0x00C0:
+    case 0x00C1:
+    case 0x00C8:
+    case 0x00C9:
+    case 0x00CC:
+    case 0x00CD:
+    case 0x00D2:
+    case 0x00D3:
+    case 0x00D9:
+    case 0x00DA:
+    case 0x00DD:
+    case 0x00C3:
+    case 0x00D5:
         return 1;
     default:
         break;
@@ -137,8 +170,8 @@ const char *language_detect_scored(const char *text, size_t len, struct language
         while (i < len) {
             unsigned char c = s[i];
             if (c < 0x80) {
-                int letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                             (c == '\'' && wl > 0);
+                int letter =
+                    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c == '\'' && wl > 0);
                 if (!letter)
                     break;
                 if (wl + 1 < MAX_WORD)
@@ -153,8 +186,7 @@ const char *language_detect_scored(const char *text, size_t len, struct language
                     i++;
                 int v = vi_letter(cp);
                 int is_letter = v > 0 || (cp >= 0x00C0 && cp <= 0x024F) ||
-                                (cp >= 0x1E00 && cp <= 0x1EFF) ||
-                                (cp >= 0x0300 && cp <= 0x036F);
+                                (cp >= 0x1E00 && cp <= 0x1EFF) || (cp >= 0x0300 && cp <= 0x036F);
                 if (!is_letter)
                     break;
                 ascii_only = 0;

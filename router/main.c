@@ -167,11 +167,9 @@ static void answer_unclear(struct rjob *j)
         pipeline_job_fail(&r->pl, j->env, "internal", "out of memory");
         goto out;
     }
-    int rc = pipeline_save_assistant(&r->pl, j->env, 0, text, meta, NULL, msg_id, err,
-                                     sizeof(err));
+    int rc = pipeline_save_assistant(&r->pl, j->env, 0, text, meta, NULL, msg_id, err, sizeof(err));
     if (rc < 0) {
-        pipeline_job_fail(&r->pl, j->env, "storage_unavailable",
-                          "the answer could not be saved");
+        pipeline_job_fail(&r->pl, j->env, "storage_unavailable", "the answer could not be saved");
         goto out;
     }
     const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language};
@@ -224,8 +222,8 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
                terr, NULL);
     }
     struct kafka_header hdrs[] = {{"traceparent", out.traceparent}};
-    rc = kafka_produce_sync(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs,
-                            1, (int)g_produce_timeout_ms, err, errlen);
+    rc = kafka_produce_sync(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs, 1,
+                            (int)g_produce_timeout_ms, err, errlen);
     free(text);
     envelope_cleanup(&out);
     return rc;
@@ -243,8 +241,8 @@ static void route(struct rjob *j, const struct route_decision *d)
         strncat(agents_csv, d->parts[i].agent, sizeof(agents_csv) - strlen(agents_csv) - 1);
     }
     /* parts_total before any part is produced: an agent finishing a part compares to it. */
-    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language, d->intent, agents_csv,
-                        parts_total};
+    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language,
+                        d->intent,      agents_csv,        parts_total};
     pgpool_exec(r->pl.db, NULL,
                 "UPDATE jobs SET language = $3, intent = $4, agent = $5, parts_total = $6, "
                 "updated_at = now() WHERE job_id = $1 AND tenant_id = $2 "
@@ -264,9 +262,8 @@ static void route(struct rjob *j, const struct route_decision *d)
                 "WHERE job_id = $1 AND tenant_id = $2 AND status = 'queued'",
                 2, sp, err, sizeof(err));
     json_object *ev = json_object_new_object();
-    json_object_object_add(ev, "agent", json_object_new_string(d->nparts == 1
-                                                                   ? d->parts[0].agent
-                                                                   : "MULTI_INTENT"));
+    json_object_object_add(
+        ev, "agent", json_object_new_string(d->nparts == 1 ? d->parts[0].agent : "MULTI_INTENT"));
     json_object_object_add(ev, "language", json_object_new_string(j->language));
     json_object_object_add(ev, "intent", json_object_new_string(d->intent));
     if (d->nparts > 1) {
@@ -352,7 +349,8 @@ static void start_job(void *opaque, struct stage_job *job)
         pipeline_job_ensure(&r->pl, env);
     j->language = language_detect(j->message, strlen(j->message));
     if (pipeline_tenant_agents(&r->pl, env->tenant_id, &j->agents, err, sizeof(err)) < 0) {
-        pipeline_job_fail(&r->pl, env, "storage_unavailable", "the tenant's agents could not be loaded");
+        pipeline_job_fail(&r->pl, env, "storage_unavailable",
+                          "the tenant's agents could not be loaded");
         goto finish;
     }
     if (json_object_array_length(j->agents) == 0) {

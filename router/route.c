@@ -69,14 +69,13 @@ char *route_prompt(json_object *agents)
         sb_add_line(&b, jstr(a, "description"));
         sb_add(&b, "\n");
     }
-    sb_add(&b,
-           "\nAnswer with strict JSON only, no other text:\n"
-           "- {\"agent\": \"<AgentName>\"} when exactly one agent fits;\n"
-           "- {\"agent\": \"UNCLEAR\"} when no agent fits or the message is too vague;\n"
-           "- {\"agent\": \"MULTI_INTENT\", \"parts\": [{\"agent\": \"<AgentName>\", "
-           "\"message\": \"<the part of the message for that agent>\"}, ...]} when the message "
-           "asks for several things that different agents handle.\n"
-           "Use only agent names from the list above.\n");
+    sb_add(&b, "\nAnswer with strict JSON only, no other text:\n"
+               "- {\"agent\": \"<AgentName>\"} when exactly one agent fits;\n"
+               "- {\"agent\": \"UNCLEAR\"} when no agent fits or the message is too vague;\n"
+               "- {\"agent\": \"MULTI_INTENT\", \"parts\": [{\"agent\": \"<AgentName>\", "
+               "\"message\": \"<the part of the message for that agent>\"}, ...]} when the message "
+               "asks for several things that different agents handle.\n"
+               "Use only agent names from the list above.\n");
     return b.s;
 }
 

@@ -125,8 +125,8 @@ static void test_scores(void **state)
 static void test_malformed_utf8_never_crashes(void **state)
 {
     (void)state;
-    const char bad[] = {(char)0xC3, 0, (char)0xE1, (char)0xBA, 'a', (char)0xFF, (char)0xF0,
-                        (char)0x9F, (char)0x98};
+    const char bad[] = {(char)0xC3, 0,          (char)0xE1, (char)0xBA, 'a',
+                        (char)0xFF, (char)0xF0, (char)0x9F, (char)0x98};
     const char *r = language_detect(bad, sizeof(bad));
     assert_true(strcmp(r, "en") == 0 || strcmp(r, "vi") == 0);
     /* Truncated multi-byte sequence at the very end. */

@@ -98,9 +98,10 @@ static void test_parse_multi(void **state)
     assert_string_equal(d.intent, "multi_intent");
     route_decision_cleanup(&d);
     /* Only one permitted part: routed normally. */
-    route_parse("{\"agent\":\"MULTI_INTENT\",\"parts\":[{\"agent\":\"AgentDebt\",\"message\":\"x\"},"
-                "{\"agent\":\"AgentOCR\",\"message\":\"y\"}]}",
-                a, "whole", &d);
+    route_parse(
+        "{\"agent\":\"MULTI_INTENT\",\"parts\":[{\"agent\":\"AgentDebt\",\"message\":\"x\"},"
+        "{\"agent\":\"AgentOCR\",\"message\":\"y\"}]}",
+        a, "whole", &d);
     assert_int_equal(d.kind, ROUTE_AGENT);
     assert_int_equal(d.nparts, 1);
     assert_string_equal(d.parts[0].message, "x");
@@ -153,9 +154,12 @@ static void test_default_intent(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prompt_lists_agents),  cmocka_unit_test(test_parse_agent),
-        cmocka_unit_test(test_parse_invalid_is_unclear), cmocka_unit_test(test_parse_multi),
-        cmocka_unit_test(test_clarify),              cmocka_unit_test(test_default_intent),
+        cmocka_unit_test(test_prompt_lists_agents),
+        cmocka_unit_test(test_parse_agent),
+        cmocka_unit_test(test_parse_invalid_is_unclear),
+        cmocka_unit_test(test_parse_multi),
+        cmocka_unit_test(test_clarify),
+        cmocka_unit_test(test_default_intent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
