@@ -1,0 +1,277 @@
+/* Integration test: the per-tenant LLM rate limit shared through Redis.
+ *
+ * Two processes share one tenant with rate_limit_rpm = 4 and a 1-second window
+ * (LLM_RATE_WINDOW_S=1 — the same sliding-window code as the 60-second production window,
+ * only shorter). Each fires 6 calls at once at the stand-in. All 12 must succeed (over the
+ * limit a call waits, it does not fail) and no 1-second span may hold more than 4 of them.
+ * Also: a call whose wait would outlast its timeout fails with LLM_ERR_RATE_LIMITED, and
+ * Redis being unreachable lets calls through. Needs REDIS_URL (tests/run.sh's stack).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <libgen.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "llm.h"
+#include "log.h"
+#include "rcache.h"
+
+static pid_t g_standin;
+static int g_port;
+static const char *g_redis;
+static char g_tenant[64];
+
+static long long wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    bind(fd, (struct sockaddr *)&a, sizeof(a));
+    socklen_t l = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &l);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static int start_standin(void)
+{
+    char exe[PATH_MAX], bin[PATH_MAX + 64];
+    const char *dir = getenv("AGENTHUB_BIN");
+    if (dir) {
+        snprintf(bin, sizeof(bin), "%s/agenthub-standin-llm", dir);
+    } else {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n <= 0)
+            return -1;
+        exe[n] = '\0';
+        snprintf(bin, sizeof(bin), "%s/bin/agenthub-standin-llm", dirname(dirname(dirname(exe))));
+    }
+    g_port = free_port();
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", g_port);
+    g_standin = fork();
+    if (g_standin == 0) {
+        setenv("STANDIN_LLM_LISTEN", listen, 1);
+        setenv("LOG_LEVEL", "warn", 1);
+        execl(bin, bin, (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        close(fd);
+        if (ok)
+            return 0;
+        usleep(20000);
+    }
+    return -1;
+}
+
+static int setup(void **state)
+{
+    log_init("test_llm_ratelimit", LOG_ERROR);
+    g_redis = getenv("REDIS_URL");
+    if (!g_redis)
+        return -1;
+    setenv("LLM_RATE_WINDOW_S", "1", 1);
+    snprintf(g_tenant, sizeof(g_tenant), "rl-test-%d", (int)getpid());
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return start_standin();
+}
+
+static int teardown(void **state)
+{
+    if (g_standin > 0) {
+        kill(g_standin, SIGTERM);
+        waitpid(g_standin, NULL, 0);
+    }
+    curl_global_cleanup();
+    return 0;
+}
+
+static char g_base[128];
+static struct llm_config config(const char *tenant, long rpm, long timeout_ms)
+{
+    snprintf(g_base, sizeof(g_base), "http://127.0.0.1:%d/v1", g_port);
+    return (struct llm_config){.provider = LLM_PROVIDER_OPENAI,
+                               .tenant_id = (char *)tenant,
+                               .base_url = g_base,
+                               .model = "standin-rl",
+                               .api_key = "sk-rl",
+                               .rate_limit_rpm = rpm,
+                               .timeout_ms = timeout_ms,
+                               .temperature = -1};
+}
+
+struct done {
+    int n;
+    int fd;
+    int failed;
+    int codes[16];
+};
+
+static void on_done(void *opaque, const struct llm_response *r, const struct llm_error *e)
+{
+    struct done *d = opaque;
+    long long t = wall_ms();
+    if (r) {
+        ssize_t w = write(d->fd, &t, sizeof(t));
+        (void)w;
+    } else {
+        d->codes[d->failed++ % 16] = e->code;
+    }
+    d->n++;
+}
+
+/* One process: its own loop, Redis connection and client; n calls started together. */
+static int worker(int fd, int n)
+{
+    struct httploop *loop;
+    struct rcache *rc;
+    struct llm_client *c;
+    char err[256];
+    if (httploop_new(&loop) || rcache_open(&rc, g_redis, err, sizeof(err)) ||
+        llm_client_new(&c, loop, rc, err, sizeof(err)))
+        return 2;
+    struct llm_config cfg = config(g_tenant, 4, 30000);
+    struct llm_message m[1] = {{.role = LLM_ROLE_USER, .content = "count me"}};
+    struct llm_request req = {.messages = m, .nmessages = 1, .temperature = -1};
+    struct done d = {.fd = fd};
+    for (int i = 0; i < n; i++)
+        if (llm_chat_start(c, &cfg, &req, NULL, on_done, &d) != 0)
+            return 3;
+    while (d.n < n)
+        httploop_run(loop, 500);
+    llm_client_free(c);
+    httploop_free(loop);
+    rcache_close(rc);
+    return d.failed ? 4 : 0;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void test_two_processes_share_the_limit(void **state)
+{
+    enum { PER = 6, PROCS = 2, RPM = 4, WINDOW_MS = 1000, SLACK_MS = 60 };
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t kids[PROCS];
+    for (int k = 0; k < PROCS; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            close(fds[0]);
+            _exit(worker(fds[1], PER));
+        }
+    }
+    close(fds[1]);
+    long long t[PER * PROCS];
+    size_t got = 0;
+    ssize_t r;
+    while (got < PER * PROCS && (r = read(fds[0], &t[got], sizeof(t[0]))) == sizeof(t[0]))
+        got++;
+    close(fds[0]);
+    for (int k = 0; k < PROCS; k++) {
+        int st;
+        waitpid(kids[k], &st, 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0); /* every call succeeded */
+    }
+    assert_int_equal(got, PER * PROCS);
+    qsort(t, got, sizeof(t[0]), cmp);
+    /* Any RPM+1 consecutive completions span at least a window: never more than RPM calls in
+     * any window (SLACK_MS covers the loopback answer time after admission). */
+    for (size_t i = 0; i + RPM < got; i++)
+        assert_true(t[i + RPM] - t[i] >= WINDOW_MS - SLACK_MS);
+    /* 12 calls at 4 per window need at least two full windows of waiting. */
+    assert_true(t[got - 1] - t[0] >= 2 * WINDOW_MS - SLACK_MS);
+
+    /* The counter lives under the tenant's namespace and expires. */
+    struct rcache *rc;
+    char err[256];
+    assert_int_equal(rcache_open(&rc, g_redis, err, sizeof(err)), 0);
+    char key[128];
+    snprintf(key, sizeof(key), "agenthub:%s:ratelimit:llm", g_tenant);
+    redisReply *rep = NULL;
+    assert_int_equal(rcache_command(rc, &rep, "PTTL %s", key), RC_OK);
+    assert_true(rep->integer > 0 && rep->integer <= WINDOW_MS + 1000);
+    freeReplyObject(rep);
+    rcache_close(rc);
+}
+
+static void test_wait_longer_than_timeout_fails(void **state)
+{
+    struct httploop *loop;
+    struct rcache *rc;
+    struct llm_client *c;
+    char err[256];
+    assert_int_equal(httploop_new(&loop), 0);
+    assert_int_equal(rcache_open(&rc, g_redis, err, sizeof(err)), 0);
+    assert_int_equal(llm_client_new(&c, loop, rc, err, sizeof(err)), 0);
+    char tenant[80];
+    snprintf(tenant, sizeof(tenant), "%s-t", g_tenant);
+    struct llm_config cfg = config(tenant, 1, 300);
+    struct llm_message m[1] = {{.role = LLM_ROLE_USER, .content = "only one"}};
+    struct llm_request req = {.messages = m, .nmessages = 1, .temperature = -1};
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    struct done d = {.fd = fds[1]};
+    assert_int_equal(llm_chat_start(c, &cfg, &req, NULL, on_done, &d), 0);
+    assert_int_equal(llm_chat_start(c, &cfg, &req, NULL, on_done, &d), 0);
+    while (d.n < 2)
+        httploop_run(loop, 200);
+    assert_int_equal(d.failed, 1);
+    assert_int_equal(d.codes[0], LLM_ERR_RATE_LIMITED);
+    close(fds[0]);
+    close(fds[1]);
+    llm_client_free(c);
+    rcache_close(rc);
+
+    /* Redis unreachable: not enforced, calls go through. */
+    if (rcache_open(&rc, "redis://127.0.0.1:1/0?connect_timeout_ms=100", err, sizeof(err)) == 0) {
+        assert_int_equal(llm_client_new(&c, loop, rc, err, sizeof(err)), 0);
+        struct llm_response r;
+        struct llm_error e;
+        cfg.timeout_ms = 5000;
+        for (int i = 0; i < 3; i++) {
+            assert_int_equal(llm_chat_sync(c, &cfg, &req, &r, &e), 0);
+            llm_response_cleanup(&r);
+        }
+        llm_client_free(c);
+        rcache_close(rc);
+    }
+    httploop_free(loop);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_processes_share_the_limit),
+        cmocka_unit_test(test_wait_longer_than_timeout_fails),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
