@@ -30,9 +30,22 @@ bench_pipeline() {
   "$PY" tests/bench/bench_pipeline.py || { echo "bench pipeline: FAILED"; status=1; }
 }
 
+# ---- llm: streaming LLM calls one process holds against a slow stand-in (2 s to first token,
+# goal >= 2000 open streams), calls/s, CPU per call, peak RSS. tests/bench/bench_llm.c is built
+# here against the flavour's libraries (BENCH_LLM_* env tunes it, see the file). ----
+bench_llm() {
+  local build=${AGENTHUB_BIN%/bin} bin=var/bench/bench_llm
+  if ! cc -O2 -g -std=c11 -D_GNU_SOURCE -I. -Icommon -Illm -Itools -I/usr/include/postgresql \
+       -o "$bin" tests/bench/bench_llm.c "$build/lib/libllm.a" "$build/lib/libcommon.a" \
+       -lrdkafka -lpq -lhiredis -lcurl -ljson-c -ljwt -lssl -lcrypto -lm -ldl -pthread; then
+    echo "bench llm: FAILED (build)"; status=1; return
+  fi
+  "$bin" var/bench/llm.json || { echo "bench llm: FAILED"; status=1; }
+}
+
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
-  sections=(ingress pipeline)
+  sections=(ingress pipeline llm)
   for f in tests/bench/bench_*.py; do
     n=$(basename "$f" .py); n=${n#bench_}
     case " ${sections[*]} " in *" $n "*) ;; *) sections+=("$n") ;; esac
