@@ -1,6 +1,7 @@
 /* routes_documents.c — batch documents (OCR), DESIGN.md "Documents".
  *
  *   POST /api/{tenant}/documents                 one or many files -> 202 {batch_id, ...}
+ *   GET  /api/{tenant}/documents                 the caller's batches, newest first
  *   GET  /api/{tenant}/documents/{batch_id}      status, counts, every document's text/error
  *                                                (?wait=N long-polls until the batch is done)
  *   GET  /api/{tenant}/documents/{batch_id}/events   SSE: queued, document_done,
@@ -862,6 +863,43 @@ static int batch_load(struct req *r, const char *tenant, const char *batch_id, i
     return 0;
 }
 
+/* The caller's batches, newest first (?limit=1..200, default 50; ?before=<RFC 3339 created_at>
+ * pages further back). */
+static void documents_list(struct req *r, const char *tenant)
+{
+    PGresult *res = NULL;
+    char err[256], limit[16] = "50", before[64] = "";
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (req_query(r, "limit", limit, sizeof limit) == 0) {
+        char *end;
+        long v = strtol(limit, &end, 10);
+        if (!limit[0] || *end || v < 1 || v > 200) {
+            reply_error(r, 400, "invalid_request", "limit must be an integer from 1 to 200");
+            return;
+        }
+    }
+    req_query(r, "before", before, sizeof before);
+    const char *p[] = {tenant, r->claims.sub, limit, before[0] ? before : NULL};
+    int st = pgpool_exec(
+        r->app->db, &res,
+        "SELECT batch_id, status, total, succeeded, failed, "
+        "total - succeeded - failed AS pending, " DOCS_TS("created_at") " AS created_at, " DOCS_TS(
+            "updated_at") " AS updated_at FROM document_batches WHERE tenant_id = $1 AND "
+                          "user_id = $2 AND ($4::timestamptz IS NULL OR created_at < $4) "
+                          "ORDER BY created_at DESC, batch_id LIMIT $3::int",
+        4, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "batch list");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "batches", pg_rows_json(res));
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
 static void documents_get(struct req *r, const char *tenant, const char *batch_id)
 {
     struct ingress *app = r->app;
@@ -1082,6 +1120,11 @@ void routes_documents(struct req *r, const char *tenant)
 
     pthread_once(&docs_once, docs_settings_load);
     if (n == 3) {
+        if (get) {
+            snprintf(r->route, sizeof r->route, "documents.list");
+            documents_list(r, tenant);
+            return;
+        }
         snprintf(r->route, sizeof r->route, "documents.post");
         if (strcmp(m, "POST") != 0) {
             reply_error(r, 405, "method_not_allowed", "method not allowed");

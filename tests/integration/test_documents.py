@@ -258,6 +258,24 @@ class DocumentsTest(unittest.TestCase):
         st, body, _ = self.ing.request("GET", "/api/%s/documents/%s" % (self.tenant, bid),
                                        token=self.ing.token(tenant=self.tenant, sub="bob"))
         self.assertEqual(st, 404, body)
+        # listings: the owner sees the batch, nobody else does
+        st, body, _ = self.ing.request("GET", "/api/%s/documents?limit=200" % self.tenant,
+                                       token=self.tok)
+        self.assertEqual(st, 200, body)
+        mine = [b for b in body["batches"] if b["batch_id"] == bid]
+        self.assertEqual(len(mine), 1)
+        self.assertEqual((mine[0]["status"], mine[0]["total"]), ("done", 1))
+        for tenant, tok in ((self.tenant, self.ing.token(tenant=self.tenant, sub="bob")),
+                            (self.other, other_tok)):
+            st, body, _ = self.ing.request("GET", "/api/%s/documents" % tenant, token=tok)
+            self.assertEqual(st, 200, body)
+            self.assertNotIn(bid, [b["batch_id"] for b in body["batches"]])
+        st, body, _ = self.ing.request("GET", "/api/%s/documents?limit=0" % self.tenant,
+                                       token=self.tok)
+        self.assertEqual(st, 400, body)
+        st, body, _ = self.ing.request("GET", "/api/%s/documents?limit=1" % self.tenant,
+                                       token=self.tok)
+        self.assertEqual((st, len(body["batches"])), (200, 1))
         # a malformed id is a 404 too, and no token is a 401
         st, _, _ = self.ing.request("GET", "/api/%s/documents/not-a-uuid" % self.tenant,
                                     token=self.tok)
