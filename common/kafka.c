@@ -719,6 +719,13 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                 c->on_revoke(c->opaque, parts);
             error = rd_kafka_incremental_unassign(rk, parts);
         } else {
+            /* Eager: everything goes; tell the caller what it held. */
+            rd_kafka_topic_partition_list_t *cur = NULL;
+            if (c->on_revoke && rd_kafka_assignment(rk, &cur) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+                cur && cur->cnt > 0)
+                c->on_revoke(c->opaque, cur);
+            if (cur)
+                rd_kafka_topic_partition_list_destroy(cur);
             ae = rd_kafka_assign(rk, NULL);
         }
         break;
