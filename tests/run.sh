@@ -94,7 +94,7 @@ bring_stack_up() {
 }
 
 for B in "${builds[@]}"; do
-  flavour=$([ "$B" = build-asan ] && echo asan || echo plain)
+  case "$B" in *asan*) flavour=asan ;; *) flavour=plain ;; esac
   if [ -z "$only" ] || [ "$only" = unit ]; then
     for t in "$B"/tests/unit/test_*; do
       [ -x "$t" ] || continue

@@ -7,7 +7,7 @@ PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev
   libcivetweb-dev libssl-dev libcmocka-dev libtesseract-dev libleptonica-dev
-  tesseract-ocr tesseract-ocr-eng
+  tesseract-ocr tesseract-ocr-eng tesseract-ocr-vie
   postgresql redis-server kcat curl procps psmisc
   python3 python3-jwt python3-cryptography
   nodejs npm
