@@ -145,10 +145,12 @@ struct conn {
     int want_out;
     struct conn *sprev, *snext; /* scheduled list */
     int scheduled;
+    struct conn *aprev, *anext; /* every connection (freed at exit) */
 };
 
 static int g_ep;
 static struct conn *g_sched;
+static struct conn *g_all;
 static long g_nconns, g_peak;
 
 static void sched_add(struct conn *c)
@@ -179,6 +181,12 @@ static void sched_del(struct conn *c)
 static void conn_close(struct conn *c)
 {
     sched_del(c);
+    if (c->aprev)
+        c->aprev->anext = c->anext;
+    else
+        g_all = c->anext;
+    if (c->anext)
+        c->anext->aprev = c->aprev;
     epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     free(c->in.p);
@@ -684,6 +692,10 @@ int main(int argc, char **argv)
                         continue;
                     }
                     nc->fd = fd;
+                    nc->anext = g_all;
+                    if (g_all)
+                        g_all->aprev = nc;
+                    g_all = nc;
                     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = nc};
                     epoll_ctl(g_ep, EPOLL_CTL_ADD, fd, &ev);
                     if (++g_nconns > g_peak)
@@ -712,6 +724,11 @@ int main(int argc, char **argv)
     char peak[32];
     snprintf(peak, sizeof(peak), "%ld", g_peak);
     log_kv(LOG_INFO, NULL, "stand-in LLM stopping", "peak_connections", peak, NULL);
+    while (g_all)
+        conn_close(g_all);
+    for (size_t i = 0; i < g_ncounters; i++)
+        free(g_counters[i].key);
+    free(g_counters);
     close(lfd);
     close(g_ep);
     config_free(g_table, sizeof(g_table) / sizeof(g_table[0]));
