@@ -413,6 +413,35 @@ class DocumentsTest(unittest.TestCase):
         self.assertEqual(st, 202, resp)
         self.assertEqual(self.wait_batch(resp["batch_id"])["status"], "done")
 
+    def test_zy_redis_down_results_still_arrive(self):
+        """Without Redis there are no events: GET still answers from PostgreSQL and the SSE
+        stream ends with a batch_done built from PostgreSQL instead of hanging."""
+        if not os.environ.get("AGENTHUB_VAR") or not os.path.exists(STACK):
+            self.skipTest("needs compose/local/stack and AGENTHUB_VAR")
+        r = subprocess.run([STACK, "stop", "redis"], capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            st, resp, _ = self.post_json([("note.txt", "text/plain", b"no redis today")])
+            self.assertEqual(st, 202, resp)
+            bid = resp["batch_id"]
+            batch = self.wait_batch(bid)
+            self.assertEqual((batch["status"], batch["succeeded"]), ("done", 1), batch)
+            self.assertEqual(batch["documents"][0]["text"], "no redis today")
+            out = subprocess.run(
+                ["curl", "-sS", "-N", "--max-time", "60", "-H",
+                 "Authorization: Bearer " + self.tok,
+                 "http://127.0.0.1:%d/api/%s/documents/%s/events" % (self.ing.port,
+                                                                       self.tenant, bid)],
+                capture_output=True, text=True, timeout=90)
+            events = S.parse_sse(out.stdout)
+            self.assertEqual([e["event"] for e in events], ["batch_done"], out.stdout)
+            self.assertEqual((events[0]["data"]["status"], events[0]["data"]["succeeded"]),
+                             ("done", 1))
+        finally:
+            r = subprocess.run([STACK, "start", "redis"], capture_output=True, text=True,
+                               timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_zz_broker_down_503(self):
         if not os.environ.get("AGENTHUB_VAR") or not os.path.exists(STACK):
             self.skipTest("needs compose/local/stack and AGENTHUB_VAR")
