@@ -1,0 +1,104 @@
+"""compose/local/stack against the stack tests/run.sh started: `up` is idempotent and prints
+only the export lines, `status` reports all four services, and `stop`/`start` of a service
+bring it back on the same port with the same data. Every test restores what it stopped.
+"""
+import os
+import shutil
+import subprocess
+import time
+import unittest
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STACK = os.path.join(ROOT, "compose", "local", "stack")
+HAVE_STACK = bool(os.environ.get("AGENTHUB_VAR")) and os.access(STACK, os.X_OK)
+
+
+def stack(*args, timeout=120):
+    return subprocess.run([STACK, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def psql(sql):
+    r = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
+                        os.environ["DATABASE_URL"], "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("psql: " + r.stderr)
+    return r.stdout.strip()
+
+
+def redis(*args):
+    host_port = os.environ["REDIS_URL"].split("//")[1].split("/")[0]
+    host, port = host_port.split(":")
+    return subprocess.run(["redis-cli", "-h", host, "-p", port, *args], capture_output=True,
+                          text=True, timeout=10).stdout.strip()
+
+
+@unittest.skipUnless(HAVE_STACK, "needs the stack started by tests/run.sh")
+class LocalStack(unittest.TestCase):
+    def test_up_again_prints_only_the_same_exports(self):
+        r = stack("up")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(len(lines), 4, r.stdout)
+        self.assertTrue(all(l.startswith("export ") for l in lines), r.stdout)
+        got = dict(l[len("export "):].split("=", 1) for l in lines)
+        for k in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "CHROMA_URL"):
+            self.assertEqual(got[k], os.environ[k], k)
+        self.assertEqual(stack("env").stdout, r.stdout)
+
+    def test_status_reports_every_service_up(self):
+        r = stack("status")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for svc in ("postgres", "redis", "kafka", "chroma"):
+            self.assertRegex(r.stdout, r"(?m)^%s\s+up\b" % svc)
+
+    def test_bad_usage(self):
+        self.assertEqual(stack("stop", "mysql").returncode, 2)
+        self.assertEqual(stack("frobnicate").returncode, 2)
+
+    @unittest.skipUnless(shutil.which("psql"), "needs psql")
+    def test_postgres_stop_start_keeps_data(self):
+        table = "stack_probe_" + uuid.uuid4().hex[:8]
+        psql("CREATE TABLE %s (v text); INSERT INTO %s VALUES ('kept')" % (table, table))
+        try:
+            self.assertEqual(stack("stop", "postgres").returncode, 0)
+            try:
+                self.assertNotEqual(stack("status").returncode, 0)
+            finally:
+                r = stack("start", "postgres")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(psql("SELECT v FROM %s" % table), "kept")
+        finally:
+            psql("DROP TABLE IF EXISTS %s" % table)
+
+    def test_redis_stop_start_keeps_data(self):
+        key = "stack-probe-" + uuid.uuid4().hex[:8]
+        self.assertEqual(redis("SET", key, "kept"), "OK")
+        try:
+            self.assertEqual(stack("stop", "redis").returncode, 0)
+            try:
+                self.assertNotEqual(redis("PING"), "PONG")
+            finally:
+                r = stack("start", "redis")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(redis("GET", key), "kept")
+        finally:
+            redis("DEL", key)
+
+    def test_chroma_stop_start(self):
+        url = os.environ["CHROMA_URL"] + "/api/v2/heartbeat"
+        self.assertEqual(stack("stop", "chroma").returncode, 0)
+        try:
+            with self.assertRaises(Exception):
+                urllib.request.urlopen(url, timeout=3)
+        finally:
+            r = stack("start", "chroma")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            self.assertEqual(resp.status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
