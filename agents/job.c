@@ -296,13 +296,20 @@ static void complete_multi(struct ajob *j)
         for (int i = 0; i < n; i++)
             total += strlen(PQgetvalue(res, i, 0)) + 2;
         char *joined = calloc(1, total);
+        size_t jl = 0;
         json_object *meta = json_object_new_object();
         json_object *parts = json_object_new_array();
         char agents[600] = "";
         for (int i = 0; joined && i < n; i++) {
-            if (i)
-                strcat(joined, "\n\n");
-            strcat(joined, PQgetvalue(res, i, 0));
+            const char *c = PQgetvalue(res, i, 0);
+            size_t cl = strlen(c);
+            if (i) {
+                memcpy(joined + jl, "\n\n", 2);
+                jl += 2;
+            }
+            memcpy(joined + jl, c, cl);
+            jl += cl;
+            joined[jl] = '\0';
             json_object *pm = json_tokener_parse(PQgetvalue(res, i, 1));
             const char *an = jstr(pm, "agent");
             if (an) {
@@ -505,9 +512,8 @@ static void add_citations(struct ajob *j, const struct tool_def *t, json_object 
             json_object_object_add(c, "source", json_object_new_string(src));
         if (title)
             json_object_object_add(c, "title", json_object_new_string(title));
-        if (md && json_object_object_get_ex(md, "chunk", &v))
-            json_object_object_add(c, "chunk", json_object_get(v));
-        else if (json_object_object_get_ex(h, "chunk", &v))
+        if ((md && json_object_object_get_ex(md, "chunk", &v)) ||
+            json_object_object_get_ex(h, "chunk", &v))
             json_object_object_add(c, "chunk", json_object_get(v));
         if (json_object_object_get_ex(h, "similarity", &v) ||
             json_object_object_get_ex(h, "score", &v))
@@ -583,7 +589,9 @@ static void dispatch(struct ajob *j, size_t k)
     json_object_array_add(j->tool_calls_meta, json_object_new_string(c->name));
     if (args && json_object_is_type(args, json_type_object)) {
         json_object_object_foreach(args, key, val)
+        {
             json_object_object_add(j->entities, key, json_object_get(val));
+        }
     }
     j->pending++;
     if (!t) {
@@ -692,7 +700,7 @@ static int load_history(struct ajob *j)
     } else {
         struct log_ctx c;
         logctx(j->env, &c);
-        log_kv(LOG_WARN, &c, "history not loaded", "error", err, NULL);
+        log_kv(LOG_WARN, &c, "history not loaded", "error", err, (char *)NULL);
         rc = 0; /* answer without history rather than not at all */
     }
     PQclear(res);
@@ -725,10 +733,10 @@ void agent_job_start(void *opaque, struct stage_job *job)
     logctx(env, &c);
     char err[512] = "", status[32] = "";
     log_kv(LOG_INFO, &c, "job started", "agent", jstr(env->payload, "agent"), "topic",
-           stage_job_topic(job), NULL);
+           stage_job_topic(job), (char *)NULL);
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
-        log_kv(LOG_ERROR, &c, "out of memory", NULL);
+        log_kv(LOG_ERROR, &c, "out of memory", (char *)NULL);
         stage_job_done(job);
         return;
     }
@@ -763,13 +771,13 @@ void agent_job_start(void *opaque, struct stage_job *job)
     /* Idempotency first: a redelivered job does no LLM call. */
     if (pipeline_job_status(&svc->pl, env, status, sizeof(status)) == PG_OK &&
         (strcmp(status, "done") == 0 || strcmp(status, "error") == 0)) {
-        log_kv(LOG_INFO, &c, "job already finished, skipped", "status", status, NULL);
+        log_kv(LOG_INFO, &c, "job already finished, skipped", "status", status, (char *)NULL);
         release(j);
         return;
     }
     int has = pipeline_has_assistant(&svc->pl, env, j->part);
     if (has == 1) {
-        log_kv(LOG_INFO, &c, "answer for this part exists, skipped", NULL);
+        log_kv(LOG_INFO, &c, "answer for this part exists, skipped", (char *)NULL);
         if (j->nparts > 1)
             complete_multi(j); /* finish what a crash may have left undone */
         release(j);
@@ -791,7 +799,8 @@ void agent_job_start(void *opaque, struct stage_job *job)
     }
     json_object_put(agents);
     if (!j->agent_id[0]) {
-        log_kv(LOG_WARN, &c, "agent not permitted for tenant", "agent", j->agent_name, NULL);
+        log_kv(LOG_WARN, &c, "agent not permitted for tenant", "agent", j->agent_name,
+               (char *)NULL);
         fail(j, "agent_not_permitted", "this agent is not enabled for the tenant");
         return;
     }
@@ -851,7 +860,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
             j->user_jwt = (char *)plain;
         } else {
             log_kv(LOG_WARN, &c, "user token not usable; tools run without it", "error",
-                   fernet_status_str(fr), NULL);
+                   fernet_status_str(fr), (char *)NULL);
         }
     }
     j->tctx.tenant_id = env->tenant_id;

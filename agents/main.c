@@ -110,15 +110,15 @@ int main(int argc, char **argv)
     }
 
     if (pgpool_open(&svc.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
         goto out;
     }
     if (rcache_open(&svc.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
     if (kafka_producer_new(&svc.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }
     if (ntopics == 0) {
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         if (pgpool_exec(svc.pl.db, &res,
                         "SELECT name FROM agent_configs WHERE is_active = TRUE ORDER BY name", 0,
                         NULL, err, sizeof(err)) != PG_OK) {
-            log_kv(LOG_ERROR, NULL, "agents could not be listed", "error", err, NULL);
+            log_kv(LOG_ERROR, NULL, "agents could not be listed", "error", err, (char *)NULL);
             PQclear(res);
             goto out;
         }
@@ -139,22 +139,22 @@ int main(int argc, char **argv)
         }
         PQclear(res);
         if (ntopics == 0) {
-            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)", NULL);
+            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)", (char *)NULL);
             goto out;
         }
     }
     for (size_t i = 0; i < ntopics; i++) {
         if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
-            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err, NULL);
-        log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], NULL);
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err, (char *)NULL);
+        log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], (char *)NULL);
     }
     kafka_topic_ensure(svc.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
     if (httploop_new(&svc.loop) != 0) {
-        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
     }
     if (llm_client_new(&svc.llm, svc.loop, svc.pl.rc, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
     svc.fernet_key = g_common.fernet_key;
@@ -178,7 +178,7 @@ int main(int argc, char **argv)
         .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);
         goto out;
     }
     g_stage = svc.stage;
@@ -202,6 +202,6 @@ out:
         free(topics[i]);
     free(topics);
     config_free(g_config, NCONFIG);
-    log_kv(LOG_INFO, NULL, "agent stopped", NULL);
+    log_kv(LOG_INFO, NULL, "agent stopped", (char *)NULL);
     return rc;
 }

@@ -200,7 +200,7 @@ int pipeline_emit(const struct pipeline *p, const struct envelope *env, const ch
         char trace[33];
         ctx_of(env, &c, trace);
         log_kv(LOG_WARN, &c, "job event not written", "event", event, "error", rc_status_str(rc),
-               NULL);
+               (char *)NULL);
     }
     return rc;
 }
@@ -287,7 +287,7 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
     char trace[33];
     ctx_of(env, &c, trace);
     if (rc != PG_OK) {
-        log_kv(LOG_ERROR, &c, "job completion not saved", "error", err, NULL);
+        log_kv(LOG_ERROR, &c, "job completion not saved", "error", err, (char *)NULL);
         goto out;
     }
     if (PQntuples(res) == 0) {
@@ -304,7 +304,7 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
     json_object_object_add(data, "session_id", json_object_new_string(env->session_id));
     pipeline_emit(p, env, "final", data);
     json_object_put(data);
-    log_kv(LOG_INFO, &c, "job done", "agent", agent ? agent : "", NULL);
+    log_kv(LOG_INFO, &c, "job done", "agent", agent ? agent : "", (char *)NULL);
     rc = 1;
 out:
     PQclear(res);
@@ -335,14 +335,14 @@ int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, cons
     int emit = 0;
     if (rc != PG_OK) {
         /* The database is down: the client must still hear about it. */
-        log_kv(LOG_ERROR, &c, "job error not saved", "error", err, NULL);
+        log_kv(LOG_ERROR, &c, "job error not saved", "error", err, (char *)NULL);
         emit = 1;
     } else if (PQntuples(res) > 0) {
         emit = 1;
     }
     if (emit) {
         pipeline_emit(p, env, "error", e);
-        log_kv(LOG_WARN, &c, "job failed", "code", code, "message", msg, NULL);
+        log_kv(LOG_WARN, &c, "job failed", "code", code, "message", msg, (char *)NULL);
         rc = 1;
     } else {
         rc = 0;
@@ -377,7 +377,7 @@ int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, in
         struct log_ctx c;
         char trace[33];
         ctx_of(env, &c, trace);
-        log_kv(LOG_WARN, &c, "checkpoint not saved", "error", err, NULL);
+        log_kv(LOG_WARN, &c, "checkpoint not saved", "error", err, (char *)NULL);
     }
     return rc;
 }

@@ -262,7 +262,7 @@ int stage_sessions_new(struct stage_sessions **out)
     if (!s)
         return -ENOMEM;
     s->nb = 1024;
-    s->b = calloc(s->nb, sizeof(*s->b));
+    s->b = calloc(s->nb, sizeof(struct sess_entry *));
     if (!s->b) {
         free(s);
         return -ENOMEM;
@@ -440,7 +440,8 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         if (stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
             kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
         stage_offsets_drop(s->offsets, tp->topic, tp->partition);
-        log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic, NULL);
+        log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
+               (char *)NULL);
     }
 }
 
@@ -518,10 +519,13 @@ void stage_free(struct stage *s)
         return;
     kafka_consumer_free(s->consumer);
     stage_sessions_free(s->sessions);
-    while (s->jobs) {
-        struct stage_job *j = s->jobs;
-        job_unlink(s, j);
+    struct stage_job *j = s->jobs;
+    s->jobs = NULL;
+    s->njobs = 0;
+    while (j) {
+        struct stage_job *next = j->next;
         job_free(j);
+        j = next;
     }
     stage_offsets_free(s->offsets);
     struct posted *p = s->posted;
@@ -658,10 +662,10 @@ static void dead_letter(struct stage *s, const rd_kafka_message_t *m, const char
     if (kafka_dead_letter(s->producer, m, why, err, sizeof(err)) < 0) {
         /* The partition must keep flowing; the message is logged and dropped. */
         log_kv(LOG_ERROR, NULL, "dead letter failed, message dropped", "stage", s->name, "topic",
-               topic, "error", why, "dlq_error", err, NULL);
+               topic, "error", why, "dlq_error", err, (char *)NULL);
     } else {
         log_kv(LOG_WARN, NULL, "message dead-lettered", "stage", s->name, "topic", topic, "error",
-               why, NULL);
+               why, (char *)NULL);
     }
     metrics_inc(s->m_dlq, 1);
 }
@@ -673,7 +677,7 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
     struct stage_job *j = NULL;
     if (m->err) {
         log_kv(LOG_WARN, NULL, "consumer error", "stage", s->name, "error",
-               rd_kafka_message_errstr(m), NULL);
+               rd_kafka_message_errstr(m), (char *)NULL);
         goto out;
     }
     if (stage_offsets_add(s->offsets, topic, m->partition, m->offset) < 0) {
@@ -683,7 +687,7 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
     j = calloc(1, sizeof(*j));
     if (!j || !(j->topic = strdup(topic))) {
         /* Leave the offset in flight: it is re-read after a restart rather than lost. */
-        log_kv(LOG_ERROR, NULL, "out of memory for a job", "stage", s->name, NULL);
+        log_kv(LOG_ERROR, NULL, "out of memory for a job", "stage", s->name, (char *)NULL);
         free(j);
         j = NULL;
         goto out;
@@ -714,7 +718,7 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
     if (r == 1) {
         start_job(s, j);
     } else if (r < 0) {
-        log_kv(LOG_ERROR, NULL, "out of memory queueing a job", "stage", s->name, NULL);
+        log_kv(LOG_ERROR, NULL, "out of memory queueing a job", "stage", s->name, (char *)NULL);
         job_unlink(s, j);
         job_free(j);
     }
@@ -746,7 +750,7 @@ static void log_stats(struct stage *s, long long *last, long *last_done)
     snprintf(b, sizeof(b), "%zu", s->peak);
     snprintf(c, sizeof(c), "%ld", s->done_total);
     log_kv(LOG_INFO, NULL, "stage stats", "stage", s->name, "in_flight", a, "peak_in_flight", b,
-           "done", c, NULL);
+           "done", c, (char *)NULL);
     *last = t;
     *last_done = s->done_total;
 }
@@ -756,7 +760,7 @@ int stage_run(struct stage *s)
     long long last_commit = now_ms(), last_stats = now_ms();
     long last_done = 0;
     s->running = 1;
-    log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, NULL);
+    log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, (char *)NULL);
     while (!s->stop) {
         int busy = httploop_active(s->loop) > 0 || s->posted;
         /* Take a batch of messages while there is room. */
@@ -780,7 +784,7 @@ int stage_run(struct stage *s)
     long long deadline = now_ms() + s->drain_timeout_ms;
     char nbuf[32];
     snprintf(nbuf, sizeof(nbuf), "%zu", s->njobs);
-    log_kv(LOG_INFO, NULL, "draining", "stage", s->name, "in_flight", nbuf, NULL);
+    log_kv(LOG_INFO, NULL, "draining", "stage", s->name, "in_flight", nbuf, (char *)NULL);
     while (s->njobs > 0 && now_ms() < deadline) {
         run_posted(s);
         httploop_run(s->loop, 20);
@@ -792,7 +796,7 @@ int stage_run(struct stage *s)
     }
     commit_all(s);
     snprintf(nbuf, sizeof(nbuf), "%zu", s->njobs);
-    log_kv(LOG_INFO, NULL, "stage stopped", "stage", s->name, "unfinished", nbuf, NULL);
+    log_kv(LOG_INFO, NULL, "stage stopped", "stage", s->name, "unfinished", nbuf, (char *)NULL);
     s->running = 0;
     s->closed = 1;
     return 0;

@@ -219,7 +219,7 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
         struct log_ctx c;
         logctx(j->env, &c);
         log_kv(LOG_WARN, &c, "topic ensure failed (producing anyway)", "topic", topic, "error",
-               terr, NULL);
+               terr, (char *)NULL);
     }
     struct kafka_header hdrs[] = {{"traceparent", out.traceparent}};
     rc = kafka_produce_sync(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs, 1,
@@ -281,7 +281,7 @@ static void route(struct rjob *j, const struct route_decision *d)
     struct log_ctx c;
     logctx(j->env, &c);
     log_kv(LOG_INFO, &c, "job routed", "agent", agents_csv, "language", j->language, "intent",
-           d->intent, NULL);
+           d->intent, (char *)NULL);
     rjob_finish(j);
 }
 
@@ -324,7 +324,7 @@ static void start_job(void *opaque, struct stage_job *job)
     char *prompt = NULL;
     struct rjob *j = calloc(1, sizeof(*j));
     if (!j) {
-        log_kv(LOG_ERROR, &c, "out of memory", NULL);
+        log_kv(LOG_ERROR, &c, "out of memory", (char *)NULL);
         stage_job_done(job);
         return;
     }
@@ -342,7 +342,7 @@ static void start_job(void *opaque, struct stage_job *job)
     /* Idempotency: a redelivered request that was already routed or finished is skipped. */
     if (pipeline_job_status(&r->pl, env, status, sizeof(status)) == PG_OK && status[0] &&
         strcmp(status, "queued") != 0) {
-        log_kv(LOG_INFO, &c, "request already handled, skipped", "status", status, NULL);
+        log_kv(LOG_INFO, &c, "request already handled, skipped", "status", status, (char *)NULL);
         goto finish;
     }
     if (!status[0])
@@ -413,23 +413,23 @@ int main(int argc, char **argv)
     log_init("router", lvl);
 
     if (pgpool_open(&r.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
         goto out;
     }
     if (rcache_open(&r.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
     if (kafka_producer_new(&r.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }
     if (httploop_new(&r.loop) != 0) {
-        log_kv(LOG_ERROR, NULL, "httploop failed", NULL);
+        log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
     }
     if (llm_client_new(&r.llm, r.loop, r.pl.rc, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
     const char *topics[] = {KAFKA_TOPIC_CHAT_REQUESTS};
@@ -448,7 +448,7 @@ int main(int argc, char **argv)
         .handlers = {.start = start_job, .validate = validate, .opaque = &r},
     };
     if (stage_new(&r.stage, &so, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, NULL);
+        log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);
         goto out;
     }
     g_stage = r.stage;
@@ -469,6 +469,6 @@ out:
     rcache_close(r.pl.rc);
     pgpool_close(r.pl.db);
     config_free(g_config, NCONFIG);
-    log_kv(LOG_INFO, NULL, "router stopped", NULL);
+    log_kv(LOG_INFO, NULL, "router stopped", (char *)NULL);
     return rc;
 }

@@ -42,7 +42,7 @@ static void sb_add_line(struct sbuf *b, const char *t)
     char tmp[512];
     size_t k = 0;
     for (; t && *t && k + 1 < sizeof(tmp); t++)
-        tmp[k++] = (*t == '\n' || *t == '\r') ? ' ' : *t;
+        tmp[k++] = (char)((*t == '\n' || *t == '\r') ? ' ' : *t);
     tmp[k] = '\0';
     sb_add(b, tmp);
 }
