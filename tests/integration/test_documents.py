@@ -178,6 +178,20 @@ class DocumentsTest(unittest.TestCase):
                       "NULL", bid)[0][0]
         self.assertEqual(left, "0")
 
+    def test_jpeg_and_tiff(self):
+        # declared types are only hints: the bytes decide (the TIFF is sent as octet-stream)
+        st, resp, _ = self.post_multipart([("receipt.jpg", "image/jpeg", fixture("receipt.jpg")),
+                                           ("manifest.tif", "application/octet-stream",
+                                            fixture("manifest.tif"))])
+        self.assertEqual(st, 202, resp)
+        batch = self.wait_batch(resp["batch_id"])
+        self.assertEqual((batch["status"], batch["succeeded"]), ("done", 2), batch)
+        docs = self.by_name(batch)
+        for word in ("RECEIPT", "PAID", "1200"):
+            self.assertIn(word, docs["receipt.jpg"]["text"].upper())
+        for word in ("MANIFEST", "CARGO", "77"):
+            self.assertIn(word, docs["manifest.tif"]["text"].upper())
+
     def test_corrupt_image_fails_alone(self):
         text = "Plain text passes through: Hà Nội 2024\nline two"
         st, resp, _ = self.post_json([("invoice.png", "image/png", fixture("invoice.png")),
