@@ -1,0 +1,53 @@
+"""`make run` (compose/local/demo) end to end: it brings everything up on the running stack,
+says loudly that the stand-in LLM is in use, prints the URL, tokens and a curl line, answers
+one question through ingress, router and agent, and on exit stops what it started while the
+stack it found running stays up."""
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pipeline_harness as ph  # noqa: E402
+
+
+class DemoScript(unittest.TestCase):
+    def test_demo_starts_answers_and_stops(self):
+        why = ph.stack_missing()
+        if why:
+            self.skipTest(why)
+        if not os.environ.get("AGENTHUB_VAR"):
+            self.skipTest("AGENTHUB_VAR is not set (run through tests/run.sh)")
+        env = dict(os.environ)
+        for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+            env.pop(k, None)
+        env.update({"DEMO_INGRESS_PORT": str(ph.free_port()), "DEMO_ERP_PORT": str(ph.free_port()),
+                    "DEMO_LLM_PORT": str(ph.free_port()), "DEMO_EXIT_AFTER_START": "1",
+                    "AGENTHUB_BIN": ph.BIN})
+        r = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "demo")], env=env,
+                           capture_output=True, text=True, timeout=600)
+        out = r.stdout + r.stderr
+        self.assertEqual(r.returncode, 0, out[-4000:])
+        self.assertIn("STAND-IN LLM", out)
+        self.assertIn("http://127.0.0.1:%s" % env["DEMO_INGRESS_PORT"], out)
+        self.assertIn("curl -s -X POST", out)
+        self.assertIn('"response"', out)
+        self.assertIn("[stand-in]", out)
+        demo_dir = os.path.join(os.environ["AGENTHUB_VAR"], "demo")
+        for f in ("token-demo", "token-acme", "jwt_private.pem", "fernet.env"):
+            self.assertTrue(os.path.exists(os.path.join(demo_dir, f)), f)
+        # the secrets are not printed
+        with open(os.path.join(demo_dir, "fernet.env")) as f:
+            key = f.read().strip().split("=", 1)[1]
+        self.assertNotIn(key, out)
+        # the stack it found running is still up
+        st = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "stack"), "status"],
+                            env=os.environ, capture_output=True, text=True)
+        self.assertEqual(st.returncode, 0, st.stdout + st.stderr)
+        # and the services it started are gone
+        for port in (env["DEMO_INGRESS_PORT"], env["DEMO_ERP_PORT"], env["DEMO_LLM_PORT"]):
+            self.assertFalse(ph.wait_port(int(port), timeout=0.5), port)
+
+
+if __name__ == "__main__":
+    unittest.main()
