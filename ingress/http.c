@@ -68,27 +68,110 @@ static void add_std_headers(struct req *r)
     }
 }
 
+/* A growable response buffer: the head and the body go out in ONE write. civetweb's header
+ * API sends every header line with its own send(), and without TCP_NODELAY (which civetweb
+ * 1.15 does not set on accepted sockets here) Nagle + the client's delayed ACK then add ~40 ms
+ * to every response on a kept-alive connection. */
+struct outbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+static void ob_add(struct outbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 1024;
+        while (ncap < b->len + n + 1)
+            ncap *= 2;
+        char *np = realloc(b->p, ncap);
+        if (!np) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+static void ob_str(struct outbuf *b, const char *s)
+{
+    ob_add(b, s, strlen(s));
+}
+
+static void ob_hdr(struct outbuf *b, const char *name, const char *value)
+{
+    ob_str(b, name);
+    ob_add(b, ": ", 2);
+    ob_str(b, value);
+    ob_add(b, "\r\n", 2);
+}
+
+/* Mirrors civetweb's own keep-alive decision (it closes after a 401, for HTTP/1.0 without
+ * keep-alive, and when the client asked to close), so the Connection header never lies. */
+static int keep_alive(const struct req *r, int status)
+{
+    const char *h = mg_get_header(r->conn, "Connection");
+    const char *v = r->ri->http_version;
+    if (status == 401 || status == 413)
+        return 0;
+    if (h)
+        return strcasestr(h, "keep-alive") != NULL;
+    return v && strcmp(v, "1.1") == 0;
+}
+
+static void response_head(struct req *r, struct outbuf *b, int status, int keep)
+{
+    char line[160], date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
+             mg_get_response_code_text(r->conn, status));
+    ob_str(b, line);
+    ob_hdr(b, "Date", date);
+    ob_hdr(b, "X-Request-Id", r->request_id);
+    ob_hdr(b, "X-Content-Type-Options", "nosniff");
+    ob_hdr(b, "Cache-Control", "no-store");
+    if (r->origin_ok) {
+        ob_hdr(b, "Access-Control-Allow-Origin", r->origin_ok);
+        ob_hdr(b, "Vary", "Origin");
+        ob_hdr(b, "Access-Control-Expose-Headers", "X-Request-Id, Idempotent-Replayed");
+    }
+    ob_hdr(b, "Connection", keep ? "keep-alive" : "close");
+}
+
 void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len,
                const char *extra_headers)
 {
+    struct outbuf b = {0};
     char clen[32];
     if (r->responded)
         return;
     r->responded = 1;
     r->status = status;
-    mg_response_header_start(r->conn, status);
+    response_head(r, &b, status, keep_alive(r, status));
     if (ctype)
-        mg_response_header_add(r->conn, "Content-Type", ctype, -1);
+        ob_hdr(&b, "Content-Type", ctype);
     snprintf(clen, sizeof clen, "%zu", len);
-    mg_response_header_add(r->conn, "Content-Length", clen, -1);
-    add_std_headers(r);
+    ob_hdr(&b, "Content-Length", clen);
     if (extra_headers && *extra_headers)
-        mg_response_header_add_lines(r->conn, extra_headers);
-    mg_response_header_send(r->conn);
+        ob_str(&b, extra_headers); /* "Name: value\r\n" lines */
+    ob_add(&b, "\r\n", 2);
     if (len && strcmp(r->ri->request_method, "HEAD") != 0)
-        mg_write(r->conn, body, len);
+        ob_add(&b, body, len);
+    if (!b.oom)
+        mg_write(r->conn, b.p, b.len);
+    free(b.p);
 }
 
+/* Raw stream (no framing, connection closed at the end); used by routes_documents.c. */
 void reply_stream_start(struct req *r, const char *ctype)
 {
     r->responded = 1;
@@ -99,6 +182,49 @@ void reply_stream_start(struct req *r, const char *ctype)
     mg_response_header_add(r->conn, "Connection", "close", -1);
     add_std_headers(r);
     mg_response_header_send(r->conn);
+}
+
+void reply_stream_begin(struct req *r, const char *ctype)
+{
+    struct outbuf b = {0};
+    const char *v = r->ri->http_version;
+    r->responded = 1;
+    r->status = 200;
+    /* chunked on HTTP/1.1: the end of the stream is a zero chunk, so clients see it end at
+     * once and the connection stays usable; HTTP/1.0 gets a close-delimited body. */
+    r->chunked = v && strcmp(v, "1.1") == 0;
+    response_head(r, &b, 200, r->chunked && keep_alive(r, 200));
+    ob_hdr(&b, "Content-Type", ctype);
+    ob_hdr(&b, "X-Accel-Buffering", "no");
+    if (r->chunked)
+        ob_hdr(&b, "Transfer-Encoding", "chunked");
+    ob_add(&b, "\r\n", 2);
+    if (!b.oom)
+        mg_write(r->conn, b.p, b.len);
+    free(b.p);
+}
+
+int stream_write(struct req *r, const char *buf, size_t len)
+{
+    if (!len)
+        return 0;
+    if (!r->chunked)
+        return mg_write(r->conn, buf, len) == (int)len ? 0 : -1;
+    struct outbuf b = {0};
+    char sz[24];
+    snprintf(sz, sizeof sz, "%zx\r\n", len);
+    ob_str(&b, sz);
+    ob_add(&b, buf, len);
+    ob_add(&b, "\r\n", 2);
+    int rc = !b.oom && mg_write(r->conn, b.p, b.len) == (int)b.len ? 0 : -1;
+    free(b.p);
+    return rc;
+}
+
+void stream_end(struct req *r)
+{
+    if (r->chunked)
+        mg_write(r->conn, "0\r\n\r\n", 5);
 }
 
 void reply_json(struct req *r, int status, json_object *obj)

@@ -77,6 +77,7 @@ struct req {
     char route[48]; /* metrics label: "chat", "jobs.get", ... */
     int status;     /* what was answered, for metrics and the access log */
     int responded;
+    int chunked; /* the streamed response uses chunked framing */
     const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
     char path[1024];       /* decoded local URI */
     char *segs[INGRESS_MAX_SEGS];
@@ -113,8 +114,14 @@ int req_auth(struct req *r, const char *tenant);
 int req_admin(struct req *r);
 /* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
 void reply_db_error(struct req *r, int pgst, const char *what);
-/* Writes the headers that begin a streamed (SSE) response. */
+/* Writes the headers that begin a streamed response with no framing (the connection is closed
+ * at its end; write with mg_write). */
 void reply_stream_start(struct req *r, const char *ctype);
+/* Begins a streamed (SSE) response: chunked on HTTP/1.1. Write with stream_write (one call =
+ * one chunk; 0 or -1 when the client is gone) and finish with stream_end. */
+void reply_stream_begin(struct req *r, const char *ctype);
+int stream_write(struct req *r, const char *buf, size_t len);
+void stream_end(struct req *r);
 double now_mono(void);
 
 /* ---- jobs (routes_chat.c) -------------------------------------------------------------- */

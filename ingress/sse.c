@@ -239,30 +239,35 @@ static int stream_id_ok(const char *s)
     return 1;
 }
 
-static int sse_write(struct mg_connection *c, const char *s, size_t n)
+/* One event as one chunk: "id:", "event:", then one "data:" line per line of data (a data
+ * line may not contain a newline), then the blank line that ends the event. */
+static int sse_send_event(struct req *r, const char *id, const char *event, const char *data)
 {
-    return mg_write(c, s, n) == (int)n ? 0 : -1;
-}
-
-/* Writes one event. Multi-line data goes out as several data: lines. */
-static int sse_send_event(struct mg_connection *c, const char *id, const char *event,
-                          const char *data)
-{
-    char head[160];
-    int n = snprintf(head, sizeof head, "id: %s\nevent: %s\n", id, event);
-    if (sse_write(c, head, (size_t)n))
+    size_t lines = 1;
+    for (const char *q = data; *q; q++)
+        lines += *q == '\n';
+    size_t cap = strlen(id) + strlen(event) + strlen(data) + lines * 8 + 32;
+    char *buf = malloc(cap);
+    if (!buf)
         return -1;
+    size_t n = (size_t)snprintf(buf, cap, "id: %s\nevent: %s\n", id, event);
     const char *p = data;
     do {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
         if (len && p[len - 1] == '\r')
             len--;
-        if (sse_write(c, "data: ", 6) || sse_write(c, p, len) || sse_write(c, "\n", 1))
-            return -1;
+        memcpy(buf + n, "data: ", 6);
+        n += 6;
+        memcpy(buf + n, p, len);
+        n += len;
+        buf[n++] = '\n';
         p = nl ? nl + 1 : NULL;
     } while (p);
-    return sse_write(c, "\n", 1);
+    buf[n++] = '\n';
+    int rc = stream_write(r, buf, n);
+    free(buf);
+    return rc;
 }
 
 static const char *event_data_text(json_object *data)
@@ -311,9 +316,9 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     struct metric *open_g =
         metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     metrics_inc(open_g, 1);
-    reply_stream_start(r, "text/event-stream");
+    reply_stream_begin(r, "text/event-stream");
     double start = now_mono(), last_write = start, last_pg = start;
-    int fail = sse_write(r->conn, "retry: 2000\n\n", 13);
+    int fail = stream_write(r, "retry: 2000\n\n", 13);
     int events_seen = strcmp(last, "0") != 0;
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
@@ -327,8 +332,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
                     continue;
                 json_object_object_get_ex(e, "data", &data);
                 const char *evs = json_object_get_string(ev);
-                fail =
-                    sse_send_event(r->conn, json_object_get_string(id), evs, event_data_text(data));
+                fail = sse_send_event(r, json_object_get_string(id), evs, event_data_text(data));
                 snprintf(last, sizeof last, "%s", json_object_get_string(id));
                 last_write = now_mono();
                 events_seen = 1;
@@ -351,7 +355,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
                     json_object_object_get_ex(j2, "status", &st) ? json_object_get_string(st) : "";
                 if (strcmp(s, "done") == 0 || strcmp(s, "error") == 0) {
                     fail =
-                        sse_send_event(r->conn, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
+                        sse_send_event(r, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
                                        json_object_to_json_string_ext(j2, JSON_C_TO_STRING_PLAIN));
                     done = 1;
                 }
@@ -363,7 +367,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
         if (now - start > (double)app->cfg.sse_max_s)
             break;
         if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = sse_write(r->conn, ": keepalive\n\n", 13);
+            fail = stream_write(r, ": keepalive\n\n", 13);
             last_write = now;
             if (fail)
                 break;
@@ -372,6 +376,8 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
         if (sse_hub_is_shutdown(app->hub))
             break;
     }
+    if (!fail)
+        stream_end(r);
     metrics_inc(open_g, -1);
 out:
     sse_hub_unregister(app->hub, w);
