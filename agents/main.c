@@ -1,9 +1,12 @@
 /* agenthub-agent — the domain-agent stage.
  *
- *   agenthub-agent [--agent NAME]...
+ *   agenthub-agent [--agent NAME]... | --all-topics
  *
  * Consumes agenthub.agent.<Name> for each NAME given, or for every active agent in
- * agent_configs when none is (group agenthub-agents: several processes share the work). Each
+ * agent_configs when none is (group agenthub-agents: several processes share the work).
+ * --all-topics subscribes to the pattern ^agenthub\.agent\..* instead, so agents created later
+ * are served without a restart (once the topic exists and the consumer's metadata refresh,
+ * KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS, has seen it). Each
  * routed job runs the tool-calling loop in job.c; thousands are in flight on one loop thread.
  */
 #include <errno.h>
@@ -91,8 +94,11 @@ int main(int argc, char **argv)
     topics = calloc((size_t)argc + 256, sizeof(char *));
     if (!topics)
         goto out;
+    int all_topics = 0;
     for (int i = argi; i < argc; i++) {
-        if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--all-topics") == 0) {
+            all_topics = 1;
+        } else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
             if (!valid_agent_name(argv[i + 1])) {
                 fprintf(stderr, "agenthub-agent: invalid agent name '%s'\n", argv[i + 1]);
                 rc = 2;
@@ -103,7 +109,7 @@ int main(int argc, char **argv)
             ntopics++;
             i++;
         } else {
-            fprintf(stderr, "usage: agenthub-agent [--agent NAME]...\n");
+            fprintf(stderr, "usage: agenthub-agent [--agent NAME]... | --all-topics\n");
             rc = 2;
             goto out;
         }
@@ -121,7 +127,17 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }
-    if (ntopics == 0) {
+    if (all_topics && ntopics > 0) {
+        fprintf(stderr, "agenthub-agent: --all-topics and --agent exclude each other\n");
+        rc = 2;
+        goto out;
+    }
+    if (all_topics) {
+        topics[ntopics] = strdup("^agenthub\\.agent\\..*");
+        if (!topics[ntopics])
+            goto out;
+        ntopics++;
+    } else if (ntopics == 0) {
         /* Every active agent. An agent created later needs a restart (or --agent). */
         PGresult *res = NULL;
         if (pgpool_exec(svc.pl.db, &res,
@@ -139,15 +155,19 @@ int main(int argc, char **argv)
         }
         PQclear(res);
         if (ntopics == 0) {
-            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)", (char *)NULL);
+            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)",
+                   (char *)NULL);
             goto out;
         }
     }
-    for (size_t i = 0; i < ntopics; i++) {
+    for (size_t i = 0; i < ntopics && !all_topics; i++) {
         if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
-            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err, (char *)NULL);
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
+                   (char *)NULL);
         log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], (char *)NULL);
     }
+    if (all_topics)
+        log_kv(LOG_INFO, NULL, "serving", "pattern", topics[0], (char *)NULL);
     kafka_topic_ensure(svc.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
     if (httploop_new(&svc.loop) != 0) {
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);

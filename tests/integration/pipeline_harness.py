@@ -55,9 +55,10 @@ def wait_port(port, timeout=20.0):
 
 class Pipeline:
     def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None,
-                 llm_model="standin-1"):
+                 llm_model="standin-1", agent_args=()):
         self.name = name
         self.llm_model = llm_model
+        self.agent_args = list(agent_args)
         self.nagents = agents
         self.llm_env = llm_env or {}
         self.agent_env = agent_env or {}
@@ -127,7 +128,8 @@ class Pipeline:
                    {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]})
         self.spawn("router", [os.path.join(BIN, "agenthub-router")], self.router_env)
         for i in range(self.nagents):
-            self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")], self.agent_env)
+            self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")] + self.agent_args,
+                       self.agent_env)
         assert wait_port(self.ports["ingress"]), self.log("ingress")
         assert self.wait_log("router", "partitions assigned", 90), self.log("router")
         for i in range(self.nagents):
