@@ -11,6 +11,7 @@
 #include "provider.h"
 
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@ struct llm_call {
     int stream;
     int attempt;
     long long deadline_ms;
+    long long started_ms;
     CURL *easy;
     struct curl_slist *hdrs;
     long timer_id;
@@ -217,6 +219,33 @@ static void set_error(struct llm_call *k, struct llm_error *e, int code, long ht
     llm_scrub(e->message, sizeof(e->message), k->cfg.api_key);
 }
 
+/* ---- metrics (process-wide, on /metrics of the binary linking this) ---------------------- */
+
+static void count_call(struct llm_call *k, int code, const struct llm_response *r)
+{
+    char labels[128];
+    const char *prov = llm_provider_name(k->cfg.provider);
+    snprintf(labels, sizeof(labels), "provider=\"%s\",status=\"%s\"", prov,
+             code == 0 ? "ok" : llm_status_str(code));
+    metrics_inc(metrics_counter("llm_calls_total", "LLM calls finished, by provider and outcome",
+                                labels),
+                1);
+    snprintf(labels, sizeof(labels), "provider=\"%s\"", prov);
+    metrics_observe(metrics_histogram("llm_call_seconds",
+                                      "LLM call time, retries and waits included", labels, NULL, 0),
+                    (double)(now_ms() - k->started_ms) / 1000.0);
+    metrics_inc(metrics_gauge("llm_calls_in_flight", "LLM calls started and not finished", ""),
+                -1);
+    if (r) {
+        snprintf(labels, sizeof(labels), "provider=\"%s\",direction=\"input\"", prov);
+        metrics_inc(metrics_counter("llm_tokens_total", "tokens reported by the providers", labels),
+                    (double)r->input_tokens);
+        snprintf(labels, sizeof(labels), "provider=\"%s\",direction=\"output\"", prov);
+        metrics_inc(metrics_counter("llm_tokens_total", "tokens reported by the providers", labels),
+                    (double)r->output_tokens);
+    }
+}
+
 /* ---- call lifecycle --------------------------------------------------------------------- */
 
 static void call_free(struct llm_call *k)
@@ -255,6 +284,7 @@ static void finish_err(struct llm_call *k, int code, long http, const char *deta
            "model", k->modelname[k->use_fallback], "status", llm_status_str(code), "error",
            e.message, NULL);
     unlink_call(k);
+    count_call(k, code, NULL);
     k->on_done(k->opaque, NULL, &e);
     call_free(k);
 }
@@ -269,6 +299,7 @@ static void finish_ok(struct llm_call *k)
     if (!r.model)
         r.model = strdup(k->modelname[k->use_fallback]);
     unlink_call(k);
+    count_call(k, 0, &r);
     k->on_done(k->opaque, &r, NULL);
     llm_response_cleanup(&r);
     call_free(k);
@@ -306,6 +337,9 @@ static void attempt_failed(struct llm_call *k, int code, int retryable, const ch
                    "model", k->modelname[k->use_fallback], "http_status", h, "attempt", a,
                    "delay_ms", d, NULL);
             k->attempt++;
+            char labels[64];
+            snprintf(labels, sizeof(labels), "provider=\"%s\"", llm_provider_name(k->cfg.provider));
+            metrics_inc(metrics_counter("llm_retries_total", "LLM attempts retried", labels), 1);
             k->timer_id = httploop_timer(k->c->loop, delay, attempt_begin, k);
             if (k->timer_id > 0)
                 return;
@@ -599,7 +633,8 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
             goto out;
         }
     }
-    k->deadline_ms = now_ms() + k->cfg.timeout_ms;
+    k->started_ms = now_ms();
+    k->deadline_ms = k->started_ms + k->cfg.timeout_ms;
     k->timer_id = httploop_timer(c->loop, 0, attempt_begin, k);
     if (k->timer_id <= 0)
         goto out;
@@ -608,6 +643,7 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
         c->calls->prev = k;
     c->calls = k;
     k = NULL;
+    metrics_inc(metrics_gauge("llm_calls_in_flight", "LLM calls started and not finished", ""), 1);
     rc = 0;
 out:
     if (k) {
@@ -635,6 +671,7 @@ void llm_client_free(struct llm_client *c)
         unlink_call(k);
         struct llm_error e;
         set_error(k, &e, LLM_ERR_CANCELLED, 0, "the client was freed");
+        count_call(k, LLM_ERR_CANCELLED, NULL);
         k->on_done(k->opaque, NULL, &e);
         call_free(k);
     }

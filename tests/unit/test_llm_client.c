@@ -27,6 +27,7 @@
 
 #include "llm.h"
 #include "log.h"
+#include "metrics.h"
 
 static pid_t g_pid;
 static int g_port;
@@ -193,6 +194,11 @@ static void test_plain_answer(void **state)
         assert_int_equal(r.ntool_calls, 0);
         llm_response_cleanup(&r);
     }
+    /* counted on the process's metrics registry */
+    assert_true(metrics_value(metrics_counter("llm_calls_total", "",
+                                              "provider=\"gemini\",status=\"ok\"")) >= 1);
+    assert_true(metrics_value(metrics_counter("llm_tokens_total", "",
+                                              "provider=\"anthropic\",direction=\"output\"")) > 0);
 }
 
 struct stream_state {

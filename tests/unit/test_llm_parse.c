@@ -647,6 +647,98 @@ static void test_local_embedder(void **state)
     assert_true(dot(a2, b, D) > 0.999);
 }
 
+/* ---- robustness: mutated fixtures never crash a parser (ASan/UBSan watch) ---------------- */
+
+static unsigned int g_rand = 12345;
+static unsigned int rnd(void)
+{
+    g_rand = g_rand * 1103515245u + 12345u;
+    return g_rand >> 8;
+}
+
+static void test_mutations_do_not_crash(void **state)
+{
+    const struct {
+        const char *file;
+        const struct llm_provider_ops *ops;
+        int sse;
+    } fx[] = {
+        {"openai_stream_text.sse", &llm_openai_ops, 1},
+        {"openai_stream_tools.sse", &llm_openai_ops, 1},
+        {"anthropic_stream_tools.sse", &llm_anthropic_ops, 1},
+        {"gemini_stream.sse", &llm_gemini_ops, 1},
+        {"openai_tool_calls.json", &llm_openai_ops, 0},
+        {"anthropic_message.json", &llm_anthropic_ops, 0},
+        {"gemini_function_call.json", &llm_gemini_ops, 0},
+    };
+    const char *junk[] = {"\"", "{", "}", "[", "]", ",", ":", "\\u00", "\n\n", "null", "1e999",
+                          "\xff", "\0", "data: ", "event: error\n"};
+    for (size_t f = 0; f < sizeof(fx) / sizeof(fx[0]); f++) {
+        size_t len;
+        char *orig = slurp(fx[f].file, &len);
+        assert_non_null(orig);
+        for (int round = 0; round < 300; round++) {
+            char *m = malloc(len + 64);
+            memcpy(m, orig, len);
+            size_t ml = len;
+            int edits = 1 + (int)(rnd() % 4);
+            for (int e = 0; e < edits; e++) {
+                size_t at = rnd() % ml;
+                switch (rnd() % 3) {
+                case 0: /* flip a byte */
+                    m[at] = (char)(rnd() & 0xff);
+                    break;
+                case 1: /* truncate */
+                    ml = at;
+                    break;
+                default: { /* insert junk */
+                    const char *j = junk[rnd() % (sizeof(junk) / sizeof(junk[0]))];
+                    size_t jl = strlen(j);
+                    if (ml + jl < len + 64) {
+                        memmove(m + at + jl, m + at, ml - at);
+                        memcpy(m + at, j, jl);
+                        ml += jl;
+                    }
+                }
+                }
+                if (ml == 0)
+                    break;
+            }
+            struct llm_response r;
+            int rc;
+            if (fx[f].sse) {
+                struct run ru = {.ops = fx[f].ops};
+                struct deltas d = {0};
+                llm_acc_init(&ru.acc, on_delta, &d);
+                struct llm_sse p;
+                llm_sse_init(&p, ev, &ru);
+                size_t step = 1 + rnd() % 64;
+                rc = 0;
+                for (size_t off = 0; off < ml && rc == 0; off += step)
+                    rc = llm_sse_feed(&p, m + off, off + step <= ml ? step : ml - off);
+                if (rc == 0)
+                    rc = llm_sse_finish(&p);
+                if (rc == 0 && ru.acc.done && llm_acc_finish(&ru.acc, &r) == 0)
+                    llm_response_cleanup(&r);
+                llm_sse_cleanup(&p);
+                llm_acc_cleanup(&ru.acc);
+            } else {
+                struct llm_acc a;
+                llm_acc_init(&a, NULL, NULL);
+                json_object *root = llm_json_parse(m, ml);
+                rc = root ? fx[f].ops->parse(&a, root) : LLM_ERR_BAD_RESPONSE;
+                if (rc == 0 && llm_acc_finish(&a, &r) == 0)
+                    llm_response_cleanup(&r);
+                json_object_put(root);
+                llm_acc_cleanup(&a);
+            }
+            assert_true(rc <= 0);
+            free(m);
+        }
+        free(orig);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_request_bodies),
         cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_local_embedder),
+        cmocka_unit_test(test_mutations_do_not_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
