@@ -1135,7 +1135,8 @@ void routes_documents(struct req *r, const char *tenant)
     }
     if (n == 4 || (n == 5 && strcmp(s[4], "events") == 0)) {
         snprintf(r->route, sizeof r->route, n == 4 ? "documents.get" : "documents.events");
-        if (!get) {
+        /* A stream has no HEAD form: it would never end. */
+        if (!get || (n == 5 && strcmp(m, "GET") != 0)) {
             reply_error(r, 405, "method_not_allowed", "method not allowed");
             return;
         }
