@@ -331,6 +331,28 @@ static void complete_multi(struct ajob *j)
     PQclear(res);
 }
 
+/* Ends a single-part job whose answer was saved by an earlier delivery (no-op when the job is
+ * already terminal). */
+static void complete_from_saved(struct ajob *j)
+{
+    PGresult *res = NULL;
+    char err[256], partbuf[16];
+    snprintf(partbuf, sizeof(partbuf), "%d", j->part);
+    const char *params[] = {j->env->tenant_id, j->env->job_id, partbuf};
+    if (pgpool_exec(j->svc->pl.db, &res,
+                    "SELECT message_id::text, content, metadata::text FROM messages "
+                    "WHERE tenant_id = $1 AND job_id = $2 AND part = $3 AND role = 'assistant'",
+                    3, params, err, sizeof(err)) == PG_OK &&
+        PQntuples(res) > 0) {
+        json_object *meta = json_tokener_parse(PQgetvalue(res, 0, 2));
+        const char *agent = jstr(meta, "agent");
+        pipeline_job_complete(&j->svc->pl, j->env, PQgetvalue(res, 0, 1), meta,
+                              agent ? agent : j->agent_name, PQgetvalue(res, 0, 0));
+        json_object_put(meta);
+    }
+    PQclear(res);
+}
+
 static void finalize(struct ajob *j, const char *content)
 {
     struct agent_svc *svc = j->svc;
@@ -778,8 +800,11 @@ void agent_job_start(void *opaque, struct stage_job *job)
     int has = pipeline_has_assistant(&svc->pl, env, j->part);
     if (has == 1) {
         log_kv(LOG_INFO, &c, "answer for this part exists, skipped", (char *)NULL);
+        /* A crash between saving the answer and ending the job: finish the job from it. */
         if (j->nparts > 1)
-            complete_multi(j); /* finish what a crash may have left undone */
+            complete_multi(j);
+        else
+            complete_from_saved(j);
         release(j);
         return;
     }

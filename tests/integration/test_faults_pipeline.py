@@ -166,6 +166,37 @@ class PipelineFaults(unittest.TestCase):
         self.assertIsNotNone(final, ev)
         self.assertIn("unavailable", final["response"].lower())
 
+    def test_redelivery_after_answer_saved_completes_job_from_it(self):
+        # The state a crash leaves between saving the answer and ending the job: the routed
+        # message comes again, the job ends with the saved answer, nothing is answered twice.
+        import uuid
+        sid = self.pl.sql("INSERT INTO sessions (tenant_id, user_id) VALUES ('demo', 'demo-user') "
+                          "RETURNING session_id")[0][0]
+        job = str(uuid.uuid4())
+        self.pl.sql("INSERT INTO jobs (job_id, tenant_id, session_id, user_id, status) VALUES "
+                    "(%s, 'demo', %s, 'demo-user', 'running')", job, sid)
+        self.pl.sql("INSERT INTO messages (session_id, tenant_id, role, content, metadata, job_id, "
+                    "part) VALUES (%s, 'demo', 'assistant', 'saved answer', "
+                    "'{\"agent\": \"AgentDebt\"}', %s, 0)", sid, job)
+        env = {"version": 1, "type": "chat.routed", "job_id": job, "tenant_id": "demo",
+               "user_id": "demo-user", "session_id": sid, "message_id": str(uuid.uuid4()),
+               "traceparent": "00-%s-%s-01" % (uuid.uuid4().hex, uuid.uuid4().hex[:16]),
+               "created_at": "2026-01-01T00:00:00Z", "attempt": 1,
+               "payload": {"message": "What is the debt for MST %s?" % MST, "language": "en",
+                           "agent": "AgentDebt", "intent": "debt_query",
+                           "part": {"index": 0, "count": 1}}}
+        r = self.kcat("-P", "-t", "agenthub.agent.AgentDebt", "-k", sid,
+                      input=json.dumps(env).encode())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = self.pl.wait_job(job, timeout=60)
+        self.assertEqual(j["status"], "done", j)
+        self.assertEqual(j["response"], "saved answer")
+        n = self.pl.sql("SELECT count(*) FROM messages WHERE job_id = %s AND role = 'assistant'",
+                        job)
+        self.assertEqual(n[0][0], "1")
+        ev = self.pl.events(job)
+        self.assertEqual(kinds(ev), ["final"])
+
     def test_zz_sigterm_drains_in_flight_jobs(self):
         # Runs last: it stops the agent processes. A job in flight when SIGTERM arrives
         # finishes (within STAGE_DRAIN_TIMEOUT_MS) before the process exits cleanly.
