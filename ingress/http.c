@@ -356,9 +356,12 @@ int req_auth(struct req *r, const char *tenant)
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         /* EventSource cannot set headers: the web UI passes ?access_token= on event streams
          * (and only there; the query string is never logged). */
-        static __thread char qtok[AUTH_MAX_TOKEN + 1];
-        if (strcmp(r->route, "jobs.events") == 0 &&
-            req_query(r, "access_token", qtok, sizeof qtok) == 0 && qtok[0]) {
+        /* Heap, not thread-local: static TLS is initialized in every one of the thousands of
+         * worker threads, and 8 KiB each would show up in RSS. */
+        char *qtok = NULL;
+        if (strcmp(r->route, "jobs.events") == 0 && r->ri->query_string &&
+            (qtok = r->qtok = malloc(AUTH_MAX_TOKEN + 1)) != NULL &&
+            req_query(r, "access_token", qtok, AUTH_MAX_TOKEN + 1) == 0 && qtok[0]) {
             r->token = qtok;
         } else {
             log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", (char *)NULL);
@@ -689,6 +692,7 @@ done:;
            r->route, "status", status, "ms", ms, (char *)NULL);
     int st = r->status;
     free(r->body);
+    free(r->qtok);
     free(r);
     return st ? st : 200;
 }

@@ -82,7 +82,8 @@ struct req {
     char path[1024];       /* decoded local URI */
     char *segs[INGRESS_MAX_SEGS];
     int nsegs;
-    const char *token; /* the bearer token (borrowed from the headers) */
+    const char *token; /* the bearer token (borrowed from the headers, or qtok) */
+    char *qtok;        /* ?access_token= copy (event streams only), malloc'd */
     struct auth_claims claims;
     int authed;
     char *body; /* NUL-terminated, malloc'd by req_read_body */

@@ -1,11 +1,11 @@
 /* main.c — agenthub-ingress: configuration, dependencies, civetweb, signals.
  *
  * civetweb serves each connection on one worker thread for its whole life, so an open SSE
- * stream holds a thread. INGRESS_THREADS sizes the pool (all threads are created at start);
- * INGRESS_THREAD_STACK_KB sets the default pthread stack size before civetweb creates them
- * (pthread_setattr_default_np), which is what keeps thousands of mostly idle stream threads
- * cheap: only touched stack pages count towards RSS, but the address space and the kernel's
- * overcommit accounting see the whole reservation.
+ * stream holds a thread. INGRESS_THREADS sizes the pool (all threads are created at start).
+ * The Debian build of civetweb 1.15 gives its workers fixed 100 KiB stacks (USE_STACK_SIZE),
+ * of which about 24 KiB get touched: that, not our code, is most of the per-thread RSS.
+ * INGRESS_THREAD_STACK_KB sets the default stack of every other thread (the events consumer,
+ * librdkafka's and libpq's threads) through pthread_setattr_default_np.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +39,8 @@ static const struct config_entry table[] = {
      "civetweb worker threads = concurrent connections (each SSE stream holds one)",
      &app.cfg.threads},
     {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
-     "stack size of each worker thread (KiB)", &app.cfg.thread_stack_kb},
+     "default stack size (KiB) of threads civetweb does not size itself",
+     &app.cfg.thread_stack_kb},
     {"INGRESS_MAX_BODY", CONFIG_INT, "1048576", 1024, 1073741824, 0,
      "largest request body in bytes (413 above)", &app.cfg.max_body},
     {"INGRESS_MAX_HEADER", CONFIG_INT, "16384", 1024, 1048576, 0,

@@ -341,6 +341,11 @@ class IngressChatTest(unittest.TestCase):
                                        token=self.tok_a)
         self.assertEqual(st, 404)
         # the web UI's query token works on event streams only
+        out = subprocess.run(["curl", "-sS", "-N", "--max-time", "2",
+                              "http://127.0.0.1:%d/api/%s/jobs/%s/events?access_token=%s" %
+                              (self.ing.port, self.ta, resp["job_id"], self.tok_a)],
+                             capture_output=True, text=True, timeout=20)
+        self.assertEqual([e["event"] for e in S.parse_sse(out.stdout)], ["queued"], out.stdout)
         st, _, _ = self.ing.request("GET", "/api/%s/sessions?access_token=%s" %
                                     (self.ta, self.tok_a))
         self.assertEqual(st, 401)
