@@ -653,7 +653,12 @@ int http_handler(struct mg_connection *conn, void *cbdata)
         goto done;
     }
 
-    snprintf(r->path, sizeof r->path, "%s", r->ri->local_uri ? r->ri->local_uri : "/");
+    const char *uri = r->ri->local_uri ? r->ri->local_uri : "/";
+    if (strlen(uri) >= sizeof r->path) {
+        reply_error(r, 414, "uri_too_long", "request path too long");
+        goto done;
+    }
+    snprintf(r->path, sizeof r->path, "%s", uri);
     char *p = r->path;
     while (*p) {
         while (*p == '/')

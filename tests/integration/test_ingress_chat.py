@@ -471,6 +471,10 @@ class IngressChatTest(unittest.TestCase):
         self.assertIn("x-request-id", h)
         st, _, _ = self.ing.request("GET", "/health")
         self.assertEqual(st, 200)
+        st, body, _ = self.ing.request("GET", "/api/%s/sessions/%s%s" %
+                                       (self.ta, uuid.uuid4(), "/x" * 600), token=self.tok_a)
+        self.assertEqual(st, 414)
+        self.assertEqual(body["error"]["code"], "uri_too_long")
 
     def test_web_ui_served(self):
         for path in ("/", "/admin", "/monitor"):
