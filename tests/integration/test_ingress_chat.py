@@ -68,6 +68,42 @@ class IngressWakeupTest(unittest.TestCase):
         self.assertLess(time.time() - t0, 30, "woken by polling, not by the Kafka consumer")
 
 
+    def test_chat_request_envelope_on_kafka(self):
+        from cryptography.fernet import Fernet
+        st, resp, _ = self.ing.request(
+            "POST", "/api/%s/chat" % self.t, {"message": "envelope please"}, token=self.tok,
+            headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                     "Idempotency-Key": S.unique("k")})
+        self.assertEqual(st, 202)
+        out = subprocess.run(["kcat", "-C", "-b", os.environ["KAFKA_BROKERS"], "-t",
+                              "agenthub.chat.requests", "-o", "beginning", "-e", "-q",
+                              "-f", "%k\t%h\t%s\n"],
+                             capture_output=True, text=True, timeout=60)
+        found = None
+        for line in out.stdout.splitlines():
+            parts = line.split("\t", 2)
+            if len(parts) == 3 and resp["job_id"] in parts[2]:
+                found = parts
+        self.assertIsNotNone(found, out.stderr[-500:])
+        key, headers, value = found
+        env = json.loads(value)
+        self.assertEqual(key, resp["session_id"])
+        self.assertEqual((env["version"], env["type"]), (1, "chat.request"))
+        for k in ("job_id", "session_id", "message_id"):
+            self.assertEqual(env[k], resp[k])
+        self.assertEqual((env["tenant_id"], env["user_id"]), (self.t, "wendy"))
+        # the caller's trace continues: same trace id, new span
+        self.assertTrue(env["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-"))
+        self.assertNotIn("00f067aa0ba902b7", env["traceparent"])
+        self.assertIn("traceparent=" + env["traceparent"], headers)
+        self.assertEqual(env["payload"]["message"], "envelope please")
+        self.assertIn("idempotency_key", env["payload"])
+        token = Fernet(self.ing.fernet_key.encode()).decrypt(
+            env["payload"]["user_token"].encode()).decode()
+        self.assertEqual(token, self.tok)
+        self.assertNotIn(self.tok, value)
+
+
 class IngressChatTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
