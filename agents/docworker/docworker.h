@@ -38,6 +38,7 @@
 #include "rcache.h"
 #include "stage.h"
 
+#define DOCWORKER_MAX_PAGES 200                       /* pages of a multi-page TIFF */
 #define DOCWORKER_EVENT_TEXT_MAX ((size_t)256 * 1024) /* longer texts only in GET's result */
 
 /* ---- pure parts (doc.c, unit-tested) ------------------------------------------------------- */

@@ -6,6 +6,7 @@
  * to finish a few documents; whatever does not finish within STAGE_DRAIN_TIMEOUT_MS stays
  * uncommitted and is processed again by the next consumer.
  */
+#include <leptonica/allheaders.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
     log_level_parse(g_common.log_level, &lvl);
     log_init("docworker", lvl);
     signal(SIGPIPE, SIG_IGN);
+    setMsgSeverity(L_SEVERITY_NONE); /* leptonica would write to stderr, not JSON lines */
 
     if (g_threads <= 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -1,6 +1,7 @@
 /* process.c — one doc.request: load the bytes, extract the text, record it, emit events.
  * See docworker.h for the flow and the idempotency rules. Runs on a pool thread. */
 #include <errno.h>
+#include <leptonica/allheaders.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,13 +154,80 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
     return 0;
 }
 
+/* A TIFF with several pages is split with leptonica and each page recognised on its own
+ * (ocr_image reads only the first page of a file); the texts are joined by form feeds, as
+ * Tesseract separates pages. Returns the number of pages (1 for anything that is not a
+ * multi-page TIFF, which the caller recognises whole), or -1 with derr filled. */
+static int doc_ocr_pages(const struct doc_row *d, const char *lang, char **text, char *derr,
+                         size_t derrlen)
+{
+    PIXA *pixa = NULL;
+    char *out = NULL;
+    size_t outlen = 0;
+    int n, rc = -1;
+
+    *text = NULL;
+    if (d->len < 4 || (memcmp(d->content, "II*\0", 4) != 0 && memcmp(d->content, "MM\0*", 4) != 0))
+        return 1;
+    pixa = pixaReadMemMultipageTiff(d->content, d->len);
+    n = pixa ? pixaGetCount(pixa) : 0;
+    if (n <= 1) {
+        rc = 1;
+        goto out;
+    }
+    if (n > DOCWORKER_MAX_PAGES) {
+        snprintf(derr, derrlen, "document has %d pages, at most %d are read", n,
+                 DOCWORKER_MAX_PAGES);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        PIX *pix = pixaGetPix(pixa, i, L_CLONE);
+        l_uint8 *png = NULL;
+        size_t pnglen = 0;
+        char *page = NULL, oerr[256] = "";
+        int bad = !pix || pixWriteMem(&png, &pnglen, pix, IFF_PNG) != 0;
+        if (pix)
+            pixDestroy(&pix);
+        if (bad || ocr_image(png, pnglen, lang, &page, oerr, sizeof oerr) != 0) {
+            snprintf(derr, derrlen, "page %d: %s", i + 1, oerr[0] ? oerr : "cannot read the page");
+            if (png)
+                lept_free(png);
+            goto out;
+        }
+        lept_free(png);
+        size_t pl = strlen(page);
+        char *grown = realloc(out, outlen + pl + 2);
+        if (!grown) {
+            free(page);
+            snprintf(derr, derrlen, "out of memory");
+            goto out;
+        }
+        out = grown;
+        if (i > 0)
+            out[outlen++] = '\f';
+        memcpy(out + outlen, page, pl);
+        outlen += pl;
+        out[outlen] = '\0';
+        free(page);
+    }
+    *text = out;
+    out = NULL;
+    rc = n;
+out:
+    free(out);
+    if (pixa)
+        pixaDestroy(&pixa);
+    return rc;
+}
+
 /* The text of the document, or an error message for it. */
-static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text, char *derr,
-                        size_t derrlen, json_object *meta)
+static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text,
+                        int *npages, char *derr, size_t derrlen, json_object *meta)
 {
     enum doc_kind kind = doc_sniff(d->content, d->len, d->content_type);
     json_object_object_add(meta, "kind", json_object_new_string(doc_kind_name(kind)));
     *text = NULL;
+    *npages = 1;
     if (!d->has_content) {
         snprintf(derr, derrlen, "the document's content is no longer stored");
         return;
@@ -169,10 +237,13 @@ static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char
         char oerr[256] = "";
         const char *lang = ids->lang ? ids->lang : ocr_default_lang();
         double t0 = mono_s();
-        if (ocr_image(d->content, d->len, lang, text, oerr, sizeof oerr) != 0) {
+        int pages = doc_ocr_pages(d, lang, text, derr, derrlen);
+        if (pages == 1 && ocr_image(d->content, d->len, lang, text, oerr, sizeof oerr) != 0) {
             snprintf(derr, derrlen, "%s", oerr[0] ? oerr : "ocr: failed");
             *text = NULL;
         }
+        if (pages >= 1)
+            *npages = pages;
         json_object_object_add(meta, "lang", json_object_new_string(lang));
         json_object_object_add(meta, "ocr_ms",
                                json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
@@ -230,7 +301,7 @@ struct batch_state {
  * 1 written, 0 nothing to do (a concurrent delivery already wrote it), or a negative
  * pg_status. */
 static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const char *text,
-                     const char *derr, json_object *meta, struct batch_state *b)
+                     int npages, const char *derr, json_object *meta, struct batch_state *b)
 {
     PGconn *c = NULL;
     PGresult *res = NULL;
@@ -238,6 +309,8 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
     int st, rc, in_tx = 0;
     const char *ok = text ? "1" : "0", *bad = text ? "0" : "1";
     const char *meta_s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
+    char pages[16];
+    snprintf(pages, sizeof pages, "%d", npages);
 
     c = pgpool_acquire(svc->db, 5000, &st, err, sizeof err);
     if (!c) {
@@ -255,15 +328,16 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
                            text,
                            text ? NULL : derr,
                            svc->keep_content ? "t" : "f",
-                           meta_s};
+                           meta_s,
+                           pages};
         rc = pgconn_exec(c, &res,
                          "UPDATE documents SET status = $4, text = $5, error = $6, "
-                         "pages = CASE WHEN $5::text IS NULL THEN NULL ELSE 1 END, "
+                         "pages = CASE WHEN $5::text IS NULL THEN NULL ELSE $9::int END, "
                          "content = CASE WHEN $7::boolean THEN content ELSE NULL END, "
                          "metadata = metadata || $8::jsonb, updated_at = now() "
                          "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 "
                          "AND status NOT IN ('done', 'error')",
-                         8, p, err, sizeof err);
+                         9, p, err, sizeof err);
         if (rc != PG_OK)
             goto out;
         int n = atoi(PQcmdTuples(res));
@@ -336,6 +410,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
     struct batch_state b;
     char derr[DOC_ERR_MAX] = "";
     char *text = NULL;
+    int npages = 1;
     json_object *meta = NULL, *ev = NULL;
     enum doc_result res = DOC_FINISHED;
     int rc;
@@ -387,8 +462,8 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
         res = DOC_RETRY;
         goto out;
     }
-    doc_extract(&ids, &d, &text, derr, sizeof derr, meta);
-    rc = doc_store(svc, &ids, text, derr, meta, &b);
+    doc_extract(&ids, &d, &text, &npages, derr, sizeof derr, meta);
+    rc = doc_store(svc, &ids, text, npages, derr, meta, &b);
     if (rc < 0) {
         res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
         goto out;

@@ -191,6 +191,17 @@ class DocumentsTest(unittest.TestCase):
             self.assertIn(word, docs["receipt.jpg"]["text"].upper())
         for word in ("MANIFEST", "CARGO", "77"):
             self.assertIn(word, docs["manifest.tif"]["text"].upper())
+        self.assertEqual(docs["manifest.tif"]["pages"], 1)
+
+    def test_multipage_tiff(self):
+        st, resp, _ = self.post_json([("letter.tif", "image/tiff", fixture("letter.tif"))])
+        self.assertEqual(st, 202, resp)
+        batch = self.wait_batch(resp["batch_id"])
+        doc = batch["documents"][0]
+        self.assertEqual((doc["status"], doc["pages"]), ("done", 2), doc)
+        first, second = doc["text"].upper().split("\f")
+        self.assertIn("ALPHA", first)
+        self.assertIn("OMEGA", second)
 
     def test_corrupt_image_fails_alone(self):
         text = "Plain text passes through: Hà Nội 2024\nline two"
