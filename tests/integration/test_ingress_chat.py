@@ -347,7 +347,7 @@ class IngressChatTest(unittest.TestCase):
         th = threading.Thread(target=stages)
         th.start()
         # first connection: ends by client timeout before any final
-        first, _ = self.ing.sse(self.ta, job, self.tok_a, max_time=3)
+        first, _ = self.ing.sse(self.ta, job, self.tok_a, max_time=5)
         th.join()
         self.assertEqual([e["event"] for e in first], ["queued", "routed", "delta"])
         # events that happen while disconnected
