@@ -573,6 +573,8 @@ static void attempt_begin(void *opaque)
     }
     k->easy = e;
     k->hdrs = k->ops->headers(&w, NULL);
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    k->hdrs = curl_slist_append(k->hdrs, "Expect:");
     const char *body = k->body[k->use_fallback];
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, k->hdrs);

@@ -143,6 +143,7 @@ struct conn {
     int cut;
     int close_after;
     int want_out;
+    int continued; /* 100 Continue sent for the request being read */
     struct conn *sprev, *snext; /* scheduled list */
     int scheduled;
     struct conn *aprev, *anext; /* every connection (freed at exit) */
@@ -575,8 +576,16 @@ static int process(struct conn *c)
             simple(c, 413, "application/json", "{\"error\":{\"message\":\"too large\"}}");
             return flush(c);
         }
-        if (c->in.len < headlen + blen)
+        if (c->in.len < headlen + blen) {
+            const char *ex = hdr(c->in.p, "Expect", &vl);
+            if (ex && vl >= 12 && strncasecmp(ex, "100-continue", 12) == 0 && !c->continued) {
+                c->continued = 1;
+                buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                return flush(c);
+            }
             return 0;
+        }
+        c->continued = 0;
         /* Copy the request out: the handler may append to c->out but never to c->in. */
         char *req = malloc(headlen + blen + 1);
         if (!req)
