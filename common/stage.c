@@ -394,6 +394,7 @@ struct stage_job {
     void *data;
     int started;
     struct stage_job *prev, *next; /* all jobs of the stage */
+    struct stage_job *ready_next;  /* queued to start (see start_job) */
 };
 
 struct posted {
@@ -416,8 +417,10 @@ struct stage {
     size_t peak; /* most jobs in flight at once */
     long done_total;
     volatile sig_atomic_t stop;
-    int running; /* inside stage_run */
-    int closed;  /* stage_run returned */
+    int running;  /* inside stage_run */
+    int closed;   /* stage_run returned */
+    int in_start; /* inside a start handler */
+    struct stage_job *ready_head, *ready_tail;
     pthread_mutex_t post_mu;
     struct posted *posted;
     struct metric *m_inflight, *m_done, *m_dlq;
@@ -551,10 +554,34 @@ int stage_stopping(const struct stage *s)
     return s->stop != 0;
 }
 
+/* Starts a job. A job finished synchronously inside its start handler starts the next job of
+ * its session through stage_job_done(); starting that one right there would recurse once per
+ * queued job (a session's backlog of redelivered, already-answered jobs could exhaust the
+ * stack), so jobs that become ready while a start handler runs are queued and started by the
+ * outermost call, one after the other. */
 static void start_job(struct stage *s, struct stage_job *j)
 {
-    j->started = 1;
-    s->h.start(s->h.opaque, j);
+    if (s->in_start) {
+        j->ready_next = NULL;
+        if (s->ready_tail)
+            s->ready_tail->ready_next = j;
+        else
+            s->ready_head = j;
+        s->ready_tail = j;
+        return;
+    }
+    s->in_start = 1;
+    for (;;) {
+        j->started = 1;
+        s->h.start(s->h.opaque, j);
+        j = s->ready_head;
+        if (!j)
+            break;
+        s->ready_head = j->ready_next;
+        if (!s->ready_head)
+            s->ready_tail = NULL;
+    }
+    s->in_start = 0;
 }
 
 void stage_job_done(struct stage_job *j)

@@ -34,6 +34,7 @@ static long long now_ms(void)
 }
 
 #define MAXJ 8
+#define CHAIN 400
 
 struct run {
     struct stage *st;
@@ -45,6 +46,10 @@ struct run {
     int64_t committed_end; /* after everything finished */
     int stop_on_start;     /* drain test: stop as soon as the first job starts */
     int32_t partition;     /* where key "k" landed */
+    int expect, ndone;     /* chain test: stop once `expect` jobs are done */
+    int last_i, out_of_order;
+    char *stack_ref;   /* a local's address in the first start handler */
+    long stack_spread; /* how far later handlers' locals are from it */
     int checks;
 };
 
@@ -100,6 +105,14 @@ static void finish(void *opaque)
 {
     struct done_arg *d = opaque;
     struct run *r = d->r;
+    if (d->i < 0) { /* chain test */
+        r->ndone++;
+        stage_job_done(d->job);
+        if (r->ndone == r->expect)
+            httploop_timer(r->loop, 300, check_end, r);
+        free(d);
+        return;
+    }
     r->done_ms[d->i] = now_ms();
     stage_job_done(d->job);
     /* Job 4 is the last quick one; job 0 the slow one. */
@@ -110,11 +123,48 @@ static void finish(void *opaque)
     free(d);
 }
 
+static void chain_start(struct run *r, struct stage_job *job, int i, int delay)
+{
+    char here;
+    if (i == 1)
+        r->stack_ref = &here;
+    if (i > 1 && r->stack_ref) {
+        long d = (long)(r->stack_ref - &here);
+        if (d < 0)
+            d = -d;
+        if (d > r->stack_spread)
+            r->stack_spread = d;
+    }
+    if (i != r->last_i + 1)
+        r->out_of_order++;
+    r->last_i = i;
+    r->started++;
+    r->partition = stage_job_partition(job);
+    if (delay < 0) {
+        /* finished inside its start handler: the session's next job starts from here */
+        r->ndone++;
+        stage_job_done(job);
+    } else {
+        struct done_arg *d = calloc(1, sizeof(*d));
+        assert_non_null(d);
+        d->r = r;
+        d->job = job;
+        d->i = -1;
+        assert_true(httploop_timer(r->loop, delay, finish, d) > 0);
+    }
+    if (r->ndone == r->expect)
+        httploop_timer(r->loop, 300, check_end, r);
+}
+
 static void start(void *opaque, struct stage_job *job)
 {
     struct run *r = opaque;
     const struct envelope *e = stage_job_envelope(job);
     int i = payload_int(e, "i");
+    if (r->expect) {
+        chain_start(r, job, i, payload_int(e, "delay_ms"));
+        return;
+    }
     assert_true(i >= 0 && i < MAXJ);
     r->start_ms[i] = now_ms();
     r->started++;
@@ -144,8 +194,8 @@ static void produce_env(struct kafka_producer *p, const char *topic, int i, cons
     assert_non_null(text);
     char err[256] = "";
     /* One key: every message on the same partition, whatever its session. */
-    int rc = kafka_produce_sync(p, topic, "k", text, strlen(text), NULL, 0, 10000, err,
-                                sizeof(err));
+    int rc =
+        kafka_produce_sync(p, topic, "k", text, strlen(text), NULL, 0, 10000, err, sizeof(err));
     if (rc != 0)
         fail_msg("produce: %s", err);
     free(text);
@@ -182,8 +232,11 @@ static int dlq_has(const char *marker, const char *topic)
     char group[96], err[256] = "";
     snprintf(group, sizeof(group), "stage-test-dlq-%lld", now_ms());
     const char *topics[] = {KAFKA_TOPIC_DLQ};
-    struct kafka_consumer_opts o = {.brokers = g_brokers, .group_id = group, .topics = topics,
-                                    .ntopics = 1, .offset_reset = "earliest"};
+    struct kafka_consumer_opts o = {.brokers = g_brokers,
+                                    .group_id = group,
+                                    .topics = topics,
+                                    .ntopics = 1,
+                                    .offset_reset = "earliest"};
     struct kafka_consumer *c = NULL;
     if (kafka_consumer_new(&c, &o, err, sizeof(err)) != 0)
         fail_msg("consumer: %s", err);
@@ -221,8 +274,8 @@ static void test_commit_below_oldest_unfinished_dlq_and_session_order(void **sta
     uuid_v4(s1);
     uuid_v4(s2);
     /* offsets 0..4 of one partition (a fresh topic) */
-    produce_env(p, r.topic, 0, s0, 2500);    /* 0: slow: holds the commit point */
-    produce_env(p, r.topic, 1, s1, 1500);    /* 1 */
+    produce_env(p, r.topic, 0, s0, 2500);                /* 0: slow: holds the commit point */
+    produce_env(p, r.topic, 1, s1, 1500);                /* 1 */
     snprintf(marker, sizeof(marker), "poison-%lld{", t); /* 2: not an envelope */
     assert_int_equal(kafka_produce_sync(p, r.topic, "k", marker, strlen(marker), NULL, 0, 10000,
                                         err, sizeof(err)),
@@ -270,19 +323,50 @@ static void test_stop_drains_the_job_in_flight(void **state)
     kafka_producer_free(p);
 }
 
+static void test_long_session_backlog_finishing_synchronously(void **state)
+{
+    (void)state;
+    /* One session, CHAIN jobs: the first runs 500 ms, every later one finishes inside its
+     * start handler (like a redelivered job that is already answered). They must all run, in
+     * order, without one stack frame per job, and be committed. */
+    struct run r;
+    memset(&r, 0, sizeof(r));
+    long long t = now_ms();
+    snprintf(r.topic, sizeof(r.topic), "agenthub.test.stagechain.%lld", t);
+    snprintf(r.group, sizeof(r.group), "agenthub-test-stagechain-%lld", t);
+    r.expect = CHAIN;
+    r.last_i = -1;
+    r.committed_end = -300;
+    struct kafka_producer *p = NULL;
+    char err[256] = "", s0[37];
+    assert_int_equal(kafka_producer_new(&p, g_brokers, err, sizeof(err)), 0);
+    uuid_v4(s0);
+    for (int i = 0; i < CHAIN; i++)
+        produce_env(p, r.topic, i, s0, i == 0 ? 500 : -1);
+    run_stage(&r, p);
+    assert_int_equal(r.started, CHAIN);
+    assert_int_equal(r.ndone, CHAIN);
+    assert_int_equal(r.out_of_order, 0);
+    assert_int_equal(r.committed_end, CHAIN);
+    /* Started one after the other from the same frame, not nested once per job. */
+    assert_true(r.stack_spread < 4096);
+    kafka_producer_free(p);
+}
+
 int main(void)
 {
     g_brokers = getenv("KAFKA_BROKERS");
     if (!g_brokers || !*g_brokers) {
         printf("KAFKA_BROKERS is not set: run through tests/run.sh\n");
         /* cmocka closing line so the runner counts a skip, not a pass */
-        printf("[  SKIPPED ] 2 test(s).\n");
+        printf("[  SKIPPED ] 3 test(s).\n");
         return 0;
     }
     log_init("test-stage", LOG_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_commit_below_oldest_unfinished_dlq_and_session_order),
         cmocka_unit_test(test_stop_drains_the_job_in_flight),
+        cmocka_unit_test(test_long_session_backlog_finishing_synchronously),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
