@@ -37,6 +37,7 @@ struct ingress_settings {
     long sse_poll_ms;
     long sse_max_s;
     long pg_pool;
+    long startup_wait_s;
     char *cors_origins;
     char *jwt_public_key_file;
     long jwt_leeway_s;

@@ -8,6 +8,7 @@
  * librdkafka's and libpq's threads) through pthread_setattr_default_np.
  */
 #include <errno.h>
+#include <time.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,8 +40,7 @@ static const struct config_entry table[] = {
      "civetweb worker threads = concurrent connections (each SSE stream holds one)",
      &app.cfg.threads},
     {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
-     "default stack size (KiB) of threads civetweb does not size itself",
-     &app.cfg.thread_stack_kb},
+     "default stack size (KiB) of threads civetweb does not size itself", &app.cfg.thread_stack_kb},
     {"INGRESS_MAX_BODY", CONFIG_INT, "1048576", 1024, 1073741824, 0,
      "largest request body in bytes (413 above)", &app.cfg.max_body},
     {"INGRESS_MAX_HEADER", CONFIG_INT, "16384", 1024, 1048576, 0,
@@ -58,6 +58,9 @@ static const struct config_entry table[] = {
      "streams re-read Redis at least this often (Kafka wakes them sooner)", &app.cfg.sse_poll_ms},
     {"INGRESS_SSE_MAX_S", CONFIG_INT, "3600", 1, 86400, 0,
      "longest an SSE stream stays open (clients reconnect with Last-Event-ID)", &app.cfg.sse_max_s},
+    {"INGRESS_STARTUP_WAIT_S", CONFIG_INT, "30", 0, 3600, 0,
+     "how long to retry an unreachable PostgreSQL at start before exiting 1",
+     &app.cfg.startup_wait_s},
     {"INGRESS_PG_POOL", CONFIG_INT, "16", 1, 1000, 0, "PostgreSQL connections", &app.cfg.pg_pool},
     {"INGRESS_CORS_ORIGINS", CONFIG_STRING, "", 0, 0, 0,
      "comma-separated allowed browser origins, or *", &app.cfg.cors_origins},
@@ -129,10 +132,25 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (pgpool_open(&app.db, app.cfg.common.database_url, (int)app.cfg.pg_pool, err, sizeof err) !=
-        0) {
-        log_error(NULL, "postgres: %s", err);
-        goto out;
+    /* PostgreSQL may still be starting (compose, orchestrators): retry for a while, still
+     * answering SIGTERM. Redis and Kafka connect lazily and need no wait. */
+    for (long waited = 0;; waited++) {
+        if (pgpool_open(&app.db, app.cfg.common.database_url, (int)app.cfg.pg_pool, err,
+                        sizeof err) == 0)
+            break;
+        if (waited >= app.cfg.startup_wait_s) {
+            log_error(NULL, "postgres: %s", err);
+            goto out;
+        }
+        if (waited == 0)
+            log_warn(NULL, "postgres not reachable yet; retrying for %ld s",
+                     app.cfg.startup_wait_s);
+        struct timespec one = {1, 0};
+        if (sigtimedwait(&sigs, NULL, &one) > 0) {
+            log_info(NULL, "signal during startup: exiting");
+            rc = 0;
+            goto out;
+        }
     }
     if (rcache_open(&app.rc, app.cfg.common.redis_url, err, sizeof err) != 0) {
         log_error(NULL, "redis: %s", err);
