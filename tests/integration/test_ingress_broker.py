@@ -101,6 +101,89 @@ class IngressBrokerOutageTest(unittest.TestCase):
         self.assertEqual(st, 200, body)
 
 
+class IngressDependencyOutageTest(unittest.TestCase):
+    """PostgreSQL down: 503 (never 500, never a hang), /ready says so, and the same process
+    serves again once it is back. Redis down: chat submissions still succeed (the queued event
+    is best effort), /ready says redis is down."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        if not os.environ.get("AGENTHUB_VAR") or not os.path.exists(STACK):
+            raise unittest.SkipTest("needs compose/local/stack and AGENTHUB_VAR")
+        cls.ing = S.Ingress()
+        cls.tenant = S.unique("to")
+        cls.ing.ensure_tenant(cls.tenant)
+        cls.tok = cls.ing.token(tenant=cls.tenant, sub="olga")
+
+    @classmethod
+    def tearDownClass(cls):
+        stack("start", "postgres")
+        stack("start", "redis")
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def chat(self, text):
+        return self.ing.request("POST", "/api/%s/chat" % self.tenant, {"message": text},
+                                token=self.tok, timeout=60)
+
+    def test_postgres_outage(self):
+        self.assertEqual(self.chat("before")[0], 202)
+        r = stack("stop", "postgres")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            t0 = time.time()
+            st, body, _ = self.chat("during")
+            self.assertEqual(st, 503, body)
+            self.assertEqual(body["error"]["code"], "unavailable")
+            self.assertLess(time.time() - t0, 15)
+            st, body, _ = self.ing.request("GET", "/api/%s/sessions" % self.tenant,
+                                           token=self.tok, timeout=60)
+            self.assertEqual(st, 503, body)
+            st, body, _ = self.ing.request("GET", "/ready", timeout=30)
+            self.assertEqual((st, body["checks"]["postgres"]), (503, "down"))
+        finally:
+            r = stack("start", "postgres")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.time() + 60
+        st = None
+        while time.time() < deadline:
+            st, body, _ = self.chat("after")
+            if st == 202:
+                break
+            time.sleep(1)
+        self.assertEqual(st, 202)
+        self.assertEqual(self.ing.request("GET", "/ready", timeout=30)[0], 200)
+
+    def test_redis_outage(self):
+        r = stack("stop", "redis")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        try:
+            st, body, _ = self.chat("redis is down")
+            self.assertEqual(st, 202, body)
+            st, body, _ = self.ing.request("GET", "/ready", timeout=30)
+            self.assertEqual((st, body["checks"]["redis"]), (503, "down"))
+            # the job itself is still readable from PostgreSQL
+            st, job, _ = self.ing.request("GET", "/api/%s/jobs/%s" % (self.tenant,
+                                                                      body_job(self)),
+                                          token=self.tok, timeout=30)
+            self.assertEqual(st, 200)
+        finally:
+            r = stack("start", "redis")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        deadline = time.time() + 30
+        while time.time() < deadline and self.ing.request("GET", "/ready")[0] != 200:
+            time.sleep(0.5)
+        self.assertEqual(self.ing.request("GET", "/ready")[0], 200)
+
+
+def body_job(test):
+    return S.psql("SELECT job_id FROM jobs WHERE tenant_id = :'a' ORDER BY created_at DESC "
+                  "LIMIT 1", test.tenant)[0][0]
+
+
 def resp_session(test):
     rows = S.psql("SELECT session_id FROM sessions WHERE tenant_id = :'a' LIMIT 1", test.tenant)
     return rows[0][0]
