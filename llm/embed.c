@@ -204,6 +204,9 @@ static int post_json(struct httploop *loop, const struct llm_config *cfg, const 
     }
 }
 
+#define OPENAI_BATCH 256
+#define GEMINI_BATCH 100
+
 /* "provider:model" or "model" (cfg->provider). */
 static int embed_target(const struct llm_config *cfg, enum llm_provider *prov, char *model,
                         size_t cap)
@@ -324,23 +327,42 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
         bl--;
 
     if (prov == LLM_PROVIDER_GEMINI) {
+        /* :embedContent for one text, :batchEmbedContents (at most 100 a request) for more. */
         h = llm_gemini_headers(&ec, NULL);
         const char *base = ec.base_url ? ec.base_url : "https://generativelanguage.googleapis.com";
         if (!ec.base_url)
             bl = strlen(base);
         int versioned = (bl >= 7 && memcmp(base + bl - 7, "/v1beta", 7) == 0);
         const char *m = strncmp(model, "models/", 7) == 0 ? model + 7 : model;
-        snprintf(url, sizeof(url), "%.*s%s/models/%s:embedContent", (int)bl, base,
-                 versioned ? "" : "/v1beta", m);
-        for (size_t i = 0; i < n; i++) {
+        snprintf(url, sizeof(url), "%.*s%s/models/%s:%s", (int)bl, base,
+                 versioned ? "" : "/v1beta", m, n == 1 ? "embedContent" : "batchEmbedContents");
+        char mname[240];
+        snprintf(mname, sizeof(mname), "models/%s", m);
+        for (size_t off = 0; off < n; off += GEMINI_BATCH) {
+            size_t cnt = n - off < GEMINI_BATCH ? n - off : GEMINI_BATCH;
             json_object *root = json_object_new_object();
-            json_object *content = json_object_new_object();
-            json_object *parts = json_object_new_array();
-            json_object *part = json_object_new_object();
-            json_object_object_add(part, "text", json_object_new_string(texts[i] ? texts[i] : ""));
-            json_object_array_add(parts, part);
-            json_object_object_add(content, "parts", parts);
-            json_object_object_add(root, "content", content);
+            json_object *reqs = json_object_new_array();
+            for (size_t i = off; i < off + cnt; i++) {
+                json_object *content = json_object_new_object();
+                json_object *parts = json_object_new_array();
+                json_object *part = json_object_new_object();
+                json_object_object_add(part, "text",
+                                       json_object_new_string(texts[i] ? texts[i] : ""));
+                json_object_array_add(parts, part);
+                json_object_object_add(content, "parts", parts);
+                if (n == 1) {
+                    json_object_object_add(root, "content", content);
+                } else {
+                    json_object *r1 = json_object_new_object();
+                    json_object_object_add(r1, "model", json_object_new_string(mname));
+                    json_object_object_add(r1, "content", content);
+                    json_object_array_add(reqs, r1);
+                }
+            }
+            if (n == 1)
+                json_object_put(reqs);
+            else
+                json_object_object_add(root, "requests", reqs);
             char *body = llm_json_dup(root);
             json_object_put(root);
             struct llm_buf out = {0};
@@ -350,20 +372,33 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
             if (rc)
                 goto out;
             json_object *resp = llm_json_parse(out.p, out.len);
-            json_object *vals = llm_json_get(llm_json_get(resp, "embedding"), "values");
-            rc = take_vector(vals, vecs, i, n, dim) == 0 ? 0 : LLM_ERR_BAD_RESPONSE;
+            rc = 0;
+            if (n == 1) {
+                json_object *vals = llm_json_get(llm_json_get(resp, "embedding"), "values");
+                rc = take_vector(vals, vecs, 0, n, dim) == 0 ? 0 : LLM_ERR_BAD_RESPONSE;
+            } else {
+                json_object *embs = llm_json_get(resp, "embeddings");
+                if (!embs || !json_object_is_type(embs, json_type_array) ||
+                    json_object_array_length(embs) != cnt)
+                    rc = LLM_ERR_BAD_RESPONSE;
+                for (size_t i = 0; rc == 0 && i < cnt; i++) {
+                    json_object *vals =
+                        llm_json_get(json_object_array_get_idx(embs, i), "values");
+                    if (take_vector(vals, vecs, off + i, n, dim) != 0)
+                        rc = LLM_ERR_BAD_RESPONSE;
+                }
+            }
             json_object_put(resp);
             llm_buf_free(&out);
             if (rc) {
-                snprintf(msg, sizeof(msg), "malformed embedContent answer");
+                snprintf(msg, sizeof(msg), "malformed embedding answer");
                 goto out;
             }
         }
-        rc = 0;
         goto out;
     }
 
-    /* OpenAI family */
+    /* OpenAI family: /embeddings, at most OPENAI_BATCH inputs a request. */
     h = llm_openai_headers(&ec, NULL);
     const char *base = ec.base_url ? ec.base_url
                                    : (prov == LLM_PROVIDER_OPENROUTER ? "https://openrouter.ai/api/v1"
@@ -371,39 +406,45 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
     if (!ec.base_url)
         bl = strlen(base);
     snprintf(url, sizeof(url), "%.*s/embeddings", (int)bl, base);
-    json_object *root = json_object_new_object();
-    json_object *input = json_object_new_array();
-    for (size_t i = 0; i < n; i++)
-        json_object_array_add(input, json_object_new_string(texts[i] ? texts[i] : ""));
-    json_object_object_add(root, "model", json_object_new_string(model));
-    json_object_object_add(root, "input", input);
-    json_object_object_add(root, "encoding_format", json_object_new_string("float"));
-    char *body = llm_json_dup(root);
-    json_object_put(root);
-    struct llm_buf out = {0};
-    rc = body ? post_json(loop, &ec, url, h, body, &out, &http, msg, sizeof(msg))
-              : LLM_ERR_UNAVAILABLE;
-    free(body);
-    if (rc)
-        goto out;
-    json_object *resp = llm_json_parse(out.p, out.len);
-    json_object *data = llm_json_get(resp, "data");
-    rc = LLM_ERR_BAD_RESPONSE;
-    if (data && json_object_is_type(data, json_type_array) &&
-        json_object_array_length(data) == n) {
-        rc = 0;
-        for (size_t i = 0; i < n && rc == 0; i++) {
-            json_object *d = json_object_array_get_idx(data, i);
-            json_object *ix = llm_json_get(d, "index");
-            size_t row = ix ? (size_t)json_object_get_int(ix) : i;
-            if (row >= n || take_vector(llm_json_get(d, "embedding"), vecs, row, n, dim) != 0)
-                rc = LLM_ERR_BAD_RESPONSE;
+    for (size_t off = 0; off < n; off += OPENAI_BATCH) {
+        size_t cnt = n - off < OPENAI_BATCH ? n - off : OPENAI_BATCH;
+        json_object *root = json_object_new_object();
+        json_object *input = json_object_new_array();
+        for (size_t i = off; i < off + cnt; i++)
+            json_object_array_add(input, json_object_new_string(texts[i] ? texts[i] : ""));
+        json_object_object_add(root, "model", json_object_new_string(model));
+        json_object_object_add(root, "input", input);
+        json_object_object_add(root, "encoding_format", json_object_new_string("float"));
+        char *body = llm_json_dup(root);
+        json_object_put(root);
+        struct llm_buf out = {0};
+        rc = body ? post_json(loop, &ec, url, h, body, &out, &http, msg, sizeof(msg))
+                  : LLM_ERR_UNAVAILABLE;
+        free(body);
+        if (rc)
+            goto out;
+        json_object *resp = llm_json_parse(out.p, out.len);
+        json_object *data = llm_json_get(resp, "data");
+        rc = LLM_ERR_BAD_RESPONSE;
+        if (data && json_object_is_type(data, json_type_array) &&
+            json_object_array_length(data) == cnt) {
+            rc = 0;
+            for (size_t i = 0; i < cnt && rc == 0; i++) {
+                json_object *d = json_object_array_get_idx(data, i);
+                json_object *ix = llm_json_get(d, "index");
+                size_t row = ix ? (size_t)json_object_get_int(ix) : i;
+                if (row >= cnt ||
+                    take_vector(llm_json_get(d, "embedding"), vecs, off + row, n, dim) != 0)
+                    rc = LLM_ERR_BAD_RESPONSE;
+            }
+        }
+        json_object_put(resp);
+        llm_buf_free(&out);
+        if (rc) {
+            snprintf(msg, sizeof(msg), "malformed embeddings answer");
+            goto out;
         }
     }
-    if (rc)
-        snprintf(msg, sizeof(msg), "malformed embeddings answer");
-    json_object_put(resp);
-    llm_buf_free(&out);
 out:
     curl_slist_free_all(h);
     if (rc) {

@@ -630,6 +630,32 @@ static void test_embeddings(void **state)
                 assert_true(fabsf(v[k * dim + d] - local[k][d]) < 1e-5f);
         free(v);
     }
+    /* One text (Gemini :embedContent) and many (batched: 2 OpenAI, 3 Gemini requests). */
+    enum { MANY = 300 };
+    static char buf[MANY][32];
+    const char *many[MANY];
+    for (int k = 0; k < MANY; k++) {
+        snprintf(buf[k], sizeof(buf[k]), "text number %d", k);
+        many[k] = buf[k];
+    }
+    for (int t = 0; t < 2; t++) {
+        for (int one = 0; one < 2; one++) {
+            struct llm_config c = cfg_for(t == 1 ? 2 : 0, NULL);
+            c.embedding_provider_model = (char *)targets[t];
+            float *v = NULL;
+            int dim = 0;
+            struct llm_error e;
+            size_t cnt = one ? 1 : MANY;
+            assert_int_equal(llm_embed_sync(g_client, &c, many, cnt, &v, &dim, &e), 0);
+            float want[LLM_LOCAL_EMBED_DIM];
+            for (size_t k = 0; k < cnt; k += 37) {
+                llm_embed_local(many[k], want, LLM_LOCAL_EMBED_DIM);
+                for (int d = 0; d < dim; d++)
+                    assert_true(fabsf(v[k * (size_t)dim + (size_t)d] - want[d]) < 1e-5f);
+            }
+            free(v);
+        }
+    }
     /* A wrong key is an auth error naming tenant and provider. */
     struct llm_config c = cfg_for(0, NULL);
     c.embedding_provider_model = "openai:text-embedding-3-small";
