@@ -408,6 +408,27 @@ void routes_chat_post(struct req *r, const char *tenant)
         goto out;
     }
     in_tx = 1;
+    {
+        /* A disabled tenant (admin PATCH is_active=false) takes no new chats. */
+        const char *p[] = {tenant};
+        st = pgconn_exec(conn, &res, "SELECT is_active FROM tenants WHERE tenant_id = $1", 1, p,
+                         err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "tenant lookup");
+            goto out;
+        }
+        int exists = PQntuples(res) > 0, active = exists && PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        res = NULL;
+        if (!exists) {
+            reply_error(r, 404, "not_found", "no such tenant");
+            goto out;
+        }
+        if (!active) {
+            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
+            goto out;
+        }
+    }
     if (session_id[0]) {
         const char *p[] = {session_id, tenant, r->claims.sub};
         st = pgconn_exec(conn, &res,

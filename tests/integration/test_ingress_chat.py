@@ -203,6 +203,20 @@ class IngressChatTest(unittest.TestCase):
         st, resp, _ = self.chat(ghost, tok, {"message": "hi"})
         self.assertEqual(st, 404, resp)
 
+    def test_disabled_tenant_takes_no_chats(self):
+        t = S.unique("td")
+        self.ing.ensure_tenant(t)
+        tok = self.ing.token(tenant=t, sub="dora")
+        self.assertEqual(self.chat(t, tok, {"message": "hi"})[0], 202)
+        st, _, _ = self.ing.request("PATCH", "/api/admin/tenants/" + t, {"is_active": False},
+                                    token=self.ing.admin_token())
+        self.assertEqual(st, 200)
+        st, body, _ = self.chat(t, tok, {"message": "hi"})
+        self.assertEqual((st, body["error"]["code"]), (403, "tenant_disabled"))
+        # reading its history still works
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions" % t, token=tok)
+        self.assertEqual(st, 200)
+
     def test_body_limit(self):
         big = {"message": "a", "pad": "x" * (1024 * 1024 + 10)}
         st, resp, _ = self.chat(self.ta, self.tok_a, big)
