@@ -100,13 +100,13 @@ static void del_key(struct req *r, const char *pattern)
                rc_status_str(st), (char *)NULL);
 }
 
-/* The tenant's LLM config cache (llm.h's llm_config_invalidate deletes the same key; it is
- * done here directly so the ingress does not pull the provider code into its binary). */
+/* The tenant's LLM config cache (agenthub:{tenant}:llm), through llm.h. */
 static void invalidate_llm(struct req *r, const char *tenant)
 {
-    char key[160];
-    snprintf(key, sizeof key, "agenthub:%s:llm", tenant);
-    del_key(r, key);
+    int st = llm_config_invalidate(r->app->rc, tenant);
+    if (st != RC_OK && st != RC_MISS)
+        log_kv(LOG_WARN, &r->log, "llm config cache invalidation failed", "status",
+               rc_status_str(st), (char *)NULL);
 }
 
 /* ---- validation hooks ---------------------------------------------------------------------- */
