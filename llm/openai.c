@@ -284,6 +284,16 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
                     goto out;
                 }
                 const char *id = llm_json_str(tc, "id");
+                if (id && *id && c->id && strcmp(c->id, id) != 0) {
+                    /* Some compatible servers (Ollama) reuse index 0 for every call of a
+                     * parallel batch: a new id at a used index starts a new call. */
+                    c->key = -1 - (int)a->ncalls;
+                    c = llm_acc_call(a, key);
+                    if (!c) {
+                        rc = LLM_ERR_BAD_RESPONSE;
+                        goto out;
+                    }
+                }
                 if (id && *id)
                     llm_acc_set(&c->id, id);
                 json_object *fn = llm_json_get(tc, "function");

@@ -224,6 +224,31 @@ static void test_openai_stream_parallel_tools(void **state)
     }
 }
 
+static void test_openai_reused_index(void **state)
+{
+    /* Ollama-style: both calls of a parallel batch at index 0, told apart by their ids. */
+    const char *ev1 = "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                      "\"id\":\"call_a\",\"function\":{\"name\":\"f\",\"arguments\":"
+                      "\"{\\\"x\\\":1}\"}}]}}]}";
+    const char *ev2 = "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                      "\"id\":\"call_b\",\"function\":{\"name\":\"g\",\"arguments\":"
+                      "\"{\\\"y\\\":2}\"}}]},\"finish_reason\":\"tool_calls\"}]}";
+    struct llm_acc a;
+    struct llm_response r;
+    llm_acc_init(&a, NULL, NULL);
+    assert_int_equal(llm_openai_ops.event(&a, "message", ev1, strlen(ev1)), 0);
+    assert_int_equal(llm_openai_ops.event(&a, "message", ev2, strlen(ev2)), 0);
+    assert_int_equal(llm_openai_ops.event(&a, "message", "[DONE]", 6), 0);
+    assert_int_equal(llm_acc_finish(&a, &r), 0);
+    assert_int_equal(r.ntool_calls, 2);
+    assert_string_equal(r.tool_calls[0].id, "call_a");
+    assert_string_equal(r.tool_calls[0].arguments, "{\"x\":1}");
+    assert_string_equal(r.tool_calls[1].name, "g");
+    assert_string_equal(r.tool_calls[1].arguments, "{\"y\":2}");
+    llm_response_cleanup(&r);
+    llm_acc_cleanup(&a);
+}
+
 static void test_anthropic_stream_text(void **state)
 {
     for (size_t step = 1; step < 300; step += 41) {
@@ -747,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_sse_cap),
         cmocka_unit_test(test_openai_stream_text),
         cmocka_unit_test(test_openai_stream_parallel_tools),
+        cmocka_unit_test(test_openai_reused_index),
         cmocka_unit_test(test_anthropic_stream_text),
         cmocka_unit_test(test_anthropic_stream_tools),
         cmocka_unit_test(test_anthropic_stream_error_event),
