@@ -137,7 +137,8 @@ struct llm_client;
 /* r may be NULL (no cross-process rate limiting). loop is borrowed. */
 int llm_client_new(struct llm_client **out, struct httploop *loop, struct rcache *r, char *err,
                    size_t errlen);
-/* Cancels calls in flight (their on_done runs with LLM_ERR_CANCELLED); NULL-safe. */
+/* Cancels calls in flight (their on_done runs with LLM_ERR_CANCELLED); NULL-safe. Free the
+ * client before its loop. One client per loop, used from the loop's thread only. */
 void llm_client_free(struct llm_client *c);
 
 typedef void (*llm_delta_cb)(void *opaque, const char *text, size_t len);
