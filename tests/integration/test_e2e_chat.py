@@ -149,6 +149,14 @@ class E2EChat(unittest.TestCase):
         md = first(ev, "final")["metadata"]
         sources = [c.get("source", "") for c in md["citations"]]
         self.assertTrue(any("return-policy" in s for s in sources), md["citations"])
+        # and in Vietnamese
+        r = self.pl.chat("Chính sách đổi trả hàng như thế nào?")
+        ev = self.pl.events(r["job_id"])
+        self.assert_ordered(ev)
+        routed = first(ev, "routed")
+        self.assertEqual((routed["agent"], routed["language"]), ("AgentAnalysis", "vi"))
+        self.assertEqual(first(ev, "tool_call")["tool"], "search_knowledge_base")
+        self.assertTrue(first(ev, "final")["metadata"]["citations"])
 
     # ---- supervisor outcomes ----------------------------------------------------------------------
     def test_unclear_answers_in_the_users_language(self):

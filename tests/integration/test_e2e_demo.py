@@ -21,7 +21,9 @@ class DemoScript(unittest.TestCase):
         env = dict(os.environ)
         for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
             env.pop(k, None)
-        env.update({"DEMO_INGRESS_PORT": str(ph.free_port()), "DEMO_ERP_PORT": str(ph.free_port()),
+        demo_dir = os.path.join(os.environ["AGENTHUB_VAR"], "demo")
+        env.update({"AGENTHUB_DEMO_DIR": demo_dir, "DEMO_INGRESS_PORT": str(ph.free_port()),
+                    "DEMO_ERP_PORT": str(ph.free_port()),
                     "DEMO_LLM_PORT": str(ph.free_port()), "DEMO_EXIT_AFTER_START": "1",
                     "AGENTHUB_BIN": ph.BIN})
         r = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "demo")], env=env,
@@ -33,7 +35,6 @@ class DemoScript(unittest.TestCase):
         self.assertIn("curl -s -X POST", out)
         self.assertIn('"response"', out)
         self.assertIn("[stand-in]", out)
-        demo_dir = os.path.join(os.environ["AGENTHUB_VAR"], "demo")
         for f in ("token-demo", "token-acme", "jwt_private.pem", "fernet.env"):
             self.assertTrue(os.path.exists(os.path.join(demo_dir, f)), f)
         # the secrets are not printed
