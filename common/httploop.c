@@ -442,7 +442,8 @@ int httploop_run(struct httploop *l, int timeout_ms)
     long long now = now_ms();
     long long wait = timeout_ms < 0 ? 3600000 : timeout_ms;
     if (l->curl_due_ms >= 0)
-        wait = l->curl_due_ms <= now ? 0 : (l->curl_due_ms - now < wait ? l->curl_due_ms - now : wait);
+        wait =
+            l->curl_due_ms <= now ? 0 : (l->curl_due_ms - now < wait ? l->curl_due_ms - now : wait);
     if (l->nheap > 0) {
         long long d = l->heap[0]->due_ms - now;
         if (d < wait)

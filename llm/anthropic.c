@@ -108,8 +108,7 @@ static char *anthropic_body(const struct llm_wire *w, char *err, size_t errlen)
                 json_object *b = json_object_new_object();
                 json_object_object_add(b, "type", json_object_new_string("tool_use"));
                 json_object_object_add(b, "id", json_object_new_string(tc->id ? tc->id : ""));
-                json_object_object_add(b, "name",
-                                       json_object_new_string(tc->name ? tc->name : ""));
+                json_object_object_add(b, "name", json_object_new_string(tc->name ? tc->name : ""));
                 json_object_object_add(b, "input", llm_json_args(tc->arguments));
                 json_object_array_add(blocks, b);
             }

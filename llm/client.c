@@ -227,15 +227,14 @@ static void count_call(struct llm_call *k, int code, const struct llm_response *
     const char *prov = llm_provider_name(k->cfg.provider);
     snprintf(labels, sizeof(labels), "provider=\"%s\",status=\"%s\"", prov,
              code == 0 ? "ok" : llm_status_str(code));
-    metrics_inc(metrics_counter("llm_calls_total", "LLM calls finished, by provider and outcome",
-                                labels),
-                1);
+    metrics_inc(
+        metrics_counter("llm_calls_total", "LLM calls finished, by provider and outcome", labels),
+        1);
     snprintf(labels, sizeof(labels), "provider=\"%s\"", prov);
     metrics_observe(metrics_histogram("llm_call_seconds",
                                       "LLM call time, retries and waits included", labels, NULL, 0),
                     (double)(now_ms() - k->started_ms) / 1000.0);
-    metrics_inc(metrics_gauge("llm_calls_in_flight", "LLM calls started and not finished", ""),
-                -1);
+    metrics_inc(metrics_gauge("llm_calls_in_flight", "LLM calls started and not finished", ""), -1);
     if (r) {
         snprintf(labels, sizeof(labels), "provider=\"%s\",direction=\"input\"", prov);
         metrics_inc(metrics_counter("llm_tokens_total", "tokens reported by the providers", labels),
@@ -557,10 +556,8 @@ static void attempt_begin(void *opaque)
     k->write_rc = 0;
     k->is_sse = 0;
 
-    struct llm_wire w = {.cfg = &k->cfg,
-                         .model = k->modelname[k->use_fallback],
-                         .req = NULL,
-                         .stream = k->stream};
+    struct llm_wire w = {
+        .cfg = &k->cfg, .model = k->modelname[k->use_fallback], .req = NULL, .stream = k->stream};
     char url[2048];
     if (k->ops->url(&w, url, sizeof(url)) != 0) {
         finish_err(k, LLM_ERR_INVALID_REQUEST, 0, "URL too long");
@@ -627,8 +624,8 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
     for (int i = 0; i < 2; i++) {
         if (!k->modelname[i] || !*k->modelname[i])
             continue;
-        struct llm_wire w = {.cfg = &k->cfg, .model = k->modelname[i], .req = req,
-                             .stream = k->stream};
+        struct llm_wire w = {
+            .cfg = &k->cfg, .model = k->modelname[i], .req = req, .stream = k->stream};
         k->body[i] = ops->body(&w, err, sizeof(err));
         if (!k->body[i]) {
             rc = LLM_ERR_INVALID_REQUEST;
@@ -725,9 +722,8 @@ static void sync_done(void *opaque, const struct llm_response *resp, const struc
     st->rc = 0;
 }
 
-int llm_chat_sync(struct llm_client *c, const struct llm_config *cfg,
-                  const struct llm_request *req, struct llm_response *out,
-                  struct llm_error *err)
+int llm_chat_sync(struct llm_client *c, const struct llm_config *cfg, const struct llm_request *req,
+                  struct llm_response *out, struct llm_error *err)
 {
     struct sync_state st = {.out = out, .err = err};
     memset(out, 0, sizeof(*out));

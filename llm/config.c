@@ -268,8 +268,7 @@ int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
             goto out;
         }
         if (d > 0) {
-            cfg_error(err, LLM_ERR_CONFIG, "no active LLM configuration for tenant %s",
-                      tenant_id);
+            cfg_error(err, LLM_ERR_CONFIG, "no active LLM configuration for tenant %s", tenant_id);
             goto out;
         }
         char *js = r ? row_to_json(&w) : NULL;
@@ -286,8 +285,7 @@ int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
     }
     if (decrypt(fernet_key, w.enc_key, &out->api_key) != 0) {
         cfg_error(err, LLM_ERR_CONFIG,
-                  "the LLM API key of tenant %s does not decrypt (FERNET_KEY differs?)",
-                  tenant_id);
+                  "the LLM API key of tenant %s does not decrypt (FERNET_KEY differs?)", tenant_id);
         goto out;
     }
     if (w.enc_emb_key && decrypt(fernet_key, w.enc_emb_key, &out->embedding_api_key) != 0) {
@@ -319,8 +317,7 @@ int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
     out->timeout_ms = 120000;
     out->max_retries = 3;
     if (!out->tenant_id || !out->model) {
-        cfg_error(err, LLM_ERR_CONFIG, "out of memory loading the config of tenant %s",
-                  tenant_id);
+        cfg_error(err, LLM_ERR_CONFIG, "out of memory loading the config of tenant %s", tenant_id);
         goto out;
     }
     rc = 0;

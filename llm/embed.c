@@ -46,8 +46,7 @@ static void bump(float *vec, int dim, uint64_t h, float w)
 
 static int is_word_byte(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c >= 0x80;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0x80;
 }
 
 void llm_embed_local(const char *text, float *vec, int dim)
@@ -272,8 +271,8 @@ static int take_vector(json_object *arr, float **vecs, size_t row, size_t n, int
     }
     for (int i = 0; i < d; i++) {
         json_object *v = json_object_array_get_idx(arr, (size_t)i);
-        if (!v || !(json_object_is_type(v, json_type_double) ||
-                    json_object_is_type(v, json_type_int)))
+        if (!v ||
+            !(json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)))
             return -1;
         (*vecs)[row * (size_t)d + (size_t)i] = (float)json_object_get_double(v);
     }
@@ -334,8 +333,8 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
             bl = strlen(base);
         int versioned = (bl >= 7 && memcmp(base + bl - 7, "/v1beta", 7) == 0);
         const char *m = strncmp(model, "models/", 7) == 0 ? model + 7 : model;
-        snprintf(url, sizeof(url), "%.*s%s/models/%s:%s", (int)bl, base,
-                 versioned ? "" : "/v1beta", m, n == 1 ? "embedContent" : "batchEmbedContents");
+        snprintf(url, sizeof(url), "%.*s%s/models/%s:%s", (int)bl, base, versioned ? "" : "/v1beta",
+                 m, n == 1 ? "embedContent" : "batchEmbedContents");
         char mname[240];
         snprintf(mname, sizeof(mname), "models/%s", m);
         for (size_t off = 0; off < n; off += GEMINI_BATCH) {
@@ -382,8 +381,7 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
                     json_object_array_length(embs) != cnt)
                     rc = LLM_ERR_BAD_RESPONSE;
                 for (size_t i = 0; rc == 0 && i < cnt; i++) {
-                    json_object *vals =
-                        llm_json_get(json_object_array_get_idx(embs, i), "values");
+                    json_object *vals = llm_json_get(json_object_array_get_idx(embs, i), "values");
                     if (take_vector(vals, vecs, off + i, n, dim) != 0)
                         rc = LLM_ERR_BAD_RESPONSE;
                 }
@@ -400,9 +398,10 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
 
     /* OpenAI family: /embeddings, at most OPENAI_BATCH inputs a request. */
     h = llm_openai_headers(&ec, NULL);
-    const char *base = ec.base_url ? ec.base_url
-                                   : (prov == LLM_PROVIDER_OPENROUTER ? "https://openrouter.ai/api/v1"
-                                                                      : "https://api.openai.com/v1");
+    const char *base = ec.base_url
+                           ? ec.base_url
+                           : (prov == LLM_PROVIDER_OPENROUTER ? "https://openrouter.ai/api/v1"
+                                                              : "https://api.openai.com/v1");
     if (!ec.base_url)
         bl = strlen(base);
     snprintf(url, sizeof(url), "%.*s/embeddings", (int)bl, base);
@@ -453,8 +452,8 @@ out:
         *dim = 0;
         embed_error(err, rc, http, cfg, pname, msg);
         struct log_ctx ctx = {.tenant_id = cfg->tenant_id};
-        log_kv(LOG_WARN, &ctx, "embedding failed", "provider", pname, "status",
-               llm_status_str(rc), NULL);
+        log_kv(LOG_WARN, &ctx, "embedding failed", "provider", pname, "status", llm_status_str(rc),
+               NULL);
     }
     return rc;
 }

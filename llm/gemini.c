@@ -81,8 +81,7 @@ static void schema_clean(json_object *o)
     }
     if (!json_object_is_type(o, json_type_object))
         return;
-    static const char *drop[] = {"$schema", "$id", "additionalProperties", "examples",
-                                 "$comment"};
+    static const char *drop[] = {"$schema", "$id", "additionalProperties", "examples", "$comment"};
     for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         json_object_object_del(o, drop[i]);
     json_object_object_foreach(o, k, v)

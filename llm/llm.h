@@ -70,8 +70,8 @@ struct llm_request {
     size_t nmessages;
     const struct llm_tool_def *tools;
     size_t ntools;
-    int stream;       /* deltas through the callback */
-    int json_mode;    /* ask for a JSON object answer */
+    int stream;         /* deltas through the callback */
+    int json_mode;      /* ask for a JSON object answer */
     double temperature; /* < 0: provider default */
     int max_tokens;     /* <= 0: config default */
 };
@@ -96,8 +96,8 @@ struct llm_config {
     char *tenant_id;
     char *base_url; /* NULL: the provider's default */
     char *model;
-    char *fallback_model; /* NULL: none */
-    char *api_key;        /* plaintext, decrypted at use; never logged */
+    char *fallback_model;           /* NULL: none */
+    char *api_key;                  /* plaintext, decrypted at use; never logged */
     char *embedding_provider_model; /* NULL: local embedder */
     long rate_limit_rpm;            /* <= 0: unlimited */
     long connect_timeout_ms, timeout_ms;
@@ -151,9 +151,8 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
                    const struct llm_request *req, llm_delta_cb on_delta, llm_done_cb on_done,
                    void *opaque);
 /* Blocking form for tools and tests: runs the client's loop until this call finishes. */
-int llm_chat_sync(struct llm_client *c, const struct llm_config *cfg,
-                  const struct llm_request *req, struct llm_response *out,
-                  struct llm_error *err);
+int llm_chat_sync(struct llm_client *c, const struct llm_config *cfg, const struct llm_request *req,
+                  struct llm_response *out, struct llm_error *err);
 void llm_response_cleanup(struct llm_response *r);
 
 /* Embeddings: n texts -> n vectors of *dim floats (*vecs malloc'd, row-major). */

@@ -20,8 +20,8 @@ static const char *default_base(enum llm_provider p)
 
 static int openai_url(const struct llm_wire *w, char *buf, size_t cap)
 {
-    const char *base = w->cfg->base_url && *w->cfg->base_url ? w->cfg->base_url
-                                                             : default_base(w->cfg->provider);
+    const char *base =
+        w->cfg->base_url && *w->cfg->base_url ? w->cfg->base_url : default_base(w->cfg->provider);
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
@@ -194,8 +194,8 @@ int llm_take_stream_error(struct llm_acc *a, json_object *err)
     if (!body)
         return a->stream_error = LLM_ERR_UNAVAILABLE;
     snprintf(body, n, "{\"error\":%s}", e);
-    a->stream_error = llm_classify_http(status, body, strlen(body), a->stream_errmsg,
-                                        sizeof(a->stream_errmsg));
+    a->stream_error =
+        llm_classify_http(status, body, strlen(body), a->stream_errmsg, sizeof(a->stream_errmsg));
     free(body);
     return a->stream_error;
 }

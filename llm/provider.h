@@ -40,9 +40,9 @@ struct llm_acc {
     char *finish_reason; /* normalized */
     long input_tokens, output_tokens;
     char *model;
-    int done;         /* the stream's end marker was seen ([DONE], message_stop, finishReason) */
-    int saw_finish;   /* a finish reason arrived */
-    size_t deltas;    /* deltas handed to the caller (no retry after the first) */
+    int done;       /* the stream's end marker was seen ([DONE], message_stop, finishReason) */
+    int saw_finish; /* a finish reason arrived */
+    size_t deltas;  /* deltas handed to the caller (no retry after the first) */
     llm_delta_cb on_delta;
     void *opaque;
     /* A provider-reported error inside a 200 stream (OpenAI/Anthropic "error" events). */

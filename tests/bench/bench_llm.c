@@ -90,7 +90,8 @@ static int start_standin(void)
     }
     for (int i = 0; i < 250; i++) {
         int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in b = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+        struct sockaddr_in b = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)g_port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = connect(s, (struct sockaddr *)&b, sizeof(b)) == 0;
         close(s);
@@ -168,8 +169,8 @@ int main(int argc, char **argv)
     long seconds = env_long("BENCH_LLM_SECONDS", 5);
     if ((long)rl.rlim_cur < 2 * n + 100) {
         n = ((long)rl.rlim_cur - 100) / 2;
-        fprintf(stderr, "bench_llm: RLIMIT_NOFILE %ld caps the calls at %ld\n",
-                (long)rl.rlim_cur, n);
+        fprintf(stderr, "bench_llm: RLIMIT_NOFILE %ld caps the calls at %ld\n", (long)rl.rlim_cur,
+                n);
     }
     if (start_standin() != 0)
         return 1;
@@ -191,8 +192,7 @@ int main(int argc, char **argv)
                                 .max_retries = -1,
                                 .temperature = -1};
     g_msg[0] = (struct llm_message){.role = LLM_ROLE_USER, .content = "benchmark call"};
-    g_req = (struct llm_request){.messages = g_msg, .nmessages = 1, .stream = 1,
-                                 .temperature = -1};
+    g_req = (struct llm_request){.messages = g_msg, .nmessages = 1, .stream = 1, .temperature = -1};
 
     /* ---- held: N slow streams at once ---- */
     struct call *calls = calloc((size_t)n, sizeof(*calls));
@@ -251,8 +251,7 @@ int main(int argc, char **argv)
              n, peak, held_errors, held_ms / 1000.0, held_cpu * 1000.0 / (double)n,
              held_standin_cpu * 1000.0 / (double)n, ttft, tps, rss_held, cps, p, tp_errors,
              done_in_window ? tp_cpu * 1000.0 / (double)done_in_window : 0,
-             done_in_window ? tp_standin_cpu * 1000.0 / (double)done_in_window : 0,
-             ru.ru_maxrss);
+             done_in_window ? tp_standin_cpu * 1000.0 / (double)done_in_window : 0, ru.ru_maxrss);
     printf("llm.held_calls_started %ld\n", n);
     printf("llm.held_peak_open_streams %ld (goal >= 2000)\n", peak);
     printf("llm.held_errors %ld\n", held_errors);

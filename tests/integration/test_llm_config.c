@@ -55,8 +55,7 @@ static int setup(void **state)
     fernet_keygen(g_key);
     snprintf(g_tenant, sizeof(g_tenant), "llmcfg-%d", (int)getpid());
     const char *t[] = {g_tenant};
-    if (exec("INSERT INTO tenants (tenant_id, name) VALUES ($1, 'LLM config test')", 1, t, NULL,
-             0))
+    if (exec("INSERT INTO tenants (tenant_id, name) VALUES ($1, 'LLM config test')", 1, t, NULL, 0))
         return -1;
     char name[64], fb[64];
     snprintf(name, sizeof(name), "gpt-test-%d", (int)getpid());

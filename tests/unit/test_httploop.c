@@ -313,7 +313,10 @@ static void test_connection_refused(void **state)
 }
 
 static int g_order[8], g_norder;
-static void order_cb(void *opaque) { g_order[g_norder++] = (int)(intptr_t)opaque; }
+static void order_cb(void *opaque)
+{
+    g_order[g_norder++] = (int)(intptr_t)opaque;
+}
 
 static struct httploop *g_chain_loop;
 static void chain_cb(void *opaque)
@@ -385,8 +388,7 @@ static struct got g_second;
 static void add_again_cb(void *opaque, CURL *easy, CURLcode res)
 {
     done_cb(opaque, easy, res);
-    assert_int_equal(httploop_add(g_add_loop, make_easy("/ok", &g_second), done_cb, &g_second),
-                     0);
+    assert_int_equal(httploop_add(g_add_loop, make_easy("/ok", &g_second), done_cb, &g_second), 0);
 }
 
 static void test_add_from_callback_and_free_in_flight(void **state)

@@ -80,7 +80,8 @@ static int start_standin(void)
     /* Wait until it answers. */
     for (int i = 0; i < 200; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port),
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)g_port),
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         close(fd);
@@ -366,8 +367,8 @@ static void test_tool_result_round_trip(void **state)
                                                "\"currency\":\"VND\",\"overdue\":true}",
                                     .tool_call_id = r1.tool_calls[0].id,
                                     .name = r1.tool_calls[0].name};
-        struct llm_request req2 = {.messages = m, .nmessages = 4, .tools = tools, .ntools = 1,
-                                   .temperature = -1};
+        struct llm_request req2 = {
+            .messages = m, .nmessages = 4, .tools = tools, .ntools = 1, .temperature = -1};
         c = cfg_for(i, NULL);
         assert_int_equal(llm_chat_sync(g_client, &c, &req2, &r2, &e), 0);
         assert_int_equal(r2.ntool_calls, 0);
@@ -400,8 +401,7 @@ static void test_routing_prompt(void **state)
         struct llm_config c = cfg_for(k % NPROVS, NULL);
         struct llm_message m[2] = {{.role = LLM_ROLE_SYSTEM, .content = (char *)sys},
                                    {.role = LLM_ROLE_USER, .content = (char *)cases[k].msg}};
-        struct llm_request req = {.messages = m, .nmessages = 2, .json_mode = 1,
-                                  .temperature = 0};
+        struct llm_request req = {.messages = m, .nmessages = 2, .json_mode = 1, .temperature = 0};
         struct llm_response r;
         struct llm_error e;
         assert_int_equal(llm_chat_sync(g_client, &c, &req, &r, &e), 0);
@@ -615,8 +615,7 @@ static void test_embeddings(void **state)
     float local[2][LLM_LOCAL_EMBED_DIM];
     llm_embed_local(texts[0], local[0], LLM_LOCAL_EMBED_DIM);
     llm_embed_local(texts[1], local[1], LLM_LOCAL_EMBED_DIM);
-    const char *targets[] = {"openai:text-embedding-3-small", "gemini:text-embedding-004",
-                             NULL};
+    const char *targets[] = {"openai:text-embedding-3-small", "gemini:text-embedding-004", NULL};
     for (int t = 0; t < 3; t++) {
         struct llm_config c = cfg_for(t == 1 ? 2 : 0, NULL);
         c.embedding_provider_model = (char *)targets[t];
@@ -672,22 +671,14 @@ static void test_embeddings(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_answer),
-        cmocka_unit_test(test_streamed_answer),
-        cmocka_unit_test(test_tool_calls),
-        cmocka_unit_test(test_tool_result_round_trip),
-        cmocka_unit_test(test_routing_prompt),
-        cmocka_unit_test(test_429_then_success),
-        cmocka_unit_test(test_500_gives_up),
-        cmocka_unit_test(test_connection_refused),
-        cmocka_unit_test(test_timeout),
-        cmocka_unit_test(test_malformed_and_cut),
-        cmocka_unit_test(test_bad_keys),
-        cmocka_unit_test(test_context_too_long),
-        cmocka_unit_test(test_fallback_model),
-        cmocka_unit_test(test_cancel_on_free),
-        cmocka_unit_test(test_invalid_requests),
-        cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_plain_answer),     cmocka_unit_test(test_streamed_answer),
+        cmocka_unit_test(test_tool_calls),       cmocka_unit_test(test_tool_result_round_trip),
+        cmocka_unit_test(test_routing_prompt),   cmocka_unit_test(test_429_then_success),
+        cmocka_unit_test(test_500_gives_up),     cmocka_unit_test(test_connection_refused),
+        cmocka_unit_test(test_timeout),          cmocka_unit_test(test_malformed_and_cut),
+        cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_context_too_long),
+        cmocka_unit_test(test_fallback_model),   cmocka_unit_test(test_cancel_on_free),
+        cmocka_unit_test(test_invalid_requests), cmocka_unit_test(test_embeddings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

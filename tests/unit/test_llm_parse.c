@@ -207,8 +207,7 @@ static void test_openai_stream_parallel_tools(void **state)
     for (size_t step = 1; step < 300; step += 29) {
         struct llm_response r;
         struct deltas d;
-        assert_int_equal(run_stream(&llm_openai_ops, "openai_stream_tools.sse", step, &r, &d),
-                         0);
+        assert_int_equal(run_stream(&llm_openai_ops, "openai_stream_tools.sse", step, &r, &d), 0);
         assert_null(r.content);
         assert_int_equal(r.ntool_calls, 2);
         assert_string_equal(r.tool_calls[0].id, "call_DdmO9pD3xa9XTPNJ32zg2hcA");
@@ -271,8 +270,8 @@ static void test_anthropic_stream_tools(void **state)
     for (size_t step = 1; step < 300; step += 23) {
         struct llm_response r;
         struct deltas d;
-        assert_int_equal(
-            run_stream(&llm_anthropic_ops, "anthropic_stream_tools.sse", step, &r, &d), 0);
+        assert_int_equal(run_stream(&llm_anthropic_ops, "anthropic_stream_tools.sse", step, &r, &d),
+                         0);
         assert_string_equal(r.content, "Okay, let's check the weather for San Francisco, CA:");
         assert_string_equal(d.text, r.content);
         assert_int_equal(r.ntool_calls, 1);
@@ -302,7 +301,8 @@ static void test_gemini_stream_crlf(void **state)
         struct llm_response r;
         struct deltas d;
         assert_int_equal(run_stream(&llm_gemini_ops, "gemini_stream.sse", step, &r, &d), 0);
-        assert_string_equal(r.content, "The quick brown fox jumps over the lazy dog. Chúc ngủ ngon.");
+        assert_string_equal(r.content,
+                            "The quick brown fox jumps over the lazy dog. Chúc ngủ ngon.");
         assert_string_equal(d.text, r.content);
         assert_int_equal(d.n, 3);
         assert_string_equal(r.finish_reason, "stop");
@@ -342,7 +342,8 @@ static void test_stream_without_end_is_bad(void **state)
     free(text);
 }
 
-/* ---- whole bodies ------------------------------------------------------------------------------ */
+/* ---- whole bodies ------------------------------------------------------------------------------
+ */
 
 static int parse_body(const struct llm_provider_ops *ops, const char *fixture,
                       struct llm_response *resp)
@@ -447,7 +448,8 @@ static void test_tool_args_must_be_object(void **state)
     llm_acc_cleanup(&a);
 }
 
-/* ---- errors -------------------------------------------------------------------------------------- */
+/* ---- errors
+ * -------------------------------------------------------------------------------------- */
 
 static int classify(long status, const char *fixture, char *msg, size_t cap)
 {
@@ -489,8 +491,8 @@ static void test_finish_and_names(void **state)
     assert_string_equal(llm_finish_normalize("function_call"), "tool_calls");
     assert_string_equal(llm_finish_normalize("weird"), "stop");
     enum llm_provider p;
-    const char *names[] = {"openai", "anthropic", "gemini", "openrouter", "openai_compatible",
-                           "local"};
+    const char *names[] = {"openai",     "anthropic",         "gemini",
+                           "openrouter", "openai_compatible", "local"};
     for (size_t i = 0; i < 6; i++) {
         assert_int_equal(llm_provider_parse(names[i], &p), 0);
         assert_string_equal(llm_provider_name(p), names[i]);
@@ -499,38 +501,48 @@ static void test_finish_and_names(void **state)
     assert_string_equal(llm_status_str(LLM_ERR_AUTH), "authentication failed");
 }
 
-/* ---- request bodies ---------------------------------------------------------------------------- */
+/* ---- request bodies ----------------------------------------------------------------------------
+ */
 
-static const char *SCHEMA = "{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
-                            "\"type\":\"object\",\"additionalProperties\":false,"
-                            "\"properties\":{\"mst\":{\"type\":\"string\"}},\"required\":[\"mst\"]}";
+static const char *SCHEMA =
+    "{\"$schema\":\"http://json-schema.org/draft-07/schema#\","
+    "\"type\":\"object\",\"additionalProperties\":false,"
+    "\"properties\":{\"mst\":{\"type\":\"string\"}},\"required\":[\"mst\"]}";
 
 static void make_conversation(struct llm_request *req, struct llm_message *m,
                               struct llm_tool_call *tc, struct llm_tool_def *td)
 {
-    tc[0] = (struct llm_tool_call){.id = "call_1", .name = "get_debt",
-                                   .arguments = "{\"mst\":\"0101234567\"}"};
-    tc[1] = (struct llm_tool_call){.id = "call_2", .name = "get_debt",
-                                   .arguments = "{\"mst\":\"0109876543\"}"};
+    tc[0] = (struct llm_tool_call){
+        .id = "call_1", .name = "get_debt", .arguments = "{\"mst\":\"0101234567\"}"};
+    tc[1] = (struct llm_tool_call){
+        .id = "call_2", .name = "get_debt", .arguments = "{\"mst\":\"0109876543\"}"};
     m[0] = (struct llm_message){.role = LLM_ROLE_SYSTEM, .content = "You are AgentDebt."};
-    m[1] = (struct llm_message){.role = LLM_ROLE_USER, .content = "Debt of 0101234567 and 0109876543?"};
+    m[1] = (struct llm_message){.role = LLM_ROLE_USER,
+                                .content = "Debt of 0101234567 and 0109876543?"};
     m[2] = (struct llm_message){.role = LLM_ROLE_ASSISTANT, .tool_calls = tc, .ntool_calls = 2};
-    m[3] = (struct llm_message){.role = LLM_ROLE_TOOL, .content = "{\"debt\":100}",
-                                .tool_call_id = "call_1"};
-    m[4] = (struct llm_message){.role = LLM_ROLE_TOOL, .content = "plain text result",
-                                .tool_call_id = "call_2", .name = "get_debt"};
-    td[0] = (struct llm_tool_def){.name = "get_debt", .description = "Debt by tax code",
-                                  .parameters = SCHEMA};
-    *req = (struct llm_request){.messages = m, .nmessages = 5, .tools = td, .ntools = 1,
-                                .stream = 1, .json_mode = 1, .temperature = 0.2,
+    m[3] = (struct llm_message){
+        .role = LLM_ROLE_TOOL, .content = "{\"debt\":100}", .tool_call_id = "call_1"};
+    m[4] = (struct llm_message){.role = LLM_ROLE_TOOL,
+                                .content = "plain text result",
+                                .tool_call_id = "call_2",
+                                .name = "get_debt"};
+    td[0] = (struct llm_tool_def){
+        .name = "get_debt", .description = "Debt by tax code", .parameters = SCHEMA};
+    *req = (struct llm_request){.messages = m,
+                                .nmessages = 5,
+                                .tools = td,
+                                .ntools = 1,
+                                .stream = 1,
+                                .json_mode = 1,
+                                .temperature = 0.2,
                                 .max_tokens = 300};
 }
 
 static json_object *build(const struct llm_provider_ops *ops, enum llm_provider prov,
                           const struct llm_request *req, char *url, size_t cap)
 {
-    struct llm_config cfg = {.provider = prov, .model = "m1", .api_key = "sk-secret",
-                             .temperature = -1};
+    struct llm_config cfg = {
+        .provider = prov, .model = "m1", .api_key = "sk-secret", .temperature = -1};
     struct llm_wire w = {.cfg = &cfg, .model = "m1", .req = req, .stream = 1};
     char err[128];
     char *body = ops->body(&w, err, sizeof(err));
@@ -558,10 +570,9 @@ static void test_request_bodies(void **state)
     assert_int_equal(json_object_array_length(msgs), 5);
     json_object *asst = json_object_array_get_idx(msgs, 2);
     assert_int_equal(json_object_array_length(llm_json_get(asst, "tool_calls")), 2);
-    assert_string_equal(llm_json_str(json_object_array_get_idx(msgs, 3), "tool_call_id"),
-                        "call_1");
-    assert_true(json_object_get_boolean(
-        llm_json_get(llm_json_get(o, "stream_options"), "include_usage")));
+    assert_string_equal(llm_json_str(json_object_array_get_idx(msgs, 3), "tool_call_id"), "call_1");
+    assert_true(
+        json_object_get_boolean(llm_json_get(llm_json_get(o, "stream_options"), "include_usage")));
     assert_string_equal(llm_json_str(llm_json_get(o, "response_format"), "type"), "json_object");
     assert_int_equal(json_object_get_int(llm_json_get(o, "max_tokens")), 300);
     json_object_put(o);
@@ -591,8 +602,7 @@ static void test_request_bodies(void **state)
     json_object *fr0 = llm_json_get(json_object_array_get_idx(parts, 0), "functionResponse");
     assert_string_equal(llm_json_str(fr0, "name"), "get_debt"); /* found via the call id */
     json_object *fr1 = llm_json_get(json_object_array_get_idx(parts, 1), "functionResponse");
-    assert_string_equal(llm_json_str(llm_json_get(fr1, "response"), "result"),
-                        "plain text result");
+    assert_string_equal(llm_json_str(llm_json_get(fr1, "response"), "result"), "plain text result");
     json_object *decl = json_object_array_get_idx(
         llm_json_get(json_object_array_get_idx(llm_json_get(o, "tools"), 0),
                      "functionDeclarations"),
@@ -659,7 +669,7 @@ static void test_local_embedder(void **state)
     llm_embed_local("password reset instructions", b, D);
     llm_embed_local("shipping rates to Hanoi", c, D);
     llm_embed_local("", e, D);
-    assert_memory_equal(a, a2, sizeof(a)); /* deterministic */
+    assert_memory_equal(a, a2, sizeof(a));        /* deterministic */
     assert_true(fabs(dot(a, a, D) - 1.0) < 1e-4); /* unit length */
     assert_true(fabs(dot(e, e, D) - 1.0) < 1e-4);
     assert_true(dot(a, b, D) > dot(a, c, D) + 0.1); /* shared words count */
@@ -696,8 +706,9 @@ static void test_mutations_do_not_crash(void **state)
         {"anthropic_message.json", &llm_anthropic_ops, 0},
         {"gemini_function_call.json", &llm_gemini_ops, 0},
     };
-    const char *junk[] = {"\"", "{", "}", "[", "]", ",", ":", "\\u00", "\n\n", "null", "1e999",
-                          "\xff", "\0", "data: ", "event: error\n"};
+    const char *junk[] = {"\"",    "{",    "}",     "[",      "]",
+                          ",",     ":",    "\\u00", "\n\n",   "null",
+                          "1e999", "\xff", "\0",    "data: ", "event: error\n"};
     for (size_t f = 0; f < sizeof(fx) / sizeof(fx[0]); f++) {
         size_t len;
         char *orig = slurp(fx[f].file, &len);

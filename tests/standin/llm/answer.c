@@ -63,8 +63,8 @@ static const char *jstr(json_object *o, const char *k)
 
 static char *jdump(json_object *o)
 {
-    return strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-                                                        JSON_C_TO_STRING_NOSLASHESCAPE));
+    return strdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Text of a content that is a string or an array of {type:text,text} blocks. */
@@ -154,19 +154,19 @@ static unsigned lower_cp(unsigned c)
 
 static int is_letter_cp(unsigned c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c >= 0xC0;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c >= 0xC0;
 }
 
 static const char *STOP[] = {
-    "the", "a", "an", "and", "or", "of", "to", "for", "is", "are", "my", "me", "i", "you",
-    "what", "how", "please", "can", "with", "in", "on", "at", "it", "this", "that", "be",
-    "do", "does", "about", "from", "by", "as", "your", "our", "we", "agent", "handles",
-    "handle", "questions", "question", "help", "need", "want", "show", "tell", "get", "all",
-    "có", "của", "và", "là", "tôi", "cho", "với", "các", "những", "không", "được", "này",
-    "về", "một", "bạn", "ở", "trong", "thì", "mà", "nào", "gì", "hãy", "giúp", "xin",
-    "mình", "em", "anh", "chị", "ạ", "nhé", "đi", "cần", "muốn", "xem", "biết", "cũng",
-    NULL};
+    "the",  "a",    "an",   "and",   "or",   "of",    "to",      "for",    "is",        "are",
+    "my",   "me",   "i",    "you",   "what", "how",   "please",  "can",    "with",      "in",
+    "on",   "at",   "it",   "this",  "that", "be",    "do",      "does",   "about",     "from",
+    "by",   "as",   "your", "our",   "we",   "agent", "handles", "handle", "questions", "question",
+    "help", "need", "want", "show",  "tell", "get",   "all",     "có",     "của",       "và",
+    "là",   "tôi",  "cho",  "với",   "các",  "những", "không",   "được",   "này",       "về",
+    "một",  "bạn",  "ở",    "trong", "thì",  "mà",    "nào",     "gì",     "hãy",       "giúp",
+    "xin",  "mình", "em",   "anh",   "chị",  "ạ",     "nhé",     "đi",     "cần",       "muốn",
+    "xem",  "biết", "cũng", NULL};
 
 static int is_stop(const char *w)
 {
@@ -426,10 +426,10 @@ static int name_has(const char *name, const char *const *keys)
 }
 
 static const char *const K_TAX[] = {"mst", "tax", "masothue", "ma_so_thue", NULL};
-static const char *const K_CODE[] = {"tracking", "order", "awb", "shipment", "invoice",
-                                     "code", "number", "_id", "ref", NULL};
-static const char *const K_QUERY[] = {"query", "question", "search", "text", "message",
-                                      "keyword", "prompt", NULL};
+static const char *const K_CODE[] = {"tracking", "order",  "awb", "shipment", "invoice",
+                                     "code",     "number", "_id", "ref",      NULL};
+static const char *const K_QUERY[] = {"query",   "question", "search", "text",
+                                      "message", "keyword",  "prompt", NULL};
 static const char *const K_PHONE[] = {"phone", "sdt", NULL};
 static const char *const K_EMAIL[] = {"email", "mail", NULL};
 
@@ -627,8 +627,8 @@ static char *summary(const struct toolres *res, size_t n)
         struct sbuf kv = {0};
         json_object *o = json_tokener_parse(res[i].text ? res[i].text : "");
         int count = 0;
-        if (o && (json_object_is_type(o, json_type_object) ||
-                  json_object_is_type(o, json_type_array)))
+        if (o &&
+            (json_object_is_type(o, json_type_object) || json_object_is_type(o, json_type_array)))
             flatten(o, "", &kv, 0, &count);
         else if (res[i].text)
             sb_addn(&kv, res[i].text, strlen(res[i].text) > 300 ? 300 : strlen(res[i].text));
@@ -642,7 +642,8 @@ static char *summary(const struct toolres *res, size_t n)
     return b.p;
 }
 
-/* ---- request parsing -------------------------------------------------------------------------- */
+/* ---- request parsing --------------------------------------------------------------------------
+ */
 
 struct parsed {
     json_object *root;
@@ -751,8 +752,8 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                 continue;
             }
             struct sbuf t = {0};
-            for (size_t k = 0; c && json_object_is_type(c, json_type_array) &&
-                               k < json_object_array_length(c);
+            for (size_t k = 0;
+                 c && json_object_is_type(c, json_type_array) && k < json_object_array_length(c);
                  k++) {
                 json_object *b = json_object_array_get_idx(c, k);
                 const char *bt = jstr(b, "type");
@@ -849,7 +850,8 @@ static void parsed_free(struct parsed *p)
     }
 }
 
-/* ---- rendering -------------------------------------------------------------------------------- */
+/* ---- rendering --------------------------------------------------------------------------------
+ */
 
 static void ev_add(struct rendered *r, const char *event, json_object *data)
 {
@@ -923,10 +925,9 @@ static void render(enum wire w, const char *model, const char *text, struct call
                     json_object_object_add(tc, "id", json_object_new_string(calls[i].id));
                     json_object_object_add(tc, "type", json_object_new_string("function"));
                     json_object_object_add(fn, "name", json_object_new_string(calls[i].name));
-                    json_object_object_add(
-                        fn, "arguments",
-                        json_object_new_string(json_object_to_json_string_ext(
-                            calls[i].args, JSON_C_TO_STRING_PLAIN)));
+                    json_object_object_add(fn, "arguments",
+                                           json_object_new_string(json_object_to_json_string_ext(
+                                               calls[i].args, JSON_C_TO_STRING_PLAIN)));
                     json_object_object_add(tc, "function", fn);
                     json_object_array_add(tcs, tc);
                 }
@@ -1032,7 +1033,8 @@ static void render(enum wire w, const char *model, const char *text, struct call
         json_object_object_add(c_, "model", json_object_new_string(model));                        \
         json_object_object_add(ch_, "index", json_object_new_int(0));                              \
         json_object_object_add(ch_, "delta", (delta));                                             \
-        json_object_object_add(ch_, "finish_reason", (finish) ? json_object_new_string(finish) : NULL); \
+        json_object_object_add(ch_, "finish_reason",                                               \
+                               (finish) ? json_object_new_string(finish) : NULL);                  \
         json_object_array_add(arr_, ch_);                                                          \
         json_object_object_add(c_, "choices", arr_);                                               \
         ev_add(r, NULL, c_);                                                                       \
@@ -1047,7 +1049,8 @@ static void render(enum wire w, const char *model, const char *text, struct call
             CHUNK(d, (const char *)NULL);
         }
         for (size_t i = 0; i < ncalls; i++) {
-            const char *args = json_object_to_json_string_ext(calls[i].args, JSON_C_TO_STRING_PLAIN);
+            const char *args =
+                json_object_to_json_string_ext(calls[i].args, JSON_C_TO_STRING_PLAIN);
             size_t al = strlen(args), half = al / 2;
             for (int part = 0; part < 3; part++) {
                 json_object *tc = json_object_new_object();
@@ -1144,7 +1147,8 @@ static void render(enum wire w, const char *model, const char *text, struct call
             json_object_object_add(e, "index", json_object_new_int(block));
             json_object_object_add(e, "content_block", b);
             ev_add(r, "content_block_start", e);
-            const char *args = json_object_to_json_string_ext(calls[i].args, JSON_C_TO_STRING_PLAIN);
+            const char *args =
+                json_object_to_json_string_ext(calls[i].args, JSON_C_TO_STRING_PLAIN);
             size_t al = strlen(args), half = al / 2;
             for (int part = 0; part < 3; part++) {
                 e = json_object_new_object();

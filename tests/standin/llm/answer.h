@@ -11,12 +11,12 @@
 enum wire { WIRE_OPENAI, WIRE_ANTHROPIC, WIRE_GEMINI };
 
 struct rendered {
-    int status;          /* HTTP status */
-    char *body;          /* non-stream body (or error body) */
-    char **events;       /* stream: SSE event texts, each complete with its blank line */
+    int status;    /* HTTP status */
+    char *body;    /* non-stream body (or error body) */
+    char **events; /* stream: SSE event texts, each complete with its blank line */
     size_t nevents;
-    const char *ctype;   /* content type */
-    long retry_after_s;  /* > 0: a Retry-After header */
+    const char *ctype;  /* content type */
+    long retry_after_s; /* > 0: a Retry-After header */
 };
 
 struct req_opts {

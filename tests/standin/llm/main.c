@@ -55,8 +55,7 @@ static const struct config_entry g_table[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
     {"STANDIN_LLM_LISTEN", CONFIG_STRING, "127.0.0.1:18090", 0, 0, 0, "host:port to listen on",
      &g_listen},
-    {"STANDIN_LLM_TTFT_MS", CONFIG_INT, "0", 0, 3600000, 0, "time to first token (ms)",
-     &g_ttft_ms},
+    {"STANDIN_LLM_TTFT_MS", CONFIG_INT, "0", 0, 3600000, 0, "time to first token (ms)", &g_ttft_ms},
     {"STANDIN_LLM_TPS", CONFIG_INT, "0", 0, 1000000, 0, "tokens per second; 0: all at once",
      &g_tps},
     {"STANDIN_LLM_FAULT", CONFIG_STRING, "", 0, 0, 0,
@@ -143,7 +142,7 @@ struct conn {
     int cut;
     int close_after;
     int want_out;
-    int continued; /* 100 Continue sent for the request being read */
+    int continued;              /* 100 Continue sent for the request being read */
     struct conn *sprev, *snext; /* scheduled list */
     int scheduled;
     struct conn *aprev, *anext; /* every connection (freed at exit) */
@@ -401,8 +400,7 @@ static void simple(struct conn *c, int status, const char *ctype, const char *bo
 }
 
 /* Handles one complete request at the start of c->in; returns -1 to close. */
-static int handle(struct conn *c, const char *head, size_t headlen, const char *body,
-                  size_t blen)
+static int handle(struct conn *c, const char *head, size_t headlen, const char *body, size_t blen)
 {
     char method[8] = "", path[2048] = "";
     sscanf(head, "%7s %2047s", method, path);
@@ -479,7 +477,7 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
     struct opts o = {.ttft = g_ttft_ms, .tps = g_tps, .n = -1, .ra = 1};
     snprintf(o.fault, sizeof(o.fault), "%s", g_fault ? g_fault : "");
     opts_from_model(&o, model);
-    const char *hn[] = {"X-Standin-Ttft-Ms", "X-Standin-Tps", "X-Standin-Fault",
+    const char *hn[] = {"X-Standin-Ttft-Ms",     "X-Standin-Tps",         "X-Standin-Fault",
                         "X-Standin-Fault-Count", "X-Standin-Retry-After", "X-Standin-Fault-Key"};
     for (size_t i = 0; i < sizeof(hn) / sizeof(hn[0]); i++) {
         const char *hv = hdr(head, hn[i], &vl);
@@ -495,7 +493,8 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
     /* API key */
     const char *key = NULL;
     size_t kl = 0;
-    if ((key = hdr(head, "x-api-key", &kl)) == NULL && (key = hdr(head, "x-goog-api-key", &kl)) == NULL) {
+    if ((key = hdr(head, "x-api-key", &kl)) == NULL &&
+        (key = hdr(head, "x-goog-api-key", &kl)) == NULL) {
         key = hdr(head, "Authorization", &kl);
         if (key && kl > 7 && strncasecmp(key, "Bearer ", 7) == 0) {
             key += 7;
