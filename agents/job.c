@@ -791,13 +791,13 @@ void agent_job_start(void *opaque, struct stage_job *job)
     }
 
     /* Idempotency first: a redelivered job does no LLM call. */
-    if (pipeline_job_status(&svc->pl, env, status, sizeof(status)) == PG_OK &&
+    int has = 0;
+    if (pipeline_job_state(&svc->pl, env, j->part, status, sizeof(status), &has) == PG_OK &&
         (strcmp(status, "done") == 0 || strcmp(status, "error") == 0)) {
         log_kv(LOG_INFO, &c, "job already finished, skipped", "status", status, (char *)NULL);
         release(j);
         return;
     }
-    int has = pipeline_has_assistant(&svc->pl, env, j->part);
     if (has == 1) {
         log_kv(LOG_INFO, &c, "answer for this part exists, skipped", (char *)NULL);
         /* A crash between saving the answer and ending the job: finish the job from it. */

@@ -174,6 +174,29 @@ int pipeline_job_status(const struct pipeline *p, const struct envelope *env, ch
     return rc;
 }
 
+int pipeline_job_state(const struct pipeline *p, const struct envelope *env, int part, char *status,
+                       size_t cap, int *has_answer)
+{
+    PGresult *res = NULL;
+    char err[256], partbuf[16];
+    snprintf(partbuf, sizeof(partbuf), "%d", part);
+    const char *params[] = {env->job_id, env->tenant_id, partbuf};
+    status[0] = '\0';
+    *has_answer = 0;
+    int rc = pgpool_exec(p->db, &res,
+                         "SELECT (SELECT status FROM jobs WHERE job_id = $1 AND tenant_id = $2), "
+                         "EXISTS (SELECT 1 FROM messages WHERE tenant_id = $2 AND job_id = $1 "
+                         "AND part = $3 AND role = 'assistant')",
+                         3, params, err, sizeof(err));
+    if (rc == PG_OK && PQntuples(res) > 0) {
+        if (!PQgetisnull(res, 0, 0))
+            snprintf(status, cap, "%s", PQgetvalue(res, 0, 0));
+        *has_answer = strcmp(PQgetvalue(res, 0, 1), "t") == 0;
+    }
+    PQclear(res);
+    return rc;
+}
+
 int pipeline_job_ensure(const struct pipeline *p, const struct envelope *env)
 {
     char err[256];
@@ -232,34 +255,28 @@ int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env
     snprintf(partbuf, sizeof(partbuf), "%d", part);
     const char *meta =
         metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
-    const char *params[] = {env->session_id, env->tenant_id, content, meta, env->job_id, partbuf};
+    const char *params[] = {env->session_id, env->tenant_id, content, meta,
+                            env->job_id,     partbuf,        agent_id};
+    /* One round trip: the message (unless this part has one) and the session's bookkeeping. */
     rc = pgpool_exec(p->db, &res,
-                     "INSERT INTO messages (session_id, tenant_id, role, content, metadata, "
-                     "job_id, part) VALUES ($1, $2, 'assistant', $3, $4::jsonb, $5, $6) "
-                     "ON CONFLICT (tenant_id, job_id, part) DO NOTHING RETURNING message_id",
-                     6, params, err, errlen);
+                     "WITH ins AS (INSERT INTO messages (session_id, tenant_id, role, content, "
+                     "metadata, job_id, part) VALUES ($1, $2, 'assistant', $3, $4::jsonb, $5, $6) "
+                     "ON CONFLICT (tenant_id, job_id, part) DO NOTHING RETURNING message_id), "
+                     "ses AS (UPDATE sessions SET last_message_at = now(), updated_at = now(), "
+                     "agent_id = COALESCE($7::uuid, agent_id) WHERE tenant_id = $2 "
+                     "AND session_id = $1 RETURNING 1) "
+                     "SELECT message_id::text, TRUE FROM ins UNION ALL "
+                     "SELECT message_id::text, FALSE FROM messages WHERE tenant_id = $2 "
+                     "AND job_id = $5 AND part = $6 AND NOT EXISTS (SELECT 1 FROM ins)",
+                     7, params, err, errlen);
     if (rc != PG_OK)
         goto out;
     if (PQntuples(res) > 0) {
         snprintf(msg_id, 37, "%s", PQgetvalue(res, 0, 0));
-        rc = 1;
+        rc = strcmp(PQgetvalue(res, 0, 1), "t") == 0 ? 1 : 0;
     } else {
-        PQclear(res);
-        res = NULL;
-        const char *p2[] = {env->tenant_id, env->job_id, partbuf};
-        if (pgpool_exec(p->db, &res,
-                        "SELECT message_id FROM messages WHERE tenant_id = $1 AND job_id = $2 "
-                        "AND part = $3",
-                        3, p2, err, errlen) == PG_OK &&
-            PQntuples(res) > 0)
-            snprintf(msg_id, 37, "%s", PQgetvalue(res, 0, 0));
         rc = 0;
     }
-    const char *p3[] = {env->tenant_id, env->session_id, agent_id};
-    pgpool_exec(p->db, NULL,
-                "UPDATE sessions SET last_message_at = now(), updated_at = now(), "
-                "agent_id = COALESCE($3::uuid, agent_id) WHERE tenant_id = $1 AND session_id = $2",
-                3, p3, err, errlen);
 out:
     PQclear(res);
     return rc;

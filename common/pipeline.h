@@ -37,6 +37,10 @@ int pipeline_agent_config(const struct pipeline *p, const char *tenant_id, const
 /* jobs.status of the job into buf ("" when there is no row). 0, or negative (pg_status). */
 int pipeline_job_status(const struct pipeline *p, const struct envelope *env, char *buf,
                         size_t cap);
+/* Both idempotency facts in one round trip: jobs.status ("" when no row) and whether an
+ * assistant message exists for (job, part). 0, or negative (pg_status). */
+int pipeline_job_state(const struct pipeline *p, const struct envelope *env, int part, char *status,
+                       size_t cap, int *has_answer);
 /* Makes sure the jobs row exists (producers other than the ingress, tests). */
 int pipeline_job_ensure(const struct pipeline *p, const struct envelope *env);
 
