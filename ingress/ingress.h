@@ -78,7 +78,7 @@ struct req {
     char route[48]; /* metrics label: "chat", "jobs.get", ... */
     int status;     /* what was answered, for metrics and the access log */
     int responded;
-    int chunked; /* the streamed response uses chunked framing */
+    int chunked;           /* the streamed response uses chunked framing */
     const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
     char path[1024];       /* decoded local URI */
     char *segs[INGRESS_MAX_SEGS];
