@@ -49,7 +49,7 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
     if (lv < log_get_level())
         return;
     log_kv(lv, NULL, buf, "source", "librdkafka", "facility", fac ? fac : "", "client",
-           rk ? rd_kafka_name(rk) : "", NULL);
+           rk ? rd_kafka_name(rk) : "", (char *)NULL);
 }
 
 static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
@@ -63,7 +63,7 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *op
     if (lv < log_get_level())
         return;
     log_kv(lv, NULL, "kafka error", "source", "librdkafka", "client", rd_kafka_name(rk), "error",
-           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason ? reason : "", NULL);
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason ? reason : "", (char *)NULL);
 }
 
 static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
@@ -100,7 +100,7 @@ static int kafka_conf_from_env(rd_kafka_conf_t *conf, char *err, size_t errlen)
         }
         for (size_t i = 0; i < n; i++) {
             char ch = kv[6 + i];
-            name[i] = ch == '_' ? '.' : (char)tolower((unsigned char)ch);
+            name[i] = (char)(ch == '_' ? '.' : tolower((unsigned char)ch));
         }
         name[n] = '\0';
         int rc = kafka_conf_set(conf, name, eq + 1, err, errlen);
@@ -276,7 +276,7 @@ void kafka_producer_free(struct kafka_producer *p)
     if (p->rk) {
         if (rd_kafka_flush(p->rk, KAFKA_FREE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
             log_kv(LOG_WARN, NULL, "kafka producer closing with undelivered messages",
-                   "queued", rd_kafka_outq_len(p->rk) > 0 ? "yes" : "no", NULL);
+                   "queued", rd_kafka_outq_len(p->rk) > 0 ? "yes" : "no", (char *)NULL);
             /* Fail what is left so every delivery callback runs once and frees its state. */
             rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(p->rk, 1000);
@@ -330,7 +330,7 @@ static int kafka_produce_raw(struct kafka_producer *p, const char *topic, const 
                                   RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 100000000L}; /* 100 ms */
         nanosleep(&ts, NULL);
     }
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -362,7 +362,7 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const char *key, 
     int rc = kafka_produce_raw(p, topic, key, key ? strlen(key) : 0, val, vallen, h, dr, e,
                                sizeof(e));
     if (rc < 0)
-        log_kv(LOG_WARN, NULL, "kafka produce not queued", "topic", topic, "error", e, NULL);
+        log_kv(LOG_WARN, NULL, "kafka produce not queued", "topic", topic, "error", e, (char *)NULL);
     return rc;
 }
 
@@ -426,7 +426,9 @@ static int kafka_produce_sync_raw(struct kafka_producer *p, const char *topic, c
     s->refs = 2; /* the caller and the delivery report */
     dr->p = p;
     dr->sync = s;
-    int rc = kafka_produce_raw(p, topic, key, keylen, val, vallen, hdrs, dr, err, errlen);
+    /* dr now belongs to the queued message (its delivery report frees it), or was freed by
+     * kafka_produce_raw() on failure. */
+    int rc = kafka_produce_raw(p, topic, key, keylen, val, vallen, hdrs, dr, err, errlen); // NOLINT(clang-analyzer-unix.Malloc)
     if (rc < 0) {
         free(s);
         return rc;
@@ -636,7 +638,7 @@ int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitio
         /* No admin API (the dev broker): a metadata request for the topic creates it with
          * the broker's default partition count. */
         log_kv(LOG_DEBUG, NULL, "kafka topic created by metadata request (no controller)",
-               "topic", topic, NULL);
+               "topic", topic, (char *)NULL);
     }
     /* CreateTopics answers before every broker knows the topic: wait until metadata shows
      * it with leaders, so that a produce right after does not race the creation. */
@@ -650,7 +652,7 @@ int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitio
             (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed >= timeout_ms)
             break;
-        struct timespec ts = {0, 100 * 1000 * 1000};
+        struct timespec ts = {0, 100000000L}; /* 100 ms */
         nanosleep(&ts, NULL);
     }
     if (err && errlen)
@@ -681,7 +683,7 @@ static void kafka_log_parts(const char *what, const rd_kafka_topic_partition_lis
             break;
         off += (size_t)n;
     }
-    log_kv(LOG_INFO, NULL, what, "partitions", buf, "protocol", protocol, NULL);
+    log_kv(LOG_INFO, NULL, what, "partitions", buf, "protocol", protocol, (char *)NULL);
 }
 
 static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
@@ -713,7 +715,7 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
             ae = rd_kafka_assign(rk, NULL);
         break;
     default:
-        log_kv(LOG_WARN, NULL, "kafka rebalance error", "error", rd_kafka_err2str(e), NULL);
+        log_kv(LOG_WARN, NULL, "kafka rebalance error", "error", rd_kafka_err2str(e), (char *)NULL);
         if (cooperative) {
             if (c->on_revoke && parts && parts->cnt > 0)
                 c->on_revoke(c->opaque, parts);
@@ -732,10 +734,10 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
     }
     if (error) {
         log_kv(LOG_ERROR, NULL, "kafka incremental (un)assign failed", "error",
-               rd_kafka_error_string(error), NULL);
+               rd_kafka_error_string(error), (char *)NULL);
         rd_kafka_error_destroy(error);
     } else if (ae) {
-        log_kv(LOG_ERROR, NULL, "kafka (un)assign failed", "error", rd_kafka_err2str(ae), NULL);
+        log_kv(LOG_ERROR, NULL, "kafka (un)assign failed", "error", rd_kafka_err2str(ae), (char *)NULL);
     }
 }
 
@@ -851,7 +853,7 @@ rd_kafka_message_t *kafka_consumer_poll(struct kafka_consumer *c, int timeout_ms
             char part[16];
             snprintf(part, sizeof(part), "%d", (int)m->partition);
             log_kv(LOG_WARN, NULL, "kafka consumer error", "topic", topic, "partition", part,
-                   "error", rd_kafka_message_errstr(m), NULL);
+                   "error", rd_kafka_message_errstr(m), (char *)NULL);
         }
         rd_kafka_message_destroy(m);
         if (timeout_ms <= 0)
@@ -880,7 +882,7 @@ int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t p
         snprintf(part, sizeof(part), "%d", (int)partition);
         snprintf(off, sizeof(off), "%lld", (long long)next_offset);
         log_kv(LOG_WARN, NULL, "kafka commit failed", "topic", topic, "partition", part,
-               "offset", off, "error", rd_kafka_err2str(e), NULL);
+               "offset", off, "error", rd_kafka_err2str(e), (char *)NULL);
         return -EIO;
     }
     return 0;
@@ -893,7 +895,7 @@ void kafka_consumer_free(struct kafka_consumer *c)
     if (c->rk) {
         rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
         if (e)
-            log_kv(LOG_WARN, NULL, "kafka consumer close", "error", rd_kafka_err2str(e), NULL);
+            log_kv(LOG_WARN, NULL, "kafka consumer close", "error", rd_kafka_err2str(e), (char *)NULL);
         rd_kafka_destroy(c->rk);
     }
     free(c);
@@ -964,7 +966,7 @@ int kafka_dead_letter(struct kafka_producer *p, const rd_kafka_message_t *msg, c
     h = NULL; /* owned by the message, or destroyed on failure */
     if (rc == 0)
         log_kv(LOG_WARN, NULL, "message dead-lettered", "topic", src, "partition", part,
-               "offset", off, "error", why, NULL);
+               "offset", off, "error", why, (char *)NULL);
 out:
     if (rc == -ENOMEM && err && errlen)
         snprintf(err, errlen, "out of memory");

@@ -142,7 +142,7 @@ static void devbroker_log_cb(const rd_kafka_t *rk, int level, const char *fac, c
         lv = LOG_DEBUG;
     if (lv < log_get_level())
         return;
-    log_kv(lv, NULL, buf, "source", "librdkafka", "facility", fac ? fac : "", NULL);
+    log_kv(lv, NULL, buf, "source", "librdkafka", "facility", fac ? fac : "", (char *)NULL);
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
@@ -166,11 +166,11 @@ static int devbroker_create_topics(rd_kafka_mock_cluster_t *mc, const char *list
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, t, parts, replication);
         if (e) {
             log_kv(LOG_ERROR, NULL, "topic create failed", "topic", t, "error",
-                   rd_kafka_err2str(e), NULL);
+                   rd_kafka_err2str(e), (char *)NULL);
             rc = -EIO;
             goto out;
         }
-        log_kv(LOG_INFO, NULL, "topic created", "topic", t, NULL);
+        log_kv(LOG_INFO, NULL, "topic created", "topic", t, (char *)NULL);
     }
 out:
     free(copy);
@@ -266,7 +266,7 @@ int main(int argc, char **argv)
         snprintf(want, sizeof(want), ":%ld", g_port);
         if (!strstr(bootstrap, want)) {
             log_kv(LOG_ERROR, NULL, "mock brokers did not take the fixed ports", "bootstrap",
-                   bootstrap, NULL);
+                   bootstrap, (char *)NULL);
             goto out;
         }
     }
@@ -282,7 +282,7 @@ int main(int argc, char **argv)
     }
     printf("KAFKA_BROKERS=%s\n", bootstrap);
     fflush(stdout);
-    log_kv(LOG_INFO, NULL, "dev broker ready", "bootstrap", bootstrap, NULL);
+    log_kv(LOG_INFO, NULL, "dev broker ready", "bootstrap", bootstrap, (char *)NULL);
 
     for (;;) {
         siginfo_t si;
