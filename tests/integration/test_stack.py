@@ -12,7 +12,9 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STACK = os.path.join(ROOT, "compose", "local", "stack")
-HAVE_STACK = bool(os.environ.get("AGENTHUB_VAR")) and os.access(STACK, os.X_OK)
+HAVE_STACK = (all(os.environ.get(k) for k in ("AGENTHUB_VAR", "DATABASE_URL", "REDIS_URL",
+                                               "KAFKA_BROKERS", "CHROMA_URL"))
+              and os.access(STACK, os.X_OK))
 
 
 def stack(*args, timeout=120):
