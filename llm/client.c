@@ -281,7 +281,7 @@ static void finish_err(struct llm_call *k, int code, long http, const char *deta
     struct log_ctx ctx = {.tenant_id = k->cfg.tenant_id};
     log_kv(LOG_WARN, &ctx, "llm call failed", "provider", llm_provider_name(k->cfg.provider),
            "model", k->modelname[k->use_fallback], "status", llm_status_str(code), "error",
-           e.message, NULL);
+           e.message, (char *)NULL);
     unlink_call(k);
     count_call(k, code, NULL);
     k->on_done(k->opaque, NULL, &e);
@@ -334,7 +334,7 @@ static void attempt_failed(struct llm_call *k, int code, int retryable, const ch
             snprintf(h, sizeof(h), "%ld", k->http_status);
             log_kv(LOG_INFO, &ctx, "llm retry", "provider", llm_provider_name(k->cfg.provider),
                    "model", k->modelname[k->use_fallback], "http_status", h, "attempt", a,
-                   "delay_ms", d, NULL);
+                   "delay_ms", d, (char *)NULL);
             k->attempt++;
             char labels[64];
             snprintf(labels, sizeof(labels), "provider=\"%s\"", llm_provider_name(k->cfg.provider));
@@ -348,7 +348,7 @@ static void attempt_failed(struct llm_call *k, int code, int retryable, const ch
         now < k->deadline_ms) {
         log_kv(LOG_WARN, &ctx, "llm primary model unavailable, using the fallback", "provider",
                llm_provider_name(k->cfg.provider), "model", k->modelname[0], "fallback",
-               k->modelname[1], NULL);
+               k->modelname[1], (char *)NULL);
         k->use_fallback = 1;
         k->attempt = 0;
         k->timer_id = httploop_timer(k->c->loop, 0, attempt_begin, k);
@@ -604,6 +604,7 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
     const struct llm_provider_ops *ops = llm_provider_ops(cfg->provider);
     if (!ops || !cfg->model || !*cfg->model)
         return LLM_ERR_CONFIG;
+    char err[256] = "";
     struct llm_call *k = calloc(1, sizeof(*k));
     if (!k)
         return LLM_ERR_UNAVAILABLE;
@@ -620,7 +621,6 @@ int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,
     llm_sse_init(&k->sse, on_sse_event, k);
     k->modelname[0] = k->cfg.model;
     k->modelname[1] = k->cfg.fallback_model;
-    char err[256] = "";
     for (int i = 0; i < 2; i++) {
         if (!k->modelname[i] || !*k->modelname[i])
             continue;
@@ -648,7 +648,7 @@ out:
     if (k) {
         if (err[0]) {
             struct log_ctx ctx = {.tenant_id = cfg->tenant_id};
-            log_kv(LOG_WARN, &ctx, "llm request rejected", "error", err, NULL);
+            log_kv(LOG_WARN, &ctx, "llm request rejected", "error", err, (char *)NULL);
         }
         call_free(k);
     }

@@ -453,7 +453,7 @@ out:
         embed_error(err, rc, http, cfg, pname, msg);
         struct log_ctx ctx = {.tenant_id = cfg->tenant_id};
         log_kv(LOG_WARN, &ctx, "embedding failed", "provider", pname, "status", llm_status_str(rc),
-               NULL);
+               (char *)NULL);
     }
     return rc;
 }

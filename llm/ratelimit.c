@@ -57,7 +57,7 @@ long llm_ratelimit_acquire(struct rcache *r, const char *tenant, long rpm, long 
     if (wait < 0) {
         struct log_ctx ctx = {.tenant_id = tenant};
         log_kv(LOG_WARN, &ctx, "llm rate limit not enforced: redis unavailable", "status",
-               rc_status_str(st), NULL);
+               rc_status_str(st), (char *)NULL);
     }
     return wait;
 }

@@ -675,7 +675,7 @@ int main(int argc, char **argv)
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(g_ep, EPOLL_CTL_ADD, lfd, &lev);
-    log_kv(LOG_INFO, NULL, "stand-in LLM listening", "listen", g_listen, NULL);
+    log_kv(LOG_INFO, NULL, "stand-in LLM listening", "listen", g_listen, (char *)NULL);
 
     struct epoll_event evs[1024];
     while (!g_stop) {
@@ -731,7 +731,7 @@ int main(int argc, char **argv)
     }
     char peak[32];
     snprintf(peak, sizeof(peak), "%ld", g_peak);
-    log_kv(LOG_INFO, NULL, "stand-in LLM stopping", "peak_connections", peak, NULL);
+    log_kv(LOG_INFO, NULL, "stand-in LLM stopping", "peak_connections", peak, (char *)NULL);
     while (g_all)
         conn_close(g_all);
     for (size_t i = 0; i < g_ncounters; i++)
