@@ -26,8 +26,9 @@
  *   /api/admin/knowledge/{tenant}/{doc_id} DELETE (its chunks and its record)
  *
  * Every write deletes the cache keys it affects (rcache.h key scheme) so the router and agents
- * reload on their next job: agent -> agenthub:*:cache:agent:{id}; tool ->
- * agenthub:*:cache:tool:{id}; permissions -> agenthub:{t}:cache:permissions:{agents|tools};
+ * reload on their next job: agent (and its tools) -> agenthub:*:cache:agent:{id} and
+ * :agent_tools:{id}; tool -> agenthub:*:cache:tool:{id} and every :agent_tools:*;
+ * permissions -> agenthub:{t}:cache:permissions:{agents|tools} (+ {t}'s :agent_tools:*);
  * llm-config -> llm_config_invalidate(t) (agenthub:{t}:llm); llm-models -> agenthub:*:llm.
  */
 #include "ingress.h"
@@ -270,6 +271,9 @@ static void after_agent(struct req *r, const char *id, json_object *row)
     char key[200];
     snprintf(key, sizeof key, "agenthub:*:cache:agent:%s", id);
     del_key(r, key);
+    /* its tool list (tools/tool_loader.c caches it per tenant) */
+    snprintf(key, sizeof key, "agenthub:*:cache:agent_tools:%s", id);
+    del_key(r, key);
     del_key(r, "agenthub:*:cache:permissions:agents");
 }
 
@@ -279,8 +283,8 @@ static void after_tool(struct req *r, const char *id, json_object *row)
     snprintf(key, sizeof key, "agenthub:*:cache:tool:%s", id);
     del_key(r, key);
     del_key(r, "agenthub:*:cache:permissions:tools");
-    /* an agent's cached tool list may include it */
-    del_key(r, "agenthub:*:cache:agent:*");
+    /* every agent's cached tool list may include it */
+    del_key(r, "agenthub:*:cache:agent_tools:*");
 }
 
 static void after_tenant(struct req *r, const char *id, json_object *row)
@@ -857,7 +861,10 @@ static void agents(struct req *r)
             reply_error(r, 405, "method_not_allowed", "method not allowed");
             return;
         }
+        /* the seed's agenthub:*:cache:agent:* and, with them, the agents' tool lists */
         int st = rcache_del_pattern(r->app->rc, "agenthub:*:cache:agent:*");
+        if (st == RC_OK || st == RC_MISS)
+            st = rcache_del_pattern(r->app->rc, "agenthub:*:cache:agent_tools:*");
         if (st != RC_OK && st != RC_MISS) {
             reply_error(r, 503, "unavailable", "cache unavailable, retry later");
             return;
@@ -1011,6 +1018,9 @@ static void permissions_set(struct req *r, const char *tenant)
     }
     if (tools) {
         snprintf(key, sizeof key, "agenthub:%s:cache:permissions:tools", tenant);
+        del_key(r, key);
+        /* the cached agent tool lists are permission-filtered */
+        snprintf(key, sizeof key, "agenthub:%s:cache:agent_tools:*", tenant);
         del_key(r, key);
     }
     if (st == 1) {

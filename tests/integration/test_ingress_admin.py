@@ -109,11 +109,13 @@ class IngressAdminTest(unittest.TestCase):
         # write-through invalidation of the tool's cache keys in every tenant
         k1 = "agenthub:tenant-x:cache:tool:%s" % t["tool_id"]
         k2 = "agenthub:tenant-y:cache:tool:%s" % t["tool_id"]
+        k3 = "agenthub:tenant-y:cache:agent_tools:%s" % uuid.uuid4()
         S.redis_cli("SET", k1, "{}")
         S.redis_cli("SET", k2, "{}")
+        S.redis_cli("SET", k3, "[]")
         _, upd = self.call("PATCH", "/tools/" + t["tool_id"], {"description": "new"}, want=200)
         self.assertEqual(upd["description"], "new")
-        self.assertEqual(S.redis_cli("EXISTS", k1, k2), "0")
+        self.assertEqual(S.redis_cli("EXISTS", k1, k2, k3), "0")
         # config is checked against the stored base type on update
         self.call("PATCH", "/tools/" + t["tool_id"], {"config": {"timeout_ms": 5}}, want=400)
         self.call("PUT", "/tools/" + t["tool_id"],
@@ -134,12 +136,15 @@ class IngressAdminTest(unittest.TestCase):
         _, t2 = self.tool()
         aid = a["agent_id"]
         S.redis_cli("SET", "agenthub:tenant-x:cache:agent:%s" % aid, "{}")
+        S.redis_cli("SET", "agenthub:tenant-x:cache:agent_tools:%s" % aid, "[]")
         _, tools = self.call("POST", "/agents/%s/tools" % aid,
                              {"tools": [{"tool_id": t2["tool_id"], "priority": 2},
                                         {"tool_id": t1["tool_id"], "priority": 1}]}, want=200)
         self.assertEqual([x["tool_id"] for x in tools["tools"]], [t1["tool_id"], t2["tool_id"]])
         self.assertEqual([x["priority"] for x in tools["tools"]], [1, 2])
         self.assertEqual(S.redis_cli("EXISTS", "agenthub:tenant-x:cache:agent:%s" % aid), "0")
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:tenant-x:cache:agent_tools:%s" % aid),
+                         "0")
         # replacing the set
         _, tools = self.call("POST", "/agents/%s/tools" % aid,
                              {"tools": [{"tool_id": t2["tool_id"], "priority": 0}]}, want=200)
@@ -153,9 +158,11 @@ class IngressAdminTest(unittest.TestCase):
         S.redis_cli("SET", "agenthub:t1:cache:agent:a", "1")
         S.redis_cli("SET", "agenthub:t2:cache:agent:b", "1")
         S.redis_cli("SET", "agenthub:t2:cache:tool:c", "1")
+        S.redis_cli("SET", "agenthub:t2:cache:agent_tools:b", "1")
         self.call("POST", "/agents/reload", want=200)
         self.assertEqual(S.redis_cli("EXISTS", "agenthub:t1:cache:agent:a",
-                                     "agenthub:t2:cache:agent:b"), "0")
+                                     "agenthub:t2:cache:agent:b",
+                                     "agenthub:t2:cache:agent_tools:b"), "0")
         self.assertEqual(S.redis_cli("EXISTS", "agenthub:t2:cache:tool:c"), "1")
         self.call("GET", "/agents/reload", want=405)
         _, got = self.call("GET", "/agents/" + aid, want=200)
@@ -172,6 +179,7 @@ class IngressAdminTest(unittest.TestCase):
         _, tool = self.tool()
         S.redis_cli("SET", "agenthub:%s:cache:permissions:agents" % t, "[]")
         S.redis_cli("SET", "agenthub:%s:cache:permissions:tools" % t, "[]")
+        S.redis_cli("SET", "agenthub:%s:cache:agent_tools:%s" % (t, a["agent_id"]), "[]")
         _, p = self.call("POST", "/tenants/%s/permissions" % t,
                          {"agent_id": a["agent_id"], "enabled": True}, want=200)
         self.assertEqual([(x["agent_id"], x["enabled"]) for x in p["agents"]],
@@ -184,6 +192,8 @@ class IngressAdminTest(unittest.TestCase):
         self.assertEqual(p["agents"][0]["enabled"], False)
         self.assertEqual(p["tools"][0]["tool_id"], tool["tool_id"])
         self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:permissions:tools" % t), "0")
+        self.assertEqual(S.redis_cli("EXISTS", "agenthub:%s:cache:agent_tools:%s" %
+                                     (t, a["agent_id"])), "0")
         self.call("POST", "/tenants/%s/permissions" % t, {"enabled": True}, want=400)
         self.call("POST", "/tenants/%s/permissions" % t,
                   {"agent_id": a["agent_id"], "tool_id": tool["tool_id"]}, want=400)
