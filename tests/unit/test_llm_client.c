@@ -537,6 +537,39 @@ static void test_bad_keys(void **state)
     assert_null(strstr(e.message, "sk-test-key-123456"));
 }
 
+static void test_key_never_logged(void **state)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    log_init("test_llm_client", LOG_DEBUG);
+    log_set_fd(fds[1]);
+    struct llm_request req = simple_req("log me");
+    struct llm_response r;
+    struct llm_error e;
+    for (size_t i = 0; i < NPROVS; i++) {
+        struct llm_config c = cfg_for(i, "fault=500,n=1");
+        c.api_key = "sk-live-abcdef987654";
+        assert_int_equal(llm_chat_sync(g_client, &c, &req, &r, &e), 0); /* logs a retry */
+        llm_response_cleanup(&r);
+        c = cfg_for(i, NULL);
+        c.api_key = "revoked-key";
+        assert_int_equal(llm_chat_sync(g_client, &c, &req, &r, &e), LLM_ERR_AUTH);
+    }
+    log_set_fd(2);
+    log_init("test_llm_client", LOG_ERROR);
+    close(fds[1]);
+    static char out[65536];
+    ssize_t n = read(fds[0], out, sizeof(out) - 1);
+    close(fds[0]);
+    assert_true(n > 0);
+    out[n] = '\0';
+    assert_non_null(strstr(out, "llm retry"));
+    assert_non_null(strstr(out, "llm call failed"));
+    assert_non_null(strstr(out, "tenant-a"));
+    assert_null(strstr(out, "sk-live-abcdef987654"));
+    assert_null(strstr(out, "revoked-key"));
+}
+
 static void test_context_too_long(void **state)
 {
     for (size_t i = 0; i < NPROVS; i++) {
@@ -676,9 +709,10 @@ int main(void)
         cmocka_unit_test(test_routing_prompt),   cmocka_unit_test(test_429_then_success),
         cmocka_unit_test(test_500_gives_up),     cmocka_unit_test(test_connection_refused),
         cmocka_unit_test(test_timeout),          cmocka_unit_test(test_malformed_and_cut),
-        cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_context_too_long),
-        cmocka_unit_test(test_fallback_model),   cmocka_unit_test(test_cancel_on_free),
-        cmocka_unit_test(test_invalid_requests), cmocka_unit_test(test_embeddings),
+        cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_key_never_logged),
+        cmocka_unit_test(test_context_too_long), cmocka_unit_test(test_fallback_model),
+        cmocka_unit_test(test_cancel_on_free),   cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_embeddings),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
