@@ -242,21 +242,24 @@ int main(int argc, char **argv)
     char out[2048];
     snprintf(out, sizeof(out),
              "{\"held_calls_started\":%ld,\"held_peak_open_streams\":%ld,\"held_errors\":%ld,"
-             "\"held_wall_s\":%.2f,\"held_cpu_ms_per_call\":%.3f,"
+             "\"held_wall_s\":%.2f,\"held_calls_per_s\":%.1f,\"held_cpu_ms_per_call\":%.3f,"
              "\"held_standin_cpu_ms_per_call\":%.3f,\"ttft_ms\":%ld,\"tps\":%ld,"
              "\"peak_rss_kb_held\":%ld,\"throughput_calls_per_s\":%.1f,"
              "\"throughput_parallel\":%ld,\"throughput_errors\":%ld,"
              "\"throughput_cpu_ms_per_call\":%.3f,\"throughput_standin_cpu_ms_per_call\":%.3f,"
              "\"peak_rss_kb\":%ld}",
-             n, peak, held_errors, held_ms / 1000.0, held_cpu * 1000.0 / (double)n,
-             held_standin_cpu * 1000.0 / (double)n, ttft, tps, rss_held, cps, p, tp_errors,
+             n, peak, held_errors, held_ms / 1000.0, n * 1000.0 / (double)(held_ms ? held_ms : 1),
+             held_cpu * 1000.0 / (double)n, held_standin_cpu * 1000.0 / (double)n, ttft, tps,
+             rss_held, cps, p, tp_errors,
              done_in_window ? tp_cpu * 1000.0 / (double)done_in_window : 0,
              done_in_window ? tp_standin_cpu * 1000.0 / (double)done_in_window : 0, ru.ru_maxrss);
     printf("llm.held_calls_started %ld\n", n);
     printf("llm.held_peak_open_streams %ld (goal >= 2000)\n", peak);
     printf("llm.held_errors %ld\n", held_errors);
     printf("llm.held_wall_s %.2f (ttft %ld ms, %ld tokens/s)\n", held_ms / 1000.0, ttft, tps);
-    printf("llm.held_cpu_ms_per_call %.3f\n", held_cpu * 1000.0 / (double)n);
+    printf("llm.held_calls_per_s %.1f\n", n * 1000.0 / (double)(held_ms ? held_ms : 1));
+    printf("llm.held_cpu_ms_per_call %.3f (stand-in %.3f)\n", held_cpu * 1000.0 / (double)n,
+           held_standin_cpu * 1000.0 / (double)n);
     printf("llm.peak_rss_kb_held %ld\n", rss_held);
     printf("llm.throughput_calls_per_s %.1f (%ld in flight, instant stand-in)\n", cps, p);
     printf("llm.throughput_cpu_ms_per_call %.3f (stand-in %.3f)\n",
