@@ -108,9 +108,10 @@ deps:
 	@compose/local/deps.sh
 
 # The README's test command: installs what is missing, builds both flavours, runs everything.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
-	$(MAKE) tests
-	$(MAKE) SAN=1 tests
+	$(MAKE) -j$(JOBS) tests
+	$(MAKE) -j$(JOBS) SAN=1 tests
 	tests/run.sh --build build --build-san build-asan
 
 # One flavour only, no install step; for quick local iterations.
