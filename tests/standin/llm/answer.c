@@ -462,12 +462,20 @@ static int find_values(const char *pname, json_object *prop, const char *msg, ch
     int n = 0;
     const char *s = msg;
     size_t so, eo;
+    size_t rl = strlen(re);
+    int anchored_l = pattern && re[0] == '^';
+    int anchored_r = pattern && rl > 0 && re[rl - 1] == '$';
     while (n < max && *s && find_re(re, s, &so, &eo)) {
-        /* whole tokens only: not part of a longer run of digits/letters */
-        int left_ok = so == 0 || !((s[so - 1] >= '0' && s[so - 1] <= '9') ||
-                                   (s[so - 1] >= 'A' && s[so - 1] <= 'Z') ||
-                                   (s[so - 1] >= 'a' && s[so - 1] <= 'z'));
-        int right_ok = !((s[eo] >= '0' && s[eo] <= '9'));
+        /* Whole tokens only: not part of a longer run of letters/digits; an anchored pattern
+         * ("^...$") must match a whole word (no '-' or '_' continuing it either). */
+        size_t abs = (size_t)(s - msg) + so;
+        char lc = abs > 0 ? msg[abs - 1] : ' ', rc = s[eo];
+        int lalnum =
+            (lc >= '0' && lc <= '9') || (lc >= 'A' && lc <= 'Z') || (lc >= 'a' && lc <= 'z');
+        int ralnum =
+            (rc >= '0' && rc <= '9') || (rc >= 'A' && rc <= 'Z') || (rc >= 'a' && rc <= 'z');
+        int left_ok = !lalnum && !(anchored_l && (lc == '-' || lc == '_'));
+        int right_ok = anchored_r ? !ralnum && rc != '-' && rc != '_' : !(rc >= '0' && rc <= '9');
         if (left_ok && right_ok && eo - so < 128) {
             int dup = 0;
             for (int i = 0; i < n; i++)
