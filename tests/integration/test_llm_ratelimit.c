@@ -1,9 +1,9 @@
 /* Integration test: the per-tenant LLM rate limit shared through Redis.
  *
- * Two processes share one tenant with rate_limit_rpm = 4 and a 1-second window
- * (LLM_RATE_WINDOW_S=1 — the same sliding-window code as the 60-second production window,
+ * Two processes share one tenant with rate_limit_rpm = 4 and a 2-second window
+ * (LLM_RATE_WINDOW_S=2 — the same sliding-window code as the 60-second production window,
  * only shorter). Each fires 6 calls at once at the stand-in. All 12 must succeed (over the
- * limit a call waits, it does not fail) and no 1-second span may hold more than 4 of them.
+ * limit a call waits, it does not fail) and no 2-second span may hold more than 4 of them.
  * Also: a call whose wait would outlast its timeout fails with LLM_ERR_RATE_LIMITED, and
  * Redis being unreachable lets calls through. Needs REDIS_URL (tests/run.sh's stack).
  */
@@ -95,7 +95,7 @@ static int setup(void **state)
     g_redis = getenv("REDIS_URL");
     if (!g_redis)
         return -1;
-    setenv("LLM_RATE_WINDOW_S", "1", 1);
+    setenv("LLM_RATE_WINDOW_S", "2", 1);
     snprintf(g_tenant, sizeof(g_tenant), "rl-test-%d", (int)getpid());
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return start_standin();
@@ -178,7 +178,7 @@ static int cmp(const void *a, const void *b)
 
 static void test_two_processes_share_the_limit(void **state)
 {
-    enum { PER = 6, PROCS = 2, RPM = 4, WINDOW_MS = 1000, SLACK_MS = 60 };
+    enum { PER = 6, PROCS = 2, RPM = 4, WINDOW_MS = 2000, SLACK_MS = 250 };
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t kids[PROCS];
@@ -205,7 +205,8 @@ static void test_two_processes_share_the_limit(void **state)
     assert_int_equal(got, PER * PROCS);
     qsort(t, got, sizeof(t[0]), cmp);
     /* Any RPM+1 consecutive completions span at least a window: never more than RPM calls in
-     * any window (SLACK_MS covers the loopback answer time after admission). */
+     * any window. SLACK_MS covers the answer time after admission on a busy machine; without
+     * the limit (or with fixed per-window counters) the gaps would be near 0 ms. */
     for (size_t i = 0; i + RPM < got; i++)
         assert_true(t[i + RPM] - t[i] >= WINDOW_MS - SLACK_MS);
     /* 12 calls at 4 per window need at least two full windows of waiting. */
