@@ -385,6 +385,20 @@ static int kafka_sync_wait(struct kafka_producer *p, struct kafka_sync *s, const
     struct timespec deadline;
     kafka_deadline(&deadline, timeout_ms < 0 ? 0 : timeout_ms);
     pthread_mutex_lock(&p->lock);
+    if (p->poller_started && pthread_equal(pthread_self(), p->poller)) {
+        /* Called from a delivery callback: the poller is this thread, so waiting for it
+         * would never end. Serve the delivery reports here instead. */
+        while (!s->done) {
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > deadline.tv_sec ||
+                (now.tv_sec == deadline.tv_sec && now.tv_nsec >= deadline.tv_nsec))
+                break;
+            pthread_mutex_unlock(&p->lock);
+            rd_kafka_poll(p->rk, 50);
+            pthread_mutex_lock(&p->lock);
+        }
+    }
     while (!s->done) {
         /* p->cond waits on CLOCK_MONOTONIC (kafka_producer_new). */
         if (pthread_cond_timedwait(&p->cond, &p->lock, &deadline) == ETIMEDOUT)

@@ -201,6 +201,42 @@ static void test_async_produce_calls_back_once(void **state)
     kafka_producer_free(p);
 }
 
+struct chained {
+    struct kafka_producer *p;
+    const char *topic;
+    int rc;
+    int done;
+};
+
+static void produce_from_callback(void *opaque, int err, const char *errstr)
+{
+    (void)errstr;
+    struct chained *c = opaque;
+    char e[256] = "";
+    /* Runs on the producer's poller thread: a sync produce here must not wait for itself. */
+    c->rc = err ? -1000 : kafka_produce_sync(c->p, c->topic, "k", "second", 6, NULL, 0, 10000, e,
+                                            sizeof(e));
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_produce_sync_from_delivery_callback(void **state)
+{
+    (void)state;
+    char topic[128];
+    name(topic, sizeof(topic), "chained");
+    struct kafka_producer *p = producer();
+    ensure(p, topic, 1);
+    struct chained c = {p, topic, -1, 0};
+    assert_int_equal(kafka_produce(p, topic, "k", "first", 5, NULL, 0, produce_from_callback, &c),
+                     0);
+    long long end = now_ms() + 20000;
+    while (!__atomic_load_n(&c.done, __ATOMIC_SEQ_CST) && now_ms() < end)
+        usleep(10000);
+    assert_int_equal(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST), 1);
+    assert_int_equal(c.rc, 0);
+    kafka_producer_free(p);
+}
+
 static void test_commit_then_resume_in_same_group(void **state)
 {
     (void)state;
@@ -481,6 +517,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_with_headers),
         cmocka_unit_test(test_async_produce_calls_back_once),
+        cmocka_unit_test(test_produce_sync_from_delivery_callback),
         cmocka_unit_test(test_commit_then_resume_in_same_group),
         cmocka_unit_test(test_two_members_split_partitions),
         cmocka_unit_test(test_dead_letter_headers),
