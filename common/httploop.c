@@ -406,26 +406,15 @@ static void dispatch_done(struct httploop *l)
     }
 }
 
-/* Runs the timers that were due when this pass began (not ones they add with delay 0). */
+/* Runs the timers that were due when this pass began, not ones their callbacks add. A timer
+ * added now is due at >= now (monotonic clock) and has a larger id than every older timer, so
+ * with the heap ordered by (due, id) the first new one at the top means no old one is due. */
 static void run_timers(struct httploop *l)
 {
     long long now = now_ms();
     long last_id = l->next_timer_id - 1;
-    while (l->nheap > 0 && l->heap[0]->due_ms <= now) {
+    while (l->nheap > 0 && l->heap[0]->due_ms <= now && l->heap[0]->id <= last_id) {
         struct timer *t = l->heap[0];
-        if (t->id > last_id) {
-            /* Added during this pass; find an older due one, if any, else stop. */
-            int found = 0;
-            for (size_t i = 1; i < l->nheap; i++) {
-                if (l->heap[i]->due_ms <= now && l->heap[i]->id <= last_id) {
-                    t = l->heap[i];
-                    found = 1;
-                    break;
-                }
-            }
-            if (!found)
-                break;
-        }
         hdel(&l->timers, t->h.key);
         heap_remove(l, t);
         httploop_timer_cb cb = t->cb;
