@@ -30,6 +30,7 @@ static long g_max_iter = 4;
 static long g_history = 10;
 static long g_token_ttl = 3600;
 static long g_llm_timeout_ms = 0;
+static char *g_metrics_listen;
 static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
@@ -49,6 +50,8 @@ static const struct config_entry g_config[] = {
     {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
      "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
+    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
+     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
     {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
      "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
     {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
@@ -195,6 +198,7 @@ int main(int argc, char **argv)
         .loop = svc.loop,
         .max_inflight = g_max_inflight,
         .drain_timeout_ms = g_drain_ms,
+        .metrics_listen = g_metrics_listen,
         .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {

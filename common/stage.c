@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <civetweb.h>
+
 #include "log.h"
 #include "metrics.h"
 
@@ -424,6 +426,7 @@ struct stage {
     pthread_mutex_t post_mu;
     struct posted *posted;
     struct metric *m_inflight, *m_done, *m_dlq;
+    struct mg_context *http; /* /metrics and /health, when asked for */
 };
 
 static long long now_ms(void)
@@ -446,6 +449,59 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
                (char *)NULL);
     }
+}
+
+/* ---- /metrics and /health (civetweb threads: they read only metrics and flags) ------------ */
+
+static void http_reply(struct mg_connection *conn, int status, const char *ctype, const char *body)
+{
+    size_t n = strlen(body);
+    mg_printf(conn,
+              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+              "Connection: close\r\n\r\n",
+              status, status == 200 ? "OK" : "Service Unavailable", ctype, n);
+    mg_write(conn, body, n);
+}
+
+static int http_metrics(struct mg_connection *conn, void *cbdata)
+{
+    (void)cbdata;
+    char *text = metrics_render();
+    http_reply(conn, 200, "text/plain; version=0.0.4", text ? text : "");
+    free(text);
+    return 200;
+}
+
+static int http_health(struct mg_connection *conn, void *cbdata)
+{
+    struct stage *s = cbdata;
+    char body[256];
+    int stopping = s->stop != 0;
+    snprintf(body, sizeof(body),
+             "{\"status\":\"%s\",\"stage\":\"%s\",\"in_flight\":%.0f,\"done\":%.0f}",
+             stopping ? "draining" : "ok", s->name, metrics_value(s->m_inflight),
+             metrics_value(s->m_done));
+    http_reply(conn, stopping ? 503 : 200, "application/json", body);
+    return stopping ? 503 : 200;
+}
+
+static int http_start(struct stage *s, const char *listen, char *err, size_t errlen)
+{
+    const char *opts[] = {"listening_ports",    listen,  "num_threads", "2",
+                          "request_timeout_ms", "10000", NULL};
+    struct mg_callbacks cbs;
+    memset(&cbs, 0, sizeof(cbs));
+    mg_init_library(0);
+    s->http = mg_start(&cbs, NULL, opts);
+    if (!s->http) {
+        mg_exit_library();
+        snprintf(err, errlen, "cannot listen on %s for /metrics", listen);
+        return -EADDRINUSE;
+    }
+    mg_set_request_handler(s->http, "/metrics", http_metrics, s);
+    mg_set_request_handler(s->http, "/health", http_health, s);
+    log_kv(LOG_INFO, NULL, "metrics listening", "stage", s->name, "listen", listen, (char *)NULL);
+    return 0;
 }
 
 int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t errlen)
@@ -485,6 +541,11 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
     rc = kafka_consumer_new(&s->consumer, &co, err, errlen);
     if (rc < 0)
         goto out;
+    if (o->metrics_listen && *o->metrics_listen) {
+        rc = http_start(s, o->metrics_listen, err, errlen);
+        if (rc < 0)
+            goto out;
+    }
     *out = s;
     s = NULL;
     rc = 0;
@@ -520,6 +581,10 @@ void stage_free(struct stage *s)
 {
     if (!s)
         return;
+    if (s->http) {
+        mg_stop(s->http);
+        mg_exit_library();
+    }
     kafka_consumer_free(s->consumer);
     stage_sessions_free(s->sessions);
     struct stage_job *j = s->jobs;

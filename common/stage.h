@@ -107,6 +107,8 @@ struct stage_opts {
     long max_inflight;               /* <= 0: 5000. Polling pauses while reached. */
     long drain_timeout_ms;           /* <= 0: 20000 */
     long commit_interval_ms;         /* <= 0: 200 */
+    const char *metrics_listen;      /* "host:port" serving GET /metrics and /health; NULL or
+                                        "" for none */
     struct stage_handlers handlers;
 };
 

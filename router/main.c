@@ -35,6 +35,7 @@ static long g_drain_ms = 20000;
 static long g_pg_pool = 4;
 static long g_produce_timeout_ms = 10000;
 static long g_llm_timeout_ms = 0;
+static char *g_metrics_listen;
 static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
@@ -48,6 +49,8 @@ static const struct config_entry g_config[] = {
     {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
     {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,
      "how long to wait for the broker to acknowledge a routed message", &g_produce_timeout_ms},
+    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
+     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
     {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
      "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
     {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
@@ -445,6 +448,7 @@ int main(int argc, char **argv)
         .loop = r.loop,
         .max_inflight = g_max_inflight,
         .drain_timeout_ms = g_drain_ms,
+        .metrics_listen = g_metrics_listen,
         .handlers = {.start = start_job, .validate = validate, .opaque = &r},
     };
     if (stage_new(&r.stage, &so, err, sizeof(err)) != 0) {

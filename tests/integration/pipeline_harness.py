@@ -65,7 +65,9 @@ class Pipeline:
         self.router_env = router_env or {}
         self.procs = {}
         self.dir = tempfile.mkdtemp(prefix="agenthub-%s-" % name)
-        self.ports = {k: free_port() for k in ("ingress", "erp", "llm")}
+        self.ports = {k: free_port() for k in ("ingress", "erp", "llm", "router_metrics")}
+        for i in range(agents):
+            self.ports["agent_metrics_%d" % i] = free_port()
         self.base = "http://127.0.0.1:%d" % self.ports["ingress"]
         self.erp = "http://127.0.0.1:%d" % self.ports["erp"]
         self.tokens = {}
@@ -126,10 +128,14 @@ class Pipeline:
         assert wait_port(self.ports["llm"]), self.log("llm")
         self.spawn("ingress", [os.path.join(BIN, "agenthub-ingress")],
                    {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]})
-        self.spawn("router", [os.path.join(BIN, "agenthub-router")], self.router_env)
+        renv = {"METRICS_LISTEN": "127.0.0.1:%d" % self.ports["router_metrics"]}
+        renv.update(self.router_env)
+        self.spawn("router", [os.path.join(BIN, "agenthub-router")], renv)
         for i in range(self.nagents):
+            aenv = {"METRICS_LISTEN": "127.0.0.1:%d" % self.ports["agent_metrics_%d" % i]}
+            aenv.update(self.agent_env)
             self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")] + self.agent_args,
-                       self.agent_env)
+                       aenv)
         assert wait_port(self.ports["ingress"]), self.log("ingress")
         assert self.wait_log("router", "partitions assigned", 90), self.log("router")
         for i in range(self.nagents):

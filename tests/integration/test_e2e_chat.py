@@ -227,6 +227,23 @@ class E2EChat(unittest.TestCase):
         self.assertEqual(j2["metadata"]["history_messages"], 2, j2["metadata"])
         self.assertLessEqual(j1["updated_at"], j2["updated_at"])
 
+    def test_stage_metrics_and_health(self):
+        import json as _json
+        import urllib.request as ur
+        r = self.pl.chat("What is the debt for MST %s?" % MST)
+        self.assertEqual(self.pl.wait_job(r["job_id"])["status"], "done")
+        for name, port in (("router", self.pl.ports["router_metrics"]),
+                           ("agent", self.pl.ports["agent_metrics_0"])):
+            with ur.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as resp:
+                text = resp.read().decode()
+            line = [ln for ln in text.splitlines()
+                    if ln.startswith('agenthub_stage_jobs_done_total{stage="%s"}' % name)]
+            self.assertTrue(line, text[:2000])
+            self.assertGreaterEqual(float(line[0].split()[-1]), 1)
+            with ur.urlopen("http://127.0.0.1:%d/health" % port, timeout=10) as resp:
+                h = _json.loads(resp.read())
+            self.assertEqual((h["status"], h["stage"]), ("ok", name))
+
     # ---- tenant isolation -------------------------------------------------------------------------
     def test_tenant_without_permission_never_reaches_agent_or_tool(self):
         # acme has no AgentShipment: whatever the message says, it is never routed there.
