@@ -63,7 +63,8 @@ static void kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *op
     if (lv < log_get_level())
         return;
     log_kv(lv, NULL, "kafka error", "source", "librdkafka", "client", rd_kafka_name(rk), "error",
-           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason ? reason : "", (char *)NULL);
+           rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason ? reason : "",
+           (char *)NULL);
 }
 
 static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
@@ -119,8 +120,7 @@ static int kafka_conf_base(rd_kafka_conf_t **out, const char *brokers, char *err
         goto out;
     rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
     rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
-    if ((rc = kafka_conf_set(conf, "bootstrap.servers", brokers ? brokers : "", err, errlen)) <
-            0 ||
+    if ((rc = kafka_conf_set(conf, "bootstrap.servers", brokers ? brokers : "", err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "log.connection.close", "false", err, errlen)) < 0)
         goto out;
     *out = conf;
@@ -275,8 +275,8 @@ void kafka_producer_free(struct kafka_producer *p)
     }
     if (p->rk) {
         if (rd_kafka_flush(p->rk, KAFKA_FREE_FLUSH_MS) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            log_kv(LOG_WARN, NULL, "kafka producer closing with undelivered messages",
-                   "queued", rd_kafka_outq_len(p->rk) > 0 ? "yes" : "no", (char *)NULL);
+            log_kv(LOG_WARN, NULL, "kafka producer closing with undelivered messages", "queued",
+                   rd_kafka_outq_len(p->rk) > 0 ? "yes" : "no", (char *)NULL);
             /* Fail what is left so every delivery callback runs once and frees its state. */
             rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
             rd_kafka_flush(p->rk, 1000);
@@ -326,8 +326,8 @@ static int kafka_produce_raw(struct kafka_producer *p, const char *topic, const 
         else
             e = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, keylen),
                                   RD_KAFKA_V_VALUE((void *)val, vallen),
-                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                  RD_KAFKA_V_OPAQUE(dr), RD_KAFKA_V_END);
+                                  RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(dr),
+                                  RD_KAFKA_V_END);
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
         struct timespec ts = {0, 100000000L}; /* 100 ms */
@@ -359,10 +359,11 @@ int kafka_produce(struct kafka_producer *p, const char *topic, const char *key, 
     dr->opaque = opaque;
     dr->p = p;
     char e[256];
-    int rc = kafka_produce_raw(p, topic, key, key ? strlen(key) : 0, val, vallen, h, dr, e,
-                               sizeof(e));
+    int rc =
+        kafka_produce_raw(p, topic, key, key ? strlen(key) : 0, val, vallen, h, dr, e, sizeof(e));
     if (rc < 0)
-        log_kv(LOG_WARN, NULL, "kafka produce not queued", "topic", topic, "error", e, (char *)NULL);
+        log_kv(LOG_WARN, NULL, "kafka produce not queued", "topic", topic, "error", e,
+               (char *)NULL);
     return rc;
 }
 
@@ -407,8 +408,8 @@ static int kafka_sync_wait(struct kafka_producer *p, struct kafka_sync *s, const
     if (!s->done) {
         rc = -ETIMEDOUT;
         if (err && errlen)
-            snprintf(err, errlen, "kafka produce to %s: no acknowledgement within %d ms",
-                     topic, timeout_ms);
+            snprintf(err, errlen, "kafka produce to %s: no acknowledgement within %d ms", topic,
+                     timeout_ms);
     } else if (s->err) {
         rc = -EIO;
         if (err && errlen)
@@ -442,7 +443,8 @@ static int kafka_produce_sync_raw(struct kafka_producer *p, const char *topic, c
     dr->sync = s;
     /* dr now belongs to the queued message (its delivery report frees it), or was freed by
      * kafka_produce_raw() on failure. */
-    int rc = kafka_produce_raw(p, topic, key, keylen, val, vallen, hdrs, dr, err, errlen); // NOLINT(clang-analyzer-unix.Malloc)
+    // NOLINTNEXTLINE(clang-analyzer-unix.Malloc)
+    int rc = kafka_produce_raw(p, topic, key, keylen, val, vallen, hdrs, dr, err, errlen);
     if (rc < 0) {
         free(s);
         return rc;
@@ -465,8 +467,8 @@ int kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *
             snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    return kafka_produce_sync_raw(p, topic, key, key ? strlen(key) : 0, val, vallen, h,
-                                  timeout_ms, err, errlen);
+    return kafka_produce_sync_raw(p, topic, key, key ? strlen(key) : 0, val, vallen, h, timeout_ms,
+                                  err, errlen);
 }
 
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms)
@@ -623,8 +625,8 @@ static int kafka_valid_topic(const char *t)
     return 1;
 }
 
-int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions,
-                       int timeout_ms, char *err, size_t errlen)
+int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions, int timeout_ms,
+                       char *err, size_t errlen)
 {
     int rc, controller = 0;
     if (!p || !topic || !kafka_valid_topic(topic)) {
@@ -651,8 +653,8 @@ int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitio
     } else {
         /* No admin API (the dev broker): a metadata request for the topic creates it with
          * the broker's default partition count. */
-        log_kv(LOG_DEBUG, NULL, "kafka topic created by metadata request (no controller)",
-               "topic", topic, (char *)NULL);
+        log_kv(LOG_DEBUG, NULL, "kafka topic created by metadata request (no controller)", "topic",
+               topic, (char *)NULL);
     }
     /* CreateTopics answers before every broker knows the topic: wait until metadata shows
      * it with leaders, so that a produce right after does not race the creation. */
@@ -662,8 +664,7 @@ int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitio
             return 0;
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long elapsed =
-            (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed >= timeout_ms)
             break;
         struct timespec ts = {0, 100000000L}; /* 100 ms */
@@ -751,7 +752,8 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
                rd_kafka_error_string(error), (char *)NULL);
         rd_kafka_error_destroy(error);
     } else if (ae) {
-        log_kv(LOG_ERROR, NULL, "kafka (un)assign failed", "error", rd_kafka_err2str(ae), (char *)NULL);
+        log_kv(LOG_ERROR, NULL, "kafka (un)assign failed", "error", rd_kafka_err2str(ae),
+               (char *)NULL);
     }
 }
 
@@ -895,8 +897,8 @@ int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t p
         char part[16], off[24];
         snprintf(part, sizeof(part), "%d", (int)partition);
         snprintf(off, sizeof(off), "%lld", (long long)next_offset);
-        log_kv(LOG_WARN, NULL, "kafka commit failed", "topic", topic, "partition", part,
-               "offset", off, "error", rd_kafka_err2str(e), (char *)NULL);
+        log_kv(LOG_WARN, NULL, "kafka commit failed", "topic", topic, "partition", part, "offset",
+               off, "error", rd_kafka_err2str(e), (char *)NULL);
         return -EIO;
     }
     return 0;
@@ -909,7 +911,8 @@ void kafka_consumer_free(struct kafka_consumer *c)
     if (c->rk) {
         rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
         if (e)
-            log_kv(LOG_WARN, NULL, "kafka consumer close", "error", rd_kafka_err2str(e), (char *)NULL);
+            log_kv(LOG_WARN, NULL, "kafka consumer close", "error", rd_kafka_err2str(e),
+                   (char *)NULL);
         rd_kafka_destroy(c->rk);
     }
     free(c);
@@ -975,12 +978,12 @@ int kafka_dead_letter(struct kafka_producer *p, const rd_kafka_message_t *msg, c
     rd_kafka_header_add(h, "x-source-partition", -1, part, -1);
     rd_kafka_header_add(h, "x-source-offset", -1, off, -1);
     rc = kafka_produce_sync_raw(p, KAFKA_TOPIC_DLQ, msg->key, msg->key ? msg->key_len : 0,
-                                msg->payload, msg->payload ? msg->len : 0, h,
-                                KAFKA_DLQ_TIMEOUT_MS, err, errlen);
+                                msg->payload, msg->payload ? msg->len : 0, h, KAFKA_DLQ_TIMEOUT_MS,
+                                err, errlen);
     h = NULL; /* owned by the message, or destroyed on failure */
     if (rc == 0)
-        log_kv(LOG_WARN, NULL, "message dead-lettered", "topic", src, "partition", part,
-               "offset", off, "error", why, (char *)NULL);
+        log_kv(LOG_WARN, NULL, "message dead-lettered", "topic", src, "partition", part, "offset",
+               off, "error", why, (char *)NULL);
 out:
     if (rc == -ENOMEM && err && errlen)
         snprintf(err, errlen, "out of memory");

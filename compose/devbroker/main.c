@@ -16,8 +16,9 @@
  * On start it creates DEVBROKER_TOPICS with DEVBROKER_PARTITIONS partitions; other topics
  * are created on first use (a metadata request or produce for the topic auto-creates it,
  * with the mock's default of 4 partitions). The 2.0.2 mock has no CreateTopics and names no
- * broker as controller; kafka_topic_ensure() detects that and falls back to auto-creation. It prints `KAFKA_BROKERS=<bootstrap>` on stdout (one line,
- * flushed) and writes the same line to DEVBROKER_BOOTSTRAP_FILE when set.
+ * broker as controller; kafka_topic_ensure() detects that and falls back to auto-creation. It
+ * prints `KAFKA_BROKERS=<bootstrap>` on stdout (one line, flushed) and writes the same line to
+ * DEVBROKER_BOOTSTRAP_FILE when set.
  *
  * Signals: SIGTERM / SIGINT stop it (exit 0). SIGUSR1 takes every broker down (open
  * connections are closed, new ones refused; topics, messages and committed offsets are
@@ -135,8 +136,10 @@ static void devbroker_log_cb(const rd_kafka_t *rk, int level, const char *fac, c
 {
     (void)rk;
     /* syslog levels: 0..3 error, 4 warning, 5..6 notice/info, 7 debug */
-    enum log_level lv = level <= 3 ? LOG_ERROR : level == 4 ? LOG_WARN : level <= 6 ? LOG_INFO
-                                                                                  : LOG_DEBUG;
+    enum log_level lv = level <= 3   ? LOG_ERROR
+                        : level == 4 ? LOG_WARN
+                        : level <= 6 ? LOG_INFO
+                                     : LOG_DEBUG;
     /* The cluster's own client handle has no bootstrap servers: its complaints are noise. */
     if (strstr(buf, "No `bootstrap.servers`") || strstr(buf, "bootstrap.servers"))
         lv = LOG_DEBUG;
@@ -165,8 +168,8 @@ static int devbroker_create_topics(rd_kafka_mock_cluster_t *mc, const char *list
             continue;
         rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(mc, t, parts, replication);
         if (e) {
-            log_kv(LOG_ERROR, NULL, "topic create failed", "topic", t, "error",
-                   rd_kafka_err2str(e), (char *)NULL);
+            log_kv(LOG_ERROR, NULL, "topic create failed", "topic", t, "error", rd_kafka_err2str(e),
+                   (char *)NULL);
             rc = -EIO;
             goto out;
         }
@@ -220,8 +223,7 @@ int main(int argc, char **argv)
 
     conf = rd_kafka_conf_new();
     rd_kafka_conf_set_log_cb(conf, devbroker_log_cb);
-    if (rd_kafka_conf_set(conf, "log.queue", "false", errstr, sizeof(errstr)) !=
-        RD_KAFKA_CONF_OK) {
+    if (rd_kafka_conf_set(conf, "log.queue", "false", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
         log_error(NULL, "conf: %s", errstr);
         goto out;
     }

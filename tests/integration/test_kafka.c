@@ -132,13 +132,14 @@ static void test_round_trip_with_headers(void **state)
     struct kafka_producer *p = producer();
     ensure(p, topic, 2);
 
-    struct kafka_header h[] = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-                               {"x-tenant", "tenant-a"},
-                               {"x-empty", ""}};
+    struct kafka_header h[] = {
+        {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+        {"x-tenant", "tenant-a"},
+        {"x-empty", ""}};
     const char *val = "{\"hello\":\"world\"}";
-    assert_int_equal(kafka_produce_sync(p, topic, "session-1", val, strlen(val), h, 3, 10000, err,
-                                        sizeof(err)),
-                     0);
+    assert_int_equal(
+        kafka_produce_sync(p, topic, "session-1", val, strlen(val), h, 3, 10000, err, sizeof(err)),
+        0);
 
     struct kafka_consumer *c = consumer(group, topic, NULL);
     rd_kafka_message_t *m = next_msg(c, 30000);
@@ -214,8 +215,9 @@ static void produce_from_callback(void *opaque, int err, const char *errstr)
     struct chained *c = opaque;
     char e[256] = "";
     /* Runs on the producer's poller thread: a sync produce here must not wait for itself. */
-    c->rc = err ? -1000 : kafka_produce_sync(c->p, c->topic, "k", "second", 6, NULL, 0, 10000, e,
-                                            sizeof(e));
+    c->rc =
+        err ? -1000
+            : kafka_produce_sync(c->p, c->topic, "k", "second", 6, NULL, 0, 10000, e, sizeof(e));
     __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -468,9 +470,8 @@ static void test_broker_down_then_recovers(void **state)
     name(topic, sizeof(topic), "outage");
     struct kafka_producer *p = producer();
     ensure(p, topic, 1);
-    assert_int_equal(kafka_produce_sync(p, topic, "k", "before", 6, NULL, 0, 10000, err,
-                                        sizeof(err)),
-                     0);
+    assert_int_equal(
+        kafka_produce_sync(p, topic, "k", "before", 6, NULL, 0, 10000, err, sizeof(err)), 0);
     assert_int_equal(run_stack("stop"), 0);
     int rc = kafka_produce_sync(p, topic, "k", "during", 6, NULL, 0, 2000, err, sizeof(err));
     int ping = kafka_producer_ping(p, 1000);

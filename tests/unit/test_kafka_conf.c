@@ -45,8 +45,8 @@ static void test_env_passthrough_rejects_unknown_property(void **state)
     assert_non_null(strstr(err, "no.such.thing"));
 
     const char *topics[] = {"t"};
-    struct kafka_consumer_opts o = {.brokers = NOWHERE, .group_id = "g", .topics = topics,
-                                    .ntopics = 1};
+    struct kafka_consumer_opts o = {
+        .brokers = NOWHERE, .group_id = "g", .topics = topics, .ntopics = 1};
     err[0] = '\0';
     assert_int_equal(kafka_consumer_new(&c, &o, err, sizeof(err)), -EINVAL);
     assert_null(c);
@@ -73,8 +73,8 @@ static void test_env_overrides_defaults(void **state)
     char err[256] = "";
     setenv("KAFKA_PARTITION_ASSIGNMENT_STRATEGY", "range", 1);
     const char *topics[] = {"t", "^agenthub\\.agent\\..*"};
-    struct kafka_consumer_opts o = {.brokers = NOWHERE, .group_id = "g", .topics = topics,
-                                    .ntopics = 2};
+    struct kafka_consumer_opts o = {
+        .brokers = NOWHERE, .group_id = "g", .topics = topics, .ntopics = 2};
     assert_int_equal(kafka_consumer_new(&c, &o, err, sizeof(err)), 0);
     kafka_consumer_free(c);
     unsetenv("KAFKA_PARTITION_ASSIGNMENT_STRATEGY");
@@ -91,8 +91,8 @@ static void test_argument_validation(void **state)
     assert_null(p);
 
     const char *topics[] = {"t"};
-    struct kafka_consumer_opts o = {.brokers = NOWHERE, .group_id = "", .topics = topics,
-                                    .ntopics = 1};
+    struct kafka_consumer_opts o = {
+        .brokers = NOWHERE, .group_id = "", .topics = topics, .ntopics = 1};
     assert_int_equal(kafka_consumer_new(&c, &o, err, sizeof(err)), -EINVAL);
     o.group_id = "g";
     o.ntopics = 0;
@@ -168,8 +168,7 @@ static void test_produce_sync_bounded_without_broker(void **state)
     assert_int_equal(kafka_producer_new(&p, NOWHERE, err, sizeof(err)), 0);
     unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
     /* message.timeout.ms (300 ms) fails it before our own 20 s bound: -EIO with the reason. */
-    int rc = kafka_produce_sync(p, "agenthub.test", "k", "v", 1, NULL, 0, 20000, err,
-                                sizeof(err));
+    int rc = kafka_produce_sync(p, "agenthub.test", "k", "v", 1, NULL, 0, 20000, err, sizeof(err));
     assert_int_equal(rc, -EIO);
     assert_true(strlen(err) > 0);
     kafka_producer_free(p);
