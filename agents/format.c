@@ -70,6 +70,8 @@ static char *plain_text(const char *c)
                 p++;
             while (*p == ' ')
                 p++;
+            bol = 0;
+            continue; /* the text after the marker may be empty, even the end */
         }
         if (strncmp(p, "**", 2) == 0 || strncmp(p, "__", 2) == 0) {
             p += 2;

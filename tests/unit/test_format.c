@@ -32,6 +32,13 @@ static void test_text_strips_markdown(void **state)
     r = format_output("text", "", NULL);
     assert_string_equal(r, "");
     free(r);
+    /* a heading marker at the very end (found by fuzz_format) */
+    r = format_output("text", "#", NULL);
+    assert_string_equal(r, "");
+    free(r);
+    r = format_output("text", "a\n## ", NULL);
+    assert_string_equal(r, "a\n");
+    free(r);
 }
 
 static void test_json_wraps_answer_and_data(void **state)
