@@ -33,37 +33,10 @@ static struct curl_slist *anthropic_headers(const struct llm_wire *w, struct cur
 {
     h = curl_slist_append(h, "Content-Type: application/json");
     h = curl_slist_append(h, "anthropic-version: " ANTHROPIC_VERSION);
-    if (w->cfg->api_key && *w->cfg->api_key) {
-        size_t n = strlen(w->cfg->api_key) + 16;
-        char *line = malloc(n);
-        if (line) {
-            snprintf(line, n, "x-api-key: %s", w->cfg->api_key);
-            h = curl_slist_append(h, line);
-            memset(line, 0, n);
-            free(line);
-        }
-    }
+    h = llm_header_secret(h, "x-api-key: ", w->cfg->api_key);
     if (w->stream)
         h = curl_slist_append(h, "Accept: text/event-stream");
     return h;
-}
-
-/* Appends blocks to the last message if it has the same role, else starts a new one. */
-static json_object *turn(json_object *msgs, const char *role)
-{
-    size_t n = json_object_array_length(msgs);
-    if (n > 0) {
-        json_object *last = json_object_array_get_idx(msgs, n - 1);
-        const char *r = llm_json_str(last, "role");
-        if (r && strcmp(r, role) == 0)
-            return llm_json_get(last, "content");
-    }
-    json_object *m = json_object_new_object();
-    json_object *content = json_object_new_array();
-    json_object_object_add(m, "role", json_object_new_string(role));
-    json_object_object_add(m, "content", content);
-    json_object_array_add(msgs, m);
-    return content;
 }
 
 static void add_text(json_object *blocks, const char *text)
@@ -98,10 +71,10 @@ static char *anthropic_body(const struct llm_wire *w, char *err, size_t errlen)
             }
             break;
         case LLM_ROLE_USER:
-            add_text(turn(msgs, "user"), m->content ? m->content : " ");
+            add_text(llm_json_turn(msgs, "user", "content"), m->content ? m->content : " ");
             break;
         case LLM_ROLE_ASSISTANT: {
-            json_object *blocks = turn(msgs, "assistant");
+            json_object *blocks = llm_json_turn(msgs, "assistant", "content");
             add_text(blocks, m->content);
             for (size_t k = 0; k < m->ntool_calls; k++) {
                 const struct llm_tool_call *tc = &m->tool_calls[k];
@@ -124,7 +97,7 @@ static char *anthropic_body(const struct llm_wire *w, char *err, size_t errlen)
             json_object_object_add(b, "tool_use_id", json_object_new_string(m->tool_call_id));
             json_object_object_add(b, "content",
                                    json_object_new_string(m->content ? m->content : ""));
-            json_object_array_add(turn(msgs, "user"), b);
+            json_object_array_add(llm_json_turn(msgs, "user", "content"), b);
             break;
         }
         }
@@ -165,24 +138,6 @@ out:
     json_object_put(root);
     llm_buf_free(&sys);
     return out;
-}
-
-static void take_usage(struct llm_acc *a, json_object *u)
-{
-    json_object *v;
-    if ((v = llm_json_get(u, "input_tokens")))
-        a->input_tokens = json_object_get_int64(v);
-    if ((v = llm_json_get(u, "output_tokens")))
-        a->output_tokens = json_object_get_int64(v);
-}
-
-static void take_stop(struct llm_acc *a, json_object *o)
-{
-    const char *sr = llm_json_str(o, "stop_reason");
-    if (sr) {
-        llm_acc_set(&a->finish_reason, llm_finish_normalize(sr));
-        a->saw_finish = 1;
-    }
 }
 
 /* {"type":"error","error":{"type":"overloaded_error","message":...}} -> an llm_status. */
@@ -247,8 +202,8 @@ static int anthropic_parse(struct llm_acc *a, json_object *root)
                 return LLM_ERR_BAD_RESPONSE;
         }
     }
-    take_stop(a, root);
-    take_usage(a, llm_json_get(root, "usage"));
+    llm_acc_finish_reason(a, llm_json_str(root, "stop_reason"));
+    llm_acc_usage(a, llm_json_get(root, "usage"), "input_tokens", "output_tokens");
     a->done = 1;
     return 0;
 }
@@ -267,7 +222,7 @@ static int anthropic_event(struct llm_acc *a, const char *event, const char *dat
     if (strcmp(type, "message_start") == 0) {
         json_object *m = llm_json_get(root, "message");
         llm_acc_set(&a->model, llm_json_str(m, "model"));
-        take_usage(a, llm_json_get(m, "usage"));
+        llm_acc_usage(a, llm_json_get(m, "usage"), "input_tokens", "output_tokens");
     } else if (strcmp(type, "content_block_start") == 0) {
         json_object *b = llm_json_get(root, "content_block");
         json_object *ix = llm_json_get(root, "index");
@@ -303,8 +258,8 @@ static int anthropic_event(struct llm_acc *a, const char *event, const char *dat
         }
         /* thinking_delta, signature_delta, citations_delta: not surfaced */
     } else if (strcmp(type, "message_delta") == 0) {
-        take_stop(a, llm_json_get(root, "delta"));
-        take_usage(a, llm_json_get(root, "usage"));
+        llm_acc_finish_reason(a, llm_json_str(llm_json_get(root, "delta"), "stop_reason"));
+        llm_acc_usage(a, llm_json_get(root, "usage"), "input_tokens", "output_tokens");
     } else if (strcmp(type, "message_stop") == 0) {
         a->done = 1;
     } else if (strcmp(type, "error") == 0) {

@@ -33,16 +33,7 @@ static int gemini_url(const struct llm_wire *w, char *buf, size_t cap)
 struct curl_slist *llm_gemini_headers(const struct llm_config *cfg, struct curl_slist *h)
 {
     h = curl_slist_append(h, "Content-Type: application/json");
-    if (cfg->api_key && *cfg->api_key) {
-        size_t n = strlen(cfg->api_key) + 24;
-        char *line = malloc(n);
-        if (line) {
-            snprintf(line, n, "x-goog-api-key: %s", cfg->api_key);
-            h = curl_slist_append(h, line);
-            memset(line, 0, n);
-            free(line);
-        }
-    }
+    h = llm_header_secret(h, "x-goog-api-key: ", cfg->api_key);
     return h;
 }
 
@@ -52,23 +43,6 @@ static struct curl_slist *gemini_headers(const struct llm_wire *w, struct curl_s
     if (w->stream)
         h = curl_slist_append(h, "Accept: text/event-stream");
     return h;
-}
-
-static json_object *turn(json_object *contents, const char *role)
-{
-    size_t n = json_object_array_length(contents);
-    if (n > 0) {
-        json_object *last = json_object_array_get_idx(contents, n - 1);
-        const char *r = llm_json_str(last, "role");
-        if (r && strcmp(r, role) == 0)
-            return llm_json_get(last, "parts");
-    }
-    json_object *c = json_object_new_object();
-    json_object *parts = json_object_new_array();
-    json_object_object_add(c, "role", json_object_new_string(role));
-    json_object_object_add(c, "parts", parts);
-    json_object_array_add(contents, c);
-    return parts;
 }
 
 /* Gemini's schema dialect (an OpenAPI subset) rejects some JSON Schema keywords. */
@@ -130,10 +104,10 @@ static char *gemini_body(const struct llm_wire *w, char *err, size_t errlen)
             part = json_object_new_object();
             json_object_object_add(part, "text",
                                    json_object_new_string(m->content ? m->content : ""));
-            json_object_array_add(turn(contents, "user"), part);
+            json_object_array_add(llm_json_turn(contents, "user", "parts"), part);
             break;
         case LLM_ROLE_ASSISTANT: {
-            json_object *parts = turn(contents, "model");
+            json_object *parts = llm_json_turn(contents, "model", "parts");
             if (m->content && *m->content) {
                 part = json_object_new_object();
                 json_object_object_add(part, "text", json_object_new_string(m->content));
@@ -169,7 +143,7 @@ static char *gemini_body(const struct llm_wire *w, char *err, size_t errlen)
             json_object_object_add(fr, "response", resp);
             part = json_object_new_object();
             json_object_object_add(part, "functionResponse", fr);
-            json_object_array_add(turn(contents, "user"), part);
+            json_object_array_add(llm_json_turn(contents, "user", "parts"), part);
             break;
         }
         }
@@ -232,11 +206,7 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
         return llm_take_stream_error(a, err);
     llm_acc_set(&a->model, llm_json_str(root, "modelVersion"));
     json_object *um = llm_json_get(root, "usageMetadata");
-    json_object *v;
-    if ((v = llm_json_get(um, "promptTokenCount")))
-        a->input_tokens = json_object_get_int64(v);
-    if ((v = llm_json_get(um, "candidatesTokenCount")))
-        a->output_tokens = json_object_get_int64(v);
+    llm_acc_usage(a, um, "promptTokenCount", "candidatesTokenCount");
     json_object *cands = llm_json_get(root, "candidates");
     if (!cands || !json_object_is_type(cands, json_type_array) ||
         json_object_array_length(cands) < 1) {
@@ -282,12 +252,8 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
             }
         }
     }
-    const char *fr = llm_json_str(cand, "finishReason");
-    if (fr) {
-        llm_acc_set(&a->finish_reason, llm_finish_normalize(fr));
-        a->saw_finish = 1;
+    if (llm_acc_finish_reason(a, llm_json_str(cand, "finishReason")))
         a->done = 1;
-    }
     if (!streaming)
         a->done = 1;
     return 0;

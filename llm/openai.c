@@ -32,16 +32,7 @@ static int openai_url(const struct llm_wire *w, char *buf, size_t cap)
 struct curl_slist *llm_openai_headers(const struct llm_config *cfg, struct curl_slist *h)
 {
     h = curl_slist_append(h, "Content-Type: application/json");
-    if (cfg->api_key && *cfg->api_key) {
-        size_t n = strlen(cfg->api_key) + 32;
-        char *auth = malloc(n);
-        if (auth) {
-            snprintf(auth, n, "Authorization: Bearer %s", cfg->api_key);
-            h = curl_slist_append(h, auth);
-            memset(auth, 0, n);
-            free(auth);
-        }
-    }
+    h = llm_header_secret(h, "Authorization: Bearer ", cfg->api_key);
     if (cfg->provider == LLM_PROVIDER_OPENROUTER) {
         const char *ref = getenv("AGENTHUB_PUBLIC_URL");
         char line[512];
@@ -161,26 +152,6 @@ out:
     return out;
 }
 
-static void take_usage(struct llm_acc *a, json_object *usage)
-{
-    json_object *v;
-    if (!usage || !json_object_is_type(usage, json_type_object))
-        return;
-    if ((v = llm_json_get(usage, "prompt_tokens")))
-        a->input_tokens = json_object_get_int64(v);
-    if ((v = llm_json_get(usage, "completion_tokens")))
-        a->output_tokens = json_object_get_int64(v);
-}
-
-static void take_finish(struct llm_acc *a, json_object *choice)
-{
-    const char *fr = llm_json_str(choice, "finish_reason");
-    if (fr) {
-        llm_acc_set(&a->finish_reason, llm_finish_normalize(fr));
-        a->saw_finish = 1;
-    }
-}
-
 /* A provider error object inside a 200 answer (OpenRouter does this mid-stream). */
 int llm_take_stream_error(struct llm_acc *a, json_object *err)
 {
@@ -233,8 +204,8 @@ static int openai_parse(struct llm_acc *a, json_object *root)
                 return LLM_ERR_BAD_RESPONSE;
         }
     }
-    take_finish(a, ch);
-    take_usage(a, llm_json_get(root, "usage"));
+    llm_acc_finish_reason(a, llm_json_str(ch, "finish_reason"));
+    llm_acc_usage(a, llm_json_get(root, "usage"), "prompt_tokens", "completion_tokens");
     a->done = 1;
     return 0;
 }
@@ -257,7 +228,7 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
         goto out;
     }
     llm_acc_set(&a->model, llm_json_str(root, "model"));
-    take_usage(a, llm_json_get(root, "usage"));
+    llm_acc_usage(a, llm_json_get(root, "usage"), "prompt_tokens", "completion_tokens");
     json_object *choices = llm_json_get(root, "choices");
     if (!choices || !json_object_is_type(choices, json_type_array))
         goto out;
@@ -307,7 +278,7 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
                 }
             }
         }
-        take_finish(a, ch);
+        llm_acc_finish_reason(a, llm_json_str(ch, "finish_reason"));
     }
 out:
     json_object_put(root);

@@ -56,6 +56,10 @@ int llm_acc_text(struct llm_acc *a, const char *s, size_t n); /* appends and emi
 /* The call with provider index key, created if absent (NULL when there are too many). */
 struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key);
 void llm_acc_set(char **dst, const char *s);
+/* Token counts from a provider's usage object (NULL or a non-object: nothing taken). */
+void llm_acc_usage(struct llm_acc *a, json_object *usage, const char *in_key, const char *out_key);
+/* Records a provider finish reason (normalized) if raw is not NULL; returns 1 if it did. */
+int llm_acc_finish_reason(struct llm_acc *a, const char *raw);
 /* Moves the accumulated result into r (r zeroed first). Tool calls without arguments get "{}". */
 int llm_acc_finish(struct llm_acc *a, struct llm_response *r);
 
@@ -133,5 +137,12 @@ json_object *llm_json_parse(const char *s, size_t len);     /* NULL if malformed
 /* Parses tool arguments text as an object; anything else becomes {} (never NULL). */
 json_object *llm_json_args(const char *s);
 char *llm_json_dup(json_object *o); /* compact text, malloc'd */
+/* The list under list_key of the last message in msgs if that message has this role, else a
+ * new {"role": role, list_key: []} appended to msgs: consecutive turns of one role merge. */
+json_object *llm_json_turn(json_object *msgs, const char *role, const char *list_key);
+
+/* Appends the header line prefix + secret (prefix like "x-api-key: "); the temporary line is
+ * wiped before it is freed. Nothing is added when secret is NULL or empty. */
+struct curl_slist *llm_header_secret(struct curl_slist *h, const char *prefix, const char *secret);
 
 #endif

@@ -67,6 +67,24 @@ void llm_acc_set(char **dst, const char *s)
     *dst = d;
 }
 
+void llm_acc_usage(struct llm_acc *a, json_object *usage, const char *in_key, const char *out_key)
+{
+    json_object *v;
+    if ((v = llm_json_get(usage, in_key)))
+        a->input_tokens = json_object_get_int64(v);
+    if ((v = llm_json_get(usage, out_key)))
+        a->output_tokens = json_object_get_int64(v);
+}
+
+int llm_acc_finish_reason(struct llm_acc *a, const char *raw)
+{
+    if (!raw)
+        return 0;
+    llm_acc_set(&a->finish_reason, llm_finish_normalize(raw));
+    a->saw_finish = 1;
+    return 1;
+}
+
 int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
 {
     memset(r, 0, sizeof(*r));
@@ -178,6 +196,38 @@ json_object *llm_json_get(json_object *o, const char *key)
     if (!json_object_object_get_ex(o, key, &v))
         return NULL;
     return v;
+}
+
+json_object *llm_json_turn(json_object *msgs, const char *role, const char *list_key)
+{
+    size_t n = json_object_array_length(msgs);
+    if (n > 0) {
+        json_object *last = json_object_array_get_idx(msgs, n - 1);
+        const char *r = llm_json_str(last, "role");
+        if (r && strcmp(r, role) == 0)
+            return llm_json_get(last, list_key);
+    }
+    json_object *m = json_object_new_object();
+    json_object *list = json_object_new_array();
+    json_object_object_add(m, "role", json_object_new_string(role));
+    json_object_object_add(m, list_key, list);
+    json_object_array_add(msgs, m);
+    return list;
+}
+
+struct curl_slist *llm_header_secret(struct curl_slist *h, const char *prefix, const char *secret)
+{
+    if (!secret || !*secret)
+        return h;
+    size_t n = strlen(prefix) + strlen(secret) + 1;
+    char *line = malloc(n);
+    if (line) {
+        snprintf(line, n, "%s%s", prefix, secret);
+        h = curl_slist_append(h, line);
+        memset(line, 0, n);
+        free(line);
+    }
+    return h;
 }
 
 const char *llm_json_str(json_object *o, const char *key)
