@@ -10,10 +10,8 @@
  */
 #include "fernet.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -21,6 +19,7 @@
 #include <openssl/hmac.h>
 
 #include "b64.h"
+#include "csprng.h"
 
 #define FERNET_VERSION 0x80
 #define FERNET_MAX_CLOCK_SKEW 60
@@ -41,26 +40,11 @@ static int fernet_key(const char *key_b64, unsigned char key[32])
     return FERNET_OK;
 }
 
-static int fernet_random(unsigned char *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = getrandom(buf + got, len - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    return 0;
-}
-
 int fernet_keygen(char out[FERNET_KEY_B64_LEN])
 {
     unsigned char key[32];
     int rc = FERNET_ERR_KEY;
-    if (fernet_random(key, sizeof(key)) != 0)
+    if (csprng_fill(key, sizeof(key)) != 0)
         goto out;
     if (b64_encode(key, sizeof(key), out, FERNET_KEY_B64_LEN, B64_URLSAFE) != 0)
         goto out;
@@ -129,7 +113,7 @@ int fernet_encrypt(const char *key_b64, const void *plain, size_t len, char **to
 {
     unsigned char iv[16];
     *token = NULL;
-    if (fernet_random(iv, sizeof(iv)) != 0)
+    if (csprng_fill(iv, sizeof(iv)) != 0)
         return FERNET_ERR_NOMEM;
     return fernet_encrypt_at(key_b64, plain, len, (uint64_t)time(NULL), iv, token);
 }

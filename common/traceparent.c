@@ -6,9 +6,9 @@
  */
 #include "traceparent.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
+
+#include "csprng.h"
 
 static const char tp_hex[] = "0123456789abcdef";
 
@@ -80,23 +80,15 @@ void traceparent_format(const struct traceparent *tp, char out[TRACEPARENT_LEN])
 static int tp_random_hex(char *out, size_t n)
 {
     unsigned char b[16];
-    size_t i, got = 0;
+    size_t i;
     do {
-        while (got < n / 2) {
-            ssize_t r = getrandom(b + got, n / 2 - got, 0);
-            if (r < 0) {
-                if (errno == EINTR)
-                    continue;
-                return -1;
-            }
-            got += (size_t)r;
-        }
+        if (csprng_fill(b, n / 2) != 0)
+            return -1;
         for (i = 0; i < n / 2; i++) {
             out[2 * i] = tp_hex[b[i] >> 4];
             out[2 * i + 1] = tp_hex[b[i] & 15];
         }
         out[n] = '\0';
-        got = 0;
     } while (tp_allzero(out, n));
     return 0;
 }

@@ -1,25 +1,9 @@
-/* uuid.c — v4 UUIDs from getrandom(2) (see uuid.h). */
+/* uuid.c — v4 UUIDs from the kernel CSPRNG (see uuid.h). */
 #include "uuid.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <sys/random.h>
 
-/* Fills buf from the kernel CSPRNG, retrying on EINTR and short reads. 0 or -1. */
-static int uuid_random(unsigned char *buf, size_t len)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = getrandom(buf + got, len - got, 0);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        got += (size_t)n;
-    }
-    return 0;
-}
+#include "csprng.h"
 
 int uuid_v4(char out[UUID_STR_LEN])
 {
@@ -27,7 +11,7 @@ int uuid_v4(char out[UUID_STR_LEN])
     unsigned char b[16];
     size_t i, o = 0;
 
-    if (uuid_random(b, sizeof(b)) != 0) {
+    if (csprng_fill(b, sizeof(b)) != 0) {
         out[0] = '\0';
         return -1;
     }
