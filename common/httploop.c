@@ -54,6 +54,13 @@ struct timer {
     void *opaque;
 };
 
+/* A caller's fd in the epoll set (httploop_watch_fd); few, so a small array. */
+struct watch {
+    int fd;
+    httploop_fd_cb cb;
+    void *opaque;
+};
+
 struct httploop {
     CURLM *multi;
     int epfd;
@@ -65,6 +72,8 @@ struct httploop {
     size_t nheap, capheap;
     long next_timer_id;
     int running; /* libcurl's count */
+    struct watch *watches;
+    size_t nwatches, capwatches;
 };
 
 static long long now_ms(void)
@@ -297,6 +306,7 @@ void httploop_free(struct httploop *l)
     free(l->heap);
     free(l->timers.b);
     free(l->xfers.b);
+    free(l->watches);
     curl_multi_cleanup(l->multi);
     close(l->epfd);
     close(l->evfd);
@@ -424,6 +434,46 @@ static void run_timers(struct httploop *l)
     }
 }
 
+static struct watch *watch_find(struct httploop *l, int fd)
+{
+    for (size_t i = 0; i < l->nwatches; i++)
+        if (l->watches[i].fd == fd)
+            return &l->watches[i];
+    return NULL;
+}
+
+int httploop_watch_fd(struct httploop *l, int fd, httploop_fd_cb cb, void *opaque)
+{
+    if (!l || fd < 0 || !cb || fd == l->evfd)
+        return -EINVAL;
+    if (watch_find(l, fd))
+        return -EEXIST;
+    if (l->nwatches == l->capwatches) {
+        size_t cap = l->capwatches ? l->capwatches * 2 : 4;
+        struct watch *w = realloc(l->watches, cap * sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        l->watches = w;
+        l->capwatches = cap;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return -EIO;
+    l->watches[l->nwatches++] = (struct watch){.fd = fd, .cb = cb, .opaque = opaque};
+    return 0;
+}
+
+void httploop_unwatch_fd(struct httploop *l, int fd)
+{
+    if (!l)
+        return;
+    struct watch *w = watch_find(l, fd);
+    if (!w)
+        return;
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+    *w = l->watches[--l->nwatches];
+}
+
 int httploop_run(struct httploop *l, int timeout_ms)
 {
     if (!l)
@@ -447,6 +497,11 @@ int httploop_run(struct httploop *l, int timeout_ms)
             uint64_t v;
             while (read(l->evfd, &v, sizeof(v)) > 0)
                 ;
+            continue;
+        }
+        struct watch *w = watch_find(l, fd);
+        if (w) {
+            w->cb(w->opaque, fd); /* may unwatch: w is not used after this */
             continue;
         }
         int flags = 0;

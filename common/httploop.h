@@ -30,6 +30,15 @@ void httploop_timer_cancel(struct httploop *l, long id);
  * Returns the number of transfers still running. */
 int httploop_run(struct httploop *l, int timeout_ms);
 int httploop_active(const struct httploop *l); /* transfers + pending timers */
+/* Watches a file descriptor of the caller's (an eventfd another library writes to) in the same
+ * epoll set, so one httploop_run() wait serves it too: cb runs from httploop_run() while fd is
+ * readable (level-triggered: cb must read or unwatch it). Watched fds do not count in
+ * httploop_active(). Returns 0, -EINVAL, -EEXIST, -ENOMEM or -EIO. */
+typedef void (*httploop_fd_cb)(void *opaque, int fd);
+int httploop_watch_fd(struct httploop *l, int fd, httploop_fd_cb cb, void *opaque);
+/* Stops watching fd (before the caller closes it). Unknown fds are ignored. */
+void httploop_unwatch_fd(struct httploop *l, int fd);
+
 /* Makes a blocked httploop_run() return early; callable from any thread. */
 void httploop_wakeup(struct httploop *l);
 

@@ -880,6 +880,20 @@ rd_kafka_message_t *kafka_consumer_poll(struct kafka_consumer *c, int timeout_ms
     }
 }
 
+int kafka_consumer_io_event(struct kafka_consumer *c, int fd)
+{
+    if (!c || fd < 0)
+        return -EINVAL;
+    rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(c->rk);
+    if (!q)
+        return -EINVAL;
+    /* 8 bytes: an eventfd accepts only a uint64_t (value 1 here); a pipe takes them too. */
+    static const uint64_t one = 1;
+    rd_kafka_queue_io_event_enable(q, fd, &one, sizeof(one));
+    rd_kafka_queue_destroy(q); /* drops our reference; the consumer keeps the queue */
+    return 0;
+}
+
 int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,
                           int64_t next_offset)
 {

@@ -78,6 +78,12 @@ int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_
 /* Returns a message (caller frees with rd_kafka_message_destroy), or NULL on timeout.
  * Partition EOF and transient errors are handled inside (logged, not returned). */
 rd_kafka_message_t *kafka_consumer_poll(struct kafka_consumer *c, int timeout_ms);
+/* Makes librdkafka write 8 bytes (a uint64_t 1, as an eventfd wants) to fd when the consumer
+ * queue (messages, rebalances) becomes non-empty, so a caller can sleep in its own epoll set
+ * and call kafka_consumer_poll(c, 0) when fd is readable. At most one write per period between
+ * polls: after a wake-up, poll until it returns NULL. fd stays the caller's (close it after
+ * kafka_consumer_free). Returns 0 or -EINVAL. */
+int kafka_consumer_io_event(struct kafka_consumer *c, int fd);
 /* Commits `next_offset` (the offset of the next message to read) for one partition,
  * synchronously. */
 int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,

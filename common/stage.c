@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <civetweb.h>
 
@@ -395,6 +397,7 @@ struct stage_job {
     char key[80];
     void *data;
     int started;
+    long long recv_ms;             /* monotonic, when the stage took the message */
     struct stage_job *prev, *next; /* all jobs of the stage */
     struct stage_job *ready_next;  /* queued to start (see start_job) */
 };
@@ -427,6 +430,10 @@ struct stage {
     struct posted *posted;
     struct metric *m_inflight, *m_done, *m_dlq;
     struct mg_context *http; /* /metrics and /health, when asked for */
+    int kafka_fd;            /* eventfd librdkafka writes to when the consumer queue fills */
+    /* Timing since the last stats line: broker lag (message timestamp -> taken by the stage,
+     * wall clock) and job time (taken -> done), sums and maxima in ms. */
+    long long st_lag_sum, st_lag_max, st_lag_n, st_job_sum, st_job_max, st_job_n;
 };
 
 static long long now_ms(void)
@@ -511,6 +518,7 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
     if (!s)
         goto out;
     pthread_mutex_init(&s->post_mu, NULL);
+    s->kafka_fd = -1;
     s->name = strdup(o->name ? o->name : "stage");
     if (!s->name)
         goto out;
@@ -541,6 +549,14 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
     rc = kafka_consumer_new(&s->consumer, &co, err, errlen);
     if (rc < 0)
         goto out;
+    /* One wait for everything: librdkafka signals this eventfd when messages (or rebalance
+     * events) arrive, and stage_run watches it in the httploop's epoll set. */
+    s->kafka_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (s->kafka_fd < 0 || kafka_consumer_io_event(s->consumer, s->kafka_fd) < 0) {
+        rc = -EIO;
+        snprintf(err, errlen, "cannot set up the consumer's wake-up fd");
+        goto out;
+    }
     if (o->metrics_listen && *o->metrics_listen) {
         rc = http_start(s, o->metrics_listen, err, errlen);
         if (rc < 0)
@@ -586,6 +602,8 @@ void stage_free(struct stage *s)
         mg_exit_library();
     }
     kafka_consumer_free(s->consumer);
+    if (s->kafka_fd >= 0)
+        close(s->kafka_fd); /* after the consumer: librdkafka no longer writes to it */
     stage_sessions_free(s->sessions);
     struct stage_job *j = s->jobs;
     s->jobs = NULL;
@@ -654,6 +672,11 @@ void stage_job_done(struct stage_job *j)
     struct stage *s = j->stage;
     stage_offsets_done(s->offsets, j->topic, j->partition, j->offset);
     s->done_total++;
+    long long took = now_ms() - j->recv_ms;
+    s->st_job_sum += took;
+    s->st_job_n++;
+    if (took > s->st_job_max)
+        s->st_job_max = took;
     metrics_inc(s->m_done, 1);
     char key[sizeof(j->key)];
     memcpy(key, j->key, sizeof(key));
@@ -762,6 +785,23 @@ static void dead_letter(struct stage *s, const rd_kafka_message_t *m, const char
     metrics_inc(s->m_dlq, 1);
 }
 
+/* Broker lag of one message: its timestamp (producer create time, wall clock) to now. */
+static void note_lag(struct stage *s, const rd_kafka_message_t *m)
+{
+    int64_t ts = rd_kafka_message_timestamp(m, NULL);
+    if (ts <= 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long lag = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000 - ts;
+    if (lag < 0)
+        lag = 0;
+    s->st_lag_sum += lag;
+    s->st_lag_n++;
+    if (lag > s->st_lag_max)
+        s->st_lag_max = lag;
+}
+
 static void handle_message(struct stage *s, rd_kafka_message_t *m)
 {
     char err[256] = "";
@@ -787,6 +827,8 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
     j->stage = s;
     j->partition = m->partition;
     j->offset = m->offset;
+    j->recv_ms = now_ms();
+    note_lag(s, m);
     if (!m->payload || envelope_decode(&j->env, m->payload, m->len, err, sizeof(err)) < 0 ||
         (s->h.validate && s->h.validate(s->h.opaque, &j->env, err, sizeof(err)) < 0)) {
         if (!err[0])
@@ -837,14 +879,41 @@ static void log_stats(struct stage *s, long long *last, long *last_done)
     long long t = now_ms();
     if (t - *last < 2000 || (s->njobs == 0 && s->done_total == *last_done))
         return;
-    char a[24], b[24], c[24];
+    char a[24], b[24], c[24], la[24], lm[24], ja[24], jm[24];
     snprintf(a, sizeof(a), "%zu", s->njobs);
     snprintf(b, sizeof(b), "%zu", s->peak);
     snprintf(c, sizeof(c), "%ld", s->done_total);
+    snprintf(la, sizeof(la), "%lld", s->st_lag_n ? s->st_lag_sum / s->st_lag_n : 0);
+    snprintf(lm, sizeof(lm), "%lld", s->st_lag_max);
+    snprintf(ja, sizeof(ja), "%lld", s->st_job_n ? s->st_job_sum / s->st_job_n : 0);
+    snprintf(jm, sizeof(jm), "%lld", s->st_job_max);
     log_kv(LOG_INFO, NULL, "stage stats", "stage", s->name, "in_flight", a, "peak_in_flight", b,
-           "done", c, (char *)NULL);
+           "done", c, "lag_avg_ms", la, "lag_max_ms", lm, "job_avg_ms", ja, "job_max_ms", jm,
+           (char *)NULL);
+    s->st_lag_sum = s->st_lag_max = s->st_lag_n = 0;
+    s->st_job_sum = s->st_job_max = s->st_job_n = 0;
     *last = t;
     *last_done = s->done_total;
+}
+
+/* The consumer's eventfd is readable: librdkafka queued messages or events. Draining the
+ * fd is enough here; stage_run polls the consumer right after httploop_run returns. */
+static void on_kafka_fd(void *opaque, int fd)
+{
+    (void)opaque;
+    uint64_t v;
+    while (read(fd, &v, sizeof(v)) > 0)
+        ;
+}
+
+/* How long the loop may sleep: until the next commit is due, and never long, so a wake-up
+ * that got lost (a consumer error ending a poll batch early) costs at most this much. */
+static int wait_ms(const struct stage *s, long long last_commit)
+{
+    long long left = last_commit + s->commit_interval_ms - now_ms();
+    if (left < 0)
+        return 0;
+    return left > 100 ? 100 : (int)left;
 }
 
 int stage_run(struct stage *s)
@@ -852,19 +921,31 @@ int stage_run(struct stage *s)
     long long last_commit = now_ms(), last_stats = now_ms();
     long last_done = 0;
     s->running = 1;
+    int watched = httploop_watch_fd(s->loop, s->kafka_fd, on_kafka_fd, s) == 0;
+    if (!watched)
+        log_kv(LOG_WARN, NULL, "consumer fd not watched, polling instead", "stage", s->name,
+               (char *)NULL);
     log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, (char *)NULL);
     while (!s->stop) {
-        int busy = httploop_active(s->loop) > 0 || s->posted;
-        /* Take a batch of messages while there is room. */
-        for (int i = 0; i < 256 && !s->stop && (long)s->njobs < s->max_inflight; i++) {
-            rd_kafka_message_t *m = kafka_consumer_poll(s->consumer, (i == 0 && !busy) ? 50 : 0);
+        /* Take what the consumer has queued, without waiting, while there is room. */
+        int more = 0;
+        for (int i = 0; !s->stop && (long)s->njobs < s->max_inflight; i++) {
+            if (i == 256) {
+                more = 1; /* a full batch: let the loop run, then come back at once */
+                break;
+            }
+            rd_kafka_message_t *m = kafka_consumer_poll(s->consumer, 0);
             if (!m)
                 break;
             handle_message(s, m);
         }
         run_posted(s);
-        busy = httploop_active(s->loop) > 0;
-        httploop_run(s->loop, busy ? 10 : 0);
+        /* ONE wait for HTTP transfers, timers, posted work (httploop_wakeup) and the
+         * consumer (its eventfd is in the same epoll set): whichever comes first. */
+        int wait = (more || s->posted) ? 0 : wait_ms(s, last_commit);
+        if (!watched && wait > 10)
+            wait = 10;
+        httploop_run(s->loop, wait);
         run_posted(s);
         if (now_ms() - last_commit >= s->commit_interval_ms) {
             commit_all(s);
@@ -887,6 +968,8 @@ int stage_run(struct stage *s)
         }
     }
     commit_all(s);
+    if (watched)
+        httploop_unwatch_fd(s->loop, s->kafka_fd);
     snprintf(nbuf, sizeof(nbuf), "%zu", s->njobs);
     log_kv(LOG_INFO, NULL, "stage stopped", "stage", s->name, "unfinished", nbuf, (char *)NULL);
     s->running = 0;
