@@ -8,7 +8,7 @@ PKGS=(
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev
   libcivetweb-dev libssl-dev libcmocka-dev libtesseract-dev libleptonica-dev
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-vie
-  postgresql redis-server kcat curl procps psmisc
+  postgresql redis-server kcat curl procps psmisc wrk
   python3 python3-jwt python3-cryptography
   nodejs npm
   cppcheck clang-tidy clang-format

@@ -6,13 +6,22 @@ Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS) when exported; other
 its own stack (compose/local/stack, AGENTHUB_VAR=var/bench-ingress, AGENTHUB_PORT_BASE=
 $BENCH_PORT_BASE or 26400) and takes it down at the end.
 
-Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CLIENTS (16), BENCH_SSE_STREAMS
-(5000), BENCH_SSE_HOLD_S (20), AGENTHUB_BIN (build/bin).
+Chat submissions are driven by wrk (C, keep-alive connections, tests/bench/ingress_chat.lua)
+at each connection count of BENCH_CHAT_CONNECTIONS; only 202 answers count as accepted, every
+other status is counted and printed as an error. The headline figures (chat_accepted_per_s,
+chat_p50_ms, chat_p99_ms, chat_goal_ratio against the 5,000/s goal) are those of the largest
+connection count. Without wrk the old Python client (BENCH_CHAT_CLIENTS threads) is used.
+
+Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256),
+BENCH_WRK_THREADS (2), BENCH_CHAT_CLIENTS (16, Python fallback only), BENCH_SSE_STREAMS (5000,
+0 skips the SSE part), BENCH_SSE_HOLD_S (20), BENCH_INGRESS_ENV (extra ingress env,
+"K=V,K=V"), AGENTHUB_BIN (build/bin).
 Prints `ingress.<figure> <value>` lines and writes var/bench/ingress.json.
 """
 import json
 import os
 import selectors
+import shutil
 import socket
 import subprocess
 import sys
@@ -97,6 +106,63 @@ def bench_chat(ing, tenant, token, seconds, clients):
         "chat_p50_ms": round(pct(lat, 50) * 1000, 2),
         "chat_p99_ms": round(pct(lat, 99) * 1000, 2),
         "chat_status_counts": {str(k): v for k, v in codes.items()},
+    }
+
+
+CHAT_GOAL_PER_S = 5000.0
+
+
+def run_wrk(ing, tenant, token, seconds, conns):
+    threads = max(1, min(conns, int(os.environ.get("BENCH_WRK_THREADS", "2"))))
+    env = dict(os.environ, BENCH_TENANT=tenant, BENCH_TOKEN=token)
+    cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % max(1, int(round(seconds))),
+           "--timeout", "10s", "-s", os.path.join(HERE, "ingress_chat.lua"),
+           "http://127.0.0.1:%d" % ing.port]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    res = None
+    for line in out.stdout.splitlines():
+        if line.startswith("WRK_RESULT "):
+            res = json.loads(line[len("WRK_RESULT "):])
+    if out.returncode != 0 or res is None:
+        raise RuntimeError("wrk failed (%d): %s %s" % (out.returncode, out.stdout[-1000:],
+                                                      out.stderr[-1000:]))
+    secs = res["duration_us"] / 1e6
+    errors = res["requests"] - res["accepted"] + sum(res["socket_errors"].values())
+    rate = res["accepted"] / secs if secs > 0 else 0.0
+    fig = {
+        "connections": conns,
+        "seconds": round(secs, 2),
+        "accepted": res["accepted"],
+        "accepted_per_s": round(rate, 1),
+        "p50_ms": round(res["p50_us"] / 1000.0, 2),
+        "p99_ms": round(res["p99_us"] / 1000.0, 2),
+        "goal_ratio": round(rate / CHAT_GOAL_PER_S, 3),
+        "errors": errors,
+        "status_counts": res["statuses"],
+        "socket_errors": res["socket_errors"],
+    }
+    if errors:
+        print("bench_ingress: %d errors at %d connections: statuses %s, socket %s, e.g. %s"
+              % (errors, conns, res["statuses"], res["socket_errors"],
+                 res["non202_samples"][:3]), file=sys.stderr)
+    return fig
+
+
+def bench_chat_wrk(ing, tenant, token, seconds, conn_list):
+    curve = [run_wrk(ing, tenant, token, seconds, c) for c in conn_list]
+    head = curve[-1]
+    return {
+        "chat_client": "wrk",
+        "chat_connections": head["connections"],
+        "chat_seconds": head["seconds"],
+        "chat_accepted": head["accepted"],
+        "chat_accepted_per_s": head["accepted_per_s"],
+        "chat_p50_ms": head["p50_ms"],
+        "chat_p99_ms": head["p99_ms"],
+        "chat_goal_per_s": CHAT_GOAL_PER_S,
+        "chat_goal_ratio": head["goal_ratio"],
+        "chat_errors": sum(c["errors"] for c in curve),
+        "chat_curve": curve,
     }
 
 
@@ -215,31 +281,44 @@ def main():
         print("bench_ingress: " + why, file=sys.stderr)
         return 1
     want = int(os.environ.get("BENCH_SSE_STREAMS", "5000"))
-    ing = S.Ingress({"INGRESS_THREADS": str(want + 200), "LOG_LEVEL": "warn",
-                     "INGRESS_SSE_HEARTBEAT_S": "5", "INGRESS_PG_POOL": "16"})
+    conn_list = [int(x) for x in
+                 os.environ.get("BENCH_CHAT_CONNECTIONS", "16,64,256").split(",") if x.strip()]
+    extra = {"INGRESS_THREADS": str(max(want, max(conn_list)) + 200), "LOG_LEVEL": "warn",
+             "INGRESS_SSE_HEARTBEAT_S": "5"}
+    for kv in os.environ.get("BENCH_INGRESS_ENV", "").split(","):
+        if "=" in kv:
+            k, _, v = kv.partition("=")
+            extra[k.strip()] = v.strip()
+    ing = S.Ingress(extra)
     results = {}
     try:
         tenant = S.unique("bench")
         ing.ensure_tenant(tenant)
         token = ing.token(tenant=tenant, sub="bench-user")
-        results.update(bench_chat(ing, tenant, token,
-                                  float(os.environ.get("BENCH_CHAT_SECONDS", "10")),
-                                  int(os.environ.get("BENCH_CHAT_CLIENTS", "16"))))
-        jobs = []
-        for i in range(50):
-            st, r, _ = ing.request("POST", "/api/%s/chat" % tenant, {"message": "sse %d" % i},
-                                   token=token)
-            if st == 202:
-                jobs.append(r["job_id"])
-        results.update(bench_sse(ing, tenant, token, jobs, want,
-                                 int(os.environ.get("BENCH_SSE_HOLD_S", "20"))))
+        seconds = float(os.environ.get("BENCH_CHAT_SECONDS", "10"))
+        if shutil.which("wrk"):
+            results.update(bench_chat_wrk(ing, tenant, token, seconds, conn_list))
+        else:
+            print("bench_ingress: wrk not installed (compose/local/deps.sh); using the Python "
+                  "client, which is itself the bottleneck", file=sys.stderr)
+            results.update(bench_chat(ing, tenant, token, seconds,
+                                      int(os.environ.get("BENCH_CHAT_CLIENTS", "16"))))
+        if want > 0:
+            jobs = []
+            for i in range(50):
+                st, r, _ = ing.request("POST", "/api/%s/chat" % tenant,
+                                       {"message": "sse %d" % i}, token=token)
+                if st == 202:
+                    jobs.append(r["job_id"])
+            results.update(bench_sse(ing, tenant, token, jobs, want,
+                                     int(os.environ.get("BENCH_SSE_HOLD_S", "20"))))
     finally:
         ing.stop()
         if own_stack:
             subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
                            capture_output=True, timeout=300)
     for k, v in results.items():
-        print("ingress.%s %s" % (k, json.dumps(v) if isinstance(v, dict) else v))
+        print("ingress.%s %s" % (k, json.dumps(v) if isinstance(v, (dict, list)) else v))
     os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
     with open(os.path.join(ROOT, "var", "bench", "ingress.json"), "w") as f:
         json.dump(results, f, indent=2)
