@@ -409,94 +409,45 @@ void routes_chat_post(struct req *r, const char *tenant)
     }
     in_tx = 1;
     {
-        /* A disabled tenant (admin PATCH is_active=false) takes no new chats. */
-        const char *p[] = {tenant};
-        st = pgconn_exec(conn, &res, "SELECT is_active FROM tenants WHERE tenant_id = $1", 1, p,
-                         err, sizeof err);
-        if (st != PG_OK) {
-            reply_db_error(r, st, "tenant lookup");
-            goto out;
-        }
-        int exists = PQntuples(res) > 0, active = exists && PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        res = NULL;
-        if (!exists) {
-            reply_error(r, 404, "not_found", "no such tenant");
-            goto out;
-        }
-        if (!active) {
-            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
-            goto out;
-        }
-    }
-    if (session_id[0]) {
-        const char *p[] = {session_id, tenant, r->claims.sub};
-        st = pgconn_exec(conn, &res,
-                         "SELECT 1 FROM sessions WHERE session_id = $1 AND tenant_id = $2 AND "
-                         "user_id = $3 AND deleted_at IS NULL FOR UPDATE",
-                         3, p, err, sizeof err);
-        if (st != PG_OK) {
-            reply_db_error(r, st, "session lookup");
-            goto out;
-        }
-        int found = PQntuples(res) > 0;
-        PQclear(res);
-        res = NULL;
-        if (!found) {
-            reply_error(r, 404, "not_found", "no such session");
-            goto out;
-        }
-    } else {
-        const char *p[] = {tenant, r->claims.sub, message};
-        st = pgconn_exec(conn, &res,
-                         "INSERT INTO sessions (tenant_id, user_id, title) "
-                         "VALUES ($1, $2, left($3, 80)) RETURNING session_id",
-                         3, p, err, sizeof err);
+        /* One statement (one round trip) instead of five: the tenant check, the session (an
+         * existing one is locked by the UPDATE, as FOR UPDATE did; a new one is inserted), the
+         * user message and the jobs row. Each write depends on the row before it, so a missing
+         * or disabled tenant or a missing session inserts nothing; the foreign keys are checked
+         * at the end of the statement, when every row exists. The one result row tells which
+         * case it was: no row = no tenant; active false = disabled; no message = no session. */
+        const char *p[] = {tenant,
+                           r->claims.sub,
+                           message,
+                           env.job_id,
+                           session_id[0] ? session_id : NULL,
+                           idem[0] ? idem : NULL,
+                           hash};
+        st = pgconn_exec(
+            conn, &res,
+            "WITH t AS (SELECT is_active FROM tenants WHERE tenant_id = $1), "
+            "s_old AS (UPDATE sessions SET last_message_at = now(), updated_at = now() "
+            "  WHERE $5::uuid IS NOT NULL AND session_id = $5::uuid AND tenant_id = $1 "
+            "  AND user_id = $2 AND deleted_at IS NULL AND (SELECT is_active FROM t) "
+            "  RETURNING session_id), "
+            "s_new AS (INSERT INTO sessions (tenant_id, user_id, title, last_message_at) "
+            "  SELECT $1, $2, left($3, 80), now() FROM t WHERE t.is_active AND $5::uuid IS NULL "
+            "  RETURNING session_id), "
+            "s AS (SELECT session_id FROM s_old UNION ALL SELECT session_id FROM s_new), "
+            "m AS (INSERT INTO messages (session_id, tenant_id, role, content, job_id) "
+            "  SELECT s.session_id, $1, 'user', $3, $4::uuid FROM s "
+            "  RETURNING message_id, session_id), "
+            "j AS (INSERT INTO jobs (job_id, tenant_id, session_id, user_id, user_message_id, "
+            "  status, idempotency_key, request_hash) "
+            "  SELECT $4::uuid, $1, m.session_id, $2, m.message_id, 'queued', $6, $7 FROM m "
+            "  RETURNING job_id) "
+            "SELECT t.is_active, m.session_id, m.message_id, j.job_id "
+            "FROM t LEFT JOIN m ON true LEFT JOIN j ON true",
+            7, p, err, sizeof err);
         if (st == PG_ERR_FOREIGN_KEY) {
-            reply_error(r, 404, "not_found", "no such tenant");
+            /* The tenant (or the session) was deleted meanwhile. */
+            reply_error(r, 404, "not_found", session_id[0] ? "no such session" : "no such tenant");
             goto out;
         }
-        if (st != PG_OK) {
-            reply_db_error(r, st, "session insert");
-            goto out;
-        }
-        snprintf(session_id, sizeof session_id, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        res = NULL;
-    }
-    {
-        const char *p[] = {session_id, tenant, message, env.job_id};
-        st = pgconn_exec(conn, &res,
-                         "INSERT INTO messages (session_id, tenant_id, role, content, job_id) "
-                         "VALUES ($1, $2, 'user', $3, $4) RETURNING message_id",
-                         4, p, err, sizeof err);
-        if (st != PG_OK) {
-            reply_db_error(r, st, "message insert");
-            goto out;
-        }
-        snprintf(message_id, sizeof message_id, "%s", PQgetvalue(res, 0, 0));
-        PQclear(res);
-        res = NULL;
-    }
-    {
-        const char *p[] = {session_id, tenant};
-        st = pgconn_exec(conn, NULL,
-                         "UPDATE sessions SET last_message_at = now(), updated_at = now() "
-                         "WHERE session_id = $1 AND tenant_id = $2",
-                         2, p, err, sizeof err);
-        if (st != PG_OK) {
-            reply_db_error(r, st, "session update");
-            goto out;
-        }
-    }
-    {
-        const char *p[] = {
-            env.job_id, tenant, session_id, r->claims.sub, message_id, idem[0] ? idem : NULL, hash};
-        st = pgconn_exec(conn, NULL,
-                         "INSERT INTO jobs (job_id, tenant_id, session_id, user_id, "
-                         "user_message_id, status, idempotency_key, request_hash) "
-                         "VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
-                         7, p, err, sizeof err);
         if (st == PG_ERR_CONFLICT && idem[0]) {
             /* A concurrent request with the same key won: replay its job. */
             tx(conn, "ROLLBACK");
@@ -511,6 +462,22 @@ void routes_chat_post(struct req *r, const char *tenant)
             reply_db_error(r, st, "job insert");
             goto out;
         }
+        if (PQntuples(res) == 0) {
+            reply_error(r, 404, "not_found", "no such tenant");
+            goto out;
+        }
+        if (PQgetvalue(res, 0, 0)[0] != 't') {
+            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
+            goto out;
+        }
+        if (PQgetisnull(res, 0, 1) || PQgetisnull(res, 0, 3)) {
+            reply_error(r, 404, "not_found", "no such session");
+            goto out;
+        }
+        snprintf(session_id, sizeof session_id, "%s", PQgetvalue(res, 0, 1));
+        snprintf(message_id, sizeof message_id, "%s", PQgetvalue(res, 0, 2));
+        PQclear(res);
+        res = NULL;
     }
 
     snprintf(env.session_id, sizeof env.session_id, "%s", session_id);
