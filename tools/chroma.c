@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tool_internal.h"
+
 #define CHROMA_PREFIX "/api/v2/tenants/default_tenant/databases/default_database"
 #define CHROMA_MAX_RESPONSE (32L * 1024 * 1024)
 
@@ -14,36 +16,6 @@ struct chroma {
     char *base;
     CURL *easy; /* reused: keeps the connection alive between calls */
 };
-
-struct rbuf {
-    char *p;
-    size_t len, cap;
-    int oversize;
-};
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct rbuf *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > (size_t)CHROMA_MAX_RESPONSE) {
-        b->oversize = 1;
-        return 0;
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return 0;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, ptr, n);
-    b->len += n;
-    b->p[b->len] = 0;
-    return n;
-}
 
 int chroma_open(struct chroma **out, const char *base_url, char *err, size_t errlen)
 {
@@ -81,7 +53,7 @@ void chroma_close(struct chroma *c)
 static int req(struct chroma *c, const char *method, const char *path, json_object *body,
                json_object **resp, char *err, size_t errlen)
 {
-    struct rbuf b = {0};
+    struct tool_rbuf b = {.max = CHROMA_MAX_RESPONSE};
     struct curl_slist *hdrs = NULL;
     char url[2048];
     int rc = -EIO;
@@ -104,7 +76,7 @@ static int req(struct chroma *c, const char *method, const char *path, json_obje
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, CHROMA_TIMEOUT_MS);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tool_rbuf_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     const char *text = NULL;

@@ -46,12 +46,9 @@ struct http_call {
     char *origin; /* scheme://host:port of the first URL */
     char *body;
     long timeout_ms;
-    size_t max_bytes;
     int redirects;
     int same_origin;
-    int oversize;
-    char *resp;
-    size_t resp_len, resp_cap;
+    struct tool_rbuf resp; /* resp.max: the configured max_response_bytes */
     struct curl_slist *hdrs;
     struct curl_slist *resolve;
 };
@@ -73,7 +70,7 @@ static void call_free(struct http_call *c)
     free(c->url);
     free(c->origin);
     free(c->body);
-    free(c->resp);
+    free(c->resp.p);
     curl_slist_free_all(c->hdrs);
     curl_slist_free_all(c->resolve);
     free(c);
@@ -82,30 +79,6 @@ static void call_free(struct http_call *c)
 static char *dup_or_null(const char *s)
 {
     return s ? strdup(s) : NULL;
-}
-
-static size_t on_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct http_call *c = userdata;
-    size_t n = size * nmemb;
-    if (c->resp_len + n > c->max_bytes) {
-        c->oversize = 1;
-        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-    }
-    if (c->resp_len + n + 1 > c->resp_cap) {
-        size_t cap = c->resp_cap ? c->resp_cap : 4096;
-        while (cap < c->resp_len + n + 1)
-            cap *= 2;
-        char *p = realloc(c->resp, cap);
-        if (!p)
-            return 0;
-        c->resp = p;
-        c->resp_cap = cap;
-    }
-    memcpy(c->resp + c->resp_len, ptr, n);
-    c->resp_len += n;
-    c->resp[c->resp_len] = 0;
-    return n;
 }
 
 /* scheme://host:port of url, malloc'd, or NULL. */
@@ -167,8 +140,8 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     curl_slist_free_all(c->resolve);
     curl_slist_free_all(c->hdrs);
     c->resolve = c->hdrs = NULL;
-    c->resp_len = 0;
-    c->oversize = 0;
+    c->resp.len = 0;
+    c->resp.oversize = 0;
 
     struct curl_slist *tmp = curl_slist_append(NULL, t.resolve);
     if (!tmp)
@@ -231,9 +204,9 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->hdrs);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "agenthub-tools/1");
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max_bytes);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tool_rbuf_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &c->resp);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->resp.max);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     if (strcmp(c->method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
@@ -280,9 +253,9 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
     curl_easy_cleanup(easy);
 
     if (res != CURLE_OK) {
-        if (c->oversize || res == CURLE_FILESIZE_EXCEEDED)
+        if (c->resp.oversize || res == CURLE_FILESIZE_EXCEEDED)
             snprintf(err, sizeof err, "tool %s: response larger than %zu bytes", c->tool_name,
-                     c->max_bytes);
+                     c->resp.max);
         else if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
                  res == CURLE_GOT_NOTHING || res == CURLE_RECV_ERROR || res == CURLE_SEND_ERROR ||
                  res == CURLE_SSL_CONNECT_ERROR)
@@ -329,12 +302,12 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
         return;
     }
     json_object *result = NULL;
-    if (c->resp_len == 0) {
+    if (c->resp.len == 0) {
         result = json_object_new_object();
     } else {
         enum json_tokener_error jerr = json_tokener_success;
-        result = json_tokener_parse_verbose(c->resp, &jerr);
-        if (jerr != json_tokener_success || (result == NULL && strcmp(c->resp, "null") != 0)) {
+        result = json_tokener_parse_verbose(c->resp.p, &jerr);
+        if (jerr != json_tokener_success || (result == NULL && strcmp(c->resp.p, "null") != 0)) {
             if (c->output_schema) {
                 snprintf(err, sizeof err, "tool %s: response is not JSON", c->tool_name);
                 finish(c, NULL, err);
@@ -342,7 +315,7 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
             }
             result = json_object_new_object();
             json_object_object_add(result, "text",
-                                   json_object_new_string_len(c->resp, (int)c->resp_len));
+                                   json_object_new_string_len(c->resp.p, (int)c->resp.len));
         }
     }
     if (tool_check_output(&c->shadow, result, err, sizeof err) != 0) {
@@ -453,8 +426,8 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
     c->allow_ctx = dup_or_null(ctx->allowed_hosts);
     c->timeout_ms =
         tool_cfg_long(cfg, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1, TOOL_MAX_TIMEOUT_MS);
-    c->max_bytes = (size_t)tool_cfg_long(cfg, "max_response_bytes", TOOL_DEFAULT_MAX_RESPONSE, 1,
-                                         64L * 1024 * 1024);
+    c->resp.max = (size_t)tool_cfg_long(cfg, "max_response_bytes", TOOL_DEFAULT_MAX_RESPONSE, 1,
+                                        64L * 1024 * 1024);
     c->same_origin = 1;
     if (tool->output_schema)
         c->output_schema = json_object_get(tool->output_schema);
@@ -542,40 +515,11 @@ out:
 
 /* ---- blocking fetch (OCR image URLs) ------------------------------------------------- */
 
-struct fetch_buf {
-    unsigned char *p;
-    size_t len, cap, max;
-    int oversize;
-};
-
-static size_t fetch_write(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct fetch_buf *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > b->max) {
-        b->oversize = 1;
-        return 0;
-    }
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n)
-            cap *= 2;
-        unsigned char *p = realloc(b->p, cap);
-        if (!p)
-            return 0;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, ptr, n);
-    b->len += n;
-    return n;
-}
-
 int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool, const char *url,
                         size_t max_bytes, unsigned char **data, size_t *len, char *err,
                         size_t errlen)
 {
-    struct fetch_buf b = {.max = max_bytes};
+    struct tool_rbuf b = {.max = max_bytes};
     struct curl_slist *resolve = NULL;
     char *cur = strdup(url);
     int rc = -EIO;
@@ -610,7 +554,7 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fetch_write);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tool_rbuf_write);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
         curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_bytes);
         CURLcode res = curl_easy_perform(e);
@@ -642,7 +586,7 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
             snprintf(err, errlen, "tool %s: HTTP %ld", name, code);
             goto out;
         }
-        *data = b.p;
+        *data = (unsigned char *)b.p;
         *len = b.len;
         b.p = NULL;
         rc = 0;

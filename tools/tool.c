@@ -12,6 +12,30 @@
 #include "provider.h" /* llm_config_copy() */
 #include "tool_internal.h"
 
+size_t tool_rbuf_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct tool_rbuf *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > b->max) {
+        b->oversize = 1;
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return 0;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, ptr, n);
+    b->len += n;
+    b->p[b->len] = 0;
+    return n;
+}
+
 long tool_cfg_long(json_object *cfg, const char *key, long def, long lo, long hi)
 {
     json_object *v;

@@ -35,6 +35,16 @@ double tool_cfg_double(json_object *cfg, const char *key, double def);
 const char *tool_cfg_str(json_object *cfg, const char *key);
 int tool_cfg_bool(json_object *cfg, const char *key, int def);
 
+/* A response body collected by libcurl, capped at max bytes (set max before the transfer). p is
+ * NUL-terminated once anything arrived; the caller frees p. */
+struct tool_rbuf {
+    char *p;
+    size_t len, cap, max;
+    int oversize; /* the cap was hit: the write was refused, which aborts the transfer */
+};
+/* CURLOPT_WRITEFUNCTION for a struct tool_rbuf passed as CURLOPT_WRITEDATA. */
+size_t tool_rbuf_write(char *ptr, size_t size, size_t nmemb, void *userdata);
+
 /* Blocking GET of url through the SSRF guard (for OCR image URLs). *data malloc'd. */
 int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool, const char *url,
                         size_t max_bytes, unsigned char **data, size_t *len, char *err,
