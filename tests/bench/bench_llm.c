@@ -24,6 +24,7 @@
 
 #include "llm.h"
 #include "log.h"
+#include "tests/support/standin.h"
 
 static long long mono_ms(void)
 {
@@ -72,33 +73,8 @@ static int start_standin(void)
     const char *dir = getenv("AGENTHUB_BIN");
     char bin[1024];
     snprintf(bin, sizeof(bin), "%s/agenthub-standin-llm", dir ? dir : "build/bin");
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    socklen_t l = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    g_port = ntohs(a.sin_port);
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", g_port);
-    g_standin = fork();
-    if (g_standin == 0) {
-        setenv("STANDIN_LLM_LISTEN", listen, 1);
-        setenv("LOG_LEVEL", "warn", 1);
-        execl(bin, bin, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; i++) {
-        int s = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in b = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)g_port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = connect(s, (struct sockaddr *)&b, sizeof(b)) == 0;
-        close(s);
-        if (ok)
-            return 0;
-        usleep(20000);
-    }
+    if (standin_llm_start(bin, &g_standin, &g_port, 250) == 0)
+        return 0;
     fprintf(stderr, "bench_llm: the stand-in did not start (%s)\n", bin);
     return -1;
 }
@@ -234,8 +210,7 @@ int main(int argc, char **argv)
     llm_client_free(g_client);
     httploop_free(loop);
     free(calls);
-    kill(g_standin, SIGTERM);
-    waitpid(g_standin, NULL, 0);
+    standin_stop(g_standin);
     curl_global_cleanup();
 
     double cps = done_in_window * 1000.0 / (double)(tp_ms ? tp_ms : 1);

@@ -13,7 +13,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -28,6 +27,7 @@
 #include "llm.h"
 #include "log.h"
 #include "rcache.h"
+#include "tests/support/standin.h"
 
 static pid_t g_standin;
 static int g_port;
@@ -41,52 +41,12 @@ static long long wall_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    socklen_t l = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static int start_standin(void)
 {
-    char exe[PATH_MAX], bin[PATH_MAX + 64];
-    const char *dir = getenv("AGENTHUB_BIN");
-    if (dir) {
-        snprintf(bin, sizeof(bin), "%s/agenthub-standin-llm", dir);
-    } else {
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-        if (n <= 0)
-            return -1;
-        exe[n] = '\0';
-        snprintf(bin, sizeof(bin), "%s/bin/agenthub-standin-llm", dirname(dirname(dirname(exe))));
-    }
-    g_port = free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", g_port);
-    g_standin = fork();
-    if (g_standin == 0) {
-        setenv("STANDIN_LLM_LISTEN", listen, 1);
-        setenv("LOG_LEVEL", "warn", 1);
-        execl(bin, bin, (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)g_port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok)
-            return 0;
-        usleep(20000);
-    }
-    return -1;
+    char dir[PATH_MAX], bin[PATH_MAX + 64];
+    standin_bin_dir(dir, sizeof(dir));
+    snprintf(bin, sizeof(bin), "%s/agenthub-standin-llm", dir);
+    return standin_llm_start(bin, &g_standin, &g_port, 200);
 }
 
 static int setup(void **state)
@@ -103,10 +63,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    if (g_standin > 0) {
-        kill(g_standin, SIGTERM);
-        waitpid(g_standin, NULL, 0);
-    }
+    standin_stop(g_standin);
     curl_global_cleanup();
     return 0;
 }

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "tests/support/standin.h"
 #include "tool.h"
 
 static pid_t g_erp;
@@ -82,26 +83,6 @@ static void set_fail(const char *mode)
     json_object_put(erp_get(q));
 }
 
-static void bin_dir(char *out, size_t cap)
-{
-    const char *b = getenv("AGENTHUB_BIN");
-    if (b && *b) {
-        snprintf(out, cap, "%s", b);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = 0;
-    /* <build>/tests/integration/test_tools_http -> <build>/bin */
-    for (int i = 0; i < 3; i++) {
-        char *s = strrchr(self, '/');
-        if (s)
-            *s = 0;
-    }
-    if (snprintf(out, cap, "%.*s/bin", (int)(cap > 8 ? cap - 8 : 0), self) < 0)
-        out[0] = 0;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -109,16 +90,10 @@ static int group_setup(void **state)
     g_port = (base && atoi(base) > 0 ? atoi(base) : 18100) + 90;
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", g_port);
     char dir[PATH_MAX], bin[PATH_MAX + 32], listen[64];
-    bin_dir(dir, sizeof dir);
+    standin_bin_dir(dir, sizeof dir);
     snprintf(bin, sizeof bin, "%s/agenthub-standin-erp", dir);
     snprintf(listen, sizeof listen, "127.0.0.1:%d", g_port);
-    g_erp = fork();
-    if (g_erp == 0) {
-        setenv("ERP_LISTEN", listen, 1);
-        setenv("LOG_LEVEL", "warn", 1);
-        execl(bin, bin, (char *)NULL);
-        _exit(127);
-    }
+    g_erp = standin_spawn(bin, "ERP_LISTEN", listen);
     for (int i = 0; i < 100; i++) {
         json_object *h = erp_get("/health");
         if (h) {
@@ -135,10 +110,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g_erp > 0) {
-        kill(g_erp, SIGTERM);
-        waitpid(g_erp, NULL, 0);
-    }
+    standin_stop(g_erp);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 
 #include "chroma.h"
 #include "knowledge.h"
+#include "tests/support/standin.h"
 #include "tool.h"
 
 static char g_tenant[64];
@@ -50,15 +51,9 @@ static void kb_dir(char *out, size_t cap)
         snprintf(out, cap, "compose/local/demo-kb");
         return;
     }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    self[n > 0 ? n : 0] = 0;
-    for (int i = 0; i < 4; i++) {
-        char *s = strrchr(self, '/');
-        if (s)
-            *s = 0;
-    }
-    if (snprintf(out, cap, "%.*s/compose/local/demo-kb", (int)(cap > 32 ? cap - 32 : 0), self) < 0)
+    char root[PATH_MAX];
+    standin_exe_up(root, sizeof root, 4);
+    if (snprintf(out, cap, "%.*s/compose/local/demo-kb", (int)(cap > 32 ? cap - 32 : 0), root) < 0)
         out[0] = 0;
 }
 

@@ -12,7 +12,6 @@
 
 #include <arpa/inet.h>
 #include <json-c/json.h>
-#include <libgen.h>
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -28,6 +27,7 @@
 #include "llm.h"
 #include "log.h"
 #include "metrics.h"
+#include "tests/support/standin.h"
 
 static pid_t g_pid;
 static int g_port;
@@ -42,54 +42,17 @@ static long long mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    bind(fd, (struct sockaddr *)&a, sizeof(a));
-    socklen_t l = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &l);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static int start_standin(void)
 {
-    char exe[PATH_MAX], bin[PATH_MAX + 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return -1;
-    exe[n] = '\0';
+    char dir[PATH_MAX], bin[PATH_MAX + 64];
     /* <build>/tests/unit/test_llm_client -> <build>/bin/agenthub-standin-llm */
-    char *d = dirname(dirname(dirname(exe)));
-    snprintf(bin, sizeof(bin), "%s/bin/agenthub-standin-llm", d);
+    standin_build_bin_dir(dir, sizeof(dir));
+    snprintf(bin, sizeof(bin), "%s/agenthub-standin-llm", dir);
     if (access(bin, X_OK) != 0) {
         fprintf(stderr, "stand-in not built: %s\n", bin);
         return -1;
     }
-    g_port = free_port();
-    char listen[64];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", g_port);
-    g_pid = fork();
-    if (g_pid == 0) {
-        setenv("STANDIN_LLM_LISTEN", listen, 1);
-        setenv("LOG_LEVEL", "warn", 1);
-        execl(bin, bin, (char *)NULL);
-        _exit(127);
-    }
-    /* Wait until it answers. */
-    for (int i = 0; i < 200; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET,
-                                .sin_port = htons((uint16_t)g_port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-        close(fd);
-        if (ok)
-            return 0;
-        usleep(20000);
-    }
-    return -1;
+    return standin_llm_start(bin, &g_pid, &g_port, 200);
 }
 
 static int group_setup(void **state)
@@ -108,10 +71,7 @@ static int group_teardown(void **state)
 {
     llm_client_free(g_client);
     httploop_free(g_loop);
-    if (g_pid > 0) {
-        kill(g_pid, SIGTERM);
-        waitpid(g_pid, NULL, 0);
-    }
+    standin_stop(g_pid);
     curl_global_cleanup();
     return 0;
 }
