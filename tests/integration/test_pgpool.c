@@ -19,29 +19,11 @@
 #include <unistd.h>
 
 #include "pgpool.h"
+#include "tests/support/stack.h"
 
 static const char *g_dsn;
 static char g_table[64];
 static char g_parent[64];
-
-static const char *stack_cmd(void)
-{
-    const char *s = getenv("AGENTHUB_STACK");
-    return s && *s ? s : "compose/local/stack";
-}
-
-static int stack(const char *verb, const char *service)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>&1", stack_cmd(), verb, service);
-    return system(cmd);
-}
-
-static int have_stack(void)
-{
-    const char *s = stack_cmd();
-    return access(s, X_OK) == 0 || strchr(s, ' ') != NULL;
-}
 
 static struct pgpool *open_pool(int size)
 {
@@ -319,7 +301,7 @@ static void test_server_restart(void **state)
 {
     (void)state;
     NEED_DB();
-    if (!have_stack())
+    if (!stack_available())
         skip();
     struct pgpool *p = open_pool(3);
     char err[512];
@@ -333,7 +315,7 @@ static void test_server_restart(void **state)
         pgpool_release(p, c[i]);
     }
 
-    int stop_rc = stack("stop", "postgres");
+    int stop_rc = stack_run("stop", "postgres");
     int down[4];
     for (int i = 0; i < 4; i++)
         down[i] = pgpool_exec(p, NULL, "SELECT 1", 0, NULL, err, sizeof err);
@@ -341,7 +323,7 @@ static void test_server_restart(void **state)
     int acquire_st = st;
     if (none)
         pgpool_release(p, none);
-    int start_rc = stack("start", "postgres"); /* always, before any assertion */
+    int start_rc = stack_run("start", "postgres"); /* always, before any assertion */
     int others = 0;
     int back = wait_until_ok(p, &others);
 

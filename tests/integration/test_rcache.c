@@ -18,28 +18,10 @@
 #include <unistd.h>
 
 #include "rcache.h"
+#include "tests/support/stack.h"
 
 static const char *g_url;
 static char g_tenant[64];
-
-static const char *stack_cmd(void)
-{
-    const char *s = getenv("AGENTHUB_STACK");
-    return s && *s ? s : "compose/local/stack";
-}
-
-static int stack(const char *verb, const char *service)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "%s %s %s >/dev/null 2>&1", stack_cmd(), verb, service);
-    return system(cmd);
-}
-
-static int have_stack(void)
-{
-    const char *s = stack_cmd();
-    return access(s, X_OK) == 0 || strchr(s, ' ') != NULL;
-}
 
 static struct rcache *open_client(void)
 {
@@ -235,7 +217,7 @@ static void test_server_restart(void **state)
 {
     (void)state;
     NEED_REDIS();
-    if (!have_stack())
+    if (!stack_available())
         skip();
     struct rcache *r = open_client();
     char key[128];
@@ -251,7 +233,7 @@ static void test_server_restart(void **state)
     for (int i = 0; i < 10; i++)
         pthread_join(t[i], NULL);
 
-    int stop_rc = stack("stop", "redis");
+    int stop_rc = stack_run("stop", "redis");
     char *val = NULL;
     size_t len = 0;
     int get_st = rcache_get(r, key, &val, &len);
@@ -259,7 +241,7 @@ static void test_server_restart(void **state)
     int set_st = rcache_setex(r, key, "w", 1, 60);
     int ping_st = rcache_ping(r);
     int del_st = rcache_del_pattern(r, "agenthub:x:*");
-    int start_rc = stack("start", "redis"); /* always, before any assertion */
+    int start_rc = stack_run("start", "redis"); /* always, before any assertion */
 
     /* Back within a bounded time; every failure on the way is "down". */
     int back = 0, others = 0;
