@@ -67,8 +67,8 @@ out:
 
 static int is_b64url(char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '=';
 }
 
 /* Replaces s[start, end) with "***", shifting the tail. */
@@ -130,11 +130,26 @@ static size_t put_json_str(char *buf, size_t pos, size_t cap, const char *s)
     buf[pos++] = '"';
     for (const unsigned char *p = (const unsigned char *)s; *p && pos + 8 < cap; p++) {
         switch (*p) {
-        case '"': buf[pos++] = '\\'; buf[pos++] = '"'; break;
-        case '\\': buf[pos++] = '\\'; buf[pos++] = '\\'; break;
-        case '\n': buf[pos++] = '\\'; buf[pos++] = 'n'; break;
-        case '\r': buf[pos++] = '\\'; buf[pos++] = 'r'; break;
-        case '\t': buf[pos++] = '\\'; buf[pos++] = 't'; break;
+        case '"':
+            buf[pos++] = '\\';
+            buf[pos++] = '"';
+            break;
+        case '\\':
+            buf[pos++] = '\\';
+            buf[pos++] = '\\';
+            break;
+        case '\n':
+            buf[pos++] = '\\';
+            buf[pos++] = 'n';
+            break;
+        case '\r':
+            buf[pos++] = '\\';
+            buf[pos++] = 'r';
+            break;
+        case '\t':
+            buf[pos++] = '\\';
+            buf[pos++] = 't';
+            break;
         default:
             if (*p < 0x20)
                 pos += (size_t)snprintf(buf + pos, cap - pos, "\\u%04x", *p);
@@ -166,10 +181,10 @@ static void emit(enum log_level level, const struct log_ctx *ctx, const char *ms
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    size_t pos = (size_t)snprintf(line, sizeof(line),
-                                  "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
-                                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                  tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level_names[level]);
+    size_t pos = (size_t)snprintf(
+        line, sizeof(line), "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\"",
+        tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        ts.tv_nsec / 1000000, level_names[level]);
     size_t cap = sizeof(line) - 3;
     pos = put_field(line, pos, cap, "component", g_component);
     pos = put_field(line, pos, cap, "msg", msg);

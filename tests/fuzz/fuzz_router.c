@@ -36,9 +36,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     lang = language_detect((const char *)data, size);
     fuzz_check(strcmp(lang, "en") == 0 || strcmp(lang, "vi") == 0, "language (raw)");
 
-    json_object *agents = json_tokener_parse(
-        "[{\"name\":\"AgentDebt\",\"description\":\"debt\"},"
-        "{\"name\":\"AgentShipment\",\"description\":\"shipments\"}]");
+    json_object *agents =
+        json_tokener_parse("[{\"name\":\"AgentDebt\",\"description\":\"debt\"},"
+                           "{\"name\":\"AgentShipment\",\"description\":\"shipments\"}]");
     struct route_decision d;
     route_parse(answer, agents, user, &d);
     if (d.kind == ROUTE_UNCLEAR) {
