@@ -12,6 +12,7 @@ PKGS=(
   python3 python3-jwt python3-cryptography
   nodejs npm
   cppcheck clang-tidy clang-format
+  chromium
 )
 
 missing=()
