@@ -84,6 +84,25 @@ static int is_number(json_object *o)
     return t == json_type_int || t == json_type_double;
 }
 
+/* The bound an exclusiveMinimum/exclusiveMaximum keyword sets: a number (draft 6+), or true
+ * with the bound in minimum/maximum (draft 4). 1 with *lim set, 0 when there is none. */
+static int exclusive_limit(json_object *schema, const char *key, const char *bound_key, double *lim)
+{
+    json_object *v = NULL, *m = NULL;
+    if (!json_object_object_get_ex(schema, key, &v))
+        return 0;
+    if (is_number(v)) {
+        *lim = json_object_get_double(v);
+        return 1;
+    }
+    if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) &&
+        json_object_object_get_ex(schema, bound_key, &m) && is_number(m)) {
+        *lim = json_object_get_double(m);
+        return 1;
+    }
+    return 0;
+}
+
 static int is_integer(json_object *o)
 {
     enum json_type t = json_object_get_type(o);
@@ -562,35 +581,14 @@ static int validate(json_object *schema, json_object *inst, struct jpath *p, int
             seterr(err, errlen, p, "number above maximum %g", json_object_get_double(v));
             return -EINVAL;
         }
-        if (json_object_object_get_ex(schema, "exclusiveMinimum", &v)) {
-            json_object *m = NULL;
-            double lim = 0;
-            int have = 0;
-            if (is_number(v)) {
-                lim = json_object_get_double(v), have = 1;
-            } else if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) &&
-                       json_object_object_get_ex(schema, "minimum", &m) && is_number(m)) {
-                lim = json_object_get_double(m), have = 1;
-            }
-            if (have && d <= lim) {
-                seterr(err, errlen, p, "number not above exclusiveMinimum %g", lim);
-                return -EINVAL;
-            }
+        double lim;
+        if (exclusive_limit(schema, "exclusiveMinimum", "minimum", &lim) && d <= lim) {
+            seterr(err, errlen, p, "number not above exclusiveMinimum %g", lim);
+            return -EINVAL;
         }
-        if (json_object_object_get_ex(schema, "exclusiveMaximum", &v)) {
-            json_object *m = NULL;
-            double lim = 0;
-            int have = 0;
-            if (is_number(v)) {
-                lim = json_object_get_double(v), have = 1;
-            } else if (json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v) &&
-                       json_object_object_get_ex(schema, "maximum", &m) && is_number(m)) {
-                lim = json_object_get_double(m), have = 1;
-            }
-            if (have && d >= lim) {
-                seterr(err, errlen, p, "number not below exclusiveMaximum %g", lim);
-                return -EINVAL;
-            }
+        if (exclusive_limit(schema, "exclusiveMaximum", "maximum", &lim) && d >= lim) {
+            seterr(err, errlen, p, "number not below exclusiveMaximum %g", lim);
+            return -EINVAL;
         }
     } else if (it == json_type_array) {
         size_t n = json_object_array_length(inst);

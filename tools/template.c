@@ -105,6 +105,21 @@ int template_encode_value(json_object *val, char **out, char *err, size_t errlen
     return 0;
 }
 
+/* Looks up the argument a placeholder names: s points at "{name}", n = placeholder_at(s).
+ * The name goes into name; *v is the member of args (NULL for JSON null). -EINVAL with err set
+ * when args has no such member. */
+static int placeholder_arg(const char *s, size_t n, json_object *args, char name[NAME_MAX_LEN + 1],
+                           json_object **v, char *err, size_t errlen)
+{
+    memcpy(name, s + 1, n);
+    name[n] = 0;
+    if (!args || !json_object_object_get_ex(args, name, v)) {
+        snprintf(err, errlen, "missing parameter \"%s\"", name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int template_expand_url(const char *tmpl, json_object *args, json_object *used, char **out,
                         char *err, size_t errlen)
 {
@@ -119,13 +134,9 @@ int template_expand_url(const char *tmpl, json_object *args, json_object *used, 
             continue;
         }
         char name[NAME_MAX_LEN + 1];
-        memcpy(name, s + 1, n);
-        name[n] = 0;
         json_object *v;
-        if (!args || !json_object_object_get_ex(args, name, &v)) {
-            snprintf(err, errlen, "missing parameter \"%s\"", name);
+        if (placeholder_arg(s, n, args, name, &v, err, errlen) != 0)
             goto out;
-        }
         char *enc = NULL, e2[128];
         if (template_encode_value(v, &enc, e2, sizeof e2) != 0) {
             snprintf(err, errlen, "parameter \"%s\": %s", name, e2);
@@ -188,13 +199,9 @@ static int interpolate(const char *s, json_object *args, int json_escape, struct
             continue;
         }
         char name[NAME_MAX_LEN + 1];
-        memcpy(name, s + 1, n);
-        name[n] = 0;
         json_object *v;
-        if (!args || !json_object_object_get_ex(args, name, &v)) {
-            snprintf(err, errlen, "missing parameter \"%s\"", name);
+        if (placeholder_arg(s, n, args, name, &v, err, errlen) != 0)
             return -EINVAL;
-        }
         if (json_escape) {
             if (json_object_is_type(v, json_type_string)) {
                 sb_json_escape(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
@@ -235,13 +242,9 @@ static int expand_value(json_object *t, json_object *args, json_object **out, in
         size_t n = placeholder_at(s);
         if (n && s[n + 2] == 0) {
             char name[NAME_MAX_LEN + 1];
-            memcpy(name, s + 1, n);
-            name[n] = 0;
             json_object *v;
-            if (!args || !json_object_object_get_ex(args, name, &v)) {
-                snprintf(err, errlen, "missing parameter \"%s\"", name);
+            if (placeholder_arg(s, n, args, name, &v, err, errlen) != 0)
                 return -EINVAL;
-            }
             *out = json_object_get(v);
             if (!v) /* JSON null */
                 return 0;
