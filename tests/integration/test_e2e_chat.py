@@ -9,43 +9,16 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pipeline_harness as ph  # noqa: E402
+import pipeline_case as pc  # noqa: E402
+from pipeline_case import first, kinds  # noqa: E402
 
 MST = "0123456789"
 
 
-def kinds(events):
-    return [e for e, _ in events]
-
-
-def first(events, kind):
-    for e, d in events:
-        if e == kind:
-            return d
-    return None
-
-
-class E2EChat(unittest.TestCase):
-    pl = None
-
+class E2EChat(pc.PipelineCase):
     @classmethod
     def setUpClass(cls):
-        why = ph.stack_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.pl = ph.Pipeline("e2e", agents=1)
-        try:
-            cls.pl.start()
-        except BaseException:
-            cls.pl.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.pl:
-            cls.pl.stop()
-            reports = cls.pl.sanitizer_reports()
-            assert not reports, "\n".join(reports)
+        cls.start_pipeline("e2e", agents=1)
 
     def assert_ordered(self, events):
         """queued -> routed -> (tool_call -> tool_result)* -> delta... -> final."""

@@ -9,55 +9,30 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import pipeline_harness as ph  # noqa: E402
+import pipeline_case as pc  # noqa: E402
+from pipeline_case import first, kinds  # noqa: E402
 
 MST = "0123456789"
 BOUND_S = 45  # an LLM fault must end the job within this (timeouts 3 s, 1 retry)
 
 
-def kinds(events):
-    return [e for e, _ in events]
+def _ready(pl):
+    for i in range(2):
+        assert pl.wait_log("agent-%d" % i, "partitions assigned", 60)
+    pl.add_tenant("slow", "standin-1@ttft=2500")
+    pl.add_tenant("llm429", "standin-1@fault=429,ra=1")
+    pl.add_tenant("llm500", "standin-1@fault=500")
+    pl.add_tenant("llmbad", "standin-1@fault=malformed")
+    pl.add_tenant("llmhang", "standin-1@fault=hang")
+    pl.add_tenant("llmflaky", "standin-1@fault=429,n=1,ra=1,key=flaky")
 
 
-def first(events, kind):
-    for e, d in events:
-        if e == kind:
-            return d
-    return None
-
-
-class PipelineFaults(unittest.TestCase):
-    pl = None
-
+class PipelineFaults(pc.PipelineCase):
     @classmethod
     def setUpClass(cls):
-        why = ph.stack_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        if not ph.shutil_which("kcat"):
-            raise unittest.SkipTest("kcat is not installed")
         bounded = {"LLM_TIMEOUT_MS": "3000", "LLM_MAX_RETRIES": "1"}
-        cls.pl = ph.Pipeline("faults", agents=2, agent_env=bounded, router_env=bounded)
-        try:
-            cls.pl.start()
-            for i in range(2):
-                assert cls.pl.wait_log("agent-%d" % i, "partitions assigned", 60)
-            cls.pl.add_tenant("slow", "standin-1@ttft=2500")
-            cls.pl.add_tenant("llm429", "standin-1@fault=429,ra=1")
-            cls.pl.add_tenant("llm500", "standin-1@fault=500")
-            cls.pl.add_tenant("llmbad", "standin-1@fault=malformed")
-            cls.pl.add_tenant("llmhang", "standin-1@fault=hang")
-            cls.pl.add_tenant("llmflaky", "standin-1@fault=429,n=1,ra=1,key=flaky")
-        except BaseException:
-            cls.pl.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.pl:
-            cls.pl.stop()
-            reports = cls.pl.sanitizer_reports()
-            assert not reports, "\n".join(reports)
+        cls.start_pipeline("faults", agents=2, agent_env=bounded, router_env=bounded,
+                           tools=("kcat",), ready=_ready)
 
     def kcat(self, *args, input=None):
         return subprocess.run(["kcat", "-b", os.environ["KAFKA_BROKERS"]] + list(args),
