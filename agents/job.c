@@ -68,6 +68,12 @@ struct ajob {
     long in_tokens, out_tokens;
     char *model;
     long long t0;
+    /* Streamed text not yet emitted: the deltas one read of the stream brought are coalesced
+     * into one `delta` event, flushed by a 0 ms timer in the same loop pass (no delay) and
+     * before any other event of the job. */
+    char *dbuf;
+    size_t dlen, dcap;
+    long dtimer; /* > 0 while a flush is scheduled */
 };
 
 int agent_closing; /* set by main after stage_run returned: callbacks only release jobs */
@@ -188,6 +194,9 @@ static void ajob_free(struct ajob *j)
     json_object_put(j->citations);
     json_object_put(j->last_data);
     free(j->model);
+    if (j->dtimer > 0)
+        httploop_timer_cancel(j->svc->loop, j->dtimer);
+    free(j->dbuf);
     free(j);
 }
 
@@ -245,17 +254,66 @@ static void add_part(struct ajob *j, json_object *o)
         json_object_object_add(o, "part", json_object_new_int(j->part));
 }
 
-static void on_delta(void *opaque, const char *text, size_t len)
+static void emit_delta(struct ajob *j, const char *text, size_t len)
 {
-    struct ajob *j = opaque;
-    if (agent_closing || !len)
-        return;
     json_object *d = json_object_new_object();
     json_object_object_add(d, "text", json_object_new_string_len(text, (int)len));
     json_object_object_add(d, "agent", json_object_new_string(j->agent_name));
     add_part(j, d);
     pipeline_emit(&j->svc->pl, j->env, "delta", d);
     json_object_put(d);
+}
+
+/* Emits the coalesced text, if any. Called before every other event of the job. */
+static void delta_flush(struct ajob *j)
+{
+    if (j->dtimer > 0) {
+        httploop_timer_cancel(j->svc->loop, j->dtimer);
+        j->dtimer = 0;
+    }
+    if (j->dlen == 0 || agent_closing) {
+        j->dlen = 0;
+        return;
+    }
+    size_t n = j->dlen;
+    j->dlen = 0;
+    emit_delta(j, j->dbuf, n);
+}
+
+static void delta_timer(void *opaque)
+{
+    struct ajob *j = opaque;
+    j->dtimer = 0;
+    delta_flush(j);
+}
+
+static void on_delta(void *opaque, const char *text, size_t len)
+{
+    struct ajob *j = opaque;
+    if (agent_closing || !len)
+        return;
+    if (j->dlen + len > j->dcap) {
+        size_t nc = j->dcap ? j->dcap : 256;
+        while (nc < j->dlen + len)
+            nc *= 2;
+        char *nb = realloc(j->dbuf, nc);
+        if (!nb) {
+            delta_flush(j);
+            emit_delta(j, text, len);
+            return;
+        }
+        j->dbuf = nb;
+        j->dcap = nc;
+    }
+    memcpy(j->dbuf + j->dlen, text, len);
+    j->dlen += len;
+    if (j->dtimer <= 0) {
+        long id = httploop_timer(j->svc->loop, 0, delta_timer, j);
+        if (id > 0)
+            j->dtimer = id;
+        else
+            delta_flush(j); /* no timer: emit now */
+    }
 }
 
 /* ---- the final answer ---------------------------------------------------------------------- */
@@ -643,6 +701,7 @@ static void dispatch(struct ajob *j, size_t k)
 static void on_llm_done(void *opaque, const struct llm_response *resp, const struct llm_error *lerr)
 {
     struct ajob *j = opaque;
+    delta_flush(j); /* the streamed text goes out before tool calls, the answer or the error */
     if (!resp) {
         if (agent_closing || (lerr && lerr->code == LLM_ERR_CANCELLED)) {
             /* Shutting down: the job is not finished nor committed; it is re-read. */

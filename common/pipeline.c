@@ -44,6 +44,19 @@ static void cache_put_json(const struct pipeline *p, const char *key, json_objec
     rcache_setex(p->rc, key, s, strlen(s), ttl);
 }
 
+int pipeline_producer_new(struct kafka_producer **out, const char *brokers, char *err,
+                          size_t errlen)
+{
+    /* kafka.c applies every KAFKA_<X> variable to the producer's configuration. */
+    int set = getenv("KAFKA_LINGER_MS") == NULL;
+    if (set)
+        setenv("KAFKA_LINGER_MS", PIPELINE_LINGER_MS_DEFAULT, 0);
+    int rc = kafka_producer_new(out, brokers, err, errlen);
+    if (set)
+        unsetenv("KAFKA_LINGER_MS");
+    return rc;
+}
+
 int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json_object **out,
                            char *err, size_t errlen)
 {

@@ -423,7 +423,7 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
-    if (kafka_producer_new(&r.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
+    if (pipeline_producer_new(&r.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }

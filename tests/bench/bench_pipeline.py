@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """bench_pipeline.py — chat pipeline figures (router + agent stages on Kafka):
 
-  pipeline.overhead_p50_ms / _p99_ms   submit -> final through ingress, router and agent with a
-                                      zero-latency stand-in LLM, minus the stand-in's own time
-                                      (3 LLM calls per job, measured directly)
+  pipeline.overhead_p50_ms / _p90 / _p99  submit -> final through ingress, router and agent with
+                                      a zero-latency stand-in LLM, minus the stand-in's own time
+                                      (3 LLM calls per job, measured directly); goal p99 < 20 ms
+  pipeline.{router,agent}_{lag,job}_avg_ms  where that time goes, from the stages' stats lines
+                                      during the overhead run: lag = message timestamp -> taken
+                                      by the stage (produce + broker + fetch), job = taken -> done
   pipeline.inflight_peak               jobs in flight at once in ONE agent process when every
                                       LLM call takes 2 s (goal >= 2000)
   pipeline.throughput_1_agent_jobs_s   routed jobs/s finished by 1 agent process (fast LLM)
@@ -132,6 +135,28 @@ def wait_done(pl, tenant, n, timeout):
     return c
 
 
+def stage_timing(pl, name):
+    """Job-weighted averages of lag_avg_ms / job_avg_ms over the stage's stats lines."""
+    prev_done, n, lag, job = 0, 0, 0.0, 0.0
+    for line in pl.log(name).splitlines():
+        if '"stage stats"' not in line:
+            continue
+        try:
+            o = json.loads(line)
+            done = int(o["done"])
+            k = done - prev_done
+            prev_done = done
+            if k > 0 and "lag_avg_ms" in o:
+                n += k
+                lag += k * float(o["lag_avg_ms"])
+                job += k * float(o["job_avg_ms"])
+        except (ValueError, KeyError):
+            pass
+    if not n:
+        return None, None
+    return round(lag / n, 1), round(job / n, 1)
+
+
 def peak_inflight(pl, names):
     peak = 0
     for n in names:
@@ -212,11 +237,19 @@ def main():
             time.sleep(1)
             lat, errs = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "200")))
             llm_ms = standin_call_ms(pl)
+            time.sleep(2.5)  # one more stats line from each stage
+            timing = {n: stage_timing(pl, n) for n in ("router", "agent-0")}
         finally:
             pl.stop()
         own = [max(0.0, x - 3 * llm_ms) for x in lat]
         results["overhead_p50_ms"] = round(pct(own, 50), 1)
+        results["overhead_p90_ms"] = round(pct(own, 90), 1)
         results["overhead_p99_ms"] = round(pct(own, 99), 1)
+        for n, (lag, job) in timing.items():
+            if lag is not None:
+                n = n.split("-")[0]
+                results["%s_lag_avg_ms" % n] = lag
+                results["%s_job_avg_ms" % n] = job
         results["e2e_p50_ms"] = round(pct(lat, 50), 1)
         results["e2e_p99_ms"] = round(pct(lat, 99), 1)
         results["standin_call_p50_ms"] = round(llm_ms, 2)
