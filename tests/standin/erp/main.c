@@ -86,14 +86,21 @@ static void send_json(struct mg_connection *conn, int status, json_object *o)
     mg_write(conn, s, n);
 }
 
+/* send_json, then frees o; returns status (a handler's return value). */
+static int send_owned(struct mg_connection *conn, int status, json_object *o)
+{
+    send_json(conn, status, o);
+    json_object_put(o);
+    return status;
+}
+
 static void send_error(struct mg_connection *conn, int status, const char *code, const char *msg)
 {
     json_object *o = json_object_new_object(), *e = json_object_new_object();
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(msg));
     json_object_object_add(o, "error", e);
-    send_json(conn, status, o);
-    json_object_put(o);
+    send_owned(conn, status, o);
 }
 
 /* Reads the request body (at most 64 KiB). malloc'd, NUL-terminated. */
@@ -247,9 +254,7 @@ static int h_debt(struct mg_connection *conn, void *cb)
     json_object_object_add(o, "credit_limit", json_object_new_int64(c->credit_limit));
     json_object_object_add(o, "last_payment_date", json_object_new_string(c->last_payment_date));
     json_object_object_add(o, "status", json_object_new_string(c->status));
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 static int h_shipment(struct mg_connection *conn, void *cb)
@@ -289,9 +294,7 @@ static int h_shipment(struct mg_connection *conn, void *cb)
     json_object_object_add(e2, "location", json_object_new_string(s->location));
     json_object_array_add(h, e2);
     json_object_object_add(o, "history", h);
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 static int h_order(struct mg_connection *conn, void *cb)
@@ -333,9 +336,7 @@ static int h_order(struct mg_connection *conn, void *cb)
     json_object_object_add(o, "lines", lines);
     json_object_object_add(o, "total", json_object_new_int64(total));
     json_object_object_add(o, "currency", json_object_new_string("VND"));
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 /* FNV-1a: deterministic figures from (metric, period). */
@@ -411,8 +412,7 @@ static int h_report(struct mg_connection *conn, void *cb)
         json_object_array_add(bd, r);
     }
     json_object_object_add(o, "breakdown", bd);
-    send_json(conn, 200, o);
-    json_object_put(o);
+    send_owned(conn, 200, o);
 out:
     json_object_put(in);
     free(body);
@@ -424,9 +424,7 @@ static int h_health(struct mg_connection *conn, void *cb)
     (void)cb;
     json_object *o = json_object_new_object();
     json_object_object_add(o, "status", json_object_new_string("ok"));
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 static int h_last(struct mg_connection *conn, void *cb)
@@ -448,9 +446,7 @@ static int h_last(struct mg_connection *conn, void *cb)
         o = json_object_new_object();
         json_object_object_add(o, "seen", json_object_new_boolean(0));
     }
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 static int h_fail(struct mg_connection *conn, void *cb)
@@ -487,9 +483,7 @@ static int h_fail(struct mg_connection *conn, void *cb)
     log_info(NULL, "fault mode set to %s", *mode ? mode : "ok");
     json_object *o = json_object_new_object();
     json_object_object_add(o, "mode", json_object_new_string(*mode ? mode : "ok"));
-    send_json(conn, 200, o);
-    json_object_put(o);
-    return 200;
+    return send_owned(conn, 200, o);
 }
 
 static int h_redirect(struct mg_connection *conn, void *cb)

@@ -881,6 +881,18 @@ static void ev_add(struct rendered *r, const char *event, json_object *data)
     r->events[r->nevents++] = b.p;
 }
 
+/* One Anthropic content block event: {"type": type, "index": index[, key: val]} (val owned). */
+static void anth_block_event(struct rendered *r, const char *type, int index, const char *key,
+                             json_object *val)
+{
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "type", json_object_new_string(type));
+    json_object_object_add(e, "index", json_object_new_int(index));
+    if (key)
+        json_object_object_add(e, key, val);
+    ev_add(r, type, e);
+}
+
 /* Splits text into "tokens": each word with the space before it. */
 static size_t tokens(const char *text, const char *tok[], size_t len[], size_t max)
 {
@@ -1117,64 +1129,42 @@ static void render(enum wire w, const char *model, const char *text, struct call
         ev_add(r, "message_start", e);
         int block = 0;
         if (text) {
-            e = json_object_new_object();
             json_object *b = json_object_new_object();
             json_object_object_add(b, "type", json_object_new_string("text"));
             json_object_object_add(b, "text", json_object_new_string(""));
-            json_object_object_add(e, "type", json_object_new_string("content_block_start"));
-            json_object_object_add(e, "index", json_object_new_int(block));
-            json_object_object_add(e, "content_block", b);
-            ev_add(r, "content_block_start", e);
+            anth_block_event(r, "content_block_start", block, "content_block", b);
             e = json_object_new_object();
             json_object_object_add(e, "type", json_object_new_string("ping"));
             ev_add(r, "ping", e);
             for (size_t i = 0; i < nt; i++) {
-                e = json_object_new_object();
                 json_object *dd = json_object_new_object();
                 json_object_object_add(dd, "type", json_object_new_string("text_delta"));
                 json_object_object_add(dd, "text", jstrn(tk[i], tl[i]));
-                json_object_object_add(e, "type", json_object_new_string("content_block_delta"));
-                json_object_object_add(e, "index", json_object_new_int(block));
-                json_object_object_add(e, "delta", dd);
-                ev_add(r, "content_block_delta", e);
+                anth_block_event(r, "content_block_delta", block, "delta", dd);
             }
-            e = json_object_new_object();
-            json_object_object_add(e, "type", json_object_new_string("content_block_stop"));
-            json_object_object_add(e, "index", json_object_new_int(block));
-            ev_add(r, "content_block_stop", e);
+            anth_block_event(r, "content_block_stop", block, NULL, NULL);
             block++;
         }
         for (size_t i = 0; i < ncalls; i++, block++) {
-            e = json_object_new_object();
             json_object *b = json_object_new_object();
             json_object_object_add(b, "type", json_object_new_string("tool_use"));
             json_object_object_add(b, "id", json_object_new_string(calls[i].id));
             json_object_object_add(b, "name", json_object_new_string(calls[i].name));
             json_object_object_add(b, "input", json_object_new_object());
-            json_object_object_add(e, "type", json_object_new_string("content_block_start"));
-            json_object_object_add(e, "index", json_object_new_int(block));
-            json_object_object_add(e, "content_block", b);
-            ev_add(r, "content_block_start", e);
+            anth_block_event(r, "content_block_start", block, "content_block", b);
             const char *args =
                 json_object_to_json_string_ext(calls[i].args, JSON_C_TO_STRING_PLAIN);
             size_t al = strlen(args), half = al / 2;
             for (int part = 0; part < 3; part++) {
-                e = json_object_new_object();
                 json_object *dd = json_object_new_object();
                 json_object_object_add(dd, "type", json_object_new_string("input_json_delta"));
                 json_object_object_add(dd, "partial_json",
                                        part == 0   ? json_object_new_string("")
                                        : part == 1 ? jstrn(args, half)
                                                    : jstrn(args + half, al - half));
-                json_object_object_add(e, "type", json_object_new_string("content_block_delta"));
-                json_object_object_add(e, "index", json_object_new_int(block));
-                json_object_object_add(e, "delta", dd);
-                ev_add(r, "content_block_delta", e);
+                anth_block_event(r, "content_block_delta", block, "delta", dd);
             }
-            e = json_object_new_object();
-            json_object_object_add(e, "type", json_object_new_string("content_block_stop"));
-            json_object_object_add(e, "index", json_object_new_int(block));
-            ev_add(r, "content_block_stop", e);
+            anth_block_event(r, "content_block_stop", block, NULL, NULL);
         }
         e = json_object_new_object();
         json_object *dd = json_object_new_object();
