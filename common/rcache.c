@@ -424,6 +424,19 @@ static int rcache_reply_status(redisReply *rep)
     return RC_OK;
 }
 
+/* Ends a command on slot: its status, the slot back (dropped when Redis is down), and the reply
+ * into *reply if the caller wants it, else freed. */
+static int rcache_hand_over(struct rcache *r, int slot, redisReply *rep, redisReply **reply)
+{
+    int st = rcache_reply_status(rep);
+    rcache_give(r, slot, st == RC_ERR_DOWN);
+    if (reply && rep)
+        *reply = rep;
+    else if (rep)
+        freeReplyObject(rep);
+    return st;
+}
+
 int rcache_commandv(struct rcache *r, redisReply **reply, int argc, const char **argv,
                     const size_t *argvlen)
 {
@@ -435,13 +448,7 @@ int rcache_commandv(struct rcache *r, redisReply **reply, int argc, const char *
     if (slot < 0)
         return RC_ERR_DOWN;
     redisReply *rep = redisCommandArgv(r->ctx[slot], argc, argv, argvlen);
-    int st = rcache_reply_status(rep);
-    rcache_give(r, slot, st == RC_ERR_DOWN);
-    if (reply && rep)
-        *reply = rep;
-    else if (rep)
-        freeReplyObject(rep);
-    return st;
+    return rcache_hand_over(r, slot, rep, reply);
 }
 
 int rcache_command(struct rcache *r, redisReply **reply, const char *fmt, ...)
@@ -457,13 +464,7 @@ int rcache_command(struct rcache *r, redisReply **reply, const char *fmt, ...)
     va_start(ap, fmt);
     redisReply *rep = redisvCommand(r->ctx[slot], fmt, ap);
     va_end(ap);
-    int st = rcache_reply_status(rep);
-    rcache_give(r, slot, st == RC_ERR_DOWN);
-    if (reply && rep)
-        *reply = rep;
-    else if (rep)
-        freeReplyObject(rep);
-    return st;
+    return rcache_hand_over(r, slot, rep, reply);
 }
 
 int rcache_get(struct rcache *r, const char *key, char **val, size_t *len)

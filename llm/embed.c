@@ -203,6 +203,25 @@ static int post_json(struct httploop *loop, const struct llm_config *cfg, const 
     }
 }
 
+/* post_json of root as compact JSON (root is consumed). On 0, *resp is the parsed 2xx answer:
+ * NULL when it is not JSON (the caller's shape checks turn that into a bad response). */
+static int post_object(struct httploop *loop, const struct llm_config *cfg, const char *url,
+                       struct curl_slist *hdrs, json_object *root, json_object **resp, long *http,
+                       char *msg, size_t msgcap)
+{
+    struct llm_buf out = {0};
+    char *body = llm_json_dup(root);
+    json_object_put(root);
+    *resp = NULL;
+    int rc =
+        body ? post_json(loop, cfg, url, hdrs, body, &out, http, msg, msgcap) : LLM_ERR_UNAVAILABLE;
+    free(body);
+    if (rc == 0)
+        *resp = llm_json_parse(out.p, out.len);
+    llm_buf_free(&out);
+    return rc;
+}
+
 #define OPENAI_BATCH 256
 #define GEMINI_BATCH 100
 
@@ -362,15 +381,10 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
                 json_object_put(reqs);
             else
                 json_object_object_add(root, "requests", reqs);
-            char *body = llm_json_dup(root);
-            json_object_put(root);
-            struct llm_buf out = {0};
-            rc = body ? post_json(loop, &ec, url, h, body, &out, &http, msg, sizeof(msg))
-                      : LLM_ERR_UNAVAILABLE;
-            free(body);
+            json_object *resp = NULL;
+            rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg));
             if (rc)
                 goto out;
-            json_object *resp = llm_json_parse(out.p, out.len);
             rc = 0;
             if (n == 1) {
                 json_object *vals = llm_json_get(llm_json_get(resp, "embedding"), "values");
@@ -387,7 +401,6 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
                 }
             }
             json_object_put(resp);
-            llm_buf_free(&out);
             if (rc) {
                 snprintf(msg, sizeof(msg), "malformed embedding answer");
                 goto out;
@@ -414,15 +427,10 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
         json_object_object_add(root, "model", json_object_new_string(model));
         json_object_object_add(root, "input", input);
         json_object_object_add(root, "encoding_format", json_object_new_string("float"));
-        char *body = llm_json_dup(root);
-        json_object_put(root);
-        struct llm_buf out = {0};
-        rc = body ? post_json(loop, &ec, url, h, body, &out, &http, msg, sizeof(msg))
-                  : LLM_ERR_UNAVAILABLE;
-        free(body);
+        json_object *resp = NULL;
+        rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg));
         if (rc)
             goto out;
-        json_object *resp = llm_json_parse(out.p, out.len);
         json_object *data = llm_json_get(resp, "data");
         rc = LLM_ERR_BAD_RESPONSE;
         if (data && json_object_is_type(data, json_type_array) &&
@@ -438,7 +446,6 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
             }
         }
         json_object_put(resp);
-        llm_buf_free(&out);
         if (rc) {
             snprintf(msg, sizeof(msg), "malformed embeddings answer");
             goto out;
