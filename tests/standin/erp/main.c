@@ -223,19 +223,32 @@ static const char *tail(const char *uri, const char *prefix)
     return t;
 }
 
+/* The start of a GET /api/<things>/<id> handler: records the request and applies the fault
+ * mode. 1 when the fault already answered; else 0 with *id the path after prefix (NULL if it
+ * is not a single segment). */
+static int lookup_begin(struct mg_connection *conn, const char *prefix, const char **id,
+                        enum fail_mode *m)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    record(conn, raw_uri(ri), NULL);
+    *id = NULL;
+    if (apply_fault(conn, m))
+        return 1;
+    *id = tail(raw_uri(ri), prefix);
+    return 0;
+}
+
 static int h_debt(struct mg_connection *conn, void *cb)
 {
     (void)cb;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    record(conn, raw_uri(ri), NULL);
+    const char *mst;
     enum fail_mode m;
-    if (apply_fault(conn, &m))
+    if (lookup_begin(conn, "/api/debt/", &mst, &m))
         return 200;
-    if (strcmp(ri->request_method, "GET") != 0) {
+    if (strcmp(mg_get_request_info(conn)->request_method, "GET") != 0) {
         send_error(conn, 405, "method_not_allowed", "use GET");
         return 405;
     }
-    const char *mst = tail(raw_uri(ri), "/api/debt/");
     const struct customer *c = mst ? find_customer(mst) : NULL;
     if (!c) {
         send_error(conn, 404, "not_found", "no customer with this MST");
@@ -260,12 +273,10 @@ static int h_debt(struct mg_connection *conn, void *cb)
 static int h_shipment(struct mg_connection *conn, void *cb)
 {
     (void)cb;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    record(conn, raw_uri(ri), NULL);
+    const char *t;
     enum fail_mode m;
-    if (apply_fault(conn, &m))
+    if (lookup_begin(conn, "/api/shipments/", &t, &m))
         return 200;
-    const char *t = tail(raw_uri(ri), "/api/shipments/");
     const struct shipment *s = NULL;
     for (size_t i = 0; t && i < sizeof SHIPMENTS / sizeof SHIPMENTS[0]; i++)
         if (strcmp(SHIPMENTS[i].tracking, t) == 0)
@@ -300,12 +311,10 @@ static int h_shipment(struct mg_connection *conn, void *cb)
 static int h_order(struct mg_connection *conn, void *cb)
 {
     (void)cb;
-    const struct mg_request_info *ri = mg_get_request_info(conn);
-    record(conn, raw_uri(ri), NULL);
+    const char *t;
     enum fail_mode m;
-    if (apply_fault(conn, &m))
+    if (lookup_begin(conn, "/api/orders/", &t, &m))
         return 200;
-    const char *t = tail(raw_uri(ri), "/api/orders/");
     const struct order *od = NULL;
     for (size_t i = 0; t && i < sizeof ORDERS / sizeof ORDERS[0]; i++)
         if (strcmp(ORDERS[i].id, t) == 0)
