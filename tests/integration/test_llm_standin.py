@@ -10,8 +10,12 @@ import os
 import select
 import socket
 import subprocess
+import sys
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pipeline_harness import free_port  # noqa: E402
 
 BIN = os.path.join(os.environ.get("AGENTHUB_BIN", "build/bin"), "agenthub-standin-llm")
 
@@ -22,14 +26,6 @@ ROUTING_SYSTEM = (
     "- AgentOCR: scan documents, extract text from images\n"
     'Answer with JSON {"agent": "<name>"}; UNCLEAR if none fits; MULTI_INTENT with parts.'
 )
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class StandinTest(unittest.TestCase):

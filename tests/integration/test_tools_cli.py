@@ -6,25 +6,20 @@ stack's ChromaDB (CHROMA_URL) and are skipped without it.
 import json
 import os
 import signal
-import socket
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pipeline_harness import free_port  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("AGENTHUB_BIN") or os.path.join(ROOT, "build", "bin")
 KB = os.path.join(ROOT, "compose", "local", "demo-kb")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def http(method, url, body=None, headers=None):
