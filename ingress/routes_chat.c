@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "envelope.h"
 #include "fernet.h"
@@ -311,6 +313,202 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     return 1;
 }
 
+/* The statement that accepts a chat (see routes_chat_post): $1 tenant, $2 user, $3 message,
+ * $4 job id, $5 session id or NULL, $6 idempotency key or NULL, $7 request hash. */
+#define CHAT_ACCEPT_SQL                                                                            \
+    "WITH t AS (SELECT is_active FROM tenants WHERE tenant_id = $1), "                             \
+    "s_old AS (UPDATE sessions SET last_message_at = now(), updated_at = now() "                   \
+    "  WHERE $5::uuid IS NOT NULL AND session_id = $5::uuid AND tenant_id = $1 "                   \
+    "  AND user_id = $2 AND deleted_at IS NULL AND (SELECT is_active FROM t) "                     \
+    "  RETURNING session_id), "                                                                    \
+    "s_new AS (INSERT INTO sessions (tenant_id, user_id, title, last_message_at) "                 \
+    "  SELECT $1, $2, left($3, 80), now() FROM t WHERE t.is_active AND $5::uuid IS NULL "          \
+    "  RETURNING session_id), "                                                                    \
+    "s AS (SELECT session_id FROM s_old UNION ALL SELECT session_id FROM s_new), "                 \
+    "m AS (INSERT INTO messages (session_id, tenant_id, role, content, job_id) "                   \
+    "  SELECT s.session_id, $1, 'user', $3, $4::uuid FROM s "                                      \
+    "  RETURNING message_id, session_id), "                                                        \
+    "j AS (INSERT INTO jobs (job_id, tenant_id, session_id, user_id, user_message_id, "            \
+    "  status, idempotency_key, request_hash) "                                                    \
+    "  SELECT $4::uuid, $1, m.session_id, $2, m.message_id, 'queued', $6, $7 FROM m "              \
+    "  RETURNING job_id) "                                                                         \
+    "SELECT t.is_active, m.session_id, m.message_id, j.job_id "                                    \
+    "FROM t LEFT JOIN m ON true LEFT JOIN j ON true"
+
+#define CHAT_ACCEPT_STMT "ingress_chat_accept"
+#define CHAT_PREP_MAX 1024
+
+/* Pool connections that have CHAT_ACCEPT_STMT prepared, with the server process they had then
+ * (a connection the pool re-established has another one and is prepared again). Preparing
+ * once per connection saves the parse, rewrite (column defaults) and most planning of every
+ * accepted chat, the largest share of PostgreSQL's CPU per request. */
+static pthread_mutex_t chat_prep_mu = PTHREAD_MUTEX_INITIALIZER;
+static const PGconn *chat_prep_conn[CHAT_PREP_MAX];
+static int chat_prep_pid[CHAT_PREP_MAX];
+
+static int chat_prep_find(const PGconn *c)
+{
+    for (int i = 0; i < CHAT_PREP_MAX; i++)
+        if (chat_prep_conn[i] == c)
+            return i;
+    return -1;
+}
+
+static void chat_prep_forget(const PGconn *c)
+{
+    pthread_mutex_lock(&chat_prep_mu);
+    int i = chat_prep_find(c);
+    if (i >= 0)
+        chat_prep_conn[i] = NULL;
+    pthread_mutex_unlock(&chat_prep_mu);
+}
+
+/* 0 when CHAT_ACCEPT_STMT is prepared on c (outside a transaction), -1 when it cannot be. */
+static int chat_prepare(PGconn *c)
+{
+    int pid = PQbackendPID(c);
+    pthread_mutex_lock(&chat_prep_mu);
+    int i = chat_prep_find(c), ok = i >= 0 && chat_prep_pid[i] == pid;
+    pthread_mutex_unlock(&chat_prep_mu);
+    if (ok)
+        return 0;
+    PGresult *res = PQprepare(c, CHAT_ACCEPT_STMT, CHAT_ACCEPT_SQL, 7, NULL);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    /* 42P05: already prepared on this server process (a slot was not free to remember it). */
+    ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK || (state && !strcmp(state, "42P05")));
+    PQclear(res);
+    if (!ok)
+        return -1;
+    pthread_mutex_lock(&chat_prep_mu);
+    if ((i = chat_prep_find(c)) < 0)
+        i = chat_prep_find(NULL);
+    if (i >= 0) {
+        chat_prep_conn[i] = c;
+        chat_prep_pid[i] = pid;
+    }
+    pthread_mutex_unlock(&chat_prep_mu);
+    return 0;
+}
+
+/* PQexecPrepared with pgconn_exec's status codes. The error text names only the SQLSTATE. */
+static int chat_exec_prepared(PGconn *c, PGresult **out, const char *const *p, char *err,
+                              size_t errlen)
+{
+    *out = NULL;
+    PGresult *res = PQexecPrepared(c, CHAT_ACCEPT_STMT, 7, p, NULL, NULL, 0);
+    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
+        *out = res;
+        return PG_OK;
+    }
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int st = PG_ERR_QUERY;
+    if (PQstatus(c) != CONNECTION_OK || !state)
+        st = PG_ERR_UNAVAILABLE;
+    else if (!strcmp(state, "23505") || !strcmp(state, "23P01"))
+        st = PG_ERR_CONFLICT;
+    else if (!strcmp(state, "23503"))
+        st = PG_ERR_FOREIGN_KEY;
+    else if (!strncmp(state, "22", 2) || !strcmp(state, "23502") || !strcmp(state, "23514"))
+        st = PG_ERR_INVALID;
+    else if (!strcmp(state, "57014") || !strcmp(state, "55P03"))
+        st = PG_ERR_TIMEOUT;
+    else if (!strncmp(state, "08", 2) || !strncmp(state, "57P0", 4) || !strcmp(state, "53300"))
+        st = PG_ERR_UNAVAILABLE;
+    else if (!strcmp(state, "26000"))
+        chat_prep_forget(c); /* the statement is gone (DISCARD ALL?): prepare it again */
+    snprintf(err, errlen, "SQLSTATE %s", state ? state : "?????");
+    PQclear(res);
+    return st;
+}
+
+/* Waiting for the broker's acknowledgement of one chat.request. kafka_produce_sync() wakes
+ * every waiting thread of the process on each delivery report (one condition variable per
+ * producer), which with many requests in flight costs more CPU than the rest of the request;
+ * here each request waits on its own condition variable. The request and the delivery report
+ * each hold a reference: a request that gave up (timeout) leaves the last one to the report. */
+struct chat_ack {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int refs;
+    int done;
+    int err;
+    char errstr[200];
+};
+
+static void chat_ack_unref(struct chat_ack *a)
+{
+    pthread_mutex_lock(&a->mu);
+    int last = --a->refs == 0;
+    pthread_mutex_unlock(&a->mu);
+    if (last) {
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+    }
+}
+
+static void chat_ack_cb(void *opaque, int err, const char *errstr)
+{
+    struct chat_ack *a = opaque;
+    pthread_mutex_lock(&a->mu);
+    a->done = 1;
+    a->err = err;
+    snprintf(a->errstr, sizeof a->errstr, "%s", errstr ? errstr : "");
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    chat_ack_unref(a);
+}
+
+/* As kafka_produce_sync(): 0 when acknowledged, -ETIMEDOUT, or another negative errno with err
+ * filled. */
+static int chat_publish(struct kafka_producer *p, const char *key, const char *payload,
+                        const struct kafka_header *hdrs, size_t nhdrs, int timeout_ms, char *err,
+                        size_t errlen)
+{
+    struct chat_ack *a = calloc(1, sizeof *a);
+    if (!a) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&a->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    a->refs = 2;
+    int rc = kafka_produce(p, KAFKA_TOPIC_CHAT_REQUESTS, key, payload, strlen(payload), hdrs, nhdrs,
+                           chat_ack_cb, a);
+    if (rc < 0) {
+        /* Not queued: the callback never runs. */
+        a->refs = 1;
+        chat_ack_unref(a);
+        snprintf(err, errlen, "chat.request not queued (%d)", rc);
+        return rc;
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&a->mu);
+    while (!a->done && pthread_cond_timedwait(&a->cv, &a->mu, &deadline) != ETIMEDOUT)
+        ;
+    if (!a->done) {
+        rc = -ETIMEDOUT;
+        snprintf(err, errlen, "no acknowledgement within %d ms", timeout_ms);
+    } else if (a->err) {
+        rc = -EIO;
+        snprintf(err, errlen, "%s", a->errstr);
+    }
+    pthread_mutex_unlock(&a->mu);
+    chat_ack_unref(a);
+    return rc;
+}
+
 static int tx(PGconn *c, const char *sql)
 {
     char err[128];
@@ -403,6 +601,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         reply_db_error(r, st, "acquire");
         goto out;
     }
+    /* Outside the transaction: a failed PREPARE would abort it. */
+    int prepared = chat_prepare(conn) == 0;
     if ((st = tx(conn, "BEGIN")) != PG_OK) {
         reply_db_error(r, st, "begin");
         goto out;
@@ -422,27 +622,8 @@ void routes_chat_post(struct req *r, const char *tenant)
                            session_id[0] ? session_id : NULL,
                            idem[0] ? idem : NULL,
                            hash};
-        st = pgconn_exec(
-            conn, &res,
-            "WITH t AS (SELECT is_active FROM tenants WHERE tenant_id = $1), "
-            "s_old AS (UPDATE sessions SET last_message_at = now(), updated_at = now() "
-            "  WHERE $5::uuid IS NOT NULL AND session_id = $5::uuid AND tenant_id = $1 "
-            "  AND user_id = $2 AND deleted_at IS NULL AND (SELECT is_active FROM t) "
-            "  RETURNING session_id), "
-            "s_new AS (INSERT INTO sessions (tenant_id, user_id, title, last_message_at) "
-            "  SELECT $1, $2, left($3, 80), now() FROM t WHERE t.is_active AND $5::uuid IS NULL "
-            "  RETURNING session_id), "
-            "s AS (SELECT session_id FROM s_old UNION ALL SELECT session_id FROM s_new), "
-            "m AS (INSERT INTO messages (session_id, tenant_id, role, content, job_id) "
-            "  SELECT s.session_id, $1, 'user', $3, $4::uuid FROM s "
-            "  RETURNING message_id, session_id), "
-            "j AS (INSERT INTO jobs (job_id, tenant_id, session_id, user_id, user_message_id, "
-            "  status, idempotency_key, request_hash) "
-            "  SELECT $4::uuid, $1, m.session_id, $2, m.message_id, 'queued', $6, $7 FROM m "
-            "  RETURNING job_id) "
-            "SELECT t.is_active, m.session_id, m.message_id, j.job_id "
-            "FROM t LEFT JOIN m ON true LEFT JOIN j ON true",
-            7, p, err, sizeof err);
+        st = prepared ? chat_exec_prepared(conn, &res, p, err, sizeof err)
+                      : pgconn_exec(conn, &res, CHAT_ACCEPT_SQL, 7, p, err, sizeof err);
         if (st == PG_ERR_FOREIGN_KEY) {
             /* The tenant (or the session) was deleted meanwhile. */
             reply_error(r, 404, "not_found", session_id[0] ? "no such session" : "no such tenant");
@@ -500,9 +681,8 @@ void routes_chat_post(struct req *r, const char *tenant)
     {
         struct kafka_header hdrs[] = {{"traceparent", env.traceparent}};
         double t0 = now_mono();
-        int prc = app->prod ? kafka_produce_sync(app->prod, KAFKA_TOPIC_CHAT_REQUESTS, session_id,
-                                                 payload, strlen(payload), hdrs, 1,
-                                                 (int)app->cfg.publish_timeout_ms, err, sizeof err)
+        int prc = app->prod ? chat_publish(app->prod, session_id, payload, hdrs, 1,
+                                           (int)app->cfg.publish_timeout_ms, err, sizeof err)
                             : -EIO;
         metrics_observe(metrics_histogram("ingress_publish_duration_seconds",
                                           "chat.request publish latency (until acked)", "", NULL,
