@@ -918,6 +918,25 @@ int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t p
     return 0;
 }
 
+int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int32_t partition,
+                                int64_t next_offset)
+{
+    if (!c || !topic || next_offset < 0)
+        return -EINVAL;
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    if (!l)
+        return -ENOMEM;
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1 /* asynchronous */);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        log_kv(LOG_WARN, NULL, "kafka commit not queued", "topic", topic, "error",
+               rd_kafka_err2str(e), (char *)NULL);
+        return -EIO;
+    }
+    return 0;
+}
+
 void kafka_consumer_free(struct kafka_consumer *c)
 {
     if (!c)

@@ -88,6 +88,11 @@ int kafka_consumer_io_event(struct kafka_consumer *c, int fd);
  * synchronously. */
 int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,
                           int64_t next_offset);
+/* Like kafka_consumer_commit, but queued without waiting for the coordinator's answer (a
+ * failure is only logged by librdkafka; a later commit of a higher offset supersedes it).
+ * Returns 0 when queued. */
+int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int32_t partition,
+                                int64_t next_offset);
 /* Leaves the group cleanly (rd_kafka_consumer_close) and destroys. NULL-safe. */
 void kafka_consumer_free(struct kafka_consumer *c);
 

@@ -402,6 +402,12 @@ struct stage_job {
     struct stage_job *ready_next;  /* queued to start (see start_job) */
 };
 
+struct async_sent {
+    char *topic;
+    int32_t partition;
+    int64_t next;
+};
+
 struct posted {
     void (*fn)(void *);
     void *arg;
@@ -431,6 +437,8 @@ struct stage {
     struct metric *m_inflight, *m_done, *m_dlq;
     struct mg_context *http; /* /metrics and /health, when asked for */
     int kafka_fd;            /* eventfd librdkafka writes to when the consumer queue fills */
+    struct async_sent *async; /* last offset queued by an async commit, per partition */
+    size_t nasync;
     /* Timing since the last stats line: broker lag (message timestamp -> taken by the stage,
      * wall clock) and job time (taken -> done), sums and maxima in ms. */
     long long st_lag_sum, st_lag_max, st_lag_n, st_job_sum, st_job_max, st_job_n;
@@ -453,6 +461,14 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         if (stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
             kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
         stage_offsets_drop(s->offsets, tp->topic, tp->partition);
+        for (size_t k = 0; k < s->nasync; k++) {
+            if (s->async[k].partition == tp->partition &&
+                strcmp(s->async[k].topic, tp->topic) == 0) {
+                free(s->async[k].topic);
+                s->async[k] = s->async[--s->nasync];
+                break;
+            }
+        }
         log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
                (char *)NULL);
     }
@@ -621,6 +637,9 @@ void stage_free(struct stage *s)
         p = n;
     }
     pthread_mutex_destroy(&s->post_mu);
+    for (size_t i = 0; i < s->nasync; i++)
+        free(s->async[i].topic);
+    free(s->async);
     free(s->name);
     free(s);
 }
@@ -868,9 +887,45 @@ static void commit_one(void *opaque, const char *topic, int32_t partition, int64
         stage_offsets_committed(s->offsets, topic, partition, next);
 }
 
+/* The periodic commit must not stall the loop for a coordinator round trip per partition:
+ * it is queued, and remembered here only so the same offset is not queued again. The tracker
+ * still counts it as uncommitted, so the synchronous commit at shutdown (and on revoke) sends
+ * it once more and waits for it: a lost async commit only means a re-read, never a skip. */
+static void commit_one_async(void *opaque, const char *topic, int32_t partition, int64_t next)
+{
+    struct stage *s = opaque;
+    struct async_sent *a = NULL;
+    for (size_t i = 0; i < s->nasync; i++)
+        if (s->async[i].partition == partition && strcmp(s->async[i].topic, topic) == 0)
+            a = &s->async[i];
+    if (a && a->next >= next)
+        return;
+    if (!a) {
+        char *t = strdup(topic);
+        struct async_sent *na = t ? realloc(s->async, (s->nasync + 1) * sizeof(*na)) : NULL;
+        if (!na) {
+            free(t);
+            commit_one(s, topic, partition, next); /* no memory: the blocking way */
+            return;
+        }
+        s->async = na;
+        a = &s->async[s->nasync++];
+        a->topic = t;
+        a->partition = partition;
+    }
+    a->next = next;
+    kafka_consumer_commit_async(s->consumer, topic, partition, next);
+}
+
+/* Synchronous: at shutdown, so what finished is committed before the group is left. */
 static void commit_all(struct stage *s)
 {
     stage_offsets_foreach_committable(s->offsets, commit_one, s);
+}
+
+static void commit_all_async(struct stage *s)
+{
+    stage_offsets_foreach_committable(s->offsets, commit_one_async, s);
 }
 
 /* One line every few seconds while there is work: in flight, peak, done. */
@@ -948,7 +1003,7 @@ int stage_run(struct stage *s)
         httploop_run(s->loop, wait);
         run_posted(s);
         if (now_ms() - last_commit >= s->commit_interval_ms) {
-            commit_all(s);
+            commit_all_async(s);
             last_commit = now_ms();
         }
         log_stats(s, &last_stats, &last_done);
@@ -963,7 +1018,7 @@ int stage_run(struct stage *s)
         httploop_run(s->loop, 20);
         run_posted(s);
         if (now_ms() - last_commit >= s->commit_interval_ms) {
-            commit_all(s);
+            commit_all_async(s);
             last_commit = now_ms();
         }
     }
