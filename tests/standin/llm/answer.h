@@ -8,6 +8,14 @@
 
 #include <stddef.h>
 
+/* A growable byte buffer, NUL-terminated once anything was added (used by both files). */
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+/* Appends n bytes of s. 0, or -1 when out of memory (b is unchanged then). */
+int sbuf_add(struct sbuf *b, const char *s, size_t n);
+
 enum wire { WIRE_OPENAI, WIRE_ANTHROPIC, WIRE_GEMINI };
 
 struct rendered {

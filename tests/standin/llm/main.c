@@ -103,35 +103,12 @@ static long counter_bump(const char *key)
 
 /* ---- connections ------------------------------------------------------------------------- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
 enum cstate { C_READ, C_WAIT, C_STREAM, C_HANG };
 
 struct conn {
     int fd;
     enum cstate st;
-    struct buf in, out;
+    struct sbuf in, out;
     size_t out_off;
     struct rendered r;
     size_t next_ev;
@@ -237,7 +214,7 @@ static void out_printf(struct conn *c, const char *fmt, ...)
     int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
     if (n > 0)
-        buf_add(&c->out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+        sbuf_add(&c->out, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
 static const char *reason(int status)
@@ -272,7 +249,7 @@ static void respond_whole(struct conn *c)
     if (c->r.retry_after_s > 0)
         out_printf(c, "Retry-After: %ld\r\n", c->r.retry_after_s);
     out_printf(c, "Connection: %s\r\n\r\n", c->keepalive && !c->cut ? "keep-alive" : "close");
-    buf_add(&c->out, body, send);
+    sbuf_add(&c->out, body, send);
     if (c->cut || !c->keepalive)
         c->close_after = 1;
     rendered_free(&c->r);
@@ -283,8 +260,8 @@ static void send_event(struct conn *c, const char *ev)
 {
     size_t n = strlen(ev);
     out_printf(c, "%zx\r\n", n);
-    buf_add(&c->out, ev, n);
-    buf_add(&c->out, "\r\n", 2);
+    sbuf_add(&c->out, ev, n);
+    sbuf_add(&c->out, "\r\n", 2);
 }
 
 static int process(struct conn *c);
@@ -311,7 +288,7 @@ static int tick(struct conn *c, long long now)
             if (c->cut) {
                 c->close_after = 1; /* no terminating chunk: the client sees a cut stream */
             } else {
-                buf_add(&c->out, "0\r\n\r\n", 5);
+                sbuf_add(&c->out, "0\r\n\r\n", 5);
                 if (!c->keepalive)
                     c->close_after = 1;
             }
@@ -579,7 +556,7 @@ static int process(struct conn *c)
             const char *ex = hdr(c->in.p, "Expect", &vl);
             if (ex && vl >= 12 && strncasecmp(ex, "100-continue", 12) == 0 && !c->continued) {
                 c->continued = 1;
-                buf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                sbuf_add(&c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
                 return flush(c);
             }
             return 0;
@@ -621,7 +598,7 @@ static void on_readable(struct conn *c)
             conn_close(c);
             return;
         }
-        if (c->in.len + (size_t)r > MAX_REQUEST + 65536 || buf_add(&c->in, tmp, (size_t)r) != 0) {
+        if (c->in.len + (size_t)r > MAX_REQUEST + 65536 || sbuf_add(&c->in, tmp, (size_t)r) != 0) {
             conn_close(c);
             return;
         }
