@@ -435,12 +435,15 @@ class WebEventSourceTest(EventSourceBase):
         S.xadd(self.t, job, "delta", {"text": "is <b>42</b> EUR"})
         S.xadd(self.t, job, "final", {"response": "Your debt is <b>42</b> EUR."})
         b.wait_for("document.getElementById('status').textContent === 'done'")
-        state = json.loads(b.evaluate("""JSON.stringify({
-            user: Array.prototype.map.call(document.querySelectorAll('.user'), function (d) { return d.textContent; }),
-            events: Array.prototype.map.call(document.querySelectorAll('.event'), function (d) { return d.textContent; }),
-            answers: Array.prototype.map.call(document.querySelectorAll('.assistant'), function (d) { return d.textContent; }),
-            bold: document.querySelectorAll('#log b').length,
-            sendDisabled: document.getElementById('send').disabled })"""))
+        state = json.loads(b.evaluate("""(function () {
+            var texts = function (sel) {
+                return Array.prototype.map.call(document.querySelectorAll(sel),
+                                                function (d) { return d.textContent; }); };
+            return JSON.stringify({ user: texts('.user'), events: texts('.event'),
+                                    answers: texts('.assistant'),
+                                    bold: document.querySelectorAll('#log b').length,
+                                    sendDisabled: document.getElementById('send').disabled });
+            })()"""))
         self.assertEqual(state["user"], ["What is the debt of customer 0123456789?"])
         self.assertEqual(state["events"], ["routed to AgentDebt", "tool call get_debt",
                                            "tool result get_debt"])
@@ -562,8 +565,10 @@ class WebEventSourceReconnectTest(EventSourceBase):
                          ["chunk %d" % i for i in range(10)])
         # it really reconnected (a reconnect without Last-Event-ID would have replayed
         # "queued" and "routed": the duplicate check above catches that)
-        self.assertGreaterEqual(p["opens"], 3, p)
-        self.assertGreaterEqual(p["errors"], 2, p)
+        # (a stream lives 1 s, the retry is 2 s and the events span ~8 s: usually 3-4
+        # connections; at least one reconnect is required, so a loaded machine is no flake)
+        self.assertGreaterEqual(p["opens"], 2, p)
+        self.assertGreaterEqual(p["errors"], p["opens"] - 1, p)
         self.assertFalse(p["closed"], "EventSource gave up instead of reconnecting")
 
     def test_same_origin_reconnect_resumes_without_loss_or_duplicate(self):
