@@ -390,16 +390,10 @@ static int chat_prepare(PGconn *c)
     return 0;
 }
 
-/* PQexecPrepared with pgconn_exec's status codes. The error text names only the SQLSTATE. */
-static int chat_exec_prepared(PGconn *c, PGresult **out, const char *const *p, char *err,
-                              size_t errlen)
+/* pgconn_exec's status code for a failed result (res may be NULL). err names only the
+ * SQLSTATE. */
+static int chat_pg_status(PGconn *c, PGresult *res, char *err, size_t errlen)
 {
-    *out = NULL;
-    PGresult *res = PQexecPrepared(c, CHAT_ACCEPT_STMT, 7, p, NULL, NULL, 0);
-    if (res && PQresultStatus(res) == PGRES_TUPLES_OK) {
-        *out = res;
-        return PG_OK;
-    }
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     int st = PG_ERR_QUERY;
     if (PQstatus(c) != CONNECTION_OK || !state)
@@ -417,7 +411,62 @@ static int chat_exec_prepared(PGconn *c, PGresult **out, const char *const *p, c
     else if (!strcmp(state, "26000"))
         chat_prep_forget(c); /* the statement is gone (DISCARD ALL?): prepare it again */
     snprintf(err, errlen, "SQLSTATE %s", state ? state : "?????");
-    PQclear(res);
+    return st;
+}
+
+/* BEGIN and CHAT_ACCEPT_STMT in one round trip (libpq pipeline mode). *began tells whether the
+ * transaction is open (then the caller rolls back on error); without it the status is BEGIN's.
+ * On PG_OK *out is the statement's result. */
+static int chat_begin_accept(PGconn *c, PGresult **out, const char *const *p, int *began, char *err,
+                             size_t errlen)
+{
+    *out = NULL;
+    *began = 0;
+    if (PQenterPipelineMode(c) != 1) {
+        snprintf(err, errlen, "pipeline mode: %s", PQerrorMessage(c));
+        return PG_ERR_UNAVAILABLE;
+    }
+    int st = PG_ERR_UNAVAILABLE;
+    PGresult *res[2] = {NULL, NULL};
+    if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+        PQsendQueryPrepared(c, CHAT_ACCEPT_STMT, 7, p, NULL, NULL, 0) == 1 &&
+        PQpipelineSync(c) == 1) {
+        /* BEGIN's result, NULL, the statement's result, NULL, the sync. A lost connection
+         * ends in NULLs only. */
+        int n = 0, nulls = 0;
+        while (nulls < 3) {
+            PGresult *x = PQgetResult(c);
+            if (!x) {
+                nulls++;
+                continue;
+            }
+            nulls = 0;
+            if (PQresultStatus(x) == PGRES_PIPELINE_SYNC) {
+                PQclear(x);
+                break;
+            }
+            if (n < 2)
+                res[n++] = x;
+            else
+                PQclear(x);
+        }
+    }
+    if (PQexitPipelineMode(c) != 1)
+        snprintf(err, errlen, "pipeline mode: %s", PQerrorMessage(c));
+    if (!res[0] || PQresultStatus(res[0]) != PGRES_COMMAND_OK) {
+        st = chat_pg_status(c, res[0], err, errlen);
+    } else {
+        *began = 1;
+        if (res[1] && PQresultStatus(res[1]) == PGRES_TUPLES_OK) {
+            *out = res[1];
+            res[1] = NULL;
+            st = PG_OK;
+        } else {
+            st = chat_pg_status(c, res[1], err, errlen);
+        }
+    }
+    PQclear(res[0]);
+    PQclear(res[1]);
     return st;
 }
 
@@ -601,20 +650,15 @@ void routes_chat_post(struct req *r, const char *tenant)
         reply_db_error(r, st, "acquire");
         goto out;
     }
-    /* Outside the transaction: a failed PREPARE would abort it. */
-    int prepared = chat_prepare(conn) == 0;
-    if ((st = tx(conn, "BEGIN")) != PG_OK) {
-        reply_db_error(r, st, "begin");
-        goto out;
-    }
-    in_tx = 1;
     {
         /* One statement (one round trip) instead of five: the tenant check, the session (an
          * existing one is locked by the UPDATE, as FOR UPDATE did; a new one is inserted), the
          * user message and the jobs row. Each write depends on the row before it, so a missing
          * or disabled tenant or a missing session inserts nothing; the foreign keys are checked
          * at the end of the statement, when every row exists. The one result row tells which
-         * case it was: no row = no tenant; active false = disabled; no message = no session. */
+         * case it was: no row = no tenant; active false = disabled; no message = no session.
+         * Prepared (once per connection, outside the transaction: a failed PREPARE would abort
+         * it), it is sent in one round trip with BEGIN. */
         const char *p[] = {tenant,
                            r->claims.sub,
                            message,
@@ -622,8 +666,20 @@ void routes_chat_post(struct req *r, const char *tenant)
                            session_id[0] ? session_id : NULL,
                            idem[0] ? idem : NULL,
                            hash};
-        st = prepared ? chat_exec_prepared(conn, &res, p, err, sizeof err)
-                      : pgconn_exec(conn, &res, CHAT_ACCEPT_SQL, 7, p, err, sizeof err);
+        if (chat_prepare(conn) == 0) {
+            st = chat_begin_accept(conn, &res, p, &in_tx, err, sizeof err);
+            if (!in_tx) {
+                reply_db_error(r, st, "begin");
+                goto out;
+            }
+        } else {
+            if ((st = tx(conn, "BEGIN")) != PG_OK) {
+                reply_db_error(r, st, "begin");
+                goto out;
+            }
+            in_tx = 1;
+            st = pgconn_exec(conn, &res, CHAT_ACCEPT_SQL, 7, p, err, sizeof err);
+        }
         if (st == PG_ERR_FOREIGN_KEY) {
             /* The tenant (or the session) was deleted meanwhile. */
             reply_error(r, 404, "not_found", session_id[0] ? "no such session" : "no such tenant");
