@@ -754,9 +754,12 @@ static int load_history(struct ajob *j)
     /* Earlier turns only: user messages before this job's user message, and answers of jobs
      * created before this job (an answer can be written after this job's user message when
      * two messages of a session are sent back to back: per-session ordering makes this job
-     * wait for it, and the answer belongs before the new question). */
+     * wait for it, and the answer belongs before the new question). The job's move to
+     * 'running' rides in the same round trip (a data-modifying WITH runs exactly once). */
     int rc = pgpool_exec(
         svc->pl.db, &res,
+        "WITH run AS (UPDATE jobs SET status = 'running', updated_at = now() "
+        "WHERE job_id = $4::uuid AND tenant_id = $1 AND status IN ('queued', 'routed')) "
         "SELECT role, content FROM (SELECT m.role, m.content, m.timestamp FROM messages m "
         "WHERE m.tenant_id = $1 AND m.session_id = $2 AND m.role IN ('user', 'assistant') "
         "AND m.message_id IS DISTINCT FROM $3::uuid AND m.job_id IS DISTINCT FROM $4::uuid "
@@ -955,12 +958,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
     j->tctx.chroma_url = svc->chroma_url;
     j->tctx.allowed_hosts = svc->allowed_hosts;
 
-    const char *sp[] = {env->job_id, env->tenant_id};
-    pgpool_exec(svc->pl.db, NULL,
-                "UPDATE jobs SET status = 'running', updated_at = now() "
-                "WHERE job_id = $1 AND tenant_id = $2 AND status IN ('queued', 'routed')",
-                2, sp, err, sizeof(err));
-
+    /* status 'running': set by load_history's statement (one round trip). */
     char *sys = system_prompt(j);
     if (!sys || msg_push(j, LLM_ROLE_SYSTEM, sys, NULL, 0, NULL, NULL) < 0 || load_history(j) < 0 ||
         msg_push(j, LLM_ROLE_USER, j->message, NULL, 0, NULL, NULL) < 0) {
