@@ -435,8 +435,8 @@ struct stage {
     pthread_mutex_t post_mu;
     struct posted *posted;
     struct metric *m_inflight, *m_done, *m_dlq;
-    struct mg_context *http; /* /metrics and /health, when asked for */
-    int kafka_fd;            /* eventfd librdkafka writes to when the consumer queue fills */
+    struct mg_context *http;  /* /metrics and /health, when asked for */
+    int kafka_fd;             /* eventfd librdkafka writes to when the consumer queue fills */
     struct async_sent *async; /* last offset queued by an async commit, per partition */
     size_t nasync;
     /* Timing since the last stats line: broker lag (message timestamp -> taken by the stage,
