@@ -51,8 +51,8 @@ int kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *
                        size_t nhdrs, int timeout_ms, char *err, size_t errlen);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms);
 /* Creates a topic if missing (admin API); partitions <= 0 means broker default. */
-int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions,
-                       int timeout_ms, char *err, size_t errlen);
+int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions, int timeout_ms,
+                       char *err, size_t errlen);
 /* Is at least one broker reachable (metadata request within timeout_ms)? */
 int kafka_producer_ping(struct kafka_producer *p, int timeout_ms);
 

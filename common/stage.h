@@ -3,9 +3,9 @@
  * Concurrency model: one event-loop thread per process. stage_run() sleeps in ONE wait, the
  * httploop's epoll set, which also holds an eventfd librdkafka writes to when the consumer
  * queue fills (kafka_consumer_io_event): a message, an HTTP completion, a timer or a posted
- * call wakes it at once, then it takes what the consumer holds without waiting; every job is a state machine
- * advanced by LLM / tool callbacks from the httploop, never a blocked thread per job, so one
- * process keeps thousands of jobs in flight. DB and Redis calls are short and synchronous on
+ * call wakes it at once, then it takes what the consumer holds without waiting; every job is a
+ * state machine advanced by LLM / tool callbacks from the httploop, never a blocked thread per job,
+ * so one process keeps thousands of jobs in flight. DB and Redis calls are short and synchronous on
  * the loop thread.
  *
  * For each message the stage:
