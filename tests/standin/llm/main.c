@@ -53,7 +53,7 @@ static char *g_fault;
 
 static const struct config_entry g_table[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
-    {"STANDIN_LLM_LISTEN", CONFIG_STRING, "127.0.0.1:18090", 0, 0, 0, "host:port to listen on",
+    {"STANDIN_LLM_LISTEN", CONFIG_STRING, "127.0.0.1:18091", 0, 0, 0, "host:port to listen on",
      &g_listen},
     {"STANDIN_LLM_TTFT_MS", CONFIG_INT, "0", 0, 3600000, 0, "time to first token (ms)", &g_ttft_ms},
     {"STANDIN_LLM_TPS", CONFIG_INT, "0", 0, 1000000, 0, "tokens per second; 0: all at once",
