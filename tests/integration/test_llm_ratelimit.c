@@ -1,9 +1,9 @@
 /* Integration test: the per-tenant LLM rate limit shared through Redis.
  *
- * Two processes share one tenant with rate_limit_rpm = 4 and a 2-second window
- * (LLM_RATE_WINDOW_S=2 — the same sliding-window code as the 60-second production window,
- * only shorter). Each fires 6 calls at once at the stand-in. All 12 must succeed (over the
- * limit a call waits, it does not fail) and no 2-second span may hold more than 4 of them.
+ * Two processes share one tenant with rate_limit_rpm = 60 and the real 60-second window; each
+ * fires 45 calls at once at the stand-in. All 90 must succeed (over the limit a call waits, it
+ * does not fail) and no 60-second span may hold more than 60 of them. The same check runs
+ * quickly with rate_limit_rpm = 4 and a 2-second window (LLM_RATE_WINDOW_S=2).
  * Also: a call whose wait would outlast its timeout fails with LLM_ERR_RATE_LIMITED, and
  * Redis being unreachable lets calls through. Needs REDIS_URL (tests/run.sh's stack).
  */
@@ -102,17 +102,20 @@ static void on_done(void *opaque, const struct llm_response *r, const struct llm
     d->n++;
 }
 
-/* One process: its own loop, Redis connection and client; n calls started together. */
-static int worker(int fd, int n)
+/* One process: its own loop, Redis connection and client; n calls started together.
+ * window_s is the rate-limit window the client reads at creation (LLM_RATE_WINDOW_S). */
+static int worker(int fd, int n, const char *tenant, long rpm, long window_s)
 {
     struct httploop *loop;
     struct rcache *rc;
     struct llm_client *c;
-    char err[256];
+    char err[256], w[24];
+    snprintf(w, sizeof(w), "%ld", window_s);
+    setenv("LLM_RATE_WINDOW_S", w, 1);
     if (httploop_new(&loop) || rcache_open(&rc, g_redis, err, sizeof(err)) ||
         llm_client_new(&c, loop, rc, err, sizeof(err)))
         return 2;
-    struct llm_config cfg = config(g_tenant, 4, 30000);
+    struct llm_config cfg = config(tenant, rpm, window_s * 2000 + 30000);
     struct llm_message m[1] = {{.role = LLM_ROLE_USER, .content = "count me"}};
     struct llm_request req = {.messages = m, .nmessages = 1, .temperature = -1};
     struct done d = {.fd = fd};
@@ -133,9 +136,15 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void test_two_processes_share_the_limit(void **state)
+/* Two processes, `per` calls each, one tenant limited to rpm calls per window_s seconds.
+ * Every call must succeed (over the limit a call waits, it does not fail), and any rpm+1
+ * consecutive completions must span at least a window: never more than rpm calls in any
+ * window. slack_ms covers the answer time after admission on a busy machine; without the
+ * limit (or with fixed per-window counters) the gaps would be near 0 ms. */
+static void two_processes_share(const char *tenant, int per, long rpm, long window_s, long slack_ms)
 {
-    enum { PER = 6, PROCS = 2, RPM = 4, WINDOW_MS = 2000, SLACK_MS = 250 };
+    enum { PROCS = 2 };
+    long window_ms = window_s * 1000;
     int fds[2];
     assert_int_equal(pipe(fds), 0);
     pid_t kids[PROCS];
@@ -143,14 +152,15 @@ static void test_two_processes_share_the_limit(void **state)
         kids[k] = fork();
         if (kids[k] == 0) {
             close(fds[0]);
-            _exit(worker(fds[1], PER));
+            _exit(worker(fds[1], per, tenant, rpm, window_s));
         }
     }
     close(fds[1]);
-    long long t[PER * PROCS];
+    long long *t = calloc((size_t)(per * PROCS), sizeof(*t));
+    assert_non_null(t);
     size_t got = 0;
     ssize_t r;
-    while (got < PER * PROCS && (r = read(fds[0], &t[got], sizeof(t[0]))) == sizeof(t[0]))
+    while (got < (size_t)(per * PROCS) && (r = read(fds[0], &t[got], sizeof(t[0]))) == sizeof(t[0]))
         got++;
     close(fds[0]);
     for (int k = 0; k < PROCS; k++) {
@@ -159,15 +169,28 @@ static void test_two_processes_share_the_limit(void **state)
         assert_true(WIFEXITED(st));
         assert_int_equal(WEXITSTATUS(st), 0); /* every call succeeded */
     }
-    assert_int_equal(got, PER * PROCS);
+    assert_int_equal(got, (size_t)(per * PROCS));
     qsort(t, got, sizeof(t[0]), cmp);
-    /* Any RPM+1 consecutive completions span at least a window: never more than RPM calls in
-     * any window. SLACK_MS covers the answer time after admission on a busy machine; without
-     * the limit (or with fixed per-window counters) the gaps would be near 0 ms. */
-    for (size_t i = 0; i + RPM < got; i++)
-        assert_true(t[i + RPM] - t[i] >= WINDOW_MS - SLACK_MS);
-    /* 12 calls at 4 per window need at least two full windows of waiting. */
-    assert_true(t[got - 1] - t[0] >= 2 * WINDOW_MS - SLACK_MS);
+    for (size_t i = 0; i + (size_t)rpm < got; i++)
+        assert_true(t[i + (size_t)rpm] - t[i] >= window_ms - slack_ms);
+    /* More calls than the limit allows in one window: the last waited for the window. */
+    assert_true(t[got - 1] - t[0] >= ((long)got - 1) / rpm * window_ms - slack_ms);
+    free(t);
+}
+
+/* The issue's case: rate_limit_rpm = 60, the real 60-second window, 90 calls from two
+ * processes: 60 at once, the other 30 only after the minute has passed. Takes ~60 s. */
+static void test_two_processes_rpm60_real_minute(void **state)
+{
+    char tenant[80];
+    snprintf(tenant, sizeof(tenant), "%s-60", g_tenant);
+    two_processes_share(tenant, 45, 60, 60, 1000);
+}
+
+static void test_two_processes_share_the_limit(void **state)
+{
+    enum { PER = 6, RPM = 4, WINDOW_MS = 2000, SLACK_MS = 250 };
+    two_processes_share(g_tenant, PER, RPM, WINDOW_MS / 1000, SLACK_MS);
 
     /* The counter lives under the tenant's namespace and expires. */
     struct rcache *rc;
@@ -230,6 +253,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_two_processes_share_the_limit),
+        cmocka_unit_test(test_two_processes_rpm60_real_minute),
         cmocka_unit_test(test_wait_longer_than_timeout_fails),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
