@@ -184,7 +184,7 @@ static void test_two_processes_rpm60_real_minute(void **state)
 {
     char tenant[80];
     snprintf(tenant, sizeof(tenant), "%s-60", g_tenant);
-    two_processes_share(tenant, 45, 60, 60, 1000);
+    two_processes_share(tenant, 45, 60, 60, 5000);
 }
 
 static void test_two_processes_share_the_limit(void **state)
