@@ -1,5 +1,6 @@
 /* auth.c — see auth.h. */
 #include "auth.h"
+#include "b64.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -313,44 +314,15 @@ void auth_cache_stats(struct auth *a, unsigned long *hits, unsigned long *misses
     pthread_mutex_unlock(&a->lock);
 }
 
-static int b64url_val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Unpadded base64url -> bytes (NUL-terminated). Returns length or -1. */
+/* Unpadded base64url -> bytes, NUL-terminated (common/b64). Returns length or -1. */
 static long b64url_decode(const char *in, size_t n, char *out, size_t cap)
 {
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    if (n % 4 == 1)
+    size_t len = 0;
+    if (cap == 0 ||
+        b64_decode(in, n, (unsigned char *)out, cap - 1, &len, B64_URLSAFE | B64_NOPAD) != 0)
         return -1;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_val((unsigned char)in[i]);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (o + 1 >= cap)
-                return -1;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = 0;
-    return (long)o;
+    out[len] = 0;
+    return (long)len;
 }
 
 static int tenant_ok(const char *s)
@@ -540,11 +512,11 @@ int auth_verify(struct auth *a, const char *token, time_t now, struct auth_claim
         why_set(why, whylen, "not a compact JWS");
         goto out;
     }
-    for (const char *q = token; *q; q++) {
-        if (*q != '.' && b64url_val((unsigned char)*q) < 0) {
-            why_set(why, whylen, "bad characters");
-            goto out;
-        }
+    static const char b64url_chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+    if (token[strspn(token, b64url_chars)] != '\0') {
+        why_set(why, whylen, "bad characters");
+        goto out;
     }
     /* Header first: decide the algorithm ourselves. */
     if (b64url_decode(token, (size_t)(d1 - token), hbuf, sizeof hbuf) < 0) {
