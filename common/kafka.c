@@ -894,8 +894,10 @@ int kafka_consumer_io_event(struct kafka_consumer *c, int fd)
     return 0;
 }
 
-int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,
-                          int64_t next_offset)
+/* Commits one partition's next offset, synchronously (the per-partition result is checked)
+ * or queued (only the enqueue is checked; a lost commit means a re-read, never a skip). */
+static int commit_one(struct kafka_consumer *c, const char *topic, int32_t partition,
+                      int64_t next_offset, int async)
 {
     if (!c || !topic || next_offset < 0)
         return -EINVAL;
@@ -903,38 +905,31 @@ int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t p
     if (!l)
         return -ENOMEM;
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 0 /* synchronous */);
-    if (!e && l->elems[0].err)
+    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, async);
+    if (!async && !e && l->elems[0].err)
         e = l->elems[0].err;
     rd_kafka_topic_partition_list_destroy(l);
     if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
         char part[16], off[24];
         snprintf(part, sizeof(part), "%d", (int)partition);
         snprintf(off, sizeof(off), "%lld", (long long)next_offset);
-        log_kv(LOG_WARN, NULL, "kafka commit failed", "topic", topic, "partition", part, "offset",
-               off, "error", rd_kafka_err2str(e), (char *)NULL);
+        log_kv(LOG_WARN, NULL, async ? "kafka commit not queued" : "kafka commit failed", "topic",
+               topic, "partition", part, "offset", off, "error", rd_kafka_err2str(e), (char *)NULL);
         return -EIO;
     }
     return 0;
 }
 
+int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t partition,
+                          int64_t next_offset)
+{
+    return commit_one(c, topic, partition, next_offset, 0);
+}
+
 int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int32_t partition,
                                 int64_t next_offset)
 {
-    if (!c || !topic || next_offset < 0)
-        return -EINVAL;
-    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
-    if (!l)
-        return -ENOMEM;
-    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next_offset;
-    rd_kafka_resp_err_t e = rd_kafka_commit(c->rk, l, 1 /* asynchronous */);
-    rd_kafka_topic_partition_list_destroy(l);
-    if (e && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        log_kv(LOG_WARN, NULL, "kafka commit not queued", "topic", topic, "error",
-               rd_kafka_err2str(e), (char *)NULL);
-        return -EIO;
-    }
-    return 0;
+    return commit_one(c, topic, partition, next_offset, 1);
 }
 
 void kafka_consumer_free(struct kafka_consumer *c)
