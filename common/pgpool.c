@@ -17,24 +17,41 @@
  * libpq's `options`, e.g. postgresql://u@h/db?options=-c%20statement_timeout%3D5000 — a
  * statement cancelled by statement_timeout (57014) or lock_timeout (55P03) is PG_ERR_TIMEOUT.
  *
+ * Statement cache: every pool connection remembers the statements it ran (a libpq event proc
+ * keeps the cache as the connection's instance data) and runs them again as named prepared
+ * statements: PostgreSQL then parses and plans a statement once per connection instead of on
+ * every call, which measured 0.13-0.2 ms against 0.5-0.8 ms per round trip for the pipeline's
+ * short CTEs (pgbench -M prepared vs -M extended). Only DML and SELECT/WITH are cached (not
+ * BEGIN, SET or DDL), at most PGPOOL_STMT_MAX per connection (others run unprepared). The
+ * cache empties when the connection is reset (a new server process has no statements). A
+ * statement the server lost (26000, e.g. after DEALLOCATE ALL) or whose result type changed
+ * under it (0A000, a concurrent ALTER) is forgotten and, outside a transaction, run once more
+ * unprepared; inside one the error is returned as any other.
+ *
  * SQLSTATE mapping: 23505/23P01 CONFLICT, 23503 FOREIGN_KEY, class 22 (data exception: bad
  * uuid, bad number, too long) and 23502/23514 (NOT NULL / CHECK violations, i.e. input the
  * schema rejects) INVALID, class 08, 57P01-57P03 and 53300 UNAVAILABLE, anything else QUERY.
  */
 #include "pgpool.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
+
+#include <libpq-events.h>
 
 #include "log.h"
 
 #define PGPOOL_MAX_SIZE 256
 #define PGPOOL_EXEC_WAIT_MS 10000 /* how long pgpool_exec waits for a free connection */
+#define PGPOOL_STMT_MAX 128       /* prepared statements remembered per connection */
 
 struct pgpool {
     char *dsn;
@@ -88,6 +105,133 @@ static void pgpool_set_err(char *err, size_t errlen, const char *prefix, const c
         err[--n] = '\0';
 }
 
+/* ---- statement cache (see the top of the file) ----------------------------------------- */
+
+struct stmt_entry {
+    uint64_t hash;
+    char *sql;
+    int nparams;
+    char name[24];
+};
+
+struct stmt_cache {
+    struct stmt_entry e[PGPOOL_STMT_MAX];
+    int n;
+    unsigned next_id; /* names never repeat on a connection, so a forgotten one cannot clash */
+};
+
+static void stmt_cache_clear(struct stmt_cache *sc)
+{
+    if (!sc)
+        return;
+    for (int i = 0; i < sc->n; i++)
+        free(sc->e[i].sql);
+    sc->n = 0;
+}
+
+/* libpq calls this on the connection's register, reset and destroy. */
+static int pgpool_event(PGEventId id, void *info, void *pass)
+{
+    (void)pass;
+    switch (id) {
+    case PGEVT_REGISTER: {
+        PGEventRegister *r = info;
+        struct stmt_cache *sc = calloc(1, sizeof *sc);
+        if (!sc)
+            return 0; /* no cache for this connection: statements run unprepared */
+        PQsetInstanceData(r->conn, pgpool_event, sc);
+        return 1;
+    }
+    case PGEVT_CONNRESET: {
+        PGEventConnReset *r = info;
+        stmt_cache_clear(PQinstanceData(r->conn, pgpool_event));
+        return 1;
+    }
+    case PGEVT_CONNDESTROY: {
+        PGEventConnDestroy *d = info;
+        struct stmt_cache *sc = PQinstanceData(d->conn, pgpool_event);
+        stmt_cache_clear(sc);
+        free(sc);
+        return 1;
+    }
+    default:
+        return 1;
+    }
+}
+
+static uint64_t stmt_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* SELECT, WITH, INSERT, UPDATE, DELETE: worth preparing and safe to; the rest (BEGIN, COMMIT,
+ * SET, LOCK, DDL, ...) runs as it is. */
+static int stmt_cacheable(const char *sql)
+{
+    static const char *const kw[] = {"SELECT", "WITH", "INSERT", "UPDATE", "DELETE"};
+    while (isspace((unsigned char)*sql))
+        sql++;
+    for (size_t i = 0; i < sizeof kw / sizeof kw[0]; i++) {
+        size_t n = strlen(kw[i]);
+        if (strncasecmp(sql, kw[i], n) == 0 && !isalnum((unsigned char)sql[n]) && sql[n] != '_')
+            return 1;
+    }
+    return 0;
+}
+
+static void stmt_forget(struct stmt_cache *sc, struct stmt_entry *e)
+{
+    free(e->sql);
+    *e = sc->e[--sc->n];
+}
+
+/* The statement's result: prepared (named, cached) when it can be, else PQexecParams. */
+static PGresult *pgpool_exec_cached(PGconn *conn, const char *sql, int nparams,
+                                    const char *const *params)
+{
+    struct stmt_cache *sc = stmt_cacheable(sql) ? PQinstanceData(conn, pgpool_event) : NULL;
+    if (!sc)
+        return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    uint64_t h = stmt_hash(sql);
+    struct stmt_entry *e = NULL;
+    for (int i = 0; i < sc->n; i++)
+        if (sc->e[i].hash == h && sc->e[i].nparams == nparams && strcmp(sc->e[i].sql, sql) == 0)
+            e = &sc->e[i];
+    if (!e) {
+        char *copy = sc->n < PGPOOL_STMT_MAX ? strdup(sql) : NULL;
+        if (!copy)
+            return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        char name[24];
+        snprintf(name, sizeof name, "pgpool_%u", sc->next_id++);
+        PGresult *pr = PQprepare(conn, name, sql, nparams, NULL);
+        if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
+            /* The server's answer to this statement (syntax, aborted transaction, lost
+             * connection): the same PQexecParams would have given. */
+            free(copy);
+            return pr;
+        }
+        PQclear(pr);
+        e = &sc->e[sc->n++];
+        e->hash = h;
+        e->sql = copy;
+        e->nparams = nparams;
+        memcpy(e->name, name, sizeof name);
+    }
+    PGresult *res = PQexecPrepared(conn, e->name, nparams, params, NULL, NULL, 0);
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (state && (!strcmp(state, "26000") || !strcmp(state, "0A000"))) {
+        stmt_forget(sc, e);
+        if (PQtransactionStatus(conn) == PQTRANS_IDLE) {
+            PQclear(res);
+            res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+        }
+    }
+    return res;
+}
+
 /* Connects with our defaults; what the DSN says wins (libpq keeps the last value of a
  * repeated keyword and dbname is expanded in place, last). */
 static PGconn *pgpool_connect(const char *dsn)
@@ -101,8 +245,11 @@ static PGconn *pgpool_connect(const char *dsn)
                           NULL};
     const char *vals[] = {"5", "1", "30", "10", "3", dsn, NULL};
     PGconn *c = PQconnectdbParams(keys, vals, 1);
-    if (c)
+    if (c) {
         PQsetNoticeReceiver(c, pgpool_notice, NULL);
+        /* Failing leaves the connection without a statement cache, nothing worse. */
+        PQregisterEventProc(c, pgpool_event, "pgpool", NULL);
+    }
     return c;
 }
 
@@ -341,7 +488,7 @@ int pgconn_exec(PGconn *conn, PGresult **out, const char *sql, int nparams,
         pgpool_set_err(err, errlen, NULL, "pgconn_exec: invalid arguments");
         return PG_ERR_QUERY;
     }
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    PGresult *res = pgpool_exec_cached(conn, sql, nparams, params);
     ExecStatusType est = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (est == PGRES_COMMAND_OK || est == PGRES_TUPLES_OK) {
         if (out)

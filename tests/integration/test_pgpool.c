@@ -1,7 +1,8 @@
 /* test_pgpool.c — pgpool against the local stack's PostgreSQL (DATABASE_URL).
  *
  * Typed errors (bad SQL, unique and foreign-key conflicts, malformed uuid, statement timeout),
- * pool exhaustion, transaction hygiene on release, many threads on few connections, and the
+ * the per-connection prepared statement cache (reuse, lost statements, changed result types,
+ * reset), pool exhaustion, transaction hygiene on release, many threads on few connections, and the
  * server going away: `compose/local/stack stop postgres` must turn calls into
  * PG_ERR_UNAVAILABLE (not a crash, not another code), and after `stack start postgres` the same
  * pool must work again without being recreated. The stack command can be overridden with
@@ -297,6 +298,94 @@ static int wait_until_ok(struct pgpool *p, int *other_codes)
     return 0;
 }
 
+/* How many of this connection's prepared statements have exactly this text. */
+static int prepared_count(PGconn *c, const char *sql)
+{
+    PGresult *res = PQexecParams(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
+                                 1, NULL, &sql, NULL, NULL, 0);
+    int n = res && PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    return n;
+}
+
+/* Statements run through the pool are prepared once per connection and reused; a statement
+ * the server lost (DEALLOCATE ALL) or whose result type changed under it (ALTER TABLE) still
+ * answers right; BEGIN/DDL are not cached; after a reconnect the cache starts over. */
+static void test_statement_cache(void **state)
+{
+    (void)state;
+    NEED_DB();
+    struct pgpool *p = open_pool(1);
+    char err[512], sql[256];
+    int st;
+    PGresult *res = NULL;
+    PGconn *c = pgpool_acquire(p, 1000, &st, err, sizeof err);
+    assert_non_null(c);
+    const char *q = "SELECT $1::int * 2";
+    for (int i = 0; i < 5; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", i);
+        const char *pv[] = {v};
+        assert_int_equal(pgconn_exec(c, &res, q, 1, pv, err, sizeof err), PG_OK);
+        assert_int_equal(atoi(PQgetvalue(res, 0, 0)), 2 * i);
+        PQclear(res);
+    }
+    assert_int_equal(prepared_count(c, q), 1); /* once, reused four times */
+    assert_int_equal(pgconn_exec(c, NULL, "BEGIN", 0, NULL, err, sizeof err), PG_OK);
+    assert_int_equal(pgconn_exec(c, NULL, "ROLLBACK", 0, NULL, err, sizeof err), PG_OK);
+    assert_int_equal(prepared_count(c, "BEGIN"), 0);
+
+    /* The server forgets every statement: the next call still succeeds (and re-prepares). */
+    PQclear(PQexec(c, "DEALLOCATE ALL"));
+    const char *seven[] = {"7"};
+    assert_int_equal(pgconn_exec(c, &res, q, 1, seven, err, sizeof err), PG_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "14");
+    PQclear(res);
+    assert_int_equal(pgconn_exec(c, &res, q, 1, seven, err, sizeof err), PG_OK);
+    PQclear(res);
+    assert_int_equal(prepared_count(c, q), 1);
+
+    /* The result type changes under a cached SELECT *: the answer has the new shape. */
+    char tbl[64];
+    snprintf(tbl, sizeof tbl, "pgpool_cache_%d", (int)getpid());
+    snprintf(sql, sizeof sql, "CREATE TABLE %s (a int)", tbl);
+    assert_int_equal(pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err), PG_OK);
+    snprintf(sql, sizeof sql, "INSERT INTO %s VALUES (1)", tbl);
+    assert_int_equal(pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err), PG_OK);
+    char sel[128];
+    snprintf(sel, sizeof sel, "SELECT * FROM %s", tbl);
+    assert_int_equal(pgconn_exec(c, &res, sel, 0, NULL, err, sizeof err), PG_OK);
+    assert_int_equal(PQnfields(res), 1);
+    PQclear(res);
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN b text DEFAULT 'x'", tbl);
+    assert_int_equal(pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err), PG_OK);
+    st = pgconn_exec(c, &res, sel, 0, NULL, err, sizeof err);
+    assert_int_equal(st, PG_OK);
+    assert_int_equal(PQnfields(res), 2);
+    assert_string_equal(PQgetvalue(res, 0, 1), "x");
+    PQclear(res);
+    snprintf(sql, sizeof sql, "DROP TABLE %s", tbl);
+    assert_int_equal(pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err), PG_OK);
+    assert_int_equal(prepared_count(c, sql), 0); /* DDL is never cached */
+
+    /* A statement the server rejects is reported as before and not cached. */
+    assert_int_equal(pgconn_exec(c, NULL, "SELECT nope FROM nowhere_at_all", 0, NULL, err,
+                                 sizeof err),
+                     PG_ERR_QUERY);
+    assert_int_equal(prepared_count(c, "SELECT nope FROM nowhere_at_all"), 0);
+
+    /* A reset connection (new server process) starts with an empty cache and still works. */
+    PQreset(c);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    assert_int_equal(prepared_count(c, q), 0);
+    assert_int_equal(pgconn_exec(c, &res, q, 1, seven, err, sizeof err), PG_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0), "14");
+    PQclear(res);
+    assert_int_equal(prepared_count(c, q), 1);
+    pgpool_release(p, c);
+    pgpool_close(p);
+}
+
 static void test_server_restart(void **state)
 {
     (void)state;
@@ -359,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_acquire_timeout_and_release),
         cmocka_unit_test(test_release_rolls_back_open_transaction),
         cmocka_unit_test(test_many_threads_few_connections),
+        cmocka_unit_test(test_statement_cache),
         cmocka_unit_test(test_server_restart),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
