@@ -1,7 +1,9 @@
 /* pgpool.h — a small, thread-safe PostgreSQL connection pool on libpq.
  *
- * Parameterized queries only (PQexecParams). A connection found broken is reset on the next
- * acquire, so the pool works again after the server restarts without restarting the process.
+ * Parameterized queries only; each connection prepares a statement the first time it runs it
+ * and reuses it after (see pgpool.c: a per-connection statement cache). A connection found
+ * broken is reset on the next acquire, so the pool works again after the server restarts
+ * without restarting the process.
  * Errors are typed so callers can tell "the database is down" from "my query is wrong".
  */
 #ifndef AGENTHUB_PGPOOL_H

@@ -82,7 +82,7 @@ class Pipeline:
                   "KAFKA_SESSION_TIMEOUT_MS": "6000",
                   "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
                   # the dev broker holds a fetch for fetch.wait.max.ms even when data is there
-                  "KAFKA_FETCH_WAIT_MAX_MS": "10"})
+                  "KAFKA_FETCH_WAIT_MAX_MS": os.environ.get("KAFKA_FETCH_WAIT_MAX_MS", "10")})
         if extra:
             e.update(extra)
         return e
