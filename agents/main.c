@@ -126,7 +126,7 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
-    if (pipeline_producer_new(&svc.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
+    if (pipeline_producer_new(&svc.pl.producer, g_common.kafka_brokers, 0, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }

@@ -932,6 +932,11 @@ int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int
     return commit_one(c, topic, partition, next_offset, 1);
 }
 
+int kafka_consumer_assignment_lost(struct kafka_consumer *c)
+{
+    return c && c->rk && rd_kafka_assignment_lost(c->rk);
+}
+
 void kafka_consumer_free(struct kafka_consumer *c)
 {
     if (!c)

@@ -93,6 +93,9 @@ int kafka_consumer_commit(struct kafka_consumer *c, const char *topic, int32_t p
  * Returns 0 when queued. */
 int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int32_t partition,
                                 int64_t next_offset);
+/* Inside on_revoke: were the partitions lost (session timed out, e.g. the broker is gone)
+ * rather than handed over? A commit for lost partitions cannot succeed and only blocks. */
+int kafka_consumer_assignment_lost(struct kafka_consumer *c);
 /* Leaves the group cleanly (rd_kafka_consumer_close) and destroys. NULL-safe. */
 void kafka_consumer_free(struct kafka_consumer *c);
 

@@ -26,10 +26,12 @@ struct pipeline {
 /* The chat path's producer (chat.events, routed messages): like kafka_producer_new, but with
  * linger.ms = PIPELINE_LINGER_MS_DEFAULT unless KAFKA_LINGER_MS is set. Every event and routed
  * message sits on the client's wait; batching them for librdkafka's 2 ms default adds that to
- * each hop. Call before starting threads (it sets and unsets the variable around the call). */
+ * each hop. message_timeout_ms > 0 sets message.timeout.ms (unless KAFKA_MESSAGE_TIMEOUT_MS is
+ * set): every delivery report, success or failure, then arrives within that bound. Call before
+ * starting threads (it sets and unsets the variables around the call). */
 #define PIPELINE_LINGER_MS_DEFAULT "0"
-int pipeline_producer_new(struct kafka_producer **out, const char *brokers, char *err,
-                          size_t errlen);
+int pipeline_producer_new(struct kafka_producer **out, const char *brokers,
+                          long message_timeout_ms, char *err, size_t errlen);
 
 /* The tenant's enabled, active agents (the seed's permission join), cached under
  * agenthub:{tenant}:cache:permissions:agents for RC_TTL_PERMISSIONS. *out is a JSON array of

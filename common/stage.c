@@ -454,11 +454,15 @@ static long long now_ms(void)
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     struct stage *s = opaque;
+    /* Lost (the session timed out: the broker is gone or was): a commit cannot succeed and
+     * would hold the loop for the coordinator's timeout; the new owner re-reads from the last
+     * commit, which the jobs' idempotency makes harmless. */
+    int lost = kafka_consumer_assignment_lost(s->consumer);
     for (int i = 0; i < parts->cnt; i++) {
         const rd_kafka_topic_partition_t *tp = &parts->elems[i];
         /* Commit what finished before giving the partition away. */
         int64_t next;
-        if (stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
+        if (!lost && stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
             kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
         stage_offsets_drop(s->offsets, tp->topic, tp->partition);
         for (size_t k = 0; k < s->nasync; k++) {
@@ -588,6 +592,8 @@ out:
     return rc;
 }
 
+static void run_posted(struct stage *s);
+
 static void job_free(struct stage_job *j)
 {
     if (!j)
@@ -613,6 +619,10 @@ void stage_free(struct stage *s)
 {
     if (!s)
         return;
+    /* Work posted after the loop stopped (a delivery report during the producer's final
+     * flush) is run, not dropped: it releases the jobs it is about. */
+    s->closed = 1;
+    run_posted(s);
     if (s->http) {
         mg_stop(s->http);
         mg_exit_library();
@@ -630,12 +640,6 @@ void stage_free(struct stage *s)
         j = next;
     }
     stage_offsets_free(s->offsets);
-    struct posted *p = s->posted;
-    while (p) {
-        struct posted *n = p->next;
-        free(p);
-        p = n;
-    }
     pthread_mutex_destroy(&s->post_mu);
     for (size_t i = 0; i < s->nasync; i++)
         free(s->async[i].topic);

@@ -141,7 +141,8 @@ void *stage_job_data(const struct stage_job *job);
 size_t stage_inflight(const struct stage *s); /* jobs received and not done */
 long stage_jobs_done_total(const struct stage *s);
 
-/* Runs fn(arg) on the loop thread soon; callable from any thread (delivery reports). */
+/* Runs fn(arg) on the loop thread soon; callable from any thread (delivery reports). Work
+ * still queued when the stage is freed runs in stage_free (after stage_run returned). */
 int stage_post(struct stage *s, void (*fn)(void *arg), void *arg);
 
 #endif

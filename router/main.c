@@ -48,7 +48,9 @@ static const struct config_entry g_config[] = {
      "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
     {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,
-     "how long to wait for the broker to acknowledge a routed message", &g_produce_timeout_ms},
+     "how long the broker may take to acknowledge a routed message (message.timeout.ms) "
+     "before the job fails",
+     &g_produce_timeout_ms},
     {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
      "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
     {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
@@ -76,6 +78,20 @@ struct rjob {
     char *user_token;
     json_object *agents;
     long long t0;
+    /* Routing in flight: the parts' delivery reports still awaited, and what to do after. */
+    int acks_pending;
+    int ack_failed;
+    char ack_err[256];
+    json_object *routed_ev; /* the `routed` event, sent once every part is acknowledged */
+    char agents_csv[600];
+    char intent[64];
+};
+
+/* One routed message's delivery report, carried from the producer's thread to the loop. */
+struct route_ack {
+    struct rjob *j;
+    int err;
+    char errstr[200];
 };
 
 static struct stage *g_stage;
@@ -125,6 +141,7 @@ static void rjob_free(struct rjob *j)
     free(j->message);
     free(j->user_token);
     json_object_put(j->agents);
+    json_object_put(j->routed_ev);
     free(j);
 }
 
@@ -187,6 +204,24 @@ out:
     rjob_finish(j);
 }
 
+static void route_acked(void *arg);
+
+/* Producer thread: hand the report to the loop, where the job's state lives. */
+static void on_routed_delivery(void *opaque, int err, const char *errstr)
+{
+    struct route_ack *a = opaque;
+    a->err = err;
+    snprintf(a->errstr, sizeof(a->errstr), "%s", errstr ? errstr : "");
+    if (stage_post(a->j->r->stage, route_acked, a) != 0) {
+        /* Out of memory: the job stays in flight (uncommitted) and is re-read after a restart. */
+        log_kv(LOG_ERROR, NULL, "cannot hand a delivery report to the loop (out of memory)",
+               (char *)NULL);
+        free(a);
+    }
+}
+
+/* Queues part i of the decision for its agent's topic; its delivery report comes back through
+ * route_acked. Returns 0 when queued (the report will come), negative with err when not. */
 static int produce_part(struct rjob *j, const struct route_decision *d, size_t i, char *err,
                         size_t errlen)
 {
@@ -210,11 +245,15 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
     if (j->user_token)
         json_object_object_add(p, "user_token", json_object_new_string(j->user_token));
     char *text = envelope_encode(&out);
-    if (!text) {
+    struct route_ack *a = calloc(1, sizeof(*a));
+    if (!text || !a) {
+        free(text);
+        free(a);
         envelope_cleanup(&out);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    a->j = j;
     char topic[160];
     snprintf(topic, sizeof(topic), "%s%s", KAFKA_TOPIC_AGENT_PREFIX, d->parts[i].agent);
     char terr[256];
@@ -225,45 +264,84 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
                terr, (char *)NULL);
     }
     struct kafka_header hdrs[] = {{"traceparent", out.traceparent}};
-    rc = kafka_produce_sync(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs, 1,
-                            (int)g_produce_timeout_ms, err, errlen);
+    rc = kafka_produce(r->pl.producer, topic, j->env->session_id, text, strlen(text), hdrs, 1,
+                       on_routed_delivery, a);
+    if (rc < 0) {
+        free(a); /* not queued: no report will come */
+        snprintf(err, errlen, "routed message not queued (%d)", rc);
+    }
     free(text);
     envelope_cleanup(&out);
     return rc;
 }
 
-static void route(struct rjob *j, const struct route_decision *d)
+/* Every part is acknowledged (or one failed): the job is routed, or it fails visibly. */
+static void route_finish(struct rjob *j)
 {
     struct router *r = j->r;
     char err[256] = "";
-    char parts_total[16], agents_csv[600] = "";
-    snprintf(parts_total, sizeof(parts_total), "%zu", d->nparts);
-    for (size_t i = 0; i < d->nparts; i++) {
-        if (i)
-            strncat(agents_csv, ",", sizeof(agents_csv) - strlen(agents_csv) - 1);
-        strncat(agents_csv, d->parts[i].agent, sizeof(agents_csv) - strlen(agents_csv) - 1);
-    }
-    /* parts_total before any part is produced: an agent finishing a part compares to it. */
-    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language,
-                        d->intent,      agents_csv,        parts_total};
-    pgpool_exec(r->pl.db, NULL,
-                "UPDATE jobs SET language = $3, intent = $4, agent = $5, parts_total = $6, "
-                "updated_at = now() WHERE job_id = $1 AND tenant_id = $2 "
-                "AND status NOT IN ('done', 'error')",
-                6, lp, err, sizeof(err));
-    for (size_t i = 0; i < d->nparts; i++) {
-        if (produce_part(j, d, i, err, sizeof(err)) < 0) {
+    struct log_ctx c;
+    logctx(j->env, &c);
+    if (j->ack_failed) {
+        if (stage_stopping(r->stage)) {
+            /* Shutting down (the producer's last flush gave up on it): not finished, not
+             * committed; the request is routed again by the next router. */
+            log_kv(LOG_WARN, &c, "routing not acknowledged before shutdown; left for redelivery",
+                   (char *)NULL);
+        } else {
             /* The broker did not take it: fail visibly rather than leave the job hanging. */
-            pipeline_job_fail(&r->pl, j->env, "broker_unavailable", err);
-            rjob_finish(j);
-            return;
+            pipeline_job_fail(&r->pl, j->env, "broker_unavailable", j->ack_err);
         }
+        rjob_finish(j);
+        return;
     }
     const char *sp[] = {j->env->job_id, j->env->tenant_id};
     pgpool_exec(r->pl.db, NULL,
                 "UPDATE jobs SET status = 'routed', updated_at = now() "
                 "WHERE job_id = $1 AND tenant_id = $2 AND status = 'queued'",
                 2, sp, err, sizeof(err));
+    pipeline_emit(&r->pl, j->env, "routed", j->routed_ev);
+    log_kv(LOG_INFO, &c, "job routed", "agent", j->agents_csv, "language", j->language, "intent",
+           j->intent, (char *)NULL);
+    rjob_finish(j);
+}
+
+static void route_acked(void *arg)
+{
+    struct route_ack *a = arg;
+    struct rjob *j = a->j;
+    if (a->err && !j->ack_failed) {
+        j->ack_failed = 1;
+        snprintf(j->ack_err, sizeof(j->ack_err), "%s", a->errstr[0] ? a->errstr : "not delivered");
+    }
+    free(a);
+    if (--j->acks_pending == 0)
+        route_finish(j);
+}
+
+/* Publishes the parts without waiting on the loop: the job goes on in route_finish once the
+ * broker acknowledged every part (message.timeout.ms = ROUTER_PRODUCE_TIMEOUT_MS bounds it). */
+static void route(struct rjob *j, const struct route_decision *d)
+{
+    struct router *r = j->r;
+    char err[256] = "";
+    char parts_total[16];
+    snprintf(parts_total, sizeof(parts_total), "%zu", d->nparts);
+    for (size_t i = 0; i < d->nparts; i++) {
+        if (i)
+            strncat(j->agents_csv, ",", sizeof(j->agents_csv) - strlen(j->agents_csv) - 1);
+        strncat(j->agents_csv, d->parts[i].agent,
+                sizeof(j->agents_csv) - strlen(j->agents_csv) - 1);
+    }
+    snprintf(j->intent, sizeof(j->intent), "%s", d->intent);
+    /* parts_total before any part is produced: an agent finishing a part compares to it. */
+    const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language,
+                        d->intent,      j->agents_csv,     parts_total};
+    pgpool_exec(r->pl.db, NULL,
+                "UPDATE jobs SET language = $3, intent = $4, agent = $5, parts_total = $6, "
+                "updated_at = now() WHERE job_id = $1 AND tenant_id = $2 "
+                "AND status NOT IN ('done', 'error')",
+                6, lp, err, sizeof(err));
     json_object *ev = json_object_new_object();
     json_object_object_add(
         ev, "agent", json_object_new_string(d->nparts == 1 ? d->parts[0].agent : "MULTI_INTENT"));
@@ -279,13 +357,20 @@ static void route(struct rjob *j, const struct route_decision *d)
         }
         json_object_object_add(ev, "parts", arr);
     }
-    pipeline_emit(&r->pl, j->env, "routed", ev);
-    json_object_put(ev);
-    struct log_ctx c;
-    logctx(j->env, &c);
-    log_kv(LOG_INFO, &c, "job routed", "agent", agents_csv, "language", j->language, "intent",
-           d->intent, (char *)NULL);
-    rjob_finish(j);
+    j->routed_ev = ev;
+    /* One reference held here while producing, so a report that comes back at once cannot
+     * finish the job before every part is queued. */
+    j->acks_pending = 1;
+    for (size_t i = 0; i < d->nparts; i++) {
+        if (produce_part(j, d, i, err, sizeof(err)) < 0) {
+            j->ack_failed = 1;
+            snprintf(j->ack_err, sizeof(j->ack_err), "%s", err);
+            break;
+        }
+        j->acks_pending++;
+    }
+    if (--j->acks_pending == 0)
+        route_finish(j);
 }
 
 static void on_classified(void *opaque, const struct llm_response *resp,
@@ -423,7 +508,8 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
         goto out;
     }
-    if (pipeline_producer_new(&r.pl.producer, g_common.kafka_brokers, err, sizeof(err)) != 0) {
+    if (pipeline_producer_new(&r.pl.producer, g_common.kafka_brokers, g_produce_timeout_ms, err,
+                              sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
         goto out;
     }
@@ -464,12 +550,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     rc = stage_run(r.stage) == 0 ? 0 : 1;
 out:
-    /* Calls still in flight are cancelled; their callbacks release the jobs uncommitted. */
+    /* Calls still in flight are cancelled; their callbacks release the jobs uncommitted. The
+     * producer goes before the stage: its last flush delivers (or gives up on) the routed
+     * messages still awaited, whose reports stage_free then runs to release those jobs; they
+     * post through the loop, which therefore outlives both. */
     llm_client_free(r.llm);
-    httploop_free(r.loop);
+    kafka_producer_free(r.pl.producer);
+    r.pl.producer = NULL;
     g_stage = NULL;
     stage_free(r.stage);
-    kafka_producer_free(r.pl.producer);
+    httploop_free(r.loop);
     rcache_close(r.pl.rc);
     pgpool_close(r.pl.db);
     config_free(g_config, NCONFIG);
