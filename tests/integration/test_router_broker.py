@@ -59,8 +59,11 @@ class RouterBrokerOutage(pc.PipelineCase):
             time.sleep(0.1)
         waited = time.time() - t0
         self.assertEqual(status, ("error", "broker_unavailable"))
-        # LLM answer (<= 4 s) + message.timeout.ms (1.5 s) + slack
-        self.assertLess(waited, 4.0 + PRODUCE_TIMEOUT_MS / 1000.0 + 5.0)
+        # The LLM answer (<= 4 s), the topic check that finds no broker (2 s), message.timeout.ms
+        # (1.5 s; librdkafka fails a message whose topic has no metadata up to a few seconds
+        # later): far below librdkafka's default of 300 s, which is what an unbounded wait
+        # would look like.
+        self.assertLess(waited, 20.0)
         self.assertIsNone(self.pl.procs["router"].poll(), "the router exited")
         self.assertEqual(self.pl.sql("SELECT count(*) FROM messages WHERE job_id = %s "
                                      "AND role = 'assistant'", job)[0][0], "0")
