@@ -19,6 +19,7 @@
 #include "pgpool.h"
 #include "rcache.h"
 
+struct accept_batcher;
 struct auth;
 struct sse_hub;
 
@@ -37,6 +38,8 @@ struct ingress_settings {
     long sse_poll_ms;
     long sse_max_s;
     long pg_pool;
+    long accept_batch;
+    long accept_inflight;
     long startup_wait_s;
     char *cors_origins;
     char *jwt_public_key_file;
@@ -55,6 +58,7 @@ struct ingress {
     struct kafka_producer *prod;
     struct auth *auth;
     struct sse_hub *hub;
+    struct accept_batcher *accept;
     struct mg_context *mg;
     volatile int stopping;
 };

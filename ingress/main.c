@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "accept.h"
 #include "auth.h"
 #include "config.h"
 #include "ingress.h"
@@ -62,8 +63,13 @@ static const struct config_entry table[] = {
      "how long to retry an unreachable PostgreSQL at start before exiting 1",
      &app.cfg.startup_wait_s},
     {"INGRESS_PG_POOL", CONFIG_INT, "32", 1, 1000, 0,
-     "PostgreSQL connections (each accepted chat holds one until the broker acked)",
-     &app.cfg.pg_pool},
+     "PostgreSQL connections (an accept batch holds one until the broker acked)", &app.cfg.pg_pool},
+    {"INGRESS_ACCEPT_BATCH", CONFIG_INT, "128", 1, 1024, 0,
+     "most chat requests accepted in one transaction (group commit; 1 = one each)",
+     &app.cfg.accept_batch},
+    {"INGRESS_ACCEPT_INFLIGHT", CONFIG_INT, "4", 1, 64, 0,
+     "accept transactions in flight at once (each holds a connection until the broker acked)",
+     &app.cfg.accept_inflight},
     {"INGRESS_CORS_ORIGINS", CONFIG_STRING, "", 0, 0, 0,
      "comma-separated allowed browser origins, or *", &app.cfg.cors_origins},
     {"JWT_PUBLIC_KEY_FILE", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED,
@@ -175,6 +181,11 @@ int main(int argc, char **argv)
         log_error(NULL, "kafka producer: %s", err);
         goto out;
     }
+    if (accept_batcher_new(&app.accept, app.db, app.prod, app.rc, (int)app.cfg.accept_batch,
+                           (int)app.cfg.accept_inflight, (int)app.cfg.publish_timeout_ms) != 0) {
+        log_error(NULL, "out of memory");
+        goto out;
+    }
     if (sse_hub_new(&app.hub) != 0) {
         log_error(NULL, "out of memory");
         goto out;
@@ -229,6 +240,7 @@ out:
     if (app.mg)
         mg_stop(app.mg);
     sse_hub_free(app.hub);
+    accept_batcher_free(app.accept);
     kafka_producer_free(app.prod);
     rcache_close(app.rc);
     pgpool_close(app.db);

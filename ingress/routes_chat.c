@@ -3,20 +3,19 @@
  * Accepting a chat request is one PostgreSQL transaction (session if absent, user message,
  * jobs row) around the Kafka publish: the transaction commits only after the broker has
  * acknowledged chat.request (acks=all, INGRESS_PUBLISH_TIMEOUT_MS). If the publish fails the
- * transaction rolls back and the client gets 503, so no message claims an acceptance that
- * never happened. (If COMMIT itself fails after a successful publish, the router finds no jobs
- * row for the job and drops it; the client got 503 and retries.)
+ * request's rows are removed (or the transaction rolls back) and the client gets 503, so no
+ * message claims an acceptance that never happened. (If COMMIT itself fails after a successful
+ * publish, the router finds no jobs row for the job and drops it; the client got 503 and
+ * retries.) Under load many requests share that transaction: accept.c (group commit).
  */
 #include "ingress.h"
 
-#include <errno.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "accept.h"
 #include "envelope.h"
 #include "fernet.h"
 #include "jobevents.h"
@@ -313,268 +312,17 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     return 1;
 }
 
-/* The statement that accepts a chat (see routes_chat_post): $1 tenant, $2 user, $3 message,
- * $4 job id, $5 session id or NULL, $6 idempotency key or NULL, $7 request hash. */
-#define CHAT_ACCEPT_SQL                                                                            \
-    "WITH t AS (SELECT is_active FROM tenants WHERE tenant_id = $1), "                             \
-    "s_old AS (UPDATE sessions SET last_message_at = now(), updated_at = now() "                   \
-    "  WHERE $5::uuid IS NOT NULL AND session_id = $5::uuid AND tenant_id = $1 "                   \
-    "  AND user_id = $2 AND deleted_at IS NULL AND (SELECT is_active FROM t) "                     \
-    "  RETURNING session_id), "                                                                    \
-    "s_new AS (INSERT INTO sessions (tenant_id, user_id, title, last_message_at) "                 \
-    "  SELECT $1, $2, left($3, 80), now() FROM t WHERE t.is_active AND $5::uuid IS NULL "          \
-    "  RETURNING session_id), "                                                                    \
-    "s AS (SELECT session_id FROM s_old UNION ALL SELECT session_id FROM s_new), "                 \
-    "m AS (INSERT INTO messages (session_id, tenant_id, role, content, job_id) "                   \
-    "  SELECT s.session_id, $1, 'user', $3, $4::uuid FROM s "                                      \
-    "  RETURNING message_id, session_id), "                                                        \
-    "j AS (INSERT INTO jobs (job_id, tenant_id, session_id, user_id, user_message_id, "            \
-    "  status, idempotency_key, request_hash) "                                                    \
-    "  SELECT $4::uuid, $1, m.session_id, $2, m.message_id, 'queued', $6, $7 FROM m "              \
-    "  RETURNING job_id) "                                                                         \
-    "SELECT t.is_active, m.session_id, m.message_id, j.job_id "                                    \
-    "FROM t LEFT JOIN m ON true LEFT JOIN j ON true"
-
-#define CHAT_ACCEPT_STMT "ingress_chat_accept"
-#define CHAT_PREP_MAX 1024
-
-/* Pool connections that have CHAT_ACCEPT_STMT prepared, with the server process they had then
- * (a connection the pool re-established has another one and is prepared again). Preparing
- * once per connection saves the parse, rewrite (column defaults) and most planning of every
- * accepted chat, the largest share of PostgreSQL's CPU per request. */
-static pthread_mutex_t chat_prep_mu = PTHREAD_MUTEX_INITIALIZER;
-static const PGconn *chat_prep_conn[CHAT_PREP_MAX];
-static int chat_prep_pid[CHAT_PREP_MAX];
-
-static int chat_prep_find(const PGconn *c)
-{
-    for (int i = 0; i < CHAT_PREP_MAX; i++)
-        if (chat_prep_conn[i] == c)
-            return i;
-    return -1;
-}
-
-static void chat_prep_forget(const PGconn *c)
-{
-    pthread_mutex_lock(&chat_prep_mu);
-    int i = chat_prep_find(c);
-    if (i >= 0)
-        chat_prep_conn[i] = NULL;
-    pthread_mutex_unlock(&chat_prep_mu);
-}
-
-/* 0 when CHAT_ACCEPT_STMT is prepared on c (outside a transaction), -1 when it cannot be. */
-static int chat_prepare(PGconn *c)
-{
-    int pid = PQbackendPID(c);
-    pthread_mutex_lock(&chat_prep_mu);
-    int i = chat_prep_find(c), ok = i >= 0 && chat_prep_pid[i] == pid;
-    pthread_mutex_unlock(&chat_prep_mu);
-    if (ok)
-        return 0;
-    PGresult *res = PQprepare(c, CHAT_ACCEPT_STMT, CHAT_ACCEPT_SQL, 7, NULL);
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    /* 42P05: already prepared on this server process (a slot was not free to remember it). */
-    ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK || (state && !strcmp(state, "42P05")));
-    PQclear(res);
-    if (!ok)
-        return -1;
-    pthread_mutex_lock(&chat_prep_mu);
-    if ((i = chat_prep_find(c)) < 0)
-        i = chat_prep_find(NULL);
-    if (i >= 0) {
-        chat_prep_conn[i] = c;
-        chat_prep_pid[i] = pid;
-    }
-    pthread_mutex_unlock(&chat_prep_mu);
-    return 0;
-}
-
-/* pgconn_exec's status code for a failed result (res may be NULL). err names only the
- * SQLSTATE. */
-static int chat_pg_status(PGconn *c, PGresult *res, char *err, size_t errlen)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int st = PG_ERR_QUERY;
-    if (PQstatus(c) != CONNECTION_OK || !state)
-        st = PG_ERR_UNAVAILABLE;
-    else if (!strcmp(state, "23505") || !strcmp(state, "23P01"))
-        st = PG_ERR_CONFLICT;
-    else if (!strcmp(state, "23503"))
-        st = PG_ERR_FOREIGN_KEY;
-    else if (!strncmp(state, "22", 2) || !strcmp(state, "23502") || !strcmp(state, "23514"))
-        st = PG_ERR_INVALID;
-    else if (!strcmp(state, "57014") || !strcmp(state, "55P03"))
-        st = PG_ERR_TIMEOUT;
-    else if (!strncmp(state, "08", 2) || !strncmp(state, "57P0", 4) || !strcmp(state, "53300"))
-        st = PG_ERR_UNAVAILABLE;
-    else if (!strcmp(state, "26000"))
-        chat_prep_forget(c); /* the statement is gone (DISCARD ALL?): prepare it again */
-    snprintf(err, errlen, "SQLSTATE %s", state ? state : "?????");
-    return st;
-}
-
-/* BEGIN and CHAT_ACCEPT_STMT in one round trip (libpq pipeline mode). *began tells whether the
- * transaction is open (then the caller rolls back on error); without it the status is BEGIN's.
- * On PG_OK *out is the statement's result. */
-static int chat_begin_accept(PGconn *c, PGresult **out, const char *const *p, int *began, char *err,
-                             size_t errlen)
-{
-    *out = NULL;
-    *began = 0;
-    if (PQenterPipelineMode(c) != 1) {
-        snprintf(err, errlen, "pipeline mode: %s", PQerrorMessage(c));
-        return PG_ERR_UNAVAILABLE;
-    }
-    int st = PG_ERR_UNAVAILABLE;
-    PGresult *res[2] = {NULL, NULL};
-    if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-        PQsendQueryPrepared(c, CHAT_ACCEPT_STMT, 7, p, NULL, NULL, 0) == 1 &&
-        PQpipelineSync(c) == 1) {
-        /* BEGIN's result, NULL, the statement's result, NULL, the sync. A lost connection
-         * ends in NULLs only. */
-        int n = 0, nulls = 0;
-        while (nulls < 3) {
-            PGresult *x = PQgetResult(c);
-            if (!x) {
-                nulls++;
-                continue;
-            }
-            nulls = 0;
-            if (PQresultStatus(x) == PGRES_PIPELINE_SYNC) {
-                PQclear(x);
-                break;
-            }
-            if (n < 2)
-                res[n++] = x;
-            else
-                PQclear(x);
-        }
-    }
-    if (PQexitPipelineMode(c) != 1)
-        snprintf(err, errlen, "pipeline mode: %s", PQerrorMessage(c));
-    if (!res[0] || PQresultStatus(res[0]) != PGRES_COMMAND_OK) {
-        st = chat_pg_status(c, res[0], err, errlen);
-    } else {
-        *began = 1;
-        if (res[1] && PQresultStatus(res[1]) == PGRES_TUPLES_OK) {
-            *out = res[1];
-            res[1] = NULL;
-            st = PG_OK;
-        } else {
-            st = chat_pg_status(c, res[1], err, errlen);
-        }
-    }
-    PQclear(res[0]);
-    PQclear(res[1]);
-    return st;
-}
-
-/* Waiting for the broker's acknowledgement of one chat.request. kafka_produce_sync() wakes
- * every waiting thread of the process on each delivery report (one condition variable per
- * producer), which with many requests in flight costs more CPU than the rest of the request;
- * here each request waits on its own condition variable. The request and the delivery report
- * each hold a reference: a request that gave up (timeout) leaves the last one to the report. */
-struct chat_ack {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int refs;
-    int done;
-    int err;
-    char errstr[200];
-};
-
-static void chat_ack_unref(struct chat_ack *a)
-{
-    pthread_mutex_lock(&a->mu);
-    int last = --a->refs == 0;
-    pthread_mutex_unlock(&a->mu);
-    if (last) {
-        pthread_cond_destroy(&a->cv);
-        pthread_mutex_destroy(&a->mu);
-        free(a);
-    }
-}
-
-static void chat_ack_cb(void *opaque, int err, const char *errstr)
-{
-    struct chat_ack *a = opaque;
-    pthread_mutex_lock(&a->mu);
-    a->done = 1;
-    a->err = err;
-    snprintf(a->errstr, sizeof a->errstr, "%s", errstr ? errstr : "");
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
-    chat_ack_unref(a);
-}
-
-/* As kafka_produce_sync(): 0 when acknowledged, -ETIMEDOUT, or another negative errno with err
- * filled. */
-static int chat_publish(struct kafka_producer *p, const char *key, const char *payload,
-                        const struct kafka_header *hdrs, size_t nhdrs, int timeout_ms, char *err,
-                        size_t errlen)
-{
-    struct chat_ack *a = calloc(1, sizeof *a);
-    if (!a) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutex_init(&a->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&a->cv, &ca);
-    pthread_condattr_destroy(&ca);
-    a->refs = 2;
-    int rc = kafka_produce(p, KAFKA_TOPIC_CHAT_REQUESTS, key, payload, strlen(payload), hdrs, nhdrs,
-                           chat_ack_cb, a);
-    if (rc < 0) {
-        /* Not queued: the callback never runs. */
-        a->refs = 1;
-        chat_ack_unref(a);
-        snprintf(err, errlen, "chat.request not queued (%d)", rc);
-        return rc;
-    }
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&a->mu);
-    while (!a->done && pthread_cond_timedwait(&a->cv, &a->mu, &deadline) != ETIMEDOUT)
-        ;
-    if (!a->done) {
-        rc = -ETIMEDOUT;
-        snprintf(err, errlen, "no acknowledgement within %d ms", timeout_ms);
-    } else if (a->err) {
-        rc = -EIO;
-        snprintf(err, errlen, "%s", a->errstr);
-    }
-    pthread_mutex_unlock(&a->mu);
-    chat_ack_unref(a);
-    return rc;
-}
-
-static int tx(PGconn *c, const char *sql)
-{
-    char err[128];
-    return pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err);
-}
-
 void routes_chat_post(struct req *r, const char *tenant)
 {
     struct ingress *app = r->app;
     json_object *body = NULL, *v;
-    PGconn *conn = NULL;
-    PGresult *res = NULL;
     struct envelope env;
-    char err[256], session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "";
+    char session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "";
     char hash[65], idem[IDEMP_MAX + 1] = "";
     char *payload = NULL, *user_token = NULL;
-    int in_tx = 0, wait_s = 0, st;
+    json_object *queued = NULL;
+    struct accept_item it;
+    int wait_s = 0;
     memset(&env, 0, sizeof env);
 
     if (req_auth(r, tenant) != 0)
@@ -645,79 +393,18 @@ void routes_chat_post(struct req *r, const char *tenant)
     snprintf(r->job_id, sizeof r->job_id, "%s", env.job_id);
     r->log.job_id = r->job_id;
 
-    conn = pgpool_acquire(app->db, 3000, &st, err, sizeof err);
-    if (!conn) {
-        reply_db_error(r, st, "acquire");
+    /* The ids are chosen here (not by column defaults), so the chat.request is complete
+     * before the batch's statement runs. */
+    char new_session[UUID_STR_LEN] = "";
+    if (!session_id[0] && uuid_v4(new_session) != 0) {
+        reply_error(r, 500, "internal", "cannot create job");
         goto out;
     }
-    {
-        /* One statement (one round trip) instead of five: the tenant check, the session (an
-         * existing one is locked by the UPDATE, as FOR UPDATE did; a new one is inserted), the
-         * user message and the jobs row. Each write depends on the row before it, so a missing
-         * or disabled tenant or a missing session inserts nothing; the foreign keys are checked
-         * at the end of the statement, when every row exists. The one result row tells which
-         * case it was: no row = no tenant; active false = disabled; no message = no session.
-         * Prepared (once per connection, outside the transaction: a failed PREPARE would abort
-         * it), it is sent in one round trip with BEGIN. */
-        const char *p[] = {tenant,
-                           r->claims.sub,
-                           message,
-                           env.job_id,
-                           session_id[0] ? session_id : NULL,
-                           idem[0] ? idem : NULL,
-                           hash};
-        if (chat_prepare(conn) == 0) {
-            st = chat_begin_accept(conn, &res, p, &in_tx, err, sizeof err);
-            if (!in_tx) {
-                reply_db_error(r, st, "begin");
-                goto out;
-            }
-        } else {
-            if ((st = tx(conn, "BEGIN")) != PG_OK) {
-                reply_db_error(r, st, "begin");
-                goto out;
-            }
-            in_tx = 1;
-            st = pgconn_exec(conn, &res, CHAT_ACCEPT_SQL, 7, p, err, sizeof err);
-        }
-        if (st == PG_ERR_FOREIGN_KEY) {
-            /* The tenant (or the session) was deleted meanwhile. */
-            reply_error(r, 404, "not_found", session_id[0] ? "no such session" : "no such tenant");
-            goto out;
-        }
-        if (st == PG_ERR_CONFLICT && idem[0]) {
-            /* A concurrent request with the same key won: replay its job. */
-            tx(conn, "ROLLBACK");
-            in_tx = 0;
-            pgpool_release(app->db, conn);
-            conn = NULL;
-            if (idem_replay(r, tenant, idem, hash, wait_s) == 0)
-                reply_error(r, 409, "conflict", "a request with this Idempotency-Key is in flight");
-            goto out;
-        }
-        if (st != PG_OK) {
-            reply_db_error(r, st, "job insert");
-            goto out;
-        }
-        if (PQntuples(res) == 0) {
-            reply_error(r, 404, "not_found", "no such tenant");
-            goto out;
-        }
-        if (PQgetvalue(res, 0, 0)[0] != 't') {
-            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
-            goto out;
-        }
-        if (PQgetisnull(res, 0, 1) || PQgetisnull(res, 0, 3)) {
-            reply_error(r, 404, "not_found", "no such session");
-            goto out;
-        }
-        snprintf(session_id, sizeof session_id, "%s", PQgetvalue(res, 0, 1));
-        snprintf(message_id, sizeof message_id, "%s", PQgetvalue(res, 0, 2));
-        PQclear(res);
-        res = NULL;
+    if (uuid_v4(message_id) != 0) {
+        reply_error(r, 500, "internal", "cannot create job");
+        goto out;
     }
-
-    snprintf(env.session_id, sizeof env.session_id, "%s", session_id);
+    snprintf(env.session_id, sizeof env.session_id, "%s", session_id[0] ? session_id : new_session);
     snprintf(env.message_id, sizeof env.message_id, "%s", message_id);
     json_object_object_add(env.payload, "message", json_object_new_string_len(message, (int)mlen));
     if (idem[0])
@@ -734,50 +421,71 @@ void routes_chat_post(struct req *r, const char *tenant)
         reply_error(r, 500, "internal", "cannot encode job");
         goto out;
     }
+    /* The "queued" event the batch writes once the job is accepted. */
+    queued = json_object_new_object();
+    json_object_object_add(queued, "status", json_object_new_string("queued"));
+    json_object_object_add(queued, "job_id", json_object_new_string(env.job_id));
+    json_object_object_add(queued, "session_id", json_object_new_string(env.session_id));
+    json_object_object_add(queued, "message_id", json_object_new_string(message_id));
     {
-        struct kafka_header hdrs[] = {{"traceparent", env.traceparent}};
-        double t0 = now_mono();
-        int prc = app->prod ? chat_publish(app->prod, session_id, payload, hdrs, 1,
-                                           (int)app->cfg.publish_timeout_ms, err, sizeof err)
-                            : -EIO;
-        metrics_observe(metrics_histogram("ingress_publish_duration_seconds",
-                                          "chat.request publish latency (until acked)", "", NULL,
-                                          0),
-                        now_mono() - t0);
-        if (prc != 0) {
-            log_kv(LOG_WARN, &r->log, "publish failed; rolling back", "error",
-                   prc == -ETIMEDOUT ? "timeout" : err, (char *)NULL);
-            metrics_inc(metrics_counter("ingress_publish_failures_total",
-                                        "chat.request publishes that failed", ""),
-                        1);
-            tx(conn, "ROLLBACK");
-            in_tx = 0;
+        /* The session (an existing one is locked by an UPDATE, a new one inserted), the user
+         * message, the jobs row and the acknowledged chat.request, in one transaction shared
+         * with the other requests of the batch (accept.c). */
+        memset(&it, 0, sizeof it);
+        it.tenant = tenant;
+        it.user = r->claims.sub;
+        it.message = message;
+        it.job_id = env.job_id;
+        it.session_id = session_id[0] ? session_id : NULL;
+        it.new_session_id = session_id[0] ? NULL : new_session;
+        it.message_id = message_id;
+        it.idem = idem[0] ? idem : NULL;
+        it.hash = hash;
+        it.payload = payload;
+        it.traceparent = env.traceparent;
+        it.env = &env;
+        it.queued = queued;
+        accept_submit(app->accept, &it);
+        switch (it.outcome) {
+        case ACCEPT_OK:
+            break;
+        case ACCEPT_NO_TENANT:
+            reply_error(r, 404, "not_found", "no such tenant");
+            goto out;
+        case ACCEPT_DISABLED:
+            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
+            goto out;
+        case ACCEPT_NO_SESSION:
+            reply_error(r, 404, "not_found", "no such session");
+            goto out;
+        case ACCEPT_IDEM_CONFLICT:
+            /* A concurrent request with the same key won: replay its job. */
+            if (idem_replay(r, tenant, idem, hash, wait_s) == 0)
+                reply_error(r, 409, "conflict", "a request with this Idempotency-Key is in flight");
+            goto out;
+        case ACCEPT_PUBLISH_FAILED:
+            log_kv(LOG_WARN, &r->log, "publish failed; not accepted", (char *)NULL);
             reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
             goto out;
+        default:
+            if (it.db_status == PG_ERR_FOREIGN_KEY) {
+                /* The tenant (or the session) was deleted meanwhile. */
+                reply_error(r, 404, "not_found",
+                            session_id[0] ? "no such session" : "no such tenant");
+                goto out;
+            }
+            log_kv(LOG_WARN, &r->log, "job insert failed", "error", it.err, (char *)NULL);
+            reply_db_error(r, it.db_status, "job insert");
+            goto out;
         }
+        if (!session_id[0])
+            snprintf(session_id, sizeof session_id, "%s", new_session);
     }
-    if ((st = tx(conn, "COMMIT")) != PG_OK) {
-        in_tx = 0;
-        reply_db_error(r, st, "commit");
-        goto out;
-    }
-    in_tx = 0;
-    pgpool_release(app->db, conn);
-    conn = NULL;
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 1);
 
-    {
-        json_object *d = json_object_new_object();
-        json_object_object_add(d, "status", json_object_new_string("queued"));
-        json_object_object_add(d, "job_id", json_object_new_string(env.job_id));
-        json_object_object_add(d, "session_id", json_object_new_string(session_id));
-        json_object_object_add(d, "message_id", json_object_new_string(message_id));
-        int erc = jobevents_emit(app->rc, app->prod, &env, "queued", d, NULL, 0);
-        if (erc != 0)
-            log_kv(LOG_WARN, &r->log, "queued event not written", "status", rc_status_str(erc),
-                   (char *)NULL);
-        json_object_put(d);
-    }
+    if (it.event_status != RC_OK)
+        log_kv(LOG_WARN, &r->log, "queued event not written", "status",
+               rc_status_str(it.event_status), (char *)NULL);
     /* Debug: at info the access line ("request", with this job_id and status 202) already
      * records the acceptance, and each JSON log line costs about 8 % of the ingress's CPU per
      * accepted chat (measured: info against warn, two lines per chat). */
@@ -806,18 +514,12 @@ void routes_chat_post(struct req *r, const char *tenant)
         json_object_put(o);
     }
 out:
-    if (res)
-        PQclear(res);
-    if (conn) {
-        if (in_tx)
-            tx(conn, "ROLLBACK");
-        pgpool_release(app->db, conn);
-    }
     if (user_token) {
         memset(user_token, 0, strlen(user_token));
         free(user_token);
     }
     free(payload);
+    json_object_put(queued);
     envelope_cleanup(&env);
     json_object_put(body);
 }

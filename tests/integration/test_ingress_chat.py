@@ -535,5 +535,134 @@ class IngressChatTest(unittest.TestCase):
         self.assertEqual(st, 404)
 
 
+class IngressGroupCommitTest(unittest.TestCase):
+    """Concurrent submissions share one transaction (ingress/accept.c): a burst mixing
+    requests that must fail (a deleted session, another user's session, a disabled tenant, an
+    unknown tenant, a repeated Idempotency-Key) with good ones still accepts every good one,
+    and each request gets its own answer and only its own rows."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        # one batch in flight: the burst queues behind it and the next batches are large
+        cls.ing = S.Ingress({"INGRESS_ACCEPT_INFLIGHT": "1"})
+        cls.t = S.unique("tg")
+        cls.td = S.unique("tgd")
+        cls.ing.ensure_tenant(cls.t)
+        cls.ing.ensure_tenant(cls.td)
+        cls.tok = cls.ing.token(tenant=cls.t, sub="gina")
+        cls.tok2 = cls.ing.token(tenant=cls.t, sub="gus")
+        cls.tok_d = cls.ing.token(tenant=cls.td, sub="dan")
+        cls.ghost = S.unique("ghost")
+        cls.tok_ghost = cls.ing.token(tenant=cls.ghost, sub="gil")
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def chat(self, tenant, token, body, headers=None):
+        return self.ing.request("POST", "/api/%s/chat" % tenant, body, token=token,
+                                headers=headers)
+
+    def batch_metrics(self):
+        st, text, _ = self.ing.request("GET", "/metrics")
+        self.assertEqual(st, 200)
+        got = {}
+        for line in text.splitlines():
+            for k in ("ingress_accept_batch_size_sum", "ingress_accept_batch_size_count"):
+                if line.startswith(k + " "):
+                    got[k] = float(line.split()[-1])
+        return got.get("ingress_accept_batch_size_sum", 0), got.get(
+            "ingress_accept_batch_size_count", 0)
+
+    def test_burst_with_failing_rows(self):
+        st, mine, _ = self.chat(self.t, self.tok, {"message": "first"})
+        self.assertEqual(st, 202, mine)
+        st, gone, _ = self.chat(self.t, self.tok, {"message": "soon deleted"})
+        self.assertEqual(st, 202, gone)
+        st, _, _ = self.ing.request("DELETE", "/api/%s/sessions/%s" % (self.t, gone["session_id"]),
+                                    token=self.tok)
+        self.assertEqual(st, 204)
+        st, theirs, _ = self.chat(self.t, self.tok2, {"message": "gus's own"})
+        self.assertEqual(st, 202, theirs)
+        self.assertEqual(self.chat(self.td, self.tok_d, {"message": "hi"})[0], 202)
+        S.psql("UPDATE tenants SET is_active = false WHERE tenant_id = :'a'", self.td)
+        key = S.unique("idem")
+        sum0, count0 = self.batch_metrics()
+
+        # (name, tenant, token, body, headers, expected status)
+        cases = []
+        for i in range(12):
+            cases.append(("new-%d" % i, self.t, self.tok, {"message": "new %d" % i}, None, 202))
+        for i in range(8):
+            cases.append(("same-%d" % i, self.t, self.tok,
+                          {"message": "more %d" % i, "session_id": mine["session_id"]}, None,
+                          202))
+        for i in range(3):
+            cases.append(("deleted-%d" % i, self.t, self.tok,
+                          {"message": "into a deleted session", "session_id": gone["session_id"]},
+                          None, 404))
+            cases.append(("other-user-%d" % i, self.t, self.tok,
+                          {"message": "into gus's session", "session_id": theirs["session_id"]},
+                          None, 404))
+            cases.append(("disabled-%d" % i, self.td, self.tok_d, {"message": "hi"}, None, 403))
+            cases.append(("ghost-%d" % i, self.ghost, self.tok_ghost, {"message": "hi"}, None,
+                          404))
+        for i in range(4):
+            cases.append(("idem-%d" % i, self.t, self.tok, {"message": "once"},
+                          {"Idempotency-Key": key}, 202))
+        results = {}
+        barrier = threading.Barrier(len(cases))
+
+        def go(case):
+            name, tenant, token, body, headers, _ = case
+            barrier.wait()
+            results[name] = self.chat(tenant, token, body, headers)
+        ts = [threading.Thread(target=go, args=(c,)) for c in cases]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+        for name, _, _, body, _, want in cases:
+            st, resp, _ = results[name]
+            self.assertEqual(st, want, "%s: %s" % (name, resp))
+            if want != 202:
+                self.assertIn("code", resp["error"])
+                continue
+            # its own rows: the job, its user message with its text, in its session
+            rows = S.psql("SELECT j.session_id, m.content, j.user_id FROM jobs j "
+                          "JOIN messages m ON m.message_id = j.user_message_id "
+                          "WHERE j.job_id = :'a' AND m.session_id = j.session_id",
+                          resp["job_id"])
+            self.assertEqual(rows, [[resp["session_id"], body["message"], "gina"]], name)
+            if "session_id" in body:
+                self.assertEqual(resp["session_id"], body["session_id"], name)
+        new_sessions = {results["new-%d" % i][1]["session_id"] for i in range(12)}
+        self.assertEqual(len(new_sessions), 12)
+        self.assertNotIn(mine["session_id"], new_sessions)
+        idem_jobs = {results["idem-%d" % i][1]["job_id"] for i in range(4)}
+        self.assertEqual(len(idem_jobs), 1, results)
+        self.assertEqual(S.psql("SELECT count(*) FROM jobs WHERE idempotency_key = :'a'", key),
+                         [["1"]])
+        # nothing was written for the refused ones
+        for sid, n in ((mine["session_id"], 9), (gone["session_id"], 1),
+                       (theirs["session_id"], 1)):
+            self.assertEqual(S.psql("SELECT count(*) FROM messages WHERE session_id = :'a'", sid),
+                             [[str(n)]], sid)
+        self.assertEqual(S.psql("SELECT count(*) FROM jobs WHERE tenant_id = :'a'", self.td),
+                         [["1"]])
+        # and the burst did share transactions
+        sum1, count1 = self.batch_metrics()
+        self.assertGreater(sum1 - sum0, count1 - count0, "no batch held more than one request")
+        # every accepted job has its queued event
+        some = results["new-0"][1]
+        st, job, _ = self.ing.request("GET", some["result_url"], token=self.tok)
+        self.assertEqual([e["event"] for e in job["events"]], ["queued"])
+
+
 if __name__ == "__main__":
     unittest.main()
