@@ -232,7 +232,12 @@ int kafka_producer_new(struct kafka_producer **out, const char *brokers, char *e
     rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr_cb);
     if ((rc = kafka_conf_set(conf, "enable.idempotence", "true", err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "acks", "all", err, errlen)) < 0 ||
-        (rc = kafka_conf_set(conf, "linger.ms", "2", err, errlen)) < 0 ||
+        /* Every message here sits on someone's wait (a 202, the next stage, an SSE
+         * stream): no lingering. Batches still form under load, from what queues while
+         * requests are in flight: the ingress accepted 5,088-5,119 chats/s at 256
+         * connections with 0 against 5,093-5,098 with 2, and the pipeline's overhead p99
+         * went from 21-22 ms to 17-19 ms (tests/bench, side by side). */
+        (rc = kafka_conf_set(conf, "linger.ms", "0", err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "client.id", "agenthub-producer", err, errlen)) < 0 ||
         (rc = kafka_conf_from_env(conf, err, errlen)) < 0)
         goto out;

@@ -50,15 +50,10 @@ int pipeline_producer_new(struct kafka_producer **out, const char *brokers,
     /* kafka.c applies every KAFKA_<X> variable to the producer's configuration. */
     char mt[24];
     snprintf(mt, sizeof(mt), "%ld", message_timeout_ms);
-    int set_linger = getenv("KAFKA_LINGER_MS") == NULL;
     int set_mt = message_timeout_ms > 0 && getenv("KAFKA_MESSAGE_TIMEOUT_MS") == NULL;
-    if (set_linger)
-        setenv("KAFKA_LINGER_MS", PIPELINE_LINGER_MS_DEFAULT, 0);
     if (set_mt)
         setenv("KAFKA_MESSAGE_TIMEOUT_MS", mt, 0);
     int rc = kafka_producer_new(out, brokers, err, errlen);
-    if (set_linger)
-        unsetenv("KAFKA_LINGER_MS");
     if (set_mt)
         unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
     return rc;

@@ -23,13 +23,11 @@ struct pipeline {
     struct kafka_producer *producer; /* borrowed; chat.events (may be NULL) */
 };
 
-/* The chat path's producer (chat.events, routed messages): like kafka_producer_new, but with
- * linger.ms = PIPELINE_LINGER_MS_DEFAULT unless KAFKA_LINGER_MS is set. Every event and routed
- * message sits on the client's wait; batching them for librdkafka's 2 ms default adds that to
- * each hop. message_timeout_ms > 0 sets message.timeout.ms (unless KAFKA_MESSAGE_TIMEOUT_MS is
- * set): every delivery report, success or failure, then arrives within that bound. Call before
- * starting threads (it sets and unsets the variables around the call). */
-#define PIPELINE_LINGER_MS_DEFAULT "0"
+/* The chat path's producer (chat.events, routed messages): kafka_producer_new (which does not
+ * linger: every event and routed message sits on a client's wait). message_timeout_ms > 0
+ * sets message.timeout.ms (unless KAFKA_MESSAGE_TIMEOUT_MS is set): every delivery report,
+ * success or failure, then arrives within that bound. Call before starting threads (it sets
+ * and unsets the variable around the call). */
 int pipeline_producer_new(struct kafka_producer **out, const char *brokers,
                           long message_timeout_ms, char *err, size_t errlen);
 
