@@ -12,7 +12,10 @@ other status is counted and printed as an error. The headline figures (chat_acce
 chat_p50_ms, chat_p99_ms, chat_goal_ratio against the 5,000/s goal) are those of the largest
 connection count. Without wrk the old Python client (BENCH_CHAT_CLIENTS threads) is used.
 
-Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256),
+Before the measured runs, BENCH_CHAT_WARMUP_S (5) of load at the largest connection count and
+an ANALYZE bring the fresh stack to a running system's state (see warm_up).
+
+Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256,1024),
 BENCH_WRK_THREADS (2), BENCH_CHAT_CLIENTS (16, Python fallback only), BENCH_SSE_STREAMS (5000,
 0 skips the SSE part), BENCH_SSE_HOLD_S (20), BENCH_INGRESS_ENV (extra ingress env,
 "K=V,K=V"), AGENTHUB_BIN (build/bin).
@@ -148,11 +151,24 @@ def run_wrk(ing, tenant, token, seconds, conns):
     return fig
 
 
+def warm_up(ing, tenant, token, seconds, conns):
+    """A running system's state before measuring: connections made, statements prepared, and
+    the tables analyzed as autovacuum does on its own within a minute (the bench's stack is
+    fresh, and a 30 s run from empty tables never sees an autoanalyze)."""
+    if seconds > 0:
+        run_wrk(ing, tenant, token, seconds, conns)
+    subprocess.run(["psql", os.environ["DATABASE_URL"], "-q", "-c", "ANALYZE"],
+                   capture_output=True, timeout=300)
+
+
 def bench_chat_wrk(ing, tenant, token, seconds, conn_list):
+    warm = float(os.environ.get("BENCH_CHAT_WARMUP_S", "5"))
+    warm_up(ing, tenant, token, warm, max(conn_list))
     curve = [run_wrk(ing, tenant, token, seconds, c) for c in conn_list]
     head = curve[-1]
     return {
         "chat_client": "wrk",
+        "chat_warmup_s": warm,
         "chat_connections": head["connections"],
         "chat_seconds": head["seconds"],
         "chat_accepted": head["accepted"],
@@ -282,7 +298,7 @@ def main():
         return 1
     want = int(os.environ.get("BENCH_SSE_STREAMS", "5000"))
     conn_list = [int(x) for x in
-                 os.environ.get("BENCH_CHAT_CONNECTIONS", "16,64,256").split(",") if x.strip()]
+                 os.environ.get("BENCH_CHAT_CONNECTIONS", "16,64,256,1024").split(",") if x.strip()]
     extra = {"INGRESS_THREADS": str(max(want, max(conn_list)) + 200), "LOG_LEVEL": "warn",
              "INGRESS_SSE_HEARTBEAT_S": "5"}
     for kv in os.environ.get("BENCH_INGRESS_ENV", "").split(","):
