@@ -19,15 +19,16 @@
  *
  * Statement cache: every pool connection remembers the statements it ran (a libpq event proc
  * keeps the cache as the connection's instance data) and runs them again as named prepared
- * statements: PostgreSQL then parses and analyzes a statement once per connection instead of
- * on every call. Plans are still made per execution (plan_cache_mode = force_custom_plan, see
- * pgpool_session_setup), so they follow the tables' sizes. pgbench on the pipeline's job
- * lookup: 6.3-7.0k tps this way against 3.9k unprepared. Only DML and SELECT/WITH are cached
- * (not BEGIN, SET or DDL), at most PGPOOL_STMT_MAX per connection (others run unprepared). The
- * cache empties when the connection is reset (a new server process has no statements). A
- * statement the server lost (26000, e.g. after DEALLOCATE ALL) or whose result type changed
- * under it (0A000, a concurrent ALTER) is forgotten and, outside a transaction, run once more
- * unprepared; inside one the error is returned as any other.
+ * statements: PostgreSQL then parses, analyzes and (after five runs, when its generic plan is
+ * no worse) plans a statement once per connection instead of on every call. pgbench on the
+ * pipeline's job lookup: 7.1-7.5k tps against 3.9k unprepared; planning every execution
+ * instead (plan_cache_mode = force_custom_plan) halved the pipeline's jobs/s. A generic plan
+ * is made again when an (auto)analyze changes the statistics of its tables. Only DML and
+ * SELECT/WITH are cached (not BEGIN, SET or DDL), at most PGPOOL_STMT_MAX per connection
+ * (others run unprepared). The cache empties when the connection is reset (a new server
+ * process has no statements). A statement the server lost (26000, e.g. after DEALLOCATE ALL)
+ * or whose result type changed under it (0A000, a concurrent ALTER) is forgotten and, outside
+ * a transaction, run once more unprepared; inside one the error is returned as any other.
  *
  * SQLSTATE mapping: 23505/23P01 CONFLICT, 23503 FOREIGN_KEY, class 22 (data exception: bad
  * uuid, bad number, too long) and 23502/23514 (NOT NULL / CHECK violations, i.e. input the
@@ -233,19 +234,6 @@ static PGresult *pgpool_exec_cached(PGconn *conn, const char *sql, int nparams,
     return res;
 }
 
-/* Every new server session: plans are made for each execution (the statement cache saves the
- * parse and analysis, not the planning). A generic plan made while a table was nearly empty
- * (a fresh database) would keep its sequential scans as the table grows until the next
- * autoanalyze: measured on a fresh stack, the ingress's batch statement read 8 M session rows
- * in 1,400 sequential scans over one bench run and accepted 570-1,900 chats/s instead of
- * 5,000. Custom plans cost ~10 % of the prepared statements' gain (pgbench: 6.3-7.0k tps
- * against 7.1-7.5k generic and 3.9k unprepared). */
-static void pgpool_session_setup(PGconn *c)
-{
-    if (c && PQstatus(c) == CONNECTION_OK)
-        PQclear(PQexec(c, "SET plan_cache_mode = force_custom_plan"));
-}
-
 /* Connects with our defaults; what the DSN says wins (libpq keeps the last value of a
  * repeated keyword and dbname is expanded in place, last). */
 static PGconn *pgpool_connect(const char *dsn)
@@ -263,7 +251,6 @@ static PGconn *pgpool_connect(const char *dsn)
         PQsetNoticeReceiver(c, pgpool_notice, NULL);
         /* Failing leaves the connection without a statement cache, nothing worse. */
         PQregisterEventProc(c, pgpool_event, "pgpool", NULL);
-        pgpool_session_setup(c);
     }
     return c;
 }
@@ -431,10 +418,8 @@ PGconn *pgpool_acquire(struct pgpool *p, int timeout_ms, int *status, char *err,
         if (PQstatus(c) == CONNECTION_OK)
             log_warn(NULL, "database connection %d lost; reconnecting", slot);
         PQreset(c);
-        if (PQstatus(c) == CONNECTION_OK) {
-            pgpool_session_setup(c);
+        if (PQstatus(c) == CONNECTION_OK)
             log_info(NULL, "database connection %d re-established", slot);
-        }
     }
     if (!c || PQstatus(c) != CONNECTION_OK) {
         st = PG_ERR_UNAVAILABLE;

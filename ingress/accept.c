@@ -235,15 +235,14 @@ static int batch_pg_status(struct accept_batcher *b, PGconn *c, PGresult *res, i
     return st;
 }
 
-/* BEGIN, the plan mode and ACCEPT_STMT in one round trip (libpq pipeline mode). *began tells
- * whether the transaction is open (the caller then rolls back on error). On PG_OK *out is the
- * result.
+/* BEGIN and ACCEPT_STMT in one round trip (libpq pipeline mode). *began tells whether the
+ * transaction is open (the caller then rolls back on error). On PG_OK *out is the result.
  *
- * Pool connections plan every execution (common/pgpool.c: force_custom_plan); this statement
- * is large and runs once per batch, so it may keep a generic plan (plan_cache_mode = auto for
- * this transaction): planning it for each batch cost ~20 % of the accepted chats/s at 256
- * connections. Its lookups stay index-driven whatever the statistics say (new-session rows
- * never reach the sessions UPDATE), and an autoanalyze re-plans it as the tables grow. */
+ * The statement keeps a generic plan (it is large and runs once per batch; planning it each
+ * time cost ~20 % of the accepted chats/s at 256 connections). That plan may be made while
+ * the tables are nearly empty, so its lookups must not depend on the statistics: rows without
+ * a session id never reach the sessions UPDATE (before, each probed the user's sessions and a
+ * fresh stack fell to ~500 chats/s as they grew). */
 static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, const char *const *p,
                         int *began, int *retry, char *err, size_t errlen)
 {
@@ -255,10 +254,8 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
         return PG_ERR_UNAVAILABLE;
     }
     int st = PG_ERR_UNAVAILABLE;
-    PGresult *res[3] = {NULL, NULL, NULL};
+    PGresult *res[2] = {NULL, NULL};
     if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-        PQsendQueryParams(c, "SET LOCAL plan_cache_mode = auto", 0, NULL, NULL, NULL, NULL, 0) ==
-            1 &&
         PQsendQueryPrepared(c, ACCEPT_STMT, ACCEPT_NPARAMS, p, NULL, NULL, 0) == 1 &&
         PQpipelineSync(c) == 1) {
         /* Each query's result then NULL, then the sync. A lost connection ends in NULLs
@@ -275,7 +272,7 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
                 PQclear(x);
                 break;
             }
-            if (n < 3)
+            if (n < 2)
                 res[n++] = x;
             else
                 PQclear(x);
@@ -287,17 +284,15 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
         st = batch_pg_status(b, c, res[0], retry, err, errlen);
     } else {
         *began = 1;
-        if (!res[1] || PQresultStatus(res[1]) != PGRES_COMMAND_OK) {
-            st = batch_pg_status(b, c, res[1], retry, err, errlen);
-        } else if (res[2] && PQresultStatus(res[2]) == PGRES_TUPLES_OK) {
-            *out = res[2];
-            res[2] = NULL;
+        if (res[1] && PQresultStatus(res[1]) == PGRES_TUPLES_OK) {
+            *out = res[1];
+            res[1] = NULL;
             st = PG_OK;
         } else {
-            st = batch_pg_status(b, c, res[2], retry, err, errlen);
+            st = batch_pg_status(b, c, res[1], retry, err, errlen);
         }
     }
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 2; i++)
         PQclear(res[i]);
     return st;
 }
