@@ -5,40 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sbuf {
-    char *s;
-    size_t len, cap;
-    int failed;
-};
-
-static void sb_addn(struct sbuf *b, const char *t, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *ns = realloc(b->s, nc);
-        if (!ns) {
-            free(b->s);
-            b->s = NULL;
-            b->failed = 1;
-            return;
-        }
-        b->s = ns;
-        b->cap = nc;
-    }
-    memcpy(b->s + b->len, t, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_add(struct sbuf *b, const char *t)
-{
-    if (t)
-        sb_addn(b, t, strlen(t));
-}
+#include "strbuf.h"
 
 const char *format_instructions(const char *ft)
 {
@@ -57,7 +24,7 @@ const char *format_instructions(const char *ft)
 /* Removes Markdown markers: leading '#'s, '**', '__', '`' and code fences. */
 static char *plain_text(const char *c)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     int bol = 1;
     for (const char *p = c; *p;) {
         if (bol && strncmp(p, "```", 3) == 0) {
@@ -84,16 +51,16 @@ static char *plain_text(const char *c)
             continue;
         }
         bol = *p == '\n';
-        sb_addn(&b, p, 1);
+        strbuf_add(&b, p, 1);
         p++;
     }
-    if (!b.s && !b.failed)
-        sb_add(&b, "");
-    return b.s;
+    if (!b.p && !b.oom)
+        strbuf_adds(&b, "");
+    return b.p;
 }
 
 /* A cell: JSON scalars as text, nested values as compact JSON; '|' and newlines escaped. */
-static void cell(struct sbuf *b, json_object *v)
+static void cell(struct strbuf *b, json_object *v)
 {
     const char *t;
     if (!v)
@@ -104,74 +71,74 @@ static void cell(struct sbuf *b, json_object *v)
         t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
     for (; *t; t++) {
         if (*t == '|')
-            sb_add(b, "\\|");
+            strbuf_adds(b, "\\|");
         else if (*t == '\n' || *t == '\r')
-            sb_add(b, " ");
+            strbuf_adds(b, " ");
         else
-            sb_addn(b, t, 1);
+            strbuf_add(b, t, 1);
     }
 }
 
-static void table_of(struct sbuf *b, json_object *data)
+static void table_of(struct strbuf *b, json_object *data)
 {
     if (json_object_is_type(data, json_type_array) && json_object_array_length(data) > 0 &&
         json_object_is_type(json_object_array_get_idx(data, 0), json_type_object)) {
         /* Rows of objects: the first row's keys are the columns. */
         json_object *first = json_object_array_get_idx(data, 0);
-        sb_add(b, "|");
+        strbuf_adds(b, "|");
         json_object_object_foreach(first, k, v0)
         {
             (void)v0;
-            sb_add(b, " ");
-            sb_add(b, k);
-            sb_add(b, " |");
+            strbuf_adds(b, " ");
+            strbuf_adds(b, k);
+            strbuf_adds(b, " |");
         }
-        sb_add(b, "\n|");
+        strbuf_adds(b, "\n|");
         json_object_object_foreach(first, k2, v1)
         {
             (void)k2;
             (void)v1;
-            sb_add(b, "---|");
+            strbuf_adds(b, "---|");
         }
-        sb_add(b, "\n");
+        strbuf_adds(b, "\n");
         size_t n = json_object_array_length(data);
         for (size_t i = 0; i < n && i < 100; i++) {
             json_object *row = json_object_array_get_idx(data, i);
-            sb_add(b, "|");
+            strbuf_adds(b, "|");
             json_object_object_foreach(first, k3, v2)
             {
                 (void)v2;
                 json_object *v = NULL;
                 if (json_object_is_type(row, json_type_object))
                     json_object_object_get_ex(row, k3, &v);
-                sb_add(b, " ");
+                strbuf_adds(b, " ");
                 cell(b, v);
-                sb_add(b, " |");
+                strbuf_adds(b, " |");
             }
-            sb_add(b, "\n");
+            strbuf_adds(b, "\n");
         }
         return;
     }
     if (json_object_is_type(data, json_type_object)) {
-        sb_add(b, "| Field | Value |\n|---|---|\n");
+        strbuf_adds(b, "| Field | Value |\n|---|---|\n");
         json_object_object_foreach(data, k, v)
         {
-            sb_add(b, "| ");
-            sb_add(b, k);
-            sb_add(b, " | ");
+            strbuf_adds(b, "| ");
+            strbuf_adds(b, k);
+            strbuf_adds(b, " | ");
             cell(b, v);
-            sb_add(b, " |\n");
+            strbuf_adds(b, " |\n");
         }
         return;
     }
-    sb_add(b, "| Value |\n|---|\n| ");
+    strbuf_adds(b, "| Value |\n|---|\n| ");
     cell(b, data);
-    sb_add(b, " |\n");
+    strbuf_adds(b, " |\n");
 }
 
 char *format_output(const char *ft, const char *content, json_object *data)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     if (!content)
         content = "";
     if (ft && strcmp(ft, "text") == 0)
@@ -186,12 +153,12 @@ char *format_output(const char *ft, const char *content, json_object *data)
         json_object_put(o);
         return r;
     }
-    sb_add(&b, content);
+    strbuf_adds(&b, content);
     if (ft && strcmp(ft, "table") == 0 && data) {
-        sb_add(&b, "\n\n");
+        strbuf_adds(&b, "\n\n");
         table_of(&b, data);
     }
-    if (!b.s && !b.failed)
-        sb_add(&b, "");
-    return b.s;
+    if (!b.p && !b.oom)
+        strbuf_adds(&b, "");
+    return b.p;
 }

@@ -44,8 +44,8 @@ static void cache_put_json(const struct pipeline *p, const char *key, json_objec
     rcache_setex(p->rc, key, s, strlen(s), ttl);
 }
 
-int pipeline_producer_new(struct kafka_producer **out, const char *brokers,
-                          long message_timeout_ms, char *err, size_t errlen)
+int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
+                          char *err, size_t errlen)
 {
     /* kafka.c applies every KAFKA_<X> variable to the producer's configuration. */
     char mt[24];

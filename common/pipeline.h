@@ -28,8 +28,8 @@ struct pipeline {
  * sets message.timeout.ms (unless KAFKA_MESSAGE_TIMEOUT_MS is set): every delivery report,
  * success or failure, then arrives within that bound. Call before starting threads (it sets
  * and unsets the variable around the call). */
-int pipeline_producer_new(struct kafka_producer **out, const char *brokers,
-                          long message_timeout_ms, char *err, size_t errlen);
+int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
+                          char *err, size_t errlen);
 
 /* The tenant's enabled, active agents (the seed's permission join), cached under
  * agenthub:{tenant}:cache:permissions:agents for RC_TTL_PERMISSIONS. *out is a JSON array of

@@ -34,6 +34,7 @@
 #include "jobevents.h"
 #include "log.h"
 #include "metrics.h"
+#include "strbuf.h"
 
 #define ACCEPT_STMT "ingress_chat_accept_batch"
 #define ACCEPT_NPARAMS 9
@@ -90,71 +91,42 @@ struct accept_batcher {
     int prep_pid[ACCEPT_PREP_MAX];
 };
 
-/* ---- a growable text buffer for the array literals --------------------------------------- */
+/* ---- the array literals (PostgreSQL text[] / uuid[] syntax) ------------------------------- */
 
-struct abuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-};
-
-static void abuf_put(struct abuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-/* One element of a PostgreSQL array literal: NULL, or the value double-quoted with '"' and
- * '\' escaped (so "NULL", commas and braces inside a message stay text). */
-static void abuf_elem(struct abuf *b, const char *v, int first)
+static void abuf_elem(struct strbuf *b, const char *v, int first)
 {
     if (!first)
-        abuf_put(b, ",", 1);
+        strbuf_add(b, ",", 1);
     if (!v) {
-        abuf_put(b, "NULL", 4);
+        strbuf_add(b, "NULL", 4);
         return;
     }
-    abuf_put(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
     const char *run = v;
     for (const char *p = v; *p; p++) {
         if (*p == '"' || *p == '\\') {
-            abuf_put(b, run, (size_t)(p - run));
-            abuf_put(b, "\\", 1);
+            strbuf_add(b, run, (size_t)(p - run));
+            strbuf_add(b, "\\", 1);
             run = p;
         }
     }
-    abuf_put(b, run, strlen(run));
-    abuf_put(b, "\"", 1);
+    strbuf_add(b, run, strlen(run));
+    strbuf_add(b, "\"", 1);
 }
 
 /* The array literal of field `off` (a const char * inside struct accept_item) over items. */
 static char *array_of(struct accept_item **items, int n, size_t off)
 {
-    struct abuf b = {0};
-    abuf_put(&b, "{", 1);
+    struct strbuf b = {0};
+    strbuf_add(&b, "{", 1);
     for (int i = 0; i < n; i++)
         abuf_elem(&b, *(const char *const *)((const char *)items[i] + off), i == 0);
-    abuf_put(&b, "}", 1);
+    strbuf_add(&b, "}", 1);
     if (b.oom) {
-        free(b.s);
+        free(b.p);
         return NULL;
     }
-    return b.s;
+    return b.p;
 }
 
 /* ---- PostgreSQL ---------------------------------------------------------------------------- */
@@ -465,11 +437,11 @@ static void set_all(struct accept_item **items, int n, const int *only, int outc
 static int delete_failed(PGconn *c, struct accept_item **items, int n, const int *inserted,
                          const int *ok, char *err, size_t errlen)
 {
-    struct abuf jobs = {0}, msgs = {0}, sess = {0};
+    struct strbuf jobs = {0}, msgs = {0}, sess = {0};
     int fj = 1, fm = 1, fs = 1, st = PG_ERR_QUERY;
-    abuf_put(&jobs, "{", 1);
-    abuf_put(&msgs, "{", 1);
-    abuf_put(&sess, "{", 1);
+    strbuf_add(&jobs, "{", 1);
+    strbuf_add(&msgs, "{", 1);
+    strbuf_add(&sess, "{", 1);
     for (int i = 0; i < n; i++) {
         if (!inserted[i] || ok[i])
             continue;
@@ -478,14 +450,14 @@ static int delete_failed(PGconn *c, struct accept_item **items, int n, const int
         if (!items[i]->session_id)
             abuf_elem(&sess, items[i]->new_session_id, fs), fs = 0;
     }
-    abuf_put(&jobs, "}", 1);
-    abuf_put(&msgs, "}", 1);
-    abuf_put(&sess, "}", 1);
+    strbuf_add(&jobs, "}", 1);
+    strbuf_add(&msgs, "}", 1);
+    strbuf_add(&sess, "}", 1);
     if (jobs.oom || msgs.oom || sess.oom) {
         snprintf(err, errlen, "out of memory");
         goto out;
     }
-    const char *p1[] = {jobs.s}, *p2[] = {msgs.s}, *p3[] = {sess.s};
+    const char *p1[] = {jobs.p}, *p2[] = {msgs.p}, *p3[] = {sess.p};
     if ((st = pgconn_exec(c, NULL, "DELETE FROM jobs WHERE job_id = ANY($1::uuid[])", 1, p1, err,
                           errlen)) != PG_OK ||
         (st = pgconn_exec(c, NULL, "DELETE FROM messages WHERE message_id = ANY($1::uuid[])", 1, p2,
@@ -494,9 +466,9 @@ static int delete_failed(PGconn *c, struct accept_item **items, int n, const int
                           err, errlen)) != PG_OK)
         goto out;
 out:
-    free(jobs.s);
-    free(msgs.s);
-    free(sess.s);
+    free(jobs.p);
+    free(msgs.p);
+    free(sess.p);
     return st;
 }
 

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include "strbuf.h"
 #include "uuid.h"
 
 double now_mono(void)
@@ -72,44 +73,12 @@ static void add_std_headers(struct req *r)
  * API sends every header line with its own send(), and without TCP_NODELAY (which civetweb
  * 1.15 does not set on accepted sockets here) Nagle + the client's delayed ACK then add ~40 ms
  * to every response on a kept-alive connection. */
-struct outbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void ob_add(struct outbuf *b, const char *s, size_t n)
+static void ob_hdr(struct strbuf *b, const char *name, const char *value)
 {
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 1024;
-        while (ncap < b->len + n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static void ob_str(struct outbuf *b, const char *s)
-{
-    ob_add(b, s, strlen(s));
-}
-
-static void ob_hdr(struct outbuf *b, const char *name, const char *value)
-{
-    ob_str(b, name);
-    ob_add(b, ": ", 2);
-    ob_str(b, value);
-    ob_add(b, "\r\n", 2);
+    strbuf_adds(b, name);
+    strbuf_add(b, ": ", 2);
+    strbuf_adds(b, value);
+    strbuf_add(b, "\r\n", 2);
 }
 
 /* Mirrors civetweb's own keep-alive decision (it closes after a 401, for HTTP/1.0 without
@@ -125,7 +94,7 @@ static int keep_alive(const struct req *r, int status)
     return v && strcmp(v, "1.1") == 0;
 }
 
-static void response_head(struct req *r, struct outbuf *b, int status, int keep)
+static void response_head(struct req *r, struct strbuf *b, int status, int keep)
 {
     char line[160], date[64];
     time_t now = time(NULL);
@@ -134,7 +103,7 @@ static void response_head(struct req *r, struct outbuf *b, int status, int keep)
     strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
     snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status,
              mg_get_response_code_text(r->conn, status));
-    ob_str(b, line);
+    strbuf_adds(b, line);
     ob_hdr(b, "Date", date);
     ob_hdr(b, "X-Request-Id", r->request_id);
     ob_hdr(b, "X-Content-Type-Options", "nosniff");
@@ -150,7 +119,7 @@ static void response_head(struct req *r, struct outbuf *b, int status, int keep)
 void reply_raw(struct req *r, int status, const char *ctype, const char *body, size_t len,
                const char *extra_headers)
 {
-    struct outbuf b = {0};
+    struct strbuf b = {0};
     char clen[32];
     if (r->responded)
         return;
@@ -162,10 +131,10 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
     snprintf(clen, sizeof clen, "%zu", len);
     ob_hdr(&b, "Content-Length", clen);
     if (extra_headers && *extra_headers)
-        ob_str(&b, extra_headers); /* "Name: value\r\n" lines */
-    ob_add(&b, "\r\n", 2);
+        strbuf_adds(&b, extra_headers); /* "Name: value\r\n" lines */
+    strbuf_add(&b, "\r\n", 2);
     if (len && strcmp(r->ri->request_method, "HEAD") != 0)
-        ob_add(&b, body, len);
+        strbuf_add(&b, body, len);
     if (!b.oom)
         mg_write(r->conn, b.p, b.len);
     free(b.p);
@@ -186,7 +155,7 @@ void reply_stream_start(struct req *r, const char *ctype)
 
 void reply_stream_begin(struct req *r, const char *ctype)
 {
-    struct outbuf b = {0};
+    struct strbuf b = {0};
     const char *v = r->ri->http_version;
     r->responded = 1;
     r->status = 200;
@@ -198,7 +167,7 @@ void reply_stream_begin(struct req *r, const char *ctype)
     ob_hdr(&b, "X-Accel-Buffering", "no");
     if (r->chunked)
         ob_hdr(&b, "Transfer-Encoding", "chunked");
-    ob_add(&b, "\r\n", 2);
+    strbuf_add(&b, "\r\n", 2);
     if (!b.oom)
         mg_write(r->conn, b.p, b.len);
     free(b.p);
@@ -210,12 +179,12 @@ int stream_write(struct req *r, const char *buf, size_t len)
         return 0;
     if (!r->chunked)
         return mg_write(r->conn, buf, len) == (int)len ? 0 : -1;
-    struct outbuf b = {0};
+    struct strbuf b = {0};
     char sz[24];
     snprintf(sz, sizeof sz, "%zx\r\n", len);
-    ob_str(&b, sz);
-    ob_add(&b, buf, len);
-    ob_add(&b, "\r\n", 2);
+    strbuf_adds(&b, sz);
+    strbuf_add(&b, buf, len);
+    strbuf_add(&b, "\r\n", 2);
     int rc = !b.oom && mg_write(r->conn, b.p, b.len) == (int)b.len ? 0 : -1;
     free(b.p);
     return rc;

@@ -7,34 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "strbuf.h"
+
 #define NAME_MAX_LEN 64
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap * 2 : 256;
-        while (nc < b->len + n + 1)
-            nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
 
 static int is_name_char(char c)
 {
@@ -123,13 +98,13 @@ static int placeholder_arg(const char *s, size_t n, json_object *args, char name
 int template_expand_url(const char *tmpl, json_object *args, json_object *used, char **out,
                         char *err, size_t errlen)
 {
-    struct sbuf b = {0};
+    struct strbuf b = {0};
     int rc = -EINVAL;
     *out = NULL;
     for (const char *s = tmpl; *s;) {
         size_t n = placeholder_at(s);
         if (!n) {
-            sb_add(&b, s, 1);
+            strbuf_add(&b, s, 1);
             s++;
             continue;
         }
@@ -142,7 +117,7 @@ int template_expand_url(const char *tmpl, json_object *args, json_object *used, 
             snprintf(err, errlen, "parameter \"%s\": %s", name, e2);
             goto out;
         }
-        sb_add(&b, enc, strlen(enc));
+        strbuf_add(&b, enc, strlen(enc));
         free(enc);
         if (used)
             json_object_object_add(used, name, NULL);
@@ -171,7 +146,7 @@ out:
 }
 
 /* JSON-escapes s (without quotes) into b. */
-static void sb_json_escape(struct sbuf *b, const char *s, size_t len)
+static void sb_json_escape(struct strbuf *b, const char *s, size_t len)
 {
     json_object *tmp = json_object_new_string_len(s, (int)len);
     if (!tmp) {
@@ -182,19 +157,19 @@ static void sb_json_escape(struct sbuf *b, const char *s, size_t len)
                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
     size_t jl = strlen(j);
     if (jl >= 2)
-        sb_add(b, j + 1, jl - 2);
+        strbuf_add(b, j + 1, jl - 2);
     json_object_put(tmp);
 }
 
 /* Interpolates placeholders inside one string; raw=1 keeps text (JSON value mode),
  * raw=0 JSON-escapes string values (text mode). */
-static int interpolate(const char *s, json_object *args, int json_escape, struct sbuf *b, char *err,
-                       size_t errlen)
+static int interpolate(const char *s, json_object *args, int json_escape, struct strbuf *b,
+                       char *err, size_t errlen)
 {
     while (*s) {
         size_t n = placeholder_at(s);
         if (!n) {
-            sb_add(b, s, 1);
+            strbuf_add(b, s, 1);
             s++;
             continue;
         }
@@ -207,16 +182,16 @@ static int interpolate(const char *s, json_object *args, int json_escape, struct
                 sb_json_escape(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
             } else {
                 const char *j = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-                sb_add(b, j, strlen(j));
+                strbuf_add(b, j, strlen(j));
             }
         } else {
             size_t len = 0;
             const char *t = scalar_text(v, &len);
             if (!t) {
                 const char *j = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
-                sb_add(b, j, strlen(j));
+                strbuf_add(b, j, strlen(j));
             } else {
-                sb_add(b, t, len);
+                strbuf_add(b, t, len);
             }
         }
         if (b->len > TEMPLATE_MAX_OUT) {
@@ -259,7 +234,7 @@ static int expand_value(json_object *t, json_object *args, json_object **out, in
             *out = copy;
             return 0;
         }
-        struct sbuf b = {0};
+        struct strbuf b = {0};
         int rc = interpolate(s, args, 0, &b, err, errlen);
         if (rc == 0) {
             *out = json_object_new_string_len(b.p ? b.p : "", (int)b.len);
@@ -321,7 +296,7 @@ int template_expand_body(json_object *tmpl, json_object *args, json_object **out
         while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
             p++;
         if ((*p == '{' && !placeholder_at(p)) || *p == '[') {
-            struct sbuf b = {0};
+            struct strbuf b = {0};
             int rc = interpolate(s, args, 1, &b, err, errlen);
             if (rc == 0) {
                 enum json_tokener_error jerr = json_tokener_success;

@@ -301,8 +301,9 @@ static int wait_until_ok(struct pgpool *p, int *other_codes)
 /* How many of this connection's prepared statements have exactly this text. */
 static int prepared_count(PGconn *c, const char *sql)
 {
-    PGresult *res = PQexecParams(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1",
-                                 1, NULL, &sql, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = $1", 1, NULL,
+                     &sql, NULL, NULL, 0);
     int n = res && PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
     PQclear(res);
     return n;
@@ -369,9 +370,9 @@ static void test_statement_cache(void **state)
     assert_int_equal(prepared_count(c, sql), 0); /* DDL is never cached */
 
     /* A statement the server rejects is reported as before and not cached. */
-    assert_int_equal(pgconn_exec(c, NULL, "SELECT nope FROM nowhere_at_all", 0, NULL, err,
-                                 sizeof err),
-                     PG_ERR_QUERY);
+    assert_int_equal(
+        pgconn_exec(c, NULL, "SELECT nope FROM nowhere_at_all", 0, NULL, err, sizeof err),
+        PG_ERR_QUERY);
     assert_int_equal(prepared_count(c, "SELECT nope FROM nowhere_at_all"), 0);
 
     /* A reset connection (new server process) starts with an empty cache and still works. */
