@@ -565,9 +565,9 @@ static void run_batch(struct accept_batcher *b, struct accept_item **items, int 
     }
     int nacked = publish_all(b, items, n, inserted, ok);
     if (nacked < ninserted) {
-        metrics_inc(metrics_counter("ingress_publish_failures_total",
-                                    "chat.request publishes that failed", ""),
-                    (double)(ninserted - nacked));
+        metrics_inc(
+            metrics_counter("ingress_publish_failures_total", INGRESS_PUBLISH_FAILURES_HELP, ""),
+            (double)(ninserted - nacked));
         log_kv(LOG_WARN, NULL, "publish failed; those chats are not accepted", "failed",
                nacked == 0 ? "all" : "some", (char *)NULL);
     }

@@ -22,6 +22,11 @@
 #include "pgpool.h"
 #include "rcache.h"
 
+/* One help text for the family: chat.request publishes count without a label, the documents
+ * route's with topic="documents". */
+#define INGRESS_PUBLISH_FAILURES_HELP                                                              \
+    "broker publishes that failed (chat.request; documents: topic=\"documents\")"
+
 enum accept_outcome {
     ACCEPT_OK = 0,             /* rows committed, chat.request acknowledged by the broker */
     ACCEPT_NO_TENANT = 1,      /* 404 */

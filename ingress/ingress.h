@@ -13,6 +13,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "accept.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"

@@ -225,8 +225,7 @@ int main(int argc, char **argv)
     metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
     metrics_inc(
-        metrics_counter("ingress_publish_failures_total", "chat.request publishes that failed", ""),
-        0);
+        metrics_counter("ingress_publish_failures_total", INGRESS_PUBLISH_FAILURES_HELP, ""), 0);
     log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, (char *)NULL);
 
     int sig = 0;

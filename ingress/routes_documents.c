@@ -742,8 +742,7 @@ static void documents_post(struct req *r, const char *tenant)
             log_kv(LOG_WARN, &r->log, "document publish failed; rolling back the batch", "error",
                    prc2 == -ETIMEDOUT ? "timeout" : err, (char *)NULL);
             metrics_inc(metrics_counter("ingress_publish_failures_total",
-                                        "chat.request publishes that failed",
-                                        "topic=\"documents\""),
+                                        INGRESS_PUBLISH_FAILURES_HELP, "topic=\"documents\""),
                         1);
             docs_tx(conn, "ROLLBACK");
             in_tx = 0;
