@@ -60,14 +60,6 @@ static const struct config_entry g_config[] = {
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
 extern int agent_closing;
-static struct stage *g_stage;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stage)
-        stage_request_stop(g_stage);
-}
 
 static int valid_agent_name(const char *s)
 {
@@ -205,19 +197,11 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);
         goto out;
     }
-    g_stage = svc.stage;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = stage_run(svc.stage) == 0 ? 0 : 1;
+    rc = stage_run_until_signal(svc.stage) == 0 ? 0 : 1;
 out:
     agent_closing = 1;
     llm_client_free(svc.llm);
     httploop_free(svc.loop);
-    g_stage = NULL;
     stage_free(svc.stage);
     kafka_producer_free(svc.pl.producer);
     rcache_close(svc.pl.rc);

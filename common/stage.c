@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1034,4 +1035,30 @@ int stage_run(struct stage *s)
     s->running = 0;
     s->closed = 1;
     return 0;
+}
+
+/* ---- the binaries' main loop --------------------------------------------------------------- */
+
+static struct stage *volatile g_signalled; /* the stage a signal stops */
+
+static void stage_on_signal(int sig)
+{
+    (void)sig;
+    struct stage *s = g_signalled;
+    if (s)
+        stage_request_stop(s); /* a flag and an eventfd write: async-signal-safe */
+}
+
+int stage_run_until_signal(struct stage *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = stage_on_signal;
+    g_signalled = s;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int rc = stage_run(s);
+    g_signalled = NULL;
+    return rc;
 }

@@ -141,6 +141,10 @@ void *stage_job_data(const struct stage_job *job);
 size_t stage_inflight(const struct stage *s); /* jobs received and not done */
 long stage_jobs_done_total(const struct stage *s);
 
+/* stage_run with SIGTERM and SIGINT asking the stage to stop (drain, commit, leave the group)
+ * and SIGPIPE ignored: what each stage binary's main runs. One stage per process. */
+int stage_run_until_signal(struct stage *s);
+
 /* Runs fn(arg) on the loop thread soon; callable from any thread (delivery reports). Work
  * still queued when the stage is freed runs in stage_free (after stage_run returned). */
 int stage_post(struct stage *s, void (*fn)(void *arg), void *arg);

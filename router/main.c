@@ -94,15 +94,6 @@ struct route_ack {
     char errstr[200];
 };
 
-static struct stage *g_stage;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stage)
-        stage_request_stop(g_stage);
-}
-
 static void logctx(const struct envelope *env, struct log_ctx *c)
 {
     memset(c, 0, sizeof(*c));
@@ -541,14 +532,7 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);
         goto out;
     }
-    g_stage = r.stage;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = stage_run(r.stage) == 0 ? 0 : 1;
+    rc = stage_run_until_signal(r.stage) == 0 ? 0 : 1;
 out:
     /* Calls still in flight are cancelled; their callbacks release the jobs uncommitted. The
      * producer goes before the stage: its last flush delivers (or gives up on) the routed
@@ -557,7 +541,6 @@ out:
     llm_client_free(r.llm);
     kafka_producer_free(r.pl.producer);
     r.pl.producer = NULL;
-    g_stage = NULL;
     stage_free(r.stage);
     httploop_free(r.loop);
     rcache_close(r.pl.rc);

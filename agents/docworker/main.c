@@ -49,15 +49,7 @@ static const struct config_entry g_config[] = {
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
-static struct stage *g_stage;
 static struct doc_pool *g_pool;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    if (g_stage)
-        stage_request_stop(g_stage);
-}
 
 static void job_start(void *opaque, struct stage_job *job)
 {
@@ -143,25 +135,18 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "worker threads could not start", (char *)NULL);
         goto out;
     }
-    g_stage = svc.stage;
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
     char nt[24], ni[24];
     snprintf(nt, sizeof nt, "%ld", g_threads);
     snprintf(ni, sizeof ni, "%ld", g_max_inflight);
     log_kv(LOG_INFO, NULL, "docworker started", "threads", nt, "max_inflight", ni, "ocr_lang",
            ocr_default_lang(), (char *)NULL);
-    rc = stage_run(svc.stage) == 0 ? 0 : 1;
+    rc = stage_run_until_signal(svc.stage) == 0 ? 0 : 1;
 out:
     /* Workers first (they post to the stage), then the stage (commits are done), then the
      * connections the workers used. */
     svc.stopping = 1;
     doc_pool_free(g_pool);
     g_pool = NULL;
-    g_stage = NULL;
     stage_free(svc.stage);
     httploop_free(loop);
     kafka_producer_free(svc.producer);
