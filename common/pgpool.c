@@ -190,6 +190,43 @@ static void stmt_forget(struct stmt_cache *sc, struct stmt_entry *e)
     *e = sc->e[--sc->n];
 }
 
+static struct stmt_entry *stmt_find(struct stmt_cache *sc, const char *sql, int nparams)
+{
+    uint64_t h = stmt_hash(sql);
+    for (int i = 0; i < sc->n; i++)
+        if (sc->e[i].hash == h && sc->e[i].nparams == nparams && strcmp(sc->e[i].sql, sql) == 0)
+            return &sc->e[i];
+    return NULL;
+}
+
+/* Prepares sql on conn as a new cache entry. NULL when the cache is full or out of memory
+ * (*refused NULL), or when the server refused it (*refused = its answer, the caller's). */
+static struct stmt_entry *stmt_prepare(PGconn *conn, struct stmt_cache *sc, const char *sql,
+                                       int nparams, PGresult **refused)
+{
+    *refused = NULL;
+    char *copy = sc->n < PGPOOL_STMT_MAX ? strdup(sql) : NULL;
+    if (!copy)
+        return NULL;
+    char name[24];
+    snprintf(name, sizeof name, "pgpool_%u", sc->next_id++);
+    PGresult *pr = PQprepare(conn, name, sql, nparams, NULL);
+    if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
+        /* The server's answer to this statement (syntax, aborted transaction, lost
+         * connection): the same PQexecParams would have given. */
+        free(copy);
+        *refused = pr;
+        return NULL;
+    }
+    PQclear(pr);
+    struct stmt_entry *e = &sc->e[sc->n++];
+    e->hash = stmt_hash(sql);
+    e->sql = copy;
+    e->nparams = nparams;
+    memcpy(e->name, name, sizeof name);
+    return e;
+}
+
 /* The statement's result: prepared (named, cached) when it can be, else PQexecParams. */
 static PGresult *pgpool_exec_cached(PGconn *conn, const char *sql, int nparams,
                                     const char *const *params)
@@ -197,30 +234,12 @@ static PGresult *pgpool_exec_cached(PGconn *conn, const char *sql, int nparams,
     struct stmt_cache *sc = stmt_cacheable(sql) ? PQinstanceData(conn, pgpool_event) : NULL;
     if (!sc)
         return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    uint64_t h = stmt_hash(sql);
-    struct stmt_entry *e = NULL;
-    for (int i = 0; i < sc->n; i++)
-        if (sc->e[i].hash == h && sc->e[i].nparams == nparams && strcmp(sc->e[i].sql, sql) == 0)
-            e = &sc->e[i];
+    struct stmt_entry *e = stmt_find(sc, sql, nparams);
     if (!e) {
-        char *copy = sc->n < PGPOOL_STMT_MAX ? strdup(sql) : NULL;
-        if (!copy)
-            return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-        char name[24];
-        snprintf(name, sizeof name, "pgpool_%u", sc->next_id++);
-        PGresult *pr = PQprepare(conn, name, sql, nparams, NULL);
-        if (!pr || PQresultStatus(pr) != PGRES_COMMAND_OK) {
-            /* The server's answer to this statement (syntax, aborted transaction, lost
-             * connection): the same PQexecParams would have given. */
-            free(copy);
-            return pr;
-        }
-        PQclear(pr);
-        e = &sc->e[sc->n++];
-        e->hash = h;
-        e->sql = copy;
-        e->nparams = nparams;
-        memcpy(e->name, name, sizeof name);
+        PGresult *refused = NULL;
+        if (!(e = stmt_prepare(conn, sc, sql, nparams, &refused)))
+            return refused ? refused
+                           : PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     }
     PGresult *res = PQexecPrepared(conn, e->name, nparams, params, NULL, NULL, 0);
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
@@ -232,6 +251,36 @@ static PGresult *pgpool_exec_cached(PGconn *conn, const char *sql, int nparams,
         }
     }
     return res;
+}
+
+const char *pgconn_prepared(PGconn *conn, const char *sql, int nparams, char *err, size_t errlen)
+{
+    struct stmt_cache *sc =
+        conn && sql && stmt_cacheable(sql) ? PQinstanceData(conn, pgpool_event) : NULL;
+    if (!sc) {
+        pgpool_set_err(err, errlen, NULL, "pgconn_prepared: not a pool connection or statement");
+        return NULL;
+    }
+    struct stmt_entry *e = stmt_find(sc, sql, nparams);
+    if (!e) {
+        PGresult *refused = NULL;
+        if (!(e = stmt_prepare(conn, sc, sql, nparams, &refused))) {
+            pgpool_set_err(err, errlen, "cannot prepare: ",
+                           refused ? PQresultErrorField(refused, PG_DIAG_MESSAGE_PRIMARY)
+                                   : "statement cache full or out of memory");
+            PQclear(refused);
+            return NULL;
+        }
+    }
+    return e->name;
+}
+
+void pgconn_forget_prepared(PGconn *conn, const char *sql, int nparams)
+{
+    struct stmt_cache *sc = conn && sql ? PQinstanceData(conn, pgpool_event) : NULL;
+    struct stmt_entry *e = sc ? stmt_find(sc, sql, nparams) : NULL;
+    if (e)
+        stmt_forget(sc, e);
 }
 
 /* Connects with our defaults; what the DSN says wins (libpq keeps the last value of a

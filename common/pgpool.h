@@ -47,6 +47,15 @@ void pgpool_release(struct pgpool *p, PGconn *conn);
 int pgconn_exec(PGconn *conn, PGresult **out, const char *sql, int nparams,
                 const char *const *params, char *err, size_t errlen);
 
+/* For statements sent in libpq's pipeline mode (PQsendQueryPrepared): the name under which sql
+ * is prepared on conn, a pool connection, preparing it on first use through the same cache
+ * pgconn_exec uses (so only SELECT/WITH/INSERT/UPDATE/DELETE). Call it outside a transaction
+ * (a refused prepare aborts one). NULL with err set when it cannot be prepared. The name is
+ * valid while conn stays borrowed and until pgconn_forget_prepared. */
+const char *pgconn_prepared(PGconn *conn, const char *sql, int nparams, char *err, size_t errlen);
+/* The server lost the statement (SQLSTATE 26000): pgconn_prepared prepares it again. */
+void pgconn_forget_prepared(PGconn *conn, const char *sql, int nparams);
+
 const char *pg_status_str(int status);
 
 #endif

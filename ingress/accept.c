@@ -36,9 +36,7 @@
 #include "metrics.h"
 #include "strbuf.h"
 
-#define ACCEPT_STMT "ingress_chat_accept_batch"
 #define ACCEPT_NPARAMS 9
-#define ACCEPT_PREP_MAX 1024
 #define ACCEPT_ACQUIRE_MS 3000
 #define ACCEPT_RETRIES 3
 
@@ -84,11 +82,6 @@ struct accept_batcher {
     pthread_mutex_t mu;
     struct accept_item *head, *tail; /* pending, FIFO */
     int inflight;
-    /* Pool connections that have ACCEPT_STMT prepared, with the server process they had then
-     * (a connection the pool re-established has another one and is prepared again). */
-    pthread_mutex_t prep_mu;
-    const PGconn *prep_conn[ACCEPT_PREP_MAX];
-    int prep_pid[ACCEPT_PREP_MAX];
 };
 
 /* ---- the array literals (PostgreSQL text[] / uuid[] syntax) ------------------------------- */
@@ -131,56 +124,9 @@ static char *array_of(struct accept_item **items, int n, size_t off)
 
 /* ---- PostgreSQL ---------------------------------------------------------------------------- */
 
-static int prep_find(struct accept_batcher *b, const PGconn *c)
-{
-    for (int i = 0; i < ACCEPT_PREP_MAX; i++)
-        if (b->prep_conn[i] == c)
-            return i;
-    return -1;
-}
-
-static void prep_forget(struct accept_batcher *b, const PGconn *c)
-{
-    pthread_mutex_lock(&b->prep_mu);
-    int i = prep_find(b, c);
-    if (i >= 0)
-        b->prep_conn[i] = NULL;
-    pthread_mutex_unlock(&b->prep_mu);
-}
-
-/* 0 when ACCEPT_STMT is prepared on c (outside a transaction: a failed PREPARE would abort
- * it), -1 when it cannot be. Preparing once per connection saves the parse, rewrite and most
- * planning of every batch. */
-static int prep_ensure(struct accept_batcher *b, PGconn *c)
-{
-    int pid = PQbackendPID(c);
-    pthread_mutex_lock(&b->prep_mu);
-    int i = prep_find(b, c), ok = i >= 0 && b->prep_pid[i] == pid;
-    pthread_mutex_unlock(&b->prep_mu);
-    if (ok)
-        return 0;
-    PGresult *res = PQprepare(c, ACCEPT_STMT, ACCEPT_SQL, ACCEPT_NPARAMS, NULL);
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    /* 42P05: already prepared on this server process (a slot was not free to remember it). */
-    ok = res && (PQresultStatus(res) == PGRES_COMMAND_OK || (state && !strcmp(state, "42P05")));
-    PQclear(res);
-    if (!ok)
-        return -1;
-    pthread_mutex_lock(&b->prep_mu);
-    if ((i = prep_find(b, c)) < 0)
-        i = prep_find(b, NULL);
-    if (i >= 0) {
-        b->prep_conn[i] = c;
-        b->prep_pid[i] = pid;
-    }
-    pthread_mutex_unlock(&b->prep_mu);
-    return 0;
-}
-
 /* pgconn_exec's status code for a failed result (res may be NULL); *retry is set for the
  * failures a rerun of the whole batch cures. err names only the SQLSTATE. */
-static int batch_pg_status(struct accept_batcher *b, PGconn *c, PGresult *res, int *retry,
-                           char *err, size_t errlen)
+static int batch_pg_status(PGconn *c, PGresult *res, int *retry, char *err, size_t errlen)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     int st = PG_ERR_QUERY;
@@ -200,22 +146,24 @@ static int batch_pg_status(struct accept_batcher *b, PGconn *c, PGresult *res, i
     } else if (!strcmp(state, "57014") || !strcmp(state, "55P03")) {
         st = PG_ERR_TIMEOUT;
     } else if (!strcmp(state, "26000")) {
-        prep_forget(b, c); /* the statement is gone (DISCARD ALL?): prepare it again */
+        /* the statement is gone (DISCARD ALL?): prepare it again */
+        pgconn_forget_prepared(c, ACCEPT_SQL, ACCEPT_NPARAMS);
         *retry = 1;
     }
     snprintf(err, errlen, "SQLSTATE %s", state ? state : "?????");
     return st;
 }
 
-/* BEGIN and ACCEPT_STMT in one round trip (libpq pipeline mode). *began tells whether the
- * transaction is open (the caller then rolls back on error). On PG_OK *out is the result.
+/* BEGIN and the accept statement (prepared as stmt) in one round trip (libpq pipeline mode).
+ * *began tells whether the transaction is open (the caller then rolls back on error). On PG_OK
+ * *out is the result.
  *
  * The statement keeps a generic plan (it is large and runs once per batch; planning it each
  * time cost ~20 % of the accepted chats/s at 256 connections). That plan may be made while
  * the tables are nearly empty, so its lookups must not depend on the statistics: rows without
  * a session id never reach the sessions UPDATE (before, each probed the user's sessions and a
  * fresh stack fell to ~500 chats/s as they grew). */
-static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, const char *const *p,
+static int begin_accept(PGconn *c, const char *stmt, PGresult **out, const char *const *p,
                         int *began, int *retry, char *err, size_t errlen)
 {
     *out = NULL;
@@ -228,7 +176,7 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
     int st = PG_ERR_UNAVAILABLE;
     PGresult *res[2] = {NULL, NULL};
     if (PQsendQueryParams(c, "BEGIN", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
-        PQsendQueryPrepared(c, ACCEPT_STMT, ACCEPT_NPARAMS, p, NULL, NULL, 0) == 1 &&
+        PQsendQueryPrepared(c, stmt, ACCEPT_NPARAMS, p, NULL, NULL, 0) == 1 &&
         PQpipelineSync(c) == 1) {
         /* Each query's result then NULL, then the sync. A lost connection ends in NULLs
          * only. */
@@ -253,7 +201,7 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
     if (PQexitPipelineMode(c) != 1)
         snprintf(err, errlen, "pipeline mode: %s", PQerrorMessage(c));
     if (!res[0] || PQresultStatus(res[0]) != PGRES_COMMAND_OK) {
-        st = batch_pg_status(b, c, res[0], retry, err, errlen);
+        st = batch_pg_status(c, res[0], retry, err, errlen);
     } else {
         *began = 1;
         if (res[1] && PQresultStatus(res[1]) == PGRES_TUPLES_OK) {
@@ -261,7 +209,7 @@ static int begin_accept(struct accept_batcher *b, PGconn *c, PGresult **out, con
             res[1] = NULL;
             st = PG_OK;
         } else {
-            st = batch_pg_status(b, c, res[1], retry, err, errlen);
+            st = batch_pg_status(c, res[1], retry, err, errlen);
         }
     }
     for (int i = 0; i < 2; i++)
@@ -511,12 +459,15 @@ static void run_batch(struct accept_batcher *b, struct accept_item **items, int 
     }
     for (int attempt = 0;; attempt++) {
         int retry = 0;
-        if (prep_ensure(b, c) != 0) {
+        /* Prepared once per connection (common/pgpool.c's statement cache): saves the
+         * parse, rewrite and most planning of every batch. */
+        const char *stmt = pgconn_prepared(c, ACCEPT_SQL, ACCEPT_NPARAMS, err, sizeof err);
+        if (!stmt) {
             st = PQstatus(c) == CONNECTION_OK ? PG_ERR_QUERY : PG_ERR_UNAVAILABLE;
             snprintf(err, sizeof err, "cannot prepare the accept statement");
         } else {
-            st =
-                begin_accept(b, c, &res, (const char *const *)arr, &began, &retry, err, sizeof err);
+            st = begin_accept(c, stmt, &res, (const char *const *)arr, &began, &retry, err,
+                              sizeof err);
         }
         if (st == PG_OK || !retry || attempt + 1 >= ACCEPT_RETRIES)
             break;
@@ -632,7 +583,6 @@ int accept_batcher_new(struct accept_batcher **out, struct pgpool *db, struct ka
     b->max_inflight = max_inflight;
     b->publish_timeout_ms = publish_timeout_ms;
     pthread_mutex_init(&b->mu, NULL);
-    pthread_mutex_init(&b->prep_mu, NULL);
     *out = b;
     return 0;
 }
@@ -642,7 +592,6 @@ void accept_batcher_free(struct accept_batcher *b)
     if (!b)
         return;
     pthread_mutex_destroy(&b->mu);
-    pthread_mutex_destroy(&b->prep_mu);
     free(b);
 }
 

@@ -375,6 +375,21 @@ static void test_statement_cache(void **state)
         PG_ERR_QUERY);
     assert_int_equal(prepared_count(c, "SELECT nope FROM nowhere_at_all"), 0);
 
+    /* Pipeline-mode callers get the name the cache prepared; forgotten, it is prepared anew. */
+    const char *name = pgconn_prepared(c, q, 1, err, sizeof err);
+    assert_non_null(name);
+    char first[32];
+    snprintf(first, sizeof first, "%s", name);
+    assert_string_equal(pgconn_prepared(c, q, 1, err, sizeof err), first); /* no new statement */
+    assert_int_equal(prepared_count(c, q), 1);
+    pgconn_forget_prepared(c, q, 1);
+    name = pgconn_prepared(c, q, 1, err, sizeof err);
+    assert_non_null(name);
+    assert_string_not_equal(name, first);
+    assert_null(pgconn_prepared(c, "BEGIN", 0, err, sizeof err)); /* never cached */
+    assert_null(pgconn_prepared(c, "SELECT nope FROM nowhere_at_all", 0, err, sizeof err));
+    assert_non_null(strstr(err, "nowhere_at_all"));
+
     /* A reset connection (new server process) starts with an empty cache and still works. */
     PQreset(c);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
