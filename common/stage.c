@@ -452,6 +452,15 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The last offset an async commit queued for this partition, if any. */
+static struct async_sent *async_find(struct stage *s, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < s->nasync; i++)
+        if (s->async[i].partition == partition && strcmp(s->async[i].topic, topic) == 0)
+            return &s->async[i];
+    return NULL;
+}
+
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
     struct stage *s = opaque;
@@ -466,13 +475,10 @@ static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts
         if (!lost && stage_offsets_committable(s->offsets, tp->topic, tp->partition, &next) == 1)
             kafka_consumer_commit(s->consumer, tp->topic, tp->partition, next);
         stage_offsets_drop(s->offsets, tp->topic, tp->partition);
-        for (size_t k = 0; k < s->nasync; k++) {
-            if (s->async[k].partition == tp->partition &&
-                strcmp(s->async[k].topic, tp->topic) == 0) {
-                free(s->async[k].topic);
-                s->async[k] = s->async[--s->nasync];
-                break;
-            }
+        struct async_sent *a = async_find(s, tp->topic, tp->partition);
+        if (a) {
+            free(a->topic);
+            *a = s->async[--s->nasync];
         }
         log_kv(LOG_INFO, NULL, "partition revoked", "stage", s->name, "topic", tp->topic,
                (char *)NULL);
@@ -899,10 +905,7 @@ static void commit_one(void *opaque, const char *topic, int32_t partition, int64
 static void commit_one_async(void *opaque, const char *topic, int32_t partition, int64_t next)
 {
     struct stage *s = opaque;
-    struct async_sent *a = NULL;
-    for (size_t i = 0; i < s->nasync; i++)
-        if (s->async[i].partition == partition && strcmp(s->async[i].topic, topic) == 0)
-            a = &s->async[i];
+    struct async_sent *a = async_find(s, topic, partition);
     if (a && a->next >= next)
         return;
     if (!a) {
