@@ -209,6 +209,12 @@ static void *kafka_poller_main(void *arg)
 
 int kafka_producer_new(struct kafka_producer **out, const char *brokers, char *err, size_t errlen)
 {
+    return kafka_producer_new_with(out, brokers, NULL, err, errlen);
+}
+
+int kafka_producer_new_with(struct kafka_producer **out, const char *brokers,
+                            const char *const *settings, char *err, size_t errlen)
+{
     int rc = -ENOMEM;
     rd_kafka_conf_t *conf = NULL;
     char e[512];
@@ -238,8 +244,12 @@ int kafka_producer_new(struct kafka_producer **out, const char *brokers, char *e
          * connections with 0 against 5,093-5,098 with 2, and the pipeline's overhead p99
          * went from 21-22 ms to 17-19 ms (tests/bench, side by side). */
         (rc = kafka_conf_set(conf, "linger.ms", "0", err, errlen)) < 0 ||
-        (rc = kafka_conf_set(conf, "client.id", "agenthub-producer", err, errlen)) < 0 ||
-        (rc = kafka_conf_from_env(conf, err, errlen)) < 0)
+        (rc = kafka_conf_set(conf, "client.id", "agenthub-producer", err, errlen)) < 0)
+        goto out;
+    for (size_t i = 0; settings && settings[i] && settings[i + 1]; i += 2)
+        if ((rc = kafka_conf_set(conf, settings[i], settings[i + 1], err, errlen)) < 0)
+            goto out;
+    if ((rc = kafka_conf_from_env(conf, err, errlen)) < 0)
         goto out;
     p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
     if (!p->rk) {

@@ -37,6 +37,10 @@ struct kafka_producer;
 typedef void (*kafka_delivery_cb)(void *opaque, int err, const char *errstr);
 
 int kafka_producer_new(struct kafka_producer **out, const char *brokers, char *err, size_t errlen);
+/* Like kafka_producer_new, with librdkafka settings {name, value, ..., NULL} applied over the
+ * defaults and under the environment (a KAFKA_<X> variable still wins). */
+int kafka_producer_new_with(struct kafka_producer **out, const char *brokers,
+                            const char *const *settings, char *err, size_t errlen);
 /* Flushes (up to 10 s) then destroys. NULL-safe. */
 void kafka_producer_free(struct kafka_producer *p);
 /* Asynchronous produce; cb (may be NULL) runs from kafka_producer_poll() or the producer's

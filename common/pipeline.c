@@ -47,16 +47,11 @@ static void cache_put_json(const struct pipeline *p, const char *key, json_objec
 int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
                           char *err, size_t errlen)
 {
-    /* kafka.c applies every KAFKA_<X> variable to the producer's configuration. */
     char mt[24];
     snprintf(mt, sizeof(mt), "%ld", message_timeout_ms);
-    int set_mt = message_timeout_ms > 0 && getenv("KAFKA_MESSAGE_TIMEOUT_MS") == NULL;
-    if (set_mt)
-        setenv("KAFKA_MESSAGE_TIMEOUT_MS", mt, 0);
-    int rc = kafka_producer_new(out, brokers, err, errlen);
-    if (set_mt)
-        unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
-    return rc;
+    const char *const settings[] = {"message.timeout.ms", mt, NULL};
+    return kafka_producer_new_with(out, brokers, message_timeout_ms > 0 ? settings : NULL, err,
+                                   errlen);
 }
 
 int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json_object **out,

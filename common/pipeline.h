@@ -25,9 +25,8 @@ struct pipeline {
 
 /* The chat path's producer (chat.events, routed messages): kafka_producer_new (which does not
  * linger: every event and routed message sits on a client's wait). message_timeout_ms > 0
- * sets message.timeout.ms (unless KAFKA_MESSAGE_TIMEOUT_MS is set): every delivery report,
- * success or failure, then arrives within that bound. Call before starting threads (it sets
- * and unsets the variable around the call). */
+ * sets message.timeout.ms (KAFKA_MESSAGE_TIMEOUT_MS still wins): every delivery report,
+ * success or failure, then arrives within that bound. */
 int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
                           char *err, size_t errlen);
 
