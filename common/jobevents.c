@@ -95,21 +95,39 @@ out:
     envelope_cleanup(&ev);
 }
 
+/* The EVAL of one event: argv points into the struct (key, ttl) and at data's text, which
+ * stays valid while data is unchanged. */
+struct jobevents_eval {
+    char key[JOBEVENTS_KEY_MAX];
+    char ttl[16];
+    const char *argv[8];
+};
+
+static int jobevents_eval_init(struct jobevents_eval *e, const struct envelope *env,
+                               const char *event, json_object *data)
+{
+    if (!env || !event || !jobevents_event_valid(event) ||
+        jobevents_key(e->key, sizeof e->key, env->tenant_id, env->job_id) != 0)
+        return -1;
+    snprintf(e->ttl, sizeof e->ttl, "%d", JOBEVENTS_TTL_S);
+    const char *text = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "null";
+    const char *argv[] = {"EVAL", jobevents_script, "1", e->key, JOBEVENTS_MAXLEN, event, text,
+                          e->ttl};
+    memcpy(e->argv, argv, sizeof argv);
+    return 0;
+}
+
 int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct envelope *env,
                    const char *event, json_object *data, char *out_id, size_t idcap)
 {
-    char key[JOBEVENTS_KEY_MAX], ttl[16];
+    struct jobevents_eval e;
     redisReply *rep = NULL;
     if (out_id && idcap)
         out_id[0] = '\0';
-    if (!r || !env || !event || !jobevents_event_valid(event) ||
-        jobevents_key(key, sizeof key, env->tenant_id, env->job_id) != 0)
+    if (!r || jobevents_eval_init(&e, env, event, data) != 0)
         return RC_ERR_REPLY;
 
-    const char *text = data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN) : "null";
-    snprintf(ttl, sizeof ttl, "%d", JOBEVENTS_TTL_S);
-    const char *argv[] = {"EVAL", jobevents_script, "1", key, JOBEVENTS_MAXLEN, event, text, ttl};
-    int st = rcache_commandv(r, &rep, 8, argv, NULL);
+    int st = rcache_commandv(r, &rep, 8, e.argv, NULL);
     if (st != RC_OK)
         goto out;
     if (rep->type != REDIS_REPLY_STRING) {
@@ -123,6 +141,43 @@ int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct enve
 out:
     if (rep)
         freeReplyObject(rep);
+    return st;
+}
+
+int jobevents_emit_many(struct rcache *r, const struct envelope *const *envs, const char *event,
+                        json_object *const *data, int n, int *status)
+{
+    if (!r || n < 0 || (n > 0 && (!envs || !data || !status)))
+        return RC_ERR_REPLY;
+    if (n == 0)
+        return RC_OK;
+    struct jobevents_eval *e = malloc((size_t)n * sizeof *e);
+    struct rcache_cmd *cmds = malloc((size_t)n * sizeof *cmds);
+    int *slot = malloc((size_t)n * sizeof *slot);
+    int st = RC_ERR_REPLY, m = 0;
+    for (int i = 0; i < n; i++)
+        status[i] = RC_ERR_REPLY;
+    if (!e || !cmds || !slot)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        if (jobevents_eval_init(&e[m], envs[i], event, data[i]) != 0)
+            continue;
+        cmds[m] = (struct rcache_cmd){.argc = 8, .argv = e[m].argv};
+        slot[m++] = i;
+    }
+    st = rcache_pipeline(r, cmds, m);
+    for (int j = 0; j < m; j++) {
+        int s = cmds[j].status;
+        if (s == RC_OK && cmds[j].reply->type != REDIS_REPLY_STRING)
+            s = RC_ERR_REPLY;
+        status[slot[j]] = s;
+        if (cmds[j].reply)
+            freeReplyObject(cmds[j].reply);
+    }
+out:
+    free(e);
+    free(cmds);
+    free(slot);
     return st;
 }
 

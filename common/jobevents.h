@@ -28,6 +28,12 @@
 int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct envelope *env,
                    const char *event, json_object *data, char *out_id, size_t idcap);
 
+/* Appends the same event to each of n jobs (envs[i], data[i] borrowed) in one Redis round
+ * trip; Redis only, no Kafka copy. status[i] receives each one's rc_status. Returns RC_OK, or
+ * RC_ERR_DOWN when the connection failed (those without a reply have RC_ERR_DOWN). */
+int jobevents_emit_many(struct rcache *r, const struct envelope *const *envs, const char *event,
+                        json_object *const *data, int n, int *status);
+
 /* Reads events after `after_id` ("0" for all), at most `max`. Returns a JSON array of
  * {"id","event","data"} objects in *out (caller json_object_put), or an rc_status. */
 int jobevents_read(struct rcache *r, const char *tenant_id, const char *job_id,

@@ -451,6 +451,40 @@ int rcache_commandv(struct rcache *r, redisReply **reply, int argc, const char *
     return rcache_hand_over(r, slot, rep, reply);
 }
 
+int rcache_pipeline(struct rcache *r, struct rcache_cmd *cmds, int n)
+{
+    for (int i = 0; i < n; i++) {
+        cmds[i].status = RC_ERR_DOWN;
+        cmds[i].reply = NULL;
+    }
+    if (!r || n < 0 || (n > 0 && !cmds))
+        return RC_ERR_REPLY;
+    for (int i = 0; i < n; i++)
+        if (cmds[i].argc <= 0 || !cmds[i].argv)
+            return RC_ERR_REPLY;
+    if (n == 0)
+        return RC_OK;
+    int slot = rcache_take(r);
+    if (slot < 0)
+        return RC_ERR_DOWN;
+    redisContext *c = r->ctx[slot];
+    int st = RC_OK;
+    for (int i = 0; i < n && st == RC_OK; i++)
+        if (redisAppendCommandArgv(c, cmds[i].argc, cmds[i].argv, cmds[i].argvlen) != REDIS_OK)
+            st = RC_ERR_DOWN; /* out of memory: the context, with its half buffer, is dropped */
+    for (int i = 0; i < n && st == RC_OK; i++) {
+        void *rep = NULL;
+        if (redisGetReply(c, &rep) != REDIS_OK || !rep) {
+            st = RC_ERR_DOWN;
+            break;
+        }
+        cmds[i].reply = rep;
+        cmds[i].status = rcache_reply_status(rep);
+    }
+    rcache_give(r, slot, st == RC_ERR_DOWN);
+    return st;
+}
+
 int rcache_command(struct rcache *r, redisReply **reply, const char *fmt, ...)
 {
     if (reply)

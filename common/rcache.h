@@ -45,6 +45,20 @@ int rcache_del_pattern(struct rcache *r, const char *pattern);
 int rcache_command(struct rcache *r, redisReply **reply, const char *fmt, ...);
 int rcache_commandv(struct rcache *r, redisReply **reply, int argc, const char **argv,
                     const size_t *argvlen);
+/* One command of a pipeline: argv as for rcache_commandv; status and reply are set by
+ * rcache_pipeline (reply is the caller's, NULL unless status is RC_OK or RC_ERR_REPLY). */
+struct rcache_cmd {
+    int argc;
+    const char **argv;
+    const size_t *argvlen; /* may be NULL: strlen of each argv */
+    int status;
+    redisReply *reply;
+};
+/* Sends n commands on one connection and then reads their n replies: one round trip instead
+ * of n. Returns RC_OK when every command got a reply (each one's own status may still be
+ * RC_ERR_REPLY), or RC_ERR_DOWN when the connection failed (the commands without a reply have
+ * status RC_ERR_DOWN; those sent may have run). */
+int rcache_pipeline(struct rcache *r, struct rcache_cmd *cmds, int n);
 int rcache_ping(struct rcache *r);
 const char *rc_status_str(int status);
 

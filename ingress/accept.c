@@ -288,16 +288,24 @@ static double mono_now(void)
  * acknowledges them, so they cost the batch no time. Before COMMIT is early enough to be
  * invisible: every reader (event stream, GET /jobs) finds the job in PostgreSQL first, so the
  * event of a job that then fails to publish is never shown (it expires with its stream).
- * Written here rather than by each request: one thread writing them one after the other cost
- * Redis and this process less than a burst of threads, woken together, queueing for the few
- * Redis connections. Redis only: the chat.event copy on Kafka wakes streams waiting for the
- * job, and none can be yet (the client learns the job id from the answer; a stream opened
- * later reads Redis first). Redis down: the first failure skips the rest of the batch, so a
- * hung Redis costs one timeout per batch, not one per request; the jobs are accepted anyway. */
+ * Written here rather than by each request, and all in one Redis round trip (one pipeline of
+ * EVALs): a burst of request threads queueing for the few Redis connections, one command
+ * each, cost Redis and this process several times more. Redis only: the chat.event copy on
+ * Kafka wakes streams waiting for the job, and none can be yet (the client learns the job id
+ * from the answer; a stream opened later reads Redis first). Redis down costs the batch one
+ * timeout; the jobs are accepted anyway. */
 static void emit_queued(struct accept_batcher *b, struct accept_item **items, int n,
                         const int *inserted, struct batch_ack *a)
 {
-    int down = 0;
+    const struct envelope **envs = malloc((size_t)n * sizeof *envs);
+    json_object **data = malloc((size_t)n * sizeof *data);
+    int *pick = malloc((size_t)n * sizeof *pick), *status = malloc((size_t)n * sizeof *status);
+    int m = 0;
+    if (!envs || !data || !pick || !status) {
+        for (int i = 0; i < n; i++)
+            items[i]->event_status = RC_ERR_REPLY;
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         if (!inserted[i])
             continue;
@@ -306,11 +314,18 @@ static void emit_queued(struct accept_batcher *b, struct accept_item **items, in
         pthread_mutex_unlock(&a->mu);
         if (failed)
             continue;
-        items[i]->event_status =
-            down ? RC_ERR_DOWN
-                 : jobevents_emit(b->rc, NULL, items[i]->env, "queued", items[i]->queued, NULL, 0);
-        down = items[i]->event_status == RC_ERR_DOWN;
+        envs[m] = items[i]->env;
+        data[m] = items[i]->queued;
+        pick[m++] = i;
     }
+    jobevents_emit_many(b->rc, envs, "queued", data, m, status);
+    for (int j = 0; j < m; j++)
+        items[pick[j]]->event_status = status[j];
+out:
+    free(envs);
+    free(data);
+    free(pick);
+    free(status);
 }
 
 /* Queues every inserted row's chat.request, waits for all reports (or the publish timeout),

@@ -2,7 +2,9 @@
  *
  * Emit several events, read them all, read after an id (Last-Event-ID resume) and page
  * through with a small max: no event lost, none repeated, order kept. Invalid input is refused
- * without touching the stream. With KAFKA_BROKERS set, the chat.event mirror on
+ * without touching the stream. jobevents_emit_many appends one event to each of many jobs in
+ * one pipeline: each job gets exactly its own event with its TTL, and an invalid job among them
+ * fails alone. With KAFKA_BROKERS set, the chat.event mirror on
  * agenthub.chat.events is checked too.
  */
 #include <setjmp.h>
@@ -240,6 +242,64 @@ static void test_invalid_input(void **state)
     envelope_cleanup(&env);
 }
 
+static void test_emit_many(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    enum { N = 40 };
+    struct envelope env[N];
+    const struct envelope *envs[N];
+    json_object *data[N];
+    int status[N];
+    for (int i = 0; i < N; i++) {
+        new_job(&env[i], "tenant-je");
+        envs[i] = &env[i];
+        data[i] = json_object_new_object();
+        json_object_object_add(data[i], "n", json_object_new_int(i));
+    }
+    snprintf(env[7].tenant_id, sizeof env[7].tenant_id, "bad:tenant"); /* refused alone */
+    assert_int_equal(jobevents_emit_many(g_r, envs, "queued", data, N, status), RC_OK);
+    for (int i = 0; i < N; i++) {
+        if (i == 7) {
+            assert_int_equal(status[i], RC_ERR_REPLY);
+            continue;
+        }
+        assert_int_equal(status[i], RC_OK);
+        json_object *arr = NULL, *o, *v, *x;
+        assert_int_equal(jobevents_read(g_r, "tenant-je", env[i].job_id, "0", 10, &arr), RC_OK);
+        assert_int_equal((int)json_object_array_length(arr), 1);
+        o = json_object_array_get_idx(arr, 0);
+        assert_true(json_object_object_get_ex(o, "event", &v));
+        assert_string_equal(json_object_get_string(v), "queued");
+        assert_true(json_object_object_get_ex(o, "data", &v));
+        assert_true(json_object_object_get_ex(v, "n", &x));
+        assert_int_equal(json_object_get_int(x), i);
+        json_object_put(arr);
+        redisReply *rep = NULL;
+        assert_int_equal(
+            rcache_command(g_r, &rep, "TTL agenthub:tenant-je:job:%s:events", env[i].job_id),
+            RC_OK);
+        assert_true(rep->integer > (long long)JOBEVENTS_TTL_S - 60 &&
+                    rep->integer <= JOBEVENTS_TTL_S);
+        freeReplyObject(rep);
+        rcache_command(g_r, NULL, "DEL agenthub:tenant-je:job:%s:events", env[i].job_id);
+    }
+    /* An unknown event name fails every job and writes nothing. */
+    assert_int_equal(jobevents_emit_many(g_r, envs, "bogus", data, 3, status), RC_OK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(status[i], RC_ERR_REPLY);
+        json_object *arr = NULL;
+        assert_int_equal(jobevents_read(g_r, "tenant-je", env[i].job_id, "0", 10, &arr), RC_OK);
+        assert_int_equal((int)json_object_array_length(arr), 0);
+        json_object_put(arr);
+    }
+    assert_int_equal(jobevents_emit_many(g_r, envs, "queued", data, 0, status), RC_OK);
+    for (int i = 0; i < N; i++) {
+        json_object_put(data[i]);
+        envelope_cleanup(&env[i]);
+    }
+}
+
 /* The Kafka mirror: a chat.event envelope per emitted event, keyed by session. */
 static void test_kafka_mirror(void **state)
 {
@@ -313,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_paging_no_loss_no_dup),
         cmocka_unit_test(test_jobs_and_tenants_are_separate),
         cmocka_unit_test(test_invalid_input),
+        cmocka_unit_test(test_emit_many),
         cmocka_unit_test(test_kafka_mirror),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -3,7 +3,9 @@
  * get/setex/del with misses told apart from errors, binary-safe values, error replies,
  * del_pattern over more keys than one SCAN page, many threads on the small pool, and Redis
  * going away: `compose/local/stack stop redis` turns calls into RC_ERR_DOWN (never RC_MISS),
- * and after `stack start redis` the same client works again without being recreated. The
+ * and after `stack start redis` the same client works again without being recreated. A
+ * pipeline returns its replies in order, an error reply is that command's alone, and a
+ * pipeline sent while Redis is down fails every command as RC_ERR_DOWN. The
  * stack command can be overridden with AGENTHUB_STACK.
  */
 #include <setjmp.h>
@@ -131,6 +133,61 @@ static void test_binary_values_and_error_replies(void **state)
     rcache_close(r);
 }
 
+static void test_pipeline(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    struct rcache *r = open_client();
+    enum { N = 300 };
+    static char keys[N][128], vals[N][16];
+    static const char *argv[N][3];
+    struct rcache_cmd cmds[N + 1];
+    char list[128];
+    rcache_key(list, sizeof list, g_tenant, "plist", "1");
+    assert_int_equal(rcache_command(r, NULL, "RPUSH %s x", list), RC_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "agenthub:%s:cache:pipe:%d", g_tenant, i);
+        snprintf(vals[i], sizeof vals[i], "v%d", i);
+        argv[i][0] = "SET", argv[i][1] = keys[i], argv[i][2] = vals[i];
+        cmds[i] = (struct rcache_cmd){.argc = 3, .argv = argv[i]};
+    }
+    /* The 151st command is an INCR on a list: an error reply for it alone. */
+    const char *bad[] = {"INCR", list};
+    cmds[N] = cmds[150];
+    cmds[150] = (struct rcache_cmd){.argc = 2, .argv = bad};
+    assert_int_equal(rcache_pipeline(r, cmds, N + 1), RC_OK);
+    for (int i = 0; i <= N; i++) {
+        assert_non_null(cmds[i].reply);
+        if (i == 150) {
+            assert_int_equal(cmds[i].status, RC_ERR_REPLY);
+            assert_int_equal(cmds[i].reply->type, REDIS_REPLY_ERROR);
+        } else {
+            assert_int_equal(cmds[i].status, RC_OK);
+            assert_int_equal(cmds[i].reply->type, REDIS_REPLY_STATUS);
+        }
+        freeReplyObject(cmds[i].reply);
+    }
+    /* Every SET ran, the one moved to the end included; read back in one more pipeline. */
+    for (int i = 0; i < N; i++) {
+        argv[i][0] = "GET";
+        cmds[i] = (struct rcache_cmd){.argc = 2, .argv = argv[i]};
+    }
+    assert_int_equal(rcache_pipeline(r, cmds, N), RC_OK);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(cmds[i].status, RC_OK);
+        assert_int_equal(cmds[i].reply->type, REDIS_REPLY_STRING);
+        assert_string_equal(cmds[i].reply->str, vals[i]);
+        freeReplyObject(cmds[i].reply);
+    }
+    /* Nothing to send is not an error; a malformed command fails before anything is sent. */
+    assert_int_equal(rcache_pipeline(r, cmds, 0), RC_OK);
+    cmds[0] = (struct rcache_cmd){.argc = 0, .argv = argv[0]};
+    assert_int_equal(rcache_pipeline(r, cmds, 1), RC_ERR_REPLY);
+    assert_null(cmds[0].reply);
+    assert_int_equal(rcache_ping(r), RC_OK);
+    rcache_close(r);
+}
+
 static void test_del_pattern(void **state)
 {
     (void)state;
@@ -241,6 +298,9 @@ static void test_server_restart(void **state)
     int set_st = rcache_setex(r, key, "w", 1, 60);
     int ping_st = rcache_ping(r);
     int del_st = rcache_del_pattern(r, "agenthub:x:*");
+    const char *pargv[] = {"GET", key};
+    struct rcache_cmd pcmds[2] = {{.argc = 2, .argv = pargv}, {.argc = 2, .argv = pargv}};
+    int pipe_st = rcache_pipeline(r, pcmds, 2);
     int start_rc = stack_run("start", "redis"); /* always, before any assertion */
 
     /* Back within a bounded time; every failure on the way is "down". */
@@ -261,6 +321,11 @@ static void test_server_restart(void **state)
     assert_int_equal(set_st, RC_ERR_DOWN);
     assert_int_equal(ping_st, RC_ERR_DOWN);
     assert_int_equal(del_st, RC_ERR_DOWN);
+    assert_int_equal(pipe_st, RC_ERR_DOWN);
+    assert_int_equal(pcmds[0].status, RC_ERR_DOWN);
+    assert_int_equal(pcmds[1].status, RC_ERR_DOWN);
+    assert_null(pcmds[0].reply);
+    assert_null(pcmds[1].reply);
     assert_true(back);
     assert_int_equal(others, 0);
     /* Same client, all pool slots: a burst of threads works again. */
@@ -286,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_set_miss_del),
         cmocka_unit_test(test_binary_values_and_error_replies),
+        cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_del_pattern),
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_server_restart),
