@@ -530,6 +530,13 @@ static int pgpool_sqlstate_status(const char *state)
     return PG_ERR_QUERY;
 }
 
+int pgconn_error_status(PGconn *conn, const PGresult *res)
+{
+    if (!conn || PQstatus(conn) != CONNECTION_OK)
+        return PG_ERR_UNAVAILABLE;
+    return pgpool_sqlstate_status(res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL);
+}
+
 int pgconn_exec(PGconn *conn, PGresult **out, const char *sql, int nparams,
                 const char *const *params, char *err, size_t errlen)
 {
@@ -549,14 +556,12 @@ int pgconn_exec(PGconn *conn, PGresult **out, const char *sql, int nparams,
         return PG_OK;
     }
 
-    int st;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        st = PG_ERR_UNAVAILABLE;
+    int st = pgconn_error_status(conn, res);
+    if (st == PG_ERR_UNAVAILABLE && PQstatus(conn) != CONNECTION_OK) {
         pgpool_set_err(err, errlen, "database connection lost: ", PQerrorMessage(conn));
         goto out;
     }
-    st = state ? pgpool_sqlstate_status(state) : PG_ERR_QUERY;
     if (err && errlen) {
         /* The primary message only: DETAIL may quote row values. Data exceptions quote the
          * offending input after ': "' (invalid input syntax for type uuid: "..."), so that

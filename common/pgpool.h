@@ -53,6 +53,11 @@ int pgconn_exec(PGconn *conn, PGresult **out, const char *sql, int nparams,
  * (a refused prepare aborts one). NULL with err set when it cannot be prepared. The name is
  * valid while conn stays borrowed and until pgconn_forget_prepared. */
 const char *pgconn_prepared(PGconn *conn, const char *sql, int nparams, char *err, size_t errlen);
+/* The pg_status of a failed statement on conn: PG_ERR_UNAVAILABLE when the connection is
+ * lost, else by res's SQLSTATE (the mapping at the top of pgpool.c; none: PG_ERR_QUERY).
+ * For callers that run statements themselves (pipeline mode). */
+int pgconn_error_status(PGconn *conn, const PGresult *res);
+
 /* The server lost the statement (SQLSTATE 26000): pgconn_prepared prepares it again. */
 void pgconn_forget_prepared(PGconn *conn, const char *sql, int nparams);
 

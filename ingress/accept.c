@@ -129,23 +129,15 @@ static char *array_of(struct accept_item **items, int n, size_t off)
 static int batch_pg_status(PGconn *c, PGresult *res, int *retry, char *err, size_t errlen)
 {
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    int st = PG_ERR_QUERY;
+    /* No result at all in pipeline mode: the connection broke under it. */
+    int st = state ? pgconn_error_status(c, res) : PG_ERR_UNAVAILABLE;
     *retry = 0;
-    if (PQstatus(c) != CONNECTION_OK || !state || !strncmp(state, "08", 2) ||
-        !strncmp(state, "57P0", 4) || !strcmp(state, "53300")) {
-        st = PG_ERR_UNAVAILABLE;
-    } else if (!strcmp(state, "40P01") || !strcmp(state, "40001")) {
+    if (st == PG_ERR_FOREIGN_KEY) {
+        *retry = 1; /* a tenant or session deleted meanwhile */
+    } else if (st == PG_ERR_QUERY && state &&
+               (!strcmp(state, "40P01") || !strcmp(state, "40001"))) {
         *retry = 1; /* deadlock / serialization: see the top of the file */
-    } else if (!strcmp(state, "23505") || !strcmp(state, "23P01")) {
-        st = PG_ERR_CONFLICT;
-    } else if (!strcmp(state, "23503")) {
-        st = PG_ERR_FOREIGN_KEY; /* a tenant or session deleted meanwhile */
-        *retry = 1;
-    } else if (!strncmp(state, "22", 2) || !strcmp(state, "23502") || !strcmp(state, "23514")) {
-        st = PG_ERR_INVALID;
-    } else if (!strcmp(state, "57014") || !strcmp(state, "55P03")) {
-        st = PG_ERR_TIMEOUT;
-    } else if (!strcmp(state, "26000")) {
+    } else if (st == PG_ERR_QUERY && state && !strcmp(state, "26000")) {
         /* the statement is gone (DISCARD ALL?): prepare it again */
         pgconn_forget_prepared(c, ACCEPT_SQL, ACCEPT_NPARAMS);
         *retry = 1;
