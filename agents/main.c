@@ -110,18 +110,8 @@ int main(int argc, char **argv)
         }
     }
 
-    if (pgpool_open(&svc.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
+    if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
         goto out;
-    }
-    if (rcache_open(&svc.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
-        goto out;
-    }
-    if (pipeline_producer_new(&svc.pl.producer, g_common.kafka_brokers, 0, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
-        goto out;
-    }
     if (all_topics && ntopics > 0) {
         fprintf(stderr, "agenthub-agent: --all-topics and --agent exclude each other\n");
         rc = 2;
@@ -203,9 +193,7 @@ out:
     llm_client_free(svc.llm);
     httploop_free(svc.loop);
     stage_free(svc.stage);
-    kafka_producer_free(svc.pl.producer);
-    rcache_close(svc.pl.rc);
-    pgpool_close(svc.pl.db);
+    pipeline_close(&svc.pl);
     for (size_t i = 0; topics && i < ntopics; i++)
         free(topics[i]);
     free(topics);

@@ -54,6 +54,35 @@ int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long
                                    errlen);
 }
 
+int pipeline_open(struct pipeline *p, const struct config_common *c, int pg_pool,
+                  long message_timeout_ms)
+{
+    char err[512] = "";
+    memset(p, 0, sizeof *p);
+    if (pgpool_open(&p->db, c->database_url, pg_pool, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
+        return -1;
+    }
+    if (rcache_open(&p->rc, c->redis_url, err, sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
+        return -1;
+    }
+    if (pipeline_producer_new(&p->producer, c->kafka_brokers, message_timeout_ms, err,
+                              sizeof err) != 0) {
+        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void pipeline_close(struct pipeline *p)
+{
+    kafka_producer_free(p->producer);
+    rcache_close(p->rc);
+    pgpool_close(p->db);
+    memset(p, 0, sizeof *p);
+}
+
 int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json_object **out,
                            char *err, size_t errlen)
 {

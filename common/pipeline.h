@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "envelope.h"
 #include "kafka.h"
 #include "pgpool.h"
@@ -29,6 +30,14 @@ struct pipeline {
  * success or failure, then arrives within that bound. */
 int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
                           char *err, size_t errlen);
+
+/* A stage process's connections from its settings: the PostgreSQL pool (pg_pool
+ * connections), Redis and pipeline_producer_new(message_timeout_ms). Logs what failed and
+ * returns -1 (pipeline_close still frees what was opened), or 0. */
+int pipeline_open(struct pipeline *p, const struct config_common *c, int pg_pool,
+                  long message_timeout_ms);
+/* Frees the producer (if still set), Redis and the pool; fields become NULL. */
+void pipeline_close(struct pipeline *p);
 
 /* The tenant's enabled, active agents (the seed's permission join), cached under
  * agenthub:{tenant}:cache:permissions:agents for RC_TTL_PERMISSIONS. *out is a JSON array of

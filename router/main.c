@@ -491,19 +491,8 @@ int main(int argc, char **argv)
     log_level_parse(g_common.log_level, &lvl);
     log_init("router", lvl);
 
-    if (pgpool_open(&r.pl.db, g_common.database_url, (int)g_pg_pool, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
+    if (pipeline_open(&r.pl, &g_common, (int)g_pg_pool, g_produce_timeout_ms) != 0)
         goto out;
-    }
-    if (rcache_open(&r.pl.rc, g_common.redis_url, err, sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
-        goto out;
-    }
-    if (pipeline_producer_new(&r.pl.producer, g_common.kafka_brokers, g_produce_timeout_ms, err,
-                              sizeof(err)) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
-        goto out;
-    }
     if (httploop_new(&r.loop) != 0) {
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
@@ -543,8 +532,7 @@ out:
     r.pl.producer = NULL;
     stage_free(r.stage);
     httploop_free(r.loop);
-    rcache_close(r.pl.rc);
-    pgpool_close(r.pl.db);
+    pipeline_close(&r.pl);
     config_free(g_config, NCONFIG);
     log_kv(LOG_INFO, NULL, "router stopped", (char *)NULL);
     return rc;

@@ -35,6 +35,7 @@
 #include "envelope.h"
 #include "kafka.h"
 #include "pgpool.h"
+#include "pipeline.h"
 #include "rcache.h"
 #include "stage.h"
 
@@ -62,9 +63,7 @@ int doc_request_validate(const struct envelope *env, char *err, size_t errlen);
 /* ---- the service --------------------------------------------------------------------------- */
 
 struct docworker_svc {
-    struct pgpool *db;
-    struct rcache *rc;
-    struct kafka_producer *producer;
+    struct pipeline pl; /* PostgreSQL, Redis, the producer */
     struct stage *stage;
     long missing_wait_ms; /* how long a not-yet-visible document row is waited for */
     long keep_content;    /* 1: leave documents.content in place after processing */

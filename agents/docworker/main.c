@@ -93,21 +93,11 @@ int main(int argc, char **argv)
     svc.missing_wait_ms = g_missing_ms;
     svc.keep_content = g_keep_content;
 
-    if (pgpool_open(&svc.db, g_common.database_url, (int)g_pg_pool, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "database pool failed", "error", err, (char *)NULL);
+    if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
         goto out;
-    }
-    if (rcache_open(&svc.rc, g_common.redis_url, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "redis failed", "error", err, (char *)NULL);
-        goto out;
-    }
-    if (kafka_producer_new(&svc.producer, g_common.kafka_brokers, err, sizeof err) != 0) {
-        log_kv(LOG_ERROR, NULL, "kafka producer failed", "error", err, (char *)NULL);
-        goto out;
-    }
     const char *ensure[] = {KAFKA_TOPIC_DOCUMENTS, KAFKA_TOPIC_DLQ, KAFKA_TOPIC_CHAT_EVENTS};
     for (size_t i = 0; i < sizeof ensure / sizeof ensure[0]; i++)
-        if (kafka_topic_ensure(svc.producer, ensure[i], 0, 5000, err, sizeof err) != 0)
+        if (kafka_topic_ensure(svc.pl.producer, ensure[i], 0, 5000, err, sizeof err) != 0)
             log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", ensure[i], "error", err,
                    (char *)NULL);
     if (httploop_new(&loop) != 0) {
@@ -121,7 +111,7 @@ int main(int argc, char **argv)
         .group_id = g_group,
         .topics = topics,
         .ntopics = 1,
-        .producer = svc.producer,
+        .producer = svc.pl.producer,
         .loop = loop,
         .max_inflight = g_max_inflight,
         .drain_timeout_ms = g_drain_ms,
@@ -149,9 +139,7 @@ out:
     g_pool = NULL;
     stage_free(svc.stage);
     httploop_free(loop);
-    kafka_producer_free(svc.producer);
-    rcache_close(svc.rc);
-    pgpool_close(svc.db);
+    pipeline_close(&svc.pl);
     config_free(g_config, NCONFIG);
     log_kv(LOG_INFO, NULL, "docworker stopped", (char *)NULL);
     return rc;

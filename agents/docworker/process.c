@@ -72,7 +72,7 @@ static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
                                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
     const char *argv[] = {"EVAL", doc_events_script, "1", key, DOC_EVENTS_MAXLEN, event,
                           text,   DOC_EVENTS_TTL_S};
-    int st = rcache_commandv(svc->rc, &rep, 8, argv, NULL);
+    int st = rcache_commandv(svc->pl.rc, &rep, 8, argv, NULL);
     if (st != RC_OK || rep->type != REDIS_REPLY_STRING) {
         log_kv(LOG_WARN, &ids->log, "event not written (result stays in PostgreSQL)", "event",
                event, "status", rc_status_str(st != RC_OK ? st : RC_ERR_REPLY), (char *)NULL);
@@ -80,7 +80,7 @@ static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
     }
     snprintf(id, sizeof id, "%s", rep->str);
 
-    if (!svc->producer || envelope_init(&ev, "doc.event", env) != 0)
+    if (!svc->pl.producer || envelope_init(&ev, "doc.event", env) != 0)
         goto out;
     have_ev = 1;
     json_object_object_add(ev.payload, "event", json_object_new_string(event));
@@ -90,8 +90,8 @@ static void doc_emit(struct docworker_svc *svc, const struct envelope *env,
     if (!buf)
         goto out;
     struct kafka_header hdr = {"traceparent", ev.traceparent};
-    if (kafka_produce(svc->producer, KAFKA_TOPIC_CHAT_EVENTS, ids->batch_id, buf, strlen(buf), &hdr,
-                      1, NULL, NULL) != 0)
+    if (kafka_produce(svc->pl.producer, KAFKA_TOPIC_CHAT_EVENTS, ids->batch_id, buf, strlen(buf),
+                      &hdr, 1, NULL, NULL) != 0)
         log_kv(LOG_DEBUG, &ids->log, "wake-up not published (streams poll Redis)", (char *)NULL);
 out:
     free(buf);
@@ -126,7 +126,7 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
     PGresult *res = NULL;
     char err[256];
     const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
-    int rc = pgpool_exec(svc->db, &res,
+    int rc = pgpool_exec(svc->pl.db, &res,
                          "SELECT status, filename, content_type, content FROM documents "
                          "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3",
                          3, p, err, sizeof err);
@@ -312,7 +312,7 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
     char pages[16];
     snprintf(pages, sizeof pages, "%d", npages);
 
-    c = pgpool_acquire(svc->db, 5000, &st, err, sizeof err);
+    c = pgpool_acquire(svc->pl.db, 5000, &st, err, sizeof err);
     if (!c) {
         rc = st;
         goto out;
@@ -383,7 +383,7 @@ out:
     if (c) {
         if (in_tx)
             txq(c, "ROLLBACK");
-        pgpool_release(svc->db, c);
+        pgpool_release(svc->pl.db, c);
     }
     return rc;
 }
@@ -393,11 +393,11 @@ static void doc_mark_running(struct docworker_svc *svc, const struct doc_ids *id
     char err[128];
     const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
     /* Progress only: a failure here changes nothing that matters. */
-    pgpool_exec(svc->db, NULL,
+    pgpool_exec(svc->pl.db, NULL,
                 "UPDATE documents SET status = 'running', updated_at = now() "
                 "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 AND status = 'queued'",
                 3, p, err, sizeof err);
-    pgpool_exec(svc->db, NULL,
+    pgpool_exec(svc->pl.db, NULL,
                 "UPDATE document_batches SET status = 'running', updated_at = now() "
                 "WHERE batch_id = $1 AND tenant_id = $2 AND status = 'queued'",
                 2, p + 1, err, sizeof err);
