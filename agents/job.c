@@ -20,6 +20,7 @@
 #include "agent.h"
 #include "fernet.h"
 #include "format.h"
+#include "json_field.h"
 #include "log.h"
 #include "tool.h"
 
@@ -92,14 +93,6 @@ static void logctx(const struct envelope *env, struct log_ctx *c)
     c->job_id = env->job_id;
 }
 
-static const char *jstr(json_object *o, const char *key)
-{
-    json_object *v;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
-
 int agent_job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen)
 {
     (void)opaque;
@@ -107,8 +100,8 @@ int agent_job_validate(void *opaque, const struct envelope *env, char *err, size
         snprintf(err, errlen, "unexpected envelope type '%s' on an agent topic", env->type);
         return -1;
     }
-    const char *m = jstr(env->payload, "message");
-    const char *a = jstr(env->payload, "agent");
+    const char *m = json_field_str(env->payload, "message");
+    const char *a = json_field_str(env->payload, "agent");
     if (!m || !*m || !a || !*a) {
         snprintf(err, errlen, "chat.routed payload needs message and agent");
         return -1;
@@ -369,7 +362,7 @@ static void complete_multi(struct ajob *j)
             jl += cl;
             joined[jl] = '\0';
             json_object *pm = json_tokener_parse(PQgetvalue(res, i, 1));
-            const char *an = jstr(pm, "agent");
+            const char *an = json_field_str(pm, "agent");
             if (an) {
                 if (agents[0])
                     strncat(agents, ",", sizeof(agents) - strlen(agents) - 1);
@@ -403,7 +396,7 @@ static void complete_from_saved(struct ajob *j)
                     3, params, err, sizeof(err)) == PG_OK &&
         PQntuples(res) > 0) {
         json_object *meta = json_tokener_parse(PQgetvalue(res, 0, 2));
-        const char *agent = jstr(meta, "agent");
+        const char *agent = json_field_str(meta, "agent");
         pipeline_job_complete(&j->svc->pl, j->env, PQgetvalue(res, 0, 1), meta,
                               agent ? agent : j->agent_name, PQgetvalue(res, 0, 0));
         json_object_put(meta);
@@ -577,13 +570,13 @@ static void add_citations(struct ajob *j, const struct tool_def *t, json_object 
         json_object *md = NULL;
         json_object_object_get_ex(h, "metadata", &md);
         json_object *c = json_object_new_object();
-        const char *id = jstr(h, "id");
-        const char *src = jstr(h, "source");
+        const char *id = json_field_str(h, "id");
+        const char *src = json_field_str(h, "source");
         if (!src)
-            src = jstr(md, "source");
-        const char *title = jstr(h, "title");
+            src = json_field_str(md, "source");
+        const char *title = json_field_str(h, "title");
         if (!title)
-            title = jstr(md, "title");
+            title = json_field_str(md, "title");
         json_object *v;
         json_object_object_add(c, "tool", json_object_new_string(t->name));
         if (id)
@@ -793,7 +786,7 @@ static int load_history(struct ajob *j)
 
 static char *system_prompt(struct ajob *j)
 {
-    const char *tmpl = jstr(j->agent_cfg, "prompt_template");
+    const char *tmpl = json_field_str(j->agent_cfg, "prompt_template");
     const char *fmt = format_instructions(j->format_type);
     const char *lang = strcmp(j->language, "vi") == 0
                            ? "The user writes in Vietnamese: answer in Vietnamese."
@@ -816,7 +809,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
     struct log_ctx c;
     logctx(env, &c);
     char err[512] = "", status[32] = "";
-    log_kv(LOG_INFO, &c, "job started", "agent", jstr(env->payload, "agent"), "topic",
+    log_kv(LOG_INFO, &c, "job started", "agent", json_field_str(env->payload, "agent"), "topic",
            stage_job_topic(job), (char *)NULL);
     struct ajob *j = calloc(1, sizeof(*j));
     if (!j) {
@@ -837,11 +830,11 @@ void agent_job_start(void *opaque, struct stage_job *job)
         if (json_object_object_get_ex(part, "count", &v))
             j->nparts = json_object_get_int(v);
     }
-    j->message = strdup(jstr(env->payload, "message"));
-    snprintf(j->agent_name, sizeof(j->agent_name), "%s", jstr(env->payload, "agent"));
-    const char *lang = jstr(env->payload, "language");
+    j->message = strdup(json_field_str(env->payload, "message"));
+    snprintf(j->agent_name, sizeof(j->agent_name), "%s", json_field_str(env->payload, "agent"));
+    const char *lang = json_field_str(env->payload, "language");
     snprintf(j->language, sizeof(j->language), "%s", lang && strcmp(lang, "vi") == 0 ? "vi" : "en");
-    const char *intent = jstr(env->payload, "intent");
+    const char *intent = json_field_str(env->payload, "intent");
     snprintf(j->intent, sizeof(j->intent), "%s", intent ? intent : "");
     snprintf(j->format_type, sizeof(j->format_type), "markdown");
     j->tool_calls_meta = json_object_new_array();
@@ -880,9 +873,9 @@ void agent_job_start(void *opaque, struct stage_job *job)
     size_t na = json_object_array_length(agents);
     for (size_t i = 0; i < na; i++) {
         json_object *a = json_object_array_get_idx(agents, i);
-        const char *nm = jstr(a, "name");
+        const char *nm = json_field_str(a, "name");
         if (nm && strcmp(nm, j->agent_name) == 0)
-            snprintf(j->agent_id, sizeof(j->agent_id), "%s", jstr(a, "agent_id"));
+            snprintf(j->agent_id, sizeof(j->agent_id), "%s", json_field_str(a, "agent_id"));
     }
     json_object_put(agents);
     if (!j->agent_id[0]) {
@@ -898,7 +891,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
     }
     json_object *of;
     if (json_object_object_get_ex(j->agent_cfg, "output_format", &of) && of) {
-        const char *ft = jstr(of, "format_type");
+        const char *ft = json_field_str(of, "format_type");
         if (ft)
             snprintf(j->format_type, sizeof(j->format_type), "%s", ft);
     }
@@ -938,7 +931,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
         j->cfg.max_retries = (int)svc->llm_max_retries;
 
     /* The user's JWT for inject_jwt tools: Fernet-encrypted in the envelope, short TTL. */
-    const char *tok = jstr(env->payload, "user_token");
+    const char *tok = json_field_str(env->payload, "user_token");
     if (tok && svc->fernet_key && *svc->fernet_key) {
         unsigned char *plain = NULL;
         size_t plen = 0;

@@ -22,6 +22,11 @@ double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int status_terminal(const char *status)
+{
+    return status && (strcmp(status, "done") == 0 || strcmp(status, "error") == 0);
+}
+
 static int reqid_ok(const char *s)
 {
     size_t n = strlen(s);

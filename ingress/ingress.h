@@ -130,6 +130,8 @@ void reply_stream_begin(struct req *r, const char *ctype);
 int stream_write(struct req *r, const char *buf, size_t len);
 void stream_end(struct req *r);
 double now_mono(void);
+/* A job's or document batch's status is final: "done" or "error". */
+int status_terminal(const char *status);
 
 /* ---- jobs (routes_chat.c) -------------------------------------------------------------- */
 /* Loads the caller's job (tenant AND token user). Quiet: returns 0 with *job, 1 when there is

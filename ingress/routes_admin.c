@@ -43,6 +43,7 @@
 #include "envelope.h"
 #include "fernet.h"
 #include "chroma.h"
+#include "json_field.h"
 #include "jsonschema.h"
 #include "knowledge.h"
 #include "kafka.h"
@@ -75,15 +76,6 @@ struct resource {
     /* Cache invalidation and side effects after a successful write (row NULL on delete). */
     void (*after)(struct req *r, const char *id, json_object *row);
 };
-
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, k, &v) || !v ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
 
 static void bad(struct req *r, const char *fmt, const char *name)
 {
@@ -160,11 +152,11 @@ static const char *base_config_schema(const char *base)
 
 static int validate_tool(struct req *r, json_object *body, json_object *current)
 {
-    const char *base = jstr(body, "base_type");
+    const char *base = json_field_str(body, "base_type");
     json_object *cfg;
     char err[256], msg[400];
     if (!base && current)
-        base = jstr(current, "base_type");
+        base = json_field_str(current, "base_type");
     const char *schema_text = base ? base_config_schema(base) : NULL;
     if (!schema_text) {
         reply_error(r, 400, "invalid_request",
@@ -192,7 +184,7 @@ static int validate_tool(struct req *r, json_object *body, json_object *current)
 
 static int validate_output_format(struct req *r, json_object *body, json_object *current)
 {
-    const char *t = jstr(body, "format_type");
+    const char *t = json_field_str(body, "format_type");
     if (t && strcmp(t, "text") != 0 && strcmp(t, "markdown") != 0 && strcmp(t, "json") != 0 &&
         strcmp(t, "table") != 0) {
         reply_error(r, 400, "invalid_request",
@@ -204,7 +196,7 @@ static int validate_output_format(struct req *r, json_object *body, json_object 
 
 static int validate_llm_model(struct req *r, json_object *body, json_object *current)
 {
-    const char *p = jstr(body, "provider");
+    const char *p = json_field_str(body, "provider");
     if (p && strcmp(p, "openai") != 0 && strcmp(p, "anthropic") != 0 && strcmp(p, "gemini") != 0 &&
         strcmp(p, "openrouter") != 0 && strcmp(p, "openai_compatible") != 0) {
         reply_error(r, 400, "invalid_request",
@@ -229,7 +221,7 @@ static int name_charset_ok(const char *s, size_t max)
 
 static int validate_agent(struct req *r, json_object *body, json_object *current)
 {
-    const char *name = jstr(body, "name");
+    const char *name = json_field_str(body, "name");
     json_object *v;
     /* The seed calls it default_output_format_id. */
     if (json_object_object_get_ex(body, "default_output_format_id", &v) &&
@@ -254,7 +246,7 @@ static int validate_agent(struct req *r, json_object *body, json_object *current
 
 static int validate_tenant(struct req *r, json_object *body, json_object *current)
 {
-    const char *t = jstr(body, "tenant_id");
+    const char *t = json_field_str(body, "tenant_id");
     if (!current && (!t || !tenant_id_valid(t))) {
         reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
         return -1;
@@ -667,7 +659,7 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
         goto out;
     }
     json_object *row = pg_row_json(res, 0);
-    const char *rid = jstr(row, rs->id_col);
+    const char *rid = json_field_str(row, rs->id_col);
     if (rs->after && rid)
         rs->after(r, rid, row);
     reply_json(r, id ? 200 : 201, row);
@@ -777,7 +769,7 @@ static void agent_tools_set(struct req *r, const char *agent_id)
     size_t n = json_object_array_length(tools);
     for (size_t i = 0; i < n; i++) {
         json_object *t = json_object_array_get_idx(tools, i), *pr;
-        const char *tid = jstr(t, "tool_id");
+        const char *tid = json_field_str(t, "tool_id");
         if (!tid || !uuid_valid(tid) || !json_object_object_get_ex(t, "priority", &pr) ||
             !json_object_is_type(pr, json_type_int) || json_object_get_int64(pr) < 0 ||
             json_object_get_int64(pr) > 1000000) {
@@ -817,7 +809,7 @@ static void agent_tools_set(struct req *r, const char *agent_id)
         json_object_object_get_ex(t, "priority", &pr);
         char prio[24];
         snprintf(prio, sizeof prio, "%lld", (long long)json_object_get_int64(pr));
-        const char *p[] = {agent_id, jstr(t, "tool_id"), prio};
+        const char *p[] = {agent_id, json_field_str(t, "tool_id"), prio};
         st = pgconn_exec(c, NULL,
                          "INSERT INTO agent_tools (agent_id, tool_id, priority) VALUES ($1, $2, "
                          "$3::integer) ON CONFLICT (agent_id, tool_id) DO UPDATE SET priority = "
@@ -952,7 +944,7 @@ static int permission_put(struct req *r, const char *tenant, json_object *e, int
 {
     char err[256];
     json_object *en;
-    const char *aid = jstr(e, "agent_id"), *tid = jstr(e, "tool_id");
+    const char *aid = json_field_str(e, "agent_id"), *tid = json_field_str(e, "tool_id");
     if ((!aid == !tid) || (aid && !uuid_valid(aid)) || (tid && !uuid_valid(tid)))
         return 1;
     int enabled = 1;
@@ -988,7 +980,7 @@ static void permissions_set(struct req *r, const char *tenant)
     if (tenant_exists(r, tenant) != 0)
         goto out;
     json_object *entries = json_object_new_array();
-    if (jstr(body, "agent_id") || jstr(body, "tool_id"))
+    if (json_field_str(body, "agent_id") || json_field_str(body, "tool_id"))
         json_object_array_add(entries, json_object_get(body));
     const char *kinds[] = {"agents", "tools"};
     for (int k = 0; k < 2; k++) {
@@ -1286,7 +1278,7 @@ static void knowledge_add(struct req *r)
     memset(&cfg, 0, sizeof cfg);
     if (!body)
         return;
-    const char *tenant = jstr(body, "tenant_id");
+    const char *tenant = json_field_str(body, "tenant_id");
     if (!tenant || !tenant_id_valid(tenant)) {
         reply_error(r, 400, "invalid_request", "tenant_id is required");
         goto out;
@@ -1307,7 +1299,7 @@ static void knowledge_add(struct req *r)
     size_t n = json_object_array_length(docs);
     for (size_t i = 0; i < n; i++) {
         json_object *d = json_object_array_get_idx(docs, i), *t;
-        const char *src = jstr(d, "source");
+        const char *src = json_field_str(d, "source");
         if (!src || !*src || strlen(src) > 200 || !json_object_object_get_ex(d, "text", &t) ||
             !json_object_is_type(t, json_type_string) || json_object_get_string_len(t) == 0) {
             reply_error(r, 400, "invalid_request",
@@ -1324,7 +1316,7 @@ static void knowledge_add(struct req *r)
     for (size_t i = 0; i < n; i++) {
         json_object *d = json_object_array_get_idx(docs, i), *t;
         json_object_object_get_ex(d, "text", &t);
-        const char *src = jstr(d, "source"), *text = json_object_get_string(t);
+        const char *src = json_field_str(d, "source"), *text = json_object_get_string(t);
         size_t len = (size_t)json_object_get_string_len(t), chunks = 0;
         if (knowledge_add_document(c, tenant, emb, src, text, len, &chunks, err, sizeof err) != 0) {
             log_kv(LOG_WARN, &r->log, "knowledge add failed", "source", src, "error", err,
@@ -1335,7 +1327,7 @@ static void knowledge_add(struct req *r)
         char nch[24], sha[65];
         snprintf(nch, sizeof nch, "%zu", chunks);
         sha256_text(text, len, sha);
-        const char *p[] = {tenant, src, jstr(d, "title"), nch, sha};
+        const char *p[] = {tenant, src, json_field_str(d, "title"), nch, sha};
         int st = pgpool_exec(r->app->db, NULL,
                              "INSERT INTO knowledge_documents (tenant_id, doc_id, source, title, "
                              "chunk_count, sha256) VALUES ($1, $2, $2, $3, $4::integer, $5) "

@@ -19,6 +19,7 @@
 #include "envelope.h"
 #include "fernet.h"
 #include "jobevents.h"
+#include "json_field.h"
 #include "metrics.h"
 #include "sse.h"
 #include "traceparent.h"
@@ -73,25 +74,12 @@ int job_load(struct req *r, const char *tenant, const char *job_id, json_object 
     return 0;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, k, &v) || !v)
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int status_terminal(const char *s)
-{
-    return s && (strcmp(s, "done") == 0 || strcmp(s, "error") == 0);
-}
-
 /* Waits until the job is terminal or wait_s passed. *job is the latest state (replaced). */
 static void job_wait(struct req *r, const char *tenant, const char *job_id, int wait_s,
                      json_object **job)
 {
     struct ingress *app = r->app;
-    if (wait_s <= 0 || status_terminal(jstr(*job, "status")))
+    if (wait_s <= 0 || status_terminal(json_field_str(*job, "status")))
         return;
     struct sse_waiter *w = sse_hub_register(app->hub, job_id);
     if (!w)
@@ -117,7 +105,7 @@ static void job_wait(struct req *r, const char *tenant, const char *job_id, int 
             size_t n = json_object_array_length(arr);
             for (size_t i = 0; i < n; i++) {
                 json_object *e = json_object_array_get_idx(arr, i);
-                const char *ev = jstr(e, "event"), *id = jstr(e, "id");
+                const char *ev = json_field_str(e, "event"), *id = json_field_str(e, "id");
                 if (id)
                     snprintf(last, sizeof last, "%s", id);
                 if (ev && (strcmp(ev, "final") == 0 || strcmp(ev, "error") == 0))
@@ -131,7 +119,7 @@ static void job_wait(struct req *r, const char *tenant, const char *job_id, int 
         if (job_fetch(app, tenant, r->claims.sub, job_id, &j2) == 0 && j2) {
             json_object_put(*job);
             *job = j2;
-            if (status_terminal(jstr(*job, "status")))
+            if (status_terminal(json_field_str(*job, "status")))
                 break;
         }
     }
@@ -176,34 +164,35 @@ static json_object *accepted_body(const char *tenant, const char *job_id, const 
 /* The seed's synchronous answer, or the job's error. */
 static void reply_sync(struct req *r, json_object *job)
 {
-    const char *st = jstr(job, "status");
+    const char *st = json_field_str(job, "status");
     if (st && strcmp(st, "error") == 0) {
         json_object *err = NULL, *o = json_object_new_object(), *e = json_object_new_object();
         json_object_object_get_ex(job, "error", &err);
-        const char *code = jstr(err, "code"), *msg = jstr(err, "message");
+        const char *code = json_field_str(err, "code"), *msg = json_field_str(err, "message");
         json_object_object_add(e, "code", json_object_new_string(code ? code : "job_failed"));
         json_object_object_add(e, "message",
                                json_object_new_string(msg ? msg : "the request failed"));
         json_object_object_add(o, "error", e);
-        json_object_object_add(o, "job_id", json_object_new_string(jstr(job, "job_id")));
+        json_object_object_add(o, "job_id", json_object_new_string(json_field_str(job, "job_id")));
         reply_json(r, 502, o);
         json_object_put(o);
         return;
     }
     json_object *o = json_object_new_object(), *v;
-    json_object_object_add(o, "session_id", json_object_new_string(jstr(job, "session_id")));
-    const char *mid = jstr(job, "assistant_message_id");
+    json_object_object_add(o, "session_id",
+                           json_object_new_string(json_field_str(job, "session_id")));
+    const char *mid = json_field_str(job, "assistant_message_id");
     json_object_object_add(o, "message_id",
-                           json_object_new_string(mid ? mid : jstr(job, "message_id")));
-    json_object_object_add(
-        o, "response", json_object_new_string(jstr(job, "response") ? jstr(job, "response") : ""));
-    const char *agent = jstr(job, "agent");
+                           json_object_new_string(mid ? mid : json_field_str(job, "message_id")));
+    const char *response = json_field_str(job, "response");
+    json_object_object_add(o, "response", json_object_new_string(response ? response : ""));
+    const char *agent = json_field_str(job, "agent");
     json_object_object_add(o, "agent", agent ? json_object_new_string(agent) : NULL);
     json_object_object_add(o, "metadata",
                            json_object_object_get_ex(job, "metadata", &v) && v
                                ? json_object_get(v)
                                : json_object_new_object());
-    json_object_object_add(o, "job_id", json_object_new_string(jstr(job, "job_id")));
+    json_object_object_add(o, "job_id", json_object_new_string(json_field_str(job, "job_id")));
     reply_json(r, 200, o);
     json_object_put(o);
 }
@@ -297,11 +286,12 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     if (job_load(r, tenant, job_id, &job) != 0)
         return -1;
     job_wait(r, tenant, job_id, wait_s, &job);
-    if (wait_s > 0 && status_terminal(jstr(job, "status"))) {
+    if (wait_s > 0 && status_terminal(json_field_str(job, "status"))) {
         reply_sync(r, job);
     } else {
-        json_object *o = accepted_body(tenant, job_id, jstr(job, "session_id"),
-                                       jstr(job, "message_id"), jstr(job, "status"));
+        json_object *o =
+            accepted_body(tenant, job_id, json_field_str(job, "session_id"),
+                          json_field_str(job, "message_id"), json_field_str(job, "status"));
         size_t len;
         const char *s = json_object_to_json_string_length(
             o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -495,13 +485,13 @@ void routes_chat_post(struct req *r, const char *tenant)
         json_object *job = NULL;
         if (job_fetch(app, tenant, r->claims.sub, env.job_id, &job) == 0 && job) {
             job_wait(r, tenant, env.job_id, wait_s, &job);
-            if (status_terminal(jstr(job, "status"))) {
+            if (status_terminal(json_field_str(job, "status"))) {
                 reply_sync(r, job);
                 json_object_put(job);
                 goto out;
             }
-            json_object *o =
-                accepted_body(tenant, env.job_id, session_id, message_id, jstr(job, "status"));
+            json_object *o = accepted_body(tenant, env.job_id, session_id, message_id,
+                                           json_field_str(job, "status"));
             reply_json(r, 202, o);
             json_object_put(o);
             json_object_put(job);

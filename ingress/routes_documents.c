@@ -44,6 +44,7 @@
 #include "b64.h"
 #include "envelope.h"
 #include "jobevents.h"
+#include "json_field.h"
 #include "metrics.h"
 #include "ocr.h"
 #include "sse.h"
@@ -560,19 +561,6 @@ static int docs_tx(PGconn *c, const char *sql)
     return pgconn_exec(c, NULL, sql, 0, NULL, err, sizeof err);
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, k, &v) || !v)
-        return NULL;
-    return json_object_get_string(v);
-}
-
-static int batch_terminal(const char *s)
-{
-    return s && (strcmp(s, "done") == 0 || strcmp(s, "error") == 0);
-}
-
 static void add_urls(json_object *o, const char *tenant, const char *batch_id)
 {
     char url[256];
@@ -922,7 +910,7 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
     r->log.job_id = batch_id;
     if (batch_load(r, tenant, batch_id, 0, &b) != 0)
         return;
-    if (wait_s > 0 && !batch_terminal(jstr(b, "status"))) {
+    if (wait_s > 0 && !status_terminal(json_field_str(b, "status"))) {
         /* Registered before re-reading, so a wake-up in between is not lost. */
         struct sse_waiter *w = sse_hub_register(app->hub, batch_id);
         double deadline = now_mono() + wait_s;
@@ -931,7 +919,7 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
             if (batch_fetch(r, tenant, batch_id, 0, &b2) == 0 && b2) {
                 json_object_put(b);
                 b = b2;
-                if (batch_terminal(jstr(b, "status")))
+                if (status_terminal(json_field_str(b, "status")))
                     break;
             }
             double left = deadline - now_mono();
@@ -1038,7 +1026,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
             size_t n = json_object_array_length(arr);
             for (size_t i = 0; i < n && !fail; i++) {
                 json_object *e = json_object_array_get_idx(arr, i), *data = NULL;
-                const char *id = jstr(e, "id"), *ev = jstr(e, "event");
+                const char *id = json_field_str(e, "id"), *ev = json_field_str(e, "event");
                 if (!id || !ev)
                     continue;
                 json_object_object_get_ex(e, "data", &data);
@@ -1062,10 +1050,11 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         if (!saw_final && now - last_pg >= 5.0) {
             last_pg = now;
             if (batch_fetch(r, tenant, batch_id, 0, &b) == 0 && b &&
-                batch_terminal(jstr(b, "status"))) {
+                status_terminal(json_field_str(b, "status"))) {
                 json_object *d = json_object_new_object();
                 json_object_object_add(d, "batch_id", json_object_new_string(batch_id));
-                json_object_object_add(d, "status", json_object_new_string(jstr(b, "status")));
+                json_object_object_add(d, "status",
+                                       json_object_new_string(json_field_str(b, "status")));
                 json_object *v;
                 const char *keys[] = {"total", "succeeded", "failed"};
                 for (size_t k = 0; k < 3; k++)

@@ -1,4 +1,5 @@
 /* route.c — see route.h. */
+#include "json_field.h"
 #include "route.h"
 
 #include <ctype.h>
@@ -47,14 +48,6 @@ static void sb_add_line(struct sbuf *b, const char *t)
     sb_add(b, tmp);
 }
 
-static const char *jstr(json_object *o, const char *key)
-{
-    json_object *v;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
-}
-
 char *route_prompt(json_object *agents)
 {
     struct sbuf b = {0};
@@ -64,9 +57,9 @@ char *route_prompt(json_object *agents)
     for (size_t i = 0; i < n; i++) {
         json_object *a = json_object_array_get_idx(agents, i);
         sb_add(&b, "- ");
-        sb_add_line(&b, jstr(a, "name"));
+        sb_add_line(&b, json_field_str(a, "name"));
         sb_add(&b, ": ");
-        sb_add_line(&b, jstr(a, "description"));
+        sb_add_line(&b, json_field_str(a, "description"));
         sb_add(&b, "\n");
     }
     sb_add(&b, "\nAnswer with strict JSON only, no other text:\n"
@@ -83,7 +76,7 @@ static const char *find_agent(json_object *agents, const char *name)
 {
     size_t n = agents ? json_object_array_length(agents) : 0;
     for (size_t i = 0; name && i < n; i++) {
-        const char *an = jstr(json_object_array_get_idx(agents, i), "name");
+        const char *an = json_field_str(json_object_array_get_idx(agents, i), "name");
         if (an && strcmp(an, name) == 0)
             return an;
     }
@@ -125,10 +118,10 @@ void route_parse(const char *answer, json_object *agents, const char *user_messa
     }
     if (!o || !json_object_is_type(o, json_type_object))
         goto out;
-    const char *agent = jstr(o, "agent");
+    const char *agent = json_field_str(o, "agent");
     if (!agent)
         goto out;
-    const char *intent = jstr(o, "intent");
+    const char *intent = json_field_str(o, "intent");
     if (strcmp(agent, "MULTI_INTENT") == 0) {
         json_object *parts;
         if (!json_object_object_get_ex(o, "parts", &parts) ||
@@ -137,10 +130,10 @@ void route_parse(const char *answer, json_object *agents, const char *user_messa
         size_t n = json_object_array_length(parts);
         for (size_t i = 0; i < n && out->nparts < ROUTE_MAX_PARTS; i++) {
             json_object *pt = json_object_array_get_idx(parts, i);
-            const char *name = find_agent(agents, jstr(pt, "agent"));
+            const char *name = find_agent(agents, json_field_str(pt, "agent"));
             if (!name)
                 continue; /* an agent the tenant does not have: dropped */
-            const char *msg = jstr(pt, "message");
+            const char *msg = json_field_str(pt, "message");
             if (!msg || !*msg)
                 msg = user_message ? user_message : "";
             struct route_part *rp = &out->parts[out->nparts];
@@ -203,9 +196,9 @@ char *route_clarify(json_object *agents, const char *language)
                   : "I'm not sure what you need. I can help you with:\n");
     for (size_t i = 0; i < n; i++) {
         json_object *a = json_object_array_get_idx(agents, i);
-        const char *d = jstr(a, "description");
+        const char *d = json_field_str(a, "description");
         sb_add(&b, "- ");
-        sb_add_line(&b, d && *d ? d : jstr(a, "name"));
+        sb_add_line(&b, d && *d ? d : json_field_str(a, "name"));
         sb_add(&b, "\n");
     }
     sb_add(&b, vi ? "Bạn có thể nói rõ hơn bạn cần gì không?"
