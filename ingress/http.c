@@ -241,7 +241,11 @@ void reply_db_error(struct req *r, int pgst, const char *what)
 
 int req_read_body(struct req *r)
 {
-    long long max = r->app->cfg.max_body;
+    return req_read_body_max(r, r->app->cfg.max_body);
+}
+
+int req_read_body_max(struct req *r, long long max)
+{
     long long cl = r->ri->content_length;
     if (r->body)
         return 0;

@@ -111,6 +111,8 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
 /* Reads the body into r->body (limit INGRESS_MAX_BODY; 413 answered on overflow).
  * Returns 0, or -1 when a response was already sent. */
 int req_read_body(struct req *r);
+/* The same with another limit (uploads have their own). */
+int req_read_body_max(struct req *r, long long max);
 /* Parses the body as a JSON object; answers 400/413 itself and returns NULL on failure. */
 json_object *req_json_body(struct req *r);
 /* Query parameter (decoded) into buf; 0 if present, -1 if absent. */

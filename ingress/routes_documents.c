@@ -496,53 +496,6 @@ static void docs_settings_load(void)
     docs_max_body = docs_env_long("DOCUMENTS_MAX_BODY", docs_max_body, 1024, 1L << 30);
 }
 
-/* ---- reading the body ---------------------------------------------------------------------- */
-
-/* The ingress-wide INGRESS_MAX_BODY is sized for chat; uploads have their own limit. */
-static int docs_read_body(struct req *r)
-{
-    long long cl = r->ri->content_length;
-    if (cl > docs_max_body) {
-        reply_error(r, 413, "payload_too_large", "request body too large");
-        return -1;
-    }
-    size_t cap = cl >= 0 ? (size_t)cl + 1 : 65536, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        reply_error(r, 500, "internal", "out of memory");
-        return -1;
-    }
-    for (;;) {
-        if (n + 1 >= cap) {
-            size_t ncap = cap * 2;
-            char *nb = (long long)cap > docs_max_body + 1 ? NULL : realloc(buf, ncap);
-            if (!nb) {
-                free(buf);
-                if ((long long)cap > docs_max_body + 1)
-                    reply_error(r, 413, "payload_too_large", "request body too large");
-                else
-                    reply_error(r, 500, "internal", "out of memory");
-                return -1;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        int got = mg_read(r->conn, buf + n, cap - n - 1);
-        if (got <= 0)
-            break;
-        n += (size_t)got;
-        if ((long long)n > docs_max_body) {
-            free(buf);
-            reply_error(r, 413, "payload_too_large", "request body too large");
-            return -1;
-        }
-    }
-    buf[n] = '\0';
-    r->body = buf; /* freed by http_handler */
-    r->body_len = n;
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static void sha256_hex(const unsigned char *data, size_t len, char out[65])
@@ -588,7 +541,8 @@ static void documents_post(struct req *r, const char *tenant)
 
     if (req_auth(r, tenant) != 0)
         return;
-    if (docs_read_body(r) != 0)
+    /* INGRESS_MAX_BODY is sized for chat; uploads have their own limit. */
+    if (req_read_body_max(r, docs_max_body) != 0)
         return;
     const char *ct = mg_get_header(r->conn, "Content-Type");
     int prc;
@@ -954,35 +908,11 @@ static int docs_write(struct mg_connection *c, const char *s, size_t n)
 static int docs_send_event(struct mg_connection *c, const char *id, const char *event,
                            const char *data)
 {
-    char head[160];
-    int n = snprintf(head, sizeof head, "id: %s\nevent: %s\ndata: ", id, event);
-    if (docs_write(c, head, (size_t)n))
-        return -1;
-    for (const char *p = data;;) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (docs_write(c, p, len))
-            return -1;
-        if (!nl)
-            break;
-        if (docs_write(c, "\ndata: ", 7))
-            return -1;
-        p = nl + 1;
-    }
-    return docs_write(c, "\n\n", 2);
-}
-
-static int docs_stream_id_ok(const char *s)
-{
-    if (strcmp(s, "0") == 0)
-        return 1;
-    const char *dash = strchr(s, '-');
-    if (!dash || dash == s || !dash[1] || strlen(s) > 41)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (p != dash && (*p < '0' || *p > '9'))
-            return 0;
-    return 1;
+    size_t n = 0;
+    char *buf = sse_event_format(id, event, data, &n);
+    int rc = buf ? docs_write(c, buf, n) : -1;
+    free(buf);
+    return rc;
 }
 
 static void documents_events(struct req *r, const char *tenant, const char *batch_id)
@@ -1001,7 +931,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         snprintf(last, sizeof last, "%.47s", lei);
     else if (req_query(r, "last_event_id", qlei, sizeof qlei) == 0 && qlei[0])
         snprintf(last, sizeof last, "%s", qlei);
-    if (!docs_stream_id_ok(last)) {
+    if (!sse_id_valid(last)) {
         reply_error(r, 400, "invalid_request", "invalid Last-Event-ID");
         return;
     }

@@ -225,8 +225,7 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
 
 /* ---- the SSE route ------------------------------------------------------------------------ */
 
-/* Stream ids are "<ms>-<seq>"; "0" means from the start. */
-static int stream_id_ok(const char *s)
+int sse_id_valid(const char *s)
 {
     if (strcmp(s, "0") == 0)
         return 1;
@@ -239,9 +238,7 @@ static int stream_id_ok(const char *s)
     return 1;
 }
 
-/* One event as one chunk: "id:", "event:", then one "data:" line per line of data (a data
- * line may not contain a newline), then the blank line that ends the event. */
-static int sse_send_event(struct req *r, const char *id, const char *event, const char *data)
+char *sse_event_format(const char *id, const char *event, const char *data, size_t *len)
 {
     size_t lines = 1;
     for (const char *q = data; *q; q++)
@@ -249,22 +246,33 @@ static int sse_send_event(struct req *r, const char *id, const char *event, cons
     size_t cap = strlen(id) + strlen(event) + strlen(data) + lines * 8 + 32;
     char *buf = malloc(cap);
     if (!buf)
-        return -1;
+        return NULL;
     size_t n = (size_t)snprintf(buf, cap, "id: %s\nevent: %s\n", id, event);
     const char *p = data;
     do {
         const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (len && p[len - 1] == '\r')
-            len--;
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        if (l && p[l - 1] == '\r')
+            l--;
         memcpy(buf + n, "data: ", 6);
         n += 6;
-        memcpy(buf + n, p, len);
-        n += len;
+        memcpy(buf + n, p, l);
+        n += l;
         buf[n++] = '\n';
         p = nl ? nl + 1 : NULL;
     } while (p);
     buf[n++] = '\n';
+    *len = n;
+    return buf;
+}
+
+/* One event as one chunk. */
+static int sse_send_event(struct req *r, const char *id, const char *event, const char *data)
+{
+    size_t n = 0;
+    char *buf = sse_event_format(id, event, data, &n);
+    if (!buf)
+        return -1;
     int rc = stream_write(r, buf, n);
     free(buf);
     return rc;
@@ -301,7 +309,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
         snprintf(last, sizeof last, "%.47s", lei);
     else if (req_query(r, "last_event_id", qlei, sizeof qlei) == 0 && qlei[0])
         snprintf(last, sizeof last, "%s", qlei);
-    if (!stream_id_ok(last)) {
+    if (!sse_id_valid(last)) {
         reply_error(r, 400, "invalid_request", "invalid Last-Event-ID");
         return;
     }

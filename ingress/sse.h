@@ -33,4 +33,12 @@ long sse_hub_waiters(struct sse_hub *h);
 /* Starts the agenthub.chat.events consumer thread. */
 int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen);
 
+/* Stream ids are "<ms>-<seq>"; "0" means from the start (a Last-Event-ID to resume from). */
+int sse_id_valid(const char *s);
+
+/* One event as SSE text: "id:", "event:", one "data:" line per line of data (a data line may
+ * not hold a newline; a CR before one is dropped), then the blank line that ends the event.
+ * Returns the malloc'd text and its length in *len, or NULL (out of memory). */
+char *sse_event_format(const char *id, const char *event, const char *data, size_t *len);
+
 #endif

@@ -145,16 +145,33 @@ static void test_unregister_middle_of_bucket(void **state)
 
 static void test_stream_ids(void **state)
 {
-    assert_true(stream_id_ok("0"));
-    assert_true(stream_id_ok("1795618585434-0"));
-    assert_true(stream_id_ok("1-12"));
-    assert_false(stream_id_ok(""));
-    assert_false(stream_id_ok("-1"));
-    assert_false(stream_id_ok("1-"));
-    assert_false(stream_id_ok("abc"));
-    assert_false(stream_id_ok("1-2-3"));
-    assert_false(stream_id_ok("1795618585434-0\r\nevil: x"));
-    assert_false(stream_id_ok("99999999999999999999-99999999999999999999x"));
+    assert_true(sse_id_valid("0"));
+    assert_true(sse_id_valid("1795618585434-0"));
+    assert_true(sse_id_valid("1-12"));
+    assert_false(sse_id_valid(""));
+    assert_false(sse_id_valid("-1"));
+    assert_false(sse_id_valid("1-"));
+    assert_false(sse_id_valid("abc"));
+    assert_false(sse_id_valid("1-2-3"));
+    assert_false(sse_id_valid("1795618585434-0\r\nevil: x"));
+    assert_false(sse_id_valid("99999999999999999999-99999999999999999999x"));
+}
+
+static void test_event_format(void **state)
+{
+    size_t n = 0;
+    char *t = sse_event_format("1-0", "delta", "{\"text\":\"hi\"}", &n);
+    assert_string_equal(t, "id: 1-0\nevent: delta\ndata: {\"text\":\"hi\"}\n\n");
+    assert_int_equal(n, strlen(t));
+    free(t);
+    /* Every line of the data is its own data: line; CRLF and bare CR-before-LF do not leak. */
+    t = sse_event_format("2-1", "final", "a\r\nb\n\nc", &n);
+    assert_string_equal(t, "id: 2-1\nevent: final\ndata: a\ndata: b\ndata: \ndata: c\n\n");
+    assert_int_equal(n, strlen(t));
+    free(t);
+    t = sse_event_format("3-0", "error", "", &n);
+    assert_string_equal(t, "id: 3-0\nevent: error\ndata: \n\n");
+    free(t);
 }
 
 static void test_event_data_text(void **state)
@@ -176,6 +193,7 @@ int main(void)
         cmocka_unit_test(test_all_waiters_of_a_job_wake),
         cmocka_unit_test(test_unregister_middle_of_bucket),
         cmocka_unit_test(test_stream_ids),
+        cmocka_unit_test(test_event_format),
         cmocka_unit_test(test_event_data_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
