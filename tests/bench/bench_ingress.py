@@ -3,8 +3,9 @@
 how many concurrent SSE streams one ingress process holds, with its RSS.
 
 Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS) when exported; otherwise brings up
-its own stack (compose/local/stack, AGENTHUB_VAR=var/bench-ingress, AGENTHUB_PORT_BASE=
-$BENCH_PORT_BASE or 26400) and takes it down at the end.
+its own stack (compose/local/stack, AGENTHUB_VAR=var/bench-ingress, emptied first so every run
+starts from the same fresh database; AGENTHUB_PORT_BASE=$BENCH_PORT_BASE or 26400) and takes it
+down at the end.
 
 Chat submissions are driven by wrk (C, keep-alive connections, tests/bench/ingress_chat.lua)
 at each connection count of BENCH_CHAT_CONNECTIONS; only 202 answers count as accepted, every
@@ -279,7 +280,14 @@ def main():
     own_stack = False
     env_out = None
     if S.stack_env_missing() and not os.environ.get("DATABASE_URL"):
-        os.environ.setdefault("AGENTHUB_VAR", os.path.join(ROOT, "var", "bench-ingress"))
+        if not os.environ.get("AGENTHUB_VAR"):
+            # Its own data directory, emptied first: every run measures the same fresh database
+            # (the tables otherwise grow by a few hundred thousand chats per run).
+            os.environ["AGENTHUB_VAR"] = os.path.join(ROOT, "var", "bench-ingress")
+            os.environ.setdefault("AGENTHUB_PORT_BASE", os.environ.get("BENCH_PORT_BASE", "26400"))
+            subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
+                           capture_output=True, timeout=300)
+            shutil.rmtree(os.environ["AGENTHUB_VAR"], ignore_errors=True)
         os.environ.setdefault("AGENTHUB_PORT_BASE", os.environ.get("BENCH_PORT_BASE", "26400"))
         out = subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "up"],
                              capture_output=True, text=True, timeout=600)

@@ -15,7 +15,7 @@
   pipeline.throughput_2_agents_jobs_s  the same with 2 agent processes
 
 Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS, CHROMA_URL) when exported;
-otherwise brings up its own stack (AGENTHUB_VAR=var/bench-pipeline, AGENTHUB_PORT_BASE=
+otherwise brings up its own stack (AGENTHUB_VAR=var/bench-pipeline, emptied first, AGENTHUB_PORT_BASE=
 $BENCH_PIPELINE_PORT_BASE or 27400) and takes it down at the end.
 Knobs: BENCH_OVERHEAD_JOBS (300), BENCH_OVERHEAD_RATE (20 jobs/s), KAFKA_FETCH_WAIT_MAX_MS (1:
 the dev broker holds every empty fetch this long, see main()), BENCH_INFLIGHT_JOBS (2500), BENCH_THROUGHPUT_JOBS (1500),
@@ -24,6 +24,7 @@ var/bench/pipeline.json. Jobs are bounded in count and time; everything runs on 
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -228,6 +229,10 @@ def main():
     if any(not os.environ.get(v) for v in ph.STACK_VARS):
         env = dict(os.environ, AGENTHUB_VAR=os.path.join(ROOT, "var", "bench-pipeline"),
                    AGENTHUB_PORT_BASE=os.environ.get("BENCH_PIPELINE_PORT_BASE", "27400"))
+        # Emptied first: every run measures the same fresh database.
+        subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"], env=env,
+                       capture_output=True, timeout=300)
+        shutil.rmtree(env["AGENTHUB_VAR"], ignore_errors=True)
         out = subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "up"], env=env,
                              capture_output=True, text=True, check=True).stdout
         for line in out.splitlines():
