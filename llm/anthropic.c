@@ -143,7 +143,7 @@ out:
 /* {"type":"error","error":{"type":"overloaded_error","message":...}} -> an llm_status. */
 static int take_error(struct llm_acc *a, json_object *err)
 {
-    const char *t = llm_json_str(err, "type");
+    const char *t = json_field_str(err, "type");
     long status = 500;
     if (t) {
         if (strcmp(t, "overloaded_error") == 0)
@@ -161,7 +161,7 @@ static int take_error(struct llm_acc *a, json_object *err)
     }
     json_object *cp = json_object_new_object();
     json_object_object_add(cp, "code", json_object_new_int((int)status));
-    const char *m = llm_json_str(err, "message");
+    const char *m = json_field_str(err, "message");
     if (m)
         json_object_object_add(cp, "message", json_object_new_string(m));
     if (t)
@@ -173,21 +173,21 @@ static int take_error(struct llm_acc *a, json_object *err)
 
 static int anthropic_parse(struct llm_acc *a, json_object *root)
 {
-    const char *type = llm_json_str(root, "type");
+    const char *type = json_field_str(root, "type");
     if (type && strcmp(type, "error") == 0)
         return take_error(a, llm_json_get(root, "error"));
     json_object *content = llm_json_get(root, "content");
     if (!content || !json_object_is_type(content, json_type_array))
         return LLM_ERR_BAD_RESPONSE;
-    llm_acc_set(&a->model, llm_json_str(root, "model"));
+    llm_acc_set(&a->model, json_field_str(root, "model"));
     size_t n = json_object_array_length(content);
     for (size_t i = 0; i < n; i++) {
         json_object *b = json_object_array_get_idx(content, i);
-        const char *bt = llm_json_str(b, "type");
+        const char *bt = json_field_str(b, "type");
         if (!bt)
             return LLM_ERR_BAD_RESPONSE;
         if (strcmp(bt, "text") == 0) {
-            const char *t = llm_json_str(b, "text");
+            const char *t = json_field_str(b, "text");
             if (t && llm_buf_add(&a->content, t, strlen(t), LLM_BODY_LIMIT) != 0)
                 return LLM_ERR_BAD_RESPONSE;
         } else if (strcmp(bt, "tool_use") == 0) {
@@ -195,14 +195,14 @@ static int anthropic_parse(struct llm_acc *a, json_object *root)
             json_object *input = llm_json_get(b, "input");
             if (!c || !input)
                 return LLM_ERR_BAD_RESPONSE;
-            llm_acc_set(&c->id, llm_json_str(b, "id"));
-            llm_acc_set(&c->name, llm_json_str(b, "name"));
+            llm_acc_set(&c->id, json_field_str(b, "id"));
+            llm_acc_set(&c->name, json_field_str(b, "name"));
             const char *s = json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN);
             if (llm_buf_add(&c->args, s, strlen(s), LLM_BODY_LIMIT) != 0)
                 return LLM_ERR_BAD_RESPONSE;
         }
     }
-    llm_acc_finish_reason(a, llm_json_str(root, "stop_reason"));
+    llm_acc_finish_reason(a, json_field_str(root, "stop_reason"));
     llm_acc_usage(a, llm_json_get(root, "usage"), "input_tokens", "output_tokens");
     a->done = 1;
     return 0;
@@ -216,49 +216,49 @@ static int anthropic_event(struct llm_acc *a, const char *event, const char *dat
         rc = LLM_ERR_BAD_RESPONSE;
         goto out;
     }
-    const char *type = llm_json_str(root, "type");
+    const char *type = json_field_str(root, "type");
     if (!type)
         type = event;
     if (strcmp(type, "message_start") == 0) {
         json_object *m = llm_json_get(root, "message");
-        llm_acc_set(&a->model, llm_json_str(m, "model"));
+        llm_acc_set(&a->model, json_field_str(m, "model"));
         llm_acc_usage(a, llm_json_get(m, "usage"), "input_tokens", "output_tokens");
     } else if (strcmp(type, "content_block_start") == 0) {
         json_object *b = llm_json_get(root, "content_block");
         json_object *ix = llm_json_get(root, "index");
-        const char *bt = llm_json_str(b, "type");
+        const char *bt = json_field_str(b, "type");
         if (bt && strcmp(bt, "tool_use") == 0) {
             struct llm_acc_call *c = llm_acc_call(a, ix ? json_object_get_int(ix) : 0);
             if (!c) {
                 rc = LLM_ERR_BAD_RESPONSE;
                 goto out;
             }
-            llm_acc_set(&c->id, llm_json_str(b, "id"));
-            llm_acc_set(&c->name, llm_json_str(b, "name"));
+            llm_acc_set(&c->id, json_field_str(b, "id"));
+            llm_acc_set(&c->name, json_field_str(b, "name"));
         } else if (bt && strcmp(bt, "text") == 0) {
-            const char *t = llm_json_str(b, "text");
+            const char *t = json_field_str(b, "text");
             if (t)
                 rc = llm_acc_text(a, t, strlen(t));
         }
     } else if (strcmp(type, "content_block_delta") == 0) {
         json_object *d = llm_json_get(root, "delta");
         json_object *ix = llm_json_get(root, "index");
-        const char *dt = llm_json_str(d, "type");
+        const char *dt = json_field_str(d, "type");
         if (!dt) {
             rc = LLM_ERR_BAD_RESPONSE;
         } else if (strcmp(dt, "text_delta") == 0) {
-            const char *t = llm_json_str(d, "text");
+            const char *t = json_field_str(d, "text");
             if (t)
                 rc = llm_acc_text(a, t, strlen(t));
         } else if (strcmp(dt, "input_json_delta") == 0) {
             struct llm_acc_call *c = llm_acc_call(a, ix ? json_object_get_int(ix) : 0);
-            const char *pj = llm_json_str(d, "partial_json");
+            const char *pj = json_field_str(d, "partial_json");
             if (!c || (pj && llm_buf_add(&c->args, pj, strlen(pj), LLM_BODY_LIMIT) != 0))
                 rc = LLM_ERR_BAD_RESPONSE;
         }
         /* thinking_delta, signature_delta, citations_delta: not surfaced */
     } else if (strcmp(type, "message_delta") == 0) {
-        llm_acc_finish_reason(a, llm_json_str(llm_json_get(root, "delta"), "stop_reason"));
+        llm_acc_finish_reason(a, json_field_str(llm_json_get(root, "delta"), "stop_reason"));
         llm_acc_usage(a, llm_json_get(root, "usage"), "input_tokens", "output_tokens");
     } else if (strcmp(type, "message_stop") == 0) {
         a->done = 1;

@@ -108,7 +108,7 @@ static void row_free(struct row *w)
 
 static char *jdup(json_object *o, const char *k)
 {
-    const char *s = llm_json_str(o, k);
+    const char *s = json_field_str(o, k);
     return s ? strdup(s) : NULL;
 }
 

@@ -204,14 +204,14 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
     json_object *err = llm_json_get(root, "error");
     if (err && json_object_is_type(err, json_type_object))
         return llm_take_stream_error(a, err);
-    llm_acc_set(&a->model, llm_json_str(root, "modelVersion"));
+    llm_acc_set(&a->model, json_field_str(root, "modelVersion"));
     json_object *um = llm_json_get(root, "usageMetadata");
     llm_acc_usage(a, um, "promptTokenCount", "candidatesTokenCount");
     json_object *cands = llm_json_get(root, "candidates");
     if (!cands || !json_object_is_type(cands, json_type_array) ||
         json_object_array_length(cands) < 1) {
         json_object *pf = llm_json_get(root, "promptFeedback");
-        if (llm_json_str(pf, "blockReason")) { /* the prompt itself was blocked */
+        if (json_field_str(pf, "blockReason")) { /* the prompt itself was blocked */
             llm_acc_set(&a->finish_reason, "content_filter");
             a->saw_finish = a->done = 1;
             return 0;
@@ -227,7 +227,7 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
             json_object *thought = llm_json_get(p, "thought");
             if (thought && json_object_get_boolean(thought))
                 continue;
-            const char *text = llm_json_str(p, "text");
+            const char *text = json_field_str(p, "text");
             json_object *fc = llm_json_get(p, "functionCall");
             if (text) {
                 int rc = streaming ? llm_acc_text(a, text, strlen(text))
@@ -236,12 +236,12 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
                     return LLM_ERR_BAD_RESPONSE;
             } else if (fc) {
                 struct llm_acc_call *c = llm_acc_call(a, (int)a->ncalls);
-                const char *name = llm_json_str(fc, "name");
+                const char *name = json_field_str(fc, "name");
                 if (!c || !name)
                     return LLM_ERR_BAD_RESPONSE;
                 char idbuf[32];
                 snprintf(idbuf, sizeof(idbuf), "call_%zu", a->ncalls - 1);
-                const char *id = llm_json_str(fc, "id");
+                const char *id = json_field_str(fc, "id");
                 llm_acc_set(&c->id, id && *id ? id : idbuf);
                 llm_acc_set(&c->name, name);
                 json_object *args = llm_json_get(fc, "args");
@@ -252,7 +252,7 @@ static int take_response(struct llm_acc *a, json_object *root, int streaming)
             }
         }
     }
-    if (llm_acc_finish_reason(a, llm_json_str(cand, "finishReason")))
+    if (llm_acc_finish_reason(a, json_field_str(cand, "finishReason")))
         a->done = 1;
     if (!streaming)
         a->done = 1;

@@ -184,8 +184,8 @@ static int openai_parse(struct llm_acc *a, json_object *root)
     json_object *msg = llm_json_get(ch, "message");
     if (!msg || !json_object_is_type(msg, json_type_object))
         return LLM_ERR_BAD_RESPONSE;
-    llm_acc_set(&a->model, llm_json_str(root, "model"));
-    const char *content = llm_json_str(msg, "content");
+    llm_acc_set(&a->model, json_field_str(root, "model"));
+    const char *content = json_field_str(msg, "content");
     if (content && llm_buf_add(&a->content, content, strlen(content), LLM_BODY_LIMIT) != 0)
         return LLM_ERR_BAD_RESPONSE;
     json_object *tcs = llm_json_get(msg, "tool_calls");
@@ -197,14 +197,14 @@ static int openai_parse(struct llm_acc *a, json_object *root)
             struct llm_acc_call *c = llm_acc_call(a, (int)i);
             if (!c || !fn)
                 return LLM_ERR_BAD_RESPONSE;
-            llm_acc_set(&c->id, llm_json_str(tc, "id"));
-            llm_acc_set(&c->name, llm_json_str(fn, "name"));
-            const char *args = llm_json_str(fn, "arguments");
+            llm_acc_set(&c->id, json_field_str(tc, "id"));
+            llm_acc_set(&c->name, json_field_str(fn, "name"));
+            const char *args = json_field_str(fn, "arguments");
             if (args && llm_buf_add(&c->args, args, strlen(args), LLM_BODY_LIMIT) != 0)
                 return LLM_ERR_BAD_RESPONSE;
         }
     }
-    llm_acc_finish_reason(a, llm_json_str(ch, "finish_reason"));
+    llm_acc_finish_reason(a, json_field_str(ch, "finish_reason"));
     llm_acc_usage(a, llm_json_get(root, "usage"), "prompt_tokens", "completion_tokens");
     a->done = 1;
     return 0;
@@ -227,7 +227,7 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
         rc = llm_take_stream_error(a, err);
         goto out;
     }
-    llm_acc_set(&a->model, llm_json_str(root, "model"));
+    llm_acc_set(&a->model, json_field_str(root, "model"));
     llm_acc_usage(a, llm_json_get(root, "usage"), "prompt_tokens", "completion_tokens");
     json_object *choices = llm_json_get(root, "choices");
     if (!choices || !json_object_is_type(choices, json_type_array))
@@ -239,7 +239,7 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
         if (idx && json_object_get_int(idx) != 0)
             continue; /* n > 1 is never asked for */
         json_object *delta = llm_json_get(ch, "delta");
-        const char *text = llm_json_str(delta, "content");
+        const char *text = json_field_str(delta, "content");
         if (text && (rc = llm_acc_text(a, text, strlen(text))) != 0)
             goto out;
         json_object *tcs = llm_json_get(delta, "tool_calls");
@@ -254,7 +254,7 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
                     rc = LLM_ERR_BAD_RESPONSE;
                     goto out;
                 }
-                const char *id = llm_json_str(tc, "id");
+                const char *id = json_field_str(tc, "id");
                 if (id && *id && c->id && strcmp(c->id, id) != 0) {
                     /* Some compatible servers (Ollama) reuse index 0 for every call of a
                      * parallel batch: a new id at a used index starts a new call. */
@@ -268,17 +268,17 @@ static int openai_event(struct llm_acc *a, const char *event, const char *data, 
                 if (id && *id)
                     llm_acc_set(&c->id, id);
                 json_object *fn = llm_json_get(tc, "function");
-                const char *name = llm_json_str(fn, "name");
+                const char *name = json_field_str(fn, "name");
                 if (name && *name)
                     llm_acc_set(&c->name, name);
-                const char *args = llm_json_str(fn, "arguments");
+                const char *args = json_field_str(fn, "arguments");
                 if (args && llm_buf_add(&c->args, args, strlen(args), LLM_BODY_LIMIT) != 0) {
                     rc = LLM_ERR_BAD_RESPONSE;
                     goto out;
                 }
             }
         }
-        llm_acc_finish_reason(a, llm_json_str(ch, "finish_reason"));
+        llm_acc_finish_reason(a, json_field_str(ch, "finish_reason"));
     }
 out:
     json_object_put(root);

@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
+#include "json_field.h" /* json_field_str */
 #include "llm.h"
 
 /* A growable byte buffer with a size cap (the cap protects against endless streams). */
@@ -130,9 +131,8 @@ struct curl_slist *llm_openai_headers(const struct llm_config *cfg, struct curl_
 /* Provider finish reasons -> stop, tool_calls, length, content_filter. */
 const char *llm_finish_normalize(const char *raw);
 
-/* Shared JSON helpers. */
+/* Shared JSON helpers (and json_field_str: a string member or NULL). */
 json_object *llm_json_get(json_object *o, const char *key); /* NULL if o is not an object */
-const char *llm_json_str(json_object *o, const char *key);  /* NULL unless a string */
 json_object *llm_json_parse(const char *s, size_t len);     /* NULL if malformed */
 /* Parses tool arguments text as an object; anything else becomes {} (never NULL). */
 json_object *llm_json_args(const char *s);

@@ -203,7 +203,7 @@ json_object *llm_json_turn(json_object *msgs, const char *role, const char *list
     size_t n = json_object_array_length(msgs);
     if (n > 0) {
         json_object *last = json_object_array_get_idx(msgs, n - 1);
-        const char *r = llm_json_str(last, "role");
+        const char *r = json_field_str(last, "role");
         if (r && strcmp(r, role) == 0)
             return llm_json_get(last, list_key);
     }
@@ -228,12 +228,6 @@ struct curl_slist *llm_header_secret(struct curl_slist *h, const char *prefix, c
         free(line);
     }
     return h;
-}
-
-const char *llm_json_str(json_object *o, const char *key)
-{
-    json_object *v = llm_json_get(o, key);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
 json_object *llm_json_parse(const char *s, size_t len)
@@ -289,10 +283,10 @@ int llm_classify_http(long status, const char *body, size_t len, char *msg, size
     json_object *root = llm_json_parse(body, len);
     json_object *err = llm_json_get(root, "error");
     if (err && json_object_is_type(err, json_type_object)) {
-        m = llm_json_str(err, "message");
-        code = llm_json_str(err, "code");
-        type = llm_json_str(err, "type");
-        gstatus = llm_json_str(err, "status");
+        m = json_field_str(err, "message");
+        code = json_field_str(err, "code");
+        type = json_field_str(err, "type");
+        gstatus = json_field_str(err, "status");
     } else if (err && json_object_is_type(err, json_type_string)) {
         m = json_object_get_string(err);
     }

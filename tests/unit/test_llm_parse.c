@@ -387,7 +387,7 @@ static void test_whole_bodies(void **state)
     assert_int_equal(r.ntool_calls, 1);
     assert_string_equal(r.tool_calls[0].name, "get_weather");
     json_object *args = json_tokener_parse(r.tool_calls[0].arguments);
-    assert_string_equal(llm_json_str(args, "location"), "San Francisco, CA");
+    assert_string_equal(json_field_str(args, "location"), "San Francisco, CA");
     json_object_put(args);
     assert_string_equal(r.finish_reason, "tool_calls");
     assert_int_equal(r.input_tokens, 384);
@@ -570,22 +570,23 @@ static void test_request_bodies(void **state)
     assert_int_equal(json_object_array_length(msgs), 5);
     json_object *asst = json_object_array_get_idx(msgs, 2);
     assert_int_equal(json_object_array_length(llm_json_get(asst, "tool_calls")), 2);
-    assert_string_equal(llm_json_str(json_object_array_get_idx(msgs, 3), "tool_call_id"), "call_1");
+    assert_string_equal(json_field_str(json_object_array_get_idx(msgs, 3), "tool_call_id"),
+                        "call_1");
     assert_true(
         json_object_get_boolean(llm_json_get(llm_json_get(o, "stream_options"), "include_usage")));
-    assert_string_equal(llm_json_str(llm_json_get(o, "response_format"), "type"), "json_object");
+    assert_string_equal(json_field_str(llm_json_get(o, "response_format"), "type"), "json_object");
     assert_int_equal(json_object_get_int(llm_json_get(o, "max_tokens")), 300);
     json_object_put(o);
 
     o = build(&llm_anthropic_ops, LLM_PROVIDER_ANTHROPIC, &req, url, sizeof(url));
     assert_string_equal(url, "https://api.anthropic.com/v1/messages");
-    assert_non_null(strstr(llm_json_str(o, "system"), "You are AgentDebt."));
+    assert_non_null(strstr(json_field_str(o, "system"), "You are AgentDebt."));
     msgs = llm_json_get(o, "messages");
     /* user, assistant (2 tool_use), user (2 tool_result merged) */
     assert_int_equal(json_object_array_length(msgs), 3);
     json_object *results = llm_json_get(json_object_array_get_idx(msgs, 2), "content");
     assert_int_equal(json_object_array_length(results), 2);
-    assert_string_equal(llm_json_str(json_object_array_get_idx(results, 1), "tool_use_id"),
+    assert_string_equal(json_field_str(json_object_array_get_idx(results, 1), "tool_use_id"),
                         "call_2");
     json_object *tool = json_object_array_get_idx(llm_json_get(o, "tools"), 0);
     assert_non_null(llm_json_get(tool, "input_schema"));
@@ -596,13 +597,14 @@ static void test_request_bodies(void **state)
                              "m1:streamGenerateContent?alt=sse");
     json_object *contents = llm_json_get(o, "contents");
     assert_int_equal(json_object_array_length(contents), 3);
-    assert_string_equal(llm_json_str(json_object_array_get_idx(contents, 1), "role"), "model");
+    assert_string_equal(json_field_str(json_object_array_get_idx(contents, 1), "role"), "model");
     json_object *parts = llm_json_get(json_object_array_get_idx(contents, 2), "parts");
     assert_int_equal(json_object_array_length(parts), 2);
     json_object *fr0 = llm_json_get(json_object_array_get_idx(parts, 0), "functionResponse");
-    assert_string_equal(llm_json_str(fr0, "name"), "get_debt"); /* found via the call id */
+    assert_string_equal(json_field_str(fr0, "name"), "get_debt"); /* found via the call id */
     json_object *fr1 = llm_json_get(json_object_array_get_idx(parts, 1), "functionResponse");
-    assert_string_equal(llm_json_str(llm_json_get(fr1, "response"), "result"), "plain text result");
+    assert_string_equal(json_field_str(llm_json_get(fr1, "response"), "result"),
+                        "plain text result");
     json_object *decl = json_object_array_get_idx(
         llm_json_get(json_object_array_get_idx(llm_json_get(o, "tools"), 0),
                      "functionDeclarations"),
@@ -610,7 +612,7 @@ static void test_request_bodies(void **state)
     json_object *params = llm_json_get(decl, "parameters");
     assert_null(llm_json_get(params, "$schema"));
     assert_null(llm_json_get(params, "additionalProperties"));
-    assert_string_equal(llm_json_str(llm_json_get(o, "generationConfig"), "responseMimeType"),
+    assert_string_equal(json_field_str(llm_json_get(o, "generationConfig"), "responseMimeType"),
                         "application/json");
     json_object_put(o);
 
