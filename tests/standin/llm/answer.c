@@ -2,6 +2,7 @@
  * JSON, and carry "by":"stand-in" instead). */
 #include "answer.h"
 
+#include "json_field.h"
 #include "llm.h"
 
 #include <json-c/json.h>
@@ -58,12 +59,6 @@ static json_object *jget(json_object *o, const char *k)
     return v;
 }
 
-static const char *jstr(json_object *o, const char *k)
-{
-    json_object *v = jget(o, k);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 static char *jdump(json_object *o)
 {
     return strdup(
@@ -81,7 +76,7 @@ static void content_text(json_object *c, struct sbuf *out)
     }
     if (json_object_is_type(c, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(c); i++) {
-            const char *t = jstr(json_object_array_get_idx(c, i), "text");
+            const char *t = json_field_str(json_object_array_get_idx(c, i), "text");
             if (t) {
                 if (out->len)
                     sb_add(out, " ");
@@ -441,7 +436,7 @@ static const char *const K_EMAIL[] = {"email", "mail", NULL};
 static int find_values(const char *pname, json_object *prop, const char *msg, char vals[][128],
                        int max, int *kind)
 {
-    const char *pattern = jstr(prop, "pattern");
+    const char *pattern = json_field_str(prop, "pattern");
     const char *re = NULL;
     *kind = 2;
     if (pattern)
@@ -497,7 +492,7 @@ static int find_values(const char *pname, json_object *prop, const char *msg, ch
 
 static json_object *typed(json_object *prop, const char *v)
 {
-    const char *t = jstr(prop, "type");
+    const char *t = json_field_str(prop, "type");
     if (t && strcmp(t, "integer") == 0)
         return json_object_new_int64(atoll(v));
     if (t && strcmp(t, "number") == 0)
@@ -697,9 +692,10 @@ static const char *call_name(json_object *msgs, const char *id, int anthropic)
             continue;
         for (size_t k = 0; k < json_object_array_length(arr); k++) {
             json_object *c = json_object_array_get_idx(arr, k);
-            const char *cid = jstr(c, "id");
+            const char *cid = json_field_str(c, "id");
             if (cid && strcmp(cid, id) == 0)
-                return anthropic ? jstr(c, "name") : jstr(jget(c, "function"), "name");
+                return anthropic ? json_field_str(c, "name")
+                                 : json_field_str(jget(c, "function"), "name");
         }
     }
     return NULL;
@@ -721,7 +717,7 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
             return -1;
         for (size_t i = 0; i < json_object_array_length(msgs); i++) {
             json_object *m = json_object_array_get_idx(msgs, i);
-            const char *role = jstr(m, "role");
+            const char *role = json_field_str(m, "role");
             struct sbuf t = {0};
             content_text(jget(m, "content"), &t);
             if (role && (strcmp(role, "system") == 0 || strcmp(role, "developer") == 0)) {
@@ -731,7 +727,7 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
             } else if (role && strcmp(role, "user") == 0) {
                 user_text(p, t.p ? t.p : "");
             } else if (role && strcmp(role, "tool") == 0) {
-                res_add(p, call_name(msgs, jstr(m, "tool_call_id"), 0), t.p);
+                res_add(p, call_name(msgs, json_field_str(m, "tool_call_id"), 0), t.p);
             }
             free(t.p);
         }
@@ -740,12 +736,12 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                            i < json_object_array_length(tools) && p->ntools < MAX_TOOLS;
              i++) {
             json_object *fn = jget(json_object_array_get_idx(tools, i), "function");
-            if (jstr(fn, "name")) {
-                p->tools[p->ntools].name = jstr(fn, "name");
+            if (json_field_str(fn, "name")) {
+                p->tools[p->ntools].name = json_field_str(fn, "name");
                 p->tools[p->ntools++].params = jget(fn, "parameters");
             }
         }
-        const char *rf = jstr(jget(r, "response_format"), "type");
+        const char *rf = json_field_str(jget(r, "response_format"), "type");
         p->json_mode = rf && strcmp(rf, "json_object") == 0;
     } else if (w == WIRE_ANTHROPIC) {
         content_text(jget(r, "system"), &p->system);
@@ -754,7 +750,7 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
             return -1;
         for (size_t i = 0; i < json_object_array_length(msgs); i++) {
             json_object *m = json_object_array_get_idx(msgs, i);
-            const char *role = jstr(m, "role");
+            const char *role = json_field_str(m, "role");
             json_object *c = jget(m, "content");
             if (!role || strcmp(role, "user") != 0)
                 continue;
@@ -767,15 +763,15 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                  c && json_object_is_type(c, json_type_array) && k < json_object_array_length(c);
                  k++) {
                 json_object *b = json_object_array_get_idx(c, k);
-                const char *bt = jstr(b, "type");
+                const char *bt = json_field_str(b, "type");
                 if (bt && strcmp(bt, "text") == 0) {
                     if (t.len)
                         sb_add(&t, " ");
-                    sb_add(&t, jstr(b, "text") ? jstr(b, "text") : "");
+                    sb_add(&t, json_field_str(b, "text") ? json_field_str(b, "text") : "");
                 } else if (bt && strcmp(bt, "tool_result") == 0) {
                     struct sbuf rt = {0};
                     content_text(jget(b, "content"), &rt);
-                    res_add(p, call_name(msgs, jstr(b, "tool_use_id"), 1), rt.p);
+                    res_add(p, call_name(msgs, json_field_str(b, "tool_use_id"), 1), rt.p);
                     free(rt.p);
                 }
             }
@@ -788,8 +784,8 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                            i < json_object_array_length(tools) && p->ntools < MAX_TOOLS;
              i++) {
             json_object *t = json_object_array_get_idx(tools, i);
-            if (jstr(t, "name")) {
-                p->tools[p->ntools].name = jstr(t, "name");
+            if (json_field_str(t, "name")) {
+                p->tools[p->ntools].name = json_field_str(t, "name");
                 p->tools[p->ntools++].params = jget(t, "input_schema");
             }
         }
@@ -802,7 +798,7 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
             return -1;
         for (size_t i = 0; i < json_object_array_length(contents); i++) {
             json_object *m = json_object_array_get_idx(contents, i);
-            const char *role = jstr(m, "role");
+            const char *role = json_field_str(m, "role");
             json_object *parts = jget(m, "parts");
             if (role && strcmp(role, "model") == 0)
                 continue;
@@ -812,14 +808,14 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                  k++) {
                 json_object *pt = json_object_array_get_idx(parts, k);
                 json_object *fr = jget(pt, "functionResponse");
-                if (jstr(pt, "text")) {
+                if (json_field_str(pt, "text")) {
                     if (t.len)
                         sb_add(&t, " ");
-                    sb_add(&t, jstr(pt, "text"));
+                    sb_add(&t, json_field_str(pt, "text"));
                 } else if (fr) {
                     json_object *resp = jget(fr, "response");
                     char *txt = resp ? jdump(resp) : strdup("{}");
-                    res_add(p, jstr(fr, "name"), txt);
+                    res_add(p, json_field_str(fr, "name"), txt);
                     free(txt);
                 }
             }
@@ -836,13 +832,13 @@ static int parse_request(enum wire w, const char *body, size_t len, struct parse
                                k < json_object_array_length(decls) && p->ntools < MAX_TOOLS;
                  k++) {
                 json_object *d = json_object_array_get_idx(decls, k);
-                if (jstr(d, "name")) {
-                    p->tools[p->ntools].name = jstr(d, "name");
+                if (json_field_str(d, "name")) {
+                    p->tools[p->ntools].name = json_field_str(d, "name");
                     p->tools[p->ntools++].params = jget(d, "parameters");
                 }
             }
         }
-        const char *mt = jstr(jget(r, "generationConfig"), "responseMimeType");
+        const char *mt = json_field_str(jget(r, "generationConfig"), "responseMimeType");
         p->json_mode = mt && strcmp(mt, "application/json") == 0;
     }
     if (!p->user)
