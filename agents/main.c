@@ -1,13 +1,16 @@
 /* agenthub-agent — the domain-agent stage.
  *
- *   agenthub-agent [--agent NAME]... | --all-topics
+ *   agenthub-agent [--agent NAME]...
  *
- * Consumes agenthub.agent.<Name> for each NAME given, or for every active agent in
- * agent_configs when none is (group agenthub-agents: several processes share the work).
- * --all-topics subscribes to the pattern ^agenthub\.agent\..* instead, so agents created later
- * are served without a restart (once the topic exists and the consumer's metadata refresh,
- * KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS, has seen it). Each
- * routed job runs the tool-calling loop in job.c; thousands are in flight on one loop thread.
+ * Without --agent it serves every agent: it subscribes to the pattern ^agenthub\.agent\..*
+ * (group agenthub-agents: several processes share the work), so an agent created later through
+ * the admin API is served without a restart, once its topic exists and the consumer's metadata
+ * refresh (10 s, KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS) has seen it. The topics of the
+ * agents active at start are created first if missing (agents seeded by SQL have none yet).
+ * With --agent NAME (repeatable) it consumes agenthub.agent.<NAME> only: a process, or a
+ * group (AGENT_GROUP_ID), dedicated to busy agents. --all-topics is the default's old name.
+ * Each routed job runs the tool-calling loop in job.c; thousands are in flight on one loop
+ * thread.
  */
 #include <errno.h>
 #include <signal.h>
@@ -73,6 +76,33 @@ static int valid_agent_name(const char *s)
     return n > 0 && n <= 100;
 }
 
+#define AGENT_TOPIC_PATTERN "^agenthub\\.agent\\..*"
+
+/* Creates the topics of the agents active now, if missing (best effort: the pattern
+ * subscription finds them whenever they appear). */
+static void ensure_active_agent_topics(struct pgpool *db, struct kafka_producer *producer)
+{
+    char err[512] = "", topic[256];
+    PGresult *res = NULL;
+    if (pgpool_exec(db, &res, "SELECT name FROM agent_configs WHERE is_active = TRUE ORDER BY name",
+                    0, NULL, err, sizeof(err)) != PG_OK) {
+        log_kv(LOG_WARN, NULL, "agents could not be listed; their topics are not checked", "error",
+               err, (char *)NULL);
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < PQntuples(res); i++) {
+        snprintf(topic, sizeof(topic), "%s%s", KAFKA_TOPIC_AGENT_PREFIX, PQgetvalue(res, i, 0));
+        if (kafka_topic_ensure(producer, topic, 0, 3000, err, sizeof(err)) != 0)
+            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topic, "error", err,
+                   (char *)NULL);
+    }
+    if (PQntuples(res) == 0)
+        log_kv(LOG_WARN, NULL, "no active agents yet; serving each one as it is created",
+               (char *)NULL);
+    PQclear(res);
+}
+
 int main(int argc, char **argv)
 {
     int rc = 1;
@@ -86,14 +116,13 @@ int main(int argc, char **argv)
     log_level_parse(g_common.log_level, &lvl);
     log_init("agent", lvl);
 
-    topics = calloc((size_t)argc + 256, sizeof(char *));
+    topics = calloc((size_t)argc + 1, sizeof(char *));
     if (!topics)
         goto out;
-    int all_topics = 0;
     for (int i = argi; i < argc; i++) {
-        if (strcmp(argv[i], "--all-topics") == 0) {
-            all_topics = 1;
-        } else if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--all-topics") == 0)
+            continue; /* the default */
+        if (strcmp(argv[i], "--agent") == 0 && i + 1 < argc) {
             if (!valid_agent_name(argv[i + 1])) {
                 fprintf(stderr, "agenthub-agent: invalid agent name '%s'\n", argv[i + 1]);
                 rc = 2;
@@ -104,55 +133,30 @@ int main(int argc, char **argv)
             ntopics++;
             i++;
         } else {
-            fprintf(stderr, "usage: agenthub-agent [--agent NAME]... | --all-topics\n");
+            fprintf(stderr, "usage: agenthub-agent [--agent NAME]...\n");
             rc = 2;
             goto out;
         }
     }
+    int every_agent = ntopics == 0;
 
     if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
         goto out;
-    if (all_topics && ntopics > 0) {
-        fprintf(stderr, "agenthub-agent: --all-topics and --agent exclude each other\n");
-        rc = 2;
-        goto out;
-    }
-    if (all_topics) {
-        topics[ntopics] = strdup("^agenthub\\.agent\\..*");
+    if (every_agent) {
+        ensure_active_agent_topics(svc.pl.db, svc.pl.producer);
+        topics[ntopics] = strdup(AGENT_TOPIC_PATTERN);
         if (!topics[ntopics])
             goto out;
         ntopics++;
-    } else if (ntopics == 0) {
-        /* Every active agent. An agent created later needs a restart (or --agent). */
-        PGresult *res = NULL;
-        if (pgpool_exec(svc.pl.db, &res,
-                        "SELECT name FROM agent_configs WHERE is_active = TRUE ORDER BY name", 0,
-                        NULL, err, sizeof(err)) != PG_OK) {
-            log_kv(LOG_ERROR, NULL, "agents could not be listed", "error", err, (char *)NULL);
-            PQclear(res);
-            goto out;
-        }
-        for (int i = 0; i < PQntuples(res) && ntopics < (size_t)argc + 255; i++) {
-            if (asprintf(&topics[ntopics], "%s%s", KAFKA_TOPIC_AGENT_PREFIX,
-                         PQgetvalue(res, i, 0)) < 0)
-                break;
-            ntopics++;
-        }
-        PQclear(res);
-        if (ntopics == 0) {
-            log_kv(LOG_ERROR, NULL, "no active agents to serve (seed agent_configs first)",
-                   (char *)NULL);
-            goto out;
+        log_kv(LOG_INFO, NULL, "serving every agent", "pattern", topics[0], (char *)NULL);
+    } else {
+        for (size_t i = 0; i < ntopics; i++) {
+            if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
+                log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
+                       (char *)NULL);
+            log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], (char *)NULL);
         }
     }
-    for (size_t i = 0; i < ntopics && !all_topics; i++) {
-        if (kafka_topic_ensure(svc.pl.producer, topics[i], 0, 3000, err, sizeof(err)) != 0)
-            log_kv(LOG_WARN, NULL, "topic ensure failed", "topic", topics[i], "error", err,
-                   (char *)NULL);
-        log_kv(LOG_INFO, NULL, "serving", "topic", topics[i], (char *)NULL);
-    }
-    if (all_topics)
-        log_kv(LOG_INFO, NULL, "serving", "pattern", topics[0], (char *)NULL);
     kafka_topic_ensure(svc.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
     if (httploop_new(&svc.loop) != 0) {
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);

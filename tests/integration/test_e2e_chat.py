@@ -7,6 +7,7 @@ entity of the message, and summarizes tool results; the stand-in ERP records wha
 import os
 import sys
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_case as pc  # noqa: E402
@@ -235,6 +236,26 @@ class E2EChat(pc.PipelineCase):
         # acme cannot read demo's job either
         st, _ = self.pl.request("GET", "/api/acme/jobs/%s" % r["job_id"], tenant="demo")
         self.assertIn(st, (401, 403, 404))
+
+    def test_agent_created_through_the_admin_api_is_served_without_a_restart(self):
+        # The agent processes were started before this agent existed; they subscribe to every
+        # agent topic by pattern and pick the new one up from the broker's metadata.
+        admin = self.pl.token("demo", "ops", roles="admin")
+        name = "AgentWeather" + uuid.uuid4().hex[:6]
+        st, a = self.pl.request("POST", "/api/admin/agents",
+                                {"name": name,
+                                 "description": "weather forecast: rain, sunshine, temperature",
+                                 "prompt_template": "You forecast the weather."}, token=admin)
+        self.assertEqual(st, 201, a)
+        tenant = "wx" + uuid.uuid4().hex[:6]  # its own tenant: demo's routing stays as it is
+        self.pl.add_tenant(tenant, self.pl.llm_model, agents=(name,), tools=())
+        r = self.pl.chat("Will there be rain tomorrow, and what temperature?", tenant=tenant)
+        ev = self.pl.events(r["job_id"], tenant=tenant, timeout=120)
+        self.assertEqual(first(ev, "routed")["agent"], name, ev)
+        final = first(ev, "final")
+        self.assertIsNotNone(final, kinds(ev))
+        self.assertEqual(final["metadata"]["agent"], name)
+        self.assertEqual(self.pl.job(r["job_id"], tenant=tenant)["status"], "done")
 
 
 if __name__ == "__main__":
