@@ -24,20 +24,16 @@
 #include "log.h"
 
 static struct config_common g_common;
+static struct pipeline_stage_settings g_stage;
 static char *g_group;
 static char *g_allowed_hosts;
-static long g_max_inflight = 5000;
-static long g_drain_ms = 20000;
-static long g_pg_pool = 4;
 static long g_max_iter = 4;
 static long g_history = 10;
 static long g_token_ttl = 3600;
-static long g_llm_timeout_ms = 0;
-static char *g_metrics_listen;
-static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
+    PIPELINE_STAGE_ENTRIES(&g_stage),
     {"AGENT_GROUP_ID", CONFIG_STRING, "agenthub-agents", 0, 0, 0, "Kafka consumer group", &g_group},
     {"AGENT_MAX_TOOL_ITERATIONS", CONFIG_INT, "4", 1, 20, 0,
      "tool-calling rounds per job before the model must answer", &g_max_iter},
@@ -48,17 +44,6 @@ static const struct config_entry g_config[] = {
     {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
      "comma-separated hosts exempt from the tools' SSRF guard (e.g. 127.0.0.1 for local ERPs)",
      &g_allowed_hosts},
-    {"STAGE_MAX_INFLIGHT", CONFIG_INT, "5000", 1, 1000000, 0,
-     "jobs in flight per process; polling pauses when reached", &g_max_inflight},
-    {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
-     "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
-    {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
-    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
-     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
-    {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
-     "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
-    {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
-     "LLM retries overriding the tenant config's (-1: keep it)", &g_llm_retries},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -140,7 +125,7 @@ int main(int argc, char **argv)
     }
     int every_agent = ntopics == 0;
 
-    if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
+    if (pipeline_open(&svc.pl, &g_common, (int)g_stage.pg_pool, 0) != 0)
         goto out;
     if (every_agent) {
         ensure_active_agent_topics(svc.pl.db, svc.pl.producer);
@@ -172,8 +157,8 @@ int main(int argc, char **argv)
     svc.max_tool_iterations = g_max_iter;
     svc.history_messages = g_history;
     svc.user_token_ttl_s = g_token_ttl;
-    svc.llm_timeout_ms = g_llm_timeout_ms;
-    svc.llm_max_retries = g_llm_retries;
+    svc.llm_timeout_ms = g_stage.llm_timeout_ms;
+    svc.llm_max_retries = g_stage.llm_retries;
     struct stage_opts so = {
         .name = "agent",
         .brokers = g_common.kafka_brokers,
@@ -182,9 +167,9 @@ int main(int argc, char **argv)
         .ntopics = ntopics,
         .producer = svc.pl.producer,
         .loop = svc.loop,
-        .max_inflight = g_max_inflight,
-        .drain_timeout_ms = g_drain_ms,
-        .metrics_listen = g_metrics_listen,
+        .max_inflight = g_stage.max_inflight,
+        .drain_timeout_ms = g_stage.drain_ms,
+        .metrics_listen = g_stage.metrics_listen,
         .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {

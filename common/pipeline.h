@@ -31,6 +31,55 @@ struct pipeline {
 int pipeline_producer_new(struct kafka_producer **out, const char *brokers, long message_timeout_ms,
                           char *err, size_t errlen);
 
+/* The settings the chat stages (router, agent) share; their config tables include
+ * PIPELINE_STAGE_ENTRIES(&settings) after CONFIG_COMMON_ENTRIES. */
+struct pipeline_stage_settings {
+    long max_inflight;
+    long drain_ms;
+    long pg_pool;
+    char *metrics_listen;
+    long llm_timeout_ms;
+    long llm_retries;
+};
+#define PIPELINE_STAGE_ENTRIES(s)                                                                  \
+    {"STAGE_MAX_INFLIGHT",                                                                         \
+     CONFIG_INT,                                                                                   \
+     "5000",                                                                                       \
+     1,                                                                                            \
+     1000000,                                                                                      \
+     0,                                                                                            \
+     "jobs in flight per process; polling pauses when reached",                                    \
+     &(s)->max_inflight},                                                                          \
+        {"STAGE_DRAIN_TIMEOUT_MS",                                                                 \
+         CONFIG_INT,                                                                               \
+         "20000",                                                                                  \
+         0,                                                                                        \
+         600000,                                                                                   \
+         0,                                                                                        \
+         "on SIGTERM, how long in-flight jobs may take to finish",                                 \
+         &(s)->drain_ms},                                                                          \
+        {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &(s)->pg_pool},      \
+        {"METRICS_LISTEN",                                                                         \
+         CONFIG_STRING,                                                                            \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         "host:port serving GET /metrics (Prometheus) and /health; empty: none",                   \
+         &(s)->metrics_listen},                                                                    \
+        {"LLM_TIMEOUT_MS",                                                                         \
+         CONFIG_INT,                                                                               \
+         "0",                                                                                      \
+         0,                                                                                        \
+         3600000,                                                                                  \
+         0,                                                                                        \
+         "per-attempt LLM timeout overriding the tenant config's (0: keep it)",                    \
+         &(s)->llm_timeout_ms},                                                                    \
+    {                                                                                              \
+        "LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                            \
+            "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries          \
+    }
+
 /* A stage process's connections from its settings: the PostgreSQL pool (pg_pool
  * connections), Redis and pipeline_producer_new(message_timeout_ms). Logs what failed and
  * returns -1 (pipeline_close still frees what was opened), or 0. */

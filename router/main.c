@@ -29,34 +29,19 @@
 #include "stage.h"
 
 static struct config_common g_common;
+static struct pipeline_stage_settings g_stage;
 static char *g_group;
-static long g_max_inflight = 5000;
-static long g_drain_ms = 20000;
-static long g_pg_pool = 4;
 static long g_produce_timeout_ms = 10000;
-static long g_llm_timeout_ms = 0;
-static char *g_metrics_listen;
-static long g_llm_retries = -1;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
+    PIPELINE_STAGE_ENTRIES(&g_stage),
     {"ROUTER_GROUP_ID", CONFIG_STRING, "agenthub-router", 0, 0, 0, "Kafka consumer group",
      &g_group},
-    {"STAGE_MAX_INFLIGHT", CONFIG_INT, "5000", 1, 1000000, 0,
-     "jobs in flight per process; polling pauses when reached", &g_max_inflight},
-    {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "20000", 0, 600000, 0,
-     "on SIGTERM, how long in-flight jobs may take to finish", &g_drain_ms},
-    {"PG_POOL_SIZE", CONFIG_INT, "4", 1, 64, 0, "PostgreSQL connections", &g_pg_pool},
     {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,
      "how long the broker may take to acknowledge a routed message (message.timeout.ms) "
      "before the job fails",
      &g_produce_timeout_ms},
-    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
-     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
-    {"LLM_TIMEOUT_MS", CONFIG_INT, "0", 0, 3600000, 0,
-     "per-attempt LLM timeout overriding the tenant config's (0: keep it)", &g_llm_timeout_ms},
-    {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,
-     "LLM retries overriding the tenant config's (-1: keep it)", &g_llm_retries},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -446,10 +431,10 @@ static void start_job(void *opaque, struct stage_job *job)
         goto finish;
     }
     have_cfg = 1;
-    if (g_llm_timeout_ms > 0)
-        cfg.timeout_ms = g_llm_timeout_ms;
-    if (g_llm_retries >= 0)
-        cfg.max_retries = (int)g_llm_retries;
+    if (g_stage.llm_timeout_ms > 0)
+        cfg.timeout_ms = g_stage.llm_timeout_ms;
+    if (g_stage.llm_retries >= 0)
+        cfg.max_retries = (int)g_stage.llm_retries;
     prompt = route_prompt(j->agents);
     if (!prompt) {
         pipeline_job_fail(&r->pl, env, "internal", "out of memory");
@@ -491,7 +476,7 @@ int main(int argc, char **argv)
     log_level_parse(g_common.log_level, &lvl);
     log_init("router", lvl);
 
-    if (pipeline_open(&r.pl, &g_common, (int)g_pg_pool, g_produce_timeout_ms) != 0)
+    if (pipeline_open(&r.pl, &g_common, (int)g_stage.pg_pool, g_produce_timeout_ms) != 0)
         goto out;
     if (httploop_new(&r.loop) != 0) {
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
@@ -512,9 +497,9 @@ int main(int argc, char **argv)
         .ntopics = 1,
         .producer = r.pl.producer,
         .loop = r.loop,
-        .max_inflight = g_max_inflight,
-        .drain_timeout_ms = g_drain_ms,
-        .metrics_listen = g_metrics_listen,
+        .max_inflight = g_stage.max_inflight,
+        .drain_timeout_ms = g_stage.drain_ms,
+        .metrics_listen = g_stage.metrics_listen,
         .handlers = {.start = start_job, .validate = validate, .opaque = &r},
     };
     if (stage_new(&r.stage, &so, err, sizeof(err)) != 0) {
