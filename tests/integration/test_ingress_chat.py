@@ -664,5 +664,71 @@ class IngressGroupCommitTest(unittest.TestCase):
         self.assertEqual([e["event"] for e in job["events"]], ["queued"])
 
 
+class IngressTwoInstancesTest(unittest.TestCase):
+    """Two ingress processes behind one (imagined) load balancer, sharing the keys, the
+    database, Redis and the broker: a job accepted by one is streamed, resumed and long-polled
+    on the other, with no event lost or repeated across the switch."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.a = S.Ingress({"INGRESS_SSE_HEARTBEAT_S": "1"})
+        cls.b = S.Ingress({"INGRESS_SSE_HEARTBEAT_S": "1", "INGRESS_SSE_POLL_MS": "200",
+                           "JWT_PUBLIC_KEY_FILE": cls.a.keyfile, "FERNET_KEY": cls.a.fernet_key})
+        cls.t = S.unique("t2i")
+        cls.a.ensure_tenant(cls.t)
+        cls.tok = cls.a.token(tenant=cls.t, sub="ivy")
+
+    @classmethod
+    def tearDownClass(cls):
+        for ing in ("a", "b"):
+            if hasattr(cls, ing):
+                getattr(cls, ing).stop_and_check(unittest.TestCase())
+
+    def test_accepted_on_one_streamed_and_polled_on_the_other(self):
+        self.assertNotEqual(self.a.port, self.b.port)
+        st, resp, _ = self.a.request("POST", "/api/%s/chat" % self.t, {"message": "hi"},
+                                     token=self.tok)
+        self.assertEqual(st, 202, resp)
+        job = resp["job_id"]
+        S.xadd(self.t, job, "routed", {"agent": "AgentDebt"})
+        first, raw = self.a.sse(self.t, job, self.tok, max_time=3)
+        self.assertEqual([e["event"] for e in first], ["queued", "routed"], raw)
+        # The client reconnects to the other instance; the job finishes meanwhile.
+        S.psql("UPDATE jobs SET status = 'done', response = 'two', agent = 'AgentDebt', "
+               "updated_at = now() WHERE job_id = :'a'", job)
+        S.xadd(self.t, job, "delta", {"text": "two"})
+        S.xadd(self.t, job, "final", {"response": "two", "agent": "AgentDebt"})
+        second, raw = self.b.sse(self.t, job, self.tok, last_event_id=first[-1]["id"],
+                                 max_time=10)
+        self.assertEqual([e["event"] for e in second], ["delta", "final"], raw)
+        ids = [e["id"] for e in first + second]
+        self.assertEqual(len(ids), len(set(ids)), "an event came twice across the switch")
+        st, got, _ = self.b.request("GET", "/api/%s/jobs/%s?wait=5" % (self.t, job),
+                                    token=self.tok)
+        self.assertEqual(st, 200, got)
+        self.assertEqual((got["status"], got["response"]), ("done", "two"))
+        self.assertEqual([e["event"] for e in got["events"]], ["queued", "routed", "delta", "final"])
+        # A stream opened on the second instance before the job ends is woken by it too.
+        st, resp, _ = self.b.request("POST", "/api/%s/chat" % self.t, {"message": "again"},
+                                     token=self.tok)
+        self.assertEqual(st, 202, resp)
+        job2 = resp["job_id"]
+
+        def finish():
+            time.sleep(1.0)
+            S.psql("UPDATE jobs SET status = 'done', response = 'late', updated_at = now() "
+                   "WHERE job_id = :'a'", job2)
+            S.xadd(self.t, job2, "final", {"response": "late"})
+        th = threading.Thread(target=finish)
+        th.start()
+        st, got, _ = self.a.request("GET", "/api/%s/jobs/%s?wait=10" % (self.t, job2),
+                                    token=self.tok)
+        th.join()
+        self.assertEqual((st, got["status"], got["response"]), (200, "done", "late"))
+
+
 if __name__ == "__main__":
     unittest.main()
