@@ -79,7 +79,13 @@ $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_template,$(word 1,$(subst :, ,$(p)
 
 # ---- migrations/*.sql embedded into common/migrate.c (libcommon) by migrations/embed.sh -----
 MIGRATION_SQL = $(sort $(wildcard migrations/*.sql))
-$(BUILD)/gen/migrations_sql.inc: $(MIGRATION_SQL) migrations/embed.sh
+# The list itself is a prerequisite too: a migration file removed or renamed (no newer file)
+# must still regenerate the embedded set. Written while the Makefile is read (every target is
+# .SECONDARY, so a rule would not be run for a missing list), and only when the list changed.
+MIGRATION_LIST = $(BUILD)/gen/migrations.list
+$(shell mkdir -p $(BUILD)/gen && (echo '$(MIGRATION_SQL)' | cmp -s - $(MIGRATION_LIST) || \
+  echo '$(MIGRATION_SQL)' > $(MIGRATION_LIST)))
+$(BUILD)/gen/migrations_sql.inc: $(MIGRATION_SQL) $(MIGRATION_LIST) migrations/embed.sh
 	@mkdir -p $(dir $@)
 	sh migrations/embed.sh $(MIGRATION_SQL) > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/common/migrate.o: $(BUILD)/gen/migrations_sql.inc
