@@ -22,6 +22,23 @@ double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+int req_hold(struct req *r)
+{
+    if (r->held)
+        return 1;
+    long now = __atomic_add_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+    if (now > r->app->cfg.max_streams) {
+        __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+        metrics_inc(metrics_counter("ingress_streams_refused_total",
+                                    "SSE streams and long-polls refused at INGRESS_MAX_STREAMS",
+                                    ""),
+                    1);
+        return 0;
+    }
+    r->held = 1;
+    return 1;
+}
+
 int status_terminal(const char *status)
 {
     return status && (strcmp(status, "done") == 0 || strcmp(status, "error") == 0);
@@ -215,7 +232,9 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(message));
     json_object_object_add(o, "error", e);
-    const char *extra = status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL;
+    const char *extra = status == 401   ? "WWW-Authenticate: Bearer\r\n"
+                        : status == 503 ? "Retry-After: " INGRESS_RETRY_AFTER_S "\r\n"
+                                        : NULL;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -673,6 +692,8 @@ done:;
     log_kv(r->status >= 500 ? LOG_WARN : LOG_INFO, &r->log, "request", "method",
            r->ri->request_method, "path", r->ri->local_uri ? r->ri->local_uri : "", "route",
            r->route, "status", status, "ms", ms, (char *)NULL);
+    if (r->held)
+        __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
     int st = r->status;
     free(r->body);
     free(r->qtok);

@@ -20,6 +20,9 @@
 #include "pgpool.h"
 #include "rcache.h"
 
+/* Retry-After of every 503 answer (seconds). */
+#define INGRESS_RETRY_AFTER_S "5"
+
 struct accept_batcher;
 struct auth;
 struct sse_hub;
@@ -29,6 +32,7 @@ struct ingress_settings {
     struct config_common common;
     char *listen;
     long threads;
+    long max_streams; /* requests held open at once (SSE, ?wait); 0 at start: derived */
     long thread_stack_kb;
     long max_body;
     long max_header;
@@ -62,6 +66,7 @@ struct ingress {
     struct accept_batcher *accept;
     struct mg_context *mg;
     volatile int stopping;
+    long held; /* requests held open now (req_hold; __atomic) */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -83,6 +88,7 @@ struct req {
     char route[48]; /* metrics label: "chat", "jobs.get", ... */
     int status;     /* what was answered, for metrics and the access log */
     int responded;
+    int held;              /* counted in app->held until the request ends */
     int chunked;           /* the streamed response uses chunked framing */
     const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
     char path[1024];       /* decoded local URI */
@@ -132,6 +138,11 @@ void reply_stream_begin(struct req *r, const char *ctype);
 int stream_write(struct req *r, const char *buf, size_t len);
 void stream_end(struct req *r);
 double now_mono(void);
+/* Requests that stay open (SSE streams, ?wait long-polls) each hold a worker thread; at most
+ * INGRESS_MAX_STREAMS of them at once, so API requests always find a thread. Returns 1 and
+ * counts this request until it ends, or 0 at the cap (counted in
+ * ingress_streams_refused_total): SSE answers 503, a long-poll answers at once. */
+int req_hold(struct req *r);
 /* A job's or document batch's status is final: "done" or "error". */
 int status_terminal(const char *status);
 

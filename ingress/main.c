@@ -40,6 +40,11 @@ static const struct config_entry table[] = {
     {"INGRESS_THREADS", CONFIG_INT, "1024", 4, 60000, 0,
      "civetweb worker threads = concurrent connections (each SSE stream holds one)",
      &app.cfg.threads},
+    {"INGRESS_MAX_STREAMS", CONFIG_INT, "0", 0, 60000, 0,
+     "requests held open at once (SSE streams, ?wait long-polls); beyond it SSE answers 503 "
+     "and a long-poll answers at once (0: INGRESS_THREADS minus min(64, INGRESS_THREADS/4), "
+     "the threads kept for API requests)",
+     &app.cfg.max_streams},
     {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
      "default stack size (KiB) of threads civetweb does not size itself", &app.cfg.thread_stack_kb},
     {"INGRESS_MAX_BODY", CONFIG_INT, "1048576", 1024, 1073741824, 0,
@@ -117,6 +122,10 @@ int main(int argc, char **argv)
         lvl = LOG_INFO;
     log_init("ingress", lvl);
     raise_nofile();
+    if (app.cfg.max_streams == 0) {
+        long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
+        app.cfg.max_streams = app.cfg.threads - keep;
+    }
 
     /* Signals are taken by sigwait below; every thread started from here on inherits the
      * blocked mask. */
@@ -168,16 +177,11 @@ int main(int argc, char **argv)
      * answered 503 and rolled back: librdkafka must give up on it by then too, instead of
      * delivering it minutes later (message.timeout.ms defaults to 300 s). An explicit
      * KAFKA_MESSAGE_TIMEOUT_MS wins. */
-    int set_mt = !getenv("KAFKA_MESSAGE_TIMEOUT_MS");
-    if (set_mt) {
-        char mt[24];
-        snprintf(mt, sizeof mt, "%ld", app.cfg.publish_timeout_ms);
-        setenv("KAFKA_MESSAGE_TIMEOUT_MS", mt, 1);
-    }
-    int prc = kafka_producer_new(&app.prod, app.cfg.common.kafka_brokers, err, sizeof err);
-    if (set_mt)
-        unsetenv("KAFKA_MESSAGE_TIMEOUT_MS");
-    if (prc != 0) {
+    char mt[24];
+    snprintf(mt, sizeof mt, "%ld", app.cfg.publish_timeout_ms);
+    const char *const producer_settings[] = {"message.timeout.ms", mt, NULL};
+    if (kafka_producer_new_with(&app.prod, app.cfg.common.kafka_brokers, producer_settings, err,
+                                sizeof err) != 0) {
         log_error(NULL, "kafka producer: %s", err);
         goto out;
     }
@@ -223,10 +227,16 @@ int main(int argc, char **argv)
                 (double)app.cfg.threads);
     /* Present from the start, so dashboards see zeros rather than gaps. */
     metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
+    metrics_inc(metrics_counter("ingress_streams_refused_total",
+                                "SSE streams and long-polls refused at INGRESS_MAX_STREAMS", ""),
+                0);
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
     metrics_inc(
         metrics_counter("ingress_publish_failures_total", INGRESS_PUBLISH_FAILURES_HELP, ""), 0);
-    log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, (char *)NULL);
+    char streams[16];
+    snprintf(streams, sizeof streams, "%ld", app.cfg.max_streams);
+    log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, "max_streams",
+           streams, (char *)NULL);
 
     int sig = 0;
     sigwait(&sigs, &sig);

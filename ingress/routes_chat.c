@@ -79,7 +79,7 @@ static void job_wait(struct req *r, const char *tenant, const char *job_id, int 
                      json_object **job)
 {
     struct ingress *app = r->app;
-    if (wait_s <= 0 || status_terminal(json_field_str(*job, "status")))
+    if (wait_s <= 0 || status_terminal(json_field_str(*job, "status")) || !req_hold(r))
         return;
     struct sse_waiter *w = sse_hub_register(app->hub, job_id);
     if (!w)

@@ -864,7 +864,7 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
     r->log.job_id = batch_id;
     if (batch_load(r, tenant, batch_id, 0, &b) != 0)
         return;
-    if (wait_s > 0 && !status_terminal(json_field_str(b, "status"))) {
+    if (wait_s > 0 && !status_terminal(json_field_str(b, "status")) && req_hold(r)) {
         /* Registered before re-reading, so a wake-up in between is not lost. */
         struct sse_waiter *w = sse_hub_register(app->hub, batch_id);
         double deadline = now_mono() + wait_s;
@@ -939,6 +939,10 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         return;
     json_object_put(b);
     b = NULL;
+    if (!req_hold(r)) {
+        reply_error(r, 503, "busy", "too many open streams; retry later");
+        return;
+    }
     w = sse_hub_register(app->hub, batch_id);
     if (!w) {
         reply_error(r, 500, "internal", "out of memory");

@@ -730,5 +730,84 @@ class IngressTwoInstancesTest(unittest.TestCase):
         self.assertEqual((st, got["status"], got["response"]), (200, "done", "late"))
 
 
+class IngressStreamCapTest(unittest.TestCase):
+    """INGRESS_MAX_STREAMS: open streams and long-polls never take every worker thread. At the
+    cap an SSE request gets 503 busy with Retry-After, a long-poll answers at once with the
+    current state, and chat submissions and /health are still served; a stream that ends frees
+    its place."""
+
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ing = S.Ingress({"INGRESS_THREADS": "16", "INGRESS_MAX_STREAMS": "2",
+                             "INGRESS_SSE_POLL_MS": "200"})
+        cls.t = S.unique("tcap")
+        cls.ing.ensure_tenant(cls.t)
+        cls.tok = cls.ing.token(tenant=cls.t, sub="cap")
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def submit(self):
+        st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
+                                       token=self.tok)
+        self.assertEqual(st, 202, resp)
+        return resp["job_id"]
+
+    def metric(self, name):
+        _, text, _ = self.ing.request("GET", "/metrics")
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def test_cap(self):
+        jobs = [self.submit() for _ in range(3)]
+        streams = [subprocess.Popen(
+            ["curl", "-sS", "-N", "--max-time", "30", "-H", "Authorization: Bearer " + self.tok,
+             "http://127.0.0.1:%d/api/%s/jobs/%s/events" % (self.ing.port, self.t, j)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for j in jobs[:2]]
+        try:
+            end = time.time() + 10
+            while self.metric("ingress_sse_streams_open") != 2 and time.time() < end:
+                time.sleep(0.1)
+            self.assertEqual(self.metric("ingress_sse_streams_open"), 2)
+            # a third stream: refused, with a hint when to come back
+            st, body, h = self.ing.request("GET", "/api/%s/jobs/%s/events" % (self.t, jobs[2]),
+                                           token=self.tok)
+            self.assertEqual(st, 503, body)
+            self.assertEqual(body["error"]["code"], "busy")
+            self.assertEqual(h.get("retry-after"), "5")
+            # a long-poll answers at once with the current state instead of waiting 20 s
+            t0 = time.time()
+            st, job, _ = self.ing.request("GET", "/api/%s/jobs/%s?wait=20" % (self.t, jobs[2]),
+                                          token=self.tok)
+            self.assertEqual((st, job["status"]), (200, "queued"))
+            self.assertLess(time.time() - t0, 5)
+            # the API is still served
+            self.submit()
+            self.assertEqual(self.ing.request("GET", "/health")[0], 200)
+            self.assertEqual(self.metric("ingress_streams_refused_total"), 2)
+            # one stream ends (its job is done): its place is free again
+            S.psql("UPDATE jobs SET status = 'done', response = 'r', updated_at = now() "
+                   "WHERE job_id = :'a'", jobs[0])
+            S.xadd(self.t, jobs[0], "final", {"response": "r"})
+            out, _ = streams[0].communicate(timeout=20)
+            self.assertIn(b"event: final", out)
+            end = time.time() + 10
+            while self.metric("ingress_sse_streams_open") != 1 and time.time() < end:
+                time.sleep(0.1)
+            events, raw = self.ing.sse(self.t, jobs[2], self.tok, max_time=2)
+            self.assertEqual([e["event"] for e in events], ["queued"], raw)
+        finally:
+            for p in streams:
+                p.kill()
+                p.communicate()
+
+
 if __name__ == "__main__":
     unittest.main()
