@@ -15,27 +15,44 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingress_support as S  # noqa: E402
 
 
-class IngressWakeupTest(unittest.TestCase):
-    """Streams are woken by the agenthub.chat.events consumer, not by polling: with the Redis
-    poll interval at 60 s, an event still reaches the stream within seconds once its
-    chat.event is on Kafka."""
+class IngressCase(unittest.TestCase):
+    """One ingress process per class (cls.ing, started with cls.ingress_env), one tenant
+    (cls.t, named from cls.tenant_prefix) and a token of cls.user for it (cls.tok). When the
+    class is done the process is stopped and its log checked for sanitizer reports."""
+    ingress_env = {}
+    tenant_prefix = "t"
+    user = "user-1"
 
     @classmethod
     def setUpClass(cls):
         why = S.stack_env_missing()
         if why:
             raise unittest.SkipTest(why)
-        if not shutil.which("kcat"):
-            raise unittest.SkipTest("kcat not installed")
-        cls.ing = S.Ingress({"INGRESS_SSE_POLL_MS": "60000"})
-        cls.t = S.unique("tw")
+        cls.ing = S.Ingress(cls.ingress_env)
+        cls.t = S.unique(cls.tenant_prefix)
         cls.ing.ensure_tenant(cls.t)
-        cls.tok = cls.ing.token(tenant=cls.t, sub="wendy")
+        cls.tok = cls.ing.token(tenant=cls.t, sub=cls.user)
 
     @classmethod
     def tearDownClass(cls):
         if hasattr(cls, "ing"):
             cls.ing.stop_and_check(unittest.TestCase())
+
+
+class IngressWakeupTest(IngressCase):
+    """Streams are woken by the agenthub.chat.events consumer, not by polling: with the Redis
+    poll interval at 60 s, an event still reaches the stream within seconds once its
+    chat.event is on Kafka."""
+
+    ingress_env = {"INGRESS_SSE_POLL_MS": "60000"}
+    tenant_prefix = "tw"
+    user = "wendy"
+
+    @classmethod
+    def setUpClass(cls):
+        if not shutil.which("kcat"):
+            raise unittest.SkipTest("kcat not installed")
+        super().setUpClass()
 
     def test_kafka_event_wakes_stream(self):
         # the consumer joins its group asynchronously: wait until it has partitions
@@ -104,25 +121,19 @@ class IngressWakeupTest(unittest.TestCase):
         self.assertNotIn(self.tok, value)
 
 
-class IngressChatTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        why = S.stack_env_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ing = S.Ingress({"INGRESS_SSE_HEARTBEAT_S": "1"})
-        cls.ta = S.unique("ta")
-        cls.tb = S.unique("tb")
-        cls.ing.ensure_tenant(cls.ta)
-        cls.ing.ensure_tenant(cls.tb)
-        cls.tok_a = cls.ing.token(tenant=cls.ta, sub="alice")
-        cls.tok_a2 = cls.ing.token(tenant=cls.ta, sub="amy")
-        cls.tok_b = cls.ing.token(tenant=cls.tb, sub="bob")
+class IngressChatTest(IngressCase):
+    ingress_env = {"INGRESS_SSE_HEARTBEAT_S": "1"}
+    tenant_prefix = "ta"
+    user = "alice"
 
     @classmethod
-    def tearDownClass(cls):
-        if hasattr(cls, "ing"):
-            cls.ing.stop_and_check(unittest.TestCase())
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.ta, cls.tok_a = cls.t, cls.tok
+        cls.tb = S.unique("tb")
+        cls.ing.ensure_tenant(cls.tb)
+        cls.tok_a2 = cls.ing.token(tenant=cls.ta, sub="amy")
+        cls.tok_b = cls.ing.token(tenant=cls.tb, sub="bob")
 
     def chat(self, tenant, token, body, headers=None, query=""):
         return self.ing.request("POST", "/api/%s/chat%s" % (tenant, query), body, token=token,
@@ -535,33 +546,26 @@ class IngressChatTest(unittest.TestCase):
         self.assertEqual(st, 404)
 
 
-class IngressGroupCommitTest(unittest.TestCase):
+class IngressGroupCommitTest(IngressCase):
     """Concurrent submissions share one transaction (ingress/accept.c): a burst mixing
     requests that must fail (a deleted session, another user's session, a disabled tenant, an
     unknown tenant, a repeated Idempotency-Key) with good ones still accepts every good one,
     and each request gets its own answer and only its own rows."""
 
+    # one batch in flight: the burst queues behind it and the next batches are large
+    ingress_env = {"INGRESS_ACCEPT_INFLIGHT": "1"}
+    tenant_prefix = "tg"
+    user = "gina"
+
     @classmethod
     def setUpClass(cls):
-        why = S.stack_env_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        # one batch in flight: the burst queues behind it and the next batches are large
-        cls.ing = S.Ingress({"INGRESS_ACCEPT_INFLIGHT": "1"})
-        cls.t = S.unique("tg")
+        super().setUpClass()
         cls.td = S.unique("tgd")
-        cls.ing.ensure_tenant(cls.t)
         cls.ing.ensure_tenant(cls.td)
-        cls.tok = cls.ing.token(tenant=cls.t, sub="gina")
         cls.tok2 = cls.ing.token(tenant=cls.t, sub="gus")
         cls.tok_d = cls.ing.token(tenant=cls.td, sub="dan")
         cls.ghost = S.unique("ghost")
         cls.tok_ghost = cls.ing.token(tenant=cls.ghost, sub="gil")
-
-    @classmethod
-    def tearDownClass(cls):
-        if hasattr(cls, "ing"):
-            cls.ing.stop_and_check(unittest.TestCase())
 
     def chat(self, tenant, token, body, headers=None):
         return self.ing.request("POST", "/api/%s/chat" % tenant, body, token=token,
@@ -730,27 +734,16 @@ class IngressTwoInstancesTest(unittest.TestCase):
         self.assertEqual((st, got["status"], got["response"]), (200, "done", "late"))
 
 
-class IngressStreamCapTest(unittest.TestCase):
+class IngressStreamCapTest(IngressCase):
     """INGRESS_MAX_STREAMS: open streams and long-polls never take every worker thread. At the
     cap an SSE request gets 503 busy with Retry-After, a long-poll answers at once with the
     current state, and chat submissions and /health are still served; a stream that ends frees
     its place."""
 
-    @classmethod
-    def setUpClass(cls):
-        why = S.stack_env_missing()
-        if why:
-            raise unittest.SkipTest(why)
-        cls.ing = S.Ingress({"INGRESS_THREADS": "16", "INGRESS_MAX_STREAMS": "2",
-                             "INGRESS_SSE_POLL_MS": "200"})
-        cls.t = S.unique("tcap")
-        cls.ing.ensure_tenant(cls.t)
-        cls.tok = cls.ing.token(tenant=cls.t, sub="cap")
-
-    @classmethod
-    def tearDownClass(cls):
-        if hasattr(cls, "ing"):
-            cls.ing.stop_and_check(unittest.TestCase())
+    ingress_env = {"INGRESS_THREADS": "16", "INGRESS_MAX_STREAMS": "2",
+                   "INGRESS_SSE_POLL_MS": "200"}
+    tenant_prefix = "tcap"
+    user = "cap"
 
     def submit(self):
         st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
