@@ -262,6 +262,7 @@ char *sse_event_format(const char *id, const char *event, const char *data, size
         p = nl ? nl + 1 : NULL;
     } while (p);
     buf[n++] = '\n';
+    buf[n] = '\0';
     *len = n;
     return buf;
 }

@@ -38,7 +38,8 @@ int sse_id_valid(const char *s);
 
 /* One event as SSE text: "id:", "event:", one "data:" line per line of data (a data line may
  * not hold a newline; a CR before one is dropped), then the blank line that ends the event.
- * Returns the malloc'd text and its length in *len, or NULL (out of memory). */
+ * Returns the malloc'd, NUL-terminated text and its length in *len, or NULL (out of
+ * memory). */
 char *sse_event_format(const char *id, const char *event, const char *data, size_t *len);
 
 #endif

@@ -35,17 +35,26 @@ def http(method, url, body=None, headers=None):
 class StandinErpTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.port = free_port()
-        cls.base = "http://127.0.0.1:%d" % cls.port
-        env = dict(os.environ, ERP_LISTEN="127.0.0.1:%d" % cls.port, LOG_LEVEL="info")
-        cls.proc = subprocess.Popen([os.path.join(BIN, "agenthub-standin-erp")], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(100):
-            try:
-                if http("GET", cls.base + "/health")[0] == 200:
-                    return
-            except OSError:
+        # free_port() only suggests a port: another process may take it first (the ERP then
+        # exits: try another). civetweb answers before /health is registered: a 404 that is
+        # not JSON means "not yet".
+        for _ in range(3):
+            cls.port = free_port()
+            cls.base = "http://127.0.0.1:%d" % cls.port
+            env = dict(os.environ, ERP_LISTEN="127.0.0.1:%d" % cls.port, LOG_LEVEL="info")
+            cls.proc = subprocess.Popen([os.path.join(BIN, "agenthub-standin-erp")], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for _ in range(100):
+                if cls.proc.poll() is not None:
+                    break
+                try:
+                    st, body = http("GET", cls.base + "/health")
+                    if st == 200 and isinstance(body, dict):
+                        return
+                except (OSError, ValueError):
+                    pass
                 time.sleep(0.05)
+            cls.tearDownClass()
         raise RuntimeError("stand-in ERP did not start")
 
     @classmethod
