@@ -29,14 +29,20 @@ int req_hold(struct req *r)
     long now = __atomic_add_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
     if (now > r->app->cfg.max_streams) {
         __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
-        metrics_inc(metrics_counter("ingress_streams_refused_total",
-                                    "SSE streams and long-polls refused at INGRESS_MAX_STREAMS",
-                                    ""),
-                    1);
+        metrics_inc(
+            metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""), 1);
         return 0;
     }
     r->held = 1;
     return 1;
+}
+
+int req_hold_stream(struct req *r)
+{
+    if (req_hold(r))
+        return 1;
+    reply_error(r, 503, "busy", "too many open streams; retry later");
+    return 0;
 }
 
 int status_terminal(const char *status)

@@ -22,6 +22,8 @@
 
 /* Retry-After of every 503 answer (seconds). */
 #define INGRESS_RETRY_AFTER_S "5"
+/* ingress_streams_refused_total's help (registered at start and counted in req_hold). */
+#define INGRESS_STREAMS_REFUSED_HELP "SSE streams and long-polls refused at INGRESS_MAX_STREAMS"
 
 struct accept_batcher;
 struct auth;
@@ -143,6 +145,8 @@ double now_mono(void);
  * counts this request until it ends, or 0 at the cap (counted in
  * ingress_streams_refused_total): SSE answers 503, a long-poll answers at once. */
 int req_hold(struct req *r);
+/* req_hold for an event stream: at the cap it answers 503 busy itself and returns 0. */
+int req_hold_stream(struct req *r);
 /* A job's or document batch's status is final: "done" or "error". */
 int status_terminal(const char *status);
 

@@ -227,8 +227,7 @@ int main(int argc, char **argv)
                 (double)app.cfg.threads);
     /* Present from the start, so dashboards see zeros rather than gaps. */
     metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
-    metrics_inc(metrics_counter("ingress_streams_refused_total",
-                                "SSE streams and long-polls refused at INGRESS_MAX_STREAMS", ""),
+    metrics_inc(metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""),
                 0);
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
     metrics_inc(

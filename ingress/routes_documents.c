@@ -939,10 +939,8 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         return;
     json_object_put(b);
     b = NULL;
-    if (!req_hold(r)) {
-        reply_error(r, 503, "busy", "too many open streams; retry later");
+    if (!req_hold_stream(r))
         return;
-    }
     w = sse_hub_register(app->hub, batch_id);
     if (!w) {
         reply_error(r, 500, "internal", "out of memory");

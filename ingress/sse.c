@@ -316,10 +316,8 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     }
     if (job_load(r, tenant, job_id, &job) != 0)
         return;
-    if (!req_hold(r)) {
-        reply_error(r, 503, "busy", "too many open streams; retry later");
+    if (!req_hold_stream(r))
         goto out;
-    }
 
     w = sse_hub_register(app->hub, job_id);
     if (!w) {
