@@ -19,6 +19,7 @@
  * including when they are lost, so it can commit what finished and stop committing for them.
  */
 #include "kafka.h"
+#include "kafka_topics.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -563,12 +564,20 @@ static int kafka_create_topic_admin(rd_kafka_t *rk, const char *topic, int parti
     rd_kafka_AdminOptions_t *ao = NULL;
     rd_kafka_queue_t *q = NULL;
     rd_kafka_event_t *ev = NULL;
-    char e[512];
-    nt = rd_kafka_NewTopic_new(topic, partitions > 0 ? partitions : -1, -1, e, sizeof(e));
-    if (!nt) {
+    char e[512], isr[16], retention[32];
+    struct kafka_topic_settings ts;
+    if (kafka_topic_settings_for(topic, &ts, err, errlen) != 0)
+        return -EINVAL;
+    if (partitions > 0)
+        ts.partitions = partitions;
+    snprintf(isr, sizeof isr, "%d", ts.min_isr);
+    snprintf(retention, sizeof retention, "%lld", ts.retention_ms);
+    nt = rd_kafka_NewTopic_new(topic, ts.partitions, ts.replication, e, sizeof(e));
+    if (!nt || rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", isr) ||
+        rd_kafka_NewTopic_set_config(nt, "retention.ms", retention)) {
         rc = -EINVAL;
         if (err && errlen)
-            snprintf(err, errlen, "kafka topic %s: %s", topic, e);
+            snprintf(err, errlen, "kafka topic %s: %s", topic, nt ? "bad topic config" : e);
         goto out;
     }
     ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

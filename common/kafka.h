@@ -54,7 +54,10 @@ int kafka_produce_sync(struct kafka_producer *p, const char *topic, const char *
                        const void *val, size_t vallen, const struct kafka_header *hdrs,
                        size_t nhdrs, int timeout_ms, char *err, size_t errlen);
 int kafka_producer_flush(struct kafka_producer *p, int timeout_ms);
-/* Creates a topic if missing (admin API); partitions <= 0 means broker default. */
+/* Creates a topic if missing (admin API) with kafka_topics.h's settings (replication, min ISR,
+ * retention); partitions > 0 overrides the table's count. An existing topic is left alone.
+ * Without an admin API (the dev broker) a metadata request creates it with the broker's
+ * defaults. */
 int kafka_topic_ensure(struct kafka_producer *p, const char *topic, int partitions, int timeout_ms,
                        char *err, size_t errlen);
 /* Is at least one broker reachable (metadata request within timeout_ms)? */

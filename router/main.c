@@ -67,7 +67,6 @@ struct rjob {
     int acks_pending;
     int ack_failed;
     char ack_err[256];
-    json_object *routed_ev; /* the `routed` event, sent once every part is acknowledged */
     char agents_csv[600];
     char intent[64];
 };
@@ -117,7 +116,6 @@ static void rjob_free(struct rjob *j)
     free(j->message);
     free(j->user_token);
     json_object_put(j->agents);
-    json_object_put(j->routed_ev);
     free(j);
 }
 
@@ -276,7 +274,6 @@ static void route_finish(struct rjob *j)
                 "UPDATE jobs SET status = 'routed', updated_at = now() "
                 "WHERE job_id = $1 AND tenant_id = $2 AND status = 'queued'",
                 2, sp, err, sizeof(err));
-    pipeline_emit(&r->pl, j->env, "routed", j->routed_ev);
     log_kv(LOG_INFO, &c, "job routed", "agent", j->agents_csv, "language", j->language, "intent",
            j->intent, (char *)NULL);
     rjob_finish(j);
@@ -333,7 +330,13 @@ static void route(struct rjob *j, const struct route_decision *d)
         }
         json_object_object_add(ev, "parts", arr);
     }
-    j->routed_ev = ev;
+    /* The `routed` event goes out before the parts are produced: an agent can take a part
+     * and finish it before the broker's acknowledgement reaches this process (on a real
+     * cluster, acks=all is answered once the followers have the message, the moment a
+     * consumer can fetch it), and its events must follow this one. A part the broker refuses
+     * still ends the job with broker_unavailable, after this event. */
+    pipeline_emit(&r->pl, j->env, "routed", ev);
+    json_object_put(ev);
     /* One reference held here while producing, so a report that comes back at once cannot
      * finish the job before every part is queued. */
     j->acks_pending = 1;

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages AgentHub needs to build, test and run locally.
+# Java 17 and Maven run and fetch real Apache Kafka (compose/local/kafka-fetch); cmake and
+# python3-venv build the real small model's server (compose/local/llm-venv).
 # As root it runs apt-get; otherwise it prints the command to run. Quiet when all is present.
 set -euo pipefail
 
@@ -9,7 +11,8 @@ PKGS=(
   libcivetweb-dev libssl-dev libcmocka-dev libtesseract-dev libleptonica-dev
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-vie
   postgresql redis-server kcat curl procps psmisc wrk
-  python3 python3-jwt python3-cryptography
+  python3 python3-jwt python3-cryptography python3-venv
+  openjdk-17-jre-headless maven cmake
   nodejs npm
   cppcheck clang-tidy clang-format
   chromium

@@ -179,6 +179,15 @@ static void start(void *opaque, struct stage_job *job)
         stage_request_stop(r->st);
 }
 
+/* A fresh topic of one partition: a real broker (auto.create.topics.enable=false, as in
+ * production) takes no message for a topic nobody created. */
+static void topic_new(struct kafka_producer *p, const char *topic)
+{
+    char err[256] = "";
+    if (kafka_topic_ensure(p, topic, 1, 15000, err, sizeof(err)) != 0)
+        fail_msg("topic %s: %s", topic, err);
+}
+
 static void produce_env(struct kafka_producer *p, const char *topic, int i, const char *session,
                         int delay_ms)
 {
@@ -270,6 +279,7 @@ static void test_commit_below_oldest_unfinished_dlq_and_session_order(void **sta
     struct kafka_producer *p = NULL;
     char err[256] = "", s0[37], s1[37], s2[37], marker[96];
     assert_int_equal(kafka_producer_new(&p, g_brokers, err, sizeof(err)), 0);
+    topic_new(p, r.topic);
     uuid_v4(s0);
     uuid_v4(s1);
     uuid_v4(s2);
@@ -310,6 +320,7 @@ static void test_stop_drains_the_job_in_flight(void **state)
     struct kafka_producer *p = NULL;
     char err[256] = "", s0[37];
     assert_int_equal(kafka_producer_new(&p, g_brokers, err, sizeof(err)), 0);
+    topic_new(p, r.topic);
     uuid_v4(s0);
     produce_env(p, r.topic, 0, s0, 1500);
     long long t0 = now_ms();
@@ -340,6 +351,7 @@ static void test_long_session_backlog_finishing_synchronously(void **state)
     struct kafka_producer *p = NULL;
     char err[256] = "", s0[37];
     assert_int_equal(kafka_producer_new(&p, g_brokers, err, sizeof(err)), 0);
+    topic_new(p, r.topic);
     uuid_v4(s0);
     for (int i = 0; i < CHAIN; i++)
         produce_env(p, r.topic, i, s0, i == 0 ? 500 : -1);
