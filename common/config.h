@@ -54,6 +54,11 @@ struct config_common {
     char *chroma_url;
     char *fernet_key;
     char *log_level;
+    /* Topic settings for the topics a binary creates (kafka_topics.h reads them; 0 = the
+     * table's value). Listed here so that --help shows them and a bad value stops the start. */
+    long topic_partitions;
+    long topic_replication;
+    long topic_min_isr;
 };
 
 #define CONFIG_COMMON_ENTRIES(c)                                                                   \
@@ -91,8 +96,17 @@ struct config_common {
          CONFIG_SECRET,                                                                            \
          "urlsafe-base64 32-byte key for tenant API keys at rest",                                 \
          &(c)->fernet_key},                                                                        \
+        {"LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &(c)->log_level},  \
+        {"TOPIC_PARTITIONS", CONFIG_INT, "0", 0, 10000, 0,                                         \
+         "partitions of the topics this binary creates (0: common/kafka_topics.h's, 12)",          \
+         &(c)->topic_partitions},                                                                  \
+        {"TOPIC_REPLICATION", CONFIG_INT, "0", 0, 16, 0,                                           \
+         "replication factor of the topics this binary creates (0: 1)",                            \
+         &(c)->topic_replication},                                                                 \
     {                                                                                              \
-        "LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &(c)->log_level   \
+        "TOPIC_MIN_ISR", CONFIG_INT, "0", 0, 16, 0,                                                \
+            "min.insync.replicas of those topics (0: 2 when replicated 3+ times, else 1)",         \
+            &(c)->topic_min_isr                                                                    \
     }
 
 #endif

@@ -29,11 +29,12 @@ const char *const KAFKA_TOPICS_BUILTIN[] = {KAFKA_TOPIC_CHAT_REQUESTS, KAFKA_TOP
                                             KAFKA_TOPIC_DOCUMENTS, KAFKA_TOPIC_DLQ};
 const size_t KAFKA_TOPICS_BUILTIN_COUNT = sizeof KAFKA_TOPICS_BUILTIN / sizeof *KAFKA_TOPICS_BUILTIN;
 
-/* An integer environment override in [lo, hi]: 1 if set and valid, 0 if unset, -1 if bad. */
+/* An integer environment override in [lo, hi]: 1 if set and valid, 0 if unset (or "0", the
+ * config tables' "the table's value"), -1 if bad. */
 static int env_int(const char *name, long lo, long hi, int *out, char *err, size_t errlen)
 {
     const char *v = getenv(name);
-    if (!v || !*v)
+    if (!v || !*v || strcmp(v, "0") == 0)
         return 0;
     char *end;
     errno = 0;

@@ -4,9 +4,15 @@
 #   tests/run.sh --build build [--build-san build-asan] [--only unit|integration|fuzz]
 #
 # For each build flavour: the unit tests (cmocka binaries), then — with the local stack
-# (PostgreSQL, Redis, dev broker, ChromaDB) brought up once for the whole run and always torn
-# down — the C integration tests and the Python integration tests (which spawn the real
-# binaries of that flavour). Then a short libFuzzer run of each fuzz target.
+# (PostgreSQL, Redis, Kafka, ChromaDB) brought up for the flavour and always torn down — the C
+# integration tests and the Python integration tests (which spawn the real binaries of that
+# flavour). Then a short libFuzzer run of each fuzz target.
+#
+# Brokers: the plain build's integration suites (delivery and fault suites included) run on a
+# real three-node Apache Kafka cluster (KRaft, replication 3, min.insync.replicas 2; fetched
+# from Maven Central on first use, compose/local/kafka-fetch); the sanitizer build's on the dev
+# broker (librdkafka's mock cluster), which is quick. TEST_KAFKA_PLAIN / TEST_KAFKA_SAN (kafka
+# or dev) and TEST_KAFKA_NODES (3) change that.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -69,6 +75,7 @@ run_pytest() {
 }
 
 stack_up=0
+stack_kind=""
 stack_down() {
   if [ $stack_up -eq 1 ]; then
     compose/local/stack down >/dev/null 2>&1
@@ -82,15 +89,20 @@ trap 'exit 130' INT TERM
 export AGENTHUB_VAR=$ROOT/var/test-stack
 export AGENTHUB_PORT_BASE=${AGENTHUB_TEST_PORT_BASE:-25400}
 
+# $1: the broker for this flavour (kafka | dev); a running stack of the other kind goes down.
 bring_stack_up() {
-  [ $stack_up -eq 1 ] && return 0
+  local kind=$1
+  [ $stack_up -eq 1 ] && [ "$stack_kind" = "$kind" ] && return 0
+  stack_down
+  export AGENTHUB_KAFKA=$kind AGENTHUB_KAFKA_NODES=${TEST_KAFKA_NODES:-3}
   local envout
   if ! envout=$(compose/local/stack up); then
     echo "FAIL stack: compose/local/stack up failed"; failed=$((failed + 1)); note_fail stack
     return 1
   fi
   eval "$envout"
-  stack_up=1
+  stack_up=1 stack_kind=$kind
+  echo "stack: $kind broker ($KAFKA_BROKERS)"
 }
 
 for B in "${builds[@]}"; do
@@ -102,7 +114,8 @@ for B in "${builds[@]}"; do
     done
   fi
   if [ -z "$only" ] || [ "$only" = integration ]; then
-    bring_stack_up || continue
+    if [ "$flavour" = asan ]; then kind=${TEST_KAFKA_SAN:-dev}; else kind=${TEST_KAFKA_PLAIN:-kafka}; fi
+    bring_stack_up "$kind" || continue
     export AGENTHUB_BIN=$ROOT/$B/bin
     for t in "$B"/tests/integration/test_*; do
       [ -x "$t" ] || continue

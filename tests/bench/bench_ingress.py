@@ -314,7 +314,8 @@ def main():
             k, _, v = kv.partition("=")
             extra[k.strip()] = v.strip()
     ing = S.Ingress(extra)
-    results = {}
+    broker = os.environ.get("AGENTHUB_KAFKA", "dev")
+    results = {"broker": broker}
     try:
         tenant = S.unique("bench")
         ing.ensure_tenant(tenant)
@@ -344,7 +345,7 @@ def main():
     for k, v in results.items():
         print("ingress.%s %s" % (k, json.dumps(v) if isinstance(v, (dict, list)) else v))
     os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
-    with open(os.path.join(ROOT, "var", "bench", "ingress.json"), "w") as f:
+    with open(os.path.join(ROOT, "var", "bench", "ingress-%s.json" % broker), "w") as f:
         json.dump(results, f, indent=2)
     _ = env_out
     return 0

@@ -19,15 +19,64 @@ mkdir -p var/bench
 
 status=0
 
+# The broker sections (ingress, pipeline) run on each broker in BENCH_BROKERS (default "dev
+# kafka": the dev broker, then a one-node real Apache Kafka), one after the other in this run,
+# each on a stack of its own; `compare` then prints their figures side by side with ratios.
+BENCH_BROKERS=${BENCH_BROKERS:-dev kafka}
+
 # ---- ingress: accepted chat submissions/s (p50/p99) and SSE streams held by one process ----
+# (SSE streams do not touch the broker: they are measured on the first broker only.)
 bench_ingress() {
-  "$PY" tests/bench/bench_ingress.py || { echo "bench ingress: FAILED"; status=1; }
+  local b first=1
+  for b in $BENCH_BROKERS; do
+    echo "-- broker $b"
+    if [ $first -eq 1 ]; then
+      AGENTHUB_KAFKA=$b AGENTHUB_KAFKA_JVM_OPTS= "$PY" tests/bench/bench_ingress.py || { echo "bench ingress ($b): FAILED"; status=1; }
+    else
+      AGENTHUB_KAFKA=$b AGENTHUB_KAFKA_JVM_OPTS= BENCH_SSE_STREAMS=0 "$PY" tests/bench/bench_ingress.py || { echo "bench ingress ($b): FAILED"; status=1; }
+    fi
+    first=0
+  done
 }
 
 # ---- pipeline: overhead p50/p99 (submit -> final minus the stand-in), jobs in flight in one
 # agent process with a 2 s LLM (goal >= 2000), throughput with 1 and 2 agent processes ----
 bench_pipeline() {
-  "$PY" tests/bench/bench_pipeline.py || { echo "bench pipeline: FAILED"; status=1; }
+  local b
+  for b in $BENCH_BROKERS; do
+    echo "-- broker $b"
+    AGENTHUB_KAFKA=$b AGENTHUB_KAFKA_JVM_OPTS= "$PY" tests/bench/bench_pipeline.py || { echo "bench pipeline ($b): FAILED"; status=1; }
+  done
+}
+
+# ---- compare: the broker sections' figures of this run side by side (kafka / dev ratio) ----
+bench_compare() {
+  "$PY" - $BENCH_BROKERS <<'EOPY'
+import json, os, sys
+brokers = sys.argv[1:]
+for section in ("ingress", "pipeline"):
+    runs = {}
+    for b in brokers:
+        try:
+            with open(os.path.join("var", "bench", "%s-%s.json" % (section, b))) as f:
+                runs[b] = json.load(f)
+        except (OSError, ValueError):
+            pass
+    if len(runs) < 2:
+        continue
+    for r in runs.values():   # the ingress curve, one figure per connection count
+        for c in r.pop("chat_curve", None) or []:
+            r["chat_accepted_per_s_at_%d" % c["connections"]] = c["accepted_per_s"]
+            r["chat_p99_ms_at_%d" % c["connections"]] = c["p99_ms"]
+    a, b = brokers[0], brokers[1]
+    keys = [k for k, v in runs[a].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            and isinstance(runs[b].get(k), (int, float))]
+    print("%-44s %12s %12s %8s" % (section, a, b, "%s/%s" % (b, a)))
+    for k in keys:
+        x, y = runs[a][k], runs[b][k]
+        ratio = "%.2f" % (y / x) if x else "-"
+        print("compare.%s.%-34s %12s %12s %8s" % (section, k, x, y, ratio))
+EOPY
 }
 
 # ---- llm: streaming LLM calls one process holds against a slow stand-in (2 s to first token,
@@ -45,7 +94,7 @@ bench_llm() {
 
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
-  sections=(ingress pipeline llm)
+  sections=(ingress pipeline llm compare)
   for f in tests/bench/bench_*.py; do
     n=$(basename "$f" .py); n=${n#bench_}
     case " ${sections[*]} " in *" $n "*) ;; *) sections+=("$n") ;; esac

@@ -43,10 +43,14 @@ class LocalStack(unittest.TestCase):
         r = stack("up")
         self.assertEqual(r.returncode, 0, r.stderr)
         lines = r.stdout.splitlines()
-        self.assertEqual(len(lines), 4, r.stdout)
         self.assertTrue(all(l.startswith("export ") for l in lines), r.stdout)
         got = dict(l[len("export "):].split("=", 1) for l in lines)
-        for k in ("DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "CHROMA_URL"):
+        want = ["DATABASE_URL", "REDIS_URL", "KAFKA_BROKERS", "CHROMA_URL", "TOPIC_PARTITIONS",
+                "TOPIC_REPLICATION", "AGENTHUB_KAFKA"]
+        if got.get("AGENTHUB_KAFKA") == "kafka":
+            want.append("AGENTHUB_KAFKA_NODES")
+        self.assertEqual(sorted(got), sorted(want), r.stdout)
+        for k in want:
             self.assertEqual(got[k], os.environ[k], k)
         self.assertEqual(stack("env").stdout, r.stdout)
 
