@@ -199,6 +199,16 @@ static void test_fallback_json_of_its_own_shape(void **state)
     assert_string_equal(route_how_name(d.how), "keywords");
     route_decision_cleanup(&d);
     free(ans);
+    /* The router's exact request (agents by name; llamacpp_requests/router_debt.json): JSON
+     * again, quoting AgentShipment's description, but naming no agent. */
+    ans = fixture_content("llamacpp_router_debt.json");
+    assert_non_null(strstr(ans, "\"messageType\": \"customer_info\""));
+    route_parse(ans, a, "How much does customer MST 0123456789 owe?", &d);
+    assert_int_equal(d.kind, ROUTE_AGENT);
+    assert_int_equal(d.how, ROUTE_HOW_KEYWORDS);
+    assert_string_equal(d.parts[0].agent, "AgentDebt");
+    route_decision_cleanup(&d);
+    free(ans);
     json_object_put(a);
 }
 
