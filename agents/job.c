@@ -6,9 +6,13 @@
  *   llm:   streamed chat call with the tools; deltas -> `delta` events
  *   tools: each tool call of a round -> `tool_call`, tool_invoke (arguments validated against
  *          the tool's JSON Schema first), `tool_result`; when the round is complete, back to llm
- *          (at most max_tool_iterations rounds)
- *   final: format, metadata, assistant message (unique per job and part), session, checkpoint,
- *          jobs row, `final` (MULTI_INTENT: when every part is done, the joined answer)
+ *          (at most max_tool_iterations rounds); a call the model got wrong (no name, a tool
+ *          not offered, arguments no JSON object or failing the schema) is not run: the model
+ *          gets the error as the tool's result (reply.h)
+ *   final: the fallback text for an empty answer, one cut at the token limit, or tool calls
+ *          with no round left (reply.h); format, metadata, assistant message (unique per
+ *          job and part), session, checkpoint, jobs row, `final` (MULTI_INTENT: when every
+ *          part is done, the joined answer)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -699,9 +703,11 @@ static void dispatch(struct ajob *j, size_t k)
         invalid_call(j, k, err);
         return;
     }
-    json_object_object_foreach(args, key, val)
-    {
-        json_object_object_add(j->entities, key, json_object_get(val));
+    if (args && json_object_is_type(args, json_type_object)) {
+        json_object_object_foreach(args, key, val)
+        {
+            json_object_object_add(j->entities, key, json_object_get(val));
+        }
     }
     j->pending++;
     struct tcall *tc = calloc(1, sizeof(*tc));

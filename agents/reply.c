@@ -24,8 +24,7 @@ enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, co
         if (tools[i].name && strcmp(tools[i].name, name) == 0)
             t = &tools[i];
     if (!t) {
-        snprintf(msg, cap, "there is no tool named %.64s%s", name,
-                 strlen(name) > 64 ? "..." : "");
+        snprintf(msg, cap, "there is no tool named %.64s%s", name, strlen(name) > 64 ? "..." : "");
         rc = REPLY_CALL_UNKNOWN_TOOL;
         goto out;
     }
@@ -98,8 +97,9 @@ char *reply_text(enum reply_fallback f, const char *content, const char *languag
     case REPLY_ANSWER:
         return strdup(content ? content : "");
     case REPLY_TRUNCATED: {
-        const char *note = vi ? "\n\n(Câu trả lời bị cắt ngắn vì đã đạt giới hạn độ dài của mô hình.)"
-                              : "\n\n(This answer was cut off at the model's length limit.)";
+        const char *note =
+            vi ? "\n\n(Câu trả lời bị cắt ngắn vì đã đạt giới hạn độ dài của mô hình.)"
+               : "\n\n(This answer was cut off at the model's length limit.)";
         size_t n = strlen(content ? content : "") + strlen(note) + 1;
         char *s = malloc(n);
         if (s)

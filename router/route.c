@@ -114,10 +114,10 @@ const char *route_how_name(enum route_how h)
 }
 
 /* Words that say nothing about which agent fits. */
-static const char *const route_stop[] = {
-    "and",  "the",  "for",  "with", "from", "that", "this", "your", "our",  "are",
-    "you",  "what", "how",  "can",  "not",  "all",  "any",  "has",  "have", "its",
-    "theo", "của",  "cho",  "các",  "và",   "agent"};
+static const char *const route_stop[] = {"and",  "the", "for", "with", "from", "that", "this",
+                                         "your", "our", "are", "you",  "what", "how",  "can",
+                                         "not",  "all", "any", "has",  "have", "its",  "theo",
+                                         "của",  "cho", "các", "và",   "agent"};
 
 /* The next word of *s into w (ASCII-lowercased; bytes >= 0x80 belong to words, so UTF-8
  * Vietnamese stays whole); 0 at the end. Words shorter than 3 bytes and stop words are

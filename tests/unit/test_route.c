@@ -63,7 +63,7 @@ static void test_parse_invalid_is_unclear(void **state)
                          "not json",
                          "[1,2]",
                          "{\"agent\": 5}",
-                         "{\"agnt\":\"AgentDebts\"}", /* names no agent of the list */
+                         "{\"agnt\":\"AgentDebts\"}",     /* names no agent of the list */
                          "{\"agent\":\"AgentAnalysis\"}", /* not this tenant's */
                          "{\"agent\":\"agentdebt\"}",     /* names are exact */
                          "{\"agent\":\"UNCLEAR\"}",
