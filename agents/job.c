@@ -6,9 +6,13 @@
  *   llm:   streamed chat call with the tools; deltas -> `delta` events
  *   tools: each tool call of a round -> `tool_call`, tool_invoke (arguments validated against
  *          the tool's JSON Schema first), `tool_result`; when the round is complete, back to llm
- *          (at most max_tool_iterations rounds)
- *   final: format, metadata, assistant message (unique per job and part), session, checkpoint,
- *          jobs row, `final` (MULTI_INTENT: when every part is done, the joined answer)
+ *          (at most max_tool_iterations rounds); a call the model got wrong (no name, a tool
+ *          not offered, arguments no JSON object or failing the schema) is not run: the model
+ *          gets the error as the tool's result (reply.h)
+ *   final: the fallback text for an empty answer, one cut at the token limit, or tool calls
+ *          with no round left (reply.h); format, metadata, assistant message (unique per
+ *          job and part), session, checkpoint, jobs row, `final` (MULTI_INTENT: when every
+ *          part is done, the joined answer)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +26,7 @@
 #include "format.h"
 #include "json_field.h"
 #include "log.h"
+#include "reply.h"
 #include "tool.h"
 
 struct ajob;
@@ -66,6 +71,9 @@ struct ajob {
     json_object *last_data;
     int tool_failed;
     char failed_tool[65];
+    int invalid_calls;            /* tool calls of the model that were not run (reply.h) */
+    enum reply_fallback fallback; /* what the final answer is (reply.h) */
+    char finish_reason[24];       /* of the last LLM answer */
     long in_tokens, out_tokens;
     char *model;
     long long t0;
@@ -450,6 +458,13 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(meta, "citations", json_object_get(j->citations));
     json_object_object_add(meta, "output_format", json_object_new_string(j->format_type));
     json_object_object_add(meta, "history_messages", json_object_new_int(j->history_count));
+    if (j->finish_reason[0])
+        json_object_object_add(meta, "finish_reason", json_object_new_string(j->finish_reason));
+    if (j->fallback != REPLY_ANSWER)
+        json_object_object_add(meta, "fallback",
+                               json_object_new_string(reply_fallback_name(j->fallback)));
+    if (j->invalid_calls)
+        json_object_object_add(meta, "invalid_tool_calls", json_object_new_int(j->invalid_calls));
     if (j->nparts > 1) {
         json_object_object_add(meta, "part", json_object_new_int(j->part));
         json_object_object_add(meta, "parts", json_object_new_int(j->nparts));
@@ -628,6 +643,26 @@ static void tool_finished(struct ajob *j, size_t k, const struct tool_def *t, js
     json_object_put(ev);
 }
 
+/* A call of the model that is not run (reply.h): the model gets the error as the tool's
+ * result and another round; no "service unavailable" note, since no service failed. */
+static void invalid_call(struct ajob *j, size_t k, const char *msg)
+{
+    char m[512];
+    snprintf(m, sizeof(m), "%s", msg);
+    log_redact(m, sizeof(m));
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "id", json_object_new_string(j->round[k].id));
+    json_object_object_add(ev, "tool", json_object_new_string(j->round[k].name));
+    json_object_object_add(ev, "ok", json_object_new_boolean(0));
+    json_object_object_add(ev, "error", json_object_new_string(m));
+    json_object_object_add(ev, "invalid_call", json_object_new_boolean(1));
+    add_part(j, ev);
+    pipeline_emit(&j->svc->pl, j->env, "tool_result", ev);
+    json_object_put(ev);
+    j->round_results[k] = reply_invalid_result(j->tools, j->ntools, m);
+    j->invalid_calls++;
+}
+
 static void on_tool_done(void *opaque, json_object *result, const char *error)
 {
     struct tcall *tc = opaque;
@@ -660,6 +695,14 @@ static void dispatch(struct ajob *j, size_t k)
     pipeline_emit(&j->svc->pl, j->env, "tool_call", ev);
     json_object_put(ev);
     json_object_array_add(j->tool_calls_meta, json_object_new_string(c->name));
+    /* Only the tools this tenant may use were offered; a call to anything else, or with
+     * arguments that are no JSON object or fail the schema, goes back to the model. */
+    if (reply_check_call(j->tools, j->ntools, c->name, c->arguments, err, sizeof(err)) !=
+        REPLY_CALL_OK) {
+        json_object_put(args);
+        invalid_call(j, k, err);
+        return;
+    }
     if (args && json_object_is_type(args, json_type_object)) {
         json_object_object_foreach(args, key, val)
         {
@@ -667,24 +710,17 @@ static void dispatch(struct ajob *j, size_t k)
         }
     }
     j->pending++;
-    if (!t) {
-        /* Only the tools this tenant may use were offered; anything else is refused. */
-        snprintf(err, sizeof(err), "tool %s is not available to this agent", c->name);
-    } else if (!args) {
-        snprintf(err, sizeof(err), "tool %s: arguments are not valid JSON", c->name);
-    } else {
-        struct tcall *tc = calloc(1, sizeof(*tc));
-        if (tc) {
-            tc->j = j;
-            tc->k = k;
-            if (tool_invoke(&j->tctx, t, args, on_tool_done, tc, err, sizeof(err)) == 0) {
-                json_object_put(args);
-                return;
-            }
-            free(tc);
-        } else {
-            snprintf(err, sizeof(err), "out of memory");
+    struct tcall *tc = calloc(1, sizeof(*tc));
+    if (tc) {
+        tc->j = j;
+        tc->k = k;
+        if (tool_invoke(&j->tctx, t, args, on_tool_done, tc, err, sizeof(err)) == 0) {
+            json_object_put(args);
+            return;
         }
+        free(tc);
+    } else {
+        snprintf(err, sizeof(err), "out of memory");
     }
     json_object_put(args);
     tool_finished(j, k, t, NULL, err);
@@ -713,6 +749,8 @@ static void on_llm_done(void *opaque, const struct llm_response *resp, const str
         free(j->model);
         j->model = strdup(resp->model);
     }
+    snprintf(j->finish_reason, sizeof(j->finish_reason), "%s",
+             resp->finish_reason ? resp->finish_reason : "");
     if (resp->ntool_calls > 0 && j->ntools > 0 && j->iterations < j->svc->max_tool_iterations) {
         j->iterations++;
         if (msg_push(j, LLM_ROLE_ASSISTANT, resp->content, resp->tool_calls, resp->ntool_calls,
@@ -731,7 +769,16 @@ static void on_llm_done(void *opaque, const struct llm_response *resp, const str
             round_done(j);
         return;
     }
-    finalize(j, resp->content);
+    /* Final: an empty answer, one cut at the token limit, or tool calls that can no longer
+     * run get their fallback text (reply.h). */
+    j->fallback = reply_classify(resp);
+    char *text = reply_text(j->fallback, resp->content, j->language);
+    if (!text) {
+        fail(j, "internal", "out of memory");
+        return;
+    }
+    finalize(j, text);
+    free(text);
 }
 
 /* ---- start --------------------------------------------------------------------------------- */

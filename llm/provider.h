@@ -61,7 +61,10 @@ void llm_acc_set(char **dst, const char *s);
 void llm_acc_usage(struct llm_acc *a, json_object *usage, const char *in_key, const char *out_key);
 /* Records a provider finish reason (normalized) if raw is not NULL; returns 1 if it did. */
 int llm_acc_finish_reason(struct llm_acc *a, const char *raw);
-/* Moves the accumulated result into r (r zeroed first). Tool calls without arguments get "{}". */
+/* Moves the accumulated result into r (r zeroed first). Tool calls without arguments get "{}";
+ * a call without a name gets "" and arguments that are not a JSON object are kept as sent
+ * (the agent answers the model with a tool error). A stream without usage: output_tokens is
+ * the number of content deltas. */
 int llm_acc_finish(struct llm_acc *a, struct llm_response *r);
 
 /* Incremental SSE parser: feed any byte ranges; complete events are dispatched. */

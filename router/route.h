@@ -14,6 +14,14 @@
 
 enum route_kind { ROUTE_AGENT, ROUTE_UNCLEAR, ROUTE_MULTI };
 
+/* How the decision was reached (route_parse). */
+enum route_how {
+    ROUTE_HOW_NONE = 0,    /* nothing usable: UNCLEAR */
+    ROUTE_HOW_MODEL,       /* the model's JSON answer */
+    ROUTE_HOW_ANSWER_NAME, /* fallback 1: the answer named one agent */
+    ROUTE_HOW_KEYWORDS,    /* fallback 2: keyword routing on the user's message */
+};
+
 struct route_part {
     char agent[101];
     char *message; /* malloc'd */
@@ -24,13 +32,27 @@ struct route_decision {
     char intent[64];
     struct route_part parts[ROUTE_MAX_PARTS]; /* ROUTE_AGENT: parts[0]; ROUTE_MULTI: nparts */
     size_t nparts;
+    enum route_how how;
 };
+/* "model", "answer_name", "keywords", "none". */
+const char *route_how_name(enum route_how h);
 
 /* The system prompt for agents (a JSON array of {"name","description"}). malloc'd. */
 char *route_prompt(json_object *agents);
-/* Parses the LLM's answer. Anything invalid -- not JSON, no "agent", an agent not in the list,
- * MULTI_INTENT without a valid part -- is UNCLEAR. A MULTI_INTENT with a single valid part is
- * routed like a normal answer. user_message is the part message when a part has none. */
+/* Parses the LLM's answer. A MULTI_INTENT with a single valid part is routed like a normal
+ * answer. user_message is the part message when a part has none.
+ *
+ * When the answer is not a usable decision (not JSON, JSON without a string "agent", an agent
+ * not in the list, MULTI_INTENT without a valid part -- small models answer prose or JSON of
+ * their own shape), the fallbacks run in order:
+ *   1. the answer names exactly one of the tenant's agents (e.g. "AgentDebt should handle
+ *      this"): that agent (how = ROUTE_HOW_ANSWER_NAME);
+ *   2. keyword routing: the words of user_message (ASCII-lowercased, 3+ bytes, a plural "s"
+ *      dropped) against the words of each agent's name (without "Agent") and description;
+ *      the single best score >= 1 wins (how = ROUTE_HOW_KEYWORDS), a tie routes nowhere;
+ *   3. UNCLEAR (how = ROUTE_HOW_NONE).
+ * An explicit {"agent": "UNCLEAR"} is taken as it is (how = ROUTE_HOW_MODEL): the model said
+ * so. */
 void route_parse(const char *answer, json_object *agents, const char *user_message,
                  struct route_decision *out);
 void route_decision_cleanup(struct route_decision *d);
@@ -39,5 +61,8 @@ void route_decision_cleanup(struct route_decision *d);
 char *route_clarify(json_object *agents, const char *language);
 /* "AgentDebt" -> "debt_query" (when the LLM gave no intent). */
 void route_default_intent(const char *agent, char *buf, size_t cap);
+/* Fallback 2 alone: the agent whose name and description share the most words with message,
+ * or NULL (no word in common, or a tie). The pointer is into agents. */
+const char *route_by_keywords(json_object *agents, const char *message);
 
 #endif

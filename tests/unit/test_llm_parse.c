@@ -437,7 +437,16 @@ static void test_tool_args_must_be_object(void **state)
     struct llm_acc_call *c = llm_acc_call(&a, 0);
     llm_acc_set(&c->name, "f");
     llm_buf_add(&c->args, "{\"x\":", 5, LLM_BODY_LIMIT); /* cut arguments */
-    assert_int_equal(llm_acc_finish(&a, &r), LLM_ERR_BAD_RESPONSE);
+    c = llm_acc_call(&a, 1);
+    llm_buf_add(&c->args, "{}", 2, LLM_BODY_LIMIT); /* no name */
+    /* Passed on as sent: the agent answers the model with a tool error (agents/reply.c). */
+    assert_int_equal(llm_acc_finish(&a, &r), 0);
+    assert_int_equal(r.ntool_calls, 2);
+    assert_string_equal(r.tool_calls[0].name, "f");
+    assert_string_equal(r.tool_calls[0].arguments, "{\"x\":");
+    assert_string_equal(r.tool_calls[1].name, "");
+    assert_string_equal(r.tool_calls[1].id, "call_1");
+    llm_response_cleanup(&r);
     llm_acc_cleanup(&a);
     llm_acc_init(&a, NULL, NULL);
     c = llm_acc_call(&a, 3);
@@ -446,6 +455,69 @@ static void test_tool_args_must_be_object(void **state)
     assert_string_equal(r.tool_calls[0].arguments, "{}");
     llm_response_cleanup(&r);
     llm_acc_cleanup(&a);
+}
+
+/* ---- llama.cpp (llama-cpp-python 0.3.16 serving SmolLM2-135M-Instruct), recorded ----------- */
+
+static void test_llamacpp_stream_length(void **state)
+{
+    /* 24 tokens asked for; one chunk per token, a role-only first chunk, an empty delta with
+     * finish_reason "length", no usage chunk although stream_options.include_usage was sent. */
+    for (size_t step = 1; step < 700; step += 53) {
+        struct llm_response r;
+        struct deltas d;
+        assert_int_equal(run_stream(&llm_openai_ops, "llamacpp_stream_length.sse", step, &r, &d),
+                         0);
+        assert_non_null(r.content);
+        assert_true(strncmp(r.content, "Customer MST 0", 14) == 0);
+        assert_string_equal(d.text, r.content);
+        assert_int_equal(d.n, 24);
+        assert_string_equal(r.finish_reason, "length");
+        assert_string_equal(r.model, "smollm2");
+        assert_int_equal(r.input_tokens, 0);
+        assert_int_equal(r.output_tokens, 24); /* counted: the stream carries no usage */
+        assert_int_equal(r.ntool_calls, 0);
+        llm_response_cleanup(&r);
+    }
+}
+
+static void test_llamacpp_stream_stop(void **state)
+{
+    struct llm_response r;
+    struct deltas d;
+    assert_int_equal(run_stream(&llm_openai_ops, "llamacpp_stream_stop.sse", 7, &r, &d), 0);
+    assert_string_equal(r.content, "Hello, hello.");
+    assert_int_equal(d.n, 4);
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.output_tokens, 4);
+    llm_response_cleanup(&r);
+    /* tool_choice "auto" with stream: the server raises after the 200 and sends nothing. */
+    assert_int_equal(run_stream(&llm_openai_ops, "llamacpp_stream_tools_auto.sse", 7, &r, &d),
+                     LLM_ERR_BAD_RESPONSE);
+}
+
+static void test_llamacpp_bodies(void **state)
+{
+    struct llm_response r;
+    assert_int_equal(parse_body(&llm_openai_ops, "llamacpp_intent_json.json", &r), 0);
+    assert_true(strncmp(r.content, "{\n\"type\": \"user\"", 16) == 0);
+    assert_string_equal(r.finish_reason, "stop");
+    assert_int_equal(r.input_tokens, 429);
+    assert_int_equal(r.output_tokens, 68);
+    assert_string_equal(r.model, "smollm2");
+    llm_response_cleanup(&r);
+    /* chatml-function-calling, tool_choice "auto", not streamed: content null, one call whose
+     * id embeds the completion id, and the legacy function_call beside it (ignored). */
+    assert_int_equal(parse_body(&llm_openai_ops, "llamacpp_tool_calls.json", &r), 0);
+    assert_null(r.content);
+    assert_int_equal(r.ntool_calls, 1);
+    assert_string_equal(r.tool_calls[0].name, "get_customer_debt");
+    assert_true(strncmp(r.tool_calls[0].id, "call__0_get_customer_debt_cmpl-", 31) == 0);
+    assert_string_equal(r.tool_calls[0].arguments, "{\"mst\": \"1023456789\"}");
+    assert_string_equal(r.finish_reason, "tool_calls");
+    assert_int_equal(r.input_tokens, 279);
+    assert_int_equal(r.output_tokens, 17);
+    llm_response_cleanup(&r);
 }
 
 /* ---- errors
@@ -793,6 +865,9 @@ int main(void)
         cmocka_unit_test(test_stream_without_end_is_bad),
         cmocka_unit_test(test_whole_bodies),
         cmocka_unit_test(test_tool_args_must_be_object),
+        cmocka_unit_test(test_llamacpp_stream_length),
+        cmocka_unit_test(test_llamacpp_stream_stop),
+        cmocka_unit_test(test_llamacpp_bodies),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_finish_and_names),
         cmocka_unit_test(test_request_bodies),
