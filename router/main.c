@@ -320,6 +320,7 @@ static void route(struct rjob *j, const struct route_decision *d)
         ev, "agent", json_object_new_string(d->nparts == 1 ? d->parts[0].agent : "MULTI_INTENT"));
     json_object_object_add(ev, "language", json_object_new_string(j->language));
     json_object_object_add(ev, "intent", json_object_new_string(d->intent));
+    json_object_object_add(ev, "routed_by", json_object_new_string(route_how_name(d->how)));
     if (d->nparts > 1) {
         json_object *arr = json_object_new_array();
         for (size_t i = 0; i < d->nparts; i++) {
@@ -372,6 +373,13 @@ static void on_classified(void *opaque, const struct llm_response *resp,
     }
     struct route_decision d;
     route_parse(resp->content, j->agents, j->message, &d);
+    if (d.how != ROUTE_HOW_MODEL) {
+        /* The model's answer was not the strict JSON: say how the job was routed instead. */
+        struct log_ctx c;
+        logctx(j->env, &c);
+        log_kv(LOG_INFO, &c, "intent answer not usable; fallback", "routed_by",
+               route_how_name(d.how), (char *)NULL);
+    }
     if (d.kind == ROUTE_UNCLEAR)
         answer_unclear(j);
     else
