@@ -1,0 +1,36 @@
+/* utf8.h — text from outside (LLM answers and deltas, tool responses, OCR output, document
+ * text, knowledge chunks) made valid before it is stored, streamed or published.
+ *
+ * PostgreSQL refuses text with invalid UTF-8 or a NUL byte ("invalid byte sequence for
+ * encoding UTF8"), and JSON has no way to carry either, so one bad byte from a peer would
+ * otherwise lose a whole answer. utf8_sanitize() repairs instead of refusing:
+ *   - every maximal ill-formed subsequence (a stray continuation byte, a sequence cut short,
+ *     an overlong form, a surrogate, a code point above U+10FFFF) becomes one U+FFFD, the
+ *     practice of Unicode §3.9 and the WHATWG decoder;
+ *   - NUL and the other C0 control characters but TAB, LF and CR, and DEL, become U+FFFD;
+ *   - everything else is copied as it is.
+ * The counts go to an optional report, so the caller can record in the metadata that a text
+ * was repaired. utf8_cut() finds where to cut a text so that no character is split.
+ */
+#ifndef AGENTHUB_UTF8_H
+#define AGENTHUB_UTF8_H
+
+#include <stddef.h>
+
+struct utf8_report {
+    size_t invalid;  /* ill-formed sequences replaced */
+    size_t controls; /* NUL and control characters replaced */
+};
+
+/* A malloc'd, NUL-terminated repaired copy of s[0, len); its length in *outlen (may be NULL).
+ * rep (may be NULL) is added to, not reset. NULL only when out of memory. */
+char *utf8_sanitize(const char *s, size_t len, size_t *outlen, struct utf8_report *rep);
+
+/* 1 when utf8_sanitize would copy s[0, len) unchanged, else 0. */
+int utf8_is_clean(const char *s, size_t len);
+
+/* The largest n <= max (and <= len) at which s may be cut without splitting a character:
+ * n never falls between a lead byte and its continuation bytes. */
+size_t utf8_cut(const char *s, size_t len, size_t max);
+
+#endif

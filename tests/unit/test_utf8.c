@@ -1,0 +1,97 @@
+/* Unit tests for common/utf8: repair of ill-formed UTF-8 and control characters, and cuts
+ * that never split a character. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "utf8.h"
+
+#define FFFD "\xEF\xBF\xBD"
+
+static void check(const char *in, size_t len, const char *want, size_t invalid, size_t controls)
+{
+    struct utf8_report rep = {0, 0};
+    size_t n = 0;
+    char *out = utf8_sanitize(in, len, &n, &rep);
+    assert_non_null(out);
+    assert_int_equal(n, strlen(want));
+    assert_memory_equal(out, want, n);
+    assert_int_equal(out[n], '\0');
+    assert_int_equal(rep.invalid, invalid);
+    assert_int_equal(rep.controls, controls);
+    assert_true(utf8_is_clean(out, n));
+    assert_int_equal(utf8_is_clean(in, len), invalid == 0 && controls == 0);
+    free(out);
+}
+
+static void test_valid_text_is_copied(void **state)
+{
+    (void)state;
+    const char *vi = "Chính sách hoàn tiền mất bao lâu?";
+    check(vi, strlen(vi), vi, 0, 0);
+    check("tab\tnl\ncr\r", 10, "tab\tnl\ncr\r", 0, 0);
+    check("\xF0\x9F\x98\x80 \xE2\x82\xAC", 8, "\xF0\x9F\x98\x80 \xE2\x82\xAC", 0, 0); /* 😀 € */
+    check("", 0, "", 0, 0);
+}
+
+static void test_ill_formed_sequences_become_one_fffd_each(void **state)
+{
+    (void)state;
+    /* "hoàn" cut in the middle of à (C3 A0): the lead byte alone */
+    check("ho\xC3", 3, "ho" FFFD, 1, 0);
+    /* a stray continuation byte */
+    check("a\x80z", 3, "a" FFFD "z", 1, 0);
+    /* Latin-1 "café" from an ERP: E9 is a lead byte with no continuation */
+    check("caf\xE9 ok", 7, "caf" FFFD " ok", 1, 0);
+    /* overlong "/" (C0 AF): both bytes ill-formed on their own */
+    check("\xC0\xAF", 2, FFFD FFFD, 2, 0);
+    /* a surrogate (ED A0 80): ED may not be followed by A0 */
+    check("\xED\xA0\x80", 3, FFFD FFFD FFFD, 3, 0);
+    /* above U+10FFFF (F4 90 80 80) */
+    check("\xF4\x90\x80\x80", 4, FFFD FFFD FFFD FFFD, 4, 0);
+    /* a 4-byte sequence cut after 3 bytes: one maximal subpart */
+    check("\xF0\x9F\x98 x", 5, FFFD " x", 1, 0);
+    /* F5..FF never occur */
+    check("\xFF\xFE", 2, FFFD FFFD, 2, 0);
+}
+
+static void test_nul_and_controls_are_replaced(void **state)
+{
+    (void)state;
+    check("a\0b", 3, "a" FFFD "b", 0, 1);
+    check("\x01\x1b[31m\x7f", 7, FFFD FFFD "[31m" FFFD, 0, 3);
+}
+
+static void test_cut_never_splits_a_character(void **state)
+{
+    (void)state;
+    const char *s = "ti\xE1\xBB\x81n"; /* "tiền": ề is E1 BB 81 */
+    size_t len = strlen(s);
+    assert_int_equal(utf8_cut(s, len, 2), 2);
+    assert_int_equal(utf8_cut(s, len, 3), 2); /* inside ề: before it */
+    assert_int_equal(utf8_cut(s, len, 4), 2);
+    assert_int_equal(utf8_cut(s, len, 5), 5); /* after ề */
+    assert_int_equal(utf8_cut(s, len, 100), len);
+    assert_int_equal(utf8_cut(s, len, 0), 0);
+    /* every cut of a valid text leaves valid text */
+    const char *t = "Công nợ của MST 0123456789 là bao nhiêu? 😀";
+    for (size_t m = 0; m <= strlen(t); m++)
+        assert_true(utf8_is_clean(t, utf8_cut(t, strlen(t), m)));
+    /* a run of continuation bytes that belongs to nothing: cut where asked */
+    assert_int_equal(utf8_cut("\x80\x80\x80\x80\x80", 5, 4), 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_text_is_copied),
+        cmocka_unit_test(test_ill_formed_sequences_become_one_fffd_each),
+        cmocka_unit_test(test_nul_and_controls_are_replaced),
+        cmocka_unit_test(test_cut_never_splits_a_character),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
