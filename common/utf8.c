@@ -112,3 +112,19 @@ size_t utf8_cut(const char *in, size_t len, size_t max)
         return max; /* not UTF-8 here anyway: any cut splits nothing that was a character */
     return n;
 }
+
+size_t utf8_partial_tail(const char *in, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    for (size_t k = 1; k <= 3 && k <= len; k++) {
+        size_t i = len - k, bad;
+        if (s[i] < 0xC2 || s[i] > 0xF4) {
+            if ((s[i] & 0xC0) == 0x80)
+                continue; /* a continuation byte: its lead may be further back */
+            return 0;     /* ASCII or a byte that starts nothing */
+        }
+        /* A lead byte: cut short if every byte after it is a valid continuation so far. */
+        return seq_len(s, len, i, &bad) == 0 && bad == k ? k : 0;
+    }
+    return 0;
+}

@@ -33,4 +33,8 @@ int utf8_is_clean(const char *s, size_t len);
  * n never falls between a lead byte and its continuation bytes. */
 size_t utf8_cut(const char *s, size_t len, size_t max);
 
+/* How many bytes at the end of s[0, len) (0..3) begin a character that is cut short, as a
+ * stream fragment may end: the caller keeps them and puts them before the next fragment. */
+size_t utf8_partial_tail(const char *s, size_t len);
+
 #endif

@@ -506,6 +506,10 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
             return;
         }
         /* Deltas for a non-streamed answer to a streaming caller: one, the whole text. */
+        if (llm_acc_repair(&k->acc) != 0) {
+            attempt_failed(k, LLM_ERR_BAD_RESPONSE, 0, "answer too large");
+            return;
+        }
         if (k->stream && k->acc.on_delta && k->acc.content.len) {
             k->acc.deltas++;
             k->acc.on_delta(k->acc.opaque, k->acc.content.p, k->acc.content.len);

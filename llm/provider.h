@@ -46,6 +46,11 @@ struct llm_acc {
     size_t deltas;  /* deltas handed to the caller (no retry after the first) */
     llm_delta_cb on_delta;
     void *opaque;
+    /* Text repair (utf8.h): the start of a character a stream fragment cut short, kept for
+     * the next one, and the count of what was replaced. */
+    char pending[4];
+    size_t npending;
+    size_t repaired;
     /* A provider-reported error inside a 200 stream (OpenAI/Anthropic "error" events). */
     int stream_error; /* an llm_status, 0 if none */
     char stream_errmsg[200];
@@ -53,7 +58,12 @@ struct llm_acc {
 
 void llm_acc_init(struct llm_acc *a, llm_delta_cb cb, void *opaque);
 void llm_acc_cleanup(struct llm_acc *a);
-int llm_acc_text(struct llm_acc *a, const char *s, size_t n); /* appends and emits a delta */
+/* Appends and emits a delta. Text is repaired first (utf8.h: ill-formed UTF-8 and control
+ * characters become U+FFFD, counted in repaired), and a character a fragment cut short is
+ * held back until the next fragment completes it, so no delta splits a character. */
+int llm_acc_text(struct llm_acc *a, const char *s, size_t n);
+/* Repairs the whole accumulated content (a non-streamed body, the held-back tail). */
+int llm_acc_repair(struct llm_acc *a);
 /* The call with provider index key, created if absent (NULL when there are too many). */
 struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key);
 void llm_acc_set(char **dst, const char *s);

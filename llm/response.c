@@ -1,6 +1,7 @@
 /* response.c — assembling a response from whole bodies or stream fragments, shared JSON
  * helpers, and the mapping of provider error answers to llm_status codes. */
 #include "provider.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,67 @@ int llm_acc_text(struct llm_acc *a, const char *s, size_t n)
 {
     if (!s || n == 0)
         return 0;
-    if (llm_buf_add(&a->content, s, n, LLM_BODY_LIMIT) != 0)
+    /* The held-back start of a character, then this fragment, less a new cut-short tail. */
+    size_t total = a->npending + n;
+    char *joined = malloc(total);
+    if (!joined)
         return LLM_ERR_BAD_RESPONSE;
-    if (a->on_delta) {
-        a->deltas++;
-        a->on_delta(a->opaque, s, n);
+    memcpy(joined, a->pending, a->npending);
+    memcpy(joined + a->npending, s, n);
+    size_t keep = utf8_partial_tail(joined, total);
+    a->npending = keep;
+    memcpy(a->pending, joined + total - keep, keep);
+    int rc = 0;
+    size_t len = total - keep, outlen = 0;
+    if (len == 0)
+        goto out;
+    struct utf8_report rep = {0, 0};
+    char *text = utf8_sanitize(joined, len, &outlen, &rep);
+    if (!text) {
+        rc = LLM_ERR_BAD_RESPONSE;
+        goto out;
     }
-    return 0;
+    a->repaired += rep.invalid + rep.controls;
+    if (llm_buf_add(&a->content, text, outlen, LLM_BODY_LIMIT) != 0)
+        rc = LLM_ERR_BAD_RESPONSE;
+    else if (a->on_delta) {
+        a->deltas++;
+        a->on_delta(a->opaque, text, outlen);
+    }
+    free(text);
+out:
+    free(joined);
+    return rc;
+}
+
+int llm_acc_repair(struct llm_acc *a)
+{
+    if (a->npending) { /* a stream that ended inside a character */
+        if (llm_buf_add(&a->content, a->pending, a->npending, LLM_BODY_LIMIT) != 0)
+            return LLM_ERR_BAD_RESPONSE;
+        a->npending = 0;
+    }
+    if (!a->content.len || utf8_is_clean(a->content.p, a->content.len))
+        return 0;
+    struct utf8_report rep = {0, 0};
+    size_t outlen = 0;
+    char *text = utf8_sanitize(a->content.p, a->content.len, &outlen, &rep);
+    if (!text)
+        return LLM_ERR_BAD_RESPONSE;
+    a->repaired += rep.invalid + rep.controls;
+    a->content.len = 0;
+    int rc = llm_buf_add(&a->content, text, outlen, LLM_BODY_LIMIT) != 0 ? LLM_ERR_BAD_RESPONSE : 0;
+    free(text);
+    return rc;
+}
+
+/* A repaired malloc'd copy of s (tool call names and arguments), counted in a->repaired. */
+static char *acc_clean_dup(struct llm_acc *a, const char *s)
+{
+    struct utf8_report rep = {0, 0};
+    char *d = utf8_sanitize(s, strlen(s), NULL, &rep);
+    a->repaired += rep.invalid + rep.controls;
+    return d;
 }
 
 struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key)
@@ -89,6 +144,8 @@ int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
 {
     memset(r, 0, sizeof(*r));
     int rc = LLM_ERR_BAD_RESPONSE;
+    if (llm_acc_repair(a) != 0)
+        goto out;
     if (a->content.len) {
         r->content = strdup(a->content.p);
         if (!r->content)
@@ -109,8 +166,8 @@ int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
             char idbuf[32];
             snprintf(idbuf, sizeof(idbuf), "call_%zu", i);
             t->id = strdup(c->id && *c->id ? c->id : idbuf);
-            t->name = strdup(c->name ? c->name : "");
-            t->arguments = strdup(c->args.len ? c->args.p : "{}");
+            t->name = acc_clean_dup(a, c->name ? c->name : "");
+            t->arguments = acc_clean_dup(a, c->args.len ? c->args.p : "{}");
             if (!t->id || !t->name || !t->arguments)
                 goto out;
         }
@@ -124,6 +181,7 @@ int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
     r->model = a->model ? strdup(a->model) : NULL;
     r->input_tokens = a->input_tokens;
     r->output_tokens = a->output_tokens;
+    r->repaired = a->repaired;
     /* A stream without usage (llama-cpp-python 0.3.16 ignores stream_options.include_usage)
      * but one chunk per generated token: the chunks are the output count. */
     if (r->input_tokens <= 0 && r->output_tokens <= 0 && a->deltas > 0)

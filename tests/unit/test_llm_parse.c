@@ -202,6 +202,49 @@ static void test_openai_stream_text(void **state)
     }
 }
 
+/* What a provider sends is made valid text: a character split between two deltas is held
+ * back and sent whole (no delta ever splits it), a stream that ends inside a character and
+ * bytes that are not UTF-8 (Latin-1) become U+FFFD, counted in resp.repaired. */
+static void test_stream_text_repaired(void **state)
+{
+    (void)state;
+    static const char *const events[] = {
+        "{\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Ho\xC3\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\xA0n caf\xE9 \"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ti\xE1\xBB\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}",
+        "[DONE]",
+    };
+    struct deltas d;
+    memset(&d, 0, sizeof d);
+    struct run r = {.ops = &llm_openai_ops};
+    llm_acc_init(&r.acc, on_delta, &d);
+    for (size_t i = 0; i < sizeof events / sizeof *events; i++)
+        assert_int_equal(ev(&r, "", events[i], strlen(events[i])), 0);
+    assert_string_equal(d.text, "Ho\xC3\xA0n caf\xEF\xBF\xBD ti"); /* the cut tail not yet sent */
+    struct llm_response resp;
+    assert_int_equal(llm_acc_finish(&r.acc, &resp), 0);
+    assert_string_equal(resp.content, "Ho\xC3\xA0n caf\xEF\xBF\xBD ti\xEF\xBF\xBD");
+    assert_int_equal(resp.repaired, 2);
+    llm_response_cleanup(&resp);
+    llm_acc_cleanup(&r.acc);
+
+    /* a whole body in Latin-1, with a control character */
+    const char *body = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+                       "\"content\":\"Ch\xEDnh s\xE1" "ch\\u001b\"},\"finish_reason\":\"stop\"}]}";
+    struct llm_acc a;
+    llm_acc_init(&a, NULL, NULL);
+    json_object *root = llm_json_parse(body, strlen(body));
+    assert_non_null(root);
+    assert_int_equal(llm_openai_ops.parse(&a, root), 0);
+    assert_int_equal(llm_acc_finish(&a, &resp), 0);
+    assert_string_equal(resp.content, "Ch\xEF\xBF\xBDnh s\xEF\xBF\xBD" "ch\xEF\xBF\xBD");
+    assert_int_equal(resp.repaired, 3);
+    llm_response_cleanup(&resp);
+    llm_acc_cleanup(&a);
+    json_object_put(root);
+}
+
 static void test_openai_stream_parallel_tools(void **state)
 {
     for (size_t step = 1; step < 300; step += 29) {
@@ -856,6 +899,7 @@ int main(void)
         cmocka_unit_test(test_sse_callback_stops),
         cmocka_unit_test(test_sse_cap),
         cmocka_unit_test(test_openai_stream_text),
+        cmocka_unit_test(test_stream_text_repaired),
         cmocka_unit_test(test_openai_stream_parallel_tools),
         cmocka_unit_test(test_openai_reused_index),
         cmocka_unit_test(test_anthropic_stream_text),

@@ -85,6 +85,20 @@ static void test_cut_never_splits_a_character(void **state)
     assert_int_equal(utf8_cut("\x80\x80\x80\x80\x80", 5, 4), 4);
 }
 
+static void test_partial_tail(void **state)
+{
+    (void)state;
+    assert_int_equal(utf8_partial_tail("ho\xC3", 3), 1);           /* à cut after its lead */
+    assert_int_equal(utf8_partial_tail("ti\xE1\xBB", 4), 2);       /* ề cut after 2 of 3 */
+    assert_int_equal(utf8_partial_tail("\xF0\x9F\x98", 3), 3);     /* 😀 cut after 3 of 4 */
+    assert_int_equal(utf8_partial_tail("ti\xE1\xBB\x81", 5), 0);   /* whole */
+    assert_int_equal(utf8_partial_tail("abc", 3), 0);
+    assert_int_equal(utf8_partial_tail("", 0), 0);
+    assert_int_equal(utf8_partial_tail("a\x80", 2), 0);            /* stray: nothing to wait for */
+    assert_int_equal(utf8_partial_tail("\xE0\x80", 2), 0);         /* overlong: never completes */
+    assert_int_equal(utf8_partial_tail("\xFF", 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +106,7 @@ int main(void)
         cmocka_unit_test(test_ill_formed_sequences_become_one_fffd_each),
         cmocka_unit_test(test_nul_and_controls_are_replaced),
         cmocka_unit_test(test_cut_never_splits_a_character),
+        cmocka_unit_test(test_partial_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
