@@ -352,9 +352,16 @@ int req_query(const struct req *r, const char *name, char *buf, size_t cap)
     return n >= 0 ? 0 : -1;
 }
 
+/* Only the event streams take a token in the URL: EventSource cannot send a header. */
+static int route_is_event_stream(const struct req *r)
+{
+    return strcmp(r->route, "jobs.events") == 0 || strcmp(r->route, "documents.events") == 0;
+}
+
 int req_auth(struct req *r, const char *tenant)
 {
     char why[128] = "";
+    int from_query = 0;
     const char *h = mg_get_header(r->conn, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         /* EventSource cannot set headers: the web UI passes ?access_token= on event streams
@@ -362,10 +369,11 @@ int req_auth(struct req *r, const char *tenant)
         /* Heap, not thread-local: static TLS is initialized in every one of the thousands of
          * worker threads, and 8 KiB each would show up in RSS. */
         char *qtok = NULL;
-        if (strcmp(r->route, "jobs.events") == 0 && r->ri->query_string &&
+        if (route_is_event_stream(r) && r->ri->query_string &&
             (qtok = r->qtok = malloc(AUTH_MAX_TOKEN + 1)) != NULL &&
             req_query(r, "access_token", qtok, AUTH_MAX_TOKEN + 1) == 0 && qtok[0]) {
             r->token = qtok;
+            from_query = 1;
         } else {
             log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", (char *)NULL);
             reply_error(r, 401, "unauthorized", "invalid token");
@@ -377,15 +385,29 @@ int req_auth(struct req *r, const char *tenant)
             h++;
         r->token = h;
     }
-    if (auth_verify(r->app->auth, r->token, time(NULL), &r->claims, why, sizeof why) != 0) {
+    time_t now = time(NULL);
+    if (auth_verify(r->app->auth, r->token, now, &r->claims, why, sizeof why) != 0) {
         log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, (char *)NULL);
         reply_error(r, 401, "unauthorized", "invalid token");
         return -1;
     }
+    /* A URL is copied into histories, proxy logs and Referer headers: a token there must be
+     * short-lived, both in what is left of it and in its whole life (iat required). */
+    if (from_query) {
+        long maxq = r->app->cfg.jwt_query_token_max_s;
+        if (r->claims.iat <= 0 || r->claims.exp - r->claims.iat > maxq ||
+            r->claims.exp - (long)now > maxq) {
+            memset(&r->claims, 0, sizeof r->claims);
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason",
+                   "?access_token= lives longer than JWT_QUERY_TOKEN_MAX_S", (char *)NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+    }
     r->authed = 1;
     if (tenant && strcmp(tenant, r->claims.tenant_id) != 0) {
-        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant", r->claims.tenant_id,
-               (char *)NULL);
+        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant",
+               r->claims.operator ? "(operator)" : r->claims.tenant_id, (char *)NULL);
         reply_error(r, 403, "forbidden", "token is not valid for this tenant");
         return -1;
     }
@@ -397,7 +419,7 @@ int req_admin(struct req *r)
 {
     if (req_auth(r, NULL) != 0)
         return -1;
-    if (!r->claims.admin) {
+    if (!r->claims.admin && !r->claims.operator) {
         reply_error(r, 403, "forbidden", "admin role required");
         return -1;
     }
