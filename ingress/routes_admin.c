@@ -776,6 +776,8 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
     const char *rid = json_field_str(row, rs->id_col);
     if (rid)
         snprintf(r->audit_resource, sizeof r->audit_resource, "%s", rid);
+    if (rid && rs == &res_tenants)
+        snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", rid);
     if (rs->after && rid)
         rs->after(r, rid, row);
     reply_json(r, id ? 200 : 201, row);
