@@ -453,7 +453,7 @@ class DemoSecretsTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(stat.S_IMODE(os.stat(old).st_mode), 0o600)
         spy.seek(0)
-        self.assertNotIn(b"PRIVATE KEY", spy.read(), "the new key went into the old open file")
+        self.assertFalse(b"PRIVATE KEY" in spy.read(), "the new key went into the old open file")
         creates = [l for l in trace.splitlines() if "jwt_private.pem" in l and "O_CREAT" in l]
         self.assertTrue(creates, trace[-2000:])
         for l in creates:
