@@ -153,6 +153,12 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
         return;
     r->responded = 1;
     r->status = status;
+    if (r->before_reply) {
+        /* e.g. the admin audit row: written before the client can see the answer */
+        void (*f)(struct req *) = r->before_reply;
+        r->before_reply = NULL;
+        f(r);
+    }
     response_head(r, &b, status, keep_alive(r, status));
     if (ctype)
         ob_hdr(&b, "Content-Type", ctype);

@@ -112,6 +112,8 @@ struct req {
     /* admin writes (routes_admin.c): what the audit row names */
     char audit_tenant[65];
     char audit_resource[80];
+    /* Called once by reply_raw with r->status set, before the answer is written. */
+    void (*before_reply)(struct req *r);
 };
 
 /* ---- http.c ---------------------------------------------------------------------------- */

@@ -1872,6 +1872,8 @@ void routes_admin(struct req *r)
     const char *what = r->segs[2];
     const char *m = r->ri->request_method;
     int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    if (write)
+        r->before_reply = audit_record; /* the row exists before the client sees the answer */
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(what, known[i]) == 0)
             snprintf(r->route, sizeof r->route, "admin.%s", known[i]);
@@ -1891,6 +1893,5 @@ void routes_admin(struct req *r)
         audit_list(r);
     else
         reply_error(r, 404, "not_found", "no such route");
-    if (write && r->responded)
-        audit_record(r);
+    r->before_reply = NULL;
 }

@@ -427,6 +427,8 @@ class DemoSecretsTest(unittest.TestCase):
     CTL = os.path.join(S.BIN, "agenthubctl")
 
     def strace(self, args, env=None):
+        env = dict(env or os.environ)
+        env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":detect_leaks=0"  # LSan vs ptrace
         log = tempfile.mktemp(prefix="strace-")
         self.addCleanup(lambda: os.path.exists(log) and os.unlink(log))
         r = subprocess.run(["strace", "-f", "-qq", "-o", log, "-e",
