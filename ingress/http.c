@@ -12,6 +12,8 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include "strbuf.h"
 #include "uuid.h"
 
@@ -358,6 +360,76 @@ int req_query(const struct req *r, const char *name, char *buf, size_t cap)
     return n >= 0 ? 0 : -1;
 }
 
+/* ---- stream tokens ----------------------------------------------------------------------------
+ * An opaque, short-lived ticket a browser puts in an event stream's URL instead of its bearer
+ * token: POST /api/{t}/stream-token (with the header) returns "st_" + 64 hex characters, kept
+ * in Redis as agenthub:{t}:stream_token:{sha256 of the ticket} = the token's sub for
+ * JWT_QUERY_TOKEN_MAX_S seconds. It is good for the event streams of that tenant and user only
+ * (reconnects included, until it expires); it is not a JWT and not valid anywhere else. */
+#define STREAM_TOKEN_PREFIX "st_"
+
+static void stream_token_key(const char *tenant, const char *ticket, char *key, size_t cap)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const unsigned char *)ticket, strlen(ticket), h);
+    for (size_t i = 0; i < sizeof h; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(key, cap, "agenthub:%s:stream_token:%s", tenant, hex);
+}
+
+static void route_stream_token(struct req *r, const char *tenant)
+{
+    unsigned char raw[32];
+    char ticket[8 + 2 * sizeof raw], key[200];
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        reply_error(r, 500, "internal", "no randomness");
+        return;
+    }
+    snprintf(ticket, sizeof ticket, "%s", STREAM_TOKEN_PREFIX);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(ticket + strlen(STREAM_TOKEN_PREFIX) + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    stream_token_key(tenant, ticket, key, sizeof key);
+    long ttl = r->app->cfg.jwt_query_token_max_s;
+    if (!r->app->rc || rcache_setex(r->app->rc, key, r->claims.sub, strlen(r->claims.sub),
+                                    (int)ttl) != RC_OK) {
+        reply_error(r, 503, "unavailable", "cache unavailable, retry later");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "stream_token", json_object_new_string(ticket));
+    json_object_object_add(o, "expires_in", json_object_new_int64(ttl));
+    reply_json(r, 201, o);
+    json_object_put(o);
+    OPENSSL_cleanse(ticket, sizeof ticket);
+}
+
+/* A stream ticket in ?access_token=: 0 with r->claims filled, -1 refused. */
+static int stream_token_check(struct req *r, const char *tenant, const char *ticket)
+{
+    char key[200], *sub = NULL;
+    size_t len = 0;
+    if (!tenant || strlen(ticket) != strlen(STREAM_TOKEN_PREFIX) + 64 || !r->app->rc)
+        return -1;
+    stream_token_key(tenant, ticket, key, sizeof key);
+    if (rcache_get(r->app->rc, key, &sub, &len) != RC_OK || !sub || len == 0 ||
+        len >= sizeof r->claims.sub) {
+        free(sub);
+        return -1;
+    }
+    memset(&r->claims, 0, sizeof r->claims);
+    snprintf(r->claims.tenant_id, sizeof r->claims.tenant_id, "%s", tenant);
+    memcpy(r->claims.sub, sub, len);
+    r->claims.sub[len] = 0;
+    r->claims.iat = (long)time(NULL);
+    r->claims.exp = r->claims.iat + r->app->cfg.jwt_query_token_max_s;
+    free(sub);
+    return 0;
+}
+
 /* Only the event streams take a token in the URL: EventSource cannot send a header. */
 static int route_is_event_stream(const struct req *r)
 {
@@ -392,6 +464,17 @@ int req_auth(struct req *r, const char *tenant)
         r->token = h;
     }
     time_t now = time(NULL);
+    if (from_query && strncmp(r->token, STREAM_TOKEN_PREFIX, strlen(STREAM_TOKEN_PREFIX)) == 0) {
+        if (stream_token_check(r, tenant, r->token) != 0) {
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "unknown or expired stream token",
+                   (char *)NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+        r->authed = 1;
+        r->log.tenant_id = tenant;
+        return 0;
+    }
     if (auth_verify(r->app->auth, r->token, now, &r->claims, why, sizeof why) != 0) {
         log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, (char *)NULL);
         reply_error(r, 401, "unauthorized", "invalid token");
@@ -595,6 +678,13 @@ static void dispatch(struct req *r)
                 routes_job_get(r, tenant, s[3]);
             else
                 routes_job_events(r, tenant, s[3]);
+            return;
+        }
+        if (n == 3 && strcmp(s[2], "stream-token") == 0) {
+            snprintf(r->route, sizeof r->route, "stream-token");
+            if (!method_is(r, "POST"))
+                return method_not_allowed(r);
+            route_stream_token(r, tenant);
             return;
         }
         if (strcmp(s[2], "sessions") == 0) {

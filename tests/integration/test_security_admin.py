@@ -349,6 +349,21 @@ class AdminSecurityTest(unittest.TestCase):
         st, _, _ = self.req("GET", "/api/%s/documents/%s/events?access_token=%s" %
                             (self.demo, job, hour))
         self.assertEqual(st, 401)
+        # what the web UI uses: a stream token traded for the header token
+        st, body, _ = self.req("POST", "/api/%s/stream-token" % self.demo, {}, token=hour)
+        self.assertEqual(st, 201, body)
+        self.assertLessEqual(body["expires_in"], 300)
+        stok = body["stream_token"]
+        self.assertNotIn(".", stok)  # opaque, not a JWT
+        st, body, _ = self.req("GET", ev + stok)
+        self.assertEqual(st, 404, body)  # authenticated: no such job
+        for p in ("/api/%s/sessions?access_token=%s" % (self.demo, stok),
+                  "/api/%s/jobs/%s/events?access_token=%s" % (self.acme, job, stok),
+                  ev + stok[:-1] + ("0" if stok[-1] != "0" else "1")):
+            st, _, _ = self.req("GET", p)
+            self.assertEqual(st, 401, p)
+        st, _, _ = self.req("GET", "/api/admin/tenants", token=stok)
+        self.assertEqual(st, 401)
 
     def test_tool_token_refused(self):
         """A token minted for a tool backend (token_use "tool") is useless against AgentHub,
