@@ -1,4 +1,5 @@
-/* routes_admin.c — /api/admin/... (token role "admin"; platform-wide, not tenant-scoped).
+/* routes_admin.c — /api/admin/... for the platform operator (everything) and tenant admins
+ * (their own tenant only); see "who may do what" below and ingress/README.md, "Admin roles".
  *
  *   /api/admin/tenants                     GET list, POST {tenant_id, name, is_active?, settings?}
  *   /api/admin/tenants/{tid}               GET, PATCH|PUT, DELETE
@@ -357,7 +358,8 @@ static const struct resource res_agents = {
     "agent_configs",
     "agent_id",
     1,
-    "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, " TS(
+    "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, "
+    "owner_tenant_id, " TS(
         "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
     "name",
     agent_fields,
