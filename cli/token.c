@@ -64,11 +64,16 @@ out:
 static int token_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'}, {"tenant", required_argument, NULL, 't'},
-        {"sub", required_argument, NULL, 's'}, {"roles", required_argument, NULL, 'r'},
-        {"ttl", required_argument, NULL, 'l'}, {"kid", required_argument, NULL, 'i'},
-        {"iss", required_argument, NULL, 'I'}, {"aud", required_argument, NULL, 'a'},
-        {"operator", no_argument, NULL, 'O'},  {"help", no_argument, NULL, 'h'},
+        {"key", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},
+        {"sub", required_argument, NULL, 's'},
+        {"roles", required_argument, NULL, 'r'},
+        {"ttl", required_argument, NULL, 'l'},
+        {"kid", required_argument, NULL, 'i'},
+        {"iss", required_argument, NULL, 'I'},
+        {"aud", required_argument, NULL, 'a'},
+        {"operator", no_argument, NULL, 'O'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *keyfile = NULL, *tenant = NULL, *sub = NULL, *roles = "", *kid = NULL, *iss = NULL,

@@ -95,8 +95,8 @@ static int kid_valid(const char *s)
     return 1;
 }
 
-static int add_key(struct auth_keyset *a, const char *kid, const char *pem, size_t len,
-                   char *err, size_t errlen)
+static int add_key(struct auth_keyset *a, const char *kid, const char *pem, size_t len, char *err,
+                   size_t errlen)
 {
     unsigned char fp[SHA256_DIGEST_LENGTH];
     if (a->nkeys >= AUTH_MAX_KEYS) {
@@ -344,10 +344,8 @@ out:
 int auth_new(struct auth **out, const char *key_path, long leeway_s, const char *issuer,
              const char *audience, char *err, size_t errlen)
 {
-    struct auth_opts o = {.key_path = key_path,
-                          .leeway_s = leeway_s,
-                          .issuer = issuer,
-                          .audience = audience};
+    struct auth_opts o = {
+        .key_path = key_path, .leeway_s = leeway_s, .issuer = issuer, .audience = audience};
     return auth_new_opts(out, &o, err, errlen);
 }
 
@@ -537,7 +535,7 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, int op
     }
     snprintf(c->sub, sizeof c->sub, "%s", sub);
     c->admin = 0;
-    c->operator = operator_kind ? 1 : 0;
+    c->operator= operator_kind ? 1 : 0;
     if (!operator_kind && json_object_object_get_ex(payload, "roles", &v)) {
         if (!json_object_is_type(v, json_type_array)) {
             why_set(why, whylen, "roles is not an array");

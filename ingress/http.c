@@ -394,8 +394,8 @@ static void route_stream_token(struct req *r, const char *tenant)
     OPENSSL_cleanse(raw, sizeof raw);
     stream_token_key(tenant, ticket, key, sizeof key);
     long ttl = r->app->cfg.jwt_query_token_max_s;
-    if (!r->app->rc || rcache_setex(r->app->rc, key, r->claims.sub, strlen(r->claims.sub),
-                                    (int)ttl) != RC_OK) {
+    if (!r->app->rc ||
+        rcache_setex(r->app->rc, key, r->claims.sub, strlen(r->claims.sub), (int)ttl) != RC_OK) {
         reply_error(r, 503, "unavailable", "cache unavailable, retry later");
         return;
     }
@@ -496,7 +496,7 @@ int req_auth(struct req *r, const char *tenant)
     r->authed = 1;
     if (tenant && strcmp(tenant, r->claims.tenant_id) != 0) {
         log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant",
-               r->claims.operator ? "(operator)" : r->claims.tenant_id, (char *)NULL);
+               r->claims.operator? "(operator)" : r->claims.tenant_id, (char *)NULL);
         reply_error(r, 403, "forbidden", "token is not valid for this tenant");
         return -1;
     }

@@ -359,8 +359,7 @@ static const struct resource res_agents = {
     "agent_id",
     1,
     "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, "
-    "owner_tenant_id, " TS(
-        "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
+    "owner_tenant_id, " TS("created_at") " AS created_at, " TS("updated_at") " AS updated_at",
     "name",
     agent_fields,
     NF(agent_fields),
@@ -421,7 +420,7 @@ static const struct resource res_models = {
 
 static int is_operator(const struct req *r)
 {
-    return r->claims.operator != 0;
+    return r->claims.operator!= 0;
 }
 
 static int require_operator(struct req *r)
@@ -1026,8 +1025,7 @@ static void agents(struct req *r)
             return;
         }
         snprintf(r->audit_resource, sizeof r->audit_resource, "%s", r->segs[3]);
-        if (owned_check(r, &res_agents, r->segs[3], strcmp(r->ri->request_method, "GET") != 0) !=
-            0)
+        if (owned_check(r, &res_agents, r->segs[3], strcmp(r->ri->request_method, "GET") != 0) != 0)
             return;
         if (strcmp(r->ri->request_method, "GET") == 0)
             agent_tools_get(r, r->segs[3]);
@@ -1316,8 +1314,9 @@ static int llm_endpoint_guard(struct req *r, const char *tenant, json_object *bo
         goto out;
     }
     const char *pm[] = {mid};
-    st = pgpool_exec(r->app->db, &nm, "SELECT provider, base_url FROM llm_models WHERE model_id = $1",
-                     1, pm, err, sizeof err);
+    st = pgpool_exec(r->app->db, &nm,
+                     "SELECT provider, base_url FROM llm_models WHERE model_id = $1", 1, pm, err,
+                     sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "llm-config");
         goto out;
@@ -1792,9 +1791,9 @@ static void audit_record(struct req *r)
 {
     char err[256], st[12];
     snprintf(st, sizeof st, "%d", r->status);
-    const char *tenant = r->audit_tenant[0]        ? r->audit_tenant
-                         : !is_operator(r)         ? r->claims.tenant_id
-                                                   : NULL;
+    const char *tenant = r->audit_tenant[0] ? r->audit_tenant
+                         : !is_operator(r)  ? r->claims.tenant_id
+                                            : NULL;
     const char *p[] = {is_operator(r) ? "operator" : "tenant_admin",
                        r->claims.sub,
                        is_operator(r) ? NULL : r->claims.tenant_id,
@@ -1844,12 +1843,14 @@ static void audit_list(struct req *r)
     }
     snprintf(limit, sizeof limit, "%ld", lim);
     const char *p[] = {has_tenant ? tenant : NULL, limit};
-    int st = pgpool_exec(r->app->db, &res,
-                         "SELECT audit_id, " TS("at") " AS at, actor_kind, actor_sub, actor_tenant, "
-                         "tenant_id, method, route, resource_id, status, request_id FROM "
-                         "admin_audit WHERE $1::text IS NULL OR tenant_id = $1 OR actor_tenant = "
-                         "$1 ORDER BY audit_id DESC LIMIT $2::integer",
-                         2, p, err, sizeof err);
+    int st = pgpool_exec(
+        r->app->db, &res,
+        "SELECT audit_id, " TS(
+            "at") " AS at, actor_kind, actor_sub, actor_tenant, "
+                  "tenant_id, method, route, resource_id, status, request_id FROM "
+                  "admin_audit WHERE $1::text IS NULL OR tenant_id = $1 OR actor_tenant = "
+                  "$1 ORDER BY audit_id DESC LIMIT $2::integer",
+        2, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "audit");
         return;

@@ -132,11 +132,12 @@ int llm_endpoint_origin(const char *provider, const char *base_url, char *out, s
     const char *rb = strrchr(host, ']');
     const char *colon = strrchr(host, ':');
     int has_port = colon && (!rb || colon > rb) && (host[0] == '[' || strchr(host, ':') == colon);
-    const char *dport = strcmp(scheme, "https") == 0 ? "443" : strcmp(scheme, "http") == 0 ? "80"
-                                                                                            : "";
-    int w = has_port ? snprintf(out, cap, "%s %s://%s", llm_provider_name(p), scheme, host)
-                     : snprintf(out, cap, "%s %s://%s:%s", llm_provider_name(p), scheme, host,
-                                dport);
+    const char *dport = strcmp(scheme, "https") == 0  ? "443"
+                        : strcmp(scheme, "http") == 0 ? "80"
+                                                      : "";
+    int w = has_port
+                ? snprintf(out, cap, "%s %s://%s", llm_provider_name(p), scheme, host)
+                : snprintf(out, cap, "%s %s://%s:%s", llm_provider_name(p), scheme, host, dport);
     return w > 0 && (size_t)w < cap ? 0 : -1;
 }
 

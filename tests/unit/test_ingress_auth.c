@@ -573,8 +573,7 @@ static void test_operator_keys(void **state)
                                  &c),
                      -1);
     /* operator tokens obey the lifetime bound */
-    assert_int_equal(verify_json(a, priv2, "op",
-                                 "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":FAR}", &c),
+    assert_int_equal(verify_json(a, priv2, "op", "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":FAR}", &c),
                      -1);
     auth_free(a);
 
