@@ -534,6 +534,24 @@ class KeyBindingPipelineTest(pc.PipelineCase):
         self.assertEqual(job.get("status"), "error", job)
         self.assertIn("key_endpoint_mismatch", json.dumps(job))
 
+    def test_tenant_owned_agent_never_routed_to_another_tenant(self):
+        """An agent owned by one tenant, with a permission row for another (planted in the
+        database): the router never hands it to the other tenant."""
+        pl = self.pl
+        owner, victim = uniq("own"), uniq("oth")
+        pl.add_tenant(owner, pl.llm_model, agents=(), tools=())
+        pl.add_tenant(victim, pl.llm_model, agents=(), tools=())
+        name = "AgentWeather" + uuid.uuid4().hex[:6]
+        pl.sql("INSERT INTO agent_configs (name, description, prompt_template, owner_tenant_id) "
+               "VALUES (%s, 'weather forecast: rain, sunshine, temperature', "
+               "'You forecast the weather.', %s)", name, owner)
+        pl.add_tenant(victim, pl.llm_model, agents=(name,), tools=())  # the planted permission
+        pl.flush_cache()
+        r = pl.chat("Will there be rain tomorrow, and what temperature?", tenant=victim)
+        ev = pl.events(r["job_id"], tenant=victim, timeout=60)
+        self.assertNotEqual(pc.first(ev, "routed")["agent"], name, ev)
+        self.assertNotIn(name, json.dumps(ev))
+
 
 if __name__ == "__main__":
     unittest.main()
