@@ -21,15 +21,21 @@
 
 #define KEYGEN_BITS 2048
 
-/* Opens path for writing with the given mode (also applied to an existing file). */
+/* Creates path for writing with the given mode. The file is always new (O_EXCL; --force
+ * removes an old one first), so it has `mode` (less the umask) from the moment it exists: a
+ * private key is never, not even for a moment, readable by others, and an old file's wider
+ * mode or hard links are not inherited. The fchmod only widens a public file to 0644 under a
+ * strict umask; it never runs on a secret (mode 0600 is already the most a umask leaves). */
 static FILE *keygen_open(const char *path, mode_t mode, int force)
 {
-    int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+    int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    if (force && unlink(path) != 0 && errno != ENOENT)
+        return NULL;
     int fd = open(path, flags, mode);
     FILE *f;
     if (fd < 0)
         return NULL;
-    if (fchmod(fd, mode) != 0) {
+    if ((mode & 077) && fchmod(fd, mode) != 0) {
         close(fd);
         return NULL;
     }

@@ -2,6 +2,11 @@
  *
  * Claims: sub, tenant_id, roles (array, possibly empty), iat, exp = iat + ttl, and iss / aud
  * when given; header kid when given. The token is printed on stdout (it is the output).
+ *
+ * --operator: a platform operator token instead, for the admin API (the ingress verifies it
+ * with OPERATOR_PUBLIC_KEY_FILE, never with the tenant keys): sub (the operator's name, as
+ * the audit log shows it), token_use "operator", iat, exp, iss / aud; no tenant_id, no roles.
+ * Sign it with the operator's own key, never a tenant key.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,7 +32,9 @@ static const char token_details[] =
     "  --ttl SECONDS    lifetime, 1..31622400 (default: 3600)\n"
     "  --kid K          key id header\n"
     "  --iss I          issuer claim\n"
-    "  --aud A          audience claim\n";
+    "  --aud A          audience claim\n"
+    "  --operator       a platform operator token (sign with the operator key; no --tenant,\n"
+    "                   no --roles): the ingress checks it against OPERATOR_PUBLIC_KEY_FILE\n";
 
 /* {"roles":[...]} from "a,b" (empty items skipped); NULL on bad input or no memory. */
 static char *token_roles_json(const char *roles)
@@ -57,11 +64,17 @@ out:
 static int token_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"key", required_argument, NULL, 'k'}, {"tenant", required_argument, NULL, 't'},
-        {"sub", required_argument, NULL, 's'}, {"roles", required_argument, NULL, 'r'},
-        {"ttl", required_argument, NULL, 'l'}, {"kid", required_argument, NULL, 'i'},
-        {"iss", required_argument, NULL, 'I'}, {"aud", required_argument, NULL, 'a'},
-        {"help", no_argument, NULL, 'h'},      {NULL, 0, NULL, 0},
+        {"key", required_argument, NULL, 'k'},
+        {"tenant", required_argument, NULL, 't'},
+        {"sub", required_argument, NULL, 's'},
+        {"roles", required_argument, NULL, 'r'},
+        {"ttl", required_argument, NULL, 'l'},
+        {"kid", required_argument, NULL, 'i'},
+        {"iss", required_argument, NULL, 'I'},
+        {"aud", required_argument, NULL, 'a'},
+        {"operator", no_argument, NULL, 'O'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *keyfile = NULL, *tenant = NULL, *sub = NULL, *roles = "", *kid = NULL, *iss = NULL,
                *aud = NULL;
@@ -70,7 +83,7 @@ static int token_run(int argc, char **argv)
     size_t keylen = 0;
     jwt_t *jwt = NULL;
     FILE *kf = NULL;
-    int c, rc = CLI_EXIT_FAIL;
+    int c, rc = CLI_EXIT_FAIL, op = 0;
 
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -100,6 +113,9 @@ static int token_run(int argc, char **argv)
         case 'a':
             aud = optarg;
             break;
+        case 'O':
+            op = 1;
+            break;
         case 'h':
             return cli_help("token", token_details);
         default:
@@ -109,9 +125,12 @@ static int token_run(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("token", "unexpected argument \"%s\"", argv[optind]);
-    if (!keyfile || !tenant || !sub)
-        return cli_usage_error("token", "--key, --tenant and --sub are required");
-    if (!tenant_id_valid(tenant))
+    if (op && (tenant || *roles))
+        return cli_usage_error("token", "--operator takes no --tenant and no --roles");
+    if (!keyfile || (!op && !tenant) || !sub)
+        return cli_usage_error("token", op ? "--key and --sub are required"
+                                           : "--key, --tenant and --sub are required");
+    if (!op && !tenant_id_valid(tenant))
         return cli_usage_error("token", "invalid --tenant (expected [A-Za-z0-9_-]{1,64})");
     if (!*sub || strlen(sub) > 128)
         return cli_usage_error("token", "--sub must be 1..128 characters");
@@ -132,7 +151,9 @@ static int token_run(int argc, char **argv)
     }
     now = (long)time(NULL);
     if (jwt_new(&jwt) != 0 || jwt_add_grant(jwt, "sub", sub) != 0 ||
-        jwt_add_grant(jwt, "tenant_id", tenant) != 0 || jwt_add_grants_json(jwt, roles_json) != 0 ||
+        (op ? jwt_add_grant(jwt, "token_use", "operator") != 0
+            : (jwt_add_grant(jwt, "tenant_id", tenant) != 0 ||
+               jwt_add_grants_json(jwt, roles_json) != 0)) ||
         jwt_add_grant_int(jwt, "iat", now) != 0 || jwt_add_grant_int(jwt, "exp", now + ttl) != 0 ||
         (iss && jwt_add_grant(jwt, "iss", iss) != 0) ||
         (aud && jwt_add_grant(jwt, "aud", aud) != 0) ||
@@ -169,6 +190,6 @@ out:
 }
 
 CLI_COMMAND(token,
-            "token --key PRIV.pem --tenant T --sub U [--roles a,b] [--ttl S] [--kid K] [--iss I] "
-            "[--aud A]",
+            "token --key PRIV.pem (--tenant T | --operator) --sub U [--roles a,b] [--ttl S] "
+            "[--kid K] [--iss I] [--aud A]",
             "sign an RS256 JWT with sub, tenant_id, roles, iat, exp", token_run)

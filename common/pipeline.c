@@ -107,6 +107,7 @@ int pipeline_tenant_agents(const struct pipeline *p, const char *tenant_id, json
                      "SELECT a.agent_id::text, a.name, a.description FROM agent_configs a "
                      "JOIN tenant_agent_permissions t ON t.agent_id = a.agent_id "
                      "WHERE t.tenant_id = $1 AND t.enabled = TRUE AND a.is_active = TRUE "
+                     "AND (a.owner_tenant_id IS NULL OR a.owner_tenant_id = $1) "
                      "ORDER BY a.name",
                      1, params, err, errlen);
     if (rc != PG_OK)
@@ -153,13 +154,15 @@ int pipeline_agent_config(const struct pipeline *p, const char *tenant_id, const
     }
     json_object_put(o);
     o = NULL;
-    const char *params[] = {agent_id};
+    /* Another tenant's agent is not found, whatever asked for it. */
+    const char *params[] = {agent_id, tenant_id};
     rc = pgpool_exec(p->db, &res,
                      "SELECT a.agent_id::text, a.name, a.description, a.prompt_template, "
                      "a.llm_model_id::text, f.name, f.format_type, f.template "
                      "FROM agent_configs a LEFT JOIN output_formats f "
-                     "ON f.format_id = a.output_format_id WHERE a.agent_id = $1",
-                     1, params, err, errlen);
+                     "ON f.format_id = a.output_format_id WHERE a.agent_id = $1 "
+                     "AND (a.owner_tenant_id IS NULL OR a.owner_tenant_id = $2)",
+                     2, params, err, errlen);
     if (rc != PG_OK)
         goto out;
     if (PQntuples(res) == 0) {

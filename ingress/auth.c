@@ -22,6 +22,15 @@ struct auth_key {
     char kid[129]; /* "" when none */
     char *pem;
     size_t pemlen;
+    unsigned char fp[SHA256_DIGEST_LENGTH]; /* SHA-256 of the DER public key */
+};
+
+/* One trust domain: the tenant keys (JWT_PUBLIC_KEY_FILE) or the operator keys
+ * (OPERATOR_PUBLIC_KEY_FILE). A token is of the kind of the set whose key verified it. */
+struct auth_keyset {
+    struct auth_key keys[AUTH_MAX_KEYS];
+    size_t nkeys;
+    const char *setting; /* the env name, for error messages */
 };
 
 struct auth_cache_slot {
@@ -32,9 +41,10 @@ struct auth_cache_slot {
 };
 
 struct auth {
-    struct auth_key keys[AUTH_MAX_KEYS];
-    size_t nkeys;
+    struct auth_keyset tenant;
+    struct auth_keyset op;
     long leeway;
+    long max_lifetime;
     char *issuer;
     char *audience;
     pthread_mutex_t lock;
@@ -48,8 +58,9 @@ static void why_set(char *why, size_t cap, const char *s)
         snprintf(why, cap, "%s", s);
 }
 
-/* Is pem an RSA public key OpenSSL can read? */
-static int pem_is_rsa_pub(const char *pem, size_t len)
+/* Is pem an RSA public key OpenSSL can read? Fills fp with the SHA-256 of its DER form, so
+ * the same key in two files is recognised whatever the PEM formatting. */
+static int pem_is_rsa_pub(const char *pem, size_t len, unsigned char fp[SHA256_DIGEST_LENGTH])
 {
     BIO *b = BIO_new_mem_buf(pem, (int)len);
     if (!b)
@@ -59,6 +70,13 @@ static int pem_is_rsa_pub(const char *pem, size_t len)
     if (!k)
         return 0;
     int ok = EVP_PKEY_base_id(k) == EVP_PKEY_RSA;
+    unsigned char *der = NULL;
+    int dl = ok ? i2d_PUBKEY(k, &der) : -1;
+    if (dl > 0)
+        SHA256(der, (size_t)dl, fp);
+    else
+        ok = 0;
+    OPENSSL_free(der);
     EVP_PKEY_free(k);
     return ok;
 }
@@ -77,15 +95,17 @@ static int kid_valid(const char *s)
     return 1;
 }
 
-static int add_key(struct auth *a, const char *kid, const char *pem, size_t len, char *err,
+static int add_key(struct auth_keyset *a, const char *kid, const char *pem, size_t len, char *err,
                    size_t errlen)
 {
+    unsigned char fp[SHA256_DIGEST_LENGTH];
     if (a->nkeys >= AUTH_MAX_KEYS) {
-        snprintf(err, errlen, "more than %d keys", AUTH_MAX_KEYS);
+        snprintf(err, errlen, "%s: more than %d keys", a->setting, AUTH_MAX_KEYS);
         return -EINVAL;
     }
-    if (!pem_is_rsa_pub(pem, len)) {
-        snprintf(err, errlen, "key %s is not a PEM RSA public key", *kid ? kid : "#");
+    if (!pem_is_rsa_pub(pem, len, fp)) {
+        snprintf(err, errlen, "%s: key %s is not a PEM RSA public key", a->setting,
+                 *kid ? kid : "#");
         return -EINVAL;
     }
     for (size_t i = 0; i < a->nkeys && *kid; i++) {
@@ -101,6 +121,7 @@ static int add_key(struct auth *a, const char *kid, const char *pem, size_t len,
     memcpy(k->pem, pem, len);
     k->pem[len] = 0;
     k->pemlen = len;
+    memcpy(k->fp, fp, sizeof fp);
     snprintf(k->kid, sizeof k->kid, "%s", kid);
     a->nkeys++;
     return 0;
@@ -141,13 +162,13 @@ static char *slurp(const char *path, size_t *len)
 }
 
 /* A file of PEM blocks, each optionally preceded by "# kid: NAME". */
-static int load_file(struct auth *a, const char *path, char *err, size_t errlen)
+static int load_file(struct auth_keyset *a, const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
     int rc = 0;
     char *text = slurp(path, &len);
     if (!text) {
-        snprintf(err, errlen, "cannot read JWT_PUBLIC_KEY_FILE");
+        snprintf(err, errlen, "cannot read %s", a->setting);
         return -ENOENT;
     }
     char kid[129] = "";
@@ -202,12 +223,12 @@ out:
     return rc;
 }
 
-static int load_dir(struct auth *a, const char *path, char *err, size_t errlen)
+static int load_dir(struct auth_keyset *a, const char *path, char *err, size_t errlen)
 {
     DIR *d = opendir(path);
     int rc = 0;
     if (!d) {
-        snprintf(err, errlen, "cannot open JWT_PUBLIC_KEY_FILE directory");
+        snprintf(err, errlen, "cannot open %s directory", a->setting);
         return -ENOENT;
     }
     struct dirent *de;
@@ -227,7 +248,7 @@ static int load_dir(struct auth *a, const char *path, char *err, size_t errlen)
         size_t len = 0;
         char *pem = slurp(full, &len);
         if (!pem) {
-            snprintf(err, errlen, "cannot read key %s", kid);
+            snprintf(err, errlen, "%s: cannot read key %s", a->setting, kid);
             rc = -EIO;
             goto out;
         }
@@ -241,8 +262,36 @@ out:
     return rc;
 }
 
-int auth_new(struct auth **out, const char *key_path, long leeway_s, const char *issuer,
-             const char *audience, char *err, size_t errlen)
+static int load_set(struct auth_keyset *ks, const char *setting, const char *path, char *err,
+                    size_t errlen)
+{
+    struct stat st;
+    int rc;
+    ks->setting = setting;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s does not exist", setting);
+        return -ENOENT;
+    }
+    rc = S_ISDIR(st.st_mode) ? load_dir(ks, path, err, errlen) : load_file(ks, path, err, errlen);
+    if (rc)
+        return rc;
+    if (ks->nkeys == 0) {
+        snprintf(err, errlen, "no public key in %s", setting);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void free_set(struct auth_keyset *ks)
+{
+    for (size_t i = 0; i < ks->nkeys; i++) {
+        OPENSSL_cleanse(ks->keys[i].pem, ks->keys[i].pemlen);
+        free(ks->keys[i].pem);
+    }
+    ks->nkeys = 0;
+}
+
+int auth_new_opts(struct auth **out, const struct auth_opts *o, char *err, size_t errlen)
 {
     int rc = -ENOMEM;
     struct auth *a = calloc(1, sizeof *a);
@@ -250,33 +299,39 @@ int auth_new(struct auth **out, const char *key_path, long leeway_s, const char 
     if (!a)
         goto out;
     pthread_mutex_init(&a->lock, NULL);
-    a->leeway = leeway_s < 0 ? 0 : leeway_s;
+    a->leeway = o->leeway_s < 0 ? 0 : o->leeway_s;
+    a->max_lifetime = o->max_lifetime_s < 0 ? 0 : o->max_lifetime_s;
     a->cache = calloc(AUTH_CACHE_SLOTS, sizeof *a->cache);
     if (!a->cache)
         goto out;
-    if (issuer && *issuer && !(a->issuer = strdup(issuer)))
+    if (o->issuer && *o->issuer && !(a->issuer = strdup(o->issuer)))
         goto out;
-    if (audience && *audience && !(a->audience = strdup(audience)))
+    if (o->audience && *o->audience && !(a->audience = strdup(o->audience)))
         goto out;
-    if (!key_path || !*key_path) {
+    if (!o->key_path || !*o->key_path) {
         snprintf(err, errlen, "JWT_PUBLIC_KEY_FILE is not set");
         rc = -EINVAL;
         goto out;
     }
-    struct stat st;
-    if (stat(key_path, &st) != 0) {
-        snprintf(err, errlen, "JWT_PUBLIC_KEY_FILE does not exist");
-        rc = -ENOENT;
-        goto out;
-    }
-    rc = S_ISDIR(st.st_mode) ? load_dir(a, key_path, err, errlen)
-                             : load_file(a, key_path, err, errlen);
+    rc = load_set(&a->tenant, "JWT_PUBLIC_KEY_FILE", o->key_path, err, errlen);
     if (rc)
         goto out;
-    if (a->nkeys == 0) {
-        snprintf(err, errlen, "no public key in JWT_PUBLIC_KEY_FILE");
-        rc = -EINVAL;
-        goto out;
+    a->op.setting = "OPERATOR_PUBLIC_KEY_FILE";
+    if (o->operator_key_path && *o->operator_key_path) {
+        rc = load_set(&a->op, "OPERATOR_PUBLIC_KEY_FILE", o->operator_key_path, err, errlen);
+        if (rc)
+            goto out;
+        /* The two trust domains stay apart: a key in both would make every tenant token
+         * signer an operator. */
+        for (size_t i = 0; i < a->tenant.nkeys; i++)
+            for (size_t j = 0; j < a->op.nkeys; j++)
+                if (memcmp(a->tenant.keys[i].fp, a->op.keys[j].fp, SHA256_DIGEST_LENGTH) == 0) {
+                    snprintf(err, errlen,
+                             "the same public key is in JWT_PUBLIC_KEY_FILE and "
+                             "OPERATOR_PUBLIC_KEY_FILE; operator keys must be separate");
+                    rc = -EINVAL;
+                    goto out;
+                }
     }
     *out = a;
     a = NULL;
@@ -286,14 +341,20 @@ out:
     return rc;
 }
 
+int auth_new(struct auth **out, const char *key_path, long leeway_s, const char *issuer,
+             const char *audience, char *err, size_t errlen)
+{
+    struct auth_opts o = {
+        .key_path = key_path, .leeway_s = leeway_s, .issuer = issuer, .audience = audience};
+    return auth_new_opts(out, &o, err, errlen);
+}
+
 void auth_free(struct auth *a)
 {
     if (!a)
         return;
-    for (size_t i = 0; i < a->nkeys; i++) {
-        OPENSSL_cleanse(a->keys[i].pem, a->keys[i].pemlen);
-        free(a->keys[i].pem);
-    }
+    free_set(&a->tenant);
+    free_set(&a->op);
     free(a->issuer);
     free(a->audience);
     free(a->cache);
@@ -303,7 +364,12 @@ void auth_free(struct auth *a)
 
 size_t auth_key_count(const struct auth *a)
 {
-    return a ? a->nkeys : 0;
+    return a ? a->tenant.nkeys : 0;
+}
+
+size_t auth_operator_key_count(const struct auth *a)
+{
+    return a ? a->op.nkeys : 0;
 }
 
 void auth_cache_stats(struct auth *a, unsigned long *hits, unsigned long *misses)
@@ -359,12 +425,12 @@ static int claim_time(json_object *payload, const char *name, long *out)
     return -1;
 }
 
-static int check_claims(struct auth *a, json_object *payload, time_t now, struct auth_claims *c,
-                        char *why, size_t whylen)
+static int check_claims(struct auth *a, json_object *payload, time_t now, int operator_kind,
+                        struct auth_claims *c, char *why, size_t whylen)
 {
     json_object *v;
-    long exp = 0, nbf = 0;
-    int has;
+    long exp = 0, nbf = 0, iat = 0;
+    int has, has_iat;
     if (!json_object_is_type(payload, json_type_object)) {
         why_set(why, whylen, "payload is not an object");
         return -1;
@@ -382,6 +448,39 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, struct
     if (has < 0 || (has == 1 && (long)now + a->leeway < nbf)) {
         why_set(why, whylen, has < 0 ? "nbf malformed" : "not yet valid (nbf)");
         return -1;
+    }
+    has_iat = claim_time(payload, "iat", &iat);
+    if (has_iat < 0) {
+        why_set(why, whylen, "iat malformed");
+        return -1;
+    }
+    if (has_iat == 1 && iat > (long)now + a->leeway) {
+        why_set(why, whylen, "iat in the future");
+        return -1;
+    }
+    /* JWT_MAX_LIFETIME_S: a token's whole lifetime (exp - iat) is bounded, so a stolen token
+     * is useful for a bounded time; iat is then required (without it the lifetime is not
+     * known). */
+    if (a->max_lifetime > 0) {
+        if (has_iat != 1) {
+            why_set(why, whylen, "iat missing (required by JWT_MAX_LIFETIME_S)");
+            return -1;
+        }
+        if (exp - iat > a->max_lifetime) {
+            why_set(why, whylen, "lifetime exceeds JWT_MAX_LIFETIME_S");
+            return -1;
+        }
+    }
+    /* token_use: an access token says "access" or nothing; an operator token "operator" or
+     * nothing. Anything else (the agent's per-call "tool" tokens, say) is refused, even when
+     * its signing key ended up in our key file. */
+    if (json_object_object_get_ex(payload, "token_use", &v)) {
+        const char *want = operator_kind ? "operator" : "access";
+        if (!json_object_is_type(v, json_type_string) ||
+            strcmp(json_object_get_string(v), want) != 0) {
+            why_set(why, whylen, "token_use is not accepted here");
+            return -1;
+        }
     }
     if (a->issuer) {
         if (!json_object_object_get_ex(payload, "iss", &v) ||
@@ -410,12 +509,17 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, struct
             return -1;
         }
     }
-    if (!json_object_object_get_ex(payload, "tenant_id", &v) ||
-        !json_object_is_type(v, json_type_string) || !tenant_ok(json_object_get_string(v))) {
-        why_set(why, whylen, "tenant_id missing or malformed");
-        return -1;
+    if (operator_kind) {
+        /* An operator is not in any tenant: tenant_id and roles are ignored. */
+        c->tenant_id[0] = 0;
+    } else {
+        if (!json_object_object_get_ex(payload, "tenant_id", &v) ||
+            !json_object_is_type(v, json_type_string) || !tenant_ok(json_object_get_string(v))) {
+            why_set(why, whylen, "tenant_id missing or malformed");
+            return -1;
+        }
+        snprintf(c->tenant_id, sizeof c->tenant_id, "%s", json_object_get_string(v));
     }
-    snprintf(c->tenant_id, sizeof c->tenant_id, "%s", json_object_get_string(v));
     if (!json_object_object_get_ex(payload, "sub", &v) ||
         !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0 ||
         json_object_get_string_len(v) >= (int)sizeof c->sub) {
@@ -431,7 +535,8 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, struct
     }
     snprintf(c->sub, sizeof c->sub, "%s", sub);
     c->admin = 0;
-    if (json_object_object_get_ex(payload, "roles", &v)) {
+    c->operator= operator_kind ? 1 : 0;
+    if (!operator_kind && json_object_object_get_ex(payload, "roles", &v)) {
         if (!json_object_is_type(v, json_type_array)) {
             why_set(why, whylen, "roles is not an array");
             return -1;
@@ -445,6 +550,7 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, struct
         }
     }
     c->exp = exp;
+    c->iat = has_iat == 1 ? iat : 0;
     return 0;
 }
 
@@ -467,6 +573,20 @@ static json_object *verify_with(const struct auth_key *k, const char *token)
 out:
     free(grants);
     jwt_free(jwt);
+    return payload;
+}
+
+/* With a kid: that key of the set only; without: every key of the set in turn. */
+static json_object *verify_set(const struct auth_keyset *ks, const char *kid, const char *token)
+{
+    json_object *payload = NULL;
+    for (size_t i = 0; i < ks->nkeys && !payload; i++) {
+        if (kid && strcmp(ks->keys[i].kid, kid) != 0)
+            continue;
+        payload = verify_with(&ks->keys[i], token);
+        if (kid)
+            break;
+    }
     return payload;
 }
 
@@ -540,26 +660,19 @@ int auth_verify(struct auth *a, const char *token, time_t now, struct auth_claim
         }
         kid = json_object_get_string(kidv);
     }
-    if (kid) {
-        for (size_t i = 0; i < a->nkeys; i++) {
-            if (strcmp(a->keys[i].kid, kid) == 0) {
-                payload = verify_with(&a->keys[i], token);
-                break;
-            }
-        }
-        if (!payload) {
-            why_set(why, whylen, "unknown kid or bad signature");
-            goto out;
-        }
-    } else {
-        for (size_t i = 0; i < a->nkeys && !payload; i++)
-            payload = verify_with(&a->keys[i], token);
-        if (!payload) {
-            why_set(why, whylen, "bad signature");
-            goto out;
-        }
+    /* The tenant keys first, then the operator keys: the set whose key verified the
+     * signature decides what the token is, never a claim. */
+    int operator_kind = 0;
+    payload = verify_set(&a->tenant, kid, token);
+    if (!payload && a->op.nkeys) {
+        payload = verify_set(&a->op, kid, token);
+        operator_kind = payload != NULL;
     }
-    if (check_claims(a, payload, now, claims, why, whylen) != 0)
+    if (!payload) {
+        why_set(why, whylen, kid ? "unknown kid or bad signature" : "bad signature");
+        goto out;
+    }
+    if (check_claims(a, payload, now, operator_kind, claims, why, whylen) != 0)
         goto out;
 
     pthread_mutex_lock(&a->lock);

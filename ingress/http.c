@@ -12,6 +12,8 @@
 
 #include "auth.h"
 #include "metrics.h"
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 #include "strbuf.h"
 #include "uuid.h"
 
@@ -153,6 +155,12 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
         return;
     r->responded = 1;
     r->status = status;
+    if (r->before_reply) {
+        /* e.g. the admin audit row: written before the client can see the answer */
+        void (*f)(struct req *) = r->before_reply;
+        r->before_reply = NULL;
+        f(r);
+    }
     response_head(r, &b, status, keep_alive(r, status));
     if (ctype)
         ob_hdr(&b, "Content-Type", ctype);
@@ -352,9 +360,86 @@ int req_query(const struct req *r, const char *name, char *buf, size_t cap)
     return n >= 0 ? 0 : -1;
 }
 
+/* ---- stream tokens ----------------------------------------------------------------------------
+ * An opaque, short-lived ticket a browser puts in an event stream's URL instead of its bearer
+ * token: POST /api/{t}/stream-token (with the header) returns "st_" + 64 hex characters, kept
+ * in Redis as agenthub:{t}:stream_token:{sha256 of the ticket} = the token's sub for
+ * JWT_QUERY_TOKEN_MAX_S seconds. It is good for the event streams of that tenant and user only
+ * (reconnects included, until it expires); it is not a JWT and not valid anywhere else. */
+#define STREAM_TOKEN_PREFIX "st_"
+
+static void stream_token_key(const char *tenant, const char *ticket, char *key, size_t cap)
+{
+    unsigned char h[SHA256_DIGEST_LENGTH];
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    SHA256((const unsigned char *)ticket, strlen(ticket), h);
+    for (size_t i = 0; i < sizeof h; i++)
+        snprintf(hex + 2 * i, 3, "%02x", h[i]);
+    snprintf(key, cap, "agenthub:%s:stream_token:%s", tenant, hex);
+}
+
+static void route_stream_token(struct req *r, const char *tenant)
+{
+    unsigned char raw[32];
+    char ticket[8 + 2 * sizeof raw], key[200];
+    if (req_auth(r, tenant) != 0)
+        return;
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        reply_error(r, 500, "internal", "no randomness");
+        return;
+    }
+    snprintf(ticket, sizeof ticket, "%s", STREAM_TOKEN_PREFIX);
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(ticket + strlen(STREAM_TOKEN_PREFIX) + 2 * i, 3, "%02x", raw[i]);
+    OPENSSL_cleanse(raw, sizeof raw);
+    stream_token_key(tenant, ticket, key, sizeof key);
+    long ttl = r->app->cfg.jwt_query_token_max_s;
+    if (!r->app->rc ||
+        rcache_setex(r->app->rc, key, r->claims.sub, strlen(r->claims.sub), (int)ttl) != RC_OK) {
+        reply_error(r, 503, "unavailable", "cache unavailable, retry later");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "stream_token", json_object_new_string(ticket));
+    json_object_object_add(o, "expires_in", json_object_new_int64(ttl));
+    reply_json(r, 201, o);
+    json_object_put(o);
+    OPENSSL_cleanse(ticket, sizeof ticket);
+}
+
+/* A stream ticket in ?access_token=: 0 with r->claims filled, -1 refused. */
+static int stream_token_check(struct req *r, const char *tenant, const char *ticket)
+{
+    char key[200], *sub = NULL;
+    size_t len = 0;
+    if (!tenant || strlen(ticket) != strlen(STREAM_TOKEN_PREFIX) + 64 || !r->app->rc)
+        return -1;
+    stream_token_key(tenant, ticket, key, sizeof key);
+    if (rcache_get(r->app->rc, key, &sub, &len) != RC_OK || !sub || len == 0 ||
+        len >= sizeof r->claims.sub) {
+        free(sub);
+        return -1;
+    }
+    memset(&r->claims, 0, sizeof r->claims);
+    snprintf(r->claims.tenant_id, sizeof r->claims.tenant_id, "%s", tenant);
+    memcpy(r->claims.sub, sub, len);
+    r->claims.sub[len] = 0;
+    r->claims.iat = (long)time(NULL);
+    r->claims.exp = r->claims.iat + r->app->cfg.jwt_query_token_max_s;
+    free(sub);
+    return 0;
+}
+
+/* Only the event streams take a token in the URL: EventSource cannot send a header. */
+static int route_is_event_stream(const struct req *r)
+{
+    return strcmp(r->route, "jobs.events") == 0 || strcmp(r->route, "documents.events") == 0;
+}
+
 int req_auth(struct req *r, const char *tenant)
 {
     char why[128] = "";
+    int from_query = 0;
     const char *h = mg_get_header(r->conn, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) {
         /* EventSource cannot set headers: the web UI passes ?access_token= on event streams
@@ -362,10 +447,11 @@ int req_auth(struct req *r, const char *tenant)
         /* Heap, not thread-local: static TLS is initialized in every one of the thousands of
          * worker threads, and 8 KiB each would show up in RSS. */
         char *qtok = NULL;
-        if (strcmp(r->route, "jobs.events") == 0 && r->ri->query_string &&
+        if (route_is_event_stream(r) && r->ri->query_string &&
             (qtok = r->qtok = malloc(AUTH_MAX_TOKEN + 1)) != NULL &&
             req_query(r, "access_token", qtok, AUTH_MAX_TOKEN + 1) == 0 && qtok[0]) {
             r->token = qtok;
+            from_query = 1;
         } else {
             log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", (char *)NULL);
             reply_error(r, 401, "unauthorized", "invalid token");
@@ -377,15 +463,40 @@ int req_auth(struct req *r, const char *tenant)
             h++;
         r->token = h;
     }
-    if (auth_verify(r->app->auth, r->token, time(NULL), &r->claims, why, sizeof why) != 0) {
+    time_t now = time(NULL);
+    if (from_query && strncmp(r->token, STREAM_TOKEN_PREFIX, strlen(STREAM_TOKEN_PREFIX)) == 0) {
+        if (stream_token_check(r, tenant, r->token) != 0) {
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "unknown or expired stream token",
+                   (char *)NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+        r->authed = 1;
+        r->log.tenant_id = tenant;
+        return 0;
+    }
+    if (auth_verify(r->app->auth, r->token, now, &r->claims, why, sizeof why) != 0) {
         log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, (char *)NULL);
         reply_error(r, 401, "unauthorized", "invalid token");
         return -1;
     }
+    /* A URL is copied into histories, proxy logs and Referer headers: a token there must be
+     * short-lived, both in what is left of it and in its whole life (iat required). */
+    if (from_query) {
+        long maxq = r->app->cfg.jwt_query_token_max_s;
+        if (r->claims.iat <= 0 || r->claims.exp - r->claims.iat > maxq ||
+            r->claims.exp - (long)now > maxq) {
+            memset(&r->claims, 0, sizeof r->claims);
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason",
+                   "?access_token= lives longer than JWT_QUERY_TOKEN_MAX_S", (char *)NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+    }
     r->authed = 1;
     if (tenant && strcmp(tenant, r->claims.tenant_id) != 0) {
-        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant", r->claims.tenant_id,
-               (char *)NULL);
+        log_kv(LOG_INFO, &r->log, "tenant mismatch", "token_tenant",
+               r->claims.operator? "(operator)" : r->claims.tenant_id, (char *)NULL);
         reply_error(r, 403, "forbidden", "token is not valid for this tenant");
         return -1;
     }
@@ -397,7 +508,7 @@ int req_admin(struct req *r)
 {
     if (req_auth(r, NULL) != 0)
         return -1;
-    if (!r->claims.admin) {
+    if (!r->claims.admin && !r->claims.operator) {
         reply_error(r, 403, "forbidden", "admin role required");
         return -1;
     }
@@ -567,6 +678,13 @@ static void dispatch(struct req *r)
                 routes_job_get(r, tenant, s[3]);
             else
                 routes_job_events(r, tenant, s[3]);
+            return;
+        }
+        if (n == 3 && strcmp(s[2], "stream-token") == 0) {
+            snprintf(r->route, sizeof r->route, "stream-token");
+            if (!method_is(r, "POST"))
+                return method_not_allowed(r);
+            route_stream_token(r, tenant);
             return;
         }
         if (strcmp(s[2], "sessions") == 0) {

@@ -53,6 +53,9 @@ struct ingress_settings {
     long jwt_leeway_s;
     char *jwt_issuer;
     char *jwt_audience;
+    char *operator_public_key_file;
+    long jwt_max_lifetime_s;
+    long jwt_query_token_max_s;
     char *web_root;
     char *public_url;
     int events_consumer;
@@ -73,10 +76,12 @@ struct ingress {
 
 /* What the token says about the caller (auth.c). */
 struct auth_claims {
-    char tenant_id[65];
+    char tenant_id[65]; /* "" for an operator */
     char sub[129];
-    int admin;
+    int admin;    /* a tenant token with role "admin": its own tenant's admin */
+    int operator; /* 1: signed by an OPERATOR_PUBLIC_KEY_FILE key (platform operator) */
     long exp;
+    long iat; /* 0 when absent */
 };
 
 #define INGRESS_MAX_SEGS 12
@@ -104,6 +109,11 @@ struct req {
     size_t body_len;
     struct log_ctx log;
     char job_id[40]; /* backing store for log.job_id */
+    /* admin writes (routes_admin.c): what the audit row names */
+    char audit_tenant[65];
+    char audit_resource[80];
+    /* Called once by reply_raw with r->status set, before the answer is written. */
+    void (*before_reply)(struct req *r);
 };
 
 /* ---- http.c ---------------------------------------------------------------------------- */
@@ -126,8 +136,13 @@ json_object *req_json_body(struct req *r);
 /* Query parameter (decoded) into buf; 0 if present, -1 if absent. */
 int req_query(const struct req *r, const char *name, char *buf, size_t cap);
 /* Requires a valid token (401 otherwise). tenant may be NULL (admin routes); when given it
- * must equal the token's (403). Returns 0 or -1 when a response was already sent. */
+ * must equal the token's (403; an operator token has no tenant, so it never passes).
+ * ?access_token= is read only on the event stream routes (jobs.events, documents.events),
+ * and only a token with iat whose exp - iat and exp - now are at most JWT_QUERY_TOKEN_MAX_S.
+ * Returns 0 or -1 when a response was already sent. */
 int req_auth(struct req *r, const char *tenant);
+/* req_auth, then an operator token or a tenant token with role admin (403 otherwise). What
+ * each admin route lets a tenant admin do is decided in routes_admin.c. */
 int req_admin(struct req *r);
 /* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
 void reply_db_error(struct req *r, int pgst, const char *what);

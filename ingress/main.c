@@ -85,8 +85,20 @@ static const struct config_entry table[] = {
      &app.cfg.jwt_leeway_s},
     {"JWT_ISSUER", CONFIG_STRING, "", 0, 0, 0, "required iss claim (empty: not checked)",
      &app.cfg.jwt_issuer},
-    {"JWT_AUDIENCE", CONFIG_STRING, "", 0, 0, 0, "required aud claim (empty: not checked)",
+    {"JWT_AUDIENCE", CONFIG_STRING, "", 0, 0, 0,
+     "required aud claim, a string or an array containing it (empty: not checked)",
      &app.cfg.jwt_audience},
+    {"JWT_MAX_LIFETIME_S", CONFIG_INT, "86400", 0, 31622400, 0,
+     "longest token lifetime accepted (exp - iat, seconds); iat is then required "
+     "(0: not checked)",
+     &app.cfg.jwt_max_lifetime_s},
+    {"JWT_QUERY_TOKEN_MAX_S", CONFIG_INT, "300", 1, 3600, 0,
+     "a ?access_token= (event streams only) must have exp - iat and exp - now at most this",
+     &app.cfg.jwt_query_token_max_s},
+    {"OPERATOR_PUBLIC_KEY_FILE", CONFIG_STRING, "", 0, 0, 0,
+     "PEM public key(s) of the platform operators (same formats as JWT_PUBLIC_KEY_FILE, keys "
+     "must differ from it); empty: no operator, operator-only admin routes answer 403",
+     &app.cfg.operator_public_key_file},
     {"INGRESS_WEB_ROOT", CONFIG_STRING, "ingress/web", 0, 0, 0,
      "folder of the web UI (chat widget, admin, monitoring)", &app.cfg.web_root},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
@@ -143,8 +155,13 @@ int main(int argc, char **argv)
         pthread_attr_destroy(&attr);
     }
 
-    if (auth_new(&app.auth, app.cfg.jwt_public_key_file, app.cfg.jwt_leeway_s, app.cfg.jwt_issuer,
-                 app.cfg.jwt_audience, err, sizeof err) != 0) {
+    struct auth_opts ao = {.key_path = app.cfg.jwt_public_key_file,
+                           .operator_key_path = app.cfg.operator_public_key_file,
+                           .leeway_s = app.cfg.jwt_leeway_s,
+                           .issuer = app.cfg.jwt_issuer,
+                           .audience = app.cfg.jwt_audience,
+                           .max_lifetime_s = app.cfg.jwt_max_lifetime_s};
+    if (auth_new_opts(&app.auth, &ao, err, sizeof err) != 0) {
         log_error(NULL, "jwt keys: %s", err);
         rc = 2;
         goto out;

@@ -1,4 +1,5 @@
-/* routes_admin.c — /api/admin/... (token role "admin"; platform-wide, not tenant-scoped).
+/* routes_admin.c — /api/admin/... for the platform operator (everything) and tenant admins
+ * (their own tenant only); see "who may do what" below and ingress/README.md, "Admin roles".
  *
  *   /api/admin/tenants                     GET list, POST {tenant_id, name, is_active?, settings?}
  *   /api/admin/tenants/{tid}               GET, PATCH|PUT, DELETE
@@ -357,8 +358,8 @@ static const struct resource res_agents = {
     "agent_configs",
     "agent_id",
     1,
-    "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, " TS(
-        "created_at") " AS created_at, " TS("updated_at") " AS updated_at",
+    "agent_id, name, description, prompt_template, llm_model_id, output_format_id, is_active, "
+    "owner_tenant_id, " TS("created_at") " AS created_at, " TS("updated_at") " AS updated_at",
     "name",
     agent_fields,
     NF(agent_fields),
@@ -407,7 +408,100 @@ static const struct resource res_models = {
     validate_llm_model,
     after_model};
 
+/* ---- who may do what (see ingress/README.md, "Admin roles") ---------------------------------
+ *
+ * Two kinds of admin reach these routes (req_admin): the platform operator (a token signed by
+ * an OPERATOR_PUBLIC_KEY_FILE key, r->claims.operator) and a tenant admin (a tenant token with
+ * role "admin"). The operator may do everything. A tenant admin manages its own tenant only:
+ * its tenant row (not is_active), permissions, LLM config and knowledge, and the agents and
+ * tools it owns (owner_tenant_id = its tenant); it reads the platform catalog (agents and
+ * tools without owner, output formats, LLM models) but never writes it, and never sees
+ * another tenant's objects: those answer 404 as if they did not exist. */
+
+static int is_operator(const struct req *r)
+{
+    return r->claims.operator!= 0;
+}
+
+static int require_operator(struct req *r)
+{
+    if (is_operator(r))
+        return 0;
+    reply_error(r, 403, "forbidden", "this needs a platform operator token");
+    return -1;
+}
+
+/* The operator, or the admin of exactly this tenant. */
+static int require_tenant_access(struct req *r, const char *tenant)
+{
+    snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", tenant ? tenant : "");
+    if (is_operator(r) || (tenant && strcmp(tenant, r->claims.tenant_id) == 0))
+        return 0;
+    log_kv(LOG_INFO, &r->log, "admin refused: other tenant", "token_tenant", r->claims.tenant_id,
+           (char *)NULL);
+    reply_error(r, 403, "forbidden", "a tenant admin manages only its own tenant");
+    return -1;
+}
+
+enum owner_state { OWNER_NONE, OWNER_CATALOG, OWNER_SELF, OWNER_OTHER };
+
+static int resource_owned(const struct resource *rs);
+
+/* Who owns an agent or tool, seen from the caller. 0 with *state, or -1 answered (db). */
+static int owner_state(struct req *r, const struct resource *rs, const char *id,
+                       enum owner_state *state)
+{
+    char sql[256], err[256];
+    PGresult *res = NULL;
+    const char *p[] = {id};
+    snprintf(sql, sizeof sql, "SELECT owner_tenant_id FROM %s WHERE %s = $1", rs->table,
+             rs->id_col);
+    int st = pgpool_exec(r->app->db, &res, sql, 1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, rs->path);
+        return -1;
+    }
+    if (PQntuples(res) == 0)
+        *state = OWNER_NONE;
+    else if (PQgetisnull(res, 0, 0))
+        *state = OWNER_CATALOG;
+    else if (!is_operator(r) && strcmp(PQgetvalue(res, 0, 0), r->claims.tenant_id) == 0)
+        *state = OWNER_SELF;
+    else
+        *state = is_operator(r) ? OWNER_SELF : OWNER_OTHER;
+    PQclear(res);
+    return 0;
+}
+
+/* May the caller read (write = 0) or change (write = 1) this agent or tool? 0 yes, -1
+ * answered: 404 when it is another tenant's (or absent), 403 for a tenant admin writing the
+ * platform catalog. */
+static int owned_check(struct req *r, const struct resource *rs, const char *id, int write)
+{
+    enum owner_state os;
+    if (is_operator(r) || !resource_owned(rs))
+        return 0;
+    if (owner_state(r, rs, id, &os) != 0)
+        return -1;
+    if (os == OWNER_NONE || os == OWNER_OTHER) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return -1;
+    }
+    if (write && os == OWNER_CATALOG) {
+        reply_error(r, 403, "forbidden",
+                    "the platform catalog is managed by the operator; create your own instead");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- generic CRUD ------------------------------------------------------------------------- */
+
+/* Agents and tools have an owner (owner_tenant_id; NULL = the platform catalog). */
+static int resource_owned(const struct resource *rs)
+{
+    return rs == &res_agents || rs == &res_tools;
+}
 
 /* Converts a JSON member to a text parameter. Returns 0 (param set, maybe NULL), 1 absent,
  * -1 answered 400. *tmp holds a malloc'd string to free. */
@@ -538,9 +632,20 @@ static void crud_list(struct req *r, const struct resource *rs)
 {
     char sql[2048], err[256];
     PGresult *res = NULL;
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s ORDER BY %s LIMIT 1000", rs->cols, rs->table,
-             rs->order);
-    int st = pgpool_exec(r->app->db, &res, sql, 0, NULL, err, sizeof err);
+    const char *p[] = {r->claims.tenant_id};
+    int np = 0;
+    /* a tenant admin lists the catalog and its own objects, or its own tenant row */
+    const char *where = "";
+    if (!is_operator(r) && resource_owned(rs)) {
+        where = " WHERE owner_tenant_id IS NULL OR owner_tenant_id = $1";
+        np = 1;
+    } else if (!is_operator(r) && rs == &res_tenants) {
+        where = " WHERE tenant_id = $1";
+        np = 1;
+    }
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT 1000", rs->cols, rs->table,
+             where, rs->order);
+    int st = pgpool_exec(r->app->db, &res, sql, np, np ? p : NULL, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, rs->path);
         return;
@@ -626,9 +731,19 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
             appendf(vals, sizeof vals, "%s, ", expr);
         }
     }
+    if (!id && resource_owned(rs) && !is_operator(r)) {
+        /* what a tenant admin creates is its own */
+        params[np++] = r->claims.tenant_id;
+        appendf(sql, sizeof sql, "owner_tenant_id, ");
+        appendf(vals, sizeof vals, "$%d, ", np);
+    }
     if (id) {
         params[np++] = id;
         appendf(sql, sizeof sql, "updated_at = now() WHERE %s = $%d", rs->id_col, np);
+        if (resource_owned(rs) && !is_operator(r)) {
+            params[np++] = r->claims.tenant_id;
+            appendf(sql, sizeof sql, " AND owner_tenant_id = $%d", np);
+        }
     } else {
         if (np == 0) {
             reply_error(r, 400, "invalid_request", "nothing to create");
@@ -660,6 +775,10 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
     }
     json_object *row = pg_row_json(res, 0);
     const char *rid = json_field_str(row, rs->id_col);
+    if (rid)
+        snprintf(r->audit_resource, sizeof r->audit_resource, "%s", rid);
+    if (rid && rs == &res_tenants)
+        snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", rid);
     if (rs->after && rid)
         rs->after(r, rid, row);
     reply_json(r, id ? 200 : 201, row);
@@ -717,6 +836,12 @@ static void crud(struct req *r, const struct resource *rs, int base)
         reply_error(r, 404, "not_found", "no such resource");
         return;
     }
+    snprintf(r->audit_resource, sizeof r->audit_resource, "%s", id);
+    int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    if (rs == &res_tenants && require_tenant_access(r, id) != 0)
+        return;
+    if (owned_check(r, rs, id, write) != 0)
+        return;
     if (strcmp(m, "GET") == 0)
         crud_get(r, rs, id);
     else if (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)
@@ -789,18 +914,43 @@ static void agent_tools_set(struct req *r, const char *agent_id)
         goto out;
     }
     in_tx = 1;
-    st = pgconn_exec(c, &res, "SELECT 1 FROM agent_configs WHERE agent_id = $1 FOR UPDATE", 1, pa,
-                     err, sizeof err);
+    st = pgconn_exec(c, &res,
+                     "SELECT owner_tenant_id FROM agent_configs WHERE agent_id = $1 FOR UPDATE", 1,
+                     pa, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "agent lookup");
         goto out;
     }
     int found = PQntuples(res) > 0;
+    char owner[72] = "";
+    int has_owner = found && !PQgetisnull(res, 0, 0);
+    if (has_owner)
+        snprintf(owner, sizeof owner, "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     res = NULL;
     if (!found) {
         reply_error(r, 404, "not_found", "no such agent");
         goto out;
+    }
+    /* An agent's tools are the catalog's or its owner's: never another tenant's. */
+    for (size_t i = 0; i < n; i++) {
+        const char *pt[] = {json_field_str(json_object_array_get_idx(tools, i), "tool_id"),
+                            has_owner ? owner : NULL};
+        st = pgconn_exec(c, &res,
+                         "SELECT 1 FROM tool_configs WHERE tool_id = $1::uuid AND "
+                         "(owner_tenant_id IS NULL OR owner_tenant_id = $2)",
+                         2, pt, err, sizeof err);
+        if (st != PG_OK) {
+            reply_db_error(r, st, "tool lookup");
+            goto out;
+        }
+        int ok = PQntuples(res) > 0;
+        PQclear(res);
+        res = NULL;
+        if (!ok) {
+            reply_error(r, 400, "invalid_reference", "a tool_id does not exist");
+            goto out;
+        }
     }
     st =
         pgconn_exec(c, NULL, "DELETE FROM agent_tools WHERE agent_id = $1", 1, pa, err, sizeof err);
@@ -853,6 +1003,8 @@ static void agents(struct req *r)
             reply_error(r, 405, "method_not_allowed", "method not allowed");
             return;
         }
+        if (require_operator(r) != 0)
+            return;
         /* the seed's agenthub:*:cache:agent:* and, with them, the agents' tool lists */
         int st = rcache_del_pattern(r->app->rc, "agenthub:*:cache:agent:*");
         if (st == RC_OK || st == RC_MISS)
@@ -872,6 +1024,9 @@ static void agents(struct req *r)
             reply_error(r, 404, "not_found", "no such agent");
             return;
         }
+        snprintf(r->audit_resource, sizeof r->audit_resource, "%s", r->segs[3]);
+        if (owned_check(r, &res_agents, r->segs[3], strcmp(r->ri->request_method, "GET") != 0) != 0)
+            return;
         if (strcmp(r->ri->request_method, "GET") == 0)
             agent_tools_get(r, r->segs[3]);
         else if (strcmp(r->ri->request_method, "POST") == 0 ||
@@ -914,12 +1069,14 @@ static void permissions_get(struct req *r, const char *tenant)
     int st = pgpool_exec(r->app->db, &a,
                          "SELECT p.agent_id, c.name, p.enabled FROM tenant_agent_permissions p "
                          "JOIN agent_configs c ON c.agent_id = p.agent_id WHERE p.tenant_id = $1 "
+                         "AND (c.owner_tenant_id IS NULL OR c.owner_tenant_id = $1) "
                          "ORDER BY c.name",
                          1, p, err, sizeof err);
     if (st == PG_OK)
         st = pgpool_exec(r->app->db, &t,
                          "SELECT p.tool_id, c.name, p.enabled FROM tenant_tool_permissions p "
                          "JOIN tool_configs c ON c.tool_id = p.tool_id WHERE p.tenant_id = $1 "
+                         "AND (c.owner_tenant_id IS NULL OR c.owner_tenant_id = $1) "
                          "ORDER BY c.name",
                          1, p, err, sizeof err);
     if (st != PG_OK) {
@@ -954,20 +1111,34 @@ static int permission_put(struct req *r, const char *tenant, json_object *e, int
         enabled = json_object_get_boolean(en);
     }
     const char *p[] = {tenant, aid ? aid : tid, enabled ? "true" : "false"};
+    PGresult *res = NULL;
+    int st;
+    /* Only the platform catalog's or this tenant's own agents and tools can be permitted: an
+     * object of another tenant is "not found" (for the operator too). */
     if (aid) {
         *agents = 1;
-        return pgpool_exec(r->app->db, NULL,
-                           "INSERT INTO tenant_agent_permissions (tenant_id, agent_id, enabled) "
-                           "VALUES ($1, $2, $3::boolean) ON CONFLICT (tenant_id, agent_id) DO "
-                           "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()",
-                           3, p, err, sizeof err);
+        st = pgpool_exec(r->app->db, &res,
+                         "INSERT INTO tenant_agent_permissions (tenant_id, agent_id, enabled) "
+                         "SELECT $1, $2::uuid, $3::boolean WHERE EXISTS (SELECT 1 FROM "
+                         "agent_configs a WHERE a.agent_id = $2::uuid AND (a.owner_tenant_id IS "
+                         "NULL OR a.owner_tenant_id = $1)) ON CONFLICT (tenant_id, agent_id) DO "
+                         "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now() RETURNING 1",
+                         3, p, err, sizeof err);
+    } else {
+        *tools = 1;
+        st = pgpool_exec(r->app->db, &res,
+                         "INSERT INTO tenant_tool_permissions (tenant_id, tool_id, enabled) "
+                         "SELECT $1, $2::uuid, $3::boolean WHERE EXISTS (SELECT 1 FROM "
+                         "tool_configs t WHERE t.tool_id = $2::uuid AND (t.owner_tenant_id IS "
+                         "NULL OR t.owner_tenant_id = $1)) ON CONFLICT (tenant_id, tool_id) DO "
+                         "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now() RETURNING 1",
+                         3, p, err, sizeof err);
     }
-    *tools = 1;
-    return pgpool_exec(r->app->db, NULL,
-                       "INSERT INTO tenant_tool_permissions (tenant_id, tool_id, enabled) "
-                       "VALUES ($1, $2, $3::boolean) ON CONFLICT (tenant_id, tool_id) DO "
-                       "UPDATE SET enabled = EXCLUDED.enabled, updated_at = now()",
-                       3, p, err, sizeof err);
+    if (st == PG_OK && PQntuples(res) == 0)
+        st = 2;
+    if (res)
+        PQclear(res);
+    return st;
 }
 
 static void permissions_set(struct req *r, const char *tenant)
@@ -1021,8 +1192,8 @@ static void permissions_set(struct req *r, const char *tenant)
                     "enabled");
         goto out;
     }
-    if (st == PG_ERR_FOREIGN_KEY) {
-        reply_error(r, 400, "invalid_reference", "no such agent or tool");
+    if (st == PG_ERR_FOREIGN_KEY || st == 2) {
+        reply_error(r, 404, "not_found", "no such agent or tool");
         goto out;
     }
     if (st != PG_OK) {
@@ -1095,6 +1266,109 @@ static int encrypt_member(struct req *r, json_object *body, const char *name, ch
     return 0;
 }
 
+/* Where the key used for embeddings goes: "" for the local embedder. */
+static void embedding_origin(const char *eprov, const char *ebase, const char *prov,
+                             const char *base, char *out, size_t cap)
+{
+    out[0] = 0;
+    if (!eprov || strcmp(eprov, "local") == 0)
+        return;
+    const char *b = ebase && *ebase ? ebase : (prov && strcmp(eprov, prov) == 0 ? base : NULL);
+    if (llm_endpoint_origin(eprov, b, out, cap) != 0)
+        snprintf(out, cap, "?%s|%s", eprov, b ? b : "");
+}
+
+/* A member of body if present (its string, or NULL for null), else the current value. */
+static const char *member_or(json_object *body, const char *name, const char *current)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(body, name, &v))
+        return current;
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+/* A stored key is never sent to a new host unless it is supplied again: a change of the
+ * endpoint (provider + base URL origin) the chat key or the embedding key would be sent to is
+ * refused (409 key_endpoint_changed, naming the field) unless this request carries that key.
+ * llm/config.c checks the same at use (the key's stored binding), for the changes made
+ * elsewhere (llm_models.base_url). 0 ok, -1 answered. */
+static int llm_endpoint_guard(struct req *r, const char *tenant, json_object *body)
+{
+    char err[256], oldo[400], newo[400];
+    PGresult *cur = NULL, *nm = NULL;
+    int rc = -1;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &cur,
+                         "SELECT m.provider, m.base_url, c.encrypted_api_key IS NOT NULL, "
+                         "c.embedding_provider, c.embedding_base_url, "
+                         "c.encrypted_embedding_api_key IS NOT NULL FROM tenant_llm_configs c "
+                         "JOIN llm_models m ON m.model_id = c.model_id WHERE c.tenant_id = $1",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "llm-config");
+        goto out;
+    }
+    const char *mid = json_field_str(body, "model_id");
+    if (PQntuples(cur) == 0 || !mid || !uuid_valid(mid)) {
+        rc = 0; /* nothing stored yet, or the write itself answers 400 */
+        goto out;
+    }
+    const char *pm[] = {mid};
+    st = pgpool_exec(r->app->db, &nm,
+                     "SELECT provider, base_url FROM llm_models WHERE model_id = $1", 1, pm, err,
+                     sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "llm-config");
+        goto out;
+    }
+    if (PQntuples(nm) == 0) {
+        rc = 0; /* the write answers "no such model" */
+        goto out;
+    }
+#define CV(res, c) (PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c))
+    const char *oprov = CV(cur, 0), *obase = CV(cur, 1), *nprov = CV(nm, 0), *nbase = CV(nm, 1);
+    int had_key = CV(cur, 2)[0] == 't', had_ekey = CV(cur, 5)[0] == 't';
+    int key_given = json_object_object_get_ex(body, "api_key", NULL);
+    int ekey_given = json_object_object_get_ex(body, "embedding_api_key", NULL);
+    json_object *ev = NULL;
+    int ekey_new = ekey_given && json_object_object_get_ex(body, "embedding_api_key", &ev) && ev;
+    if (had_key && !key_given) {
+        if (llm_endpoint_origin(oprov, obase, oldo, sizeof oldo) != 0)
+            oldo[0] = 0;
+        if (llm_endpoint_origin(nprov, nbase, newo, sizeof newo) != 0 || strcmp(oldo, newo) != 0) {
+            reply_error(r, 409, "key_endpoint_changed",
+                        "model_id: the new model is served by another endpoint (provider or "
+                        "host) than the one the stored api_key was given for; send api_key again "
+                        "(or null to remove it)");
+            goto out;
+        }
+    }
+    /* The key embeddings use: embedding_api_key, else api_key. */
+    int ekey_after = ekey_given ? ekey_new : had_ekey;
+    int emb_uses_stored = ekey_after ? !ekey_given : (had_key && !key_given);
+    if (emb_uses_stored) {
+        embedding_origin(CV(cur, 3), CV(cur, 4), oprov, obase, oldo, sizeof oldo);
+        embedding_origin(member_or(body, "embedding_provider", CV(cur, 3)),
+                         member_or(body, "embedding_base_url", CV(cur, 4)), nprov, nbase, newo,
+                         sizeof newo);
+        if (newo[0] && strcmp(oldo, newo) != 0) {
+            reply_error(r, 409, "key_endpoint_changed",
+                        "embedding_base_url: embeddings would go to another endpoint (provider "
+                        "or host) than the one the stored key was given for; send "
+                        "embedding_api_key (or api_key) again");
+            goto out;
+        }
+    }
+#undef CV
+    rc = 0;
+out:
+    if (cur)
+        PQclear(cur);
+    if (nm)
+        PQclear(nm);
+    return rc;
+}
+
 static void llm_config_set(struct req *r, const char *tenant)
 {
     static const struct field f[] = {
@@ -1113,6 +1387,8 @@ static void llm_config_set(struct req *r, const char *tenant)
     if (!body)
         return;
     if (tenant_exists(r, tenant) != 0)
+        goto out;
+    if (llm_endpoint_guard(r, tenant, body) != 0)
         goto out;
     if (encrypt_member(r, body, "api_key", &key, &kp) != 0 ||
         encrypt_member(r, body, "embedding_api_key", &ekey, &ekp) != 0)
@@ -1209,6 +1485,8 @@ static void tenants(struct req *r)
             reply_error(r, 404, "not_found", "no such tenant");
             return;
         }
+        if (require_tenant_access(r, t) != 0)
+            return;
         if (strcmp(r->segs[4], "permissions") == 0) {
             if (strcmp(m, "GET") == 0) {
                 if (tenant_exists(r, t) == 0)
@@ -1233,6 +1511,30 @@ static void tenants(struct req *r)
         }
         reply_error(r, 404, "not_found", "no such route");
         return;
+    }
+    /* Creating, deleting and (de)activating tenants is the operator's. */
+    if (!is_operator(r)) {
+        if ((r->nsegs == 3 && strcmp(m, "POST") == 0) ||
+            (r->nsegs == 4 && strcmp(m, "DELETE") == 0)) {
+            if (r->nsegs == 4)
+                snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", r->segs[3]);
+            require_operator(r);
+            return;
+        }
+        if (r->nsegs == 4 && (strcmp(m, "PATCH") == 0 || strcmp(m, "PUT") == 0)) {
+            if (require_tenant_access(r, r->segs[3]) != 0)
+                return;
+            if (req_read_body(r) != 0)
+                return;
+            json_object *b = json_tokener_parse(r->body ? r->body : "");
+            int touches = b && json_object_is_type(b, json_type_object) &&
+                          json_object_object_get_ex(b, "is_active", NULL);
+            json_object_put(b);
+            if (touches) {
+                reply_error(r, 403, "forbidden", "is_active is set by the platform operator");
+                return;
+            }
+        }
     }
     crud(r, &res_tenants, 3);
 }
@@ -1278,11 +1580,16 @@ static void knowledge_add(struct req *r)
     memset(&cfg, 0, sizeof cfg);
     if (!body)
         return;
+    /* a tenant admin's knowledge is its own tenant's (the default) */
+    if (!is_operator(r) && !json_object_object_get_ex(body, "tenant_id", NULL))
+        json_object_object_add(body, "tenant_id", json_object_new_string(r->claims.tenant_id));
     const char *tenant = json_field_str(body, "tenant_id");
     if (!tenant || !tenant_id_valid(tenant)) {
         reply_error(r, 400, "invalid_request", "tenant_id is required");
         goto out;
     }
+    if (require_tenant_access(r, tenant) != 0)
+        goto out;
     if (tenant_exists(r, tenant) != 0)
         goto out;
     if (json_object_object_get_ex(body, "documents", &v)) {
@@ -1365,10 +1672,19 @@ static void knowledge_list(struct req *r)
 {
     char tenant[72], err[256];
     PGresult *res = NULL;
-    if (req_query(r, "tenant_id", tenant, sizeof tenant) != 0 || !tenant_id_valid(tenant)) {
+    if (req_query(r, "tenant_id", tenant, sizeof tenant) != 0) {
+        if (is_operator(r)) {
+            reply_error(r, 400, "invalid_request", "?tenant_id= is required");
+            return;
+        }
+        snprintf(tenant, sizeof tenant, "%s", r->claims.tenant_id);
+    }
+    if (!tenant_id_valid(tenant)) {
         reply_error(r, 400, "invalid_request", "?tenant_id= is required");
         return;
     }
+    if (require_tenant_access(r, tenant) != 0)
+        return;
     const char *p[] = {tenant};
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT doc_id, source, title, chunk_count, sha256, " TS(
@@ -1401,6 +1717,9 @@ static void knowledge_delete(struct req *r, const char *tenant, const char *doc_
         reply_error(r, 404, "not_found", "no such document");
         return;
     }
+    snprintf(r->audit_resource, sizeof r->audit_resource, "%s", doc_id);
+    if (require_tenant_access(r, tenant) != 0)
+        return;
     const char *p[] = {tenant, doc_id};
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT 1 FROM knowledge_documents WHERE tenant_id = $1 AND doc_id = $2",
@@ -1464,6 +1783,85 @@ static void knowledge(struct req *r)
                 r->nsegs == 5 ? "method not allowed" : "no such route");
 }
 
+/* ---- audit log ---------------------------------------------------------------------------- */
+
+/* One row per admin write (anything but GET/HEAD) that passed req_admin: who, what, when and
+ * the answer. Never the body: no key or secret is stored. Best effort: a failure is logged. */
+static void audit_record(struct req *r)
+{
+    char err[256], st[12];
+    snprintf(st, sizeof st, "%d", r->status);
+    const char *tenant = r->audit_tenant[0] ? r->audit_tenant
+                         : !is_operator(r)  ? r->claims.tenant_id
+                                            : NULL;
+    const char *p[] = {is_operator(r) ? "operator" : "tenant_admin",
+                       r->claims.sub,
+                       is_operator(r) ? NULL : r->claims.tenant_id,
+                       tenant,
+                       r->ri->request_method,
+                       r->ri->local_uri ? r->ri->local_uri : "",
+                       r->audit_resource[0] ? r->audit_resource : NULL,
+                       st,
+                       r->request_id};
+    int rc = pgpool_exec(r->app->db, NULL,
+                         "INSERT INTO admin_audit (actor_kind, actor_sub, actor_tenant, tenant_id, "
+                         "method, route, resource_id, status, request_id) VALUES ($1, $2, $3, $4, "
+                         "left($5, 16), left($6, 1024), $7, $8::integer, $9)",
+                         9, p, err, sizeof err);
+    if (rc != PG_OK)
+        log_kv(LOG_WARN, &r->log, "admin audit row not written", "status", pg_status_str(rc),
+               (char *)NULL);
+}
+
+/* GET /api/admin/audit?tenant_id=&limit= (newest first). A tenant admin reads its tenant's. */
+static void audit_list(struct req *r)
+{
+    char tenant[72] = "", limit[16] = "100", err[256];
+    PGresult *res = NULL;
+    long lim;
+    if (strcmp(r->ri->request_method, "GET") != 0) {
+        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    int has_tenant = req_query(r, "tenant_id", tenant, sizeof tenant) == 0 && tenant[0];
+    if (has_tenant && !tenant_id_valid(tenant)) {
+        reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
+        return;
+    }
+    if (!is_operator(r)) {
+        if (has_tenant && require_tenant_access(r, tenant) != 0)
+            return;
+        snprintf(tenant, sizeof tenant, "%s", r->claims.tenant_id);
+        has_tenant = 1;
+    }
+    req_query(r, "limit", limit, sizeof limit);
+    char *end = NULL;
+    lim = strtol(limit, &end, 10);
+    if (!end || *end || lim < 1 || lim > 1000) {
+        reply_error(r, 400, "invalid_request", "limit must be 1..1000");
+        return;
+    }
+    snprintf(limit, sizeof limit, "%ld", lim);
+    const char *p[] = {has_tenant ? tenant : NULL, limit};
+    int st = pgpool_exec(
+        r->app->db, &res,
+        "SELECT audit_id, " TS(
+            "at") " AS at, actor_kind, actor_sub, actor_tenant, "
+                  "tenant_id, method, route, resource_id, status, request_id FROM "
+                  "admin_audit WHERE $1::text IS NULL OR tenant_id = $1 OR actor_tenant = "
+                  "$1 ORDER BY audit_id DESC LIMIT $2::integer",
+        2, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "audit");
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "items", pg_rows_json(res));
+    PQclear(res);
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
 void routes_admin(struct req *r)
 {
     if (req_admin(r) != 0)
@@ -1472,9 +1870,13 @@ void routes_admin(struct req *r)
         reply_error(r, 404, "not_found", "no such route");
         return;
     }
-    static const char *known[] = {"tenants",        "agents",     "tools",
-                                  "output-formats", "llm-models", "knowledge"};
+    static const char *known[] = {"tenants",    "agents",    "tools", "output-formats",
+                                  "llm-models", "knowledge", "audit"};
     const char *what = r->segs[2];
+    const char *m = r->ri->request_method;
+    int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    if (write)
+        r->before_reply = audit_record; /* the row exists before the client sees the answer */
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(what, known[i]) == 0)
             snprintf(r->route, sizeof r->route, "admin.%s", known[i]);
@@ -1484,12 +1886,15 @@ void routes_admin(struct req *r)
         agents(r);
     else if (strcmp(what, "tools") == 0)
         crud(r, &res_tools, 3);
-    else if (strcmp(what, "output-formats") == 0)
-        crud(r, &res_formats, 3);
-    else if (strcmp(what, "llm-models") == 0)
-        crud(r, &res_models, 3);
-    else if (strcmp(what, "knowledge") == 0)
+    else if (strcmp(what, "output-formats") == 0 || strcmp(what, "llm-models") == 0) {
+        /* the platform catalog: tenant admins read it, the operator writes it */
+        if (!write || require_operator(r) == 0)
+            crud(r, strcmp(what, "llm-models") == 0 ? &res_models : &res_formats, 3);
+    } else if (strcmp(what, "knowledge") == 0)
         knowledge(r);
+    else if (strcmp(what, "audit") == 0 && r->nsegs == 3)
+        audit_list(r);
     else
         reply_error(r, 404, "not_found", "no such route");
+    r->before_reply = NULL;
 }

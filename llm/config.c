@@ -83,10 +83,84 @@ int llm_config_invalidate(struct rcache *r, const char *tenant_id)
     return rcache_del(r, key);
 }
 
+/* The base a provider's calls go to when the model has no base_url (openai.c, anthropic.c,
+ * gemini.c and embed.c use the same ones). */
+static const char *provider_default_base(enum llm_provider p)
+{
+    switch (p) {
+    case LLM_PROVIDER_OPENROUTER:
+        return "https://openrouter.ai/api/v1";
+    case LLM_PROVIDER_ANTHROPIC:
+        return "https://api.anthropic.com";
+    case LLM_PROVIDER_GEMINI:
+        return "https://generativelanguage.googleapis.com";
+    default:
+        return "https://api.openai.com/v1";
+    }
+}
+
+int llm_endpoint_origin(const char *provider, const char *base_url, char *out, size_t cap)
+{
+    enum llm_provider p;
+    char scheme[16], host[300];
+    size_t i, n;
+    if (!provider || llm_provider_parse(provider, &p) != 0 || cap == 0)
+        return -1;
+    const char *u = base_url && *base_url ? base_url : provider_default_base(p);
+    const char *sep = strstr(u, "://");
+    if (!sep || sep == u || (size_t)(sep - u) >= sizeof(scheme))
+        return -1;
+    for (i = 0; u + i < sep; i++)
+        scheme[i] = (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]);
+    scheme[i] = 0;
+    const char *a = sep + 3;
+    n = strcspn(a, "/?#");
+    /* userinfo is not part of the host curl connects to */
+    for (size_t k = n; k > 0; k--) {
+        if (a[k - 1] == '@') {
+            a += k;
+            n -= k;
+            break;
+        }
+    }
+    if (n == 0 || n >= sizeof(host))
+        return -1;
+    for (i = 0; i < n; i++)
+        host[i] = (char)(a[i] >= 'A' && a[i] <= 'Z' ? a[i] + 32 : a[i]);
+    host[n] = 0;
+    /* an explicit port, unless the colon is inside an IPv6 literal */
+    const char *rb = strrchr(host, ']');
+    const char *colon = strrchr(host, ':');
+    int has_port = colon && (!rb || colon > rb) && (host[0] == '[' || strchr(host, ':') == colon);
+    const char *dport = strcmp(scheme, "https") == 0  ? "443"
+                        : strcmp(scheme, "http") == 0 ? "80"
+                                                      : "";
+    int w = has_port
+                ? snprintf(out, cap, "%s %s://%s", llm_provider_name(p), scheme, host)
+                : snprintf(out, cap, "%s %s://%s:%s", llm_provider_name(p), scheme, host, dport);
+    return w > 0 && (size_t)w < cap ? 0 : -1;
+}
+
+int llm_endpoint_same(const char *binding, const char *provider, const char *base_url)
+{
+    char bprov[64], a[400], b[400];
+    if (!binding)
+        return 0;
+    const char *bar = strchr(binding, '|');
+    if (!bar || (size_t)(bar - binding) >= sizeof(bprov))
+        return 0;
+    memcpy(bprov, binding, (size_t)(bar - binding));
+    bprov[bar - binding] = 0;
+    if (llm_endpoint_origin(bprov, bar + 1, a, sizeof(a)) != 0 ||
+        llm_endpoint_origin(provider, base_url, b, sizeof(b)) != 0)
+        return 0;
+    return strcmp(a, b) == 0;
+}
+
 /* The cached form: what the database row says, key still encrypted. */
 struct row {
     char *provider, *model, *base_url, *fallback, *enc_key, *emb_provider, *emb_model,
-        *emb_base_url, *enc_emb_key;
+        *emb_base_url, *enc_emb_key, *key_ep, *emb_key_ep;
     long rpm;
     double temperature; /* < 0: unset */
     long max_tokens;
@@ -103,6 +177,8 @@ static void row_free(struct row *w)
     free(w->emb_model);
     free(w->emb_base_url);
     free(w->enc_emb_key);
+    free(w->key_ep);
+    free(w->emb_key_ep);
     memset(w, 0, sizeof(*w));
 }
 
@@ -128,7 +204,14 @@ static int row_from_json(struct row *w, const char *s, size_t len)
     w->emb_model = jdup(o, "embedding_model");
     w->emb_base_url = jdup(o, "embedding_base_url");
     w->enc_emb_key = jdup(o, "encrypted_embedding_api_key");
+    w->key_ep = jdup(o, "api_key_endpoint");
+    w->emb_key_ep = jdup(o, "embedding_api_key_endpoint");
     json_object *v;
+    /* An entry written before keys were bound has no "bound" member: a miss, reread. */
+    if (!llm_json_get(o, "bound")) {
+        json_object_put(o);
+        return -1;
+    }
     w->rpm = (v = llm_json_get(o, "rate_limit_rpm")) ? json_object_get_int64(v) : 0;
     w->temperature = (v = llm_json_get(o, "temperature")) && !json_object_is_type(v, json_type_null)
                          ? json_object_get_double(v)
@@ -153,7 +236,10 @@ static char *row_to_json(const struct row *w)
     PUT("embedding_model", w->emb_model);
     PUT("embedding_base_url", w->emb_base_url);
     PUT("encrypted_embedding_api_key", w->enc_emb_key);
+    PUT("api_key_endpoint", w->key_ep);
+    PUT("embedding_api_key_endpoint", w->emb_key_ep);
 #undef PUT
+    json_object_object_add(o, "bound", json_object_new_boolean(1));
     json_object_object_add(o, "rate_limit_rpm", json_object_new_int64(w->rpm));
     if (w->temperature >= 0)
         json_object_object_add(o, "temperature", json_object_new_double(w->temperature));
@@ -172,7 +258,7 @@ static const char *SQL =
     "SELECT m.provider, m.model_name, m.base_url, fm.model_name, c.encrypted_api_key, "
     "c.rate_limit_rpm, c.temperature, COALESCE(c.max_tokens, m.max_output_tokens), "
     "c.embedding_provider, c.embedding_model, c.embedding_base_url, "
-    "c.encrypted_embedding_api_key "
+    "c.encrypted_embedding_api_key, c.api_key_endpoint, c.embedding_api_key_endpoint "
     "FROM tenant_llm_configs c "
     "JOIN tenants t ON t.tenant_id = c.tenant_id "
     "JOIN llm_models m ON m.model_id = c.model_id "
@@ -202,6 +288,8 @@ static int row_from_db(struct pgpool *db, const char *tenant, struct row *w, cha
         w->emb_model = col(res, 9);
         w->emb_base_url = col(res, 10);
         w->enc_emb_key = col(res, 11);
+        w->key_ep = col(res, 12);
+        w->emb_key_ep = col(res, 13);
         rc = 0;
     }
     PQclear(res);
@@ -282,6 +370,36 @@ int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
         out->provider == LLM_PROVIDER_LOCAL) {
         cfg_error(err, LLM_ERR_CONFIG, "unknown LLM provider configured for tenant %s", tenant_id);
         goto out;
+    }
+    /* The key goes only where it was given for (see llm.h, key binding). */
+    if (w.enc_key && *w.enc_key && !llm_endpoint_same(w.key_ep, w.provider, w.base_url)) {
+        cfg_error(err, LLM_ERR_CONFIG,
+                  "key_endpoint_mismatch: the LLM API key of tenant %s was given for another "
+                  "endpoint than the model's current one; it is not used until it is supplied "
+                  "again",
+                  tenant_id);
+        struct log_ctx lc = {.tenant_id = tenant_id};
+        log_kv(LOG_WARN, &lc, "llm api key refused: bound to another endpoint", "provider",
+               w.provider, (char *)NULL);
+        goto out;
+    }
+    if (w.emb_provider && strcmp(w.emb_provider, "local") != 0) {
+        enum llm_provider ep;
+        const char *eprov = w.emb_provider;
+        if (llm_provider_parse(eprov, &ep) == 0) {
+            const char *ebase = w.emb_base_url && *w.emb_base_url ? w.emb_base_url
+                                : ep == out->provider             ? w.base_url
+                                                                  : NULL;
+            int has_emb_key = w.enc_emb_key && *w.enc_emb_key;
+            const char *bind = has_emb_key ? w.emb_key_ep : w.key_ep;
+            if ((has_emb_key || (w.enc_key && *w.enc_key)) &&
+                !llm_endpoint_same(bind, eprov, ebase)) {
+                out->embedding_key_refused = 1;
+                struct log_ctx lc = {.tenant_id = tenant_id};
+                log_kv(LOG_WARN, &lc, "embedding api key refused: bound to another endpoint",
+                       "provider", eprov, (char *)NULL);
+            }
+        }
     }
     if (decrypt(fernet_key, w.enc_key, &out->api_key) != 0) {
         cfg_error(err, LLM_ERR_CONFIG,

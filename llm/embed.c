@@ -324,6 +324,12 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
         *dim = LLM_LOCAL_EMBED_DIM;
         return 0;
     }
+    if (cfg->embedding_key_refused) {
+        embed_error(err, LLM_ERR_CONFIG, 0, cfg, llm_provider_name(prov),
+                    "key_endpoint_mismatch: the embedding key was given for another endpoint; "
+                    "supply it again");
+        return LLM_ERR_CONFIG;
+    }
     if (!c) {
         embed_error(err, LLM_ERR_INVALID_REQUEST, 0, cfg, llm_provider_name(prov), "no client");
         return LLM_ERR_INVALID_REQUEST;

@@ -113,6 +113,10 @@ struct llm_config {
      * provider's default (or base_url when the providers match); NULL key: api_key. */
     char *embedding_base_url;
     char *embedding_api_key;
+    /* Set by llm_config_load when the key embeddings would use (embedding_api_key, else
+     * api_key) is bound to another endpoint than the embedding endpoint: llm_embed_sync then
+     * fails with LLM_ERR_CONFIG and sends nothing. */
+    int embedding_key_refused;
 };
 
 /* Defaults where a config leaves a field <= 0 (or NULL): connect_timeout_ms 10000,
@@ -171,6 +175,22 @@ int llm_config_load(struct pgpool *db, struct rcache *r, const char *fernet_key,
                     const char *tenant_id, struct llm_config *out, struct llm_error *err);
 /* Drops the cached config (admin writes). */
 int llm_config_invalidate(struct rcache *r, const char *tenant_id);
+
+/* Key binding. A stored provider key is bound to the endpoint it was given for:
+ * tenant_llm_configs.api_key_endpoint / embedding_api_key_endpoint hold "provider|base_url"
+ * (base_url empty: the provider's default), set by the database whenever the key is set.
+ * llm_config_load refuses the chat key (LLM_ERR_CONFIG, "key_endpoint_mismatch" in the
+ * message) when its binding's origin differs from the model's current endpoint, and marks
+ * the embedding key refused likewise, so a key is never sent to a host it was not given for
+ * (e.g. after the operator changed llm_models.base_url).
+ *
+ * llm_endpoint_origin writes "provider scheme://host:port" (provider canonical, scheme and
+ * host lower-cased, default port made explicit, path dropped) for provider + base_url (NULL
+ * or "": the provider's default base). Returns 0, or -1 (unknown provider, malformed URL).
+ * llm_endpoint_same: 1 when binding ("provider|base_url") names the same origin as
+ * provider + base_url, else 0 (also for a NULL or malformed binding). */
+int llm_endpoint_origin(const char *provider, const char *base_url, char *out, size_t cap);
+int llm_endpoint_same(const char *binding, const char *provider, const char *base_url);
 void llm_config_cleanup(struct llm_config *cfg);
 /* "openai", "anthropic", "gemini", "openrouter", "openai_compatible", "local". */
 int llm_provider_parse(const char *s, enum llm_provider *out);

@@ -34,11 +34,16 @@ static const char *const LOAD_SQL =
     "  JOIN base_tools b ON b.base_tool_id = t.base_tool_id "
     "  JOIN tenant_tool_permissions p ON p.tool_id = t.tool_id AND p.tenant_id = $1 "
     " WHERE at.agent_id = $2::uuid AND p.enabled AND t.is_active "
+    "   AND (t.owner_tenant_id IS NULL OR t.owner_tenant_id = $1) "
     " ORDER BY at.priority ASC, t.name ASC "
     " LIMIT 5";
 
-static const char *const PERMS_SQL = "SELECT tool_id::text FROM tenant_tool_permissions "
-                                     " WHERE tenant_id = $1 AND enabled ORDER BY tool_id";
+static const char *const PERMS_SQL =
+    "SELECT tool_id::text FROM tenant_tool_permissions "
+    " WHERE tenant_id = $1 AND enabled "
+    "   AND tool_id IN (SELECT tool_id FROM tool_configs "
+    "                    WHERE owner_tenant_id IS NULL OR owner_tenant_id = $1) "
+    " ORDER BY tool_id";
 
 static json_object *parse_or_null(const char *s)
 {

@@ -89,11 +89,17 @@ class Ingress:
         self.keyfile = os.path.join(self.dir, "keys.pem")
         with open(self.keyfile, "wb") as f:
             f.write(b"# kid: main\n" + self.pub1 + b"# kid: second\n" + self.pub2)
+        # The platform operator's own key set (OPERATOR_PUBLIC_KEY_FILE), never a tenant key.
+        self.op_priv, self.op_pub = new_keypair()
+        self.op_keyfile = os.path.join(self.dir, "operator.pem")
+        with open(self.op_keyfile, "wb") as f:
+            f.write(b"# kid: op\n" + self.op_pub)
         self.port = free_port()
         self.fernet_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
         env = dict(os.environ)
         env.update({
             "JWT_PUBLIC_KEY_FILE": self.keyfile,
+            "OPERATOR_PUBLIC_KEY_FILE": self.op_keyfile,
             "INGRESS_LISTEN": "127.0.0.1:%d" % self.port,
             "FERNET_KEY": self.fernet_key,
             "INGRESS_THREADS": "64",
@@ -177,7 +183,19 @@ class Ingress:
                           headers=headers)
 
     def admin_token(self):
-        return self.token(tenant="platform", sub="admin-1", roles=("user", "admin"))
+        """A platform operator token (the admin API's platform actions need one)."""
+        return self.operator_token()
+
+    def operator_token(self, sub="op-1", exp_in=3600, extra=None):
+        now = int(time.time())
+        claims = {"sub": sub, "iat": now, "exp": now + exp_in, "token_use": "operator"}
+        if extra:
+            claims.update(extra)
+        return jwt.encode(claims, self.op_priv, algorithm="RS256", headers={"kid": "op"})
+
+    def tenant_admin_token(self, tenant, sub="tadmin-1"):
+        """A tenant token with role admin: that tenant's admin only."""
+        return self.token(tenant=tenant, sub=sub, roles=("user", "admin"))
 
     # ---- HTTP -----------------------------------------------------------------------------
     def request(self, method, path, body=None, token=None, headers=None, timeout=30,

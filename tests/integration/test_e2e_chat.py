@@ -240,14 +240,18 @@ class E2EChat(pc.PipelineCase):
     def test_agent_created_through_the_admin_api_is_served_without_a_restart(self):
         # The agent processes were started before this agent existed; they subscribe to every
         # agent topic by pattern and pick the new one up from the broker's metadata.
-        admin = self.pl.token("demo", "ops", roles="admin")
+        # Created by the tenant's own admin (issue 17: a tenant admin's agent is its tenant's,
+        # served to that tenant only).
+        tenant = "wx" + uuid.uuid4().hex[:6]  # its own tenant: demo's routing stays as it is
+        self.pl.add_tenant(tenant, self.pl.llm_model, agents=(), tools=())
+        admin = self.pl.token(tenant, "ops", roles="admin")
         name = "AgentWeather" + uuid.uuid4().hex[:6]
         st, a = self.pl.request("POST", "/api/admin/agents",
                                 {"name": name,
                                  "description": "weather forecast: rain, sunshine, temperature",
                                  "prompt_template": "You forecast the weather."}, token=admin)
         self.assertEqual(st, 201, a)
-        tenant = "wx" + uuid.uuid4().hex[:6]  # its own tenant: demo's routing stays as it is
+        self.assertEqual(a["owner_tenant_id"], tenant)
         self.pl.add_tenant(tenant, self.pl.llm_model, agents=(name,), tools=())
         r = self.pl.chat("Will there be rain tomorrow, and what temperature?", tenant=tenant)
         ev = self.pl.events(r["job_id"], tenant=tenant, timeout=120)

@@ -35,8 +35,24 @@ class DemoScript(unittest.TestCase):
         self.assertIn("curl -s -X POST", out)
         self.assertIn('"response"', out)
         self.assertIn("[stand-in]", out)
-        for f in ("token-demo", "token-acme", "jwt_private.pem", "fernet.env"):
+        for f in ("token-demo", "token-acme", "jwt_private.pem", "fernet.env", "token-operator",
+                  "token-demo-admin", "operator/jwt_private.pem", "tool-token/jwt_private.pem"):
             self.assertTrue(os.path.exists(os.path.join(demo_dir, f)), f)
+            if f.startswith("token") or "private" in f or f == "fernet.env":
+                self.assertEqual(os.stat(os.path.join(demo_dir, f)).st_mode & 0o777, 0o600, f)
+        # issue 17: the tenant users are plain users; the operator has its own token
+        import base64
+        import json
+
+        def claims(name):
+            with open(os.path.join(demo_dir, name)) as f:
+                part = f.read().strip().split(".")[1]
+            return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+        self.assertEqual(claims("token-demo")["roles"], ["user"])
+        self.assertEqual(claims("token-acme")["roles"], ["user"])
+        self.assertEqual(claims("token-operator").get("token_use"), "operator")
+        self.assertNotIn("tenant_id", claims("token-operator"))
+        self.assertIn("token-operator", out)
         # the secrets are not printed
         with open(os.path.join(demo_dir, "fernet.env")) as f:
             key = f.read().strip().split("=", 1)[1]

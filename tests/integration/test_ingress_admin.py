@@ -197,8 +197,9 @@ class IngressAdminTest(unittest.TestCase):
         self.call("POST", "/tenants/%s/permissions" % t, {"enabled": True}, want=400)
         self.call("POST", "/tenants/%s/permissions" % t,
                   {"agent_id": a["agent_id"], "tool_id": tool["tool_id"]}, want=400)
+        # an unknown agent is "not found" (as another tenant's agent is: issue 17)
         self.call("POST", "/tenants/%s/permissions" % t,
-                  {"agent_id": str(uuid.uuid4()), "enabled": True}, want=400)
+                  {"agent_id": str(uuid.uuid4()), "enabled": True}, want=404)
         self.call("POST", "/tenants/%s/permissions" % S.unique("none"),
                   {"agent_id": a["agent_id"]}, want=404)
         self.call("GET", "/tenants/%s/permissions" % t, want=200)

@@ -401,10 +401,12 @@ class IngressChatTest(IngressCase):
         st, body, h = self.ing.request("GET", "/api/%s/jobs/%s/events" % (self.ta, uuid.uuid4()),
                                        token=self.tok_a)
         self.assertEqual(st, 404)
-        # the web UI's query token works on event streams only
+        # the web UI's query token works on event streams only, and only a short-lived one
+        # (JWT_QUERY_TOKEN_MAX_S, issue 17)
+        short = self.ing.token(tenant=self.ta, sub=self.user, exp_in=120)
         out = subprocess.run(["curl", "-sS", "-N", "--max-time", "2",
                               "http://127.0.0.1:%d/api/%s/jobs/%s/events?access_token=%s" %
-                              (self.ing.port, self.ta, resp["job_id"], self.tok_a)],
+                              (self.ing.port, self.ta, resp["job_id"], short)],
                              capture_output=True, text=True, timeout=20)
         self.assertEqual([e["event"] for e in S.parse_sse(out.stdout)], ["queued"], out.stdout)
         st, _, _ = self.ing.request("GET", "/api/%s/sessions?access_token=%s" %

@@ -165,11 +165,91 @@ static void test_errors(void **state)
     exec("UPDATE tenant_llm_configs SET is_active = TRUE WHERE tenant_id = $1", 1, t, NULL, 0);
 }
 
+/* issue 17: a stored key is used only at the endpoint it was given for. */
+static void test_key_binding(void **state)
+{
+    char o[400];
+    assert_int_equal(llm_endpoint_origin("openai", NULL, o, sizeof(o)), 0);
+    assert_string_equal(o, "openai https://api.openai.com:443");
+    assert_int_equal(
+        llm_endpoint_origin("openai-compatible", "HTTP://User@Host.EXAMPLE:8080/v1", o, sizeof(o)),
+        0);
+    assert_string_equal(o, "openai_compatible http://host.example:8080");
+    assert_int_equal(llm_endpoint_origin("anthropic", "https://[::1]/x", o, sizeof(o)), 0);
+    assert_string_equal(o, "anthropic https://[::1]:443");
+    assert_int_equal(llm_endpoint_origin("nope", "https://a", o, sizeof(o)), -1);
+    assert_int_equal(llm_endpoint_origin("openai", "no-scheme", o, sizeof(o)), -1);
+    assert_true(llm_endpoint_same("openai|", "openai", "https://api.openai.com/v1/"));
+    assert_true(llm_endpoint_same("openai|https://api.openai.com:443/v1", "openai", NULL));
+    assert_true(llm_endpoint_same("openai|http://h:1/v1", "openai", "http://H:1/other"));
+    assert_false(llm_endpoint_same("openai|http://h:1/v1", "openai", "http://h:2/v1"));
+    assert_false(llm_endpoint_same("openai|http://h:1/v1", "openai_compatible", "http://h:1/v1"));
+    assert_false(llm_endpoint_same("openai|http://h/v1", "openai", "https://h/v1"));
+    assert_false(llm_endpoint_same(NULL, "openai", NULL));
+    assert_false(llm_endpoint_same("garbage", "openai", NULL));
+
+    struct llm_config cfg;
+    struct llm_error e;
+    const char *pm[] = {g_model_id};
+    const char *pt[] = {g_tenant};
+    /* the operator moves the model to another host: the key is refused, never decrypted */
+    assert_int_equal(exec("UPDATE llm_models SET base_url = 'http://127.0.0.2:9/v1' WHERE "
+                          "model_id = $1",
+                          1, pm, NULL, 0),
+                     0);
+    llm_config_invalidate(g_r, g_tenant);
+    assert_int_equal(llm_config_load(g_db, g_r, g_key, g_tenant, &cfg, &e), LLM_ERR_CONFIG);
+    assert_non_null(strstr(e.message, "key_endpoint_mismatch"));
+    assert_null(strstr(e.message, "sk-plain"));
+    /* from the cache too */
+    assert_int_equal(llm_config_load(g_db, g_r, g_key, g_tenant, &cfg, &e), LLM_ERR_CONFIG);
+    /* the key supplied again (a new ciphertext): bound to the new endpoint, usable */
+    char *tok = NULL;
+    fernet_encrypt(g_key, "sk-plain-secret-42", strlen("sk-plain-secret-42"), &tok);
+    const char *pk[] = {g_tenant, tok};
+    assert_int_equal(exec("UPDATE tenant_llm_configs SET encrypted_api_key = $2 WHERE "
+                          "tenant_id = $1",
+                          2, pk, NULL, 0),
+                     0);
+    free(tok);
+    llm_config_invalidate(g_r, g_tenant);
+    assert_int_equal(llm_config_load(g_db, g_r, g_key, g_tenant, &cfg, &e), 0);
+    assert_int_equal(cfg.embedding_key_refused, 0);
+    llm_config_cleanup(&cfg);
+    /* embeddings sent elsewhere with the chat key: the embedding use is refused */
+    assert_int_equal(exec("UPDATE tenant_llm_configs SET embedding_base_url = "
+                          "'http://127.0.0.3:9/v1' WHERE tenant_id = $1",
+                          1, pt, NULL, 0),
+                     0);
+    llm_config_invalidate(g_r, g_tenant);
+    assert_int_equal(llm_config_load(g_db, g_r, g_key, g_tenant, &cfg, &e), 0);
+    assert_int_equal(cfg.embedding_key_refused, 1);
+    const char *texts[] = {"hello"};
+    float *vecs = NULL;
+    int dim = 0;
+    assert_int_equal(llm_embed_sync(NULL, &cfg, texts, 1, &vecs, &dim, &e), LLM_ERR_CONFIG);
+    assert_non_null(strstr(e.message, "key_endpoint_mismatch"));
+    assert_null(vecs);
+    llm_config_cleanup(&cfg);
+    /* back as it was for the other tests */
+    exec("UPDATE tenant_llm_configs SET embedding_base_url = NULL WHERE tenant_id = $1", 1, pt,
+         NULL, 0);
+    exec("UPDATE llm_models SET base_url = 'http://127.0.0.1:9/v1' WHERE model_id = $1", 1, pm,
+         NULL, 0);
+    fernet_encrypt(g_key, "sk-plain-secret-42", strlen("sk-plain-secret-42"), &tok);
+    const char *pk2[] = {g_tenant, tok};
+    exec("UPDATE tenant_llm_configs SET encrypted_api_key = $2 WHERE tenant_id = $1", 2, pk2, NULL,
+         0);
+    free(tok);
+    llm_config_invalidate(g_r, g_tenant);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_load_and_cache),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_key_binding),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

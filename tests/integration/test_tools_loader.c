@@ -289,6 +289,41 @@ static void test_bad_agent_id(void **state)
     tool_defs_free(d, n);
 }
 
+/* issue 17: a tool owned by a tenant is never loaded for another, whatever its permissions. */
+static void test_tool_owned_by_another_tenant(void **state)
+{
+    (void)state;
+    NEED_STACK();
+    struct tool_def *d = NULL;
+    size_t n = 9;
+    char err[256];
+    const char *pp[] = {g_other, g_tool[2]};
+    sql("INSERT INTO tenant_tool_permissions (tenant_id, tool_id, enabled) VALUES ($1, $2, true)",
+        2, pp);
+    const char *po[] = {g_tenant, g_tool[2]};
+    sql("UPDATE tool_configs SET owner_tenant_id = $1 WHERE tool_id = $2", 2, po);
+    assert_int_equal(tools_load_for_agent(g_db, NULL, g_other, g_agent, &d, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 0);
+    tool_defs_free(d, n);
+    /* its owner still gets it */
+    assert_int_equal(tools_load_for_agent(g_db, NULL, g_tenant, g_agent, &d, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 5);
+    assert_string_equal(d[0].id, g_tool[2]);
+    tool_defs_free(d, n);
+    /* owned by g_other: now g_other gets it */
+    sql("UPDATE tool_configs SET owner_tenant_id = $1 WHERE tool_id = $2", 2, pp);
+    assert_int_equal(tools_load_for_agent(g_db, NULL, g_other, g_agent, &d, &n, err, sizeof err),
+                     0);
+    assert_int_equal(n, 1);
+    assert_string_equal(d[0].id, g_tool[2]);
+    tool_defs_free(d, n);
+    const char *p2[] = {g_tool[2]};
+    sql("UPDATE tool_configs SET owner_tenant_id = NULL WHERE tool_id = $1", 1, p2);
+    sql("DELETE FROM tenant_tool_permissions WHERE tenant_id = $1 AND tool_id = $2", 2, pp);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -297,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_cache_and_invalidate),
         cmocka_unit_test(test_corrupt_cache_falls_back),
         cmocka_unit_test(test_bad_agent_id),
+        cmocka_unit_test(test_tool_owned_by_another_tenant),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -438,6 +438,250 @@ static void test_key_directory_and_bad_files(void **state)
     assert_int_not_equal(auth_new(&a, "", 30, NULL, NULL, err, sizeof err), 0);
 }
 
+/* ---- issue 17: operator key set, token_use, lifetime --------------------------------------- */
+
+/* Signs claims (a JSON object text; NOW, EXP and FAR in it stand for the current time, ten
+ * minutes from now and forty days from now) with key. */
+static char *sign_json(const char *key, const char *kid, const char *claims)
+{
+    char buf[2048];
+    const char *p = claims;
+    size_t n = 0;
+    long now = (long)time(NULL);
+    while (*p && n + 24 < sizeof buf) {
+        long v = -1;
+        if (strncmp(p, "NOW", 3) == 0)
+            v = now;
+        else if (strncmp(p, "EXP", 3) == 0)
+            v = now + 600;
+        else if (strncmp(p, "FAR", 3) == 0)
+            v = now + 40L * 86400;
+        if (v >= 0) {
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%ld", v);
+            p += 3;
+        } else {
+            buf[n++] = *p++;
+        }
+    }
+    buf[n] = 0;
+    jwt_t *j = NULL;
+    assert_int_equal(jwt_new(&j), 0);
+    assert_int_equal(jwt_add_grants_json(j, buf), 0);
+    if (kid)
+        jwt_add_header(j, "kid", kid);
+    assert_int_equal(jwt_set_alg(j, JWT_ALG_RS256, (const unsigned char *)key, (int)strlen(key)),
+                     0);
+    char *s = jwt_encode_str(j);
+    jwt_free(j);
+    assert_non_null(s);
+    return s;
+}
+
+static int verify_json(struct auth *a, const char *key, const char *kid, const char *claims,
+                       struct auth_claims *c)
+{
+    char *s = sign_json(key, kid, claims);
+    int rc = verify(a, s, c);
+    free(s);
+    return rc;
+}
+
+static struct auth *open_opts(const char *op_path, long max_life, const char *iss, const char *aud)
+{
+    struct auth *a = NULL;
+    char err[256];
+    struct auth_opts o = {.key_path = ident_file, /* tenant key: pub1 */
+                          .operator_key_path = op_path,
+                          .leeway_s = 30,
+                          .issuer = iss,
+                          .audience = aud,
+                          .max_lifetime_s = max_life};
+    int rc = auth_new_opts(&a, &o, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "auth_new_opts: %s\n", err);
+    assert_int_equal(rc, 0);
+    return a;
+}
+
+static void test_token_use(void **state)
+{
+    struct auth *a = open_auth(keyfile, 30, NULL, NULL);
+    struct auth_claims c;
+    const char *base = "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"iat\":NOW,\"exp\":EXP";
+    char claims[512];
+    /* the agent's per-call tool token, even signed by a key we trust: refused */
+    snprintf(claims, sizeof claims, "%s,\"token_use\":\"tool\"}", base);
+    assert_int_equal(verify_json(a, priv1, "one", claims, &c), -1);
+    snprintf(claims, sizeof claims, "%s,\"token_use\":\"operator\"}", base);
+    assert_int_equal(verify_json(a, priv1, "one", claims, &c), -1);
+    snprintf(claims, sizeof claims, "%s,\"token_use\":1}", base);
+    assert_int_equal(verify_json(a, priv1, "one", claims, &c), -1);
+    snprintf(claims, sizeof claims, "%s,\"token_use\":\"access\"}", base);
+    assert_int_equal(verify_json(a, priv1, "one", claims, &c), 0);
+    assert_int_equal(c.operator, 0);
+    snprintf(claims, sizeof claims, "%s}", base);
+    assert_int_equal(verify_json(a, priv1, "one", claims, &c), 0);
+    auth_free(a);
+}
+
+static void test_operator_keys(void **state)
+{
+    char opfile[320];
+    snprintf(opfile, sizeof opfile, "%s/operator.pem", dir);
+    char buf[4096];
+    snprintf(buf, sizeof buf, "# kid: op\n%s", pub2);
+    write_file(opfile, buf, NULL);
+    struct auth *a = open_opts(opfile, 86400, NULL, NULL);
+    struct auth_claims c;
+    assert_int_equal(auth_operator_key_count(a), 1);
+    /* signed by the operator key: an operator, no tenant */
+    assert_int_equal(verify_json(a, priv2, "op",
+                                 "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":EXP,"
+                                 "\"token_use\":\"operator\"}",
+                                 &c),
+                     0);
+    assert_int_equal(c.operator, 1);
+    assert_int_equal(c.admin, 0);
+    assert_string_equal(c.sub, "alice");
+    assert_string_equal(c.tenant_id, "");
+    /* without kid too; tenant_id and roles in it change nothing */
+    assert_int_equal(verify_json(a, priv2, NULL,
+                                 "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":EXP,\"tenant_id\":\"t1\","
+                                 "\"roles\":[\"admin\"]}",
+                                 &c),
+                     0);
+    assert_int_equal(c.operator, 1);
+    assert_string_equal(c.tenant_id, "");
+    /* an operator token claiming token_use access or tool: refused */
+    assert_int_equal(verify_json(a, priv2, "op",
+                                 "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":EXP,"
+                                 "\"token_use\":\"tool\"}",
+                                 &c),
+                     -1);
+    /* signed by the tenant key, whatever it claims: never an operator */
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"root\",\"tenant_id\":\"t1\",\"iat\":NOW,\"exp\":EXP,"
+                                 "\"roles\":[\"admin\",\"operator\"],\"operator\":true}",
+                                 &c),
+                     0);
+    assert_int_equal(c.operator, 0);
+    assert_int_equal(c.admin, 1);
+    /* the tenant key with the operator's kid: not found in the operator set */
+    assert_int_equal(verify_json(a, priv1, "op",
+                                 "{\"sub\":\"root\",\"iat\":NOW,\"exp\":EXP,"
+                                 "\"token_use\":\"operator\"}",
+                                 &c),
+                     -1);
+    /* operator tokens obey the lifetime bound */
+    assert_int_equal(verify_json(a, priv2, "op", "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":FAR}", &c),
+                     -1);
+    auth_free(a);
+
+    /* the same key in both files: refused at start */
+    struct auth *b = NULL;
+    char err[256] = "";
+    struct auth_opts o = {.key_path = keyfile, .operator_key_path = opfile, .leeway_s = 30};
+    assert_int_not_equal(auth_new_opts(&b, &o, err, sizeof err), 0);
+    assert_non_null(strstr(err, "same public key"));
+    assert_null(b);
+    /* even with different PEM text (the same key, other line breaks and kid) */
+    char reflow[4096];
+    snprintf(reflow, sizeof reflow, "# kid: x\n%s", pub1);
+    write_file(opfile, reflow, NULL);
+    o.key_path = ident_file;
+    assert_int_not_equal(auth_new_opts(&b, &o, err, sizeof err), 0);
+    /* no operator file: no operator */
+    struct auth *n = open_opts(NULL, 0, NULL, NULL);
+    assert_int_equal(auth_operator_key_count(n), 0);
+    assert_int_equal(verify_json(n, priv2, "op",
+                                 "{\"sub\":\"alice\",\"iat\":NOW,\"exp\":EXP,"
+                                 "\"token_use\":\"operator\"}",
+                                 &c),
+                     -1);
+    auth_free(n);
+}
+
+static void test_max_lifetime(void **state)
+{
+    struct auth *a = open_opts(NULL, 86400, NULL, NULL);
+    struct auth_claims c;
+    long now = (long)time(NULL);
+    char claims[256];
+    /* a 30-day token: refused */
+    snprintf(claims, sizeof claims, "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"iat\":%ld,\"exp\":%ld}",
+             now, now + 30L * 86400);
+    assert_int_equal(verify_json(a, priv1, NULL, claims, &c), -1);
+    /* exactly the maximum: accepted, and iat is kept */
+    snprintf(claims, sizeof claims, "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"iat\":%ld,\"exp\":%ld}",
+             now, now + 86400);
+    assert_int_equal(verify_json(a, priv1, NULL, claims, &c), 0);
+    assert_int_equal(c.iat, now);
+    /* no iat: refused while a maximum is set */
+    snprintf(claims, sizeof claims, "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":%ld}", now + 60);
+    assert_int_equal(verify_json(a, priv1, NULL, claims, &c), -1);
+    /* an iat in the future (to stretch exp): refused */
+    snprintf(claims, sizeof claims, "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"iat\":%ld,\"exp\":%ld}",
+             now + 20L * 86400, now + 20L * 86400 + 60);
+    assert_int_equal(verify_json(a, priv1, NULL, claims, &c), -1);
+    snprintf(claims, sizeof claims,
+             "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"iat\":\"x\",\"exp\":%ld}", now + 60);
+    assert_int_equal(verify_json(a, priv1, NULL, claims, &c), -1);
+    auth_free(a);
+    /* 0: not checked, iat optional */
+    struct auth *b = open_opts(NULL, 0, NULL, NULL);
+    snprintf(claims, sizeof claims, "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":%ld}",
+             now + 30L * 86400);
+    assert_int_equal(verify_json(b, priv1, NULL, claims, &c), 0);
+    auth_free(b);
+}
+
+static void test_issuer_audience_required(void **state)
+{
+    struct auth *a = open_opts(NULL, 0, "https://idp.example", "agenthub");
+    struct auth_claims c;
+    const char *ok = "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                     "\"iss\":\"https://idp.example\",\"aud\":\"agenthub\"}";
+    assert_int_equal(verify_json(a, priv1, NULL, ok, &c), 0);
+    /* aud as an array containing ours: accepted; without it: refused */
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"agenthub\"]}",
+                                 &c),
+                     0);
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":\"https://idp.example\",\"aud\":[\"x\",\"erp\"]}",
+                                 &c),
+                     -1);
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":\"https://idp.example\",\"aud\":[]}",
+                                 &c),
+                     -1);
+    /* missing aud, missing iss, wrong iss, iss of another type */
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":\"https://idp.example\"}",
+                                 &c),
+                     -1);
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"aud\":\"agenthub\"}",
+                                 &c),
+                     -1);
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":\"https://evil.example\",\"aud\":\"agenthub\"}",
+                                 &c),
+                     -1);
+    assert_int_equal(verify_json(a, priv1, NULL,
+                                 "{\"sub\":\"u\",\"tenant_id\":\"t1\",\"exp\":EXP,"
+                                 "\"iss\":[\"https://idp.example\"],\"aud\":\"agenthub\"}",
+                                 &c),
+                     -1);
+    auth_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -453,6 +697,10 @@ int main(void)
         cmocka_unit_test(test_issuer_audience),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_key_directory_and_bad_files),
+        cmocka_unit_test(test_token_use),
+        cmocka_unit_test(test_operator_keys),
+        cmocka_unit_test(test_max_lifetime),
+        cmocka_unit_test(test_issuer_audience_required),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }
