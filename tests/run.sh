@@ -33,18 +33,36 @@ passed=0 failed=0 skipped=0
 failures=()
 LOGDIR=$ROOT/var/test-logs
 mkdir -p "$LOGDIR"
+RUN_STAMP=$(mktemp "$LOGDIR/.run-start.XXXXXX")   # for the tidy check at the end
 
 note_fail() { failures+=("$1"); }
+
+# Every suite gets a temporary folder of its own (TMPDIR: Python's tempfile, mkstemp, Chromium,
+# the harnesses' process folders all use it). It is deleted when the suite passed; a failed
+# suite's folder is kept as var/test-logs/<suite>.tmp for debugging. Nothing is left in /tmp.
+suite_tmp_begin() { SUITE_TMP=$(mktemp -d /tmp/agenthub-suite.XXXXXX); }
+suite_tmp_end() {
+  local label=$1 nfailed=$2 keep
+  keep="$LOGDIR/$(echo "$label" | tr '/ ' '__').tmp"
+  rm -rf "$keep"
+  if [ "$nfailed" -gt 0 ] && [ -n "$(ls -A "$SUITE_TMP" 2>/dev/null)" ]; then
+    mv "$SUITE_TMP" "$keep" 2>/dev/null || rm -rf "$SUITE_TMP"
+  else
+    rm -rf "$SUITE_TMP"
+  fi
+}
 
 # cmocka prints "[  PASSED  ] N test(s)." and "[  FAILED  ] N test(s)".
 run_cmocka() {
   local bin=$1 label=$2 out rc p f
-  out=$("$bin" 2>&1); rc=$?
+  suite_tmp_begin
+  out=$(TMPDIR=$SUITE_TMP "$bin" 2>&1); rc=$?
   echo "$out" > "$LOGDIR/$(echo "$label" | tr '/ ' '__').log"
   p=$(echo "$out" | sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' | tail -1)
   f=$(echo "$out" | sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' | tail -1)
   p=${p:-0}; f=${f:-0}
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi     # crashed, sanitizer report, ...
+  suite_tmp_end "$label" "$f"
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$f" -gt 0 ]; then
     note_fail "$label"
@@ -57,13 +75,15 @@ run_cmocka() {
 # unittest prints "Ran N tests" then "OK", "OK (skipped=S)" or "FAILED (failures=A, errors=B, skipped=S)".
 run_pytest() {
   local file=$1 label=$2 out rc n a b s
-  out=$(cd "$ROOT" && timeout 900 "$PY" -m unittest -v "$file" 2>&1); rc=$?
+  suite_tmp_begin
+  out=$(cd "$ROOT" && TMPDIR=$SUITE_TMP timeout 900 "$PY" -m unittest -v "$file" 2>&1); rc=$?
   echo "$out" > "$LOGDIR/$(echo "$label" | tr '/ ' '__').log"
   n=$(echo "$out" | sed -n 's/^Ran \([0-9]*\) test.*/\1/p' | tail -1); n=${n:-0}
   a=$(echo "$out" | tail -3 | grep -o 'failures=[0-9]*' | cut -d= -f2); a=${a:-0}
   b=$(echo "$out" | tail -3 | grep -o 'errors=[0-9]*' | cut -d= -f2); b=${b:-0}
   s=$(echo "$out" | tail -3 | grep -o 'skipped=[0-9]*' | cut -d= -f2); s=${s:-0}
   if [ "$rc" -ne 0 ] && [ $((a + b)) -eq 0 ]; then b=1; fi
+  suite_tmp_end "$label" $((a + b))
   passed=$((passed + n - a - b - s)); failed=$((failed + a + b)); skipped=$((skipped + s))
   if [ $((a + b)) -gt 0 ]; then
     note_fail "$label"
@@ -146,6 +166,19 @@ if { [ -z "$only" ] || [ "$only" = fuzz ]; } && command -v clang >/dev/null 2>&1
   else
     failed=$((failed + 1)); note_fail fuzz-build; echo "FAIL fuzz build"; tail -20 "$LOGDIR/fuzz-build.log"
   fi
+fi
+
+# Tidy: what the suites made in /tmp (the prefixes the tests and their tools use) is gone.
+left=$(find /tmp -maxdepth 1 -newer "$RUN_STAMP" \( -name 'agenthub-*' -o -name 'ingress-test-*' \
+        -o -name 'docworker-test-*' -o -name 'chromium-test-*' -o -name 'probe-pages-*' \
+        -o -name 'keygen-*' -o -name 'demo-secrets-*' -o -name 'strace-*' -o -name 'kcatgroup*' \
+        -o -name 'devbroker*' -o -name '.org.chromium.*' \) 2>/dev/null | head -20)
+rm -f "$RUN_STAMP"
+if [ -n "$left" ]; then
+  failed=$((failed + 1)); note_fail tidy
+  echo "FAIL tidy: the suites left these in /tmp:"; echo "$left" | sed 's/^/    /'
+else
+  passed=$((passed + 1)); echo "ok   tidy: the suites left nothing in /tmp"
 fi
 
 echo
