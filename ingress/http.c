@@ -149,19 +149,6 @@ static int origin_allowed(const char *list, const char *origin)
     return 0;
 }
 
-static void add_std_headers(struct req *r)
-{
-    mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
-    mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    if (r->origin_ok) {
-        mg_response_header_add(r->conn, "Access-Control-Allow-Origin", r->origin_ok, -1);
-        mg_response_header_add(r->conn, "Vary", "Origin", -1);
-        mg_response_header_add(r->conn, "Access-Control-Expose-Headers",
-                               "X-Request-Id, Idempotent-Replayed", -1);
-    }
-}
-
 /* A growable response buffer: the head and the body go out in ONE write. civetweb's header
  * API sends every header line with its own send(), and without TCP_NODELAY (which civetweb
  * 1.15 does not set on accepted sockets here) Nagle + the client's delayed ACK then add ~40 ms
@@ -231,19 +218,6 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
     if (!b.oom)
         mg_write(r->conn, b.p, b.len);
     free(b.p);
-}
-
-/* Raw stream (no framing, connection closed at the end); used by routes_documents.c. */
-void reply_stream_start(struct req *r, const char *ctype)
-{
-    r->responded = 1;
-    r->status = 200;
-    mg_response_header_start(r->conn, 200);
-    mg_response_header_add(r->conn, "Content-Type", ctype, -1);
-    mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
-    mg_response_header_add(r->conn, "Connection", "close", -1);
-    add_std_headers(r);
-    mg_response_header_send(r->conn);
 }
 
 void reply_stream_begin(struct req *r, const char *ctype)

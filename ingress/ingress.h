@@ -66,6 +66,7 @@ struct ingress_settings {
     long max_streams_user;   /* held requests per (tenant, user); 0 at start: derived */
     long max_streams_tenant; /* held requests per tenant; 0 at start: derived */
     long keepalive_timeout_ms;
+    long idle_defer_s;
     long tenant_cache_ms;
     long ready_cache_ms;
     char *metrics_token;
@@ -151,9 +152,6 @@ int req_auth(struct req *r, const char *tenant);
 int req_admin(struct req *r);
 /* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
 void reply_db_error(struct req *r, int pgst, const char *what);
-/* Writes the headers that begin a streamed response with no framing (the connection is closed
- * at its end; write with mg_write). */
-void reply_stream_start(struct req *r, const char *ctype);
 /* Begins a streamed (SSE) response: chunked on HTTP/1.1. Write with stream_write (one call =
  * one chunk; 0 or -1 when the client is gone) and finish with stream_end. */
 void reply_stream_begin(struct req *r, const char *ctype);

@@ -7,7 +7,11 @@
  * INGRESS_THREAD_STACK_KB sets the default stack of every other thread (the events consumer,
  * librdkafka's and libpq's threads) through pthread_setattr_default_np.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <pthread.h>
 #include <signal.h>
@@ -105,6 +109,10 @@ static const struct config_entry table[] = {
      "requests one tenant may hold open at once; beyond it as per user (0: three quarters of "
      "INGRESS_MAX_STREAMS, rounded up)",
      &app.cfg.max_streams_tenant},
+    {"INGRESS_IDLE_DEFER_S", CONFIG_INT, "30", 0, 3600, 0,
+     "a new connection that sends nothing waits in the kernel (TCP_DEFER_ACCEPT) about this "
+     "long before it gets a worker thread, and then has INGRESS_REQUEST_TIMEOUT_MS (0: off)",
+     &app.cfg.idle_defer_s},
     {"INGRESS_KEEPALIVE_TIMEOUT_MS", CONFIG_INT, "3000", 0, 600000, 0,
      "how long an idle kept-alive connection keeps its worker thread waiting for the next "
      "request",
@@ -139,6 +147,42 @@ static int civet_log(const struct mg_connection *conn, const char *message)
 {
     log_kv(LOG_WARN, NULL, "civetweb", "detail", message, (char *)NULL);
     return 1;
+}
+
+/* TCP_DEFER_ACCEPT on civetweb's listening sockets (civetweb 1.15 has no option for it, so
+ * they are found among our descriptors: every listening TCP socket of this process is one of
+ * civetweb's). A connection that sends no byte then stays in the kernel for about `seconds`
+ * instead of taking a worker thread at once: idle connections cost the pool INGRESS_REQUEST_
+ * TIMEOUT_MS of a thread per INGRESS_IDLE_DEFER_S, not all of it. Returns how many were set. */
+static int defer_accept_listeners(int seconds)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d || seconds <= 0) {
+        if (d)
+            closedir(d);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        int on = 0, type = 0;
+        socklen_t l = sizeof on, tl = sizeof type;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (*end || fd < 0 || fd == dirfd(d))
+            continue;
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) != 0 || !on ||
+            getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+            getsockname((int)fd, (struct sockaddr *)&ss, &sl) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        if (setsockopt((int)fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 static void raise_nofile(void)
@@ -272,6 +316,8 @@ int main(int argc, char **argv)
         goto out;
     }
     mg_set_request_handler(app.mg, "/", http_handler, &app);
+    if (app.cfg.idle_defer_s > 0 && defer_accept_listeners((int)app.cfg.idle_defer_s) == 0)
+        log_warn(NULL, "TCP_DEFER_ACCEPT not set on the listening socket");
     metrics_set(metrics_gauge("ingress_worker_threads", "civetweb worker threads", ""),
                 (double)app.cfg.threads);
     /* Present from the start, so dashboards see zeros rather than gaps. */

@@ -997,18 +997,12 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
 
 /* ---- SSE ----------------------------------------------------------------------------------- */
 
-static int docs_write(struct mg_connection *c, const char *s, size_t n)
-{
-    return mg_write(c, s, n) == (int)n ? 0 : -1;
-}
-
-/* One event; JSON data is a single line (json-c escapes newlines). */
-static int docs_send_event(struct mg_connection *c, const char *id, const char *event,
-                           const char *data)
+/* One event as one chunk; JSON data is a single line (json-c escapes newlines). */
+static int docs_send_event(struct req *r, const char *id, const char *event, const char *data)
 {
     size_t n = 0;
     char *buf = sse_event_format(id, event, data, &n);
-    int rc = buf ? docs_write(c, buf, n) : -1;
+    int rc = buf ? stream_write(r, buf, n) : -1;
     free(buf);
     return rc;
 }
@@ -1047,12 +1041,14 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
     struct metric *open_g =
         metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     metrics_inc(open_g, 1);
-    reply_stream_start(r, "text/event-stream");
+    /* Chunked like the job stream: its end is a zero chunk, so the client sees the stream end
+     * at once instead of when the kept-alive connection times out. */
+    reply_stream_begin(r, "text/event-stream");
     /* The first PostgreSQL check is at once: a finished batch's stream ends as soon as what is
      * after Last-Event-ID has been replayed (an id beyond the end, or one the stream never had,
      * does not hold it open). */
     double start = now_mono(), last_write = start, last_pg = start - 5.0;
-    fail = docs_write(r->conn, "retry: 2000\n\n", 13);
+    fail = stream_write(r, "retry: 2000\n\n", 13);
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
         if (jobevents_read(app->rc, tenant, batch_id, last, 200, &arr) == RC_OK && arr) {
@@ -1064,7 +1060,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
                     continue;
                 json_object_object_get_ex(e, "data", &data);
                 fail = docs_send_event(
-                    r->conn, id, ev,
+                    r, id, ev,
                     data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
                          : "null");
@@ -1104,7 +1100,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
                     continue;
                 }
                 json_object_put(arr2);
-                fail = docs_send_event(r->conn, last, "batch_done",
+                fail = docs_send_event(r, last, "batch_done",
                                        json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
                 json_object_put(d);
                 done = 1;
@@ -1117,7 +1113,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         if (now - start > (double)app->cfg.sse_max_s)
             break;
         if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = docs_write(r->conn, ": keepalive\n\n", 13);
+            fail = stream_write(r, ": keepalive\n\n", 13);
             last_write = now;
             if (fail)
                 break;
@@ -1126,6 +1122,8 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         if (sse_hub_is_shutdown(app->hub))
             break;
     }
+    if (!fail)
+        stream_end(r);
     metrics_inc(open_g, -1);
     sse_hub_unregister(app->hub, w);
 }
