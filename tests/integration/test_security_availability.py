@@ -96,9 +96,11 @@ class StreamShareTest(IngressCase):
                 held.append(c)
             # ... and no more: a clear refusal with a hint when to come back
             st, c, r = self.stream(self.t, mallory, jobs["mallory"])
+            if st != 429:
+                held.append(c)
+            self.assertEqual(st, 429, "a fourth stream for one user was not refused")
             body = json.loads(r.read())
             c.close()
-            self.assertEqual(st, 429, body)
             self.assertEqual(body["error"]["code"], "too_many_streams")
             self.assertEqual(r.getheader("Retry-After"), "5")
             # her long-poll answers at once with the current state
@@ -114,9 +116,12 @@ class StreamShareTest(IngressCase):
                 held.append(c)
             # the tenant is now at its cap (5): its next user is refused, another tenant is not
             st, c, r = self.stream(self.t, bob, jobs["bob"])
+            if st != 429:
+                held.append(c)
+            self.assertEqual(st, 429, "a sixth stream for one tenant was not refused")
             body = json.loads(r.read())
             c.close()
-            self.assertEqual((st, body["error"]["code"]), (429, "too_many_streams"))
+            self.assertEqual(body["error"]["code"], "too_many_streams")
             st, c, _ = self.stream(other_t, carol, jobs["carol"])
             self.assertEqual(st, 200)
             held.append(c)
@@ -306,7 +311,8 @@ class UploadShareTest(IngressCase):
             t0 = time.time()
             st, body, h = self.small_upload(self.t, self.tok)
             self.assertLess(time.time() - t0, 3)
-            self.assertEqual((st, body["error"]["code"]), (429, "too_many_uploads"), body)
+            self.assertEqual(st, 429, body)
+            self.assertEqual(body["error"]["code"], "too_many_uploads")
             self.assertEqual(h.get("retry-after"), "5")
             # another tenant uploads and chats as usual
             st, body, _ = self.small_upload(self.t2, self.tok2)
@@ -342,7 +348,7 @@ class UploadShareTest(IngressCase):
                 results.append(self.ing.request("POST", "/api/%s/documents" % self.t,
                                                 raw_body=raw, headers={"Content-Type": ct},
                                                 token=self.tok, timeout=60)[0])
-            ups = [threading.Thread(target=up) for _ in range(4)]
+            ups = [threading.Thread(target=up) for _ in range(8)]
             for t in ups:
                 t.start()
             time.sleep(1.0)
@@ -352,7 +358,7 @@ class UploadShareTest(IngressCase):
                 st, body, _ = self.ing.request("GET", "/api/%s/sessions" % self.t2,
                                                token=self.tok2, timeout=20)
                 self.assertEqual(st, 200, body)
-                self.assertLess(time.time() - t0, 2.0, "the pool was held by the uploads")
+                self.assertLess(time.time() - t0, 1.0, "the pool was held by the uploads")
             # a chat gets a clear 503 in bounded time
             t0 = time.time()
             st, body, _ = self.ing.request("POST", "/api/%s/chat" % self.t2, {"message": "hi"},
@@ -361,7 +367,7 @@ class UploadShareTest(IngressCase):
             self.assertLess(time.time() - t0, 10)
             for t in ups:
                 t.join(60)
-            self.assertEqual(results, [503] * 4)
+            self.assertEqual(results, [503] * 8)
             # nothing half-accepted is left behind
             self.assertEqual(count(), before)
         finally:
@@ -554,7 +560,8 @@ class ReadyAndMetricsTest(IngressCase):
 
     def test_metrics_token_required(self):
         st, body, h = self.ing.request("GET", "/metrics")
-        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+        self.assertEqual(st, 401, "an open /metrics")
+        self.assertEqual(body["error"]["code"], "unauthorized")
         st, _, _ = self.ing.request("GET", "/metrics", headers={"Authorization": "Bearer nope"})
         self.assertEqual(st, 401)
         st, text, _ = self.ing.request("GET", "/metrics", headers={
