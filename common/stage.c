@@ -494,7 +494,11 @@ static void http_reply(struct mg_connection *conn, int status, const char *ctype
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
               "Connection: close\r\n\r\n",
-              status, status == 200 ? "OK" : status == 401 ? "Unauthorized" : "Service Unavailable", ctype, n);
+              status,
+              status == 200   ? "OK"
+              : status == 401 ? "Unauthorized"
+                              : "Service Unavailable",
+              ctype, n);
     mg_write(conn, body, n);
 }
 

@@ -277,10 +277,10 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(message));
     json_object_object_add(o, "error", e);
-    const char *extra = status == 401   ? "WWW-Authenticate: Bearer\r\n"
-                        : status == 503 || status == 429
-                            ? "Retry-After: " INGRESS_RETRY_AFTER_S "\r\n"
-                                        : NULL;
+    const char *extra = status == 401                    ? "WWW-Authenticate: Bearer\r\n"
+                        : status == 503 || status == 429 ? "Retry-After: " INGRESS_RETRY_AFTER_S
+                                                           "\r\n"
+                                                         : NULL;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);

@@ -26,7 +26,7 @@
 #define INGRESS_STREAMS_REFUSED_HELP "SSE streams and long-polls refused at INGRESS_MAX_STREAMS"
 /* ingress_streams_refused_caller_total{scope="user"|"tenant"}: refused at the per-user or
  * per-tenant cap (INGRESS_MAX_STREAMS_PER_USER, INGRESS_MAX_STREAMS_PER_TENANT). */
-#define INGRESS_STREAMS_CALLER_HELP                                                               \
+#define INGRESS_STREAMS_CALLER_HELP                                                                \
     "SSE streams and long-polls refused at the per-user or per-tenant cap"
 
 struct accept_batcher;
@@ -85,8 +85,8 @@ struct ingress {
     struct accept_batcher *accept;
     struct mg_context *mg;
     volatile int stopping;
-    long held; /* requests held open now (req_hold; __atomic) */
-    struct ctab *holds;         /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
+    long held;          /* requests held open now (req_hold; __atomic) */
+    struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
 };
 

@@ -825,8 +825,8 @@ out:
         if (pgpool_exec(app->db, NULL,
                         "DELETE FROM document_batches WHERE batch_id = $1 AND tenant_id = $2", 2, p,
                         derr, sizeof derr) != PG_OK)
-            log_kv(LOG_ERROR, &r->log, "batch not withdrawn after a failed publish", "error",
-                   derr, (char *)NULL);
+            log_kv(LOG_ERROR, &r->log, "batch not withdrawn after a failed publish", "error", derr,
+                   (char *)NULL);
     }
     free(b64);
     free(payload);

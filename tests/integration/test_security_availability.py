@@ -591,6 +591,11 @@ class ReadyAndMetricsTest(IngressCase):
                 p.kill()
                 p.wait()
             logf.close()
+        with open(os.path.join(self.ing.dir, "router.log"), "rb") as f:
+            text = f.read().decode(errors="replace")
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            self.assertNotIn(marker, text)
+        self.assertEqual(p.returncode, 0, text[-2000:])
 
 
 if __name__ == "__main__":
