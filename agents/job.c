@@ -911,6 +911,12 @@ void agent_job_start(void *opaque, struct stage_job *job)
         return;
     }
 
+    /* A tenant deactivated since the router ran: no LLM call, no tool call. */
+    if (pipeline_refuse_inactive(&svc->pl, env)) {
+        release(j);
+        return;
+    }
+
     /* Layer 1 again: the tenant must be permitted this agent, whatever the message said. */
     json_object *agents = NULL;
     if (pipeline_tenant_agents(&svc->pl, env->tenant_id, &agents, err, sizeof(err)) < 0) {

@@ -170,6 +170,7 @@ int main(int argc, char **argv)
         .max_inflight = g_stage.max_inflight,
         .drain_timeout_ms = g_stage.drain_ms,
         .metrics_listen = g_stage.metrics_listen,
+        .metrics_token = g_stage.metrics_token,
         .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {

@@ -9,6 +9,8 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -442,4 +445,19 @@ char *metrics_render(void)
         return NULL;
     }
     return b.p;
+}
+
+int metrics_token_ok(const char *want, const char *authorization)
+{
+    unsigned char a[EVP_MAX_MD_SIZE], b[EVP_MAX_MD_SIZE];
+    unsigned al = 0, bl = 0;
+    if (!want || !authorization || strncasecmp(authorization, "Bearer ", 7) != 0)
+        return 0;
+    const char *got = authorization + 7;
+    while (*got == ' ')
+        got++;
+    if (EVP_Digest(want, strlen(want), a, &al, EVP_sha256(), NULL) != 1 ||
+        EVP_Digest(got, strlen(got), b, &bl, EVP_sha256(), NULL) != 1 || al != bl)
+        return 0;
+    return CRYPTO_memcmp(a, b, al) == 0;
 }

@@ -39,4 +39,9 @@ char *metrics_render(void);
  * registered with another type; every update function ignores a NULL metric. */
 char *metrics_label_escape(char *out, size_t cap, const char *value);
 
+/* METRICS_TOKEN: does an Authorization header value ("Bearer <token>") carry `want`? The
+ * tokens are compared through their SHA-256 digests with CRYPTO_memcmp, so the time taken
+ * tells nothing about the secret (not even its length). NULL or malformed header: 0. */
+int metrics_token_ok(const char *want, const char *authorization);
+
 #endif

@@ -440,3 +440,25 @@ int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, in
     }
     return rc;
 }
+
+int pipeline_tenant_active(const struct pipeline *p, const char *tenant_id)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *params[] = {tenant_id};
+    int rc = pgpool_exec(p->db, &res, "SELECT is_active FROM tenants WHERE tenant_id = $1", 1,
+                         params, err, sizeof(err));
+    if (rc != PG_OK)
+        return rc;
+    rc = PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return rc;
+}
+
+int pipeline_refuse_inactive(const struct pipeline *p, const struct envelope *env)
+{
+    if (pipeline_tenant_active(p, env->tenant_id) != 0)
+        return 0;
+    pipeline_job_fail(p, env, "tenant_inactive", "this tenant is inactive");
+    return 1;
+}

@@ -38,6 +38,7 @@ struct pipeline_stage_settings {
     long drain_ms;
     long pg_pool;
     char *metrics_listen;
+    char *metrics_token;
     long llm_timeout_ms;
     long llm_retries;
 };
@@ -67,6 +68,15 @@ struct pipeline_stage_settings {
          0,                                                                                        \
          "host:port serving GET /metrics (Prometheus) and /health; empty: none",                   \
          &(s)->metrics_listen},                                                                    \
+        {"METRICS_TOKEN",                                                                          \
+         CONFIG_STRING,                                                                            \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         CONFIG_SECRET,                                                                            \
+         "bearer token GET /metrics requires (constant-time compare); empty: open (set it in "     \
+         "production)",                                                                            \
+         &(s)->metrics_token},                                                                     \
         {"LLM_TIMEOUT_MS",                                                                         \
          CONFIG_INT,                                                                               \
          "0",                                                                                      \
@@ -130,6 +140,15 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
                           const char *message_id);
 /* Job failed: status error + error {code, message} (only if not terminal), then emits `error`.
  * Returns 1 when it emitted, 0 when already terminal, negative on failure. */
+/* Is the tenant active (tenants.is_active)? Read on every call, not cached: a job of a tenant
+ * deactivated after the ingress accepted it ends `error` / tenant_inactive before any LLM or
+ * tool call. 1 active, 0 inactive or deleted, or a negative pg_status (callers go on: the
+ * job's own queries then fail the usual way). */
+int pipeline_tenant_active(const struct pipeline *p, const char *tenant_id);
+/* pipeline_tenant_active == 0: ends the job with error code tenant_inactive and returns 1;
+ * else 0 (go on). */
+int pipeline_refuse_inactive(const struct pipeline *p, const struct envelope *env);
+
 int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, const char *code,
                       const char *message);
 

@@ -417,6 +417,7 @@ struct posted {
 
 struct stage {
     char *name;
+    char *metrics_token; /* NULL: /metrics is open */
     struct kafka_consumer *consumer;
     struct kafka_producer *producer;
     struct httploop *loop;
@@ -493,13 +494,24 @@ static void http_reply(struct mg_connection *conn, int status, const char *ctype
     mg_printf(conn,
               "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
               "Connection: close\r\n\r\n",
-              status, status == 200 ? "OK" : "Service Unavailable", ctype, n);
+              status,
+              status == 200   ? "OK"
+              : status == 401 ? "Unauthorized"
+                              : "Service Unavailable",
+              ctype, n);
     mg_write(conn, body, n);
 }
 
 static int http_metrics(struct mg_connection *conn, void *cbdata)
 {
-    (void)cbdata;
+    struct stage *s = cbdata;
+    if (s->metrics_token &&
+        !metrics_token_ok(s->metrics_token, mg_get_header(conn, "Authorization"))) {
+        http_reply(conn, 401, "application/json",
+                   "{\"error\":{\"code\":\"unauthorized\",\"message\":\"a valid metrics "
+                   "token is required\"}}");
+        return 401;
+    }
     char *text = metrics_render();
     http_reply(conn, 200, "text/plain; version=0.0.4", text ? text : "");
     free(text);
@@ -584,6 +596,10 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
         snprintf(err, errlen, "cannot set up the consumer's wake-up fd");
         goto out;
     }
+    if (o->metrics_token && *o->metrics_token && !(s->metrics_token = strdup(o->metrics_token))) {
+        rc = -ENOMEM;
+        goto out;
+    }
     if (o->metrics_listen && *o->metrics_listen) {
         rc = http_start(s, o->metrics_listen, err, errlen);
         if (rc < 0)
@@ -652,6 +668,7 @@ void stage_free(struct stage *s)
         free(s->async[i].topic);
     free(s->async);
     free(s->name);
+    free(s->metrics_token);
     free(s);
 }
 

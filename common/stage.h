@@ -111,6 +111,8 @@ struct stage_opts {
     long commit_interval_ms;         /* <= 0: 200 */
     const char *metrics_listen;      /* "host:port" serving GET /metrics and /health; NULL or
                                         "" for none */
+    const char *metrics_token;       /* METRICS_TOKEN: GET /metrics wants "Authorization:
+                                        Bearer <it>" (401 otherwise); NULL or "": open */
     struct stage_handlers handlers;
 };
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "ctab.h"
 #include "metrics.h"
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -24,26 +26,89 @@ double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The two keys a caller's held requests are counted under. Tenant ids are [A-Za-z0-9_-], so
+ * the separator cannot occur in them and "u" keys are unambiguous whatever the sub holds. */
+static void hold_keys(const struct req *r, char *tk, size_t tkn, char *uk, size_t ukn)
+{
+    snprintf(tk, tkn, "t\x1f%s", r->claims.tenant_id);
+    snprintf(uk, ukn, "u\x1f%s\x1f%s", r->claims.tenant_id, r->claims.sub);
+}
+
+static void hold_refuse_caller(struct req *r, int why)
+{
+    r->hold_refused = why;
+    metrics_inc(metrics_counter("ingress_streams_refused_caller_total", INGRESS_STREAMS_CALLER_HELP,
+                                why == HOLD_USER ? "scope=\"user\"" : "scope=\"tenant\""),
+                1);
+}
+
 int req_hold(struct req *r)
 {
+    struct ingress *app = r->app;
     if (r->held)
         return 1;
-    long now = __atomic_add_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
-    if (now > r->app->cfg.max_streams) {
-        __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+    long now = __atomic_add_fetch(&app->held, 1, __ATOMIC_RELAXED);
+    if (now > app->cfg.max_streams) {
+        __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
+        r->hold_refused = HOLD_BUSY;
         metrics_inc(
             metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""), 1);
         return 0;
     }
+    if (r->authed && app->holds) {
+        char tk[80], uk[224];
+        hold_keys(r, tk, sizeof tk, uk, sizeof uk);
+        int rc = ctab_take(app->holds, tk, 1, app->cfg.max_streams_tenant);
+        if (rc == 1) {
+            rc = ctab_take(app->holds, uk, 1, app->cfg.max_streams_user);
+            if (rc != 1)
+                ctab_put(app->holds, tk, 1);
+            if (rc == 0)
+                hold_refuse_caller(r, HOLD_USER);
+        } else if (rc == 0) {
+            hold_refuse_caller(r, HOLD_TENANT);
+        }
+        if (rc != 1) {
+            __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
+            if (rc < 0)
+                r->hold_refused = HOLD_BUSY; /* out of memory: like the total cap */
+            return 0;
+        }
+        r->held_caller = 1;
+    }
     r->held = 1;
     return 1;
+}
+
+/* Gives back what req_hold counted; http_handler calls it when the request ends, whichever
+ * way it ends (done, error, client gone). */
+static void req_unhold(struct req *r)
+{
+    if (!r->held)
+        return;
+    if (r->held_caller) {
+        char tk[80], uk[224];
+        hold_keys(r, tk, sizeof tk, uk, sizeof uk);
+        ctab_put(r->app->holds, uk, 1);
+        ctab_put(r->app->holds, tk, 1);
+        r->held_caller = 0;
+    }
+    __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+    r->held = 0;
 }
 
 int req_hold_stream(struct req *r)
 {
     if (req_hold(r))
         return 1;
-    reply_error(r, 503, "busy", "too many open streams; retry later");
+    if (r->hold_refused == HOLD_USER)
+        reply_error(r, 429, "too_many_streams",
+                    "too many open streams for this user; close one or retry later");
+    else if (r->hold_refused == HOLD_TENANT)
+        reply_error(r, 429, "too_many_streams",
+                    "too many open streams for this tenant; retry later");
+    else
+        reply_error(r, 503, "busy", "too many open streams; retry later");
     return 0;
 }
 
@@ -84,19 +149,6 @@ static int origin_allowed(const char *list, const char *origin)
         p = e;
     }
     return 0;
-}
-
-static void add_std_headers(struct req *r)
-{
-    mg_response_header_add(r->conn, "X-Request-Id", r->request_id, -1);
-    mg_response_header_add(r->conn, "X-Content-Type-Options", "nosniff", -1);
-    mg_response_header_add(r->conn, "Cache-Control", "no-store", -1);
-    if (r->origin_ok) {
-        mg_response_header_add(r->conn, "Access-Control-Allow-Origin", r->origin_ok, -1);
-        mg_response_header_add(r->conn, "Vary", "Origin", -1);
-        mg_response_header_add(r->conn, "Access-Control-Expose-Headers",
-                               "X-Request-Id, Idempotent-Replayed", -1);
-    }
 }
 
 /* A growable response buffer: the head and the body go out in ONE write. civetweb's header
@@ -176,19 +228,6 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
     free(b.p);
 }
 
-/* Raw stream (no framing, connection closed at the end); used by routes_documents.c. */
-void reply_stream_start(struct req *r, const char *ctype)
-{
-    r->responded = 1;
-    r->status = 200;
-    mg_response_header_start(r->conn, 200);
-    mg_response_header_add(r->conn, "Content-Type", ctype, -1);
-    mg_response_header_add(r->conn, "X-Accel-Buffering", "no", -1);
-    mg_response_header_add(r->conn, "Connection", "close", -1);
-    add_std_headers(r);
-    mg_response_header_send(r->conn);
-}
-
 void reply_stream_begin(struct req *r, const char *ctype)
 {
     struct strbuf b = {0};
@@ -246,9 +285,10 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(message));
     json_object_object_add(o, "error", e);
-    const char *extra = status == 401   ? "WWW-Authenticate: Bearer\r\n"
-                        : status == 503 ? "Retry-After: " INGRESS_RETRY_AFTER_S "\r\n"
-                                        : NULL;
+    const char *extra = status == 401                    ? "WWW-Authenticate: Bearer\r\n"
+                        : status == 503 || status == 429 ? "Retry-After: " INGRESS_RETRY_AFTER_S
+                                                           "\r\n"
+                                                         : NULL;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -515,6 +555,134 @@ int req_admin(struct req *r)
     return 0;
 }
 
+/* ---- inactive tenants ---------------------------------------------------------------------- */
+
+/* tenants.is_active by tenant id, each answer kept INGRESS_TENANT_CACHE_MS: a deactivation is
+ * refused by every ingress within that bound (the stages read the row on every job). Only
+ * tenant ids that a valid token named reach it (req_auth_tenant checks after req_auth), and
+ * each stripe keeps at most TC_STRIPE_MAX of them. */
+#define TC_STRIPES 16
+#define TC_STRIPE_MAX 256
+
+struct tc_entry {
+    struct tc_entry *next;
+    double expires;
+    int active;
+    char tenant[65];
+};
+
+struct tenant_cache {
+    struct {
+        pthread_mutex_t lock;
+        struct tc_entry *head;
+        int n;
+    } s[TC_STRIPES];
+};
+
+int tenant_cache_new(struct tenant_cache **out)
+{
+    struct tenant_cache *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c)
+        return -ENOMEM;
+    for (int i = 0; i < TC_STRIPES; i++)
+        pthread_mutex_init(&c->s[i].lock, NULL);
+    *out = c;
+    return 0;
+}
+
+void tenant_cache_free(struct tenant_cache *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < TC_STRIPES; i++) {
+        for (struct tc_entry *e = c->s[i].head, *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+        pthread_mutex_destroy(&c->s[i].lock);
+    }
+    free(c);
+}
+
+static unsigned tc_stripe(const char *t)
+{
+    unsigned h = 2166136261u;
+    for (; *t; t++)
+        h = (h ^ (unsigned char)*t) * 16777619u;
+    return h % TC_STRIPES;
+}
+
+/* 1 active (or unknown: the route's own queries answer a missing tenant), 0 inactive. A
+ * database error counts as active: the route's queries then fail with 503 themselves. */
+static int tenant_active(struct ingress *app, const char *tenant)
+{
+    struct tenant_cache *c = app->tenants;
+    double now = now_mono();
+    unsigned b = tc_stripe(tenant);
+    int active = -1;
+    if (c && app->cfg.tenant_cache_ms > 0) {
+        pthread_mutex_lock(&c->s[b].lock);
+        for (struct tc_entry *e = c->s[b].head; e; e = e->next)
+            if (strcmp(e->tenant, tenant) == 0) {
+                if (e->expires > now)
+                    active = e->active;
+                break;
+            }
+        pthread_mutex_unlock(&c->s[b].lock);
+        if (active >= 0)
+            return active;
+    }
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {tenant};
+    int st = pgpool_exec(app->db, &res, "SELECT is_active FROM tenants WHERE tenant_id = $1", 1, p,
+                         err, sizeof err);
+    if (st != PG_OK)
+        return 1;
+    active = PQntuples(res) == 0 || PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    if (!c || app->cfg.tenant_cache_ms <= 0)
+        return active;
+    pthread_mutex_lock(&c->s[b].lock);
+    struct tc_entry *e = c->s[b].head;
+    while (e && strcmp(e->tenant, tenant) != 0)
+        e = e->next;
+    if (!e && c->s[b].n >= TC_STRIPE_MAX) {
+        /* full: start the stripe afresh (entries are only a cache) */
+        for (struct tc_entry *x = c->s[b].head, *next; x; x = next) {
+            next = x->next;
+            free(x);
+        }
+        c->s[b].head = NULL;
+        c->s[b].n = 0;
+    }
+    if (!e && (e = calloc(1, sizeof *e)) != NULL) {
+        snprintf(e->tenant, sizeof e->tenant, "%s", tenant);
+        e->next = c->s[b].head;
+        c->s[b].head = e;
+        c->s[b].n++;
+    }
+    if (e) {
+        e->active = active;
+        e->expires = now + (double)app->cfg.tenant_cache_ms / 1000.0;
+    }
+    pthread_mutex_unlock(&c->s[b].lock);
+    return active;
+}
+
+int req_auth_tenant(struct req *r, const char *tenant)
+{
+    if (req_auth(r, tenant) != 0)
+        return -1;
+    if (!tenant_active(r->app, tenant)) {
+        log_kv(LOG_INFO, &r->log, "tenant inactive: refused", (char *)NULL);
+        reply_error(r, 403, "tenant_inactive", "this tenant is inactive");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- PGresult -> JSON ---------------------------------------------------------------------- */
 #define PG_OID_BOOL 16
 #define PG_OID_INT8 20
@@ -576,21 +744,61 @@ json_object *pg_rows_json(const void *vres)
 }
 
 /* ---- health, readiness, metrics ------------------------------------------------------------ */
-static void route_ready(struct req *r)
+/* /ready pings PostgreSQL, Redis and Kafka at most once per INGRESS_READY_CACHE_MS: one
+ * caller runs the checks, callers arriving meanwhile wait for its answer (single flight), and
+ * everyone inside the window gets the cached one, so a flood of /ready costs the dependencies
+ * nothing more than one probe per window. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    int running, have;
+    double at;
+    int pg, rd, kf;
+} ready_c = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0};
+
+static void ready_probe(struct ingress *app, int *pg, int *rd, int *kf)
 {
     char err[256];
-    int ok = 1;
+    *pg = app->db ? pgpool_exec(app->db, NULL, "SELECT 1", 0, NULL, err, sizeof err) == PG_OK : 0;
+    *rd = app->rc ? rcache_ping(app->rc) == RC_OK : 0;
+    *kf = app->prod ? kafka_producer_ping(app->prod, 2000) == 0 : 0;
+}
+
+static void route_ready(struct req *r)
+{
+    struct ingress *app = r->app;
+    int pg, rd, kf;
+    double ttl = (double)app->cfg.ready_cache_ms / 1000.0;
+    pthread_mutex_lock(&ready_c.lock);
+    for (;;) {
+        if (ready_c.have && now_mono() - ready_c.at < ttl) {
+            pg = ready_c.pg, rd = ready_c.rd, kf = ready_c.kf;
+            break;
+        }
+        if (!ready_c.running) {
+            ready_c.running = 1;
+            pthread_mutex_unlock(&ready_c.lock);
+            ready_probe(app, &pg, &rd, &kf);
+            pthread_mutex_lock(&ready_c.lock);
+            ready_c.pg = pg, ready_c.rd = rd, ready_c.kf = kf;
+            ready_c.at = now_mono();
+            ready_c.have = 1;
+            ready_c.running = 0;
+            pthread_cond_broadcast(&ready_c.done);
+            break;
+        }
+        pthread_cond_wait(&ready_c.done, &ready_c.lock);
+        if (ttl <= 0 && ready_c.have) { /* no cache: still share the probe just finished */
+            pg = ready_c.pg, rd = ready_c.rd, kf = ready_c.kf;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ready_c.lock);
+    int ok = pg && rd && kf;
     json_object *o = json_object_new_object(), *checks = json_object_new_object();
-    int pg = r->app->db ? pgpool_exec(r->app->db, NULL, "SELECT 1", 0, NULL, err, sizeof err)
-                        : PG_ERR_UNAVAILABLE;
-    json_object_object_add(checks, "postgres", json_object_new_string(pg == PG_OK ? "ok" : "down"));
-    ok &= pg == PG_OK;
-    int rd = r->app->rc ? rcache_ping(r->app->rc) : RC_ERR_DOWN;
-    json_object_object_add(checks, "redis", json_object_new_string(rd == RC_OK ? "ok" : "down"));
-    ok &= rd == RC_OK;
-    int kf = r->app->prod ? kafka_producer_ping(r->app->prod, 2000) : -1;
-    json_object_object_add(checks, "kafka", json_object_new_string(kf == 0 ? "ok" : "down"));
-    ok &= kf == 0;
+    json_object_object_add(checks, "postgres", json_object_new_string(pg ? "ok" : "down"));
+    json_object_object_add(checks, "redis", json_object_new_string(rd ? "ok" : "down"));
+    json_object_object_add(checks, "kafka", json_object_new_string(kf ? "ok" : "down"));
     json_object_object_add(o, "status", json_object_new_string(ok ? "ready" : "unavailable"));
     json_object_object_add(o, "checks", checks);
     reply_json(r, ok ? 200 : 503, o);
@@ -599,6 +807,11 @@ static void route_ready(struct req *r)
 
 static void route_metrics(struct req *r)
 {
+    const char *want = r->app->cfg.metrics_token;
+    if (want && *want && !metrics_token_ok(want, mg_get_header(r->conn, "Authorization"))) {
+        reply_error(r, 401, "unauthorized", "a valid metrics token is required");
+        return;
+    }
     char *text = metrics_render();
     if (!text) {
         reply_error(r, 500, "internal", "metrics unavailable");
@@ -816,8 +1029,7 @@ done:;
     log_kv(r->status >= 500 ? LOG_WARN : LOG_INFO, &r->log, "request", "method",
            r->ri->request_method, "path", r->ri->local_uri ? r->ri->local_uri : "", "route",
            r->route, "status", status, "ms", ms, (char *)NULL);
-    if (r->held)
-        __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
+    req_unhold(r);
     int st = r->status;
     free(r->body);
     free(r->qtok);

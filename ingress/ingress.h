@@ -24,10 +24,16 @@
 #define INGRESS_RETRY_AFTER_S "5"
 /* ingress_streams_refused_total's help (registered at start and counted in req_hold). */
 #define INGRESS_STREAMS_REFUSED_HELP "SSE streams and long-polls refused at INGRESS_MAX_STREAMS"
+/* ingress_streams_refused_caller_total{scope="user"|"tenant"}: refused at the per-user or
+ * per-tenant cap (INGRESS_MAX_STREAMS_PER_USER, INGRESS_MAX_STREAMS_PER_TENANT). */
+#define INGRESS_STREAMS_CALLER_HELP                                                                \
+    "SSE streams and long-polls refused at the per-user or per-tenant cap"
 
 struct accept_batcher;
 struct auth;
+struct ctab;
 struct sse_hub;
+struct tenant_cache;
 
 /* Settings (the config table lives in main.c). */
 struct ingress_settings {
@@ -59,6 +65,17 @@ struct ingress_settings {
     char *web_root;
     char *public_url;
     int events_consumer;
+    /* availability (issue 17) */
+    long max_streams_user;   /* held requests per (tenant, user); 0 at start: derived */
+    long max_streams_tenant; /* held requests per tenant; 0 at start: derived */
+    long keepalive_timeout_ms;
+    long idle_defer_s;
+    long tenant_cache_ms;
+    long ready_cache_ms;
+    char *metrics_token;
+    long docs_tenant_bytes;   /* upload body bytes in progress per tenant */
+    long docs_tenant_uploads; /* uploads in progress per tenant */
+    long docs_total_bytes;    /* upload body bytes in progress, all tenants */
 };
 
 struct ingress {
@@ -71,7 +88,9 @@ struct ingress {
     struct accept_batcher *accept;
     struct mg_context *mg;
     volatile int stopping;
-    long held; /* requests held open now (req_hold; __atomic) */
+    long held;          /* requests held open now (req_hold; __atomic) */
+    struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
+    struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -96,6 +115,8 @@ struct req {
     int status;     /* what was answered, for metrics and the access log */
     int responded;
     int held;              /* counted in app->held until the request ends */
+    int held_caller;       /* ... and in app->holds under its tenant and user */
+    int hold_refused;      /* why req_hold said no: HOLD_BUSY, HOLD_TENANT, HOLD_USER */
     int chunked;           /* the streamed response uses chunked framing */
     const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
     char path[1024];       /* decoded local URI */
@@ -146,9 +167,6 @@ int req_auth(struct req *r, const char *tenant);
 int req_admin(struct req *r);
 /* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
 void reply_db_error(struct req *r, int pgst, const char *what);
-/* Writes the headers that begin a streamed response with no framing (the connection is closed
- * at its end; write with mg_write). */
-void reply_stream_start(struct req *r, const char *ctype);
 /* Begins a streamed (SSE) response: chunked on HTTP/1.1. Write with stream_write (one call =
  * one chunk; 0 or -1 when the client is gone) and finish with stream_end. */
 void reply_stream_begin(struct req *r, const char *ctype);
@@ -160,8 +178,20 @@ double now_mono(void);
  * counts this request until it ends, or 0 at the cap (counted in
  * ingress_streams_refused_total): SSE answers 503, a long-poll answers at once. */
 int req_hold(struct req *r);
-/* req_hold for an event stream: at the cap it answers 503 busy itself and returns 0. */
+/* An authenticated request is also counted under its (tenant, user) and its tenant, at most
+ * INGRESS_MAX_STREAMS_PER_USER / _PER_TENANT each (counted in
+ * ingress_streams_refused_caller_total{scope}); r->hold_refused says which cap refused. */
+#define HOLD_BUSY 1
+#define HOLD_TENANT 2
+#define HOLD_USER 3
+/* req_hold for an event stream: at the total cap it answers 503 busy, at a per-user or
+ * per-tenant cap 429 too_many_streams (both with Retry-After), and returns 0. */
 int req_hold_stream(struct req *r);
+/* req_auth(r, tenant), then the tenant must be active (tenants.is_active, cached for
+ * INGRESS_TENANT_CACHE_MS): 403 tenant_inactive otherwise. 0, or -1 when answered. */
+int req_auth_tenant(struct req *r, const char *tenant);
+int tenant_cache_new(struct tenant_cache **out);
+void tenant_cache_free(struct tenant_cache *c); /* NULL-safe */
 /* A job's or document batch's status is final: "done" or "error". */
 int status_terminal(const char *status);
 

@@ -7,7 +7,11 @@
  * INGRESS_THREAD_STACK_KB sets the default stack of every other thread (the events consumer,
  * librdkafka's and libpq's threads) through pthread_setattr_default_np.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +24,7 @@
 #include "accept.h"
 #include "auth.h"
 #include "config.h"
+#include "ctab.h"
 #include "ingress.h"
 #include "log.h"
 #include "metrics.h"
@@ -51,8 +56,11 @@ static const struct config_entry table[] = {
      "largest request body in bytes (413 above)", &app.cfg.max_body},
     {"INGRESS_MAX_HEADER", CONFIG_INT, "16384", 1024, 1048576, 0,
      "largest request head (request line + headers) in bytes", &app.cfg.max_header},
-    {"INGRESS_REQUEST_TIMEOUT_MS", CONFIG_INT, "30000", 100, 3600000, 0,
-     "socket read/write timeout", &app.cfg.request_timeout_ms},
+    {"INGRESS_REQUEST_TIMEOUT_MS", CONFIG_INT, "5000", 100, 3600000, 0,
+     "longest a connection may take to send a whole request head (a connection that sends "
+     "nothing, or a head at 1 byte/s, loses its worker thread after this) and longest any one "
+     "socket read or write may stall; SSE streams and long-polls are not bounded by it",
+     &app.cfg.request_timeout_ms},
     {"INGRESS_PUBLISH_TIMEOUT_MS", CONFIG_INT, "5000", 100, 120000, 0,
      "how long POST /chat waits for the broker's ack before answering 503",
      &app.cfg.publish_timeout_ms},
@@ -104,6 +112,46 @@ static const struct config_entry table[] = {
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},
+    /* ---- availability: fair shares, slow clients, cached checks (issue 17) ---- */
+    {"INGRESS_MAX_STREAMS_PER_USER", CONFIG_INT, "32", 0, 60000, 0,
+     "requests one user (tenant + sub) may hold open at once (SSE, ?wait); beyond it SSE "
+     "answers 429 too_many_streams and a long-poll answers at once (0: INGRESS_MAX_STREAMS)",
+     &app.cfg.max_streams_user},
+    {"INGRESS_MAX_STREAMS_PER_TENANT", CONFIG_INT, "0", 0, 60000, 0,
+     "requests one tenant may hold open at once; beyond it as per user (0: three quarters of "
+     "INGRESS_MAX_STREAMS, rounded up)",
+     &app.cfg.max_streams_tenant},
+    {"INGRESS_IDLE_DEFER_S", CONFIG_INT, "30", 0, 3600, 0,
+     "a new connection that sends nothing waits in the kernel (TCP_DEFER_ACCEPT) about this "
+     "long before it gets a worker thread, and then has INGRESS_REQUEST_TIMEOUT_MS (0: off)",
+     &app.cfg.idle_defer_s},
+    {"INGRESS_KEEPALIVE_TIMEOUT_MS", CONFIG_INT, "3000", 0, 600000, 0,
+     "how long an idle kept-alive connection keeps its worker thread waiting for the next "
+     "request",
+     &app.cfg.keepalive_timeout_ms},
+    {"INGRESS_TENANT_CACHE_MS", CONFIG_INT, "1000", 0, 600000, 0,
+     "how long a tenant's is_active is cached: a deactivated tenant is refused (403 "
+     "tenant_inactive) within this bound (0: read on every request)",
+     &app.cfg.tenant_cache_ms},
+    {"INGRESS_READY_CACHE_MS", CONFIG_INT, "1000", 0, 600000, 0,
+     "GET /ready probes PostgreSQL, Redis and Kafka at most once per this window (single "
+     "flight; 0: one probe shared by the callers that arrive while it runs)",
+     &app.cfg.ready_cache_ms},
+    {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
+     "bearer token GET /metrics requires (constant-time compare; 401 without it); empty: "
+     "/metrics is open (set it in production)",
+     &app.cfg.metrics_token},
+    {"DOCUMENTS_TENANT_INFLIGHT_BYTES", CONFIG_INT, "134217728", 1024, 68719476736, 0,
+     "upload body bytes one tenant may have in progress at once (a body counts with its "
+     "Content-Length, or DOCUMENTS_MAX_BODY when chunked); beyond it 429 too_many_uploads",
+     &app.cfg.docs_tenant_bytes},
+    {"DOCUMENTS_TENANT_INFLIGHT_UPLOADS", CONFIG_INT, "8", 1, 10000, 0,
+     "uploads one tenant may have in progress at once (each holds a worker thread while its "
+     "body arrives); beyond it 429 too_many_uploads",
+     &app.cfg.docs_tenant_uploads},
+    {"DOCUMENTS_INFLIGHT_BYTES", CONFIG_INT, "536870912", 1024, 68719476736, 0,
+     "upload body bytes in progress at once, all tenants together; beyond it 503 busy",
+     &app.cfg.docs_total_bytes},
 };
 #define NTABLE (sizeof table / sizeof table[0])
 
@@ -111,6 +159,42 @@ static int civet_log(const struct mg_connection *conn, const char *message)
 {
     log_kv(LOG_WARN, NULL, "civetweb", "detail", message, (char *)NULL);
     return 1;
+}
+
+/* TCP_DEFER_ACCEPT on civetweb's listening sockets (civetweb 1.15 has no option for it, so
+ * they are found among our descriptors: every listening TCP socket of this process is one of
+ * civetweb's). A connection that sends no byte then stays in the kernel for about `seconds`
+ * instead of taking a worker thread at once: idle connections cost the pool INGRESS_REQUEST_
+ * TIMEOUT_MS of a thread per INGRESS_IDLE_DEFER_S, not all of it. Returns how many were set. */
+static int defer_accept_listeners(int seconds)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d || seconds <= 0) {
+        if (d)
+            closedir(d);
+        return 0;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        int on = 0, type = 0;
+        socklen_t l = sizeof on, tl = sizeof type;
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (*end || fd < 0 || fd == dirfd(d))
+            continue;
+        if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &l) != 0 || !on ||
+            getsockopt((int)fd, SOL_SOCKET, SO_TYPE, &type, &tl) != 0 || type != SOCK_STREAM ||
+            getsockname((int)fd, (struct sockaddr *)&ss, &sl) != 0 ||
+            (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+            continue;
+        if (setsockopt((int)fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }
 
 static void raise_nofile(void)
@@ -138,6 +222,10 @@ int main(int argc, char **argv)
         long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
         app.cfg.max_streams = app.cfg.threads - keep;
     }
+    if (app.cfg.max_streams_tenant == 0)
+        app.cfg.max_streams_tenant = app.cfg.max_streams - app.cfg.max_streams / 4;
+    if (app.cfg.max_streams_user == 0)
+        app.cfg.max_streams_user = app.cfg.max_streams;
 
     /* Signals are taken by sigwait below; every thread started from here on inherits the
      * blocked mask. */
@@ -207,6 +295,10 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
+    if (ctab_new(&app.holds) != 0 || tenant_cache_new(&app.tenants) != 0) {
+        log_error(NULL, "out of memory");
+        goto out;
+    }
     if (sse_hub_new(&app.hub) != 0) {
         log_error(NULL, "out of memory");
         goto out;
@@ -218,13 +310,14 @@ int main(int argc, char **argv)
         log_warn(NULL, "FERNET_KEY is not set: chat requests carry no user_token and "
                        "llm-config writes are refused");
 
-    char threads[16], timeout[16], maxhdr[16];
+    char threads[16], timeout[16], maxhdr[16], keepalive[16];
     snprintf(threads, sizeof threads, "%ld", app.cfg.threads);
     snprintf(timeout, sizeof timeout, "%ld", app.cfg.request_timeout_ms);
     snprintf(maxhdr, sizeof maxhdr, "%ld", app.cfg.max_header);
+    snprintf(keepalive, sizeof keepalive, "%ld", app.cfg.keepalive_timeout_ms);
     const char *options[] = {"listening_ports", app.cfg.listen, "num_threads", threads,
                              "request_timeout_ms", timeout, "max_request_size", maxhdr,
-                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+                             "enable_keep_alive", "yes", "keep_alive_timeout_ms", keepalive,
                              "listen_backlog", "4096", "connection_queue", "4096",
                              /* CORS is ours (INGRESS_CORS_ORIGINS): civetweb's default
                               * answers every preflight with "*". */
@@ -240,11 +333,19 @@ int main(int argc, char **argv)
         goto out;
     }
     mg_set_request_handler(app.mg, "/", http_handler, &app);
+    if (app.cfg.idle_defer_s > 0 && defer_accept_listeners((int)app.cfg.idle_defer_s) == 0)
+        log_warn(NULL, "TCP_DEFER_ACCEPT not set on the listening socket");
     metrics_set(metrics_gauge("ingress_worker_threads", "civetweb worker threads", ""),
                 (double)app.cfg.threads);
     /* Present from the start, so dashboards see zeros rather than gaps. */
     metrics_set(metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", ""), 0);
     metrics_inc(metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""),
+                0);
+    metrics_inc(metrics_counter("ingress_streams_refused_caller_total", INGRESS_STREAMS_CALLER_HELP,
+                                "scope=\"user\""),
+                0);
+    metrics_inc(metrics_counter("ingress_streams_refused_caller_total", INGRESS_STREAMS_CALLER_HELP,
+                                "scope=\"tenant\""),
                 0);
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
     metrics_inc(
@@ -265,6 +366,8 @@ out:
     if (app.mg)
         mg_stop(app.mg);
     sse_hub_free(app.hub);
+    ctab_free(app.holds);
+    tenant_cache_free(app.tenants);
     accept_batcher_free(app.accept);
     kafka_producer_free(app.prod);
     rcache_close(app.rc);

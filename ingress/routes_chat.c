@@ -518,7 +518,7 @@ void routes_job_get(struct req *r, const char *tenant, const char *job_id)
 {
     json_object *job = NULL, *events = NULL;
     int wait_s = 0;
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     if (parse_wait(r, &wait_s) != 0)
         return;

@@ -42,6 +42,7 @@
 #include <strings.h>
 
 #include "b64.h"
+#include "ctab.h"
 #include "envelope.h"
 #include "jobevents.h"
 #include "json_field.h"
@@ -525,6 +526,67 @@ static void add_urls(json_object *o, const char *tenant, const char *batch_id)
 
 /* ---- POST ---------------------------------------------------------------------------------- */
 
+/* What one upload holds while it runs, counted in app->holds: its body bytes (the body, its
+ * parsed documents and the base64 text of one document at a time are in memory together,
+ * about 2.4 times the body at worst) under "B" (all tenants) and "b\x1f<tenant>", and one
+ * upload under "n\x1f<tenant>" (each holds a worker thread while its body arrives). */
+struct upload_share {
+    long bytes;
+    int taken; /* bit 1 global bytes, 2 tenant bytes, 4 tenant uploads */
+};
+
+static void upload_share_put(struct req *r, const char *tenant, struct upload_share *sh)
+{
+    char k[80];
+    struct ctab *t = r->app->holds;
+    if (sh->taken & 1)
+        ctab_put(t, "B", sh->bytes);
+    snprintf(k, sizeof k, "b\x1f%s", tenant);
+    if (sh->taken & 2)
+        ctab_put(t, k, sh->bytes);
+    snprintf(k, sizeof k, "n\x1f%s", tenant);
+    if (sh->taken & 4)
+        ctab_put(t, k, 1);
+    sh->taken = 0;
+}
+
+static int upload_share_take(struct req *r, const char *tenant, struct upload_share *sh)
+{
+    const struct ingress_settings *c = &r->app->cfg;
+    struct ctab *t = r->app->holds;
+    char k[80];
+    long long cl = r->ri->content_length;
+    sh->bytes = cl >= 0 && cl < docs_max_body ? (long)cl : docs_max_body;
+    int rc = 1, why = 0;
+    snprintf(k, sizeof k, "n\x1f%s", tenant);
+    if (rc == 1 && (rc = ctab_take(t, k, 1, c->docs_tenant_uploads)) == 1)
+        sh->taken |= 4;
+    else if (rc == 0)
+        why = 1;
+    snprintf(k, sizeof k, "b\x1f%s", tenant);
+    if (rc == 1 && (rc = ctab_take(t, k, sh->bytes, c->docs_tenant_bytes)) == 1)
+        sh->taken |= 2;
+    else if (rc == 0 && !why)
+        why = 1;
+    if (rc == 1 && (rc = ctab_take(t, "B", sh->bytes, c->docs_total_bytes)) == 1)
+        sh->taken |= 1;
+    else if (rc == 0 && !why)
+        why = 2;
+    if (rc == 1)
+        return 0;
+    upload_share_put(r, tenant, sh);
+    metrics_inc(metrics_counter("ingress_uploads_refused_total",
+                                "document uploads refused at the upload memory or concurrency caps",
+                                why == 1 ? "scope=\"tenant\"" : "scope=\"total\""),
+                1);
+    if (why == 1)
+        reply_error(r, 429, "too_many_uploads",
+                    "this tenant has too many uploads in progress; retry later");
+    else
+        reply_error(r, 503, "busy", "too many uploads in progress; retry later");
+    return -1;
+}
+
 static void documents_post(struct req *r, const char *tenant)
 {
     struct ingress *app = r->app;
@@ -535,15 +597,24 @@ static void documents_post(struct req *r, const char *tenant)
     PGresult *res = NULL;
     char err[256], batch_id[UUID_STR_LEN] = "";
     char *b64 = NULL, *payload = NULL;
-    int in_tx = 0, st, have_env = 0;
+    int in_tx = 0, st, have_env = 0, committed = 0;
+    struct upload_share share;
     memset(&up, 0, sizeof up);
     memset(&fail, 0, sizeof fail);
+    memset(&share, 0, sizeof share);
 
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
+        return;
+    if (r->ri->content_length > docs_max_body) {
+        reply_error(r, 413, "payload_too_large", "request body too large");
+        return;
+    }
+    /* The tenant's share of the upload memory and threads, taken before a byte is read. */
+    if (upload_share_take(r, tenant, &share) != 0)
         return;
     /* INGRESS_MAX_BODY is sized for chat; uploads have their own limit. */
     if (req_read_body_max(r, docs_max_body) != 0)
-        return;
+        goto out;
     const char *ct = mg_get_header(r->conn, "Content-Type");
     int prc;
     if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
@@ -635,10 +706,32 @@ static void documents_post(struct req *r, const char *tenant)
     }
     free(b64);
     b64 = NULL;
+    /* Committed before anything is sent to the broker, and the connection goes back to the
+     * pool: waiting for the broker's acks (up to INGRESS_PUBLISH_TIMEOUT_MS per document, for
+     * ever if it is down) must not hold one of INGRESS_PG_POOL connections, which every other
+     * request needs. A doc.request can then never arrive before its row. */
+    if ((st = docs_tx(conn, "COMMIT")) != PG_OK) {
+        in_tx = 0;
+        reply_db_error(r, st, "commit");
+        goto out;
+    }
+    in_tx = 0;
+    committed = 1;
+    pgpool_release(app->db, conn);
+    conn = NULL;
+    /* The bytes are in PostgreSQL now; the parsed documents still point into the body, but
+     * only their names and ids are needed from here on. */
+    for (size_t i = 0; i < up.n; i++) {
+        free(up.docs[i].owned);
+        up.docs[i].owned = NULL;
+        up.docs[i].data = NULL;
+    }
+    free(r->body);
+    r->body = NULL;
 
     {
         /* The stream's first event, written before any doc.request can reach a docworker so
-         * that it always comes first. If the batch is then rolled back, the event sits in a
+         * that it always comes first. If the batch is then withdrawn, the event sits in a
          * stream nobody can open (the batch is a 404) until its TTL ends. A failure only means
          * streams start at the first result. */
         json_object *q = json_object_new_object();
@@ -651,7 +744,7 @@ static void documents_post(struct req *r, const char *tenant)
                    (char *)NULL);
         json_object_put(q);
     }
-    /* One doc.request per document, each acknowledged by the broker before COMMIT. */
+    /* One doc.request per document, each acknowledged by the broker before the 202. */
     for (size_t i = 0; i < up.n; i++) {
         struct doc_in *d = &up.docs[i];
         json_object_put(env.payload);
@@ -681,25 +774,16 @@ static void documents_post(struct req *r, const char *tenant)
                                                   (int)app->cfg.publish_timeout_ms, err, sizeof err)
                              : -EIO;
         if (prc2 != 0) {
-            log_kv(LOG_WARN, &r->log, "document publish failed; rolling back the batch", "error",
+            log_kv(LOG_WARN, &r->log, "document publish failed; withdrawing the batch", "error",
                    prc2 == -ETIMEDOUT ? "timeout" : err, (char *)NULL);
             metrics_inc(metrics_counter("ingress_publish_failures_total",
                                         INGRESS_PUBLISH_FAILURES_HELP, "topic=\"documents\""),
                         1);
-            docs_tx(conn, "ROLLBACK");
-            in_tx = 0;
             reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
-            goto out;
+            goto out; /* the batch is withdrawn below */
         }
     }
-    if ((st = docs_tx(conn, "COMMIT")) != PG_OK) {
-        in_tx = 0;
-        reply_db_error(r, st, "commit");
-        goto out;
-    }
-    in_tx = 0;
-    pgpool_release(app->db, conn);
-    conn = NULL;
+    committed = 0; /* accepted: every document is in PostgreSQL and on the broker */
     metrics_inc(
         metrics_counter("ingress_document_batches_accepted_total", "document batches accepted", ""),
         1);
@@ -731,11 +815,25 @@ out:
             docs_tx(conn, "ROLLBACK");
         pgpool_release(app->db, conn);
     }
+    if (committed) {
+        /* Committed but not accepted (a publish failed): the client got 503, so the batch goes
+         * (its documents with it, ON DELETE CASCADE); a doc.request that did get out finds no
+         * row and is skipped by the docworker. If this DELETE fails too (PostgreSQL gone as
+         * well) the batch stays queued, visible to its user, and is logged. */
+        const char *p[] = {batch_id, tenant};
+        char derr[256];
+        if (pgpool_exec(app->db, NULL,
+                        "DELETE FROM document_batches WHERE batch_id = $1 AND tenant_id = $2", 2, p,
+                        derr, sizeof derr) != PG_OK)
+            log_kv(LOG_ERROR, &r->log, "batch not withdrawn after a failed publish", "error", derr,
+                   (char *)NULL);
+    }
     free(b64);
     free(payload);
     if (have_env)
         envelope_cleanup(&env);
     upload_cleanup(&up);
+    upload_share_put(r, tenant, &share);
 }
 
 /* ---- GET ----------------------------------------------------------------------------------- */
@@ -810,7 +908,7 @@ static void documents_list(struct req *r, const char *tenant)
 {
     PGresult *res = NULL;
     char err[256], limit[16] = "50", before[64] = "";
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     if (req_query(r, "limit", limit, sizeof limit) == 0) {
         char *end;
@@ -848,7 +946,7 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
     int wait_s = 0;
     char buf[32];
 
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     if (req_query(r, "wait", buf, sizeof buf) == 0) {
         char *end;
@@ -899,18 +997,12 @@ static void documents_get(struct req *r, const char *tenant, const char *batch_i
 
 /* ---- SSE ----------------------------------------------------------------------------------- */
 
-static int docs_write(struct mg_connection *c, const char *s, size_t n)
-{
-    return mg_write(c, s, n) == (int)n ? 0 : -1;
-}
-
-/* One event; JSON data is a single line (json-c escapes newlines). */
-static int docs_send_event(struct mg_connection *c, const char *id, const char *event,
-                           const char *data)
+/* One event as one chunk; JSON data is a single line (json-c escapes newlines). */
+static int docs_send_event(struct req *r, const char *id, const char *event, const char *data)
 {
     size_t n = 0;
     char *buf = sse_event_format(id, event, data, &n);
-    int rc = buf ? docs_write(c, buf, n) : -1;
+    int rc = buf ? stream_write(r, buf, n) : -1;
     free(buf);
     return rc;
 }
@@ -923,7 +1015,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
     char last[48] = "0", qlei[48];
     int done = 0, fail = 0, saw_final = 0;
 
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     r->log.job_id = batch_id;
     const char *lei = mg_get_header(r->conn, "Last-Event-ID");
@@ -949,9 +1041,14 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
     struct metric *open_g =
         metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     metrics_inc(open_g, 1);
-    reply_stream_start(r, "text/event-stream");
-    double start = now_mono(), last_write = start, last_pg = start;
-    fail = docs_write(r->conn, "retry: 2000\n\n", 13);
+    /* Chunked like the job stream: its end is a zero chunk, so the client sees the stream end
+     * at once instead of when the kept-alive connection times out. */
+    reply_stream_begin(r, "text/event-stream");
+    /* The first PostgreSQL check is at once: a finished batch's stream ends as soon as what is
+     * after Last-Event-ID has been replayed (an id beyond the end, or one the stream never had,
+     * does not hold it open). */
+    double start = now_mono(), last_write = start, last_pg = start - 5.0;
+    fail = stream_write(r, "retry: 2000\n\n", 13);
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
         if (jobevents_read(app->rc, tenant, batch_id, last, 200, &arr) == RC_OK && arr) {
@@ -963,7 +1060,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
                     continue;
                 json_object_object_get_ex(e, "data", &data);
                 fail = docs_send_event(
-                    r->conn, id, ev,
+                    r, id, ev,
                     data ? json_object_to_json_string_ext(data, JSON_C_TO_STRING_PLAIN |
                                                                     JSON_C_TO_STRING_NOSLASHESCAPE)
                          : "null");
@@ -1003,7 +1100,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
                     continue;
                 }
                 json_object_put(arr2);
-                fail = docs_send_event(r->conn, last, "batch_done",
+                fail = docs_send_event(r, last, "batch_done",
                                        json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
                 json_object_put(d);
                 done = 1;
@@ -1016,7 +1113,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         if (now - start > (double)app->cfg.sse_max_s)
             break;
         if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = docs_write(r->conn, ": keepalive\n\n", 13);
+            fail = stream_write(r, ": keepalive\n\n", 13);
             last_write = now;
             if (fail)
                 break;
@@ -1025,6 +1122,8 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
         if (sse_hub_is_shutdown(app->hub))
             break;
     }
+    if (!fail)
+        stream_end(r);
     metrics_inc(open_g, -1);
     sse_hub_unregister(app->hub, w);
 }

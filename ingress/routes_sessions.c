@@ -207,7 +207,7 @@ void routes_sessions(struct req *r, const char *tenant)
 {
     const char *m = r->ri->request_method;
     int n = r->nsegs;
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     if (n == 3) {
         if (strcmp(m, "GET") == 0)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "jobevents.h"
+#include "json_field.h"
 #include "metrics.h"
 #include "uuid.h"
 
@@ -297,7 +298,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     char last[48] = "0";
     int done = 0;
 
-    if (req_auth(r, tenant) != 0)
+    if (req_auth_tenant(r, tenant) != 0)
         return;
     if (!uuid_valid(job_id)) {
         reply_error(r, 404, "not_found", "no such job");
@@ -330,12 +331,17 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     reply_stream_begin(r, "text/event-stream");
     double start = now_mono(), last_write = start, last_pg = start;
     int fail = stream_write(r, "retry: 2000\n\n", 13);
-    int events_seen = strcmp(last, "0") != 0;
+    /* A finished job's stream ends as soon as what is after `last` has been replayed, whatever
+     * Last-Event-ID said (beyond the end, or an id the stream never had): nothing more will
+     * ever be appended, so holding it open would only hold a thread. */
+    int terminal = status_terminal(json_field_str(job, "status"));
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
+        size_t got = 0;
         int rc = jobevents_read(app->rc, tenant, job_id, last, 200, &arr);
         if (rc == RC_OK && arr) {
             size_t n = json_object_array_length(arr);
+            got = n;
             for (size_t i = 0; i < n && !fail; i++) {
                 json_object *e = json_object_array_get_idx(arr, i), *id, *ev, *data = NULL;
                 if (!json_object_object_get_ex(e, "id", &id) ||
@@ -346,7 +352,6 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
                 fail = sse_send_event(r, json_object_get_string(id), evs, event_data_text(data));
                 snprintf(last, sizeof last, "%s", json_object_get_string(id));
                 last_write = now_mono();
-                events_seen = 1;
                 if (strcmp(evs, "final") == 0 || strcmp(evs, "error") == 0)
                     done = 1;
             }
@@ -354,26 +359,30 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
         json_object_put(arr);
         if (fail || done)
             break;
+        if (terminal && got < 200) {
+            /* Finished, and the stream holds nothing more (or is gone: 24 h TTL): the outcome
+             * from PostgreSQL, so a client never waits on a finished job. */
+            const char *s = json_field_str(job, "status");
+            fail = sse_send_event(r, strcmp(last, "0") == 0 ? "0-1" : last,
+                                  strcmp(s, "done") == 0 ? "final" : "error",
+                                  json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN));
+            done = 1;
+            break;
+        }
+        if (terminal)
+            continue; /* more than one page left to replay */
         double now = now_mono();
-        /* The stream may be gone (24 h TTL) although the job finished: then answer from
-         * PostgreSQL once, so a client never waits forever on a finished job. */
-        if (!events_seen && now - last_pg >= 5.0) {
+        if (now - last_pg >= 5.0) {
             json_object *j2 = NULL;
             last_pg = now;
-            if (job_load(r, tenant, job_id, &j2) == 0 && j2) {
-                json_object *st;
-                const char *s =
-                    json_object_object_get_ex(j2, "status", &st) ? json_object_get_string(st) : "";
-                if (strcmp(s, "done") == 0 || strcmp(s, "error") == 0) {
-                    fail =
-                        sse_send_event(r, "0-1", strcmp(s, "done") == 0 ? "final" : "error",
-                                       json_object_to_json_string_ext(j2, JSON_C_TO_STRING_PLAIN));
-                    done = 1;
+            if (job_fetch(app, tenant, r->claims.sub, job_id, &j2) == 0 && j2) {
+                json_object_put(job);
+                job = j2;
+                if (status_terminal(json_field_str(job, "status"))) {
+                    terminal = 1;
+                    continue; /* replay what the stages wrote before ending */
                 }
             }
-            json_object_put(j2);
-            if (done || fail)
-                break;
         }
         if (now - start > (double)app->cfg.sse_max_s)
             break;

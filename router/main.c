@@ -422,6 +422,9 @@ static void start_job(void *opaque, struct stage_job *job)
     }
     if (!status[0])
         pipeline_job_ensure(&r->pl, env);
+    /* A tenant deactivated after the ingress accepted the job: no LLM call. */
+    if (pipeline_refuse_inactive(&r->pl, env))
+        goto finish;
     j->language = language_detect(j->message, strlen(j->message));
     if (pipeline_tenant_agents(&r->pl, env->tenant_id, &j->agents, err, sizeof(err)) < 0) {
         pipeline_job_fail(&r->pl, env, "storage_unavailable",
@@ -511,6 +514,7 @@ int main(int argc, char **argv)
         .max_inflight = g_stage.max_inflight,
         .drain_timeout_ms = g_stage.drain_ms,
         .metrics_listen = g_stage.metrics_listen,
+        .metrics_token = g_stage.metrics_token,
         .handlers = {.start = start_job, .validate = validate, .opaque = &r},
     };
     if (stage_new(&r.stage, &so, err, sizeof(err)) != 0) {

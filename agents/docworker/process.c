@@ -455,14 +455,18 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
                ids.document_id, (char *)NULL);
         goto out;
     }
-    doc_mark_running(svc, &ids);
-
     meta = json_object_new_object();
     if (!meta) {
         res = DOC_RETRY;
         goto out;
     }
-    doc_extract(&ids, &d, &text, &npages, derr, sizeof derr, meta);
+    /* A tenant deactivated after its batch was accepted: the document ends as an error, no OCR. */
+    if (pipeline_tenant_active(&svc->pl, ids.tenant_id) == 0)
+        snprintf(derr, sizeof derr, "tenant_inactive: this tenant is inactive");
+    else {
+        doc_mark_running(svc, &ids);
+        doc_extract(&ids, &d, &text, &npages, derr, sizeof derr, meta);
+    }
     rc = doc_store(svc, &ids, text, npages, derr, meta, &b);
     if (rc < 0) {
         res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;

@@ -25,7 +25,9 @@ class IngressBrokerOutageTest(unittest.TestCase):
             raise unittest.SkipTest(why)
         if not os.environ.get("AGENTHUB_VAR") or not os.path.exists(STACK):
             raise unittest.SkipTest("needs compose/local/stack and AGENTHUB_VAR")
-        cls.ing = S.Ingress({"INGRESS_PUBLISH_TIMEOUT_MS": "2000"})
+        # /ready probes on every call here (no INGRESS_READY_CACHE_MS window): these tests
+        # watch a dependency go and come back within a second
+        cls.ing = S.Ingress({"INGRESS_PUBLISH_TIMEOUT_MS": "2000", "INGRESS_READY_CACHE_MS": "0"})
         cls.tenant = S.unique("tk")
         cls.ing.ensure_tenant(cls.tenant)
         cls.tok = cls.ing.token(tenant=cls.tenant, sub="kim")
@@ -113,7 +115,7 @@ class IngressDependencyOutageTest(unittest.TestCase):
             raise unittest.SkipTest(why)
         if not os.environ.get("AGENTHUB_VAR") or not os.path.exists(STACK):
             raise unittest.SkipTest("needs compose/local/stack and AGENTHUB_VAR")
-        cls.ing = S.Ingress()
+        cls.ing = S.Ingress({"INGRESS_READY_CACHE_MS": "0"})  # see above
         cls.tenant = S.unique("to")
         cls.ing.ensure_tenant(cls.tenant)
         cls.tok = cls.ing.token(tenant=cls.tenant, sub="olga")

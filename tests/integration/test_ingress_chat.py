@@ -224,9 +224,9 @@ class IngressChatTest(IngressCase):
         self.assertEqual(st, 200)
         st, body, _ = self.chat(t, tok, {"message": "hi"})
         self.assertEqual((st, body["error"]["code"]), (403, "tenant_disabled"))
-        # reading its history still works
-        st, _, _ = self.ing.request("GET", "/api/%s/sessions" % t, token=tok)
-        self.assertEqual(st, 200)
+        # issue 17: an inactive tenant is refused everywhere, its history included
+        st, body, _ = self.ing.request("GET", "/api/%s/sessions" % t, token=tok)
+        self.assertEqual((st, body["error"]["code"]), (403, "tenant_inactive"))
 
     def test_body_limit(self):
         big = {"message": "a", "pad": "x" * (1024 * 1024 + 10)}

@@ -11,7 +11,7 @@
 #include "../../ingress/sse.c"
 
 /* ---- stubs for what sse.c's route uses from the rest of the ingress ------------------------ */
-int req_auth(struct req *r, const char *tenant)
+int req_auth_tenant(struct req *r, const char *tenant)
 {
     return -1;
 }
