@@ -94,8 +94,7 @@ static void quiet_leptonica(void)
 }
 
 /* Decodes page `page` with the decoder of the format the header was read as. */
-static PIX *decode_page(const struct ocr_header *h, const unsigned char *data, size_t len,
-                        int page)
+static PIX *decode_page(const struct ocr_header *h, const unsigned char *data, size_t len, int page)
 {
     switch (h->format) {
     case OCR_FMT_PNG:
@@ -333,12 +332,11 @@ int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
     /* The same header checks as the docworker's, with the tool's own limits. */
     struct ocr_limits lim;
     ocr_limits_default(&lim);
-    lim.max_pixels = tool_cfg_long(tool->config, "max_pixels", lim.max_pixels, 1,
-                                   OCR_CEIL_MAX_PIXELS);
-    lim.max_pages = tool_cfg_long(tool->config, "max_pages", lim.max_pages, 1,
-                                  OCR_CEIL_MAX_PAGES);
-    lim.max_decoded_bytes = tool_cfg_long(tool->config, "max_decoded_bytes",
-                                          lim.max_decoded_bytes, 1, OCR_CEIL_MAX_DECODED_BYTES);
+    lim.max_pixels =
+        tool_cfg_long(tool->config, "max_pixels", lim.max_pixels, 1, OCR_CEIL_MAX_PIXELS);
+    lim.max_pages = tool_cfg_long(tool->config, "max_pages", lim.max_pages, 1, OCR_CEIL_MAX_PAGES);
+    lim.max_decoded_bytes = tool_cfg_long(tool->config, "max_decoded_bytes", lim.max_decoded_bytes,
+                                          1, OCR_CEIL_MAX_DECODED_BYTES);
     if ((rc = ocr_document(img, len, lang, &lim, NULL, 0, &text, NULL, e2, sizeof e2)) != 0) {
         snprintf(err, errlen, "tool %s: %s", name, e2);
         goto out;

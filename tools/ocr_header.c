@@ -513,8 +513,8 @@ int ocr_header_check(const unsigned char *data, size_t len, const struct ocr_lim
     if (rc != 0)
         return rc;
     if (h->pages > lim->max_pages) {
-        snprintf(err, errlen, "%s: the %s has more than %ld pages (%s %ld)",
-                 OCR_ERR_TOO_MANY_PAGES, ocr_format_name(h->format), lim->max_pages,
+        snprintf(err, errlen, "%s: the %s has more than %ld pages (%s %ld)", OCR_ERR_TOO_MANY_PAGES,
+                 ocr_format_name(h->format), lim->max_pages,
                  setting(name, sizeof name, setting_prefix, "MAX_PAGES"), lim->max_pages);
         return -E2BIG;
     }

@@ -43,20 +43,20 @@ enum ocr_format {
 };
 
 struct ocr_limits {
-    long max_pixels;          /* per page (frame) */
-    long max_pages;           /* pages of a TIFF, frames of a GIF */
+    long max_pixels;             /* per page (frame) */
+    long max_pages;              /* pages of a TIFF, frames of a GIF */
     long long max_decoded_bytes; /* estimate summed over every page */
 };
 
 /* What the header claims. For a multi-page file, width/height/bits are the largest page's. */
 struct ocr_header {
     enum ocr_format format;
-    long pages;               /* >= 1 */
-    uint32_t width, height;   /* the largest page by area */
-    unsigned bits;            /* bits per pixel of that page (samples x bits per sample) */
+    long pages;             /* >= 1 */
+    uint32_t width, height; /* the largest page by area */
+    unsigned bits;          /* bits per pixel of that page (samples x bits per sample) */
     long long max_page_pixels;
-    uint32_t max_side;        /* the longest side of any page */
-    long long decoded_bytes;  /* estimate: decoder buffers + leptonica's PIX, all pages */
+    uint32_t max_side;       /* the longest side of any page */
+    long long decoded_bytes; /* estimate: decoder buffers + leptonica's PIX, all pages */
 };
 
 /* The default limits (OCR_DEFAULT_*). */

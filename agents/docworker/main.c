@@ -54,8 +54,8 @@ static const struct config_entry g_config[] = {
      "pages (TIFF) or frames (GIF) per document, from the header; more: error "
      "image_too_many_pages",
      &g_max_pages},
-    {"DOCWORKER_MAX_DECODED_BYTES", CONFIG_INT, "1073741824", 1048576,
-     OCR_CEIL_MAX_DECODED_BYTES, 0,
+    {"DOCWORKER_MAX_DECODED_BYTES", CONFIG_INT, "1073741824", 1048576, OCR_CEIL_MAX_DECODED_BYTES,
+     0,
      "decoded bytes of all pages of a document (estimated from the header); more: error "
      "image_too_large",
      &g_max_decoded},

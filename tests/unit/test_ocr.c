@@ -140,9 +140,9 @@ static void test_ocr_bad_input(void **state)
  * "truncated": refused from the header, no decoder runs (the process would need gigabytes). */
 static void make_bomb_png(unsigned char *b)
 {
-    static const unsigned char head[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13,
-                                         'I', 'H', 'D', 'R', 0, 0, 0x75, 0x30, 0, 0, 0x75, 0x30,
-                                         8, 6, 0, 0, 0};
+    static const unsigned char head[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1a, '\n', 0,    0,
+                                         0,    13,  'I',  'H',  'D',  'R',  0,    0,    0x75, 0x30,
+                                         0,    0,   0x75, 0x30, 8,    6,    0,    0,    0};
     memset(b, 0, 60);
     memcpy(b, head, sizeof head);
     memcpy(b + 52, "IEND\xae\x42\x60\x82", 8);
@@ -171,9 +171,8 @@ static void test_ocr_header_limits(void **state)
                                   err, sizeof err),
                      -E2BIG);
     assert_non_null(strstr(err, "1400x220 pixels exceeds DOCWORKER_MAX_PIXELS 1000"));
-    assert_int_equal(ocr_document(g_png, g_png_len, "eng", NULL, NULL, 1, &text, &pages, err,
-                                  sizeof err),
-                     0);
+    assert_int_equal(
+        ocr_document(g_png, g_png_len, "eng", NULL, NULL, 1, &text, &pages, err, sizeof err), 0);
     assert_int_equal(pages, 1);
     assert_non_null(strstr(text, "INVOICE"));
     free(text);
@@ -322,9 +321,12 @@ static void test_tool_image_url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_langs),          cmocka_unit_test(test_ocr_png),
-        cmocka_unit_test(test_ocr_bad_input),  cmocka_unit_test(test_tool_base64_and_data_url),
-        cmocka_unit_test(test_tool_image_url), cmocka_unit_test(test_ocr_header_limits),
+        cmocka_unit_test(test_langs),
+        cmocka_unit_test(test_ocr_png),
+        cmocka_unit_test(test_ocr_bad_input),
+        cmocka_unit_test(test_tool_base64_and_data_url),
+        cmocka_unit_test(test_tool_image_url),
+        cmocka_unit_test(test_ocr_header_limits),
         cmocka_unit_test(test_tool_header_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

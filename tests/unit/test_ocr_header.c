@@ -101,8 +101,8 @@ static void test_png_bomb_60_bytes(void **state)
     assert_int_equal(h.bits, 32);
     assert_true(h.decoded_bytes >= 4LL * 100000 * 100000);
     assert_int_equal(ocr_header_check(b, n, &lim, "DOCWORKER_", &h, err, sizeof err), -E2BIG);
-    assert_string_equal(err,
-                        "image_too_large: 100000x100000 pixels exceeds DOCWORKER_MAX_PIXELS 40000000");
+    assert_string_equal(
+        err, "image_too_large: 100000x100000 pixels exceeds DOCWORKER_MAX_PIXELS 40000000");
     /* without a prefix the tool's config key is named */
     assert_int_equal(ocr_header_check(b, n, &lim, NULL, &h, err, sizeof err), -E2BIG);
     assert_non_null(strstr(err, "max_pixels 40000000"));
@@ -171,8 +171,8 @@ static void test_tiff_many_large_pages(void **state)
     /* 3 pages, one of 50000x50000 RGB */
     t = make_tiff(3, 50000, 50000, 3, 0, &n);
     assert_int_equal(ocr_header_check(t, n, &lim, "DOCWORKER_", &h, err, sizeof err), -E2BIG);
-    assert_string_equal(err,
-                        "image_too_large: 50000x50000 pixels exceeds DOCWORKER_MAX_PIXELS 40000000");
+    assert_string_equal(
+        err, "image_too_large: 50000x50000 pixels exceeds DOCWORKER_MAX_PIXELS 40000000");
     assert_int_equal(h.bits, 24);
     free(t);
 
@@ -204,9 +204,9 @@ static void test_tiff_many_large_pages(void **state)
     free(t);
 
     /* big-endian, as written by hand */
-    unsigned char be[8 + 2 + 24 + 4] = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 2,
-                                        1,   0,   0, 3,  0, 0, 0, 1, 0x1f, 0x40, 0, 0,
-                                        1,   1,   0, 3,  0, 0, 0, 1, 0x1f, 0x40, 0, 0};
+    unsigned char be[8 + 2 + 24 + 4] = {'M', 'M', 0, 42, 0, 0, 0,    8,    0, 2, 1, 0,
+                                        0,   3,   0, 0,  0, 1, 0x1f, 0x40, 0, 0, 1, 1,
+                                        0,   3,   0, 0,  0, 1, 0x1f, 0x40, 0, 0};
     assert_int_equal(ocr_header_read(be, sizeof be, 50, &h, err, sizeof err), 0);
     assert_int_equal(h.width, 8000);
     assert_int_equal(h.height, 8000);
@@ -219,9 +219,10 @@ static void test_jpeg(void **state)
     struct ocr_header h;
     char err[256];
     /* SOI, APP0 (16 bytes), SOF2 of 60000x50000 with 3 components, then EOI */
-    unsigned char j[] = {0xff, 0xd8, 0xff, 0xe0, 0, 16, 'J', 'F', 'I', 'F', 0, 1, 1, 0, 0, 1,
-                         0, 1, 0, 0, 0xff, 0xff, 0xc2, 0, 17, 8, 0xc3, 0x50, 0xea, 0x60, 3,
-                         1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1, 0xff, 0xd9};
+    unsigned char j[] = {0xff, 0xd8, 0xff, 0xe0, 0,    16,   'J',  'F',  'I', 'F',  0,
+                         1,    1,    0,    0,    1,    0,    1,    0,    0,   0xff, 0xff,
+                         0xc2, 0,    17,   8,    0xc3, 0x50, 0xea, 0x60, 3,   1,    0x22,
+                         0,    2,    0x11, 1,    3,    0x11, 1,    0xff, 0xd9};
     assert_int_equal(ocr_header_read(j, sizeof j, 50, &h, err, sizeof err), 0);
     assert_int_equal(h.format, OCR_FMT_JPEG);
     assert_int_equal(h.width, 60000);
@@ -252,9 +253,8 @@ static void test_gif_bmp_pnm_webp(void **state)
     ocr_limits_default(&lim);
 
     /* GIF: a 10x10 screen and one 65535x65535 frame with a tiny LZW stream */
-    unsigned char g[] = {'G', 'I', 'F', '8', '9', 'a', 10, 0, 10, 0, 0, 0, 0,
-                         0x2c, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0,
-                         2, 2, 0x4c, 0x01, 0, 0x3b};
+    unsigned char g[] = {'G', 'I', 'F', '8',  '9',  'a',  10,   0, 10, 0, 0,    0,    0, 0x2c, 0,
+                         0,   0,   0,   0xff, 0xff, 0xff, 0xff, 0, 2,  2, 0x4c, 0x01, 0, 0x3b};
     assert_int_equal(ocr_header_check(g, sizeof g, &lim, "DOCWORKER_", &h, err, sizeof err),
                      -E2BIG);
     assert_non_null(strstr(err, "65535x65535"));
@@ -290,8 +290,8 @@ static void test_gif_bmp_pnm_webp(void **state)
 
     /* PNM with a comment */
     const char *pnm = "P6\n# scanner\n70000 70000\n255\n";
-    assert_int_equal(ocr_header_check((const unsigned char *)pnm, strlen(pnm), NULL,
-                                      "DOCWORKER_", &h, err, sizeof err),
+    assert_int_equal(ocr_header_check((const unsigned char *)pnm, strlen(pnm), NULL, "DOCWORKER_",
+                                      &h, err, sizeof err),
                      -E2BIG);
     assert_int_equal(h.bits, 24);
     const char *pbm = "P4 640 480\n";
@@ -300,22 +300,22 @@ static void test_gif_bmp_pnm_webp(void **state)
     assert_int_equal(h.bits, 1);
     const char *cut = "P5 640 48";
     assert_int_equal(
-        ocr_header_read((const unsigned char *)cut, strlen(cut), 50, &h, err, sizeof err),
-        -EINVAL);
+        ocr_header_read((const unsigned char *)cut, strlen(cut), 50, &h, err, sizeof err), -EINVAL);
     const char *huge = "P5 99999999999 2 255\n";
     assert_int_equal(
         ocr_header_read((const unsigned char *)huge, strlen(huge), 50, &h, err, sizeof err),
         -EINVAL);
 
     /* WebP VP8X canvas of 16777216 x 16777216 */
-    unsigned char w[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'X',
-                           10, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    unsigned char w[30] = {'R', 'I', 'F', 'F', 22,   0,    0,    0,    'W',  'E',
+                           'B', 'P', 'V', 'P', '8',  'X',  10,   0,    0,    0,
+                           0,   0,   0,   0,   0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     assert_int_equal(ocr_header_check(w, sizeof w, NULL, "DOCWORKER_", &h, err, sizeof err),
                      -E2BIG);
     assert_int_equal(h.width, 16777216);
     /* VP8L 100x200 */
-    unsigned char l[30] = {'R', 'I', 'F', 'F', 22, 0, 0, 0, 'W', 'E', 'B', 'P', 'V', 'P', '8', 'L',
-                           10, 0, 0, 0, 0x2f};
+    unsigned char l[30] = {'R', 'I', 'F', 'F', 22,  0,  0, 0, 'W', 'E', 'B',
+                           'P', 'V', 'P', '8', 'L', 10, 0, 0, 0,   0x2f};
     put_le32(l + 21, 99 | (199u << 14));
     assert_int_equal(ocr_header_read(l, sizeof l, 50, &h, err, sizeof err), 0);
     assert_int_equal(h.width, 100);
@@ -339,12 +339,9 @@ static void test_unknown_and_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_png_bomb_60_bytes),
-        cmocka_unit_test(test_png_bad_headers),
-        cmocka_unit_test(test_tiff_many_large_pages),
-        cmocka_unit_test(test_jpeg),
-        cmocka_unit_test(test_gif_bmp_pnm_webp),
-        cmocka_unit_test(test_unknown_and_empty),
+        cmocka_unit_test(test_png_bomb_60_bytes),     cmocka_unit_test(test_png_bad_headers),
+        cmocka_unit_test(test_tiff_many_large_pages), cmocka_unit_test(test_jpeg),
+        cmocka_unit_test(test_gif_bmp_pnm_webp),      cmocka_unit_test(test_unknown_and_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
