@@ -2,7 +2,9 @@
  *
  * OCR tool arguments: "image_url" (http/https, fetched through the SSRF guard) or
  * "image_base64" / "image" (base64, or a data: URL). Config: lang, max_image_bytes
- * (default 10 MiB, at most OCR_MAX_IMAGE_BYTES), allowed_hosts, timeout_ms.
+ * (default 10 MiB, at most OCR_MAX_IMAGE_BYTES), allowed_hosts, timeout_ms, and the image size
+ * limits checked from the header before decoding (ocr_header.h): max_pixels (per page, default
+ * 40000000), max_pages (default 50), max_decoded_bytes (default 1 GiB).
  * Result: {"text": "...", "chars": N, "lang": "eng+vie"}.
  */
 #include "ocr.h"
@@ -91,16 +93,67 @@ static void quiet_leptonica(void)
     setMsgSeverity(L_SEVERITY_NONE);
 }
 
-int ocr_image(const unsigned char *data, size_t len, const char *lang, char **text, char *err,
-              size_t errlen)
+/* Decodes page `page` with the decoder of the format the header was read as. */
+static PIX *decode_page(const struct ocr_header *h, const unsigned char *data, size_t len, int page)
+{
+    switch (h->format) {
+    case OCR_FMT_PNG:
+        return pixReadMemPng(data, len);
+    case OCR_FMT_JPEG:
+        return pixReadMemJpeg(data, len, 0, 1, NULL, 0);
+    case OCR_FMT_TIFF:
+        return pixReadMemTiff(data, len, page);
+    case OCR_FMT_GIF:
+        return pixReadMemGif(data, len);
+    case OCR_FMT_BMP:
+        return pixReadMemBmp(data, len);
+    case OCR_FMT_PNM:
+        return pixReadMemPnm(data, len);
+    case OCR_FMT_WEBP:
+        return pixReadMemWebP(data, len);
+    default:
+        return NULL;
+    }
+}
+
+/* Appends page text t (trailing blanks trimmed) to *out, a form feed between pages. */
+static int append_page(char **out, size_t *outlen, int page, const char *t)
+{
+    size_t n = strlen(t);
+    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\f' || t[n - 1] == '\r'))
+        n--;
+    char *grown = realloc(*out, *outlen + n + 2);
+    if (!grown)
+        return -ENOMEM;
+    *out = grown;
+    if (page > 0)
+        grown[(*outlen)++] = '\f';
+    memcpy(grown + *outlen, t, n);
+    *outlen += n;
+    grown[*outlen] = '\0';
+    return 0;
+}
+
+int ocr_document(const unsigned char *data, size_t len, const char *lang,
+                 const struct ocr_limits *lim, const char *setting_prefix, int all_pages,
+                 char **text, int *pages, char *err, size_t errlen)
 {
     TessBaseAPI *api = NULL;
     PIX *pix = NULL;
-    char *t = NULL;
-    int rc = -EINVAL;
+    char *t = NULL, *out = NULL;
+    size_t outlen = 0;
+    struct ocr_header h;
+    struct ocr_limits def;
+    int rc = -EINVAL, npages;
     *text = NULL;
+    if (pages)
+        *pages = 0;
 
     pthread_once(&quiet_once, quiet_leptonica);
+    if (!lim) {
+        ocr_limits_default(&def);
+        lim = &def;
+    }
     if (!data || len == 0) {
         snprintf(err, errlen, "ocr: empty image");
         return -EINVAL;
@@ -115,51 +168,69 @@ int ocr_image(const unsigned char *data, size_t len, const char *lang, char **te
         snprintf(err, errlen, "ocr: the image is truncated");
         goto out;
     }
-    pix = pixReadMem(data, len);
-    if (!pix) {
-        snprintf(err, errlen, "ocr: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");
+    /* The header decides, before any decoder allocates a byte for the pixels. */
+    if ((rc = ocr_header_check(data, len, lim, setting_prefix, &h, err, errlen)) != 0)
         goto out;
+    rc = -EINVAL;
+    npages = all_pages && h.format == OCR_FMT_TIFF ? (int)h.pages : 1;
+    for (int i = 0; i < npages; i++) {
+        pix = decode_page(&h, data, len, i);
+        if (!pix) {
+            if (npages > 1)
+                snprintf(err, errlen, "ocr: page %d: not a readable image", i + 1);
+            else
+                snprintf(err, errlen, "ocr: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");
+            goto out;
+        }
+        /* The decoder read what the header claimed (a second look, in case they disagree). */
+        if ((long long)pixGetWidth(pix) * pixGetHeight(pix) > lim->max_pixels ||
+            pixGetWidth(pix) > OCR_MAX_SIDE || pixGetHeight(pix) > OCR_MAX_SIDE) {
+            snprintf(err, errlen, "%s: the decoded image is %dx%d pixels", OCR_ERR_TOO_LARGE,
+                     pixGetWidth(pix), pixGetHeight(pix));
+            rc = -E2BIG;
+            goto out;
+        }
+        if (!api) {
+            api = TessBaseAPICreate();
+            if (!api) {
+                snprintf(err, errlen, "ocr: out of memory");
+                rc = -ENOMEM;
+                goto out;
+            }
+            /* Tesseract writes warnings ("Estimating resolution ...") to stderr unless told. */
+            TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+            if (TessBaseAPIInit3(api, NULL, lang) != 0) { /* NULL: TESSDATA_PREFIX or built-in */
+                snprintf(err, errlen, "ocr: cannot load language data for %s", lang);
+                rc = -EIO;
+                goto out;
+            }
+            TessBaseAPISetVariable(api, "debug_file", "/dev/null");
+        }
+        TessBaseAPISetImage2(api, pix);
+        if (pixGetXRes(pix) < 70)
+            TessBaseAPISetSourceResolution(api, 300);
+        t = TessBaseAPIGetUTF8Text(api);
+        if (!t) {
+            snprintf(err, errlen, "ocr: recognition failed");
+            rc = -EIO;
+            goto out;
+        }
+        if (append_page(&out, &outlen, i, t) != 0) {
+            snprintf(err, errlen, "ocr: out of memory");
+            rc = -ENOMEM;
+            goto out;
+        }
+        TessDeleteText(t);
+        t = NULL;
+        pixDestroy(&pix);
     }
-    if (pixGetWidth(pix) > 20000 || pixGetHeight(pix) > 20000) {
-        snprintf(err, errlen, "ocr: image dimensions too large");
-        goto out;
-    }
-    api = TessBaseAPICreate();
-    if (!api) {
-        snprintf(err, errlen, "ocr: out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
-    /* Tesseract writes warnings ("Estimating resolution ...") to stderr unless told not. */
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
-    if (TessBaseAPIInit3(api, NULL, lang) != 0) { /* NULL: TESSDATA_PREFIX or built-in */
-        snprintf(err, errlen, "ocr: cannot load language data for %s", lang);
-        rc = -EIO;
-        goto out;
-    }
-    TessBaseAPISetVariable(api, "debug_file", "/dev/null");
-    TessBaseAPISetImage2(api, pix);
-    if (pixGetXRes(pix) < 70)
-        TessBaseAPISetSourceResolution(api, 300);
-    t = TessBaseAPIGetUTF8Text(api);
-    if (!t) {
-        snprintf(err, errlen, "ocr: recognition failed");
-        rc = -EIO;
-        goto out;
-    }
-    size_t n = strlen(t);
-    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\f' || t[n - 1] == '\r'))
-        n--;
-    *text = malloc(n + 1);
-    if (!*text) {
-        snprintf(err, errlen, "ocr: out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
-    memcpy(*text, t, n);
-    (*text)[n] = 0;
+    *text = out;
+    out = NULL;
+    if (pages)
+        *pages = npages;
     rc = 0;
 out:
+    free(out);
     if (t)
         TessDeleteText(t);
     if (api) {
@@ -169,6 +240,12 @@ out:
     if (pix)
         pixDestroy(&pix);
     return rc;
+}
+
+int ocr_image(const unsigned char *data, size_t len, const char *lang, char **text, char *err,
+              size_t errlen)
+{
+    return ocr_document(data, len, lang, NULL, NULL, 0, text, NULL, err, errlen);
 }
 
 /* base64 or "data:...;base64,..." -> bytes. */
@@ -252,7 +329,15 @@ int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
     const char *lang = tool_cfg_str(tool->config, "lang");
     if (!lang || !langs_available(lang))
         lang = ocr_default_lang();
-    if ((rc = ocr_image(img, len, lang, &text, e2, sizeof e2)) != 0) {
+    /* The same header checks as the docworker's, with the tool's own limits. */
+    struct ocr_limits lim;
+    ocr_limits_default(&lim);
+    lim.max_pixels =
+        tool_cfg_long(tool->config, "max_pixels", lim.max_pixels, 1, OCR_CEIL_MAX_PIXELS);
+    lim.max_pages = tool_cfg_long(tool->config, "max_pages", lim.max_pages, 1, OCR_CEIL_MAX_PAGES);
+    lim.max_decoded_bytes = tool_cfg_long(tool->config, "max_decoded_bytes", lim.max_decoded_bytes,
+                                          1, OCR_CEIL_MAX_DECODED_BYTES);
+    if ((rc = ocr_document(img, len, lang, &lim, NULL, 0, &text, NULL, e2, sizeof e2)) != 0) {
         snprintf(err, errlen, "tool %s: %s", name, e2);
         goto out;
     }

@@ -26,6 +26,12 @@
  * ingress streams read at once. The offset is committed only after the result is in
  * PostgreSQL. Redelivery is harmless: a document already done or error is skipped, and the
  * counts move only together with the document's own status change.
+ *
+ * Limits (main.c's settings): images are refused from their header, before decoding, when a
+ * page has more than DOCWORKER_MAX_PIXELS pixels, the file more than DOCWORKER_MAX_PAGES pages
+ * or the decoded pages would need more than DOCWORKER_MAX_DECODED_BYTES (tools/ocr_header.h);
+ * the error text starts with its code (image_too_large, image_too_many_pages,
+ * image_header_unreadable, document_crashed_worker), also in metadata.error_code.
  */
 #ifndef AGENTHUB_DOCWORKER_H
 #define AGENTHUB_DOCWORKER_H
@@ -34,12 +40,12 @@
 
 #include "envelope.h"
 #include "kafka.h"
+#include "ocr.h"
 #include "pgpool.h"
 #include "pipeline.h"
 #include "rcache.h"
 #include "stage.h"
 
-#define DOCWORKER_MAX_PAGES 200                       /* pages of a multi-page TIFF */
 #define DOCWORKER_EVENT_TEXT_MAX ((size_t)256 * 1024) /* longer texts only in GET's result */
 
 /* ---- pure parts (doc.c, unit-tested) ------------------------------------------------------- */
@@ -65,8 +71,10 @@ int doc_request_validate(const struct envelope *env, char *err, size_t errlen);
 struct docworker_svc {
     struct pipeline pl; /* PostgreSQL, Redis, the producer */
     struct stage *stage;
-    long missing_wait_ms; /* how long a not-yet-visible document row is waited for */
-    long keep_content;    /* 1: leave documents.content in place after processing */
+    long missing_wait_ms;     /* how long a not-yet-visible document row is waited for */
+    long keep_content;        /* 1: leave documents.content in place after processing */
+    struct ocr_limits limits; /* image sizes checked from the header before decoding */
+    long max_attempts;        /* deliveries that may begin decoding a document (crash loop) */
     volatile int stopping;
 };
 
@@ -76,8 +84,15 @@ enum doc_result {
     DOC_RETRY = 1,    /* a dependency is down: try again later, do not commit */
 };
 
-/* Processes one doc.request on the calling thread (process.c). */
-enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env);
+/* Processes one doc.request on the calling thread (process.c).
+ *
+ * Crash loops: before a document is decoded, documents.attempts is incremented in its own
+ * committed statement; a delivery that finds attempts >= max_attempts ends the document as
+ * error "document_crashed_worker" without decoding it (batch counts and events as for any
+ * error; the offset moves on). *counted is 0 on the first call for a delivery; it is set to 1
+ * once this delivery's attempt is on record, so calling again for the same delivery (after
+ * DOC_RETRY) neither counts it twice nor mistakes its own count for a crash. */
+enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env, int *counted);
 
 /* ---- worker pool (pool.c) ------------------------------------------------------------------ */
 struct doc_pool;

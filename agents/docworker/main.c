@@ -28,6 +28,10 @@ static long g_drain_ms = 30000;
 static long g_pg_pool = 0;
 static long g_missing_ms = 5000;
 static int g_keep_content = 0;
+static long g_max_pixels = OCR_DEFAULT_MAX_PIXELS;
+static long g_max_pages = OCR_DEFAULT_MAX_PAGES;
+static long g_max_decoded = OCR_DEFAULT_MAX_DECODED_BYTES;
+static long g_max_attempts = 3;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -42,6 +46,23 @@ static const struct config_entry g_config[] = {
      &g_missing_ms},
     {"DOCWORKER_KEEP_CONTENT", CONFIG_BOOL, "false", 0, 0, 0,
      "keep the uploaded bytes in documents.content after processing", &g_keep_content},
+    {"DOCWORKER_MAX_PIXELS", CONFIG_INT, "40000000", 1, OCR_CEIL_MAX_PIXELS, 0,
+     "pixels per image page, read from the header before decoding; more: error "
+     "image_too_large",
+     &g_max_pixels},
+    {"DOCWORKER_MAX_PAGES", CONFIG_INT, "50", 1, OCR_CEIL_MAX_PAGES, 0,
+     "pages (TIFF) or frames (GIF) per document, from the header; more: error "
+     "image_too_many_pages",
+     &g_max_pages},
+    {"DOCWORKER_MAX_DECODED_BYTES", CONFIG_INT, "1073741824", 1048576, OCR_CEIL_MAX_DECODED_BYTES,
+     0,
+     "decoded bytes of all pages of a document (estimated from the header); more: error "
+     "image_too_large",
+     &g_max_decoded},
+    {"DOCWORKER_MAX_ATTEMPTS", CONFIG_INT, "3", 1, 100, 0,
+     "deliveries that may start decoding a document; a document that stopped the worker this "
+     "often ends as error document_crashed_worker",
+     &g_max_attempts},
     {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "30000", 0, 600000, 0,
      "on SIGTERM, how long in-flight documents may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "0", 0, 256, 0, "PostgreSQL connections (0: threads + 2)",
@@ -57,7 +78,8 @@ static void job_start(void *opaque, struct stage_job *job)
     if (doc_pool_submit(g_pool, job) == 0)
         return;
     /* Out of memory for a queue item: do it here rather than lose track of it. */
-    if (doc_process(svc, stage_job_envelope(job)) == DOC_FINISHED)
+    int counted = 0;
+    if (doc_process(svc, stage_job_envelope(job), &counted) == DOC_FINISHED)
         stage_job_done(job);
 }
 
@@ -92,6 +114,10 @@ int main(int argc, char **argv)
         g_pg_pool = g_threads + 2;
     svc.missing_wait_ms = g_missing_ms;
     svc.keep_content = g_keep_content;
+    svc.limits.max_pixels = g_max_pixels;
+    svc.limits.max_pages = g_max_pages;
+    svc.limits.max_decoded_bytes = g_max_decoded;
+    svc.max_attempts = g_max_attempts;
 
     if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
         goto out;

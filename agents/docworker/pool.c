@@ -37,8 +37,9 @@ static void pool_job_done(void *arg)
 static int pool_run_job(struct doc_pool *p, struct stage_job *job)
 {
     long backoff_ms = 500;
+    int counted = 0; /* this delivery's attempt is on record (docworker.h) */
     for (;;) {
-        if (doc_process(p->svc, stage_job_envelope(job)) == DOC_FINISHED)
+        if (doc_process(p->svc, stage_job_envelope(job), &counted) == DOC_FINISHED)
             return 1;
         if (p->svc->stopping || stage_stopping(p->svc->stage))
             return 0;

@@ -109,6 +109,7 @@ struct doc_row {
     unsigned char *content; /* PQunescapeBytea'd; PQfreemem */
     size_t len;
     int has_content;
+    long attempts; /* deliveries that began decoding it (migration 0004) */
 };
 
 static void doc_row_cleanup(struct doc_row *d)
@@ -127,7 +128,7 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
     char err[256];
     const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
     int rc = pgpool_exec(svc->pl.db, &res,
-                         "SELECT status, filename, content_type, content FROM documents "
+                         "SELECT status, filename, content_type, content, attempts FROM documents "
                          "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3",
                          3, p, err, sizeof err);
     if (rc != PG_OK) {
@@ -140,6 +141,7 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
         return 1;
     }
     snprintf(d->status, sizeof d->status, "%s", PQgetvalue(res, 0, 0));
+    d->attempts = atol(PQgetvalue(res, 0, 4));
     d->filename = strdup(PQgetvalue(res, 0, 1));
     d->content_type = strdup(PQgetvalue(res, 0, 2));
     if (!PQgetisnull(res, 0, 3)) {
@@ -154,75 +156,10 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
     return 0;
 }
 
-/* A TIFF with several pages is split with leptonica and each page recognised on its own
- * (ocr_image reads only the first page of a file); the texts are joined by form feeds, as
- * Tesseract separates pages. Returns the number of pages (1 for anything that is not a
- * multi-page TIFF, which the caller recognises whole), or -1 with derr filled. */
-static int doc_ocr_pages(const struct doc_row *d, const char *lang, char **text, char *derr,
-                         size_t derrlen)
-{
-    PIXA *pixa = NULL;
-    char *out = NULL;
-    size_t outlen = 0;
-    int n, rc = -1;
-
-    *text = NULL;
-    if (d->len < 4 || (memcmp(d->content, "II*\0", 4) != 0 && memcmp(d->content, "MM\0*", 4) != 0))
-        return 1;
-    pixa = pixaReadMemMultipageTiff(d->content, d->len);
-    n = pixa ? pixaGetCount(pixa) : 0;
-    if (n <= 1) {
-        rc = 1;
-        goto out;
-    }
-    if (n > DOCWORKER_MAX_PAGES) {
-        snprintf(derr, derrlen, "document has %d pages, at most %d are read", n,
-                 DOCWORKER_MAX_PAGES);
-        goto out;
-    }
-    for (int i = 0; i < n; i++) {
-        PIX *pix = pixaGetPix(pixa, i, L_CLONE);
-        l_uint8 *png = NULL;
-        size_t pnglen = 0;
-        char *page = NULL, oerr[256] = "";
-        int bad = !pix || pixWriteMem(&png, &pnglen, pix, IFF_PNG) != 0;
-        if (pix)
-            pixDestroy(&pix);
-        if (bad || ocr_image(png, pnglen, lang, &page, oerr, sizeof oerr) != 0) {
-            snprintf(derr, derrlen, "page %d: %s", i + 1, oerr[0] ? oerr : "cannot read the page");
-            if (png)
-                lept_free(png);
-            goto out;
-        }
-        lept_free(png);
-        size_t pl = strlen(page);
-        char *grown = realloc(out, outlen + pl + 2);
-        if (!grown) {
-            free(page);
-            snprintf(derr, derrlen, "out of memory");
-            goto out;
-        }
-        out = grown;
-        if (i > 0)
-            out[outlen++] = '\f';
-        memcpy(out + outlen, page, pl);
-        outlen += pl;
-        out[outlen] = '\0';
-        free(page);
-    }
-    *text = out;
-    out = NULL;
-    rc = n;
-out:
-    free(out);
-    if (pixa)
-        pixaDestroy(&pixa);
-    return rc;
-}
-
 /* The text of the document, or an error message for it. */
-static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char **text,
-                        int *npages, char *derr, size_t derrlen, json_object *meta)
+static void doc_extract(const struct docworker_svc *svc, const struct doc_ids *ids,
+                        const struct doc_row *d, char **text, int *npages, char *derr,
+                        size_t derrlen, json_object *meta)
 {
     enum doc_kind kind = doc_sniff(d->content, d->len, d->content_type);
     json_object_object_add(meta, "kind", json_object_new_string(doc_kind_name(kind)));
@@ -234,12 +171,15 @@ static void doc_extract(const struct doc_ids *ids, const struct doc_row *d, char
     }
     switch (kind) {
     case DOC_KIND_IMAGE: {
-        char oerr[256] = "";
         const char *lang = ids->lang ? ids->lang : ocr_default_lang();
         double t0 = mono_s();
-        int pages = doc_ocr_pages(d, lang, text, derr, derrlen);
-        if (pages == 1 && ocr_image(d->content, d->len, lang, text, oerr, sizeof oerr) != 0) {
-            snprintf(derr, derrlen, "%s", oerr[0] ? oerr : "ocr: failed");
+        int pages = 0;
+        /* Sizes are checked from the header first (DOCWORKER_MAX_PIXELS, _MAX_PAGES,
+         * _MAX_DECODED_BYTES); every page of a TIFF is then decoded and read one at a time. */
+        if (ocr_document(d->content, d->len, lang, &svc->limits, "DOCWORKER_", 1, text, &pages,
+                         derr, derrlen) != 0) {
+            if (!derr[0])
+                snprintf(derr, derrlen, "ocr: failed");
             *text = NULL;
         }
         if (pages >= 1)
@@ -388,22 +328,59 @@ out:
     return rc;
 }
 
-static void doc_mark_running(struct docworker_svc *svc, const struct doc_ids *ids)
+/* The code at the start of an error message ("image_too_large: ..."), for metadata. */
+static void doc_error_code(const char *derr, json_object *meta)
+{
+    char code[48];
+    size_t n = 0;
+    while (n + 1 < sizeof code && ((derr[n] >= 'a' && derr[n] <= 'z') || derr[n] == '_'))
+        n++;
+    if (n == 0 || derr[n] != ':' || !memchr(derr, '_', n))
+        return;
+    memcpy(code, derr, n);
+    code[n] = '\0';
+    json_object_object_add(meta, "error_code", json_object_new_string(code));
+}
+
+/* Counts this delivery as an attempt at the document, durably, before anything decodes it:
+ * its own autocommitted statement, so a worker that dies while decoding leaves the count
+ * behind. Returns 1 counted (*attempts is the new count), 0 the document is finished already
+ * (another delivery), or a negative pg_status. */
+static int doc_begin_attempt(struct docworker_svc *svc, const struct doc_ids *ids, long *attempts)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
+    int rc = pgpool_exec(svc->pl.db, &res,
+                         "UPDATE documents SET attempts = attempts + 1, status = 'running', "
+                         "updated_at = now() "
+                         "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 "
+                         "AND status NOT IN ('done', 'error') RETURNING attempts",
+                         3, p, err, sizeof err);
+    if (rc != PG_OK) {
+        log_kv(LOG_WARN, &ids->log, "attempt not counted; document not started", "status",
+               pg_status_str(rc), "error", err, (char *)NULL);
+        return rc;
+    }
+    rc = PQntuples(res) == 1;
+    if (rc)
+        *attempts = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return rc;
+}
+
+static void doc_mark_batch_running(struct docworker_svc *svc, const struct doc_ids *ids)
 {
     char err[128];
-    const char *p[] = {ids->document_id, ids->batch_id, ids->tenant_id};
+    const char *p[] = {ids->batch_id, ids->tenant_id};
     /* Progress only: a failure here changes nothing that matters. */
-    pgpool_exec(svc->pl.db, NULL,
-                "UPDATE documents SET status = 'running', updated_at = now() "
-                "WHERE document_id = $1 AND batch_id = $2 AND tenant_id = $3 AND status = 'queued'",
-                3, p, err, sizeof err);
     pgpool_exec(svc->pl.db, NULL,
                 "UPDATE document_batches SET status = 'running', updated_at = now() "
                 "WHERE batch_id = $1 AND tenant_id = $2 AND status = 'queued'",
-                2, p + 1, err, sizeof err);
+                2, p, err, sizeof err);
 }
 
-enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env)
+enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *env, int *counted)
 {
     struct doc_ids ids;
     struct doc_row d;
@@ -461,12 +438,43 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
         goto out;
     }
     /* A tenant deactivated after its batch was accepted: the document ends as an error, no OCR. */
-    if (pipeline_tenant_active(&svc->pl, ids.tenant_id) == 0)
+    if (pipeline_tenant_active(&svc->pl, ids.tenant_id) == 0) {
         snprintf(derr, sizeof derr, "tenant_inactive: this tenant is inactive");
-    else {
-        doc_mark_running(svc, &ids);
-        doc_extract(&ids, &d, &text, &npages, derr, sizeof derr, meta);
+    } else if (!*counted && d.attempts >= svc->max_attempts) {
+        /* Every earlier attempt ended with the worker gone before a result was stored (a
+         * crash, an OOM kill, a CPU limit): end it as an error, without the decoder. */
+        snprintf(derr, sizeof derr,
+                 "document_crashed_worker: processing this document stopped the worker %ld "
+                 "times (DOCWORKER_MAX_ATTEMPTS %ld); it is not retried",
+                 d.attempts, svc->max_attempts);
+        json_object_object_add(meta, "attempts", json_object_new_int64(d.attempts));
+        log_kv(LOG_ERROR, &ids.log, "document stopped the worker too often; ended as error",
+               "document_id", ids.document_id, (char *)NULL);
+    } else {
+        if (!*counted) {
+            long attempts = 0;
+            rc = doc_begin_attempt(svc, &ids, &attempts);
+            if (rc < 0) {
+                /* Never decode a document whose attempt is not on record. */
+                res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
+                if (res == DOC_FINISHED)
+                    log_kv(LOG_ERROR, &ids.log, "document skipped: attempt count failed",
+                           "document_id", ids.document_id, (char *)NULL);
+                goto out;
+            }
+            if (rc == 0)
+                goto out; /* finished by another delivery meanwhile */
+            *counted = 1;
+            char an[24];
+            snprintf(an, sizeof an, "%ld", attempts);
+            log_kv(LOG_INFO, &ids.log, "document started", "document_id", ids.document_id,
+                   "attempt", an, (char *)NULL);
+        }
+        doc_mark_batch_running(svc, &ids);
+        doc_extract(svc, &ids, &d, &text, &npages, derr, sizeof derr, meta);
     }
+    if (!text)
+        doc_error_code(derr, meta);
     rc = doc_store(svc, &ids, text, npages, derr, meta, &b);
     if (rc < 0) {
         res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;

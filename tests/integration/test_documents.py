@@ -50,15 +50,20 @@ def kcat(*args, data=None, timeout=30):
 
 
 class Docworker:
-    def __init__(self, env):
+    """One agenthub-docworker. extra_env overrides settings; preexec_fn runs in the child
+    before exec (test_security_documents.py sets resource limits there)."""
+
+    def __init__(self, env, extra_env=None, preexec_fn=None):
         self.dir = tempfile.mkdtemp(prefix="docworker-test-")
         self.log_path = os.path.join(self.dir, "docworker.log")
         self.log = open(self.log_path, "wb")
         e = dict(env)
         e.update({"DOCWORKER_THREADS": "2", "DOCWORKER_MISSING_WAIT_MS": "1500",
                   "STAGE_DRAIN_TIMEOUT_MS": "20000", "LOG_LEVEL": "info"})
+        e.update(extra_env or {})
         self.proc = subprocess.Popen([os.path.join(S.BIN, "agenthub-docworker")], env=e,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn)
 
     def logs(self):
         with open(self.log_path, "rb") as f:

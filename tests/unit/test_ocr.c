@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <errno.h>
 
 #include "b64.h"
 #include "ocr.h"
@@ -135,6 +136,52 @@ static void test_ocr_bad_input(void **state)
     assert_non_null(strstr(err, "truncated"));
 }
 
+/* A 60-byte PNG claiming 30000x30000 RGBA (3.6 GB decoded), with an IEND so it is not
+ * "truncated": refused from the header, no decoder runs (the process would need gigabytes). */
+static void make_bomb_png(unsigned char *b)
+{
+    static const unsigned char head[] = {0x89, 'P', 'N',  'G',  '\r', '\n', 0x1a, '\n', 0,    0,
+                                         0,    13,  'I',  'H',  'D',  'R',  0,    0,    0x75, 0x30,
+                                         0,    0,   0x75, 0x30, 8,    6,    0,    0,    0};
+    memset(b, 0, 60);
+    memcpy(b, head, sizeof head);
+    memcpy(b + 52, "IEND\xae\x42\x60\x82", 8);
+}
+
+static void test_ocr_header_limits(void **state)
+{
+    (void)state;
+    unsigned char bomb[60];
+    char *text = NULL, err[256];
+    int pages = -1;
+    make_bomb_png(bomb);
+    assert_int_equal(ocr_image(bomb, sizeof bomb, "eng", &text, err, sizeof err), -E2BIG);
+    assert_null(text);
+    assert_string_equal(err, "image_too_large: 30000x30000 pixels exceeds max_pixels 40000000");
+    /* enough pixels allowed, but not the bytes they decode to */
+    struct ocr_limits lim = {1000000000L, 50, 1000000000L};
+    assert_int_equal(ocr_document(bomb, sizeof bomb, "eng", &lim, "DOCWORKER_", 1, &text, &pages,
+                                  err, sizeof err),
+                     -E2BIG);
+    assert_non_null(strstr(err, "image_too_large: decoding 1 page needs about"));
+    assert_non_null(strstr(err, "DOCWORKER_MAX_DECODED_BYTES 1000000000"));
+    /* the rendered page passes the defaults and fails a tight limit */
+    lim.max_pixels = 1000;
+    assert_int_equal(ocr_document(g_png, g_png_len, "eng", &lim, "DOCWORKER_", 1, &text, &pages,
+                                  err, sizeof err),
+                     -E2BIG);
+    assert_non_null(strstr(err, "1400x220 pixels exceeds DOCWORKER_MAX_PIXELS 1000"));
+    assert_int_equal(
+        ocr_document(g_png, g_png_len, "eng", NULL, NULL, 1, &text, &pages, err, sizeof err), 0);
+    assert_int_equal(pages, 1);
+    assert_non_null(strstr(text, "INVOICE"));
+    free(text);
+    /* leptonica's own serialised format is not handed to pixReadMem */
+    unsigned char spix[64] = {'s', 'p', 'i', 'x', 0x10, 0, 0, 0, 0x10, 0, 0, 0, 8};
+    assert_int_equal(ocr_image(spix, sizeof spix, "eng", &text, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "image_header_unreadable"));
+}
+
 struct outcome {
     int done;
     char *text;
@@ -232,6 +279,25 @@ static void test_tool_base64_and_data_url(void **state)
     json_object_put(args);
 }
 
+static void test_tool_header_limits(void **state)
+{
+    (void)state;
+    struct outcome o;
+    char err[256];
+    unsigned char bomb[60];
+    char b64[128];
+    make_bomb_png(bomb);
+    assert_int_equal(b64_encode(bomb, sizeof bomb, b64, sizeof b64, B64_STD), 0);
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "image_base64", json_object_new_string(b64));
+    assert_int_equal(run_ocr_tool(args, NULL, &o, err, sizeof err), 0);
+    assert_null(o.text);
+    assert_non_null(o.error);
+    assert_non_null(strstr(o.error, "image_too_large: 30000x30000 pixels exceeds max_pixels"));
+    outcome_free(&o);
+    json_object_put(args);
+}
+
 static void test_tool_image_url(void **state)
 {
     (void)state;
@@ -255,9 +321,13 @@ static void test_tool_image_url(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_langs),          cmocka_unit_test(test_ocr_png),
-        cmocka_unit_test(test_ocr_bad_input),  cmocka_unit_test(test_tool_base64_and_data_url),
+        cmocka_unit_test(test_langs),
+        cmocka_unit_test(test_ocr_png),
+        cmocka_unit_test(test_ocr_bad_input),
+        cmocka_unit_test(test_tool_base64_and_data_url),
         cmocka_unit_test(test_tool_image_url),
+        cmocka_unit_test(test_ocr_header_limits),
+        cmocka_unit_test(test_tool_header_limits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
