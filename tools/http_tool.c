@@ -51,6 +51,7 @@ struct http_call {
     struct tool_rbuf resp; /* resp.max: the configured max_response_bytes */
     struct curl_slist *hdrs;
     struct curl_slist *resolve;
+    struct ssrf_target target; /* the guard's answer for the current hop (opensocket) */
 };
 
 static void call_free(struct http_call *c)
@@ -195,10 +196,13 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     e = curl_easy_init();
     if (!e)
         goto oom;
+    c->target = t;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
-    curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (ssrf_curl_setup(e, &c->target, c->resolve) != 0) {
+        snprintf(err, errlen, "tool %s: cannot start the request", c->tool_name);
+        rc = -EIO;
+        goto out;
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
@@ -550,8 +554,11 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
         }
         b.len = 0;
         curl_easy_setopt(e, CURLOPT_URL, cur);
-        curl_easy_setopt(e, CURLOPT_RESOLVE, resolve);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (ssrf_curl_setup(e, &t, resolve) != 0) {
+            curl_easy_cleanup(e);
+            rc = -EIO;
+            goto out;
+        }
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tool_rbuf_write);

@@ -26,6 +26,7 @@
 static pid_t g_erp;
 static int g_port;
 static char g_base[64];
+static char g_allow[64]; /* "127.0.0.1:<port>": allow-list entries are host:port */
 static const char *JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl";
 
 /* ---- helpers ------------------------------------------------------------------------- */
@@ -89,6 +90,7 @@ static int group_setup(void **state)
     const char *base = getenv("AGENTHUB_PORT_BASE");
     g_port = (base && atoi(base) > 0 ? atoi(base) : 18100) + 90;
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", g_port);
+    snprintf(g_allow, sizeof g_allow, "127.0.0.1:%d", g_port);
     char dir[PATH_MAX], bin[PATH_MAX + 32], listen[64];
     standin_bin_dir(dir, sizeof dir);
     snprintf(bin, sizeof bin, "%s/agenthub-standin-erp", dir);
@@ -180,9 +182,25 @@ static int run(struct tool_def *t, const char *args_json, const char *allowed, c
                struct outcome *o, char *err, size_t errlen)
 {
     struct httploop *loop = NULL;
+    /* allow-list entries are host:port: "127.0.0.1,localhost" here means those hosts on
+     * the ERP's port */
+    char al[512] = "";
+    if (allowed) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", allowed);
+        for (char *save = NULL, *h = strtok_r(tmp, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+            size_t cur = strlen(al);
+            if (strchr(h, ':'))
+                snprintf(al + cur, sizeof al - cur, "%s%s", cur ? "," : "", h);
+            else
+                snprintf(al + cur, sizeof al - cur, "%s%s:%d", cur ? "," : "", h, g_port);
+        }
+    }
     assert_int_equal(httploop_new(&loop), 0);
-    struct tool_ctx ctx = {
-        .tenant_id = "tenant-a", .user_jwt = jwt, .loop = loop, .allowed_hosts = allowed};
+    struct tool_ctx ctx = {.tenant_id = "tenant-a",
+                           .user_jwt = jwt,
+                           .loop = loop,
+                           .allowed_hosts = allowed ? al : NULL};
     json_object *args = json_tokener_parse(args_json);
     memset(o, 0, sizeof *o);
     int rc = tool_invoke(&ctx, t, args, on_done, o, err, errlen);
@@ -283,8 +301,11 @@ static void test_ssrf_loopback_refused_without_allowlist(void **state)
     /* the tool's own allowed_hosts works as well */
     tool_free(&t);
     t = mk_tool("get_customer_debt", "HTTP_GET",
-                "{\"endpoint\":\"%s/api/debt/{mst}\",\"allowed_hosts\":\"127.0.0.1\"}", DEBT_IN,
+                "{\"endpoint\":\"%1$s/api/debt/{mst}\",\"allowed_hosts\":\"%1$s\"}", DEBT_IN,
                 DEBT_OUT);
+    /* the entry is host:port: strip the scheme the format put in */
+    json_object_object_add(t.config, "allowed_hosts",
+                           json_object_new_string(strstr(g_base, "//") + 2));
     assert_int_equal(run(&t, "{\"mst\":\"0109876543\"}", NULL, JWT, &o, err, sizeof err), 0);
     assert_null(o.error);
     outcome_free(&o);
@@ -359,7 +380,9 @@ static void test_service_unavailable(void **state)
     struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET", cfg, DEBT_IN, NULL);
     struct outcome o;
     char err[256];
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    char allow[64];
+    snprintf(allow, sizeof allow, "127.0.0.1:%d", g_port + 1); /* host:port, not the ERP's */
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", allow, JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: service unavailable");
     outcome_free(&o);
     tool_free(&t);
@@ -520,7 +543,7 @@ static void test_cancel_on_loop_free(void **state)
     set_fail("slow");
     assert_int_equal(httploop_new(&loop), 0);
     struct tool_ctx ctx = {
-        .tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop, .allowed_hosts = "127.0.0.1"};
+        .tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop, .allowed_hosts = g_allow};
     json_object *args = json_tokener_parse("{\"mst\":\"0123456789\"}");
     assert_int_equal(tool_invoke(&ctx, &t, args, on_done, &o, err, sizeof err), 0);
     httploop_run(loop, 50);
