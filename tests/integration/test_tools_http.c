@@ -27,7 +27,9 @@ static pid_t g_erp;
 static int g_port;
 static char g_base[64];
 static char g_allow[64]; /* "127.0.0.1:<port>": allow-list entries are host:port */
-static const char *JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl";
+/* aud "erp-backend": inject_jwt forwards a token only to a tool whose jwt_audience is its aud */
+static const char *JWT =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEiLCJhdWQiOiJlcnAtYmFja2VuZCJ9.c2lnbmF0dXJl";
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -220,7 +222,7 @@ static const char *DEBT_IN = "{\"type\":\"object\",\"properties\":{\"mst\":{\"ty
 static const char *DEBT_OUT = "{\"type\":\"object\",\"properties\":{\"mst\":{\"type\":\"string\"},"
                               "\"total_debt\":{\"type\":\"number\"},\"currency\":{\"const\":"
                               "\"VND\"}},\"required\":[\"mst\",\"total_debt\"]}";
-static const char *DEBT_CFG = "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,"
+static const char *DEBT_CFG = "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
                               "\"headers\":{\"X-API-Version\":\"v1\"}}";
 
 /* ---- tests --------------------------------------------------------------------------- */
@@ -247,6 +249,37 @@ static void test_get_injects_jwt(void **state)
     assert_string_equal(json_object_get_string(v), want);
     assert_true(json_object_object_get_ex(last, "x_api_version", &v));
     assert_string_equal(json_object_get_string(v), "v1");
+    json_object_put(last);
+    outcome_free(&o);
+    tool_free(&t);
+}
+
+/* issue 17: the user's token never goes to a backend it was not issued for */
+static void test_jwt_not_sent_to_other_audience(void **state)
+{
+    (void)state;
+    struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET",
+                                "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,"
+                                "\"jwt_audience\":\"someone-else\"}",
+                                DEBT_IN, NULL);
+    struct outcome o;
+    char err[256];
+    assert_int_equal(run(&t, "{\"mst\":\"0318888888\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    /* the stand-in ERP answers 401 to a request without a token */
+    if (o.error)
+        assert_non_null(strstr(o.error, "HTTP 40"));
+    json_object *last = last_request("/api/debt/0318888888"), *v = NULL;
+    assert_false(json_object_object_get_ex(last, "authorization", &v) && v);
+    json_object_put(last);
+    outcome_free(&o);
+    tool_free(&t);
+    /* no jwt_audience at all: not sent either */
+    t = mk_tool("get_customer_debt", "HTTP_GET",
+                "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true}", DEBT_IN, NULL);
+    assert_int_equal(run(&t, "{\"mst\":\"0317777777\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    last = last_request("/api/debt/0317777777");
+    v = NULL;
+    assert_false(json_object_object_get_ex(last, "authorization", &v) && v);
     json_object_put(last);
     outcome_free(&o);
     tool_free(&t);
@@ -408,7 +441,7 @@ static void test_post_body_template(void **state)
     (void)state;
     struct tool_def t = mk_tool(
         "analysis_report", "HTTP_POST",
-        "{\"endpoint\":\"%s/api/analysis/report\",\"inject_jwt\":true,"
+        "{\"endpoint\":\"%s/api/analysis/report\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
         "\"body_template\":{\"metric\":\"{metric}\",\"period\":\"{period}\",\"source\":\"agent\"}}",
         "{\"type\":\"object\",\"properties\":{\"metric\":{\"enum\":[\"revenue\",\"debt\"]},"
         "\"period\":{\"type\":\"string\"}},\"required\":[\"metric\",\"period\"]}",
@@ -483,7 +516,7 @@ static void test_redirects(void **state)
     struct outcome o;
     char err[256];
     /* to a private address: refused at the hop, before any connection */
-    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true}");
+    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\"}");
     struct tool_def t = mk_tool("redir", "HTTP_GET", cfg, NULL, NULL);
     assert_int_equal(
         run(&t, "{\"to\":\"http://10.1.2.3/steal\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
@@ -570,6 +603,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_get_injects_jwt, reset),
+        cmocka_unit_test_setup(test_jwt_not_sent_to_other_audience, reset),
         cmocka_unit_test_setup(test_no_jwt_without_inject, reset),
         cmocka_unit_test_setup(test_invalid_args_refused, reset),
         cmocka_unit_test_setup(test_ssrf_loopback_refused_without_allowlist, reset),
