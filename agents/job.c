@@ -988,7 +988,11 @@ void agent_job_start(void *opaque, struct stage_job *job)
     if (tok && svc->fernet_key && *svc->fernet_key) {
         unsigned char *plain = NULL;
         size_t plen = 0;
-        int fr = fernet_decrypt(svc->fernet_key, tok, svc->user_token_ttl_s, &plain, &plen);
+        char wrap_key[FERNET_KEY_B64_LEN];
+        int fr = fernet_purpose_key(svc->fernet_key, FERNET_PURPOSE_USER_TOKEN, wrap_key);
+        if (fr == FERNET_OK)
+            fr = fernet_decrypt(wrap_key, tok, svc->user_token_ttl_s, &plain, &plen);
+        explicit_bzero(wrap_key, sizeof wrap_key);
         if (fr == FERNET_OK) {
             j->user_jwt = (char *)plain;
         } else {

@@ -22,6 +22,7 @@
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
+#include "ssrf.h"
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
@@ -42,7 +43,8 @@ static const struct config_entry g_config[] = {
     {"AGENT_USER_TOKEN_TTL_S", CONFIG_INT, "3600", 0, 86400, 0,
      "max age of the Fernet-wrapped user JWT in a routed job (0: no check)", &g_token_ttl},
     {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
-     "comma-separated hosts exempt from the tools' SSRF guard (e.g. 127.0.0.1 for local ERPs)",
+     "comma-separated host:port pairs exempt from the tools' SSRF guard (e.g. 127.0.0.1:18090 "
+     "for a local ERP; a bare host is refused at start)",
      &g_allowed_hosts},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
@@ -100,6 +102,14 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_INFO;
     log_level_parse(g_common.log_level, &lvl);
     log_init("agent", lvl);
+    /* an allow-list names host AND port: a bare host would open every port of it */
+    if (g_allowed_hosts && *g_allowed_hosts &&
+        ssrf_allowlist_valid(g_allowed_hosts, 1, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "TOOL_ALLOWED_HOSTS is invalid (entries are host:port)", "error",
+               err, (char *)NULL);
+        rc = 2;
+        goto out;
+    }
 
     topics = calloc((size_t)argc + 1, sizeof(char *));
     if (!topics)

@@ -10,6 +10,7 @@
  */
 #include "fernet.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +39,32 @@ static int fernet_key(const char *key_b64, unsigned char key[32])
     memcpy(key, buf, 32);
     OPENSSL_cleanse(buf, sizeof(buf));
     return FERNET_OK;
+}
+
+int fernet_purpose_key(const char *key_b64, const char *purpose, char out[FERNET_KEY_B64_LEN])
+{
+    unsigned char key[32], derived[32];
+    unsigned int dlen = 0;
+    char info[128];
+    int rc = FERNET_ERR_KEY;
+    if (!purpose || !*purpose || fernet_key(key_b64, key) != FERNET_OK)
+        goto out;
+    int n = snprintf(info, sizeof(info), "agenthub fernet purpose key v1:%s", purpose);
+    if (n < 0 || (size_t)n >= sizeof(info))
+        goto out;
+    /* HMAC-SHA256(master, label): a PRF, so each label gets an independent 32-byte key and
+     * no derived key reveals the master or another label's key */
+    if (!HMAC(EVP_sha256(), key, sizeof(key), (const unsigned char *)info, (size_t)n, derived,
+              &dlen) ||
+        dlen != sizeof(derived))
+        goto out;
+    if (b64_encode(derived, sizeof(derived), out, FERNET_KEY_B64_LEN, B64_URLSAFE) != 0)
+        goto out;
+    rc = FERNET_OK;
+out:
+    OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return rc;
 }
 
 int fernet_keygen(char out[FERNET_KEY_B64_LEN])

@@ -22,6 +22,14 @@ enum fernet_status {
 };
 
 int fernet_keygen(char out[FERNET_KEY_B64_LEN]);
+
+/* Keys have one purpose each. FERNET_KEY itself protects the tenants' LLM keys (and stays
+ * interoperable with Python's cryptography); every other use derives its own Fernet key:
+ * out = urlsafe_b64(HMAC-SHA256(master key bytes, "agenthub fernet purpose key v1:" purpose)).
+ * A token made with one purpose's key does not decrypt with the master or another purpose's. */
+#define FERNET_PURPOSE_USER_TOKEN "user-token-wrap"
+#define FERNET_PURPOSE_TOOL_SECRET "tool-secret"
+int fernet_purpose_key(const char *key_b64, const char *purpose, char out[FERNET_KEY_B64_LEN]);
 /* *token is malloc'd, NUL-terminated. */
 int fernet_encrypt(const char *key_b64, const void *plain, size_t len, char **token);
 /* Same with a fixed time and IV (tests). */

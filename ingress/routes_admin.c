@@ -49,6 +49,7 @@
 #include "knowledge.h"
 #include "kafka.h"
 #include "llm.h"
+#include "ssrf.h"
 #include "uuid.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -138,17 +139,69 @@ static const char *base_config_schema(const char *base)
                "\"body_template\":{\"type\":[\"string\",\"object\"]},"
                "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":120000},"
                "\"max_response_bytes\":{\"type\":\"integer\",\"minimum\":1},"
-               "\"inject_jwt\":{\"type\":\"boolean\"}}}";
+               "\"inject_jwt\":{\"type\":\"boolean\"},"
+               "\"jwt_audience\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":256},"
+               "\"allowed_hosts\":{\"type\":[\"string\",\"array\"],"
+               "\"items\":{\"type\":\"string\"}}}}";
     if (strcmp(base, "RAG") == 0)
         return "{\"type\":\"object\",\"properties\":{"
                "\"top_k\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100},"
                "\"similarity_threshold\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
-               "\"collection\":{\"type\":\"string\"}}}";
+               "\"collection\":{\"type\":\"string\",\"pattern\":"
+               "\"^[A-Za-z0-9]([A-Za-z0-9_-]{0,62}[A-Za-z0-9])?$\"}}}";
     if (strcmp(base, "OCR") == 0)
         return "{\"type\":\"object\",\"properties\":{"
                "\"supported_formats\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
                "\"language\":{\"type\":\"string\"}}}";
     return NULL;
+}
+
+/* The platform operator (not a tenant admin). TODO(merge): r->claims.operator once the
+ * admin branch adds it to struct auth_claims. */
+static int caller_is_operator(struct req *r)
+{
+    return r->claims.admin;
+}
+
+/* A tool's allowed_hosts (the SSRF guard's per-tool exemptions, tools/ssrf.h): host:port
+ * entries only, no empty entry, no wildcard wider than "*.a.b"; an array is stored as the
+ * comma-separated string the agent reads. Only the operator may set or change it: a tenant
+ * admin's tool reaches public addresses plus what the operator allowed. */
+static int validate_tool_allowed_hosts(struct req *r, json_object *cfg, json_object *current)
+{
+    json_object *ah = NULL, *cur_cfg = NULL, *cur_ah = NULL;
+    char err[200], msg[300], joined[2048];
+    if (!json_object_object_get_ex(cfg, "allowed_hosts", &ah) || !ah)
+        return 0;
+    if (json_object_is_type(ah, json_type_array)) {
+        size_t n = 0;
+        joined[0] = 0;
+        for (size_t i = 0; i < json_object_array_length(ah); i++) {
+            const char *e = json_object_get_string(json_object_array_get_idx(ah, i));
+            int w = snprintf(joined + n, sizeof joined - n, "%s%s", i ? "," : "", e ? e : "");
+            if (w < 0 || (size_t)w >= sizeof joined - n) {
+                reply_error(r, 400, "invalid_config", "allowed_hosts is too long");
+                return -1;
+            }
+            n += (size_t)w;
+        }
+        json_object_object_add(cfg, "allowed_hosts", json_object_new_string(joined));
+        json_object_object_get_ex(cfg, "allowed_hosts", &ah);
+    }
+    const char *list = json_object_get_string(ah);
+    if (!list || !*list || ssrf_allowlist_valid(list, 1, err, sizeof err) != 0) {
+        snprintf(msg, sizeof msg, "allowed_hosts: %s", list && *list ? err : "empty");
+        reply_error(r, 400, "invalid_config", msg);
+        return -1;
+    }
+    if (current && json_object_object_get_ex(current, "config", &cur_cfg) && cur_cfg)
+        json_object_object_get_ex(cur_cfg, "allowed_hosts", &cur_ah);
+    int unchanged = cur_ah && strcmp(json_object_get_string(cur_ah), list) == 0;
+    if (!unchanged && !caller_is_operator(r)) {
+        reply_error(r, 403, "forbidden", "only the platform operator may set allowed_hosts");
+        return -1;
+    }
+    return 0;
 }
 
 static int validate_tool(struct req *r, json_object *body, json_object *current)
@@ -173,6 +226,8 @@ static int validate_tool(struct req *r, json_object *body, json_object *current)
             reply_error(r, 400, "invalid_config", msg);
             return -1;
         }
+        if (validate_tool_allowed_hosts(r, cfg, current) != 0)
+            return -1;
     } else if (!current && (strcmp(base, "HTTP_GET") == 0 || strcmp(base, "HTTP_POST") == 0)) {
         reply_error(r, 400, "invalid_config", "config with an endpoint is required");
         return -1;

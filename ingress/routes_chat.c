@@ -10,6 +10,7 @@
  */
 #include "ingress.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -399,12 +400,16 @@ void routes_chat_post(struct req *r, const char *tenant)
     json_object_object_add(env.payload, "message", json_object_new_string_len(message, (int)mlen));
     if (idem[0])
         json_object_object_add(env.payload, "idempotency_key", json_object_new_string(idem));
+    char wrap_key[FERNET_KEY_B64_LEN];
     if (app->cfg.common.fernet_key && app->cfg.common.fernet_key[0] && r->token) {
-        if (fernet_encrypt(app->cfg.common.fernet_key, r->token, strlen(r->token), &user_token) ==
-            FERNET_OK)
+        /* the token-wrap key, never FERNET_KEY itself (that one protects tenant LLM keys) */
+        if (fernet_purpose_key(app->cfg.common.fernet_key, FERNET_PURPOSE_USER_TOKEN, wrap_key) ==
+                FERNET_OK &&
+            fernet_encrypt(wrap_key, r->token, strlen(r->token), &user_token) == FERNET_OK)
             json_object_object_add(env.payload, "user_token", json_object_new_string(user_token));
         else
             log_warn(&r->log, "cannot encrypt the user token; publishing without it");
+        OPENSSL_cleanse(wrap_key, sizeof wrap_key);
     }
     payload = envelope_encode(&env);
     if (!payload) {

@@ -9,8 +9,13 @@
  *   body_template       JSON template for POST/PUT/PATCH (template.h); default: the args
  *   timeout_ms          default 10000, at most 60000
  *   max_response_bytes  default 1 MiB; a bigger response is an error, never truncated
- *   inject_jwt          send "Authorization: Bearer <the user's JWT>"
- *   allowed_hosts       comma-separated hosts exempt from the SSRF guard (ssrf.h)
+ *   inject_jwt          send "Authorization: Bearer <the user's JWT>", ONLY when the tool's
+ *                       jwt_audience equals the aud the user's token was issued for (a
+ *                       backend then gets a token meant for it, never one AgentHub itself
+ *                       accepts). Otherwise no Authorization header is sent and a warning
+ *                       is logged once per tool (never the token).
+ *   jwt_audience        the audience of the tool's backend (see inject_jwt)
+ *   allowed_hosts       comma-separated host:port pairs exempt from the SSRF guard (ssrf.h)
  *
  * Redirects are followed here, not by libcurl (at most 3), each hop re-checked by the SSRF
  * guard and pinned; the JWT and the configured headers only go to the first URL's origin.
@@ -24,6 +29,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "b64.h"
 #include "log.h"
 #include "ssrf.h"
 #include "template.h"
@@ -51,6 +57,7 @@ struct http_call {
     struct tool_rbuf resp; /* resp.max: the configured max_response_bytes */
     struct curl_slist *hdrs;
     struct curl_slist *resolve;
+    struct ssrf_target target; /* the guard's answer for the current hop (opensocket) */
 };
 
 static void call_free(struct http_call *c)
@@ -110,6 +117,55 @@ static char *url_origin(const char *url)
 static int header_value_ok(const char *s)
 {
     return !strpbrk(s, "\r\n");
+}
+
+/* 1 when the (already verified) JWT's aud claim is, or contains, aud. The payload is read
+ * here only to decide whether to forward the token; nothing else is trusted from it. */
+static int jwt_aud_is(const char *jwt, const char *aud)
+{
+    const char *d1 = strchr(jwt, '.');
+    const char *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+    int ok = 0;
+    if (!aud || !*aud || !d1 || !d2 || d2 - d1 - 1 > 16384)
+        return 0;
+    size_t n = (size_t)(d2 - d1 - 1), len = 0;
+    unsigned char *buf = malloc(b64_decoded_max(n) + 1);
+    if (!buf)
+        return 0;
+    if (b64_decode(d1 + 1, n, buf, b64_decoded_max(n), &len, B64_URLSAFE | B64_NOPAD) == 0) {
+        buf[len] = 0;
+        json_object *p = json_tokener_parse((char *)buf), *a = NULL;
+        if (p && json_object_object_get_ex(p, "aud", &a)) {
+            if (json_object_is_type(a, json_type_string))
+                ok = strcmp(json_object_get_string(a), aud) == 0;
+            else if (json_object_is_type(a, json_type_array))
+                for (size_t i = 0; i < json_object_array_length(a) && !ok; i++) {
+                    json_object *e = json_object_array_get_idx(a, i);
+                    ok = json_object_is_type(e, json_type_string) &&
+                         strcmp(json_object_get_string(e), aud) == 0;
+                }
+        }
+        json_object_put(p);
+    }
+    free(buf);
+    return ok;
+}
+
+/* "once per tool": the names of tools already warned about (loop thread only). */
+static void warn_no_token_once(const char *tenant, const char *tool)
+{
+    static char seen[64][65];
+    static size_t nseen;
+    for (size_t i = 0; i < nseen; i++)
+        if (strcmp(seen[i], tool) == 0)
+            return;
+    if (nseen < sizeof seen / sizeof seen[0])
+        snprintf(seen[nseen++], sizeof seen[0], "%s", tool);
+    struct log_ctx lc = {.tenant_id = tenant};
+    log_kv(LOG_WARN, &lc,
+           "inject_jwt tool: the user's token is not sent (its aud is not the tool's "
+           "jwt_audience); the backend gets no Authorization header",
+           "tool", tool, (char *)NULL);
 }
 
 static void finish(struct http_call *c, json_object *result, const char *error)
@@ -195,10 +251,13 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     e = curl_easy_init();
     if (!e)
         goto oom;
+    c->target = t;
     curl_easy_setopt(e, CURLOPT_URL, c->url);
-    curl_easy_setopt(e, CURLOPT_RESOLVE, c->resolve);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    if (ssrf_curl_setup(e, &c->target, c->resolve) != 0) {
+        snprintf(err, errlen, "tool %s: cannot start the request", c->tool_name);
+        rc = -EIO;
+        goto out;
+    }
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
@@ -445,8 +504,14 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
             rc = -EINVAL;
             goto out;
         }
-        if (!(c->jwt = strdup(ctx->user_jwt)))
-            goto oom;
+        /* Never the user's AgentHub token to a backend it was not issued for: it would be
+         * replayable against AgentHub itself. */
+        if (jwt_aud_is(ctx->user_jwt, tool_cfg_str(cfg, "jwt_audience"))) {
+            if (!(c->jwt = strdup(ctx->user_jwt)))
+                goto oom;
+        } else {
+            warn_no_token_once(ctx->tenant_id, c->tool_name);
+        }
     }
 
     const char *m = tool_cfg_str(cfg, "method");
@@ -550,8 +615,11 @@ int tool_fetch_blocking(const struct tool_ctx *ctx, const struct tool_def *tool,
         }
         b.len = 0;
         curl_easy_setopt(e, CURLOPT_URL, cur);
-        curl_easy_setopt(e, CURLOPT_RESOLVE, resolve);
-        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        if (ssrf_curl_setup(e, &t, resolve) != 0) {
+            curl_easy_cleanup(e);
+            rc = -EIO;
+            goto out;
+        }
         curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, tool_rbuf_write);

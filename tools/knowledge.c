@@ -188,6 +188,25 @@ int knowledge_collection_name(const char *tenant_id, char *buf, size_t cap)
     return w < 0 || (size_t)w >= cap ? -1 : w;
 }
 
+int knowledge_collection_name_sub(const char *tenant_id, const char *suffix, char *buf, size_t cap)
+{
+    size_t n = suffix ? strlen(suffix) : 0;
+    if (n < 1 || n > 64)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char c = suffix[i];
+        int alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        /* ChromaDB wants names to end with [A-Za-z0-9]; start alike for readability */
+        if (!alnum && (i == 0 || i == n - 1 || (c != '_' && c != '-')))
+            return -1;
+    }
+    char base[80];
+    if (knowledge_collection_name(tenant_id, base, sizeof base) < 0)
+        return -1;
+    int w = snprintf(buf, cap, "%s.%s", base, suffix);
+    return w < 0 || (size_t)w >= cap ? -1 : w;
+}
+
 int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n, float **vecs,
                     int *dim, char *err, size_t errlen)
 {

@@ -1,9 +1,15 @@
 /* rag.c — the RAG tool: search the tenant's knowledge base in ChromaDB.
  *
  * Config keys: top_k (default 4, 1..20), similarity_threshold (cosine similarity in
- * [-1, 1], default 0: results below it are dropped), collection_name (optional; it must be
- * the tenant's own collection "agenthub_<tenant>" or start with "agenthub_<tenant>_", so a
- * tool shared by several tenants can never read another tenant's documents).
+ * [-1, 1], default 0: results below it are dropped), collection (or collection_name;
+ * optional). The collection is always derived from the tenant of the job running the tool:
+ * no config value names a collection outright. Without the key it is the tenant's default
+ * "agenthub_<tenant>" (the name knowledge uploads have always used); the key's value is a
+ * suffix within that tenant's namespace, "agenthub_<tenant>.<suffix>" (knowledge.h,
+ * knowledge_collection_name_sub). Tenant ids are [A-Za-z0-9_-], which cannot hold '.', so
+ * no (tenant, suffix) pair spells another tenant's name: tenant "a" cannot reach "a_b"'s
+ * or "a-b"'s collection. The tenant's own default name written out in full is accepted (old
+ * configs); any other full name, like the old "agenthub_<tenant>_x" form, is refused.
  * Arguments: "query" (or "question"/"q"; otherwise the first string argument).
  * Result: {"results": [{"text", "source", "chunk", "score"}]}, best first, so the agent can
  * cite its sources. A tenant with no knowledge base yet gets {"results": []}.
@@ -59,14 +65,15 @@ int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
         snprintf(err, errlen, "tool %s: invalid tenant", name);
         return -EINVAL;
     }
-    const char *cn = tool_cfg_str(tool->config, "collection_name");
-    if (cn && *cn && strcmp(cn, coll) != 0) {
-        size_t cl = strlen(coll);
-        if (strncmp(cn, coll, cl) != 0 || cn[cl] != '_' || strlen(cn) >= sizeof coll) {
-            snprintf(err, errlen, "tool %s: collection is not this tenant's", name);
-            return -EACCES;
-        }
-        snprintf(coll, sizeof coll, "%s", cn);
+    const char *cn = tool_cfg_str(tool->config, "collection");
+    if (!cn)
+        cn = tool_cfg_str(tool->config, "collection_name");
+    /* a full name ("agenthub_...") other than the tenant's default is refused outright */
+    if (cn && *cn && strcmp(cn, coll) != 0 &&
+        (strncmp(cn, "agenthub_", 9) == 0 ||
+         knowledge_collection_name_sub(ctx->tenant_id, cn, coll, sizeof coll) < 0)) {
+        snprintf(err, errlen, "tool %s: collection is not this tenant's", name);
+        return -EACCES;
     }
     long top_k = tool_cfg_long(tool->config, "top_k", 4, 1, 20);
     double threshold = tool_cfg_double(tool->config, "similarity_threshold", 0.0);

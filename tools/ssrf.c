@@ -24,8 +24,12 @@ static int v4_blocked(uint32_t a) /* host byte order */
         {0xA9FE0000, 0xFFFF0000}, /* 169.254/16 link-local */
         {0xAC100000, 0xFFF00000}, /* 172.16/12 */
         {0xC0000000, 0xFFFFFF00}, /* 192.0.0/24 IETF protocol assignments */
+        {0xC0000200, 0xFFFFFF00}, /* 192.0.2/24 TEST-NET-1 */
+        {0xC0586300, 0xFFFFFF00}, /* 192.88.99/24 6to4 relay anycast */
         {0xC0A80000, 0xFFFF0000}, /* 192.168/16 */
         {0xC6120000, 0xFFFE0000}, /* 198.18/15 benchmarking */
+        {0xC6336400, 0xFFFFFF00}, /* 198.51.100/24 TEST-NET-2 */
+        {0xCB007100, 0xFFFFFF00}, /* 203.0.113/24 TEST-NET-3 */
         {0xE0000000, 0xF0000000}, /* 224/4 multicast */
         {0xF0000000, 0xF0000000}, /* 240/4 reserved + broadcast */
     };
@@ -35,25 +39,54 @@ static int v4_blocked(uint32_t a) /* host byte order */
     return 0;
 }
 
+/* Every special-purpose IPv6 range (IANA registry) is refused outright, including the
+ * translation forms (NAT64, 6to4, Teredo, mapped, compatible): an address that embeds an
+ * IPv4 address reaches whatever that IPv4 address is through a gateway, so it is never a
+ * public destination of its own. Only global unicast outside those ranges passes. */
 static int v6_blocked(const unsigned char *b)
 {
     static const unsigned char zero[16] = {0};
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
-    if (memcmp(b, zero, 15) == 0 && (b[15] == 0 || b[15] == 1)) /* :: and ::1 */
+    static const struct {
+        unsigned char p[16];
+        int bits;
+    } ranges[] = {
+        {{0x00, 0x64, 0xff, 0x9b}, 96},             /* 64:ff9b::/96 NAT64 well-known */
+        {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48}, /* 64:ff9b:1::/48 NAT64 local-use */
+        {{0x01, 0x00}, 64},                         /* 100::/64 discard-only */
+        {{0x20, 0x01, 0x00, 0x00}, 23},             /* 2001::/23 IETF protocol assignments
+                                                       (Teredo 2001::/32, benchmarking
+                                                       2001:2::/48, ORCHID 2001:10::/28 and
+                                                       ORCHIDv2 2001:20::/28 all inside) */
+        {{0x20, 0x01, 0x0d, 0xb8}, 32},             /* 2001:db8::/32 documentation */
+        {{0x20, 0x02}, 16},                         /* 2002::/16 6to4 */
+        {{0x3f, 0xff}, 20},                         /* 3fff::/20 documentation */
+        {{0x5f, 0x00}, 16},                         /* 5f00::/16 SRv6 SIDs */
+        {{0xfc}, 7},                                /* fc00::/7 unique local */
+        {{0xfe, 0x80}, 10},                         /* fe80::/10 link-local */
+        {{0xfe, 0xc0}, 10},                         /* fec0::/10 old site-local */
+        {{0xff}, 8},                                /* ff00::/8 multicast */
+    };
+    if (memcmp(b, zero, 12) == 0) /* ::, ::1, IPv4-compatible ::a.b.c.d (deprecated) */
         return 1;
-    if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0 || memcmp(b, zero, 12) == 0) {
-        uint32_t a =
-            ((uint32_t)b[12] << 24) | ((uint32_t)b[13] << 16) | ((uint32_t)b[14] << 8) | b[15];
-        return v4_blocked(a);
+    if (memcmp(b, mapped, 12) == 0) /* ::ffff:a.b.c.d: what the v4 address is */
+        return 1;
+    /* ::ffff:0:a.b.c.d (SIIT, RFC 2765) */
+    if (memcmp(b, zero, 8) == 0 && b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++) {
+        int bits = ranges[i].bits, full = bits / 8, rem = bits % 8;
+        if (memcmp(b, ranges[i].p, (size_t)full) != 0)
+            continue;
+        if (rem) {
+            unsigned char m = (unsigned char)(0xFF << (8 - rem));
+            if ((b[full] & m) != (ranges[i].p[full] & m))
+                continue;
+        }
+        return 1;
     }
-    if ((b[0] & 0xFE) == 0xFC) /* fc00::/7 unique local */
-        return 1;
-    if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) /* fe80::/10 link-local */
-        return 1;
-    if (b[0] == 0xFE && (b[1] & 0xC0) == 0xC0) /* fec0::/10 old site-local */
-        return 1;
-    if (b[0] == 0xFF) /* ff00::/8 multicast */
+    /* outside 2000::/3 nothing is allocated as global unicast */
+    if ((b[0] & 0xE0) != 0x20)
         return 1;
     return 0;
 }
@@ -82,14 +115,49 @@ int ssrf_ip_blocked(const char *ip)
     return -1;
 }
 
-/* Compares host with one allowlist entry [e, e+n). */
-static int entry_matches(const char *host, const char *e, size_t n)
+/* Compares (host, port) with one allowlist entry [e, e+n): "host:port", "[v6]:port",
+ * "*.suffix:port", or a bare "host" that names the scheme's default port only. */
+static int entry_matches(const char *host, int port, int https, const char *e, size_t n)
 {
     while (n && (*e == ' ' || *e == '\t'))
         e++, n--;
     while (n && (e[n - 1] == ' ' || e[n - 1] == '\t'))
         n--;
     if (n == 0)
+        return 0;
+    int eport = https ? 443 : 80;
+    /* the port: after the last ':' that is not inside brackets */
+    const char *colon = NULL;
+    if (e[0] == '[') {
+        const char *rb = memchr(e, ']', n);
+        if (!rb)
+            return 0;
+        if ((size_t)(rb - e) + 1 < n) {
+            if (rb[1] != ':')
+                return 0;
+            colon = rb + 1;
+        }
+    } else {
+        colon = memchr(e, ':', n);
+        if (colon && memchr(colon + 1, ':', n - (size_t)(colon + 1 - e)))
+            return 0; /* a bare IPv6 literal must be written in brackets */
+    }
+    if (colon) {
+        size_t pl = n - (size_t)(colon + 1 - e);
+        if (pl == 0 || pl > 5)
+            return 0;
+        int v = 0;
+        for (size_t i = 0; i < pl; i++) {
+            if (colon[1 + i] < '0' || colon[1 + i] > '9')
+                return 0;
+            v = v * 10 + (colon[1 + i] - '0');
+        }
+        if (v < 1 || v > 65535)
+            return 0;
+        eport = v;
+        n = (size_t)(colon - e);
+    }
+    if (port != eport || n == 0)
         return 0;
     size_t hl = strlen(host);
     if (n > 2 && e[0] == '*' && e[1] == '.') {
@@ -102,7 +170,7 @@ static int entry_matches(const char *host, const char *e, size_t n)
     return hl == n && strncasecmp(host, e, n) == 0;
 }
 
-int ssrf_host_allowed(const char *host, const char *allowlist)
+int ssrf_host_allowed(const char *host, int port, int https, const char *allowlist)
 {
     if (!host || !allowlist)
         return 0;
@@ -110,8 +178,84 @@ int ssrf_host_allowed(const char *host, const char *allowlist)
     while (*p) {
         const char *c = strchr(p, ',');
         size_t n = c ? (size_t)(c - p) : strlen(p);
-        if (entry_matches(host, p, n))
+        if (entry_matches(host, port, https, p, n))
             return 1;
+        if (!c)
+            break;
+        p = c + 1;
+    }
+    return 0;
+}
+
+int ssrf_allowlist_valid(const char *list, int require_port, char *err, size_t errlen)
+{
+    if (!list)
+        return 0;
+    const char *p = list;
+    int count = 0;
+    while (1) {
+        const char *c = strchr(p, ',');
+        size_t n = c ? (size_t)(c - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t'))
+            p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == 0) {
+            if (!c && count > 0)
+                break;
+            snprintf(err, errlen, "empty allow-list entry");
+            return -EINVAL;
+        }
+        char e[300];
+        if (n >= sizeof e) {
+            snprintf(err, errlen, "allow-list entry too long");
+            return -EINVAL;
+        }
+        memcpy(e, p, n);
+        e[n] = 0;
+        for (size_t i = 0; i < n; i++) {
+            char ch = e[i];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '[' || ch == ']' ||
+                  (ch == '*' && i == 0))) {
+                snprintf(err, errlen, "allow-list entry \"%.64s\": invalid character", e);
+                return -EINVAL;
+            }
+        }
+        char *colon = e[0] == '[' ? strstr(e, "]:") : strrchr(e, ':');
+        if (colon && e[0] == '[')
+            colon++;
+        if (e[0] != '[' && colon && strchr(e, ':') != colon) {
+            snprintf(err, errlen, "allow-list entry \"%.64s\": write IPv6 as [addr]:port", e);
+            return -EINVAL;
+        }
+        if (!colon && require_port) {
+            snprintf(err, errlen, "allow-list entry \"%.64s\" must be host:port", e);
+            return -EINVAL;
+        }
+        if (colon) {
+            char *end = NULL;
+            long v = strtol(colon + 1, &end, 10);
+            if (!colon[1] || *end || v < 1 || v > 65535) {
+                snprintf(err, errlen, "allow-list entry \"%.64s\": invalid port", e);
+                return -EINVAL;
+            }
+            *colon = 0;
+        }
+        const char *h = e;
+        if (h[0] == '*') {
+            /* "*.suffix" needs a suffix with at least one inner dot ("*.corp.example", never
+             * "*." or "*.com") */
+            if (h[1] != '.' || !strchr(h + 2, '.') || h[2] == '.' || h[2] == 0) {
+                snprintf(err, errlen, "allow-list entry \"%.64s\": wildcard too wide", p);
+                return -EINVAL;
+            }
+        }
+        if (!h[0] || strchr(h + 1, '*')) {
+            snprintf(err, errlen, "allow-list entry has no host or a misplaced wildcard");
+            return -EINVAL;
+        }
+        count++;
         if (!c)
             break;
         p = c + 1;
@@ -195,7 +339,9 @@ int ssrf_check_url(const char *url, const char *allow1, const char *allow2, stru
         goto out;
     }
     snprintf(out->host, sizeof out->host, "%s", bare);
-    int allowed = ssrf_host_allowed(bare, allow1) || ssrf_host_allowed(bare, allow2);
+    int allowed = ssrf_host_allowed(bare, out->port, out->https, allow1) ||
+                  ssrf_host_allowed(bare, out->port, out->https, allow2);
+    out->allowed = allowed;
 
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     int gai = getaddrinfo(bare, NULL, &hints, &res);
@@ -251,4 +397,37 @@ out:
     curl_free(user);
     curl_url_cleanup(u);
     return rc;
+}
+
+/* The connect-time check: whatever curl is about to connect to (a pinned address, a proxy
+ * an environment variable named, a happy-eyeballs fallback) is checked again here. */
+static curl_socket_t opensocket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    const struct ssrf_target *t = clientp;
+    (void)purpose;
+    if (!t || (a->family != AF_INET && a->family != AF_INET6))
+        return CURL_SOCKET_BAD;
+    if (!t->allowed && ssrf_addr_blocked(&a->addr))
+        return CURL_SOCKET_BAD;
+    /* only the checked port: no proxy, no other service on an allow-listed host */
+    int port = a->family == AF_INET
+                   ? ntohs(((const struct sockaddr_in *)(const void *)&a->addr)->sin_port)
+                   : ntohs(((const struct sockaddr_in6 *)(const void *)&a->addr)->sin6_port);
+    if (port != t->port)
+        return CURL_SOCKET_BAD;
+    return socket(a->family, a->socktype, a->protocol);
+}
+
+int ssrf_curl_setup(CURL *e, const struct ssrf_target *t, struct curl_slist *resolve)
+{
+    /* "" disables every proxy, also the ones http_proxy/HTTPS_PROXY/ALL_PROXY name */
+    if (curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_NOPROXY, "*") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_RESOLVE, resolve) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, opensocket_cb) != CURLE_OK ||
+        curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)t) != CURLE_OK)
+        return -EINVAL;
+    return 0;
 }

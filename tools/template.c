@@ -284,6 +284,230 @@ static int expand_value(json_object *t, json_object *args, json_object **out, in
     }
 }
 
+/* ---- text templates ----------------------------------------------------------------
+ * A text template is parsed as JSON first and filled in afterwards, so no value is ever
+ * parsed as JSON text: each placeholder is first replaced by a marker, "\u0001<i>\u0001"
+ * (a whole JSON string) where it stands outside a string, and "\u0002<i>\u0002" inside a
+ * string; then the template is parsed, and the markers in the parsed tree are replaced by
+ * the values: a \u0001 marker by the argument's JSON value (type kept: a string stays one
+ * string whatever it holds), a \u0002 marker by the value's text inside that string. A
+ * template's own text may not hold U+0001 or U+0002. */
+
+#define MARK_VALUE '\001'
+#define MARK_TEXT '\002'
+#define MAX_MARKS 256
+
+struct marks {
+    char names[MAX_MARKS][NAME_MAX_LEN + 1];
+    size_t n;
+};
+
+static int has_marker_chars(const char *s)
+{
+    if (strchr(s, MARK_VALUE) || strchr(s, MARK_TEXT))
+        return 1;
+    for (const char *p = s; (p = strstr(p, "\\u000")) != NULL; p += 5)
+        if (p[5] == '1' || p[5] == '2')
+            return 1;
+    return 0;
+}
+
+/* Rewrites the template text with markers; the names go into m. */
+static int mark_text(const char *s, json_object *args, struct marks *m, struct strbuf *b,
+                     char *err, size_t errlen)
+{
+    int in_str = 0, esc = 0;
+    while (*s) {
+        size_t n = placeholder_at(s);
+        if (n && !esc) {
+            char name[NAME_MAX_LEN + 1];
+            json_object *v;
+            if (placeholder_arg(s, n, args, name, &v, err, errlen) != 0)
+                return -EINVAL;
+            if (m->n >= MAX_MARKS) {
+                snprintf(err, errlen, "body template has too many placeholders");
+                return -E2BIG;
+            }
+            memcpy(m->names[m->n], name, n + 1);
+            char mk[48];
+            snprintf(mk, sizeof mk, in_str ? "\\u0002%zu\\u0002" : "\"\\u0001%zu\\u0001\"", m->n);
+            strbuf_add(b, mk, strlen(mk));
+            m->n++;
+            s += n + 2;
+            continue;
+        }
+        char c = *s++;
+        strbuf_add(b, &c, 1);
+        if (in_str) {
+            if (esc)
+                esc = 0;
+            else if (c == '\\')
+                esc = 1;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        }
+    }
+    return b->oom ? -ENOMEM : 0;
+}
+
+/* The argument a marker index names (NULL for JSON null). */
+static json_object *mark_arg(const struct marks *m, size_t i, json_object *args)
+{
+    json_object *v = NULL;
+    json_object_object_get_ex(args, m->names[i], &v);
+    return v;
+}
+
+/* s with every \002<i>\002 replaced by that value's text; -EINVAL on a \001 marker. */
+static int fill_text(const char *s, size_t len, const struct marks *m, json_object *args,
+                     struct strbuf *b, char *err, size_t errlen)
+{
+    for (size_t k = 0; k < len;) {
+        if (s[k] == MARK_VALUE) {
+            snprintf(err, errlen, "body template: a placeholder outside a string must be a value");
+            return -EINVAL;
+        }
+        if (s[k] != MARK_TEXT) {
+            strbuf_add(b, s + k, 1);
+            k++;
+            continue;
+        }
+        size_t i = 0, j = k + 1;
+        while (j < len && s[j] >= '0' && s[j] <= '9')
+            i = i * 10 + (size_t)(s[j++] - '0');
+        if (j >= len || s[j] != MARK_TEXT || i >= m->n) {
+            snprintf(err, errlen, "body template: bad placeholder");
+            return -EINVAL;
+        }
+        json_object *v = mark_arg(m, i, args);
+        size_t tl = 0;
+        const char *t = scalar_text(v, &tl);
+        if (!t) {
+            t = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+            tl = strlen(t);
+        }
+        strbuf_add(b, t, tl);
+        if (b->len > TEMPLATE_MAX_OUT) {
+            snprintf(err, errlen, "expanded body too large");
+            return -E2BIG;
+        }
+        k = j + 1;
+    }
+    return b->oom ? -ENOMEM : 0;
+}
+
+static int fill_value(json_object *t, const struct marks *m, json_object *args, json_object **out,
+                      int depth, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (depth > 32) {
+        snprintf(err, errlen, "body template nested too deep");
+        return -E2BIG;
+    }
+    switch (json_object_get_type(t)) {
+    case json_type_string: {
+        const char *s = json_object_get_string(t);
+        size_t len = (size_t)json_object_get_string_len(t);
+        if (len >= 3 && s[0] == MARK_VALUE && s[len - 1] == MARK_VALUE) {
+            size_t i = 0, j = 1;
+            while (j < len - 1 && s[j] >= '0' && s[j] <= '9')
+                i = i * 10 + (size_t)(s[j++] - '0');
+            if (j != len - 1 || i >= m->n) {
+                snprintf(err, errlen, "body template: bad placeholder");
+                return -EINVAL;
+            }
+            json_object *v = mark_arg(m, i, args);
+            if (!v)
+                return 0; /* JSON null */
+            return json_object_deep_copy(v, out, NULL) == 0 ? 0 : -ENOMEM;
+        }
+        struct strbuf b = {0};
+        int rc = fill_text(s, len, m, args, &b, err, errlen);
+        if (rc == 0 && !(*out = json_object_new_string_len(b.p ? b.p : "", (int)b.len)))
+            rc = -ENOMEM;
+        free(b.p);
+        return rc;
+    }
+    case json_type_object: {
+        json_object *o = json_object_new_object();
+        if (!o)
+            return -ENOMEM;
+        json_object_object_foreach(t, k, v)
+        {
+            struct strbuf kb = {0};
+            json_object *ev = NULL;
+            int rc = fill_text(k, strlen(k), m, args, &kb, err, errlen);
+            if (rc == 0)
+                rc = fill_value(v, m, args, &ev, depth + 1, err, errlen);
+            if (rc == 0)
+                json_object_object_add(o, kb.p ? kb.p : "", ev);
+            free(kb.p);
+            if (rc) {
+                json_object_put(o);
+                return rc;
+            }
+        }
+        *out = o;
+        return 0;
+    }
+    case json_type_array: {
+        json_object *a = json_object_new_array();
+        if (!a)
+            return -ENOMEM;
+        for (size_t i = 0; i < json_object_array_length(t); i++) {
+            json_object *ev = NULL;
+            int rc = fill_value(json_object_array_get_idx(t, i), m, args, &ev, depth + 1, err,
+                                errlen);
+            if (rc) {
+                json_object_put(a);
+                return rc;
+            }
+            json_object_array_add(a, ev);
+        }
+        *out = a;
+        return 0;
+    }
+    default:
+        *out = json_object_get(t);
+        return 0;
+    }
+}
+
+static int expand_text(const char *s, json_object *args, json_object **out, char *err,
+                       size_t errlen)
+{
+    struct strbuf b = {0};
+    struct marks *m = calloc(1, sizeof *m);
+    json_object *parsed = NULL;
+    int rc = -ENOMEM;
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    if (has_marker_chars(s)) {
+        snprintf(err, errlen, "body template holds U+0001 or U+0002");
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = mark_text(s, args, m, &b, err, errlen)) != 0)
+        goto out;
+    enum json_tokener_error jerr = json_tokener_success;
+    parsed = json_tokener_parse_verbose(b.p ? b.p : "", &jerr);
+    if (!parsed) {
+        snprintf(err, errlen, "body template is not JSON: %s", json_tokener_error_desc(jerr));
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = fill_value(parsed, m, args, out, 0, err, errlen);
+out:
+    json_object_put(parsed);
+    free(b.p);
+    free(m);
+    return rc;
+}
+
 int template_expand_body(json_object *tmpl, json_object *args, json_object **out, char *err,
                          size_t errlen)
 {
@@ -295,21 +519,8 @@ int template_expand_body(json_object *tmpl, json_object *args, json_object **out
         const char *p = s;
         while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
             p++;
-        if ((*p == '{' && !placeholder_at(p)) || *p == '[') {
-            struct strbuf b = {0};
-            int rc = interpolate(s, args, 1, &b, err, errlen);
-            if (rc == 0) {
-                enum json_tokener_error jerr = json_tokener_success;
-                *out = json_tokener_parse_verbose(b.p ? b.p : "", &jerr);
-                if (!*out) {
-                    snprintf(err, errlen, "body template does not expand to JSON: %s",
-                             json_tokener_error_desc(jerr));
-                    rc = -EINVAL;
-                }
-            }
-            free(b.p);
-            return rc;
-        }
+        if ((*p == '{' && !placeholder_at(p)) || *p == '[')
+            return expand_text(s, args, out, err, errlen);
     }
     return expand_value(tmpl, args, out, 0, err, errlen);
 }

@@ -271,9 +271,37 @@ oom:
     return -ENOMEM;
 }
 
+/* The arguments a tool receives: only the top-level properties its input schema names.
+ * Anything else the model sent is dropped here (not refused: models add stray keys), also
+ * when the schema does not say additionalProperties: false, so a template or a GET's
+ * implicit query string can never carry an argument the admin did not declare. A tool_def
+ * without any schema (only C callers build one; tools.input_schema is NOT NULL) is passed
+ * through as it is. */
+static json_object *schema_args(json_object *schema, json_object *args)
+{
+    json_object *props = NULL, *out = json_object_new_object();
+    if (!out)
+        return NULL;
+    if (!schema) {
+        json_object_put(out);
+        return json_object_get(args);
+    }
+    if (!json_object_object_get_ex(schema, "properties", &props) ||
+        !json_object_is_type(props, json_type_object))
+        return out;
+    json_object_object_foreach(args, k, v)
+    {
+        if (json_object_object_get_ex(props, k, NULL))
+            json_object_object_add(out, k, json_object_get(v));
+    }
+    return out;
+}
+
 int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                 tool_done_cb cb, void *opaque, char *err, size_t errlen)
 {
+    json_object *clean = NULL;
+    int rc;
     char verr[256];
     const char *name = tool && tool->name ? tool->name : "?";
     if (!ctx || !tool || !cb || !ctx->loop || !tool->base_type) {
@@ -288,15 +316,24 @@ int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_ob
         snprintf(err, errlen, "tool %s: invalid arguments: %s", name, verr);
         return -EINVAL;
     }
+    if (!(clean = schema_args(tool->input_schema, args))) {
+        snprintf(err, errlen, "tool %s: out of memory", name);
+        return -ENOMEM;
+    }
     const char *bt = tool->base_type;
-    if (strcmp(bt, "HTTP_GET") == 0 || strcmp(bt, "HTTP_POST") == 0)
-        return http_tool_start(ctx, tool, args, cb, opaque, err, errlen);
-    /* A failure while running (Chroma down, unreadable image) is the tool's result, an
-     * error the agent shows the model, delivered through the callback like an HTTP error. */
-    if (strcmp(bt, "RAG") == 0 || strcmp(bt, "OCR") == 0)
-        return bg_start(ctx, tool, args, cb, opaque, err, errlen);
-    snprintf(err, errlen, "tool %s: unknown base type %s", name, bt);
-    return -ENOTSUP;
+    if (strcmp(bt, "HTTP_GET") == 0 || strcmp(bt, "HTTP_POST") == 0) {
+        rc = http_tool_start(ctx, tool, clean, cb, opaque, err, errlen);
+    } else if (strcmp(bt, "RAG") == 0 || strcmp(bt, "OCR") == 0) {
+        /* A failure while running (Chroma down, unreadable image) is the tool's result, an
+         * error the agent shows the model, delivered through the callback like an HTTP
+         * error. */
+        rc = bg_start(ctx, tool, clean, cb, opaque, err, errlen);
+    } else {
+        snprintf(err, errlen, "tool %s: unknown base type %s", name, bt);
+        rc = -ENOTSUP;
+    }
+    json_object_put(clean);
+    return rc;
 }
 
 void tool_defs_free(struct tool_def *defs, size_t n)

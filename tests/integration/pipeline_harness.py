@@ -77,7 +77,8 @@ class Pipeline:
         e = dict(os.environ)
         e.update({"FERNET_KEY": self.fernet_key, "LOG_LEVEL": "info",
                   "JWT_PUBLIC_KEY_FILE": os.path.join(self.dir, "jwt_public.pem"),
-                  "TOOL_ALLOWED_HOSTS": "127.0.0.1",
+                  # allow-list entries are host:port (issue 17): the stand-in ERP only
+                  "TOOL_ALLOWED_HOSTS": "127.0.0.1:%d" % self.ports["erp"],
                   # a killed consumer's partitions move on quickly
                   "KAFKA_SESSION_TIMEOUT_MS": "6000",
                   "KAFKA_HEARTBEAT_INTERVAL_MS": "500",

@@ -68,9 +68,13 @@ class E2EChat(pc.PipelineCase):
         self.assertEqual(md["language"], "en")
         self.assertIn("input", md["tokens"])
         self.assertTrue(md["llm_model"])
-        # The user's own JWT reached the ERP (inject_jwt), decrypted from the envelope.
+        # The user's own JWT does NOT reach the ERP (issue 17): the seed's inject_jwt tool has no
+        # jwt_audience equal to the token's aud, so the token (replayable against AgentHub)
+        # stays home and the backend gets no Authorization header.
         last = self.pl.erp_last("/api/debt/" + MST)
-        self.assertEqual(last.get("authorization"), "Bearer " + self.pl.tokens["demo"])
+        self.assertTrue(last, "the ERP saw no request")
+        self.assertIsNone(last.get("authorization"))
+        self.assertNotIn(self.pl.tokens["demo"], repr(last))
         # Persisted once, job done, session updated, checkpoint under the seed's thread id.
         msgs = self.assistant_messages(r["job_id"])
         self.assertEqual(len(msgs), 1)

@@ -26,7 +26,10 @@
 static pid_t g_erp;
 static int g_port;
 static char g_base[64];
-static const char *JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEifQ.c2lnbmF0dXJl";
+static char g_allow[64]; /* "127.0.0.1:<port>": allow-list entries are host:port */
+/* aud "erp-backend": inject_jwt forwards a token only to a tool whose jwt_audience is its aud */
+static const char *JWT =
+    "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEiLCJhdWQiOiJlcnAtYmFja2VuZCJ9.c2lnbmF0dXJl";
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -89,6 +92,7 @@ static int group_setup(void **state)
     const char *base = getenv("AGENTHUB_PORT_BASE");
     g_port = (base && atoi(base) > 0 ? atoi(base) : 18100) + 90;
     snprintf(g_base, sizeof g_base, "http://127.0.0.1:%d", g_port);
+    snprintf(g_allow, sizeof g_allow, "127.0.0.1:%d", g_port);
     char dir[PATH_MAX], bin[PATH_MAX + 32], listen[64];
     standin_bin_dir(dir, sizeof dir);
     snprintf(bin, sizeof bin, "%s/agenthub-standin-erp", dir);
@@ -180,9 +184,25 @@ static int run(struct tool_def *t, const char *args_json, const char *allowed, c
                struct outcome *o, char *err, size_t errlen)
 {
     struct httploop *loop = NULL;
+    /* allow-list entries are host:port: "127.0.0.1,localhost" here means those hosts on
+     * the ERP's port */
+    char al[512] = "";
+    if (allowed) {
+        char tmp[256];
+        snprintf(tmp, sizeof tmp, "%s", allowed);
+        for (char *save = NULL, *h = strtok_r(tmp, ",", &save); h; h = strtok_r(NULL, ",", &save)) {
+            size_t cur = strlen(al);
+            if (strchr(h, ':'))
+                snprintf(al + cur, sizeof al - cur, "%s%s", cur ? "," : "", h);
+            else
+                snprintf(al + cur, sizeof al - cur, "%s%s:%d", cur ? "," : "", h, g_port);
+        }
+    }
     assert_int_equal(httploop_new(&loop), 0);
-    struct tool_ctx ctx = {
-        .tenant_id = "tenant-a", .user_jwt = jwt, .loop = loop, .allowed_hosts = allowed};
+    struct tool_ctx ctx = {.tenant_id = "tenant-a",
+                           .user_jwt = jwt,
+                           .loop = loop,
+                           .allowed_hosts = allowed ? al : NULL};
     json_object *args = json_tokener_parse(args_json);
     memset(o, 0, sizeof *o);
     int rc = tool_invoke(&ctx, t, args, on_done, o, err, errlen);
@@ -202,7 +222,7 @@ static const char *DEBT_IN = "{\"type\":\"object\",\"properties\":{\"mst\":{\"ty
 static const char *DEBT_OUT = "{\"type\":\"object\",\"properties\":{\"mst\":{\"type\":\"string\"},"
                               "\"total_debt\":{\"type\":\"number\"},\"currency\":{\"const\":"
                               "\"VND\"}},\"required\":[\"mst\",\"total_debt\"]}";
-static const char *DEBT_CFG = "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,"
+static const char *DEBT_CFG = "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
                               "\"headers\":{\"X-API-Version\":\"v1\"}}";
 
 /* ---- tests --------------------------------------------------------------------------- */
@@ -229,6 +249,37 @@ static void test_get_injects_jwt(void **state)
     assert_string_equal(json_object_get_string(v), want);
     assert_true(json_object_object_get_ex(last, "x_api_version", &v));
     assert_string_equal(json_object_get_string(v), "v1");
+    json_object_put(last);
+    outcome_free(&o);
+    tool_free(&t);
+}
+
+/* issue 17: the user's token never goes to a backend it was not issued for */
+static void test_jwt_not_sent_to_other_audience(void **state)
+{
+    (void)state;
+    struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET",
+                                "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,"
+                                "\"jwt_audience\":\"someone-else\"}",
+                                DEBT_IN, NULL);
+    struct outcome o;
+    char err[256];
+    assert_int_equal(run(&t, "{\"mst\":\"0318888888\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    /* the stand-in ERP answers 401 to a request without a token */
+    if (o.error)
+        assert_non_null(strstr(o.error, "HTTP 40"));
+    json_object *last = last_request("/api/debt/0318888888"), *v = NULL;
+    assert_false(json_object_object_get_ex(last, "authorization", &v) && v);
+    json_object_put(last);
+    outcome_free(&o);
+    tool_free(&t);
+    /* no jwt_audience at all: not sent either */
+    t = mk_tool("get_customer_debt", "HTTP_GET",
+                "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true}", DEBT_IN, NULL);
+    assert_int_equal(run(&t, "{\"mst\":\"0317777777\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    last = last_request("/api/debt/0317777777");
+    v = NULL;
+    assert_false(json_object_object_get_ex(last, "authorization", &v) && v);
     json_object_put(last);
     outcome_free(&o);
     tool_free(&t);
@@ -283,8 +334,11 @@ static void test_ssrf_loopback_refused_without_allowlist(void **state)
     /* the tool's own allowed_hosts works as well */
     tool_free(&t);
     t = mk_tool("get_customer_debt", "HTTP_GET",
-                "{\"endpoint\":\"%s/api/debt/{mst}\",\"allowed_hosts\":\"127.0.0.1\"}", DEBT_IN,
+                "{\"endpoint\":\"%1$s/api/debt/{mst}\",\"allowed_hosts\":\"%1$s\"}", DEBT_IN,
                 DEBT_OUT);
+    /* the entry is host:port: strip the scheme the format put in */
+    json_object_object_add(t.config, "allowed_hosts",
+                           json_object_new_string(strstr(g_base, "//") + 2));
     assert_int_equal(run(&t, "{\"mst\":\"0109876543\"}", NULL, JWT, &o, err, sizeof err), 0);
     assert_null(o.error);
     outcome_free(&o);
@@ -359,7 +413,9 @@ static void test_service_unavailable(void **state)
     struct tool_def t = mk_tool("get_customer_debt", "HTTP_GET", cfg, DEBT_IN, NULL);
     struct outcome o;
     char err[256];
-    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
+    char allow[64];
+    snprintf(allow, sizeof allow, "127.0.0.1:%d", g_port + 1); /* host:port, not the ERP's */
+    assert_int_equal(run(&t, "{\"mst\":\"0123456789\"}", allow, JWT, &o, err, sizeof err), 0);
     assert_string_equal(o.error, "tool get_customer_debt: service unavailable");
     outcome_free(&o);
     tool_free(&t);
@@ -385,7 +441,7 @@ static void test_post_body_template(void **state)
     (void)state;
     struct tool_def t = mk_tool(
         "analysis_report", "HTTP_POST",
-        "{\"endpoint\":\"%s/api/analysis/report\",\"inject_jwt\":true,"
+        "{\"endpoint\":\"%s/api/analysis/report\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
         "\"body_template\":{\"metric\":\"{metric}\",\"period\":\"{period}\",\"source\":\"agent\"}}",
         "{\"type\":\"object\",\"properties\":{\"metric\":{\"enum\":[\"revenue\",\"debt\"]},"
         "\"period\":{\"type\":\"string\"}},\"required\":[\"metric\",\"period\"]}",
@@ -460,7 +516,7 @@ static void test_redirects(void **state)
     struct outcome o;
     char err[256];
     /* to a private address: refused at the hop, before any connection */
-    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true}");
+    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\"}");
     struct tool_def t = mk_tool("redir", "HTTP_GET", cfg, NULL, NULL);
     assert_int_equal(
         run(&t, "{\"to\":\"http://10.1.2.3/steal\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);
@@ -520,7 +576,7 @@ static void test_cancel_on_loop_free(void **state)
     set_fail("slow");
     assert_int_equal(httploop_new(&loop), 0);
     struct tool_ctx ctx = {
-        .tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop, .allowed_hosts = "127.0.0.1"};
+        .tenant_id = "tenant-a", .user_jwt = JWT, .loop = loop, .allowed_hosts = g_allow};
     json_object *args = json_tokener_parse("{\"mst\":\"0123456789\"}");
     assert_int_equal(tool_invoke(&ctx, &t, args, on_done, &o, err, sizeof err), 0);
     httploop_run(loop, 50);
@@ -547,6 +603,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_get_injects_jwt, reset),
+        cmocka_unit_test_setup(test_jwt_not_sent_to_other_audience, reset),
         cmocka_unit_test_setup(test_no_jwt_without_inject, reset),
         cmocka_unit_test_setup(test_invalid_args_refused, reset),
         cmocka_unit_test_setup(test_ssrf_loopback_refused_without_allowlist, reset),

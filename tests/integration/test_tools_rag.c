@@ -316,6 +316,44 @@ static void test_foreign_collection_refused(void **state)
     outcome_free(&o);
 }
 
+/* issue 17: tenant ids that are prefixes of one another, with separators. g_tenant is
+ * "ragtest-<pid>" and has documents; tenant "ragtest" must reach none of them, whatever its
+ * tool config names. */
+static void test_prefix_tenant_cannot_reach(void **state)
+{
+    (void)state;
+    NEED_CHROMA();
+    struct outcome o;
+    char err[256], cfg[200], prefix[64];
+    const char *dash = strrchr(g_tenant, '-');
+    snprintf(prefix, sizeof prefix, "%.*s", (int)(dash - g_tenant), g_tenant);
+    /* the full name of the other tenant's collection: refused */
+    snprintf(cfg, sizeof cfg, "{\"collection\":\"agenthub_%s\"}", g_tenant);
+    assert_int_equal(rag(prefix, cfg, "payment terms", &o, err, sizeof err), 0);
+    assert_non_null(o.error);
+    assert_non_null(strstr(o.error, "not this tenant's"));
+    outcome_free(&o);
+    /* the old "<own>_suffix" form (how "a" reached "a_b"): refused */
+    snprintf(cfg, sizeof cfg, "{\"collection_name\":\"agenthub_%s_%s\"}", prefix, dash + 1);
+    assert_int_equal(rag(prefix, cfg, "payment terms", &o, err, sizeof err), 0);
+    assert_non_null(o.error);
+    outcome_free(&o);
+    /* "-<pid>" and "<pid>" as suffixes land in the prefix tenant's own namespace
+     * (agenthub_ragtest.<pid>) or are refused, never in agenthub_ragtest-<pid> */
+    const char *sfx[] = {dash, dash + 1};
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(cfg, sizeof cfg, "{\"collection\":\"%s\"}", sfx[k]);
+        assert_int_equal(rag(prefix, cfg, "payment terms", &o, err, sizeof err), 0);
+        if (!o.error)
+            assert_int_equal(json_object_array_length(results(&o)), 0);
+        outcome_free(&o);
+    }
+    /* and the owner still reads its default collection */
+    assert_int_equal(rag(g_tenant, "{}", "payment terms", &o, err, sizeof err), 0);
+    assert_true(json_object_array_length(results(&o)) > 0);
+    outcome_free(&o);
+}
+
 static void test_reingest_replaces_chunks(void **state)
 {
     (void)state;
@@ -433,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_top_k),
         cmocka_unit_test(test_tenant_without_kb),
         cmocka_unit_test(test_foreign_collection_refused),
+        cmocka_unit_test(test_prefix_tenant_cannot_reach),
         cmocka_unit_test(test_reingest_replaces_chunks),
         cmocka_unit_test(test_concurrent_calls),
         cmocka_unit_test(test_chroma_down),

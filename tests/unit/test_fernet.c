@@ -259,9 +259,42 @@ static void test_status_strings(void **state)
     assert_string_equal(fernet_status_str(42), "unknown fernet error");
 }
 
+/* issue 17: one key per purpose */
+static void test_purpose_keys(void **state)
+{
+    (void)state;
+    char wrap[FERNET_KEY_B64_LEN], tool[FERNET_KEY_B64_LEN], again[FERNET_KEY_B64_LEN];
+    char *tok = NULL;
+    unsigned char *plain = NULL;
+    size_t len = 0;
+    assert_int_equal(fernet_purpose_key(SECRET, FERNET_PURPOSE_USER_TOKEN, wrap), FERNET_OK);
+    assert_int_equal(fernet_purpose_key(SECRET, FERNET_PURPOSE_TOOL_SECRET, tool), FERNET_OK);
+    assert_int_equal(fernet_purpose_key(SECRET, FERNET_PURPOSE_USER_TOKEN, again), FERNET_OK);
+    assert_string_equal(wrap, again); /* deterministic */
+    assert_string_not_equal(wrap, tool);
+    assert_string_not_equal(wrap, SECRET);
+    assert_int_equal(strlen(wrap), 44);
+    assert_int_equal(fernet_encrypt(wrap, "a.jwt.token", 11, &tok), FERNET_OK);
+    assert_int_equal(fernet_decrypt(wrap, tok, 0, &plain, &len), FERNET_OK);
+    assert_string_equal((char *)plain, "a.jwt.token");
+    free(plain);
+    plain = NULL;
+    /* neither the master key nor another purpose's key opens it */
+    assert_int_equal(fernet_decrypt(SECRET, tok, 0, &plain, &len), FERNET_ERR_SIGNATURE);
+    assert_int_equal(fernet_decrypt(tool, tok, 0, &plain, &len), FERNET_ERR_SIGNATURE);
+    free(tok);
+    /* and what the master key made does not open with a purpose key */
+    assert_int_equal(fernet_encrypt(SECRET, "sk-llm", 6, &tok), FERNET_OK);
+    assert_int_equal(fernet_decrypt(wrap, tok, 0, &plain, &len), FERNET_ERR_SIGNATURE);
+    free(tok);
+    assert_int_equal(fernet_purpose_key("short", FERNET_PURPOSE_USER_TOKEN, wrap), FERNET_ERR_KEY);
+    assert_int_equal(fernet_purpose_key(SECRET, "", wrap), FERNET_ERR_KEY);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_purpose_keys),
         cmocka_unit_test(test_spec_generate),     cmocka_unit_test(test_python_vectors),
         cmocka_unit_test(test_spec_verify),       cmocka_unit_test(test_spec_invalid),
         cmocka_unit_test(test_ttl_boundaries),    cmocka_unit_test(test_roundtrip_binary),

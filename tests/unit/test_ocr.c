@@ -210,6 +210,9 @@ static int run_ocr_tool(json_object *args, const char *allowed, struct outcome *
     t.base_type = "OCR";
     t.config = json_tokener_parse("{\"lang\":\"eng\"}");
     t.output_schema = json_tokener_parse("{\"type\":\"object\",\"required\":[\"text\"]}");
+    /* only arguments the input schema names reach the tool (issue 17) */
+    t.input_schema = json_tokener_parse("{\"type\":\"object\",\"properties\":{"
+                                        "\"image_url\":{},\"image_base64\":{},\"something\":{}}}");
     struct httploop *loop = NULL;
     assert_int_equal(httploop_new(&loop), 0);
     struct tool_ctx ctx = {.tenant_id = "tenant-a", .loop = loop, .allowed_hosts = allowed};
@@ -224,6 +227,7 @@ static int run_ocr_tool(json_object *args, const char *allowed, struct outcome *
     httploop_free(loop);
     json_object_put(t.config);
     json_object_put(t.output_schema);
+    json_object_put(t.input_schema);
     return rc;
 }
 
@@ -311,7 +315,9 @@ static void test_tool_image_url(void **state)
     assert_non_null(o.error);
     assert_non_null(strstr(o.error, "refused"));
     outcome_free(&o);
-    assert_int_equal(run_ocr_tool(args, "127.0.0.1", &o, err, sizeof err), 0);
+    char allow[64];
+    snprintf(allow, sizeof allow, "127.0.0.1:%d", g_port); /* entries are host:port */
+    assert_int_equal(run_ocr_tool(args, allow, &o, err, sizeof err), 0);
     assert_null(o.error);
     assert_non_null(strstr(o.text, "INVOICE 12345"));
     outcome_free(&o);

@@ -43,6 +43,15 @@ static void test_blocked_ranges(void **state)
         "::ffff:169.254.169.254",
         "64:ff9b::7f00:1",
         "::127.0.0.1",
+        /* IPv4 special ranges added with issue 17 */
+        "192.0.2.1", "192.88.99.1", "198.51.100.7", "203.0.113.9", "198.19.255.255",
+        /* every embedded-IPv4 form is refused whole, private or not */
+        "::ffff:8.8.8.8", "::ffff:0:7f00:1", "64:ff9b::808:808", "64:ff9b::a00:1",
+        "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a00:1::", "2002:808:808::1",
+        "2001:0:4136:e378:8000:63bf:3fff:fdd2", /* Teredo */
+        /* other special-purpose IPv6 */
+        "100::1", "2001:db8::1", "2001:2::1", "2001:10::1", "2001:20::1", "3fff::1",
+        "fec0::1", "fd00::1", "ff0e::1", "4000::1", "::2",
     };
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
         if (ssrf_ip_blocked(blocked[i]) != 1)
@@ -50,7 +59,7 @@ static void test_blocked_ranges(void **state)
     }
     static const char *open[] = {
         "8.8.8.8",     "1.1.1.1",  "172.15.255.255",       "172.32.0.1",      "192.169.0.1",
-        "100.128.0.1", "11.0.0.1", "2001:4860:4860::8888", "2606:4700::1111", "::ffff:8.8.8.8",
+        "100.128.0.1", "11.0.0.1", "2001:4860:4860::8888", "2606:4700::1111", "2a00:1450::1",
     };
     for (size_t i = 0; i < sizeof open / sizeof open[0]; i++) {
         if (ssrf_ip_blocked(open[i]) != 0)
@@ -62,16 +71,55 @@ static void test_blocked_ranges(void **state)
 static void test_allowlist(void **state)
 {
     (void)state;
-    assert_true(ssrf_host_allowed("erp.local", "a.com, ERP.local ,b"));
-    assert_true(ssrf_host_allowed("127.0.0.1", "127.0.0.1"));
-    assert_true(ssrf_host_allowed("x.y.corp.example", "*.corp.example"));
-    assert_false(ssrf_host_allowed("corp.example", "*.corp.example"));
-    assert_false(ssrf_host_allowed("evilcorp.example", "*.corp.example"));
-    assert_false(ssrf_host_allowed("erp.local.evil.com", "erp.local"));
-    assert_false(ssrf_host_allowed("127.0.0.1", NULL));
-    assert_false(ssrf_host_allowed("127.0.0.1", ""));
-    assert_false(ssrf_host_allowed("127.0.0.1", ",,"));
-    assert_true(ssrf_host_allowed("::1", "[::1]"));
+    /* host:port entries match that port only */
+    assert_true(ssrf_host_allowed("erp.local", 8080, 0, "a.com:80, ERP.local:8080 ,b:1"));
+    assert_false(ssrf_host_allowed("erp.local", 8081, 0, "a.com:80, ERP.local:8080 ,b:1"));
+    assert_true(ssrf_host_allowed("127.0.0.1", 18090, 0, "127.0.0.1:18090"));
+    assert_false(ssrf_host_allowed("127.0.0.1", 6379, 0, "127.0.0.1:18090"));
+    /* a bare host means the scheme's default port, never every port */
+    assert_true(ssrf_host_allowed("127.0.0.1", 80, 0, "127.0.0.1"));
+    assert_true(ssrf_host_allowed("127.0.0.1", 443, 1, "127.0.0.1"));
+    assert_false(ssrf_host_allowed("127.0.0.1", 443, 0, "127.0.0.1"));
+    assert_false(ssrf_host_allowed("127.0.0.1", 5432, 0, "127.0.0.1"));
+    assert_true(ssrf_host_allowed("x.y.corp.example", 443, 1, "*.corp.example:443"));
+    assert_false(ssrf_host_allowed("x.y.corp.example", 444, 1, "*.corp.example:443"));
+    assert_false(ssrf_host_allowed("corp.example", 443, 1, "*.corp.example:443"));
+    assert_false(ssrf_host_allowed("evilcorp.example", 443, 1, "*.corp.example:443"));
+    assert_false(ssrf_host_allowed("erp.local.evil.com", 80, 0, "erp.local:80"));
+    assert_false(ssrf_host_allowed("127.0.0.1", 80, 0, NULL));
+    assert_false(ssrf_host_allowed("127.0.0.1", 80, 0, ""));
+    assert_false(ssrf_host_allowed("127.0.0.1", 80, 0, ",,"));
+    assert_true(ssrf_host_allowed("::1", 8080, 0, "[::1]:8080"));
+    assert_false(ssrf_host_allowed("::1", 8081, 0, "[::1]:8080"));
+    assert_false(ssrf_host_allowed("::1", 80, 0, "::1")); /* v6 needs brackets */
+    /* junk ports never match */
+    assert_false(ssrf_host_allowed("h", 80, 0, "h:"));
+    assert_false(ssrf_host_allowed("h", 80, 0, "h:80x"));
+    assert_false(ssrf_host_allowed("h", 0, 0, "h:0"));
+}
+
+static void test_allowlist_valid(void **state)
+{
+    (void)state;
+    char err[256];
+    assert_int_equal(ssrf_allowlist_valid("erp.local:8080,[::1]:80,*.corp.example:443", 1, err,
+                                          sizeof err),
+                     0);
+    assert_int_equal(ssrf_allowlist_valid(NULL, 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("erp.local", 1, err, sizeof err), 0);
+    assert_non_null(strstr(err, "host:port"));
+    assert_int_equal(ssrf_allowlist_valid("erp.local", 0, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("a:1,,b:2", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("*:80", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("*.com:80", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("*.:80", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("a*b.c:80", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("h:0", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("h:65536", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("h:80/x", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("::1:80", 1, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_allowlist_valid("h :80", 1, err, sizeof err), 0);
 }
 
 static void test_check_url(void **state)
@@ -93,13 +141,31 @@ static void test_check_url(void **state)
     assert_int_not_equal(ssrf_check_url("http://0x7f.1/", NULL, NULL, &t, err, sizeof err), 0);
     /* allowlisted: pinned */
     assert_int_equal(
-        ssrf_check_url("http://127.0.0.1:18090/api/debt/1", "127.0.0.1", NULL, &t, err, sizeof err),
+        ssrf_check_url("http://127.0.0.1:18090/api/debt/1", "127.0.0.1:18090", NULL, &t, err,
+                       sizeof err),
         0);
+    assert_int_equal(t.allowed, 1);
     assert_string_equal(t.resolve, "127.0.0.1:18090:127.0.0.1");
     assert_int_equal(t.port, 18090);
     assert_int_equal(t.https, 0);
+    /* a host:port entry opens that port only, a bare host only the default port */
+    assert_int_not_equal(
+        ssrf_check_url("http://127.0.0.1:6379/", "127.0.0.1:18090", NULL, &t, err, sizeof err), 0);
+    assert_int_not_equal(
+        ssrf_check_url("http://127.0.0.1:18090/", "127.0.0.1", NULL, &t, err, sizeof err), 0);
+    /* alternate IPv4 notations and embedded forms of loopback */
+    assert_int_not_equal(ssrf_check_url("http://0177.0.0.1/", NULL, NULL, &t, err, sizeof err), 0);
+    assert_int_not_equal(ssrf_check_url("http://[::ffff:127.0.0.1]/", NULL, NULL, &t, err,
+                                        sizeof err),
+                         0);
+    assert_int_not_equal(ssrf_check_url("http://[64:ff9b::7f00:1]/", NULL, NULL, &t, err,
+                                        sizeof err),
+                         0);
+    assert_int_not_equal(ssrf_check_url("http://[2002:7f00:1::1]/", NULL, NULL, &t, err,
+                                        sizeof err),
+                         0);
     assert_int_equal(
-        ssrf_check_url("https://localhost/x", NULL, "foo,localhost", &t, err, sizeof err), 0);
+        ssrf_check_url("https://localhost/x", NULL, "foo:1,localhost:443", &t, err, sizeof err), 0);
     assert_int_equal(t.port, 443);
     assert_int_equal(t.https, 1);
     assert_non_null(strstr(t.resolve, "localhost:443:"));
@@ -125,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_blocked_ranges),
         cmocka_unit_test(test_allowlist),
+        cmocka_unit_test(test_allowlist_valid),
         cmocka_unit_test(test_check_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

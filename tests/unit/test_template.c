@@ -140,12 +140,42 @@ static void test_body_text_mode(void **state)
     assert_non_null(strstr(err, "JSON"));
 }
 
+/* issue 17: a value from the model never changes the structure of the body */
+static void test_body_structure_smuggling(void **state)
+{
+    (void)state;
+    /* a bare placeholder in a text template is a JSON value: the string stays one string */
+    char *b = body("\"{\\\"a\\\":{v},\\\"n\\\":1}\"",
+                   "{\"v\":\"1,\\\"admin\\\":true,\\\"x\\\":2\"}");
+    assert_non_null(b);
+    assert_string_equal(b, "{\"a\":\"1,\\\"admin\\\":true,\\\"x\\\":2\",\"n\":1}");
+    free(b);
+    /* a string that looks like JSON stays a string (no array, no true) */
+    b = body("\"{\\\"a\\\":{v}}\"", "{\"v\":\"[1,2]\"}");
+    assert_string_equal(b, "{\"a\":\"[1,2]\"}");
+    free(b);
+    b = body("\"{\\\"a\\\":{v}}\"", "{\"v\":\"true\"}");
+    assert_string_equal(b, "{\"a\":\"true\"}");
+    free(b);
+    /* numbers keep their type */
+    b = body("\"{\\\"a\\\":{v}}\"", "{\"v\":7}");
+    assert_string_equal(b, "{\"a\":7}");
+    free(b);
+    /* the classic break-out inside quotes stays inside */
+    b = body("\"{\\\"a\\\":\\\"{v}\\\"}\"", "{\"v\":\"\\\",\\\"admin\\\":true,\\\"x\\\":\\\"\"}");
+    assert_string_equal(b, "{\"a\":\"\\\",\\\"admin\\\":true,\\\"x\\\":\\\"\"}");
+    free(b);
+    /* a template may not carry the marker characters itself */
+    assert_null(body("\"{\\\"a\\\":\\\"\\\\u0001x\\\"}\"", "{}"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_url_basic),       cmocka_unit_test(test_url_encoding),
         cmocka_unit_test(test_url_refusals),    cmocka_unit_test(test_url_used),
         cmocka_unit_test(test_body_value_mode), cmocka_unit_test(test_body_text_mode),
+        cmocka_unit_test(test_body_structure_smuggling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
