@@ -156,12 +156,9 @@ static const char *base_config_schema(const char *base)
     return NULL;
 }
 
-/* The platform operator (not a tenant admin). TODO(merge): r->claims.operator once the
- * admin branch adds it to struct auth_claims. */
-static int caller_is_operator(struct req *r)
-{
-    return r->claims.admin;
-}
+/* Is the caller the platform operator (not a tenant admin)? Only it may open private hosts
+ * to a tool. */
+static int is_operator(const struct req *r);
 
 /* A tool's allowed_hosts (the SSRF guard's per-tool exemptions, tools/ssrf.h): host:port
  * entries only, no empty entry, no wildcard wider than "*.a.b"; an array is stored as the
@@ -197,7 +194,7 @@ static int validate_tool_allowed_hosts(struct req *r, json_object *cfg, json_obj
     if (current && json_object_object_get_ex(current, "config", &cur_cfg) && cur_cfg)
         json_object_object_get_ex(cur_cfg, "allowed_hosts", &cur_ah);
     int unchanged = cur_ah && strcmp(json_object_get_string(cur_ah), list) == 0;
-    if (!unchanged && !caller_is_operator(r)) {
+    if (!unchanged && !is_operator(r)) {
         reply_error(r, 403, "forbidden", "only the platform operator may set allowed_hosts");
         return -1;
     }
