@@ -13,6 +13,7 @@ struct agent_svc {
     struct llm_client *llm;
     struct stage *stage;
     const char *fernet_key;
+    const char *tool_secret_key; /* FERNET_PURPOSE_TOOL_SECRET key; NULL without FERNET_KEY */
     const char *chroma_url;
     const char *allowed_hosts;
     long max_tool_iterations;

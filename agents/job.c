@@ -1007,6 +1007,7 @@ void agent_job_start(void *opaque, struct stage_job *job)
     j->tctx.llm_cfg = &j->cfg;
     j->tctx.chroma_url = svc->chroma_url;
     j->tctx.allowed_hosts = svc->allowed_hosts;
+    j->tctx.tool_secret_key = svc->tool_secret_key;
 
     /* status 'running': set by load_history's statement (one round trip). */
     char *sys = system_prompt(j);

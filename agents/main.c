@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "fernet.h"
 #include "kafka.h"
 #include "log.h"
 #include "ssrf.h"
@@ -162,6 +163,12 @@ int main(int argc, char **argv)
         goto out;
     }
     svc.fernet_key = g_common.fernet_key;
+    /* sealed tool config secrets (tools/tool_secret.h) open with their own purpose key */
+    static char tool_secret_key[FERNET_KEY_B64_LEN];
+    if (g_common.fernet_key && *g_common.fernet_key &&
+        fernet_purpose_key(g_common.fernet_key, FERNET_PURPOSE_TOOL_SECRET, tool_secret_key) ==
+            FERNET_OK)
+        svc.tool_secret_key = tool_secret_key;
     svc.chroma_url = g_common.chroma_url;
     svc.allowed_hosts = g_allowed_hosts && *g_allowed_hosts ? g_allowed_hosts : NULL;
     svc.max_tool_iterations = g_max_iter;

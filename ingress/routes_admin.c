@@ -50,6 +50,7 @@
 #include "kafka.h"
 #include "llm.h"
 #include "ssrf.h"
+#include "tool_secret.h"
 #include "uuid.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -201,6 +202,44 @@ static int validate_tool_allowed_hosts(struct req *r, json_object *cfg, json_obj
     return 0;
 }
 
+/* Secrets in a tool config (tools/tool_secret.h: every headers value, and api_key, token,
+ * password, secret) are stored sealed with the tool-secret purpose key, never in clear. A
+ * mask sent back keeps the stored value. Without FERNET_KEY a secret is refused with 503
+ * (like an LLM key), never stored in clear. */
+static int seal_tool_secrets(struct req *r, json_object *cfg, json_object *current)
+{
+    json_object *cur_cfg = NULL;
+    char key[FERNET_KEY_B64_LEN] = "", err[256], msg[320];
+    const char *fk = r->app->cfg.common.fernet_key;
+    int sealed = 0;
+    if (fk && *fk && fernet_purpose_key(fk, FERNET_PURPOSE_TOOL_SECRET, key) != FERNET_OK) {
+        reply_error(r, 500, "internal", "cannot derive the tool secret key");
+        return -1;
+    }
+    if (current)
+        json_object_object_get_ex(current, "config", &cur_cfg);
+    int rc = tool_secret_seal_config(cfg, cur_cfg, key, &sealed, err, sizeof err);
+    explicit_bzero(key, sizeof key);
+    if (rc == TOOL_SECRET_OK)
+        return 0;
+    snprintf(msg, sizeof msg, "config.%s", err);
+    if (rc == TOOL_SECRET_ERR_NO_KEY)
+        reply_error(r, 503, "unavailable", msg);
+    else if (rc == TOOL_SECRET_ERR_NOMEM)
+        reply_error(r, 500, "internal", "cannot seal the tool's secrets");
+    else
+        reply_error(r, 400, "invalid_config", msg);
+    return -1;
+}
+
+/* A tool row on its way to a client: its secrets masked (sealed and older clear ones). */
+static void mask_tool_row(json_object *row)
+{
+    json_object *cfg = NULL;
+    if (row && json_object_object_get_ex(row, "config", &cfg))
+        tool_secret_mask_config(cfg);
+}
+
 static int validate_tool(struct req *r, json_object *body, json_object *current)
 {
     const char *base = json_field_str(body, "base_type");
@@ -224,6 +263,8 @@ static int validate_tool(struct req *r, json_object *body, json_object *current)
             return -1;
         }
         if (validate_tool_allowed_hosts(r, cfg, current) != 0)
+            return -1;
+        if (seal_tool_secrets(r, cfg, current) != 0)
             return -1;
     } else if (!current && (strcmp(base, "HTTP_GET") == 0 || strcmp(base, "HTTP_POST") == 0)) {
         reply_error(r, 400, "invalid_config", "config with an endpoint is required");
@@ -703,7 +744,11 @@ static void crud_list(struct req *r, const struct resource *rs)
         return;
     }
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "items", pg_rows_json(res));
+    json_object *items = pg_rows_json(res);
+    if (rs == &res_tools)
+        for (size_t i = 0; i < json_object_array_length(items); i++)
+            mask_tool_row(json_object_array_get_idx(items, i));
+    json_object_object_add(o, "items", items);
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);
@@ -721,6 +766,8 @@ static void crud_get(struct req *r, const struct resource *rs, const char *id)
         reply_error(r, 404, "not_found", "no such resource");
         return;
     }
+    if (rs == &res_tools)
+        mask_tool_row(o);
     reply_json(r, 200, o);
     json_object_put(o);
 }
@@ -833,6 +880,8 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
         snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", rid);
     if (rs->after && rid)
         rs->after(r, rid, row);
+    if (rs == &res_tools)
+        mask_tool_row(row);
     reply_json(r, id ? 200 : 201, row);
     json_object_put(row);
 out:

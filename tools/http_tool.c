@@ -3,7 +3,12 @@
  * Config keys (tool_configs.config merged over base_tools.default_config):
  *   endpoint            URL template, "{name}" placeholders URL-encoded (template.h)
  *   method              GET, POST, PUT, PATCH, DELETE (default from the base type)
- *   headers             object of literal header values (CR/LF refused)
+ *   headers             object of header values, each a secret (tool_secret.h): stored
+ *                       sealed {"$secret": token}, opened here just before the request with
+ *                       ctx->tool_secret_key. A value that does not open fails the call
+ *                       ("tool X: tool_secret_unreadable: ..."); the sealed text is never
+ *                       sent. A clear value (an older row) is still sent, warned once per
+ *                       tool. CR/LF refused.
  *   query               object name -> value template, appended URL-encoded. Without it, a
  *                       GET appends the scalar arguments the endpoint did not use.
  *   body_template       JSON template for POST/PUT/PATCH (template.h); default: the args
@@ -34,6 +39,7 @@
 #include "ssrf.h"
 #include "template.h"
 #include "tool_internal.h"
+#include "tool_secret.h"
 
 struct http_call {
     char *tool_name;
@@ -41,6 +47,7 @@ struct http_call {
     char *jwt;
     char *allow_tool;
     char *allow_ctx;
+    char *secret_key;           /* the tool-secret purpose key, wiped on free */
     json_object *headers;       /* ref */
     json_object *output_schema; /* ref */
     struct tool_def shadow;     /* name + output_schema for tool_check_output */
@@ -60,6 +67,15 @@ struct http_call {
     struct ssrf_target target; /* the guard's answer for the current hop (opensocket) */
 };
 
+/* The header lines hold opened secrets: wiped before they are freed. */
+static void hdrs_free(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p; p = p->next)
+        if (p->data)
+            explicit_bzero(p->data, strlen(p->data));
+    curl_slist_free_all(l);
+}
+
 static void call_free(struct http_call *c)
 {
     if (!c)
@@ -72,13 +88,14 @@ static void call_free(struct http_call *c)
     }
     free(c->allow_tool);
     free(c->allow_ctx);
+    tool_secret_free_text(c->secret_key);
     json_object_put(c->headers);
     json_object_put(c->output_schema);
     free(c->url);
     free(c->origin);
     free(c->body);
     free(c->resp.p);
-    curl_slist_free_all(c->hdrs);
+    hdrs_free(c->hdrs);
     curl_slist_free_all(c->resolve);
     free(c);
 }
@@ -151,6 +168,23 @@ static int jwt_aud_is(const char *jwt, const char *aud)
     return ok;
 }
 
+/* "once per tool": a clear header value in the stored config (a row older than sealing). */
+static void warn_clear_secret_once(const char *tenant, const char *tool)
+{
+    static char seen[64][65];
+    static size_t nseen;
+    for (size_t i = 0; i < nseen; i++)
+        if (strcmp(seen[i], tool) == 0)
+            return;
+    if (nseen < sizeof seen / sizeof seen[0])
+        snprintf(seen[nseen++], sizeof seen[0], "%s", tool);
+    struct log_ctx lc = {.tenant_id = tenant};
+    log_kv(LOG_WARN, &lc,
+           "tool config holds a header value in clear (a row from before sealing); it is "
+           "sealed on the tool's next admin save",
+           "tool", tool, (char *)NULL);
+}
+
 /* "once per tool": the names of tools already warned about (loop thread only). */
 static void warn_no_token_once(const char *tenant, const char *tool)
 {
@@ -194,7 +228,7 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
         return -EACCES;
     }
     curl_slist_free_all(c->resolve);
-    curl_slist_free_all(c->hdrs);
+    hdrs_free(c->hdrs);
     c->resolve = c->hdrs = NULL;
     c->resp.len = 0;
     c->resp.oversize = 0;
@@ -219,15 +253,42 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
     if (c->same_origin && c->headers) {
         json_object_object_foreach(c->headers, hk, hv)
         {
-            const char *val = json_object_get_string(hv);
-            if (!val || !header_value_ok(val) || !header_value_ok(hk) || strchr(hk, ':'))
+            char *val = NULL;
+            int was_clear = 0;
+            if (!hv || !header_value_ok(hk) || strchr(hk, ':'))
                 continue;
+            /* opened only now, just for this request's header lines */
+            int sr = tool_secret_open(hv, c->secret_key, &val, &was_clear);
+            if (sr == TOOL_SECRET_ERR_NOMEM)
+                goto oom;
+            if (sr != TOOL_SECRET_OK) {
+                struct log_ctx lc = {.tenant_id = c->tenant_id};
+                log_kv(LOG_ERROR, &lc, "tool header secret does not decrypt", "tool",
+                       c->tool_name, "header", hk, "error", "tool_secret_unreadable",
+                       (char *)NULL);
+                snprintf(err, errlen,
+                         "tool %s: tool_secret_unreadable: a header secret of the tool does not "
+                         "decrypt (FERNET_KEY missing or changed)",
+                         c->tool_name);
+                rc = -EACCES;
+                goto out;
+            }
+            if (was_clear)
+                warn_clear_secret_once(c->tenant_id, c->tool_name);
+            if (!header_value_ok(val)) {
+                tool_secret_free_text(val);
+                continue;
+            }
             size_t n = strlen(hk) + strlen(val) + 4;
             char *line = malloc(n);
-            if (!line)
+            if (!line) {
+                tool_secret_free_text(val);
                 goto oom;
+            }
             snprintf(line, n, "%s: %s", hk, val);
+            tool_secret_free_text(val);
             tmp = curl_slist_append(c->hdrs, line);
+            explicit_bzero(line, n);
             free(line);
             if (!tmp)
                 goto oom;
@@ -483,6 +544,7 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
     c->loop = ctx->loop;
     c->allow_tool = dup_or_null(tool_cfg_str(cfg, "allowed_hosts"));
     c->allow_ctx = dup_or_null(ctx->allowed_hosts);
+    c->secret_key = dup_or_null(ctx->tool_secret_key);
     c->timeout_ms =
         tool_cfg_long(cfg, "timeout_ms", TOOL_DEFAULT_TIMEOUT_MS, 1, TOOL_MAX_TIMEOUT_MS);
     c->resp.max = (size_t)tool_cfg_long(cfg, "max_response_bytes", TOOL_DEFAULT_MAX_RESPONSE, 1,

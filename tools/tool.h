@@ -38,6 +38,9 @@ struct tool_ctx {
     const struct llm_config *llm_cfg;
     const char *chroma_url;
     const char *allowed_hosts; /* comma-separated hosts exempt from the SSRF guard */
+    /* the tool-secret purpose key (fernet_purpose_key(FERNET_KEY, "tool-secret")) that opens
+     * sealed config secrets (tool_secret.h); NULL without FERNET_KEY */
+    const char *tool_secret_key;
 };
 
 /* result: the tool's output (borrowed; json_object_get to keep) or NULL with error set. */

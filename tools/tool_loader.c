@@ -15,6 +15,12 @@
  *                                                   permission-filtered, in order
  * A load reads agent_tools:{agent} and each tool:{id}; any miss (or Redis down) loads from
  * PostgreSQL and writes all three. tools_cache_invalidate() drops them (admin writes).
+ *
+ * Secrets (tool_secret.h): the cache holds a tool's config as it is stored, so its secrets
+ * only in their sealed form; the HTTP tool opens them just before the request. A tool whose
+ * stored config still has a secret in clear (a row from before sealing) is not cached, nor
+ * is the agent's tool list that holds it: such an agent loads from PostgreSQL each job until
+ * the tool is saved again through the admin API (which seals it).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,6 +30,7 @@
 #include "jsonschema.h"
 #include "log.h"
 #include "tool.h"
+#include "tool_secret.h"
 
 static const char *const LOAD_SQL =
     "SELECT t.tool_id::text, t.name, t.description, b.type, "
@@ -163,6 +170,15 @@ static void store_cache(struct rcache *r, struct pgpool *db, const char *tenant_
                         const char *agent_id, const struct tool_def *defs, size_t n)
 {
     char key[256];
+    for (size_t i = 0; i < n; i++)
+        if (tool_secret_config_has_clear(defs[i].config)) {
+            struct log_ctx lc = {.tenant_id = tenant_id};
+            log_kv(LOG_WARN, &lc,
+                   "tool config holds a secret in clear (a row from before sealing): not cached; "
+                   "save the tool through the admin API to seal it",
+                   "tool", defs[i].name, (char *)NULL);
+            return;
+        }
     json_object *ids = json_object_new_array();
     for (size_t i = 0; i < n; i++) {
         json_object *o = def_to_json(&defs[i]);
