@@ -5,7 +5,7 @@
  * branch); 404 {"error":{...}} for an unknown MST GET  /api/shipments/{tracking}    shipment
  * status, ETA, location, history GET  /api/orders/{order_id}       order lines and totals POST
  * /api/analysis/report         {"metric", "period"} -> figures GET  /health Test hooks: GET
- * /_last_request?path=/api/... the method, Authorization header and body of the last request to
+ * /_last_request?path=/api/... the method, Authorization, X-API-Version and X-Api-Key headers and body of the last request to
  * that exact path (tests assert that the user's JWT arrived); {"seen":false} if none GET
  * /_fail?mode=ok|down|500|slow|oversize|badshape[&ms=N] fault injection for every /api/ request
  * until reset: down = 503, 500 = 500, slow = sleep ms (default 3000) first, oversize = a 2 MiB JSON
@@ -64,6 +64,8 @@ static void record(const struct mg_connection *conn, const char *path, const cha
     json_object_object_add(o, "body", body ? json_object_new_string(body) : NULL);
     const char *xv = mg_get_header(conn, "X-API-Version");
     json_object_object_add(o, "x_api_version", xv ? json_object_new_string(xv) : NULL);
+    const char *xk = mg_get_header(conn, "X-Api-Key"); /* tool config secrets (issue 17) */
+    json_object_object_add(o, "x_api_key", xk ? json_object_new_string(xk) : NULL);
     pthread_mutex_lock(&g_mu);
     json_object_object_add(g_last, path, o);
     pthread_mutex_unlock(&g_mu);

@@ -1,0 +1,239 @@
+"""Issue 17, item 4: secrets in tool configs (an API key in a header) are stored sealed with the
+tool-secret purpose key, never returned or cached in clear, masked in the console, and opened by
+the agent only for the request. One case per attack, through the real binaries: the admin API
+(a tenant admin of demo), PostgreSQL, Redis and the stand-in ERP, which records the X-Api-Key
+it received. The seal/mask/open helpers are unit-tested in tests/unit/test_tool_secret.c."""
+import base64
+import os
+import subprocess
+import sys
+import unittest
+import uuid
+
+from cryptography.fernet import Fernet
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ingress_support as S  # noqa: E402
+from pipeline_harness import Pipeline, stack_missing  # noqa: E402
+
+SECRET = "sk-secret-123"
+MST = "0123456789"
+MST2 = "0109876543"
+MASK = {"$secret": "********", "set": True}
+SCHEMA = {"type": "object", "properties": {"mst": {"type": "string",
+          "pattern": "^[0-9]{10}(-[0-9]{3})?$", "description": "customer tax code (MST)"}},
+          "required": ["mst"], "additionalProperties": False}
+
+
+def first(events, kind):
+    for e, d in events:
+        if e == kind:
+            return d
+    return None
+
+
+def redis_strings():
+    """Every string value under agenthub:* (the caches and job state), as one text."""
+    url = os.environ["REDIS_URL"]
+    keys = subprocess.run(["redis-cli", "-u", url, "--scan", "--pattern", "agenthub:*"],
+                          capture_output=True, text=True).stdout.split()
+    out = {}
+    for k in keys:
+        t = subprocess.run(["redis-cli", "-u", url, "type", k], capture_output=True,
+                           text=True).stdout.strip()
+        if t == "string":
+            v = subprocess.run(["redis-cli", "-u", url, "--raw", "get", k],
+                               capture_output=True, text=True).stdout
+        elif t == "stream":
+            v = subprocess.run(["redis-cli", "-u", url, "--raw", "xrange", k, "-", "+"],
+                               capture_output=True, text=True).stdout
+        elif t == "hash":
+            v = subprocess.run(["redis-cli", "-u", url, "--raw", "hgetall", k],
+                               capture_output=True, text=True).stdout
+        elif t == "list":
+            v = subprocess.run(["redis-cli", "-u", url, "--raw", "lrange", k, "0", "-1"],
+                               capture_output=True, text=True).stdout
+        else:
+            v = ""
+        out[k] = v
+    return out
+
+
+class ToolSecretsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = stack_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.pl = Pipeline("toolsecrets").start()
+        cls.admin = cls.pl.token("demo", "ops", roles="admin")
+        cls.tool = cls.create_tool()
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "pl"):
+            cls.pl.stop()
+            reports = cls.pl.sanitizer_reports()
+            assert not reports, reports
+
+    @classmethod
+    def create_tool(cls):
+        """demo's own debt tool with an API key header, in AgentDebt's place of the seed's."""
+        name = "secret_debt_" + uuid.uuid4().hex[:8]
+        st, t = cls.pl.request("POST", "/api/admin/tools", {
+            "name": name, "base_type": "HTTP_GET",
+            "description": "Retrieve a customer's debt by tax code MST",
+            "config": {"endpoint": cls.pl.erp + "/api/debt/{mst}", "method": "GET",
+                       "timeout_ms": 5000,
+                       "headers": {"X-Api-Key": SECRET, "X-API-Version": "v9"}},
+            "input_schema": SCHEMA}, token=cls.admin)
+        assert st == 201, (st, t)
+        cls.created = t
+        tid = t["tool_id"]
+        cls.pl.sql("DELETE FROM agent_tools WHERE agent_id = (SELECT agent_id FROM agent_configs "
+                   "WHERE name = 'AgentDebt');"
+                   "INSERT INTO agent_tools (agent_id, tool_id, priority) SELECT agent_id, %s, 1 "
+                   "FROM agent_configs WHERE name = 'AgentDebt';"
+                   "INSERT INTO tenant_tool_permissions (tenant_id, tool_id) VALUES ('demo', %s) "
+                   "ON CONFLICT DO NOTHING;", tid, tid)
+        cls.pl.flush_cache()
+        return t
+
+    def debt_chat(self, mst):
+        r = self.pl.chat("What is the debt for MST %s?" % mst)
+        ev = self.pl.events(r["job_id"], timeout=120)
+        call = first(ev, "tool_call")
+        self.assertIsNotNone(call, ev)
+        self.assertEqual(call["tool"], self.tool["name"], ev)
+        return ev
+
+    def assert_masked(self, text_or_obj, where):
+        text = repr(text_or_obj)
+        self.assertNotIn(SECRET, text, "%s holds the secret in clear" % where)
+        self.assertNotIn("gAAAAA", text, "%s holds a Fernet token" % where)
+
+    # ---- attacks ------------------------------------------------------------------------------
+    def test_admin_read_returns_neither_secret_nor_token(self):
+        tid = self.tool["tool_id"]
+        self.assert_masked(self.created, "the POST answer")
+        st, one = self.pl.request("GET", "/api/admin/tools/" + tid, token=self.admin)
+        self.assertEqual(st, 200, one)
+        self.assert_masked(one, "GET /api/admin/tools/{id}")
+        self.assertEqual(one["config"]["headers"]["X-Api-Key"], MASK)
+        self.assertEqual(one["config"]["headers"]["X-API-Version"], MASK)
+        st, lst = self.pl.request("GET", "/api/admin/tools", token=self.admin)
+        self.assertEqual(st, 200, lst)
+        mine = [t for t in lst["items"] if t["tool_id"] == tid]
+        self.assertEqual(len(mine), 1)
+        self.assert_masked(lst, "GET /api/admin/tools")
+        self.assertEqual(mine[0]["config"]["headers"]["X-Api-Key"], MASK)
+
+    def test_database_row_holds_no_clear_secret(self):
+        rows = self.pl.sql("SELECT config::text FROM tool_configs WHERE tool_id = %s",
+                           self.tool["tool_id"])
+        self.assertEqual(len(rows), 1)
+        cfg = rows[0][0]
+        self.assertNotIn(SECRET, cfg)
+        self.assertIn('"$secret": "gAAAAA', cfg)  # sealed, a Fernet token
+
+    def test_cache_holds_no_clear_secret_and_backend_gets_it(self):
+        self.pl.flush_cache()
+        ev = self.debt_chat(MST)
+        res = first(ev, "tool_result")
+        self.assertTrue(res and res["ok"], ev)
+        last = self.pl.erp_last("/api/debt/" + MST)
+        self.assertEqual(last.get("x_api_key"), SECRET, last)
+        self.assertEqual(last.get("x_api_version"), "v9", last)
+        values = redis_strings()
+        cached = [k for k in values if ":cache:tool:" + self.tool["tool_id"] in k]
+        self.assertTrue(cached, "the tool was not cached: %s" % sorted(values))
+        for k, v in values.items():
+            self.assertNotIn(SECRET, v, "Redis key %s holds the secret in clear" % k)
+
+    def test_put_of_masked_config_keeps_secret(self):
+        tid = self.tool["tool_id"]
+        st, one = self.pl.request("GET", "/api/admin/tools/" + tid, token=self.admin)
+        self.assertEqual(st, 200, one)
+        self.assertEqual(one["config"]["headers"]["X-Api-Key"], MASK)
+        one["description"] = "Customer debt by MST (edited in the console)"
+        st, put = self.pl.request("PUT", "/api/admin/tools/" + tid, one, token=self.admin)
+        self.assertEqual(st, 200, put)
+        self.assert_masked(put, "the PUT answer")
+        rows = self.pl.sql("SELECT config::text FROM tool_configs WHERE tool_id = %s", tid)
+        self.assertNotIn("********", rows[0][0], "the mask was stored over the secret")
+        self.debt_chat(MST2)
+        last = self.pl.erp_last("/api/debt/" + MST2)
+        self.assertEqual(last.get("x_api_key"), SECRET, last)
+        # a mask for a header that has no stored value is refused, not stored
+        one["config"]["headers"]["X-Other"] = MASK
+        st, r = self.pl.request("PUT", "/api/admin/tools/" + tid, one, token=self.admin)
+        self.assertEqual(st, 400, r)
+
+    def test_unreadable_secret_fails_the_call_never_sends_sealed_text(self):
+        name = "secret_bad_" + uuid.uuid4().hex[:8]
+        st, t = self.pl.request("POST", "/api/admin/tools", {
+            "name": name, "base_type": "HTTP_GET", "description": "debt by MST",
+            "config": {"endpoint": self.pl.erp + "/api/debt/{mst}", "method": "GET",
+                       "headers": {"X-Api-Key": "placeholder"}},
+            "input_schema": SCHEMA}, token=self.admin)
+        self.assertEqual(st, 201, t)
+        # sealed with another deployment's key (what a FERNET_KEY change leaves behind)
+        bogus = Fernet(base64.urlsafe_b64encode(os.urandom(32))).encrypt(b"sk-other").decode()
+        self.pl.sql("UPDATE tool_configs SET config = jsonb_set(config, '{headers}', "
+                    "jsonb_build_object('X-Api-Key', jsonb_build_object('$secret', %s::text))) "
+                    "WHERE tool_id = %s;"
+                    "DELETE FROM agent_tools WHERE agent_id = (SELECT agent_id FROM "
+                    "agent_configs WHERE name = 'AgentDebt');"
+                    "INSERT INTO agent_tools (agent_id, tool_id, priority) SELECT agent_id, %s, 1 "
+                    "FROM agent_configs WHERE name = 'AgentDebt';"
+                    "INSERT INTO tenant_tool_permissions (tenant_id, tool_id) VALUES ('demo', %s) "
+                    "ON CONFLICT DO NOTHING;", bogus, t["tool_id"], t["tool_id"], t["tool_id"])
+        self.pl.flush_cache()
+        try:
+            mst = "0123456789-001"
+            r = self.pl.chat("What is the debt for MST %s?" % mst)
+            ev = self.pl.events(r["job_id"], timeout=120)
+            res = first(ev, "tool_result")
+            self.assertIsNotNone(res, ev)
+            self.assertFalse(res["ok"], res)
+            self.assertIn("tool_secret_unreadable", repr(res))
+            last = self.pl.erp_last("/api/debt/" + mst)
+            self.assertFalse(last.get("seen"), "the ERP got a request: %s" % last)
+        finally:
+            self.pl.sql("DELETE FROM agent_tools WHERE agent_id = (SELECT agent_id FROM "
+                        "agent_configs WHERE name = 'AgentDebt');"
+                        "INSERT INTO agent_tools (agent_id, tool_id, priority) SELECT agent_id, "
+                        "%s, 1 FROM agent_configs WHERE name = 'AgentDebt';",
+                        self.tool["tool_id"])
+            self.pl.flush_cache()
+
+
+class NoFernetKeyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        why = S.stack_env_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        cls.ing = S.Ingress(extra_env={"FERNET_KEY": ""})
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "ing"):
+            cls.ing.stop_and_check(unittest.TestCase())
+
+    def test_secret_refused_without_fernet_key_not_stored_in_clear(self):
+        name = "nokey_" + uuid.uuid4().hex[:8]
+        st, resp, _ = self.ing.request("POST", "/api/admin/tools", {
+            "name": name, "base_type": "HTTP_GET", "description": "x",
+            "config": {"endpoint": "http://127.0.0.1:1/x/{id}",
+                       "headers": {"X-Api-Key": SECRET}},
+            "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}}},
+            token=self.ing.admin_token())
+        self.assertEqual(st, 503, resp)
+        self.assertNotIn(SECRET, repr(resp))
+        rows = S.psql("SELECT count(*) FROM tool_configs WHERE name = :'a'", name)
+        self.assertEqual(rows, [["0"]])
+
+
+if __name__ == "__main__":
+    unittest.main()
