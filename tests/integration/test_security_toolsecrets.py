@@ -139,16 +139,19 @@ class ToolSecretsTest(unittest.TestCase):
     def test_cache_holds_no_clear_secret_and_backend_gets_it(self):
         self.pl.flush_cache()
         ev = self.debt_chat(MST)
-        res = first(ev, "tool_result")
-        self.assertTrue(res and res["ok"], ev)
-        last = self.pl.erp_last("/api/debt/" + MST)
-        self.assertEqual(last.get("x_api_key"), SECRET, last)
-        self.assertEqual(last.get("x_api_version"), "v9", last)
+        # the agent cached the tool (agenthub:demo:cache:tool:{id}): sealed only
         values = redis_strings()
         cached = [k for k in values if ":cache:tool:" + self.tool["tool_id"] in k]
         self.assertTrue(cached, "the tool was not cached: %s" % sorted(values))
         for k, v in values.items():
             self.assertNotIn(SECRET, v, "Redis key %s holds the secret in clear" % k)
+        self.assertIn('"$secret":"gAAAAA', values[cached[0]])
+        # and the backend got the clear value, opened just for the request
+        res = first(ev, "tool_result")
+        self.assertTrue(res and res["ok"], ev)
+        last = self.pl.erp_last("/api/debt/" + MST)
+        self.assertEqual(last.get("x_api_key"), SECRET, last)
+        self.assertEqual(last.get("x_api_version"), "v9", last)
 
     def test_put_of_masked_config_keeps_secret(self):
         tid = self.tool["tool_id"]
