@@ -180,8 +180,8 @@ static void warn_clear_secret_once(const char *tenant, const char *tool)
         snprintf(seen[nseen++], sizeof seen[0], "%s", tool);
     struct log_ctx lc = {.tenant_id = tenant};
     log_kv(LOG_WARN, &lc,
-           "tool config holds a header value in clear (a row from before sealing); it is "
-           "sealed on the tool's next admin save",
+           "tool config holds a header value in clear (a row from before sealing); run "
+           "agenthubctl tools-seal, or save the tool through the admin API, to seal it",
            "tool", tool, (char *)NULL);
 }
 

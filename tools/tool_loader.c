@@ -23,6 +23,7 @@
  * the tool is saved again through the admin API (which seals it).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,17 +167,36 @@ out:
     return rc;
 }
 
+/* Once per tool id per process (the agent loads tools on its loop thread; the lock keeps
+ * other callers safe too). */
+static void warn_clear_once(const char *tenant_id, const char *id, const char *name)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static char seen[64][37];
+    static size_t nseen;
+    int fresh = 1;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nseen && fresh; i++)
+        fresh = strcmp(seen[i], id) != 0;
+    if (fresh && nseen < sizeof seen / sizeof seen[0])
+        snprintf(seen[nseen++], sizeof seen[0], "%s", id);
+    pthread_mutex_unlock(&mu);
+    if (!fresh)
+        return;
+    struct log_ctx lc = {.tenant_id = tenant_id};
+    log_kv(LOG_WARN, &lc,
+           "tool config holds a secret in clear (a row from before sealing): the agent's tools "
+           "are not cached; run agenthubctl tools-seal or save the tool through the admin API",
+           "tool", name, (char *)NULL);
+}
+
 static void store_cache(struct rcache *r, struct pgpool *db, const char *tenant_id,
                         const char *agent_id, const struct tool_def *defs, size_t n)
 {
     char key[256];
     for (size_t i = 0; i < n; i++)
         if (tool_secret_config_has_clear(defs[i].config)) {
-            struct log_ctx lc = {.tenant_id = tenant_id};
-            log_kv(LOG_WARN, &lc,
-                   "tool config holds a secret in clear (a row from before sealing): not cached; "
-                   "save the tool through the admin API to seal it",
-                   "tool", defs[i].name, (char *)NULL);
+            warn_clear_once(tenant_id, defs[i].id, defs[i].name);
             return;
         }
     json_object *ids = json_object_new_array();

@@ -14,7 +14,7 @@ from cryptography.fernet import Fernet
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingress_support as S  # noqa: E402
-from pipeline_harness import Pipeline, stack_missing  # noqa: E402
+from pipeline_harness import BIN, Pipeline, stack_missing  # noqa: E402
 
 SECRET = "sk-secret-123"
 MST = "0123456789"
@@ -209,6 +209,35 @@ class ToolSecretsTest(unittest.TestCase):
                         "%s, 1 FROM agent_configs WHERE name = 'AgentDebt';",
                         self.tool["tool_id"])
             self.pl.flush_cache()
+
+    def test_legacy_clear_row_masked_and_sealed_by_tools_seal(self):
+        """A row from before sealing (SQL can't seal: the demo seed, older deployments) is
+        masked on read, still served (warned), never cached, and sealed by tools-seal."""
+        legacy = "sk-legacy-456"
+        rows = self.pl.sql("UPDATE tool_configs SET config = jsonb_set(config, '{headers}', "
+                           "jsonb_build_object('X-Api-Key', %s::text)) WHERE name = "
+                           "'get_shipment_status' RETURNING tool_id", legacy)
+        tid = rows[0][0]
+        self.pl.flush_cache()
+        st, one = self.pl.request("GET", "/api/admin/tools/" + tid, token=self.admin)
+        self.assertEqual(st, 200, one)
+        self.assertNotIn(legacy, repr(one))
+        self.assertEqual(one["config"]["headers"]["X-Api-Key"], MASK)
+        r = self.pl.chat("Where is my shipment VN123456789?")
+        ev = self.pl.events(r["job_id"], timeout=120)
+        self.assertTrue(first(ev, "tool_result") and first(ev, "tool_result")["ok"], ev)
+        self.assertEqual(self.pl.erp_last("/api/shipments/VN123456789").get("x_api_key"),
+                         legacy)
+        for k, v in redis_strings().items():
+            self.assertNotIn(legacy, v, "Redis key %s holds the legacy secret in clear" % k)
+        out = self.pl.run([os.path.join(BIN, "agenthubctl"),
+                           "tools-seal"], check=False)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("sealed " + tid, out.stdout)
+        self.assertNotIn(legacy, out.stdout + out.stderr)
+        cfg = self.pl.sql("SELECT config::text FROM tool_configs WHERE tool_id = %s", tid)[0][0]
+        self.assertNotIn(legacy, cfg)
+        self.assertIn('"$secret": "gAAAAA', cfg)
 
 
 class NoFernetKeyTest(unittest.TestCase):
