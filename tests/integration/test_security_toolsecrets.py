@@ -85,8 +85,13 @@ class ToolSecretsTest(unittest.TestCase):
                        "'get_shipment_status';")
             cls.pl.flush_cache()
             cls.pl.stop()
-            reports = cls.pl.sanitizer_reports()
+            reports = cls.pl.sanitizer_reports(names=list(cls.pl.procs))
             assert not reports, reports
+            # no process ever logged a secret (the ERP's own log aside: it is the backend)
+            for name in cls.pl.procs:
+                if name != "erp":
+                    for s in (SECRET, "sk-legacy-456"):
+                        assert s not in cls.pl.log(name), "%s logged a tool secret" % name
 
     @classmethod
     def create_tool(cls):
