@@ -264,6 +264,9 @@ class NoFernetKeyTest(unittest.TestCase):
         if why:
             raise unittest.SkipTest(why)
         cls.ing = S.Ingress(extra_env={"FERNET_KEY": ""})
+        cls.tenant = S.unique("nokey")
+        S.psql("INSERT INTO tenants (tenant_id, name) VALUES (:'a', :'a') "
+               "ON CONFLICT DO NOTHING", cls.tenant)
 
     @classmethod
     def tearDownClass(cls):
@@ -277,7 +280,7 @@ class NoFernetKeyTest(unittest.TestCase):
             "config": {"endpoint": "http://127.0.0.1:1/x/{id}",
                        "headers": {"X-Api-Key": SECRET}},
             "input_schema": {"type": "object", "properties": {"id": {"type": "string"}}}},
-            token=self.ing.admin_token())
+            token=self.ing.tenant_admin_token(self.tenant))
         self.assertEqual(st, 503, resp)
         self.assertNotIn(SECRET, repr(resp))
         rows = S.psql("SELECT count(*) FROM tool_configs WHERE name = :'a'", name)
