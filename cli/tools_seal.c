@@ -67,8 +67,10 @@ static int tools_seal_run(int argc, char **argv)
         rc = cli_fail("tools-seal", "database: %s", err);
         goto out;
     }
-    if (pgpool_exec(db, &res, "SELECT tool_id::text, name, config::text FROM tool_configs "
-                              "ORDER BY name", 0, NULL, err, sizeof err) != PG_OK) {
+    if (pgpool_exec(db, &res,
+                    "SELECT tool_id::text, name, config::text FROM tool_configs "
+                    "ORDER BY name",
+                    0, NULL, err, sizeof err) != PG_OK) {
         rc = cli_fail("tools-seal", "database: %s", err);
         goto out;
     }
@@ -114,8 +116,9 @@ static int tools_seal_run(int argc, char **argv)
     const char *ru = getenv("REDIS_URL");
     if (!dry && nsealed && ru && *ru) {
         if (rcache_open(&r, ru, err, sizeof err) != 0 || tools_cache_invalidate(r, NULL) < 0)
-            fprintf(stderr, "agenthubctl tools-seal: the tool caches were not dropped (%s); "
-                            "they expire within an hour\n",
+            fprintf(stderr,
+                    "agenthubctl tools-seal: the tool caches were not dropped (%s); "
+                    "they expire within an hour\n",
                     r ? "redis" : err);
     }
     printf("%d tool%s %s, %d failed\n", nsealed, nsealed == 1 ? "" : "s",

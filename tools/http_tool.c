@@ -263,9 +263,8 @@ static int start_request(struct http_call *c, char *err, size_t errlen)
                 goto oom;
             if (sr != TOOL_SECRET_OK) {
                 struct log_ctx lc = {.tenant_id = c->tenant_id};
-                log_kv(LOG_ERROR, &lc, "tool header secret does not decrypt", "tool",
-                       c->tool_name, "header", hk, "error", "tool_secret_unreadable",
-                       (char *)NULL);
+                log_kv(LOG_ERROR, &lc, "tool header secret does not decrypt", "tool", c->tool_name,
+                       "header", hk, "error", "tool_secret_unreadable", (char *)NULL);
                 snprintf(err, errlen,
                          "tool %s: tool_secret_unreadable: a header secret of the tool does not "
                          "decrypt (FERNET_KEY missing or changed)",

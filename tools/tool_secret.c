@@ -122,8 +122,8 @@ static int seal_one(void *opaque, json_object *container, const char *name, json
             /* an older row's clear value behind the mask: sealed now */
             v = cur_v;
         } else {
-            snprintf(s->err, s->errlen, "%s: the mask stands for a stored secret, and there is none",
-                     where);
+            snprintf(s->err, s->errlen,
+                     "%s: the mask stands for a stored secret, and there is none", where);
             return TOOL_SECRET_ERR_NO_CURRENT;
         }
     } else if (tool_secret_is_sealed(v)) {
@@ -160,8 +160,8 @@ static int seal_one(void *opaque, json_object *container, const char *name, json
         return TOOL_SECRET_ERR_INVALID;
     }
     if (!s->key || !*s->key) {
-        snprintf(s->err, s->errlen, "%s: FERNET_KEY is not configured, so the secret cannot be stored",
-                 where);
+        snprintf(s->err, s->errlen,
+                 "%s: FERNET_KEY is not configured, so the secret cannot be stored", where);
         return TOOL_SECRET_ERR_NO_KEY;
     }
     if (fernet_encrypt(s->key, text, len, &token) != FERNET_OK) {

@@ -93,9 +93,9 @@ static void test_mask_round_trip_keeps_stored_value(void **state)
     tool_secret_mask_config(shown);
     assert_true(tool_secret_is_mask(header(shown, "X-Api-Key")));
     assert_null(strstr(json_object_to_json_string(shown), "gAAAAA"));
-    assert_string_equal(json_object_to_json_string_ext(header(shown, "X-Api-Key"),
-                                                       JSON_C_TO_STRING_PLAIN),
-                        "{\"$secret\":\"********\",\"set\":true}");
+    assert_string_equal(
+        json_object_to_json_string_ext(header(shown, "X-Api-Key"), JSON_C_TO_STRING_PLAIN),
+        "{\"$secret\":\"********\",\"set\":true}");
 
     /* the masked config sent back: the stored token is kept as is */
     int n = -1;

@@ -5,8 +5,9 @@
  * branch); 404 {"error":{...}} for an unknown MST GET  /api/shipments/{tracking}    shipment
  * status, ETA, location, history GET  /api/orders/{order_id}       order lines and totals POST
  * /api/analysis/report         {"metric", "period"} -> figures GET  /health Test hooks: GET
- * /_last_request?path=/api/... the method, Authorization, X-API-Version and X-Api-Key headers and body of the last request to
- * that exact path (tests assert that the user's JWT arrived); {"seen":false} if none GET
+ * /_last_request?path=/api/... the method, Authorization, X-API-Version and X-Api-Key headers and
+ * body of the last request to that exact path (tests assert that the user's JWT arrived);
+ * {"seen":false} if none GET
  * /_fail?mode=ok|down|500|slow|oversize|badshape[&ms=N] fault injection for every /api/ request
  * until reset: down = 503, 500 = 500, slow = sleep ms (default 3000) first, oversize = a 2 MiB JSON
  * answer, badshape = total_debt as a string (output-schema violations) GET
