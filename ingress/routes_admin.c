@@ -206,18 +206,47 @@ static int validate_tool_allowed_hosts(struct req *r, json_object *cfg, json_obj
  * password, secret) are stored sealed with the tool-secret purpose key, never in clear. A
  * mask sent back keeps the stored value. Without FERNET_KEY a secret is refused with 503
  * (like an LLM key), never stored in clear. */
+/* scheme://authority of a tool endpoint (template), lower-cased, into out; "" when none. */
+static void endpoint_origin(json_object *cfg, char *out, size_t cap)
+{
+    json_object *e = NULL;
+    out[0] = 0;
+    if (!cfg || !json_object_object_get_ex(cfg, "endpoint", &e) ||
+        !json_object_is_type(e, json_type_string))
+        return;
+    const char *s = json_object_get_string(e), *p = strstr(s, "://");
+    size_t n = p ? (size_t)(p - s) + 3 + strcspn(p + 3, "/?#") : strlen(s);
+    if (n >= cap)
+        n = cap - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    out[n] = 0;
+}
+
 static int seal_tool_secrets(struct req *r, json_object *cfg, json_object *current)
 {
     json_object *cur_cfg = NULL;
-    char key[FERNET_KEY_B64_LEN] = "", err[256], msg[320];
+    char key[FERNET_KEY_B64_LEN] = "", err[256], msg[320], o_new[512], o_cur[512];
     const char *fk = r->app->cfg.common.fernet_key;
     int sealed = 0;
+    if (current)
+        json_object_object_get_ex(current, "config", &cur_cfg);
+    /* Like an LLM key (llm-config's key_endpoint_changed): a stored secret never follows the
+     * tool to a new host unless it is supplied again. */
+    if (cur_cfg && tool_secret_config_has_mask(cfg)) {
+        endpoint_origin(cfg, o_new, sizeof o_new);
+        endpoint_origin(cur_cfg, o_cur, sizeof o_cur);
+        if (strcmp(o_new, o_cur) != 0) {
+            reply_error(r, 409, "secret_endpoint_changed",
+                        "config.endpoint: the tool's host changed; supply its secrets again "
+                        "instead of the mask");
+            return -1;
+        }
+    }
     if (fk && *fk && fernet_purpose_key(fk, FERNET_PURPOSE_TOOL_SECRET, key) != FERNET_OK) {
         reply_error(r, 500, "internal", "cannot derive the tool secret key");
         return -1;
     }
-    if (current)
-        json_object_object_get_ex(current, "config", &cur_cfg);
     int rc = tool_secret_seal_config(cfg, cur_cfg, key, &sealed, err, sizeof err);
     explicit_bzero(key, sizeof key);
     if (rc == TOOL_SECRET_OK)

@@ -220,6 +220,22 @@ static int clear_one(void *opaque, json_object *container, const char *name, jso
     return v && !tool_secret_is_sealed(v) ? 1 : 0;
 }
 
+static int mask_found(void *opaque, json_object *container, const char *name, json_object *v,
+                      json_object *cur_v, const char *where)
+{
+    (void)opaque;
+    (void)container;
+    (void)name;
+    (void)cur_v;
+    (void)where;
+    return tool_secret_is_mask(v) ? 1 : 0;
+}
+
+int tool_secret_config_has_mask(json_object *cfg)
+{
+    return visit(cfg, NULL, mask_found, NULL) == 1;
+}
+
 int tool_secret_config_has_clear(json_object *cfg)
 {
     return visit(cfg, NULL, clear_one, NULL) == 1;

@@ -56,6 +56,9 @@ int tool_secret_seal_config(json_object *cfg, json_object *current, const char *
  * NULL-safe; cfg not an object: nothing. */
 void tool_secret_mask_config(json_object *cfg);
 
+/* 1 when cfg holds a mask at a secret member (a client keeping a stored value). */
+int tool_secret_config_has_mask(json_object *cfg);
+
 /* 1 when cfg holds a secret member still in clear (an older row). */
 int tool_secret_config_has_clear(json_object *cfg);
 

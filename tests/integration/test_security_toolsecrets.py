@@ -189,6 +189,21 @@ class ToolSecretsTest(unittest.TestCase):
         st, r = self.pl.request("PUT", "/api/admin/tools/" + tid, one, token=self.admin)
         self.assertEqual(st, 400, r)
 
+    def test_masked_secret_never_follows_the_tool_to_a_new_host(self):
+        """Keeping the mask while pointing the tool elsewhere would send the stored key
+        there (like an LLM key and its base_url): refused unless the secret is supplied."""
+        tid = self.tool["tool_id"]
+        st, one = self.pl.request("GET", "/api/admin/tools/" + tid, token=self.admin)
+        self.assertEqual(st, 200, one)
+        evil = dict(one)
+        evil["config"] = dict(one["config"], endpoint="http://127.0.0.2:%d/api/debt/{mst}"
+                              % self.pl.ports["erp"])
+        st, r = self.pl.request("PUT", "/api/admin/tools/" + tid, evil, token=self.admin)
+        self.assertEqual(st, 409, r)
+        self.assertEqual(r["error"]["code"], "secret_endpoint_changed")
+        rows = self.pl.sql("SELECT config->>'endpoint' FROM tool_configs WHERE tool_id = %s", tid)
+        self.assertEqual(rows[0][0], self.pl.erp + "/api/debt/{mst}")
+
     def test_unreadable_secret_fails_the_call_never_sends_sealed_text(self):
         name = "secret_bad_" + uuid.uuid4().hex[:8]
         st, t = self.pl.request("POST", "/api/admin/tools", {

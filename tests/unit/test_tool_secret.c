@@ -92,6 +92,8 @@ static void test_mask_round_trip_keeps_stored_value(void **state)
     json_object_deep_copy(stored, &shown, NULL);
     tool_secret_mask_config(shown);
     assert_true(tool_secret_is_mask(header(shown, "X-Api-Key")));
+    assert_true(tool_secret_config_has_mask(shown));
+    assert_false(tool_secret_config_has_mask(stored));
     assert_null(strstr(json_object_to_json_string(shown), "gAAAAA"));
     assert_string_equal(
         json_object_to_json_string_ext(header(shown, "X-Api-Key"), JSON_C_TO_STRING_PLAIN),
