@@ -72,6 +72,7 @@ struct ajob {
     int tool_failed;
     char failed_tool[65];
     int invalid_calls;            /* tool calls of the model that were not run (reply.h) */
+    long text_repaired;           /* characters of the model's answers replaced (utf8.h) */
     enum reply_fallback fallback; /* what the final answer is (reply.h) */
     char finish_reason[24];       /* of the last LLM answer */
     long in_tokens, out_tokens;
@@ -465,6 +466,8 @@ static void finalize(struct ajob *j, const char *content)
                                json_object_new_string(reply_fallback_name(j->fallback)));
     if (j->invalid_calls)
         json_object_object_add(meta, "invalid_tool_calls", json_object_new_int(j->invalid_calls));
+    if (j->text_repaired) /* pipeline_save_assistant adds what it repairs itself */
+        json_object_object_add(meta, "text_repaired", json_object_new_int64(j->text_repaired));
     if (j->nparts > 1) {
         json_object_object_add(meta, "part", json_object_new_int(j->part));
         json_object_object_add(meta, "parts", json_object_new_int(j->nparts));
@@ -745,6 +748,7 @@ static void on_llm_done(void *opaque, const struct llm_response *resp, const str
     }
     j->in_tokens += resp->input_tokens > 0 ? resp->input_tokens : 0;
     j->out_tokens += resp->output_tokens > 0 ? resp->output_tokens : 0;
+    j->text_repaired += (long)resp->repaired;
     if (resp->model) {
         free(j->model);
         j->model = strdup(resp->model);

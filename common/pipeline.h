@@ -152,6 +152,14 @@ int pipeline_refuse_inactive(const struct pipeline *p, const struct envelope *en
 int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, const char *code,
                       const char *message);
 
+/* What a failed PostgreSQL write means for a job (pgpool.h statuses):
+ *   PG_ERR_UNAVAILABLE, PG_ERR_TIMEOUT  -> "storage_unavailable", transient: retry it
+ *   PG_ERR_INVALID (22xxx), PG_ERR_CONFLICT, PG_ERR_FOREIGN_KEY (23xxx)
+ *                                       -> "invalid_data", permanent: the data was refused
+ *   PG_ERR_QUERY (anything else)        -> "storage_error", permanent
+ * Returns the job error code; *transient (may be NULL) is 1 when a retry may succeed. */
+const char *pipeline_storage_error(int pg_status, int *transient);
+
 /* Saves a checkpoint under thread id tenant_{t}__user_{u}__session_{s}. state borrowed. */
 int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, int part,
                         json_object *state);

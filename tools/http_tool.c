@@ -32,6 +32,7 @@
 #include "b64.h"
 #include "log.h"
 #include "ssrf.h"
+#include "utf8.h"
 #include "template.h"
 #include "tool_internal.h"
 
@@ -361,6 +362,23 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
         return;
     }
     json_object *result = NULL;
+    /* A backend's bytes become valid text before anything reads them (utf8.h): a Latin-1 ERP
+     * answer keeps its structure and loses only the characters it could not say. */
+    if (c->resp.len && !utf8_is_clean(c->resp.p, c->resp.len)) {
+        size_t n = 0;
+        struct utf8_report rep = {0, 0};
+        char *t = utf8_sanitize(c->resp.p, c->resp.len, &n, &rep);
+        if (!t) {
+            finish(c, NULL, "out of memory");
+            return;
+        }
+        log_kv(LOG_WARN, NULL, "tool response was not valid UTF-8; repaired", "tool", c->tool_name,
+               (char *)NULL);
+        free(c->resp.p);
+        c->resp.p = t;
+        c->resp.len = n;
+        c->resp.cap = n + 1;
+    }
     if (c->resp.len == 0) {
         result = json_object_new_object();
     } else {
