@@ -73,6 +73,10 @@ struct ajob {
     char failed_tool[65];
     int invalid_calls;            /* tool calls of the model that were not run (reply.h) */
     long text_repaired;           /* characters of the model's answers replaced (utf8.h) */
+    /* A save that failed for a transient reason (storage_unavailable) is tried again: */
+    char *save_content; /* finalize's content, kept for the retry */
+    int save_attempts;
+    long save_timer; /* > 0 while a retry is scheduled */
     enum reply_fallback fallback; /* what the final answer is (reply.h) */
     char finish_reason[24];       /* of the last LLM answer */
     long in_tokens, out_tokens;
@@ -198,6 +202,9 @@ static void ajob_free(struct ajob *j)
     free(j->model);
     if (j->dtimer > 0)
         httploop_timer_cancel(j->svc->loop, j->dtimer);
+    if (j->save_timer > 0)
+        httploop_timer_cancel(j->svc->loop, j->save_timer);
+    free(j->save_content);
     free(j->dbuf);
     free(j);
 }
@@ -413,11 +420,28 @@ static void complete_from_saved(struct ajob *j)
     PQclear(res);
 }
 
+/* Tries to save an answer this many times (3 retries, 0.2 s, 0.8 s and 3.2 s apart) when the
+ * database is unreachable; a refused answer (a data error) is not retried. */
+#define AGENT_SAVE_ATTEMPTS 4
+
+static void finalize(struct ajob *j, const char *content);
+
+static void save_retry(void *opaque)
+{
+    struct ajob *j = opaque;
+    char *content = j->save_content;
+    j->save_timer = 0;
+    j->save_content = NULL;
+    finalize(j, content);
+    free(content);
+}
+
 static void finalize(struct ajob *j, const char *content)
 {
     struct agent_svc *svc = j->svc;
     char err[256] = "", msg_id[37] = "";
     char *text = NULL, *formatted = NULL;
+    const char *given = content; /* what a retry starts from */
     if (!content || !*content)
         content = strcmp(j->language, "vi") == 0 ? "Xin lỗi, tôi không có câu trả lời."
                                                  : "Sorry, I have no answer to that.";
@@ -475,10 +499,29 @@ static void finalize(struct ajob *j, const char *content)
     int rc = pipeline_save_assistant(&svc->pl, j->env, j->part, formatted, meta, j->agent_id,
                                      msg_id, err, sizeof(err));
     if (rc < 0) {
+        int transient = 0;
+        const char *code = pipeline_storage_error(rc, &transient);
         json_object_put(meta);
         free(formatted);
         free(text);
-        fail(j, "storage_unavailable", "the answer could not be saved");
+        struct log_ctx c;
+        logctx(j->env, &c);
+        if (transient && agent_closing) {
+            release(j); /* shutting down: not finished, not committed; it is redelivered */
+            return;
+        }
+        if (transient && ++j->save_attempts < AGENT_SAVE_ATTEMPTS &&
+            (j->save_content = strdup(given ? given : "")) != NULL) {
+            long delay_ms = 200L << (2 * (j->save_attempts - 1));
+            j->save_timer = httploop_timer(svc->loop, delay_ms, save_retry, j);
+            if (j->save_timer > 0) {
+                log_kv(LOG_WARN, &c, "answer not saved; retrying", "error", err, (char *)NULL);
+                return;
+            }
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "the answer could not be saved: %s", err);
+        fail(j, code, msg);
         return;
     }
     /* Usage per tenant, day and model (best effort). */

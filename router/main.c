@@ -163,7 +163,9 @@ static void answer_unclear(struct rjob *j)
     }
     int rc = pipeline_save_assistant(&r->pl, j->env, 0, text, meta, NULL, msg_id, err, sizeof(err));
     if (rc < 0) {
-        pipeline_job_fail(&r->pl, j->env, "storage_unavailable", "the answer could not be saved");
+        char msg[400];
+        snprintf(msg, sizeof msg, "the answer could not be saved: %s", err);
+        pipeline_job_fail(&r->pl, j->env, pipeline_storage_error(rc, NULL), msg);
         goto out;
     }
     const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language};
