@@ -692,8 +692,8 @@ static void dispatch(struct ajob *j, size_t k)
     json_object_object_add(ev, "tool", json_object_new_string(c->name));
     json_object_object_add(ev, "arguments", args ? json_object_get(args) : NULL);
     /* which credential the backend gets: "tool_token" | "user_token" | "none", never it */
-    json_object_object_add(ev, "auth", json_object_new_string(t ? tool_auth_kind(&j->tctx, t)
-                                                                : "none"));
+    json_object_object_add(ev, "auth",
+                           json_object_new_string(t ? tool_auth_kind(&j->tctx, t) : "none"));
     add_part(j, ev);
     pipeline_emit(&j->svc->pl, j->env, "tool_call", ev);
     json_object_put(ev);

@@ -51,8 +51,8 @@ static int pubkey_run(int argc, char **argv)
         return cli_usage_error("tool-token-pubkey", "unexpected argument \"%s\"", argv[optind]);
     if (!keyfile)
         return cli_usage_error("tool-token-pubkey", "--key is required");
-    if (tool_token_key_load(&k, keyfile, NULL, NULL, TOOL_TOKEN_DEFAULT_TTL_S, err,
-                            sizeof err) != 0) {
+    if (tool_token_key_load(&k, keyfile, NULL, NULL, TOOL_TOKEN_DEFAULT_TTL_S, err, sizeof err) !=
+        0) {
         cli_fail("tool-token-pubkey", "%s", err);
         goto out;
     }
@@ -75,8 +75,7 @@ out:
  * registration, spelled out. */
 static struct cli_command cli_cmd_tool_token_pubkey = {
     "tool-token-pubkey", "tool-token-pubkey --key PRIV.pem",
-    "print the public key (PEM) tool backends verify per-call tool tokens with", pubkey_run,
-    NULL};
+    "print the public key (PEM) tool backends verify per-call tool tokens with", pubkey_run, NULL};
 __attribute__((constructor)) static void cli_cmd_register_tool_token_pubkey(void)
 {
     cli_register(&cli_cmd_tool_token_pubkey);

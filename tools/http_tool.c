@@ -198,8 +198,8 @@ static int set_call_token(struct http_call *c, const struct tool_ctx *ctx,
         char *aud = NULL;
         int rc = tool_token_audience(tool_cfg_str(tool->config, "jwt_audience"), c->url, &aud);
         if (rc == 0)
-            rc = tool_token_mint(ctx->tool_key, aud, ctx->user_id, ctx->tenant_id,
-                                 (long)time(NULL), &c->jwt, terr, sizeof terr);
+            rc = tool_token_mint(ctx->tool_key, aud, ctx->user_id, ctx->tenant_id, (long)time(NULL),
+                                 &c->jwt, terr, sizeof terr);
         free(aud);
         if (rc != 0) {
             struct log_ctx lc = {.tenant_id = c->tenant_id};

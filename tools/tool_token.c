@@ -151,8 +151,7 @@ out:
     return rc;
 }
 
-int tool_token_key_public_pem(const struct tool_token_key *k, char **out, char *err,
-                              size_t errlen)
+int tool_token_key_public_pem(const struct tool_token_key *k, char **out, char *err, size_t errlen)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *p = NULL;
@@ -251,8 +250,8 @@ int tool_token_mint(const struct tool_token_key *k, const char *aud, const char 
         jwt_add_grant(jwt, "sub", sub) != 0 ||
         (tenant && *tenant && jwt_add_grant(jwt, "tenant_id", tenant) != 0) ||
         jwt_add_grant(jwt, "token_use", "tool") != 0 || jwt_add_grant_int(jwt, "iat", now) != 0 ||
-        jwt_add_grant_int(jwt, "exp", now + k->ttl_s) != 0 ||
-        jwt_add_grant(jwt, "jti", jti) != 0 || (k->kid && jwt_add_header(jwt, "kid", k->kid) != 0)) {
+        jwt_add_grant_int(jwt, "exp", now + k->ttl_s) != 0 || jwt_add_grant(jwt, "jti", jti) != 0 ||
+        (k->kid && jwt_add_header(jwt, "kid", k->kid) != 0)) {
         snprintf(err, errlen, "cannot build the tool token's claims");
         goto out;
     }

@@ -48,8 +48,7 @@ void tool_token_key_free(struct tool_token_key *k);
 long tool_token_key_ttl(const struct tool_token_key *k);
 
 /* The public half as PEM ("-----BEGIN PUBLIC KEY-----", SubjectPublicKeyInfo), malloc'd. */
-int tool_token_key_public_pem(const struct tool_token_key *k, char **out, char *err,
-                              size_t errlen);
+int tool_token_key_public_pem(const struct tool_token_key *k, char **out, char *err, size_t errlen);
 
 /* The audience of a call: configured when non-empty, else url's origin
  * "scheme://host[:port]" (lower case; the port only when it is not the scheme's default).

@@ -96,9 +96,8 @@ static void test_mint_claims(void **state)
     struct tool_token_key *k = load(NULL, NULL, 60);
     char *tok = NULL, err[256] = "";
     long now = (long)time(NULL);
-    assert_int_equal(tool_token_mint(k, "https://erp.example", "user-7", "demo", now, &tok, err,
-                                     sizeof err),
-                     0);
+    assert_int_equal(
+        tool_token_mint(k, "https://erp.example", "user-7", "demo", now, &tok, err, sizeof err), 0);
     jwt_t *j = verify(tok);
     assert_string_equal(jwt_get_grant(j, "iss"), TOOL_TOKEN_DEFAULT_ISSUER);
     assert_string_equal(jwt_get_grant(j, "aud"), "https://erp.example");
@@ -116,9 +115,9 @@ static void test_mint_claims(void **state)
 
     /* a second call: a new jti */
     char *tok2 = NULL;
-    assert_int_equal(tool_token_mint(k, "https://erp.example", "user-7", "demo", now, &tok2, err,
-                                     sizeof err),
-                     0);
+    assert_int_equal(
+        tool_token_mint(k, "https://erp.example", "user-7", "demo", now, &tok2, err, sizeof err),
+        0);
     jwt_t *j2 = verify(tok2);
     assert_string_not_equal(jwt_get_grant(j2, "jti"), jti);
     jwt_free(j2);
@@ -155,8 +154,7 @@ static void test_not_verifiable_with_another_key(void **state)
     (void)state;
     struct tool_token_key *k = load(NULL, NULL, 60);
     char *tok = NULL, err[256] = "";
-    assert_int_equal(tool_token_mint(k, "a", "u", "t", (long)time(NULL), &tok, err, sizeof err),
-                     0);
+    assert_int_equal(tool_token_mint(k, "a", "u", "t", (long)time(NULL), &tok, err, sizeof err), 0);
     EVP_PKEY *other = EVP_RSA_gen(2048);
     BIO *b = BIO_new(BIO_s_mem());
     PEM_write_bio_PUBKEY(b, other);
