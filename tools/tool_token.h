@@ -18,7 +18,8 @@
  * The key is a separate RSA key pair: its public half is never in JWT_PUBLIC_KEY_FILE, and
  * the ingress refuses token_use "tool" even if it were. A backend verifies with the public
  * key (`agenthubctl tool-token-pubkey --key PRIV.pem`): alg RS256 only, iss, aud = its own
- * origin or configured audience, token_use "tool", exp (and nbf-free: iat <= now + skew).
+ * origin or configured audience, token_use "tool", exp in the future (a small leeway for
+ * clock skew), and optionally sub / tenant_id against what it serves.
  *
  * The PEM text is registered with log_add_secret() when loaded; a minted token is never
  * logged (log lines mask JWT-shaped text too).
