@@ -6,6 +6,7 @@
 #include "llm.h"
 #include "pipeline.h"
 #include "stage.h"
+#include "tool_token.h"
 
 struct agent_svc {
     struct pipeline pl;
@@ -15,6 +16,7 @@ struct agent_svc {
     const char *fernet_key;
     const char *chroma_url;
     const char *allowed_hosts;
+    struct tool_token_key *tool_key; /* TOOL_TOKEN_KEY_FILE, or NULL (tool_token.h) */
     long max_tool_iterations;
     long history_messages;
     long user_token_ttl_s;

@@ -737,6 +737,9 @@ static void dispatch(struct ajob *j, size_t k)
     json_object_object_add(ev, "id", json_object_new_string(c->id));
     json_object_object_add(ev, "tool", json_object_new_string(c->name));
     json_object_object_add(ev, "arguments", args ? json_object_get(args) : NULL);
+    /* which credential the backend gets: "tool_token" | "user_token" | "none", never it */
+    json_object_object_add(ev, "auth",
+                           json_object_new_string(t ? tool_auth_kind(&j->tctx, t) : "none"));
     add_part(j, ev);
     pipeline_emit(&j->svc->pl, j->env, "tool_call", ev);
     json_object_put(ev);
@@ -1048,7 +1051,9 @@ void agent_job_start(void *opaque, struct stage_job *job)
         }
     }
     j->tctx.tenant_id = env->tenant_id;
+    j->tctx.user_id = env->user_id[0] ? env->user_id : NULL; /* the verified token's sub */
     j->tctx.user_jwt = j->user_jwt;
+    j->tctx.tool_key = svc->tool_key;
     j->tctx.loop = svc->loop;
     j->tctx.llm = svc->llm;
     j->tctx.llm_cfg = &j->cfg;
