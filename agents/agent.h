@@ -7,6 +7,8 @@
 #include "pipeline.h"
 #include "stage.h"
 
+struct session_order;
+
 struct agent_svc {
     struct pipeline pl;
     struct httploop *loop;
@@ -20,6 +22,7 @@ struct agent_svc {
     long user_token_ttl_s;
     long llm_timeout_ms;  /* > 0: overrides the tenant config's */
     long llm_max_retries; /* >= 0: overrides the tenant config's */
+    struct session_order *order; /* NULL: no waiting (SESSION_ORDER_WAIT_MS 0) */
 };
 
 /* stage handlers */
