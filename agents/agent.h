@@ -8,6 +8,8 @@
 #include "stage.h"
 #include "tool_token.h"
 
+struct session_order;
+
 struct agent_svc {
     struct pipeline pl;
     struct httploop *loop;
@@ -22,6 +24,7 @@ struct agent_svc {
     long user_token_ttl_s;
     long llm_timeout_ms;  /* > 0: overrides the tenant config's */
     long llm_max_retries; /* >= 0: overrides the tenant config's */
+    struct session_order *order; /* NULL: no waiting (SESSION_ORDER_WAIT_MS 0) */
 };
 
 /* stage handlers */

@@ -27,6 +27,7 @@
 #include "json_field.h"
 #include "log.h"
 #include "reply.h"
+#include "session_order.h"
 #include "tool.h"
 
 struct ajob;
@@ -77,6 +78,8 @@ struct ajob {
     char *save_content; /* finalize's content, kept for the retry */
     int save_attempts;
     long save_timer; /* > 0 while a retry is scheduled */
+    long order_wait;   /* > 0 while waiting for the session's earlier jobs (session_order.h) */
+    int order_timeout; /* went on without them after SESSION_ORDER_WAIT_MS */
     enum reply_fallback fallback; /* what the final answer is (reply.h) */
     char finish_reason[24];       /* of the last LLM answer */
     long in_tokens, out_tokens;
@@ -204,6 +207,8 @@ static void ajob_free(struct ajob *j)
         httploop_timer_cancel(j->svc->loop, j->dtimer);
     if (j->save_timer > 0)
         httploop_timer_cancel(j->svc->loop, j->save_timer);
+    if (j->order_wait > 0)
+        session_order_cancel(j->svc->order, j->order_wait);
     free(j->save_content);
     free(j->dbuf);
     free(j);
@@ -490,6 +495,8 @@ static void finalize(struct ajob *j, const char *content)
                                json_object_new_string(reply_fallback_name(j->fallback)));
     if (j->invalid_calls)
         json_object_object_add(meta, "invalid_tool_calls", json_object_new_int(j->invalid_calls));
+    if (j->order_timeout)
+        json_object_object_add(meta, "session_order", json_object_new_string("timeout"));
     if (j->text_repaired) /* pipeline_save_assistant adds what it repairs itself */
         json_object_object_add(meta, "text_repaired", json_object_new_int64(j->text_repaired));
     if (j->nparts > 1) {
@@ -899,6 +906,9 @@ static char *system_prompt(struct ajob *j)
     return s;
 }
 
+static void order_ready(void *opaque, int outcome);
+static void begin_answer(struct ajob *j);
+
 void agent_job_start(void *opaque, struct stage_job *job)
 {
     struct agent_svc *svc = opaque;
@@ -1060,6 +1070,29 @@ void agent_job_start(void *opaque, struct stage_job *job)
     j->tctx.chroma_url = svc->chroma_url;
     j->tctx.allowed_hosts = svc->allowed_hosts;
 
+    /* The session's earlier jobs first: this answer comes after theirs, and its history holds
+     * them (session_order.h). */
+    if (svc->order)
+        session_order_wait(svc->order, env, order_ready, j, &j->order_wait);
+    else
+        begin_answer(j);
+}
+
+static void order_ready(void *opaque, int outcome)
+{
+    struct ajob *j = opaque;
+    j->order_wait = 0;
+    if (outcome == SESSION_ORDER_TIMEOUT)
+        j->order_timeout = 1;
+    if (agent_closing) {
+        release(j); /* not finished, not committed: it is redelivered */
+        return;
+    }
+    begin_answer(j);
+}
+
+static void begin_answer(struct ajob *j)
+{
     /* status 'running': set by load_history's statement (one round trip). */
     char *sys = system_prompt(j);
     if (!sys || msg_push(j, LLM_ROLE_SYSTEM, sys, NULL, 0, NULL, NULL) < 0 || load_history(j) < 0 ||

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "session_order.h"
 #include "config.h"
 #include "kafka.h"
 #include "log.h"
@@ -197,6 +198,12 @@ int main(int argc, char **argv)
     svc.user_token_ttl_s = g_token_ttl;
     svc.llm_timeout_ms = g_stage.llm_timeout_ms;
     svc.llm_max_retries = g_stage.llm_retries;
+    if (g_stage.session_order_wait_ms > 0 &&
+        session_order_new(&svc.order, g_common.database_url, svc.loop, svc.pl.db,
+                          g_stage.session_order_wait_ms, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "session order failed", "error", err, (char *)NULL);
+        goto out;
+    }
     struct stage_opts so = {
         .name = "agent",
         .brokers = g_common.kafka_brokers,
@@ -218,6 +225,7 @@ int main(int argc, char **argv)
     rc = stage_run_until_signal(svc.stage) == 0 ? 0 : 1;
 out:
     agent_closing = 1;
+    session_order_free(svc.order);
     llm_client_free(svc.llm);
     httploop_free(svc.loop);
     stage_free(svc.stage);

@@ -41,6 +41,7 @@ struct pipeline_stage_settings {
     char *metrics_token;
     long llm_timeout_ms;
     long llm_retries;
+    long session_order_wait_ms;
 };
 #define PIPELINE_STAGE_ENTRIES(s)                                                                  \
     {"STAGE_MAX_INFLIGHT",                                                                         \
@@ -85,9 +86,13 @@ struct pipeline_stage_settings {
          0,                                                                                        \
          "per-attempt LLM timeout overriding the tenant config's (0: keep it)",                    \
          &(s)->llm_timeout_ms},                                                                    \
+        {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                           \
+         "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries},           \
     {                                                                                              \
-        "LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                            \
-            "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries          \
+        "SESSION_ORDER_WAIT_MS", CONFIG_INT, "120000", 0, 3600000, 0,                              \
+            "how long a job waits for the earlier jobs of its session before it goes on anyway "   \
+            "(session_order.h; 0: no waiting)",                                                    \
+            &(s)->session_order_wait_ms                                                            \
     }
 
 /* A stage process's connections from its settings: the PostgreSQL pool (pg_pool
