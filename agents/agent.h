@@ -6,6 +6,9 @@
 #include "llm.h"
 #include "pipeline.h"
 #include "stage.h"
+#include "tool_token.h"
+
+struct session_order;
 
 struct agent_svc {
     struct pipeline pl;
@@ -16,11 +19,13 @@ struct agent_svc {
     const char *tool_secret_key; /* FERNET_PURPOSE_TOOL_SECRET key; NULL without FERNET_KEY */
     const char *chroma_url;
     const char *allowed_hosts;
+    struct tool_token_key *tool_key; /* TOOL_TOKEN_KEY_FILE, or NULL (tool_token.h) */
     long max_tool_iterations;
     long history_messages;
     long user_token_ttl_s;
     long llm_timeout_ms;  /* > 0: overrides the tenant config's */
     long llm_max_retries; /* >= 0: overrides the tenant config's */
+    struct session_order *order; /* NULL: no waiting (SESSION_ORDER_WAIT_MS 0) */
 };
 
 /* stage handlers */

@@ -27,6 +27,7 @@
 #include "json_field.h"
 #include "log.h"
 #include "reply.h"
+#include "session_order.h"
 #include "tool.h"
 
 struct ajob;
@@ -72,6 +73,13 @@ struct ajob {
     int tool_failed;
     char failed_tool[65];
     int invalid_calls;            /* tool calls of the model that were not run (reply.h) */
+    long text_repaired;           /* characters of the model's answers replaced (utf8.h) */
+    /* A save that failed for a transient reason (storage_unavailable) is tried again: */
+    char *save_content; /* finalize's content, kept for the retry */
+    int save_attempts;
+    long save_timer; /* > 0 while a retry is scheduled */
+    long order_wait;   /* > 0 while waiting for the session's earlier jobs (session_order.h) */
+    int order_timeout; /* went on without them after SESSION_ORDER_WAIT_MS */
     enum reply_fallback fallback; /* what the final answer is (reply.h) */
     char finish_reason[24];       /* of the last LLM answer */
     long in_tokens, out_tokens;
@@ -197,6 +205,11 @@ static void ajob_free(struct ajob *j)
     free(j->model);
     if (j->dtimer > 0)
         httploop_timer_cancel(j->svc->loop, j->dtimer);
+    if (j->save_timer > 0)
+        httploop_timer_cancel(j->svc->loop, j->save_timer);
+    if (j->order_wait > 0)
+        session_order_cancel(j->svc->order, j->order_wait);
+    free(j->save_content);
     free(j->dbuf);
     free(j);
 }
@@ -412,11 +425,28 @@ static void complete_from_saved(struct ajob *j)
     PQclear(res);
 }
 
+/* Tries to save an answer this many times (3 retries, 0.2 s, 0.8 s and 3.2 s apart) when the
+ * database is unreachable; a refused answer (a data error) is not retried. */
+#define AGENT_SAVE_ATTEMPTS 4
+
+static void finalize(struct ajob *j, const char *content);
+
+static void save_retry(void *opaque)
+{
+    struct ajob *j = opaque;
+    char *content = j->save_content;
+    j->save_timer = 0;
+    j->save_content = NULL;
+    finalize(j, content);
+    free(content);
+}
+
 static void finalize(struct ajob *j, const char *content)
 {
     struct agent_svc *svc = j->svc;
     char err[256] = "", msg_id[37] = "";
     char *text = NULL, *formatted = NULL;
+    const char *given = content; /* what a retry starts from */
     if (!content || !*content)
         content = strcmp(j->language, "vi") == 0 ? "Xin lỗi, tôi không có câu trả lời."
                                                  : "Sorry, I have no answer to that.";
@@ -465,6 +495,10 @@ static void finalize(struct ajob *j, const char *content)
                                json_object_new_string(reply_fallback_name(j->fallback)));
     if (j->invalid_calls)
         json_object_object_add(meta, "invalid_tool_calls", json_object_new_int(j->invalid_calls));
+    if (j->order_timeout)
+        json_object_object_add(meta, "session_order", json_object_new_string("timeout"));
+    if (j->text_repaired) /* pipeline_save_assistant adds what it repairs itself */
+        json_object_object_add(meta, "text_repaired", json_object_new_int64(j->text_repaired));
     if (j->nparts > 1) {
         json_object_object_add(meta, "part", json_object_new_int(j->part));
         json_object_object_add(meta, "parts", json_object_new_int(j->nparts));
@@ -472,10 +506,29 @@ static void finalize(struct ajob *j, const char *content)
     int rc = pipeline_save_assistant(&svc->pl, j->env, j->part, formatted, meta, j->agent_id,
                                      msg_id, err, sizeof(err));
     if (rc < 0) {
+        int transient = 0;
+        const char *code = pipeline_storage_error(rc, &transient);
         json_object_put(meta);
         free(formatted);
         free(text);
-        fail(j, "storage_unavailable", "the answer could not be saved");
+        struct log_ctx c;
+        logctx(j->env, &c);
+        if (transient && agent_closing) {
+            release(j); /* shutting down: not finished, not committed; it is redelivered */
+            return;
+        }
+        if (transient && ++j->save_attempts < AGENT_SAVE_ATTEMPTS &&
+            (j->save_content = strdup(given ? given : "")) != NULL) {
+            long delay_ms = 200L << (2 * (j->save_attempts - 1));
+            j->save_timer = httploop_timer(svc->loop, delay_ms, save_retry, j);
+            if (j->save_timer > 0) {
+                log_kv(LOG_WARN, &c, "answer not saved; retrying", "error", err, (char *)NULL);
+                return;
+            }
+        }
+        char msg[400];
+        snprintf(msg, sizeof msg, "the answer could not be saved: %s", err);
+        fail(j, code, msg);
         return;
     }
     /* Usage per tenant, day and model (best effort). */
@@ -691,6 +744,9 @@ static void dispatch(struct ajob *j, size_t k)
     json_object_object_add(ev, "id", json_object_new_string(c->id));
     json_object_object_add(ev, "tool", json_object_new_string(c->name));
     json_object_object_add(ev, "arguments", args ? json_object_get(args) : NULL);
+    /* which credential the backend gets: "tool_token" | "user_token" | "none", never it */
+    json_object_object_add(ev, "auth",
+                           json_object_new_string(t ? tool_auth_kind(&j->tctx, t) : "none"));
     add_part(j, ev);
     pipeline_emit(&j->svc->pl, j->env, "tool_call", ev);
     json_object_put(ev);
@@ -745,6 +801,7 @@ static void on_llm_done(void *opaque, const struct llm_response *resp, const str
     }
     j->in_tokens += resp->input_tokens > 0 ? resp->input_tokens : 0;
     j->out_tokens += resp->output_tokens > 0 ? resp->output_tokens : 0;
+    j->text_repaired += (long)resp->repaired;
     if (resp->model) {
         free(j->model);
         j->model = strdup(resp->model);
@@ -848,6 +905,9 @@ static char *system_prompt(struct ajob *j)
         snprintf(s, n, "%s\n\n%s\n%s\n%s", tmpl ? tmpl : "", fmt, lang, tools);
     return s;
 }
+
+static void order_ready(void *opaque, int outcome);
+static void begin_answer(struct ajob *j);
 
 void agent_job_start(void *opaque, struct stage_job *job)
 {
@@ -1001,7 +1061,9 @@ void agent_job_start(void *opaque, struct stage_job *job)
         }
     }
     j->tctx.tenant_id = env->tenant_id;
+    j->tctx.user_id = env->user_id[0] ? env->user_id : NULL; /* the verified token's sub */
     j->tctx.user_jwt = j->user_jwt;
+    j->tctx.tool_key = svc->tool_key;
     j->tctx.loop = svc->loop;
     j->tctx.llm = svc->llm;
     j->tctx.llm_cfg = &j->cfg;
@@ -1009,6 +1071,29 @@ void agent_job_start(void *opaque, struct stage_job *job)
     j->tctx.allowed_hosts = svc->allowed_hosts;
     j->tctx.tool_secret_key = svc->tool_secret_key;
 
+    /* The session's earlier jobs first: this answer comes after theirs, and its history holds
+     * them (session_order.h). */
+    if (svc->order)
+        session_order_wait(svc->order, env, order_ready, j, &j->order_wait);
+    else
+        begin_answer(j);
+}
+
+static void order_ready(void *opaque, int outcome)
+{
+    struct ajob *j = opaque;
+    j->order_wait = 0;
+    if (outcome == SESSION_ORDER_TIMEOUT)
+        j->order_timeout = 1;
+    if (agent_closing) {
+        release(j); /* not finished, not committed: it is redelivered */
+        return;
+    }
+    begin_answer(j);
+}
+
+static void begin_answer(struct ajob *j)
+{
     /* status 'running': set by load_history's statement (one round trip). */
     char *sys = system_prompt(j);
     if (!sys || msg_push(j, LLM_ROLE_SYSTEM, sys, NULL, 0, NULL, NULL) < 0 || load_history(j) < 0 ||

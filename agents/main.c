@@ -19,11 +19,13 @@
 #include <string.h>
 
 #include "agent.h"
+#include "session_order.h"
 #include "config.h"
 #include "fernet.h"
 #include "kafka.h"
 #include "log.h"
 #include "ssrf.h"
+#include "tool_token.h"
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
@@ -32,6 +34,10 @@ static char *g_allowed_hosts;
 static long g_max_iter = 4;
 static long g_history = 10;
 static long g_token_ttl = 3600;
+static char *g_tool_key_file;
+static char *g_tool_iss;
+static long g_tool_ttl = TOOL_TOKEN_DEFAULT_TTL_S;
+static char *g_tool_kid;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -47,6 +53,17 @@ static const struct config_entry g_config[] = {
      "comma-separated host:port pairs exempt from the tools' SSRF guard (e.g. 127.0.0.1:18090 "
      "for a local ERP; a bare host is refused at start)",
      &g_allowed_hosts},
+    {"TOOL_TOKEN_KEY_FILE", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
+     "PEM RSA private key (2048+ bits) that signs a per-call token for inject_jwt tools "
+     "(token_use tool, aud = the tool's jwt_audience or endpoint origin); its public key is "
+     "never in JWT_PUBLIC_KEY_FILE. Unset: the user's token only when jwt_audience is its aud",
+     &g_tool_key_file},
+    {"TOOL_TOKEN_ISSUER", CONFIG_STRING, TOOL_TOKEN_DEFAULT_ISSUER, 0, 0, 0,
+     "iss claim of the per-call tool tokens", &g_tool_iss},
+    {"TOOL_TOKEN_TTL_S", CONFIG_INT, "60", TOOL_TOKEN_MIN_TTL_S, TOOL_TOKEN_MAX_TTL_S, 0,
+     "lifetime of a per-call tool token (exp - iat), seconds", &g_tool_ttl},
+    {"TOOL_TOKEN_KID", CONFIG_STRING, "", 0, 0, 0,
+     "kid header of the per-call tool tokens (empty: none)", &g_tool_kid},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -110,6 +127,18 @@ int main(int argc, char **argv)
                err, (char *)NULL);
         rc = 2;
         goto out;
+    }
+
+    if (g_tool_key_file && *g_tool_key_file) {
+        if (tool_token_key_load(&svc.tool_key, g_tool_key_file, g_tool_iss, g_tool_kid, g_tool_ttl,
+                                err, sizeof(err)) != 0) {
+            log_kv(LOG_ERROR, NULL, "TOOL_TOKEN_KEY_FILE is not usable", "error", err,
+                   (char *)NULL);
+            rc = 2;
+            goto out;
+        }
+        log_kv(LOG_INFO, NULL, "inject_jwt tools get per-call tool tokens", "iss",
+               g_tool_iss && *g_tool_iss ? g_tool_iss : TOOL_TOKEN_DEFAULT_ISSUER, (char *)NULL);
     }
 
     topics = calloc((size_t)argc + 1, sizeof(char *));
@@ -176,6 +205,12 @@ int main(int argc, char **argv)
     svc.user_token_ttl_s = g_token_ttl;
     svc.llm_timeout_ms = g_stage.llm_timeout_ms;
     svc.llm_max_retries = g_stage.llm_retries;
+    if (g_stage.session_order_wait_ms > 0 &&
+        session_order_new(&svc.order, g_common.database_url, svc.loop, svc.pl.db,
+                          g_stage.session_order_wait_ms, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "session order failed", "error", err, (char *)NULL);
+        goto out;
+    }
     struct stage_opts so = {
         .name = "agent",
         .brokers = g_common.kafka_brokers,
@@ -197,10 +232,12 @@ int main(int argc, char **argv)
     rc = stage_run_until_signal(svc.stage) == 0 ? 0 : 1;
 out:
     agent_closing = 1;
+    session_order_free(svc.order);
     llm_client_free(svc.llm);
     httploop_free(svc.loop);
     stage_free(svc.stage);
     pipeline_close(&svc.pl);
+    tool_token_key_free(svc.tool_key);
     for (size_t i = 0; topics && i < ntopics; i++)
         free(topics[i]);
     free(topics);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "jobevents.h"
+#include "json_text.h"
 #include "log.h"
+#include "utf8.h"
 
 static void ctx_of(const struct envelope *env, struct log_ctx *c, char trace[33])
 {
@@ -34,6 +36,16 @@ static json_object *cache_get_json(const struct pipeline *p, const char *key)
     }
     free(val);
     return o;
+}
+
+/* A repaired copy of s (utf8.h); *repaired (may be NULL) gets the count. NULL: no memory. */
+static char *text_repair_dup(const char *s, long *repaired)
+{
+    struct utf8_report rep = {0, 0};
+    char *t = utf8_sanitize(s, strlen(s), NULL, &rep);
+    if (repaired)
+        *repaired = (long)(rep.invalid + rep.controls);
+    return t;
 }
 
 static void cache_put_json(const struct pipeline *p, const char *key, json_object *o, int ttl)
@@ -259,6 +271,7 @@ int pipeline_emit(const struct pipeline *p, const struct envelope *env, const ch
 {
     if (!p->rc)
         return 0;
+    json_text_repair(data); /* events are JSON: valid text only */
     int rc = jobevents_emit(p->rc, p->producer, env, event, data, NULL, 0);
     if (rc != 0) {
         struct log_ctx c;
@@ -295,9 +308,27 @@ int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env
     int rc;
     msg_id[0] = '\0';
     snprintf(partbuf, sizeof(partbuf), "%d", part);
+    /* Stored text is valid text (utf8.h, json_text.h): what a model or a tool sent is repaired
+     * here, the last stop before PostgreSQL, and the repair is recorded in the metadata. */
+    long repaired = 0;
+    char *clean = content ? text_repair_dup(content, &repaired) : NULL;
+    if (content && !clean) {
+        if (err && errlen)
+            snprintf(err, errlen, "out of memory");
+        return PG_ERR_QUERY;
+    }
+    if (metadata) {
+        long n = json_text_repair(metadata);
+        repaired += n > 0 ? n : 0;
+        json_object *prev;
+        if (repaired > 0 && json_object_object_get_ex(metadata, "text_repaired", &prev))
+            repaired += json_object_get_int64(prev); /* what the caller repaired before */
+        if (repaired > 0)
+            json_object_object_add(metadata, "text_repaired", json_object_new_int64(repaired));
+    }
     const char *meta =
         metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
-    const char *params[] = {env->session_id, env->tenant_id, content, meta,
+    const char *params[] = {env->session_id, env->tenant_id, clean, meta,
                             env->job_id,     partbuf,        agent_id};
     /* One round trip: the message (unless this part has one) and the session's bookkeeping. */
     rc = pgpool_exec(p->db, &res,
@@ -321,6 +352,7 @@ int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env
     }
 out:
     PQclear(res);
+    free(clean);
     return rc;
 }
 
@@ -330,10 +362,12 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
 {
     PGresult *res = NULL;
     char err[256];
-    const char *meta =
-        metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
+    char *clean = response ? text_repair_dup(response, NULL) : NULL;
+    if (response && !clean)
+        return PG_ERR_QUERY;
+    const char *meta = metadata ? json_text_clean_string(metadata, NULL) : "{}";
     const char *params[] = {env->job_id, env->tenant_id,
-                            response,    meta,
+                            clean,       meta,
                             agent,       message_id && message_id[0] ? message_id : NULL};
     int rc = pgpool_exec(p->db, &res,
                          "UPDATE jobs SET status = 'done', response = $3, metadata = $4::jsonb, "
@@ -354,7 +388,7 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
         goto out;
     }
     json_object *data = json_object_new_object();
-    json_object_object_add(data, "response", json_object_new_string(response));
+    json_object_object_add(data, "response", json_object_new_string(clean ? clean : ""));
     json_object_object_add(data, "agent", agent ? json_object_new_string(agent) : NULL);
     json_object_object_add(data, "metadata",
                            metadata ? json_object_get(metadata) : json_object_new_object());
@@ -367,6 +401,7 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
     rc = 1;
 out:
     PQclear(res);
+    free(clean);
     return rc;
 }
 
@@ -377,12 +412,12 @@ int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, cons
     char err[256];
     char msg[512];
     snprintf(msg, sizeof(msg), "%s", message ? message : "");
+    msg[strlen(msg) - utf8_partial_tail(msg, strlen(msg))] = '\0'; /* a cut never splits a char */
     log_redact(msg, sizeof(msg));
     json_object *e = json_object_new_object();
     json_object_object_add(e, "code", json_object_new_string(code));
     json_object_object_add(e, "message", json_object_new_string(msg));
-    const char *params[] = {env->job_id, env->tenant_id,
-                            json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN)};
+    const char *params[] = {env->job_id, env->tenant_id, json_text_clean_string(e, NULL)};
     int rc = pgpool_exec(p->db, &res,
                          "UPDATE jobs SET status = 'error', error = $3::jsonb, updated_at = now() "
                          "WHERE job_id = $1 AND tenant_id = $2 AND status NOT IN ('done', 'error') "
@@ -423,8 +458,7 @@ int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, in
     char thread[300], cid[64], err[256];
     pipeline_thread_id(env, thread, sizeof(thread));
     snprintf(cid, sizeof(cid), "%s:%d", env->job_id, part);
-    const char *params[] = {thread, cid, env->tenant_id,
-                            json_object_to_json_string_ext(state, JSON_C_TO_STRING_PLAIN)};
+    const char *params[] = {thread, cid, env->tenant_id, json_text_clean_string(state, NULL)};
     int rc = pgpool_exec(p->db, NULL,
                          "INSERT INTO checkpoints (thread_id, checkpoint_id, tenant_id, "
                          "parent_checkpoint_id, state) VALUES ($1, $2, $3, "
@@ -461,4 +495,28 @@ int pipeline_refuse_inactive(const struct pipeline *p, const struct envelope *en
         return 0;
     pipeline_job_fail(p, env, "tenant_inactive", "this tenant is inactive");
     return 1;
+}
+
+const char *pipeline_storage_error(int pg_status, int *transient)
+{
+    int t = 0;
+    const char *code;
+    switch (pg_status) {
+    case PG_ERR_UNAVAILABLE:
+    case PG_ERR_TIMEOUT:
+        code = "storage_unavailable";
+        t = 1;
+        break;
+    case PG_ERR_INVALID:
+    case PG_ERR_CONFLICT:
+    case PG_ERR_FOREIGN_KEY:
+        code = "invalid_data";
+        break;
+    default:
+        code = "storage_error";
+        break;
+    }
+    if (transient)
+        *transient = t;
+    return code;
 }

@@ -41,6 +41,7 @@ struct pipeline_stage_settings {
     char *metrics_token;
     long llm_timeout_ms;
     long llm_retries;
+    long session_order_wait_ms;
 };
 #define PIPELINE_STAGE_ENTRIES(s)                                                                  \
     {"STAGE_MAX_INFLIGHT",                                                                         \
@@ -85,9 +86,13 @@ struct pipeline_stage_settings {
          0,                                                                                        \
          "per-attempt LLM timeout overriding the tenant config's (0: keep it)",                    \
          &(s)->llm_timeout_ms},                                                                    \
+        {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                           \
+         "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries},           \
     {                                                                                              \
-        "LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                            \
-            "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries          \
+        "SESSION_ORDER_WAIT_MS", CONFIG_INT, "120000", 0, 3600000, 0,                              \
+            "how long a job waits for the earlier jobs of its session before it goes on anyway "   \
+            "(session_order.h; 0: no waiting)",                                                    \
+            &(s)->session_order_wait_ms                                                            \
     }
 
 /* A stage process's connections from its settings: the PostgreSQL pool (pg_pool
@@ -151,6 +156,14 @@ int pipeline_refuse_inactive(const struct pipeline *p, const struct envelope *en
 
 int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, const char *code,
                       const char *message);
+
+/* What a failed PostgreSQL write means for a job (pgpool.h statuses):
+ *   PG_ERR_UNAVAILABLE, PG_ERR_TIMEOUT  -> "storage_unavailable", transient: retry it
+ *   PG_ERR_INVALID (22xxx), PG_ERR_CONFLICT, PG_ERR_FOREIGN_KEY (23xxx)
+ *                                       -> "invalid_data", permanent: the data was refused
+ *   PG_ERR_QUERY (anything else)        -> "storage_error", permanent
+ * Returns the job error code; *transient (may be NULL) is 1 when a retry may succeed. */
+const char *pipeline_storage_error(int pg_status, int *transient);
 
 /* Saves a checkpoint under thread id tenant_{t}__user_{u}__session_{s}. state borrowed. */
 int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, int part,

@@ -47,7 +47,7 @@ static size_t seq_len(const unsigned char *s, size_t len, size_t i, size_t *bad)
 
 static int control(unsigned char c)
 {
-    return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F;
+    return (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != '\f') || c == 0x7F;
 }
 
 char *utf8_sanitize(const char *in, size_t len, size_t *outlen, struct utf8_report *rep)

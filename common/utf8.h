@@ -7,7 +7,8 @@
  *   - every maximal ill-formed subsequence (a stray continuation byte, a sequence cut short,
  *     an overlong form, a surrogate, a code point above U+10FFFF) becomes one U+FFFD, the
  *     practice of Unicode §3.9 and the WHATWG decoder;
- *   - NUL and the other C0 control characters but TAB, LF and CR, and DEL, become U+FFFD;
+ *   - NUL and the other C0 control characters but TAB, LF, CR and FF (the OCR text's page
+ *     separator), and DEL, become U+FFFD;
  *   - everything else is copied as it is.
  * The counts go to an optional report, so the caller can record in the metadata that a text
  * was repaired. utf8_cut() finds where to cut a text so that no character is split.

@@ -26,6 +26,7 @@
 #include "pipeline.h"
 #include "rcache.h"
 #include "route.h"
+#include "session_order.h"
 #include "stage.h"
 
 static struct config_common g_common;
@@ -47,6 +48,7 @@ static const struct config_entry g_config[] = {
 
 struct router {
     struct pipeline pl;
+    struct session_order *order; /* NULL: no waiting (SESSION_ORDER_WAIT_MS 0) */
     struct httploop *loop;
     struct llm_client *llm;
     struct stage *stage;
@@ -55,6 +57,7 @@ struct router {
 };
 
 struct rjob {
+    long order_wait; /* > 0 while an UNCLEAR answer waits for the session's earlier jobs */
     struct router *r;
     struct stage_job *job;
     const struct envelope *env;
@@ -113,6 +116,8 @@ static void rjob_free(struct rjob *j)
 {
     if (!j)
         return;
+    if (j->order_wait > 0)
+        session_order_cancel(j->r->order, j->order_wait);
     free(j->message);
     free(j->user_token);
     json_object_put(j->agents);
@@ -140,7 +145,26 @@ static int ensure_topic(struct router *r, const char *agent, char *err, size_t e
 }
 
 /* Ends the job with the clarifying answer (UNCLEAR, or a tenant without agents). */
+static void answer_unclear_now(struct rjob *j);
+
+static void unclear_ready(void *opaque, int outcome)
+{
+    struct rjob *j = opaque;
+    (void)outcome; /* after a timeout the answer goes out anyway (session_order.h) */
+    j->order_wait = 0;
+    answer_unclear_now(j);
+}
+
+/* The clarifying answer comes after the session's earlier answers, like an agent's. */
 static void answer_unclear(struct rjob *j)
+{
+    if (j->r->order)
+        session_order_wait(j->r->order, j->env, unclear_ready, j, &j->order_wait);
+    else
+        answer_unclear_now(j);
+}
+
+static void answer_unclear_now(struct rjob *j)
 {
     struct router *r = j->r;
     char err[256] = "", msg_id[37] = "";
@@ -163,7 +187,9 @@ static void answer_unclear(struct rjob *j)
     }
     int rc = pipeline_save_assistant(&r->pl, j->env, 0, text, meta, NULL, msg_id, err, sizeof(err));
     if (rc < 0) {
-        pipeline_job_fail(&r->pl, j->env, "storage_unavailable", "the answer could not be saved");
+        char msg[400];
+        snprintf(msg, sizeof msg, "the answer could not be saved: %s", err);
+        pipeline_job_fail(&r->pl, j->env, pipeline_storage_error(rc, NULL), msg);
         goto out;
     }
     const char *lp[] = {j->env->job_id, j->env->tenant_id, j->language};
@@ -425,6 +451,12 @@ static void start_job(void *opaque, struct stage_job *job)
     /* A tenant deactivated after the ingress accepted the job: no LLM call. */
     if (pipeline_refuse_inactive(&r->pl, env))
         goto finish;
+    /* The job's place in its session (session_order.h): this process takes the session's
+     * requests one at a time, in the order they were accepted. */
+    long seq = 0;
+    if (r->order && session_order_assign(r->pl.db, env, &seq, err, sizeof(err)) < 0)
+        log_kv(LOG_WARN, &c, "session order: job not numbered; it will not wait", "error", err,
+               (char *)NULL);
     j->language = language_detect(j->message, strlen(j->message));
     if (pipeline_tenant_agents(&r->pl, env->tenant_id, &j->agents, err, sizeof(err)) < 0) {
         pipeline_job_fail(&r->pl, env, "storage_unavailable",
@@ -500,6 +532,12 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
+    if (g_stage.session_order_wait_ms > 0 &&
+        session_order_new(&r.order, g_common.database_url, r.loop, r.pl.db,
+                          g_stage.session_order_wait_ms, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "session order failed", "error", err, (char *)NULL);
+        goto out;
+    }
     const char *topics[] = {KAFKA_TOPIC_CHAT_REQUESTS};
     kafka_topic_ensure(r.pl.producer, KAFKA_TOPIC_CHAT_REQUESTS, 0, 5000, err, sizeof(err));
     kafka_topic_ensure(r.pl.producer, KAFKA_TOPIC_DLQ, 0, 5000, err, sizeof(err));
@@ -528,6 +566,7 @@ out:
      * messages still awaited, whose reports stage_free then runs to release those jobs; they
      * post through the loop, which therefore outlives both. */
     llm_client_free(r.llm);
+    session_order_free(r.order);
     kafka_producer_free(r.pl.producer);
     r.pl.producer = NULL;
     stage_free(r.stage);

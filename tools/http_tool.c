@@ -14,11 +14,14 @@
  *   body_template       JSON template for POST/PUT/PATCH (template.h); default: the args
  *   timeout_ms          default 10000, at most 60000
  *   max_response_bytes  default 1 MiB; a bigger response is an error, never truncated
- *   inject_jwt          send "Authorization: Bearer <the user's JWT>", ONLY when the tool's
- *                       jwt_audience equals the aud the user's token was issued for (a
- *                       backend then gets a token meant for it, never one AgentHub itself
- *                       accepts). Otherwise no Authorization header is sent and a warning
- *                       is logged once per tool (never the token).
+ *   inject_jwt          send "Authorization: Bearer <token>" to the endpoint's origin. With
+ *                       a tool-token key (TOOL_TOKEN_KEY_FILE, tool_token.h) the token is
+ *                       minted for this call: RS256, aud = jwt_audience or the endpoint's
+ *                       origin, sub = the user, tenant_id, token_use "tool", exp = iat +
+ *                       TOOL_TOKEN_TTL_S; AgentHub itself refuses it. Without a key, the
+ *                       user's own JWT, ONLY when the tool's jwt_audience equals the aud it
+ *                       was issued for; otherwise no Authorization header is sent and a
+ *                       warning is logged once per tool (never the token).
  *   jwt_audience        the audience of the tool's backend (see inject_jwt)
  *   allowed_hosts       comma-separated host:port pairs exempt from the SSRF guard (ssrf.h)
  *
@@ -33,13 +36,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "b64.h"
 #include "log.h"
 #include "ssrf.h"
+#include "utf8.h"
 #include "template.h"
 #include "tool_internal.h"
 #include "tool_secret.h"
+#include "tool_token.h"
 
 struct http_call {
     char *tool_name;
@@ -200,6 +206,58 @@ static void warn_no_token_once(const char *tenant, const char *tool)
            "inject_jwt tool: the user's token is not sent (its aud is not the tool's "
            "jwt_audience); the backend gets no Authorization header",
            "tool", tool, (char *)NULL);
+}
+
+const char *tool_auth_kind(const struct tool_ctx *ctx, const struct tool_def *tool)
+{
+    if (!ctx || !tool || !tool->base_type ||
+        (strcmp(tool->base_type, "HTTP_GET") != 0 && strcmp(tool->base_type, "HTTP_POST") != 0) ||
+        !tool_cfg_bool(tool->config, "inject_jwt", 0))
+        return "none";
+    if (ctx->tool_key)
+        return ctx->user_id && *ctx->user_id ? "tool_token" : "none";
+    if (ctx->user_jwt && *ctx->user_jwt && header_value_ok(ctx->user_jwt) &&
+        jwt_aud_is(ctx->user_jwt, tool_cfg_str(tool->config, "jwt_audience")))
+        return "user_token";
+    return "none";
+}
+
+/* The Authorization token of an inject_jwt call into c->jwt (tool_auth_kind's choice), once
+ * c->url is the first URL. Never falls back to the user's token when minting fails. */
+static int set_call_token(struct http_call *c, const struct tool_ctx *ctx,
+                          const struct tool_def *tool, char *err, size_t errlen)
+{
+    const char *kind = tool_auth_kind(ctx, tool);
+    char terr[160] = "cannot build the token's audience";
+    if (strcmp(kind, "tool_token") == 0) {
+        char *aud = NULL;
+        int rc = tool_token_audience(tool_cfg_str(tool->config, "jwt_audience"), c->url, &aud);
+        if (rc == 0)
+            rc = tool_token_mint(ctx->tool_key, aud, ctx->user_id, ctx->tenant_id, (long)time(NULL),
+                                 &c->jwt, terr, sizeof terr);
+        free(aud);
+        if (rc != 0) {
+            struct log_ctx lc = {.tenant_id = c->tenant_id};
+            log_kv(LOG_ERROR, &lc, "tool token not minted; the call is not made", "tool",
+                   c->tool_name, "error", terr, (char *)NULL);
+            snprintf(err, errlen, "tool %s: cannot sign the tool token", c->tool_name);
+            return rc;
+        }
+        return 0;
+    }
+    if (strcmp(kind, "user_token") == 0) {
+        /* the user's token was issued for this backend (jwt_audience == its aud) */
+        return (c->jwt = strdup(ctx->user_jwt)) ? 0 : -ENOMEM;
+    }
+    if (tool_cfg_bool(tool->config, "inject_jwt", 0)) {
+        if (ctx->user_jwt && *ctx->user_jwt && !header_value_ok(ctx->user_jwt)) {
+            snprintf(err, errlen, "tool %s: the user's token is malformed", tool->name);
+            return -EINVAL;
+        }
+        if (!ctx->tool_key) /* with a key, "none" means a job without a user: nothing to say */
+            warn_no_token_once(ctx->tenant_id, c->tool_name);
+    }
+    return 0;
 }
 
 static void finish(struct http_call *c, json_object *result, const char *error)
@@ -421,6 +479,23 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
         return;
     }
     json_object *result = NULL;
+    /* A backend's bytes become valid text before anything reads them (utf8.h): a Latin-1 ERP
+     * answer keeps its structure and loses only the characters it could not say. */
+    if (c->resp.len && !utf8_is_clean(c->resp.p, c->resp.len)) {
+        size_t n = 0;
+        struct utf8_report rep = {0, 0};
+        char *t = utf8_sanitize(c->resp.p, c->resp.len, &n, &rep);
+        if (!t) {
+            finish(c, NULL, "out of memory");
+            return;
+        }
+        log_kv(LOG_WARN, NULL, "tool response was not valid UTF-8; repaired", "tool", c->tool_name,
+               (char *)NULL);
+        free(c->resp.p);
+        c->resp.p = t;
+        c->resp.len = n;
+        c->resp.cap = n + 1;
+    }
     if (c->resp.len == 0) {
         result = json_object_new_object();
     } else {
@@ -559,21 +634,6 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
         c->headers = json_object_get(h);
     if (!c->tool_name)
         goto oom;
-    if (tool_cfg_bool(cfg, "inject_jwt", 0) && ctx->user_jwt && *ctx->user_jwt) {
-        if (!header_value_ok(ctx->user_jwt)) {
-            snprintf(err, errlen, "tool %s: the user's token is malformed", tool->name);
-            rc = -EINVAL;
-            goto out;
-        }
-        /* Never the user's AgentHub token to a backend it was not issued for: it would be
-         * replayable against AgentHub itself. */
-        if (jwt_aud_is(ctx->user_jwt, tool_cfg_str(cfg, "jwt_audience"))) {
-            if (!(c->jwt = strdup(ctx->user_jwt)))
-                goto oom;
-        } else {
-            warn_no_token_once(ctx->tenant_id, c->tool_name);
-        }
-    }
 
     const char *m = tool_cfg_str(cfg, "method");
     if (!m)
@@ -623,6 +683,13 @@ int http_tool_start(const struct tool_ctx *ctx, const struct tool_def *tool, jso
     if (!(c->origin = url_origin(c->url))) {
         snprintf(err, errlen, "tool %s: endpoint is not a valid URL", tool->name);
         rc = -EINVAL;
+        goto out;
+    }
+    /* Never the user's AgentHub token to a backend it was not issued for: it would be
+     * replayable against AgentHub itself. */
+    if ((rc = set_call_token(c, ctx, tool, err, errlen)) != 0) {
+        if (rc == -ENOMEM)
+            goto oom;
         goto out;
     }
     if ((rc = start_request(c, err, errlen)) != 0)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
 #include "httploop.h"
 
 #define EMBED_BATCH 64
@@ -262,6 +263,7 @@ int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct
     json_object **metas = NULL;
     float *vecs = NULL;
     json_object *where = NULL;
+    char *clean = NULL;
     int rc;
 
     if (nchunks)
@@ -278,7 +280,11 @@ int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct
         snprintf(err, errlen, "document larger than %ld bytes", KNOWLEDGE_MAX_DOC_BYTES);
         return -E2BIG;
     }
-    if ((rc = knowledge_chunk(text, len, 0, 0, &chunks, &n)) != 0) {
+    /* Chunks are stored, embedded and quoted back to models: valid text only (utf8.h). A
+     * document in Latin-1 or with NULs loses those bytes, not the whole document. */
+    clean = utf8_sanitize(text, len, &len, NULL);
+    if (!clean || (rc = knowledge_chunk(clean, len, 0, 0, &chunks, &n)) != 0) {
+        rc = -ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto out;
     }
@@ -337,5 +343,6 @@ out:
     free(vecs);
     json_object_put(where);
     knowledge_chunks_free(chunks, n);
+    free(clean);
     return rc;
 }

@@ -8,6 +8,7 @@
  * Result: {"text": "...", "chars": N, "lang": "eng+vie"}.
  */
 #include "ocr.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <leptonica/allheaders.h>
@@ -224,8 +225,14 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
         t = NULL;
         pixDestroy(&pix);
     }
-    *text = out;
-    out = NULL;
+    /* Recognised text is stored and quoted to models: valid text only (utf8.h; the form
+     * feeds between pages are kept). */
+    *text = out ? utf8_sanitize(out, outlen, NULL, NULL) : NULL;
+    if (out && !*text) {
+        snprintf(err, errlen, "ocr: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
     if (pages)
         *pages = npages;
     rc = 0;

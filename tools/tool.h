@@ -1,7 +1,8 @@
 /* tool.h — the tools an agent may call (seed "Tool Loading System").
  *
  * Base types: HTTP_GET, HTTP_POST (endpoint template, URL-encoded parameters, headers,
- * body_template, timeout, response size cap, the user's JWT when inject_jwt, SSRF guard),
+ * body_template, timeout, response size cap, a per-call tool token or the audience-bound
+ * user JWT when inject_jwt, SSRF guard),
  * RAG (the tenant's ChromaDB collection), OCR. Arguments are validated against the tool's
  * input JSON Schema before any call; output against its output schema.
  */
@@ -29,10 +30,17 @@ struct tool_def {
     int priority;
 };
 
+struct tool_token_key;
+
 /* What a tool call may use; everything borrowed. */
 struct tool_ctx {
     const char *tenant_id;
+    const char *user_id;  /* the user the job runs for (the verified sub); may be NULL */
     const char *user_jwt; /* the caller's token for inject_jwt; may be NULL */
+    /* TOOL_TOKEN_KEY_FILE: with it, an inject_jwt tool gets a token minted for its backend
+     * per call (tool_token.h) and never the user's; NULL: the user's token only when the
+     * tool's jwt_audience is its aud. */
+    const struct tool_token_key *tool_key;
     struct httploop *loop;
     struct llm_client *llm; /* embeddings for RAG */
     const struct llm_config *llm_cfg;
@@ -60,6 +68,11 @@ typedef void (*tool_done_cb)(void *opaque, json_object *result, const char *erro
  * Config keys per base type: tools/http_tool.c, tools/rag.c, tools/ocr.c. */
 int tool_invoke(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                 tool_done_cb cb, void *opaque, char *err, size_t errlen);
+
+/* What a call of tool would send as its Authorization header, for the tool_call event:
+ * "tool_token" (minted per call), "user_token" (the user's own, its aud being the tool's
+ * jwt_audience), or "none". Never the token itself. */
+const char *tool_auth_kind(const struct tool_ctx *ctx, const struct tool_def *tool);
 
 /* The agent's tools for a tenant: agent_tools by priority ASC, only tools the tenant is
  * permitted (tenant_tool_permissions.enabled), at most TOOL_MAX_PER_AGENT; Redis-cached per

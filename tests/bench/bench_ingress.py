@@ -307,8 +307,11 @@ def main():
     want = int(os.environ.get("BENCH_SSE_STREAMS", "5000"))
     conn_list = [int(x) for x in
                  os.environ.get("BENCH_CHAT_CONNECTIONS", "16,64,256,1024").split(",") if x.strip()]
+    # One bench user holds every stream: the fair-share caps (per user, per tenant) are a
+    # policy, not what this measures, so they are lifted to the total here.
     extra = {"INGRESS_THREADS": str(max(want, max(conn_list)) + 200), "LOG_LEVEL": "warn",
-             "INGRESS_SSE_HEARTBEAT_S": "5"}
+             "INGRESS_SSE_HEARTBEAT_S": "5", "INGRESS_MAX_STREAMS_PER_USER": "0",
+             "INGRESS_MAX_STREAMS_PER_TENANT": str(max(want, max(conn_list)) + 200)}
     for kv in os.environ.get("BENCH_INGRESS_ENV", "").split(","):
         if "=" in kv:
             k, _, v = kv.partition("=")

@@ -33,7 +33,7 @@ static void test_valid_text_is_copied(void **state)
     (void)state;
     const char *vi = "Chính sách hoàn tiền mất bao lâu?";
     check(vi, strlen(vi), vi, 0, 0);
-    check("tab\tnl\ncr\r", 10, "tab\tnl\ncr\r", 0, 0);
+    check("tab\tnl\ncr\rff\f", 13, "tab\tnl\ncr\rff\f", 0, 0);
     check("\xF0\x9F\x98\x80 \xE2\x82\xAC", 8, "\xF0\x9F\x98\x80 \xE2\x82\xAC", 0, 0); /* 😀 € */
     check("", 0, "", 0, 0);
 }

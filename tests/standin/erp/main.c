@@ -8,7 +8,8 @@
  * /_last_request?path=/api/... the method, Authorization, X-API-Version and X-Api-Key headers and
  * body of the last request to that exact path (tests assert that the user's JWT arrived);
  * {"seen":false} if none GET
- * /_fail?mode=ok|down|500|slow|oversize|badshape[&ms=N] fault injection for every /api/ request
+ * /_fail?mode=ok|down|500|slow|oversize|badshape|latin1[&ms=N] fault injection for every /api/
+ *                     request (latin1: answers in ISO-8859-1, as an old ERP would)
  * until reset: down = 503, 500 = 500, slow = sleep ms (default 3000) first, oversize = a 2 MiB JSON
  * answer, badshape = total_debt as a string (output-schema violations) GET
  * /_redirect?to=URL[&code=302] answers a redirect to URL (redirect-guard tests) Settings:
@@ -45,7 +46,7 @@ static void on_signal(int sig)
 
 /* ---- shared state: fault mode and last request per path ------------------------------- */
 
-enum fail_mode { FAIL_OK, FAIL_DOWN, FAIL_500, FAIL_SLOW, FAIL_OVERSIZE, FAIL_BADSHAPE };
+enum fail_mode { FAIL_OK, FAIL_DOWN, FAIL_500, FAIL_SLOW, FAIL_OVERSIZE, FAIL_BADSHAPE, FAIL_LATIN1 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static enum fail_mode g_mode = FAIL_OK;
@@ -72,10 +73,39 @@ static void record(const struct mg_connection *conn, const char *path, const cha
     pthread_mutex_unlock(&g_mu);
 }
 
+/* UTF-8 text as ISO-8859-1 (what an old ERP sends): code points above U+00FF become '?'.
+ * In place: the result is never longer. */
+static size_t to_latin1(char *t)
+{
+    const unsigned char *in = (const unsigned char *)t;
+    size_t o = 0;
+    for (size_t i = 0; in[i];) {
+        unsigned cp = in[i], n = 1;
+        if (cp >= 0xC0 && cp < 0xE0 && in[i + 1])
+            cp = ((cp & 0x1F) << 6) | (in[i + 1] & 0x3F), n = 2;
+        else if (cp >= 0xE0 && cp < 0xF0 && in[i + 1] && in[i + 2])
+            cp = 0x1000, n = 3;
+        else if (cp >= 0xF0 && in[i + 1] && in[i + 2] && in[i + 3])
+            cp = 0x10000, n = 4;
+        t[o++] = (char)(cp < 0x100 ? cp : '?');
+        i += n;
+    }
+    t[o] = '\0';
+    return o;
+}
+
 static void send_json(struct mg_connection *conn, int status, json_object *o)
 {
     const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
     size_t n = strlen(s);
+    pthread_mutex_lock(&g_mu);
+    int latin1 = g_mode == FAIL_LATIN1;
+    pthread_mutex_unlock(&g_mu);
+    char *l1 = latin1 ? strdup(s) : NULL;
+    if (l1) {
+        n = to_latin1(l1);
+        s = l1;
+    }
     const char *reason = status == 200   ? "OK"
                          : status == 400 ? "Bad Request"
                          : status == 404 ? "Not Found"
@@ -83,10 +113,11 @@ static void send_json(struct mg_connection *conn, int status, json_object *o)
                          : status == 503 ? "Service Unavailable"
                                          : "Internal Server Error";
     mg_printf(conn,
-              "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+              "HTTP/1.1 %d %s\r\nContent-Type: application/json%s\r\nContent-Length: %zu\r\n"
               "Connection: close\r\n\r\n",
-              status, reason, n);
+              status, reason, l1 ? "; charset=ISO-8859-1" : "", n);
     mg_write(conn, s, n);
+    free(l1);
 }
 
 /* send_json, then frees o; returns status (a handler's return value). */
@@ -483,8 +514,11 @@ static int h_fail(struct mg_connection *conn, void *cb)
         m = FAIL_OVERSIZE;
     else if (strcmp(mode, "badshape") == 0)
         m = FAIL_BADSHAPE;
+    else if (strcmp(mode, "latin1") == 0)
+        m = FAIL_LATIN1;
     else {
-        send_error(conn, 400, "invalid_request", "mode: ok, down, 500, slow, oversize, badshape");
+        send_error(conn, 400, "invalid_request",
+                   "mode: ok, down, 500, slow, oversize, badshape, latin1");
         return 400;
     }
     pthread_mutex_lock(&g_mu);

@@ -1,0 +1,23 @@
+/* json_text.h — every string in a JSON tree made valid text (utf8.h) before the tree is
+ * stored (PostgreSQL jsonb refuses invalid UTF-8 and \u0000), streamed or published.
+ *
+ * A tool's response, a model's tool arguments or a document's text can carry ill-formed
+ * UTF-8, NUL (a "\u0000" escape decodes to one) or other control characters; json-c keeps
+ * them as they are. json_text_repair() walks the tree and replaces each such string, and each
+ * such object key, by its utf8_sanitize() repair. */
+#ifndef AGENTHUB_JSON_TEXT_H
+#define AGENTHUB_JSON_TEXT_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+/* Repairs o in place (NULL-safe; nesting deeper than 64 is left as it is). Returns the number
+ * of replacements made (utf8_report's invalid + controls), or -1 when out of memory (o is
+ * then partly repaired). */
+long json_text_repair(json_object *o);
+
+/* json_text_repair, then the compact text of o (borrowed from o, as
+ * json_object_to_json_string_ext). *repaired (may be NULL) gets the count. */
+const char *json_text_clean_string(json_object *o, long *repaired);
+
+#endif

@@ -1,0 +1,60 @@
+/* Unit tests for common/json_text: every string and key of a JSON tree made valid text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "json_text.h"
+
+#define FFFD "\xEF\xBF\xBD"
+
+static void test_tree_is_repaired(void **state)
+{
+    (void)state;
+    /* a Latin-1 ERP answer and a \u0000 escape, nested in objects and arrays */
+    const char *in = "{\"name\":\"Nguy\xEAn\",\"items\":[\"ok\",{\"note\":\"a\\u0000b\"}],"
+                     "\"n\":5,\"caf\xE9\":true}";
+    json_object *o = json_tokener_parse(in);
+    assert_non_null(o);
+    assert_int_equal(json_text_repair(o), 3);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "name", &v));
+    assert_string_equal(json_object_get_string(v), "Nguy" FFFD "n");
+    json_object *items;
+    assert_true(json_object_object_get_ex(o, "items", &items));
+    json_object *note;
+    assert_true(json_object_object_get_ex(json_object_array_get_idx(items, 1), "note", &note));
+    assert_int_equal(json_object_get_string_len(note), 5);
+    assert_memory_equal(json_object_get_string(note), "a" FFFD "b", 5);
+    assert_true(json_object_object_get_ex(o, "caf" FFFD, &v)); /* the key, repaired */
+    assert_true(json_object_get_boolean(v));
+    assert_false(json_object_object_get_ex(o, "caf\xE9", &v));
+    assert_true(json_object_object_get_ex(o, "n", &v));
+    assert_int_equal(json_object_get_int(v), 5);
+    /* clean now: a second pass changes nothing, and the text has no \u0000 */
+    long n = -1;
+    const char *text = json_text_clean_string(o, &n);
+    assert_int_equal(n, 0);
+    assert_null(strstr(text, "\\u0000"));
+    json_object_put(o);
+}
+
+static void test_clean_tree_untouched(void **state)
+{
+    (void)state;
+    json_object *o = json_tokener_parse("{\"q\":\"Chính sách hoàn tiền mất bao lâu?\",\"a\":[1,2]}");
+    assert_int_equal(json_text_repair(o), 0);
+    assert_int_equal(json_text_repair(NULL), 0);
+    json_object_put(o);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_tree_is_repaired),
+        cmocka_unit_test(test_clean_tree_untouched),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
