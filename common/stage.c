@@ -395,7 +395,7 @@ struct stage_job {
     char *topic;
     int32_t partition;
     int64_t offset;
-    char key[80];
+    char key[300]; /* topic '|' session_id: the per-session queue (stage.h, step 3) */
     void *data;
     int started;
     long long recv_ms;             /* monotonic, when the stage took the message */
@@ -886,7 +886,7 @@ static void handle_message(struct stage *s, rd_kafka_message_t *m)
         j = NULL;
         goto out;
     }
-    snprintf(j->key, sizeof(j->key), "%s", j->env.session_id);
+    snprintf(j->key, sizeof(j->key), "%s|%s", topic, j->env.session_id);
     j->next = s->jobs;
     if (s->jobs)
         s->jobs->prev = j;

@@ -13,8 +13,11 @@
  *   2. decodes the envelope (and runs the optional validate hook); a message that fails goes
  *      to agenthub.dlq (kafka_dead_letter, error in the x-error header) and counts as
  *      finished, so its partition keeps flowing;
- *   3. queues the job behind any earlier job of the same session (per-session ordering:
- *      a job waits while an earlier job of its session is in flight in this process);
+ *   3. queues the job behind any earlier job of the same session on the same topic
+ *      (per-session ordering: a job waits while an earlier job of its session from that topic
+ *      is in flight in this process; a topic's messages of a session arrive in the order they
+ *      were produced). Across topics and processes (a session's questions to two agents),
+ *      session_order.h keeps the order, so two queues never wait for each other;
  *   4. calls handlers.start(); the handler must call stage_job_done() exactly once, from any
  *      callback on the loop thread (or synchronously inside start()).
  *

@@ -1,6 +1,6 @@
 """The delivery fault suite on a real three-node Apache Kafka cluster (KRaft, replication 3,
-min.insync.replicas 2), under a steady load of chat jobs over many sessions and the three demo
-agents, with two agent processes. During the load it
+min.insync.replicas 2), under a steady load of chat jobs over many sessions (six questions
+each, sent back to back), the three demo agents and two agent processes. During the load it
 
   - SIGKILLs the partition leader of agenthub.chat.requests and later the leader of an agent
     topic, and brings each back;
@@ -10,8 +10,9 @@ agents, with two agent processes. During the load it
     refuse writes, and the ingress must say so with 503 + Retry-After, in bounded time).
 
 It asserts that no accepted job is lost (each ends done or error, with a reason), no job has two
-terminal events or two assistant messages, and every refusal was a 503 with Retry-After that
-came in bounded time; it prints the counts.
+terminal events or two assistant messages, every refusal was a 503 with Retry-After that came
+in bounded time, each session's answers were stored in the order its questions were accepted,
+and each follow-up's history held the earlier turns; it prints the counts.
 
 Needs the stack of tests/run.sh with AGENTHUB_KAFKA=kafka and AGENTHUB_KAFKA_NODES=3 (the
 runner brings that cluster up for this file); elsewhere it is skipped, and says why.
@@ -34,7 +35,8 @@ from pipeline_harness import BIN, ROOT  # noqa: E402
 
 JOBS = int(os.environ.get("FAULT_JOBS", "2000"))
 RATE = float(os.environ.get("FAULT_RATE", "20"))
-SESSIONS = max(50, JOBS // 8)
+PER_SESSION = 6         # questions per session, sent back to back
+SESSIONS = max(10, -(-JOBS // PER_SESSION))
 PUBLISH_TIMEOUT_MS = 5000
 SUBMIT_BOUND_S = 20.0   # no submission may take longer (publish timeout 5 s + margin)
 DRAIN_S = 240           # after the load, every accepted job must be terminal within this
@@ -72,7 +74,10 @@ def leader(topic, partition=0):
 
 
 class Load:
-    """Submits JOBS chats at RATE/s from a few threads; records what each submission got."""
+    """Submits JOBS chats over SESSIONS sessions at RATE/s from a few threads: each thread
+    takes a session and sends its PER_SESSION questions back to back (each right after the
+    previous one's 202). Records what each submission got, and each session's accepted jobs in
+    the order they were accepted."""
 
     def __init__(self, pl, tenant="demo"):
         self.pl, self.tenant = pl, tenant
@@ -80,18 +85,18 @@ class Load:
         self.refused = []           # (status, code, retry_after, seconds)
         self.hung = []              # seconds, for submissions past SUBMIT_BOUND_S
         self.other = []             # anything else: (status, body)
-        self.sessions = [None] * SESSIONS
+        self.session_jobs = {}      # session_id -> [job_id, ...] in accept order
         self.lock = threading.Lock()
-        self.next = 0
+        self.next = 0               # submission tickets (pacing)
+        self.next_session = 0
         self.start = None
         self.scale = JOBS / RATE / 100.0   # the fault timeline is written for a 100 s load
 
-    def _submit(self, conn, i):
-        s = i % SESSIONS
-        body = {"message": QUESTIONS[i % len(QUESTIONS)]}
-        with self.lock:
-            if self.sessions[s]:
-                body["session_id"] = self.sessions[s]
+    def _submit(self, conn, s, k, session_id):
+        """One question; returns (ok_connection, job_id or None, session_id)."""
+        body = {"message": QUESTIONS[(s + k) % len(QUESTIONS)]}
+        if session_id:
+            body["session_id"] = session_id
         t0 = time.time()
         try:
             conn.request("POST", "/api/%s/chat" % self.tenant, json.dumps(body),
@@ -105,39 +110,46 @@ class Load:
             with self.lock:
                 (self.hung if dt >= SUBMIT_BOUND_S else self.other).append(
                     dt if dt >= SUBMIT_BOUND_S else ("conn", "%.1fs" % dt))
-            return False
+            return False, None, session_id
         with self.lock:
             if dt >= SUBMIT_BOUND_S:
                 self.hung.append(dt)
             if resp.status == 202:
                 r = json.loads(raw)
                 self.accepted.append((r["job_id"], r["session_id"]))
-                if not self.sessions[s]:
-                    self.sessions[s] = r["session_id"]
-            elif resp.status == 503:
+                self.session_jobs.setdefault(r["session_id"], []).append(r["job_id"])
+                return True, r["job_id"], r["session_id"]
+            if resp.status == 503:
                 code = json.loads(raw or b"{}").get("error", {}).get("code")
                 self.refused.append((resp.status, code, resp.getheader("Retry-After"), dt))
             else:
                 self.other.append((resp.status, raw[:200]))
-        return True
+        return True, None, session_id
 
     def _worker(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.pl.ports["ingress"],
                                           timeout=SUBMIT_BOUND_S + 10)
         while True:
             with self.lock:
-                i = self.next
-                if i >= JOBS:
+                s = self.next_session
+                if s >= SESSIONS or self.next >= JOBS:
                     break
-                self.next += 1
-            due = self.start + i / RATE
-            delay = due - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            if not self._submit(conn, i):
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.pl.ports["ingress"],
-                                                  timeout=SUBMIT_BOUND_S + 10)
+                self.next_session += 1
+            session_id = None
+            for k in range(PER_SESSION):
+                with self.lock:
+                    n = self.next
+                    if n >= JOBS:
+                        break
+                    self.next += 1
+                delay = self.start + n / RATE - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                ok, _, session_id = self._submit(conn, s, k, session_id)
+                if not ok:
+                    conn.close()
+                    conn = http.client.HTTPConnection("127.0.0.1", self.pl.ports["ingress"],
+                                                      timeout=SUBMIT_BOUND_S + 10)
         conn.close()
 
     def run_in_background(self):
@@ -279,6 +291,7 @@ class KafkaClusterFaults(pc.PipelineCase):
         finally:
             os.unlink(idfile)
         status = {r[0]: r for r in rows}
+        out_of_order, history_short, order_timeouts = self.check_order(load, status)
         done = [j for j in ids if j in status and status[j][1] == "done"]
         errors = [status[j] for j in ids if j in status and status[j][1] == "error"]
         lost = [j for j in ids if j not in status or status[j][1] not in ("done", "error")]
@@ -291,11 +304,14 @@ class KafkaClusterFaults(pc.PipelineCase):
         refused_bad = [r for r in load.refused if r[2] is None or r[3] >= SUBMIT_BOUND_S]
         summary = ("kafka faults: submitted %d, accepted %d, refused %d (503 with Retry-After: %d, "
                    "slowest %.1f s), other %d, hung %d; done %d, error %d %s; lost %d, "
-                   "duplicated terminal events %d, duplicated assistant messages %d"
+                   "duplicated terminal events %d, duplicated assistant messages %d; "
+                   "%d sessions, out of order %d, follow-ups missing history %d, "
+                   "order waits that timed out %d"
                    % (JOBS, len(ids), len(load.refused), len(load.refused) - len(refused_bad),
                       max([r[3] for r in load.refused] or [0]), len(load.other), len(load.hung),
                       len(done), len(errors), json.dumps(codes), len(lost), len(dup_terminal),
-                      len(dup_msgs)))
+                      len(dup_msgs), len(load.session_jobs), len(out_of_order),
+                      len(history_short), order_timeouts))
         print("\n" + "\n".join(lines) + "\n" + summary, file=sys.stderr, flush=True)
         with open(os.path.join(ROOT, "var", "test-logs", "kafka-faults-summary.txt"), "w") as f:
             f.write("\n".join(lines) + "\n" + summary + "\n")
@@ -307,6 +323,8 @@ class KafkaClusterFaults(pc.PipelineCase):
         self.assertEqual(load.hung, [], summary)
         self.assertEqual(refused_bad, [], summary)
         self.assertEqual(load.other, [], summary)
+        self.assertEqual(out_of_order, [], summary)
+        self.assertEqual(history_short, [], summary)
         for r in errors:
             self.assertTrue(r[2], "an error job without a reason: %r" % (r,))
 
@@ -315,9 +333,36 @@ class KafkaClusterFaults(pc.PipelineCase):
             ["psql", os.environ["DATABASE_URL"], "-At", "-F", "\t", "-v", "ON_ERROR_STOP=1",
              "-c", "CREATE TEMP TABLE ids (job_id uuid)",
              "-c", "\\copy ids FROM '%s'" % idfile,
-             "-c", "SELECT j.job_id, j.status, j.error->>'code' FROM jobs j JOIN ids USING (job_id)"],
+             "-c", "SELECT j.job_id, j.status, j.error->>'code', "
+                   "extract(epoch FROM m.timestamp), m.metadata->>'history_messages', "
+                   "m.metadata->>'session_order' FROM jobs j JOIN ids USING (job_id) "
+                   "LEFT JOIN messages m ON m.job_id = j.job_id AND m.role = 'assistant'"],
             capture_output=True, text=True, timeout=60, check=True)
         return [line.split("\t") for line in r.stdout.splitlines() if "\t" in line]
+
+    def check_order(self, load, status):
+        """Per session, in accept order: the answers were stored in that order, and each
+        answer's history held every earlier turn of the session (its user message, and its
+        answer when it had one), up to AGENT_HISTORY_MESSAGES (10)."""
+        out_of_order, history_short, timeouts = [], [], 0
+        for sid, jobs in load.session_jobs.items():
+            last_ts, earlier = None, 0
+            for j in jobs:
+                r = status.get(j)
+                if not r:
+                    continue
+                ts = float(r[3]) if len(r) > 3 and r[3] else None
+                if ts is not None:
+                    if last_ts is not None and ts < last_ts:
+                        out_of_order.append((sid, j))
+                    last_ts = ts
+                    hist = r[4] if len(r) > 4 else ""
+                    if hist and int(hist) < min(earlier, 10):
+                        history_short.append((sid, j, hist, earlier))
+                    if len(r) > 5 and r[5] == "timeout":
+                        timeouts += 1
+                earlier += 1 + (1 if ts is not None else 0)
+        return out_of_order, history_short, timeouts
 
     def terminal_event_counts(self, ids):
         """final + error entries in each job's Redis stream, 200 jobs per script call."""
