@@ -41,6 +41,7 @@ struct pipeline_stage_settings {
     char *metrics_token;
     long llm_timeout_ms;
     long llm_retries;
+    char *llm_proxy;
 };
 #define PIPELINE_STAGE_ENTRIES(s)                                                                  \
     {"STAGE_MAX_INFLIGHT",                                                                         \
@@ -85,6 +86,15 @@ struct pipeline_stage_settings {
          0,                                                                                        \
          "per-attempt LLM timeout overriding the tenant config's (0: keep it)",                    \
          &(s)->llm_timeout_ms},                                                                    \
+        {"LLM_PROXY",                                                                              \
+         CONFIG_STRING,                                                                            \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         "proxy URL for LLM and embedding calls; empty: none (http_proxy, HTTPS_PROXY, ALL_PROXY " \
+         "in the environment are ignored)",                                                        \
+         &(s)->llm_proxy},                                                                         \
     {                                                                                              \
         "LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                            \
             "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries          \
