@@ -289,9 +289,9 @@ class ToolAttackTest(unittest.TestCase):
         self.pl.tokens[tenant_id] = self.pl.token(tenant_id, tenant_id + "-user")
         return tenant_id, agent
 
-    def tool(self, tenant, agent, base_type, config, schema, args):
+    def tool(self, tenant, agent, base_type, config, schema, args, priority=1):
         """A tool of base_type on the agent, permitted to the tenant; the model calls it with
-        args. Returns its name."""
+        args. Returns its name. (An agent gets its 5 best tools by priority.)"""
         type(self).n += 1
         name = "atk_tool_%d_%d" % (os.getpid(), self.n)
         self.pl.sql(
@@ -299,11 +299,12 @@ class ToolAttackTest(unittest.TestCase):
             "SELECT %s, base_tool_id, 'attack tool', %s::jsonb, %s::jsonb FROM base_tools "
             "WHERE type = %s;"
             "INSERT INTO agent_tools (agent_id, tool_id, priority) SELECT a.agent_id, "
-            "t.tool_id, 1 FROM agent_configs a, tool_configs t WHERE a.name = %s AND "
+            "t.tool_id, %s::int FROM agent_configs a, tool_configs t WHERE a.name = %s AND "
             "t.name = %s;"
             "INSERT INTO tenant_tool_permissions (tenant_id, tool_id) SELECT %s, tool_id FROM "
             "tool_configs WHERE name = %s;",
-            name, json.dumps(config), json.dumps(schema), base_type, agent, name, tenant, name)
+            name, json.dumps(config), json.dumps(schema), base_type, int(priority), agent, name,
+            tenant, name)
         self.llm.script[name] = args
         return name
 
@@ -502,24 +503,26 @@ class ToolAttackTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         query = "zebracorn secret code warehouse policy " + " ".join(marks.values())
         tools = []
-        for coll in ("x", "_x", "-x", "x_y", "agenthub_%s_x" % base, "agenthub_%s-x" % base,
-                     "agenthub_%s_x_y" % base, "../agenthub_%s_x" % base):
-            tools.append(self.tool(t, a, "RAG", {"collection": coll, "top_k": 5,
+        # (an agent gets at most 5 tools: the tenant's own first, then 4 reaching out)
+        for coll in ("x", "agenthub_%s_x" % base, "agenthub_%s-x" % base,
+                     "agenthub_%s_x_y" % base):
+            tools.append(self.tool(t, a, "RAG", {"collection_name": coll, "top_k": 5,
                                                  "similarity_threshold": -1},
                                    {"type": "object", "properties": {"query": {"type": "string"}},
                                     "required": ["query"]}, {"query": query}))
         own = self.tool(t, a, "RAG", {"top_k": 5, "similarity_threshold": -1},
                         {"type": "object", "properties": {"query": {"type": "string"}},
-                         "required": ["query"]}, {"query": query})
-        self.run_chat(t)
-        got = self.llm.results_for(own)
-        self.assertTrue(got and marks[base] in got[0], "the tenant's own knowledge: %s" % got)
+                         "required": ["query"]}, {"query": query}, priority=0)
+        job = self.run_chat(t)
+        # a config the agent refuses may leave the tool out entirely: nothing read either
         for tool in tools:
-            res = self.llm.results_for(tool)
-            self.assertTrue(res, "no result for %s" % tool)
-            for tid, mark in marks.items():
-                if tid != base:
-                    self.assertNotIn(mark, res[0], "%s read %s's documents" % (tool, tid))
+            for res in self.llm.results_for(tool):
+                for tid, mark in marks.items():
+                    if tid != base:
+                        self.assertNotIn(mark, res, "%s read %s's documents" % (tool, tid))
+        got = self.llm.results_for(own)
+        self.assertTrue(got and marks[base] in got[0], "the tenant's own knowledge: %s (job %s)"
+                        % (got, json.dumps(job)[:1500]))
 
 
 class ToolAllowListAdminTest(unittest.TestCase):
