@@ -584,5 +584,26 @@ class ToolAllowListAdminTest(unittest.TestCase):
                                        token=op)
         self.assertEqual(st, 200, resp)
 
+class LLMProxySettingTest(unittest.TestCase):
+    """LLM_PROXY is the one way to send the stages' LLM calls through a proxy."""
+
+    def test_llm_proxy_setting_is_used(self):
+        why = H.stack_missing()
+        if why:
+            raise unittest.SkipTest(why)
+        px = Recorder(forward=True)
+        pl = H.Pipeline("llmproxy", router_env={"LLM_PROXY": px.url},
+                        agent_env={"LLM_PROXY": px.url})
+        try:
+            pl.start()
+            j = pl.chat("hello, what is the debt policy?")
+            self.assertEqual(pl.wait_job(j["job_id"]).get("status"), "done")
+            through = [r["target"] for r in px.seen() if str(pl.ports["llm"]) in r["target"]]
+            self.assertTrue(through, "LLM_PROXY was not used")
+        finally:
+            pl.stop()
+            px.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
