@@ -187,6 +187,10 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
     }
+    if (llm_set_proxy(g_stage.llm_proxy) != 0) {
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", "out of memory", (char *)NULL);
+        goto out;
+    }
     if (llm_client_new(&svc.llm, svc.loop, svc.pl.rc, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
@@ -234,6 +238,7 @@ out:
     agent_closing = 1;
     session_order_free(svc.order);
     llm_client_free(svc.llm);
+    llm_set_proxy(NULL);
     httploop_free(svc.loop);
     stage_free(svc.stage);
     pipeline_close(&svc.pl);

@@ -41,6 +41,7 @@ struct pipeline_stage_settings {
     char *metrics_token;
     long llm_timeout_ms;
     long llm_retries;
+    char *llm_proxy;
     long session_order_wait_ms;
 };
 #define PIPELINE_STAGE_ENTRIES(s)                                                                  \
@@ -88,6 +89,15 @@ struct pipeline_stage_settings {
          &(s)->llm_timeout_ms},                                                                    \
         {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                           \
          "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries},           \
+        {"LLM_PROXY",                                                                              \
+         CONFIG_STRING,                                                                            \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         0,                                                                                        \
+         "proxy URL for LLM and embedding calls; empty: none (http_proxy, HTTPS_PROXY, ALL_PROXY " \
+         "in the environment are ignored)",                                                        \
+         &(s)->llm_proxy},                                                                         \
     {                                                                                              \
         "SESSION_ORDER_WAIT_MS", CONFIG_INT, "120000", 0, 3600000, 0,                              \
             "how long a job waits for the earlier jobs of its session before it goes on anyway "   \

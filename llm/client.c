@@ -72,6 +72,23 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static char *g_proxy;
+
+int llm_set_proxy(const char *proxy)
+{
+    char *p = NULL;
+    if (proxy && *proxy && !(p = strdup(proxy)))
+        return -1;
+    free(g_proxy);
+    g_proxy = p;
+    return 0;
+}
+
+const char *llm_proxy(void)
+{
+    return g_proxy ? g_proxy : "";
+}
+
 const struct llm_provider_ops *llm_provider_ops(enum llm_provider p)
 {
     switch (p) {
@@ -592,6 +609,7 @@ static void attempt_begin(void *opaque)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "agenthub-llm/1");
+    curl_easy_setopt(e, CURLOPT_PROXY, llm_proxy()); /* "": none, environment ignored */
     if (httploop_add(k->c->loop, e, on_done, k) != 0) {
         curl_easy_cleanup(e);
         k->easy = NULL;

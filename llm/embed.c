@@ -168,6 +168,7 @@ static int post_json(struct httploop *loop, const struct llm_config *cfg, const 
         curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout);
         curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(e, CURLOPT_PROXY, llm_proxy()); /* "": none, environment ignored */
         if (httploop_add(loop, e, post_done, &po) != 0) {
             curl_easy_cleanup(e);
             return LLM_ERR_UNAVAILABLE;

@@ -142,6 +142,15 @@ struct llm_config {
 struct llm_client;
 
 /* r may be NULL (no cross-process rate limiting). loop is borrowed. */
+/* The proxy every LLM and embedding transfer of this process uses. NULL or "": none, and the
+ * environment's http_proxy / HTTPS_PROXY / ALL_PROXY are ignored too, so a tenant's provider
+ * key never goes through a proxy the process merely inherited (issue 17). Set it once at start,
+ * before any transfer (not thread-safe); the string is copied. */
+int llm_set_proxy(const char *proxy);
+/* The proxy llm_set_proxy() set: "" when none (CURLOPT_PROXY's "no proxy, whatever the
+ * environment says"). */
+const char *llm_proxy(void);
+
 int llm_client_new(struct llm_client **out, struct httploop *loop, struct rcache *r, char *err,
                    size_t errlen);
 /* Cancels calls in flight (their on_done runs with LLM_ERR_CANCELLED); NULL-safe. Free the

@@ -528,6 +528,10 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "httploop failed", (char *)NULL);
         goto out;
     }
+    if (llm_set_proxy(g_stage.llm_proxy) != 0) {
+        log_kv(LOG_ERROR, NULL, "llm client failed", "error", "out of memory", (char *)NULL);
+        goto out;
+    }
     if (llm_client_new(&r.llm, r.loop, r.pl.rc, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
@@ -567,6 +571,7 @@ out:
      * post through the loop, which therefore outlives both. */
     llm_client_free(r.llm);
     session_order_free(r.order);
+    llm_set_proxy(NULL);
     kafka_producer_free(r.pl.producer);
     r.pl.producer = NULL;
     stage_free(r.stage);
