@@ -174,38 +174,40 @@ static int jwt_aud_is(const char *jwt, const char *aud)
     return ok;
 }
 
-/* "once per tool": a clear header value in the stored config (a row older than sealing). */
-static void warn_clear_secret_once(const char *tenant, const char *tool)
+/* Tools already warned about, one set per kind of warning (loop thread only): a warning is
+ * logged once per tool, not on every call. */
+struct warned_tools {
+    char names[64][65];
+    size_t n;
+};
+
+static void warn_once(struct warned_tools *w, const char *tenant, const char *tool,
+                      const char *msg)
 {
-    static char seen[64][65];
-    static size_t nseen;
-    for (size_t i = 0; i < nseen; i++)
-        if (strcmp(seen[i], tool) == 0)
+    for (size_t i = 0; i < w->n; i++)
+        if (strcmp(w->names[i], tool) == 0)
             return;
-    if (nseen < sizeof seen / sizeof seen[0])
-        snprintf(seen[nseen++], sizeof seen[0], "%s", tool);
+    if (w->n < sizeof w->names / sizeof w->names[0])
+        snprintf(w->names[w->n++], sizeof w->names[0], "%s", tool);
     struct log_ctx lc = {.tenant_id = tenant};
-    log_kv(LOG_WARN, &lc,
-           "tool config holds a header value in clear (a row from before sealing); run "
-           "agenthubctl tools-seal, or save the tool through the admin API, to seal it",
-           "tool", tool, (char *)NULL);
+    log_kv(LOG_WARN, &lc, msg, "tool", tool, (char *)NULL);
 }
 
-/* "once per tool": the names of tools already warned about (loop thread only). */
+/* A clear header value in the stored config (a row older than sealing). */
+static void warn_clear_secret_once(const char *tenant, const char *tool)
+{
+    static struct warned_tools w;
+    warn_once(&w, tenant, tool,
+              "tool config holds a header value in clear (a row from before sealing); run "
+              "agenthubctl tools-seal, or save the tool through the admin API, to seal it");
+}
+
 static void warn_no_token_once(const char *tenant, const char *tool)
 {
-    static char seen[64][65];
-    static size_t nseen;
-    for (size_t i = 0; i < nseen; i++)
-        if (strcmp(seen[i], tool) == 0)
-            return;
-    if (nseen < sizeof seen / sizeof seen[0])
-        snprintf(seen[nseen++], sizeof seen[0], "%s", tool);
-    struct log_ctx lc = {.tenant_id = tenant};
-    log_kv(LOG_WARN, &lc,
-           "inject_jwt tool: the user's token is not sent (its aud is not the tool's "
-           "jwt_audience); the backend gets no Authorization header",
-           "tool", tool, (char *)NULL);
+    static struct warned_tools w;
+    warn_once(&w, tenant, tool,
+              "inject_jwt tool: the user's token is not sent (its aud is not the tool's "
+              "jwt_audience); the backend gets no Authorization header");
 }
 
 const char *tool_auth_kind(const struct tool_ctx *ctx, const struct tool_def *tool)
