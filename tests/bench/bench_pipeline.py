@@ -9,6 +9,9 @@
   pipeline.{router,agent}_{lag,job}_avg_ms  where that time goes, from the stages' stats lines
                                       during the overhead run: lag = message timestamp -> taken
                                       by the stage (produce + broker + fetch), job = taken -> done
+  pipeline.overhead_no_order_p50_ms / _p99, order_cost_p50_ratio
+                                      the overhead run again with SESSION_ORDER_WAIT_MS=0 (no
+                                      per-session ordering), right after: what ordering costs
   pipeline.inflight_peak               jobs in flight at once in ONE agent process when every
                                       LLM call takes 2 s (goal >= 2000)
   pipeline.throughput_1_agent_jobs_s   routed jobs/s finished by 1 agent process (fast LLM)
@@ -277,6 +280,26 @@ def main():
                 results["%s_job_avg_ms" % n] = job
         results["e2e_p50_ms"] = round(pct(lat, 50), 1)
         results["e2e_p99_ms"] = round(pct(lat, 99), 1)
+        # 1b. the same without per-session ordering (SESSION_ORDER_WAIT_MS=0), right after:
+        # what session_order.h costs (the router's numbering UPDATE, one lookup per answer).
+        if os.environ.get("BENCH_ORDER_COST", "1") != "0":
+            off = {"SESSION_ORDER_WAIT_MS": "0"}
+            pl = ph.Pipeline("bench-overhead-noorder", agents=1, agent_env=off, router_env=off)
+            try:
+                pl.start()
+                pl.chat("warm up MST %s debt" % MST)
+                time.sleep(1)
+                lat0, _ = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "300")),
+                                         rate)
+                llm0 = standin_call_ms(pl)
+            finally:
+                pl.stop()
+            own0 = [max(0.0, x - 3 * llm0) for x in lat0]
+            results["overhead_no_order_p50_ms"] = round(pct(own0, 50), 1)
+            results["overhead_no_order_p99_ms"] = round(pct(own0, 99), 1)
+            if results["overhead_no_order_p50_ms"] > 0:
+                results["order_cost_p50_ratio"] = round(
+                    results["overhead_p50_ms"] / results["overhead_no_order_p50_ms"], 2)
         results["standin_call_p50_ms"] = round(llm_ms, 2)
         results["overhead_errors"] = errs
         # 2. in flight in one agent process with a 2 s LLM

@@ -49,6 +49,27 @@ bench_pipeline() {
   done
 }
 
+# ---- faults: the Kafka fault suite (tests/integration/test_faults_kafka.py) at a larger size
+# (BENCH_FAULT_JOBS, default 4000, at BENCH_FAULT_RATE 25/s) on a three-node cluster of its
+# own: its counts (accepted, refused, done, error, lost, duplicated, out of order). ----
+bench_faults() {
+  local env out rc
+  env=(AGENTHUB_VAR="$ROOT/var/bench-faults" AGENTHUB_PORT_BASE="${BENCH_FAULTS_PORT_BASE:-28400}"
+       AGENTHUB_KAFKA=kafka AGENTHUB_KAFKA_NODES=3)
+  env "${env[@]}" compose/local/stack down >/dev/null 2>&1
+  rm -rf "$ROOT/var/bench-faults"
+  if ! out=$(env "${env[@]}" compose/local/stack up 2>var/bench/faults-stack.log); then
+    echo "bench faults: FAILED (stack up; var/bench/faults-stack.log)"; status=1; return
+  fi
+  ( eval "$out"; export "${env[@]}"
+    FAULT_JOBS=${BENCH_FAULT_JOBS:-4000} FAULT_RATE=${BENCH_FAULT_RATE:-25} \
+      "$PY" -m unittest tests/integration/test_faults_kafka.py >var/bench/faults.log 2>&1 )
+  rc=$?
+  env "${env[@]}" compose/local/stack down >/dev/null 2>&1
+  grep -h '^kafka faults:' var/bench/faults.log | sed 's/^kafka faults: /faults.summary /'
+  [ $rc -eq 0 ] || { echo "bench faults: FAILED (var/bench/faults.log)"; status=1; }
+}
+
 # ---- compare: the broker sections' figures of this run side by side (kafka / dev ratio) ----
 bench_compare() {
   "$PY" - $BENCH_BROKERS <<'EOPY'
@@ -94,7 +115,7 @@ bench_llm() {
 
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
-  sections=(ingress pipeline llm compare)
+  sections=(ingress pipeline llm compare faults)
   for f in tests/bench/bench_*.py; do
     n=$(basename "$f" .py); n=${n#bench_}
     case " ${sections[*]} " in *" $n "*) ;; *) sections+=("$n") ;; esac
