@@ -1,6 +1,9 @@
 """Chat submission, jobs, SSE, long-poll, sessions and tenant isolation through the real
 ingress. The router and agents are not running: stages are simulated by appending events to
 the job's Redis stream (XADD) and updating the jobs row with psql."""
+import base64
+import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -86,7 +89,7 @@ class IngressWakeupTest(IngressCase):
 
 
     def test_chat_request_envelope_on_kafka(self):
-        from cryptography.fernet import Fernet
+        from cryptography.fernet import Fernet, InvalidToken
         st, resp, _ = self.ing.request(
             "POST", "/api/%s/chat" % self.t, {"message": "envelope please"}, token=self.tok,
             headers={"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -115,10 +118,15 @@ class IngressWakeupTest(IngressCase):
         self.assertIn("traceparent=" + env["traceparent"], headers)
         self.assertEqual(env["payload"]["message"], "envelope please")
         self.assertIn("idempotency_key", env["payload"])
-        token = Fernet(self.ing.fernet_key.encode()).decrypt(
-            env["payload"]["user_token"].encode()).decode()
+        # wrapped with the user-token-wrap purpose key (common/fernet.h), not FERNET_KEY itself
+        raw = base64.urlsafe_b64decode(self.ing.fernet_key.encode())
+        wrap = base64.urlsafe_b64encode(hmac.new(
+            raw, b"agenthub fernet purpose key v1:user-token-wrap", hashlib.sha256).digest())
+        token = Fernet(wrap).decrypt(env["payload"]["user_token"].encode()).decode()
         self.assertEqual(token, self.tok)
         self.assertNotIn(self.tok, value)
+        with self.assertRaises(InvalidToken):
+            Fernet(self.ing.fernet_key.encode()).decrypt(env["payload"]["user_token"].encode())
 
 
 class IngressChatTest(IngressCase):
