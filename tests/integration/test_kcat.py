@@ -1,5 +1,8 @@
-"""The dev broker speaks real Kafka: kcat (a client that knows nothing of AgentHub) produces,
-consumes, and runs a consumer group against it.
+"""The broker speaks real Kafka: kcat (a client that knows nothing of AgentHub) produces,
+consumes, and runs a consumer group against it — the dev broker (librdkafka's mock cluster) or
+real Apache Kafka, whichever the stack runs (AGENTHUB_KAFKA). Real Kafka creates no topic on
+first use (auto.create.topics.enable=false, as in production): there the tests create theirs
+with `agenthubctl topics`, as an operator would.
 
 Needs KAFKA_BROKERS (tests/run.sh exports the stack's). The outage test also needs the
 stack script (AGENTHUB_VAR set by tests/run.sh) and always brings the broker back.
@@ -41,6 +44,20 @@ def metadata(topic=None):
     return topics
 
 
+REAL_KAFKA = os.environ.get("AGENTHUB_KAFKA") == "kafka"
+BIN = os.environ.get("AGENTHUB_BIN", os.path.join(ROOT, "build", "bin"))
+
+
+def new_topic(topic, partitions=4):
+    """A test's own topic: created explicitly on real Kafka; the dev broker makes it on use."""
+    if REAL_KAFKA:
+        r = subprocess.run([os.path.join(BIN, "agenthubctl"), "topics", "--partitions",
+                            str(partitions), topic], capture_output=True, text=True, timeout=60)
+        if r.returncode != 0:
+            raise AssertionError("agenthubctl topics %s: %s" % (topic, r.stderr))
+    return topic
+
+
 def produce(topic, lines, key_sep=":"):
     data = "".join(l + "\n" for l in lines)
     kcat("-P", "-t", topic, "-K", key_sep, "-H", "x-test=kcat", input=data)
@@ -67,7 +84,7 @@ class DevBrokerWithKcat(unittest.TestCase):
             self.assertGreaterEqual(topics[t], 2, t)
 
     def test_produce_consume_keys_values_headers(self):
-        topic = "agenthub.test.kcat." + uuid.uuid4().hex[:12]
+        topic = new_topic("agenthub.test.kcat." + uuid.uuid4().hex[:12])
         lines = ["key%d:value %d" % (i, i) for i in range(20)]
         produce(topic, lines)
         rows = consume_all(topic, 20)
@@ -84,6 +101,8 @@ class DevBrokerWithKcat(unittest.TestCase):
             self.assertEqual(sorted(offs), list(range(len(offs))))
         self.assertGreater(len(by_part), 1, "20 keys should spread over partitions")
 
+    @unittest.skipIf(REAL_KAFKA, "real Kafka creates no topic on first use (as in production); "
+                     "agent topics are made by the admin API and the router (test_e2e_chat)")
     def test_agent_topic_auto_created(self):
         topic = "agenthub.agent.KcatProbe" + uuid.uuid4().hex[:8]
         self.assertNotIn(topic, metadata())
@@ -93,9 +112,9 @@ class DevBrokerWithKcat(unittest.TestCase):
         self.assertEqual([(r[2], r[3]) for r in rows], [("s1", "hello")])
 
     def test_consumer_group_of_two_splits_partitions(self):
-        topic = "agenthub.test.kcatgroup." + uuid.uuid4().hex[:12]
+        topic = new_topic("agenthub.test.kcatgroup." + uuid.uuid4().hex[:12])
         group = "kcat-" + uuid.uuid4().hex[:12]
-        produce(topic, ["warmup:0"])  # creates it (4 partitions by default)
+        produce(topic, ["warmup:0"])  # the dev broker creates it here (4 partitions)
         nparts = metadata(topic)[topic]
         self.assertGreaterEqual(nparts, 2)
         tmp = tempfile.mkdtemp(prefix="kcatgroup")
@@ -160,15 +179,15 @@ class DevBrokerWithKcat(unittest.TestCase):
     @unittest.skipUnless(os.environ.get("AGENTHUB_VAR") and os.access(STACK, os.X_OK),
                          "needs the stack started by tests/run.sh")
     def test_broker_outage_keeps_data(self):
-        topic = "agenthub.test.outage." + uuid.uuid4().hex[:12]
+        topic = new_topic("agenthub.test.outage." + uuid.uuid4().hex[:12])
         produce(topic, ["k:before"])
-        subprocess.run([STACK, "stop", "kafka"], check=True, capture_output=True, timeout=30)
+        subprocess.run([STACK, "stop", "kafka"], check=True, capture_output=True, timeout=120)
         try:
             r = kcat("-L", "-m", "2", check=False, timeout=20)
             self.assertNotEqual(r.returncode, 0, "metadata answered while the broker was down")
         finally:
             subprocess.run([STACK, "start", "kafka"], check=True, capture_output=True,
-                           timeout=60)
+                           timeout=180)
         rows = consume_all(topic, 1)
         self.assertEqual([(r[2], r[3]) for r in rows], [("k", "before")])
 

@@ -473,8 +473,11 @@ class ModelMisbehaviour(unittest.TestCase):
         self.assertFalse(results[0]["ok"])
         self.assertIn("tool get_customer_debt: invalid arguments", results[0]["error"])
         self.assertTrue(results[1]["ok"], results[1])
-        self.assertEqual(self.pl.erp_last("/api/debt/" + MST).get("authorization"),
-                         "Bearer " + self.pl.tokens["demo"])
+        # the second, valid call reached the backend (without the user's own token: no
+        # jwt_audience and no tool-token key in this harness, see the README's Security)
+        last = self.pl.erp_last("/api/debt/" + MST)
+        self.assertTrue(last.get("seen"), last)
+        self.assertIsNone(last.get("authorization"), last)
         final = first(ev, "final")
         self.assertNotIn(NOTE, final["response"])
         self.assertEqual(final["metadata"]["extracted_entities"], {"mst": MST})
