@@ -16,6 +16,10 @@ ROOT=$PWD
 PY=/usr/bin/python3
 export AGENTHUB_BIN=${AGENTHUB_BIN:-$ROOT/build/bin}
 mkdir -p var/bench
+# The harnesses' process folders go to a TMPDIR of the run's own, removed at the end.
+export TMPDIR
+TMPDIR=$(mktemp -d /tmp/agenthub-bench.XXXXXX)
+trap 'rm -rf "$TMPDIR"' EXIT
 
 status=0
 
