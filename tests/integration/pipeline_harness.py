@@ -265,8 +265,9 @@ class Pipeline:
                 return j
         return j
 
-    def events(self, job_id, tenant="demo", timeout=60):
-        """The job's SSE stream until final or error: [(event, data), ...]."""
+    def events(self, job_id, tenant="demo", timeout=60, timed=False):
+        """The job's SSE stream until final or error: [(event, data), ...], or with timed
+        [(arrival time, event, data), ...]."""
         conn = http.client.HTTPConnection("127.0.0.1", self.ports["ingress"], timeout=timeout)
         conn.request("GET", "/api/%s/jobs/%s/events" % (tenant, job_id),
                      headers={"Authorization": "Bearer " + self.tokens[tenant],
@@ -287,7 +288,8 @@ class Pipeline:
                     data.append(line[5:].strip())
                 elif line == "":
                     if ev:
-                        out.append((ev, json.loads("\n".join(data)) if data else None))
+                        d = json.loads("\n".join(data)) if data else None
+                        out.append((time.time(), ev, d) if timed else (ev, d))
                         if ev in ("final", "error"):
                             break
                     ev, data = None, []

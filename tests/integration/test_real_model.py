@@ -78,34 +78,7 @@ def stop_class(cls):
 
 def timed_events(pl, job_id, tenant="demo", timeout=BOUND_S):
     """The job's SSE stream until final or error: [(arrival time, event, data), ...]."""
-    import http.client
-    conn = http.client.HTTPConnection("127.0.0.1", pl.ports["ingress"], timeout=timeout)
-    conn.request("GET", "/api/%s/jobs/%s/events" % (tenant, job_id),
-                 headers={"Authorization": "Bearer " + pl.tokens[tenant],
-                          "Accept": "text/event-stream"})
-    resp = conn.getresponse()
-    assert resp.status == 200, resp.status
-    out, ev, data = [], None, []
-    end = time.time() + timeout
-    try:
-        while time.time() < end:
-            line = resp.readline()
-            if not line:
-                break
-            line = line.decode("utf-8").rstrip("\r\n")
-            if line.startswith("event:"):
-                ev = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].strip())
-            elif line == "":
-                if ev:
-                    out.append((time.time(), ev, json.loads("\n".join(data)) if data else None))
-                    if ev in ("final", "error"):
-                        break
-                ev, data = None, []
-    finally:
-        conn.close()
-    return out
+    return pl.events(job_id, tenant=tenant, timeout=timeout, timed=True)
 
 
 # ---- the real model ------------------------------------------------------------------------------
