@@ -705,6 +705,8 @@ struct kafka_consumer {
     rd_kafka_t *rk;
     kafka_revoke_cb on_revoke;
     void *opaque;
+    int cooperative_sticky; /* the configured strategy includes cooperative-sticky */
+    int assigned_once;      /* the rebalance callback has assigned at least once */
 };
 
 static void kafka_log_parts(const char *what, const rd_kafka_topic_partition_list_t *parts,
@@ -736,6 +738,7 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e,
 
     switch (e) {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        c->assigned_once = 1;
         kafka_log_parts("partitions assigned", parts, proto ? proto : "");
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, parts);
@@ -816,8 +819,10 @@ int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_
         (rc = kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "auto.offset.reset", reset, err, errlen)) < 0 ||
-        (rc = kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
-                             errlen)) < 0 ||
+        (rc = kafka_conf_set(conf, "partition.assignment.strategy",
+                             opts->assignment_strategy ? opts->assignment_strategy
+                                                       : "cooperative-sticky",
+                             err, errlen)) < 0 ||
         (rc = kafka_conf_set(conf, "client.id", "agenthub-consumer", err, errlen)) < 0 ||
         /* A crashed member's partitions move after 6 s (Kafka's minimum), not 45 s; the
          * dev broker also waits about this long for members when a group rebalances. */
@@ -836,6 +841,11 @@ int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_
         goto out;
     }
     conf = NULL; /* now owned by c->rk */
+    char strategy[128] = "";
+    size_t slen = sizeof strategy;
+    if (rd_kafka_conf_get(rd_kafka_conf(c->rk), "partition.assignment.strategy", strategy, &slen) ==
+        RD_KAFKA_CONF_OK)
+        c->cooperative_sticky = strstr(strategy, "cooperative-sticky") != NULL;
     rd_kafka_poll_set_consumer(c->rk);
     rc = -ENOMEM;
     subs = rd_kafka_topic_partition_list_new((int)opts->ntopics);
@@ -961,11 +971,42 @@ int kafka_consumer_assignment_lost(struct kafka_consumer *c)
     return c && c->rk && rd_kafka_assignment_lost(c->rk);
 }
 
+/* librdkafka issue 4312, fixed in 2.3.0: rd_kafka_destroy() asserts on the sticky assignor's
+ * state, which a member has only from its first SyncGroup answer on, while the assignor is
+ * chosen at the JoinGroup answer. A member id (set by the JoinGroup answer, or by the broker's
+ * MEMBER_ID_REQUIRED before it) means it may be in that window: poll until the first assignment
+ * (which follows the SyncGroup answer) or until the bound. Without a member id it has not
+ * joined, and closing is safe at once. */
+#define KAFKA_CLOSE_JOIN_WAIT_MS 10000
+static void kafka_consumer_finish_join(struct kafka_consumer *c)
+{
+    if (!c->cooperative_sticky || c->assigned_once || rd_kafka_version() >= 0x020300ff)
+        return;
+    char *member = rd_kafka_memberid(c->rk);
+    int joined = member && *member;
+    rd_kafka_mem_free(c->rk, member);
+    if (!joined)
+        return;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    log_kv(LOG_INFO, NULL, "kafka consumer: waiting for the group join to finish before closing",
+           (char *)NULL);
+    while (!c->assigned_once && kafka_elapsed_ms(&start) < KAFKA_CLOSE_JOIN_WAIT_MS) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        if (m)
+            rd_kafka_message_destroy(m); /* not processed, not committed: read again elsewhere */
+    }
+    if (!c->assigned_once)
+        log_kv(LOG_WARN, NULL, "kafka consumer: closing before the group join finished",
+               (char *)NULL);
+}
+
 void kafka_consumer_free(struct kafka_consumer *c)
 {
     if (!c)
         return;
     if (c->rk) {
+        kafka_consumer_finish_join(c);
         rd_kafka_resp_err_t e = rd_kafka_consumer_close(c->rk);
         if (e)
             log_kv(LOG_WARN, NULL, "kafka consumer close", "error", rd_kafka_err2str(e),

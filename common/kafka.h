@@ -76,6 +76,10 @@ struct kafka_consumer_opts {
     const char *const *topics; /* may include regex topics starting with '^' */
     size_t ntopics;
     const char *offset_reset; /* "earliest" (default) or "latest" */
+    /* partition.assignment.strategy: NULL is cooperative-sticky (a stage's group rebalances
+     * without stopping every member); a group of one member gains nothing from it and may
+     * say "roundrobin". KAFKA_PARTITION_ASSIGNMENT_STRATEGY overrides both. */
+    const char *assignment_strategy;
     kafka_revoke_cb on_revoke;
     void *opaque;
 };
@@ -103,7 +107,13 @@ int kafka_consumer_commit_async(struct kafka_consumer *c, const char *topic, int
 /* Inside on_revoke: were the partitions lost (session timed out, e.g. the broker is gone)
  * rather than handed over? A commit for lost partitions cannot succeed and only blocks. */
 int kafka_consumer_assignment_lost(struct kafka_consumer *c);
-/* Leaves the group cleanly (rd_kafka_consumer_close) and destroys. NULL-safe. */
+/* Leaves the group cleanly (rd_kafka_consumer_close) and destroys. NULL-safe.
+ * librdkafka before 2.3.0 (Debian 12 has 2.0.2) aborts in rd_kafka_destroy() when a
+ * cooperative-sticky member is closed after its JoinGroup succeeded but before its first
+ * SyncGroup answer (librdkafka issue 4312). A member that has joined but was never assigned
+ * is therefore polled until its first assignment arrives (for at most 10 s;
+ * what it reads meanwhile is dropped uncommitted, so another member reads it again) before it
+ * is closed. */
 void kafka_consumer_free(struct kafka_consumer *c);
 
 /* Copies header `name` of msg into buf (NUL-terminated). Returns 0, or -1 when absent. */

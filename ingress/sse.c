@@ -210,6 +210,9 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
         .topics = topics,
         .ntopics = 1,
         .offset_reset = "latest",
+        /* The group has this one member: cooperative rebalancing buys nothing, and an eager
+         * assignor has no state that librdkafka 2.0's close can trip on (kafka.h). */
+        .assignment_strategy = "roundrobin",
     };
     int rc = kafka_consumer_new(&h->consumer, &o, err, errlen);
     if (rc != 0)
