@@ -23,8 +23,8 @@ struct agent_svc {
     long max_tool_iterations;
     long history_messages;
     long user_token_ttl_s;
-    long llm_timeout_ms;  /* > 0: overrides the tenant config's */
-    long llm_max_retries; /* >= 0: overrides the tenant config's */
+    long llm_timeout_ms;         /* > 0: overrides the tenant config's */
+    long llm_max_retries;        /* >= 0: overrides the tenant config's */
     struct session_order *order; /* NULL: no waiting (SESSION_ORDER_WAIT_MS 0) */
 };
 

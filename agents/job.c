@@ -72,12 +72,12 @@ struct ajob {
     json_object *last_data;
     int tool_failed;
     char failed_tool[65];
-    int invalid_calls;            /* tool calls of the model that were not run (reply.h) */
-    long text_repaired;           /* characters of the model's answers replaced (utf8.h) */
+    int invalid_calls;  /* tool calls of the model that were not run (reply.h) */
+    long text_repaired; /* characters of the model's answers replaced (utf8.h) */
     /* A save that failed for a transient reason (storage_unavailable) is tried again: */
     char *save_content; /* finalize's content, kept for the retry */
     int save_attempts;
-    long save_timer; /* > 0 while a retry is scheduled */
+    long save_timer;   /* > 0 while a retry is scheduled */
     long order_wait;   /* > 0 while waiting for the session's earlier jobs (session_order.h) */
     int order_timeout; /* went on without them after SESSION_ORDER_WAIT_MS */
     enum reply_fallback fallback; /* what the final answer is (reply.h) */

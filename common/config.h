@@ -61,52 +61,62 @@ struct config_common {
     long topic_min_isr;
 };
 
-#define CONFIG_COMMON_ENTRIES(c)                                                                   \
-    {"DATABASE_URL",                                                                               \
-     CONFIG_STRING,                                                                                \
-     "postgresql://agenthub@127.0.0.1:15432/agenthub",                                             \
-     0,                                                                                            \
-     0,                                                                                            \
-     CONFIG_SECRET,                                                                                \
-     "PostgreSQL connection URI",                                                                  \
-     &(c)->database_url},                                                                          \
-        {"REDIS_URL",                                                                              \
-         CONFIG_STRING,                                                                            \
-         "redis://127.0.0.1:15479/0",                                                              \
-         0,                                                                                        \
-         0,                                                                                        \
-         0,                                                                                        \
-         "redis://host:port/db",                                                                   \
-         &(c)->redis_url},                                                                         \
-        {"KAFKA_BROKERS",                                                                          \
-         CONFIG_STRING,                                                                            \
-         "127.0.0.1:15492",                                                                        \
-         0,                                                                                        \
-         0,                                                                                        \
-         0,                                                                                        \
-         "Kafka bootstrap list; KAFKA_* extras pass to librdkafka",                                \
-         &(c)->kafka_brokers},                                                                     \
-        {"CHROMA_URL",        CONFIG_STRING,   "http://127.0.0.1:15480", 0, 0, 0,                  \
-         "ChromaDB base URL", &(c)->chroma_url},                                                   \
-        {"FERNET_KEY",                                                                             \
-         CONFIG_STRING,                                                                            \
-         "",                                                                                       \
-         0,                                                                                        \
-         0,                                                                                        \
-         CONFIG_SECRET,                                                                            \
-         "urlsafe-base64 32-byte key for tenant API keys at rest",                                 \
-         &(c)->fernet_key},                                                                        \
-        {"LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &(c)->log_level},  \
-        {"TOPIC_PARTITIONS", CONFIG_INT, "0", 0, 10000, 0,                                         \
-         "partitions of the topics this binary creates (0: common/kafka_topics.h's, 12)",          \
-         &(c)->topic_partitions},                                                                  \
-        {"TOPIC_REPLICATION", CONFIG_INT, "0", 0, 16, 0,                                           \
-         "replication factor of the topics this binary creates (0: 1)",                            \
-         &(c)->topic_replication},                                                                 \
-    {                                                                                              \
-        "TOPIC_MIN_ISR", CONFIG_INT, "0", 0, 16, 0,                                                \
-            "min.insync.replicas of those topics (0: 2 when replicated 3+ times, else 1)",         \
-            &(c)->topic_min_isr                                                                    \
+#define CONFIG_COMMON_ENTRIES(c)                                                                    \
+    {"DATABASE_URL",                                                                                \
+     CONFIG_STRING,                                                                                 \
+     "postgresql://agenthub@127.0.0.1:15432/agenthub",                                              \
+     0,                                                                                             \
+     0,                                                                                             \
+     CONFIG_SECRET,                                                                                 \
+     "PostgreSQL connection URI",                                                                   \
+     &(c)->database_url},                                                                           \
+        {"REDIS_URL",                                                                               \
+         CONFIG_STRING,                                                                             \
+         "redis://127.0.0.1:15479/0",                                                               \
+         0,                                                                                         \
+         0,                                                                                         \
+         0,                                                                                         \
+         "redis://host:port/db",                                                                    \
+         &(c)->redis_url},                                                                          \
+        {"KAFKA_BROKERS",                                                                           \
+         CONFIG_STRING,                                                                             \
+         "127.0.0.1:15492",                                                                         \
+         0,                                                                                         \
+         0,                                                                                         \
+         0,                                                                                         \
+         "Kafka bootstrap list; KAFKA_* extras pass to librdkafka",                                 \
+         &(c)->kafka_brokers},                                                                      \
+        {"CHROMA_URL",        CONFIG_STRING,   "http://127.0.0.1:15480", 0, 0, 0,                   \
+         "ChromaDB base URL", &(c)->chroma_url},                                                    \
+        {"FERNET_KEY",                                                                              \
+         CONFIG_STRING,                                                                             \
+         "",                                                                                        \
+         0,                                                                                         \
+         0,                                                                                         \
+         CONFIG_SECRET,                                                                             \
+         "urlsafe-base64 32-byte key for tenant API keys at rest",                                  \
+         &(c)->fernet_key},                                                                         \
+        {"LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &(c)->log_level}, \
+        {"TOPIC_PARTITIONS",                                                                        \
+         CONFIG_INT,                                                                                \
+         "0",                                                                                       \
+         0,                                                                                         \
+         10000,                                                                                     \
+         0,                                                                                         \
+         "partitions of the topics this binary creates (0: common/kafka_topics.h's, 12)",           \
+         &(c)->topic_partitions},                                                                   \
+        {"TOPIC_REPLICATION",                                                                       \
+         CONFIG_INT,                                                                                \
+         "0",                                                                                       \
+         0,                                                                                         \
+         16,                                                                                        \
+         0,                                                                                         \
+         "replication factor of the topics this binary creates (0: 1)",                             \
+         &(c)->topic_replication},                                                                  \
+    {                                                                                               \
+        "TOPIC_MIN_ISR", CONFIG_INT, "0", 0, 16, 0,                                                 \
+            "min.insync.replicas of those topics (0: 2 when replicated 3+ times, else 1)",          \
+            &(c)->topic_min_isr                                                                     \
     }
 
 #endif

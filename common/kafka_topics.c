@@ -18,16 +18,15 @@ struct topic_row {
 };
 
 static const struct topic_row topic_rows[] = {
-    {KAFKA_TOPIC_CHAT_REQUESTS, 12, 0, 7 * DAY_MS},
-    {KAFKA_TOPIC_CHAT_EVENTS, 12, 0, 1 * DAY_MS},
-    {KAFKA_TOPIC_DOCUMENTS, 12, 0, 7 * DAY_MS},
-    {KAFKA_TOPIC_DLQ, 3, 1, 30 * DAY_MS},
+    {KAFKA_TOPIC_CHAT_REQUESTS, 12, 0, 7 * DAY_MS}, {KAFKA_TOPIC_CHAT_EVENTS, 12, 0, 1 * DAY_MS},
+    {KAFKA_TOPIC_DOCUMENTS, 12, 0, 7 * DAY_MS},     {KAFKA_TOPIC_DLQ, 3, 1, 30 * DAY_MS},
     {KAFKA_TOPIC_AGENT_PREFIX, 12, 0, 7 * DAY_MS},
 };
 
 const char *const KAFKA_TOPICS_BUILTIN[] = {KAFKA_TOPIC_CHAT_REQUESTS, KAFKA_TOPIC_CHAT_EVENTS,
                                             KAFKA_TOPIC_DOCUMENTS, KAFKA_TOPIC_DLQ};
-const size_t KAFKA_TOPICS_BUILTIN_COUNT = sizeof KAFKA_TOPICS_BUILTIN / sizeof *KAFKA_TOPICS_BUILTIN;
+const size_t KAFKA_TOPICS_BUILTIN_COUNT =
+    sizeof KAFKA_TOPICS_BUILTIN / sizeof *KAFKA_TOPICS_BUILTIN;
 
 /* An integer environment override in [lo, hi]: 1 if set and valid, 0 if unset (or "0", the
  * config tables' "the table's value"), -1 if bad. */

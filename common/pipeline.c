@@ -328,7 +328,7 @@ int pipeline_save_assistant(const struct pipeline *p, const struct envelope *env
     }
     const char *meta =
         metadata ? json_object_to_json_string_ext(metadata, JSON_C_TO_STRING_PLAIN) : "{}";
-    const char *params[] = {env->session_id, env->tenant_id, clean, meta,
+    const char *params[] = {env->session_id, env->tenant_id, clean,   meta,
                             env->job_id,     partbuf,        agent_id};
     /* One round trip: the message (unless this part has one) and the session's bookkeeping. */
     rc = pgpool_exec(p->db, &res,

@@ -87,8 +87,14 @@ struct pipeline_stage_settings {
          0,                                                                                        \
          "per-attempt LLM timeout overriding the tenant config's (0: keep it)",                    \
          &(s)->llm_timeout_ms},                                                                    \
-        {"LLM_MAX_RETRIES", CONFIG_INT, "-1", -1, 20, 0,                                           \
-         "LLM retries overriding the tenant config's (-1: keep it)", &(s)->llm_retries},           \
+        {"LLM_MAX_RETRIES",                                                                        \
+         CONFIG_INT,                                                                               \
+         "-1",                                                                                     \
+         -1,                                                                                       \
+         20,                                                                                       \
+         0,                                                                                        \
+         "LLM retries overriding the tenant config's (-1: keep it)",                               \
+         &(s)->llm_retries},                                                                       \
         {"LLM_PROXY",                                                                              \
          CONFIG_STRING,                                                                            \
          "",                                                                                       \

@@ -51,13 +51,14 @@ static int earlier_unfinished(struct pgpool *db, const struct envelope *env, cha
     PGresult *res = NULL;
     char err[256];
     const char *params[] = {env->job_id, env->tenant_id};
-    int rc = pgpool_exec(db, &res,
-                         "SELECT e.job_id::text FROM jobs j JOIN jobs e ON e.tenant_id = j.tenant_id "
-                         "AND e.session_id = j.session_id AND e.session_seq < j.session_seq "
-                         "AND e.status NOT IN ('done', 'error') "
-                         "WHERE j.job_id = $1::uuid AND j.tenant_id = $2 "
-                         "ORDER BY e.session_seq DESC LIMIT 1",
-                         2, params, err, sizeof err);
+    int rc =
+        pgpool_exec(db, &res,
+                    "SELECT e.job_id::text FROM jobs j JOIN jobs e ON e.tenant_id = j.tenant_id "
+                    "AND e.session_id = j.session_id AND e.session_seq < j.session_seq "
+                    "AND e.status NOT IN ('done', 'error') "
+                    "WHERE j.job_id = $1::uuid AND j.tenant_id = $2 "
+                    "ORDER BY e.session_seq DESC LIMIT 1",
+                    2, params, err, sizeof err);
     if (rc == PG_OK) {
         rc = PQntuples(res) > 0;
         if (rc)
@@ -105,8 +106,8 @@ static void recheck(struct session_order *so, long id)
     if (rc < 0) {
         struct log_ctx c;
         log_ctx_of(w->env, &c);
-        log_kv(LOG_WARN, &c, "session order: earlier jobs could not be checked; going on",
-               "error", pg_status_str(rc), (char *)NULL);
+        log_kv(LOG_WARN, &c, "session order: earlier jobs could not be checked; going on", "error",
+               pg_status_str(rc), (char *)NULL);
     }
     finish(so, take(so, id), SESSION_ORDER_READY);
 }
@@ -286,7 +287,6 @@ int session_order_assign(struct pgpool *db, const struct envelope *env, long *se
     }
     return rc;
 }
-
 
 void session_order_wait(struct session_order *so, const struct envelope *env, session_order_cb cb,
                         void *opaque, long *wait_id)

@@ -181,8 +181,7 @@ struct warned_tools {
     size_t n;
 };
 
-static void warn_once(struct warned_tools *w, const char *tenant, const char *tool,
-                      const char *msg)
+static void warn_once(struct warned_tools *w, const char *tenant, const char *tool, const char *msg)
 {
     for (size_t i = 0; i < w->n; i++)
         if (strcmp(w->names[i], tool) == 0)

@@ -38,8 +38,7 @@ int knowledge_collection_name(const char *tenant_id, char *buf, size_t cap);
  * suffix is [A-Za-z0-9_-]{1,64}, starting and ending with a letter or digit; tenant ids
  * cannot hold '.', so the mapping is one to one and never yields another tenant's name. -1
  * on an invalid tenant or suffix or when it does not fit. */
-int knowledge_collection_name_sub(const char *tenant_id, const char *suffix, char *buf,
-                                  size_t cap);
+int knowledge_collection_name_sub(const char *tenant_id, const char *suffix, char *buf, size_t cap);
 
 /* n texts -> *vecs (n * *dim floats, malloc'd). cfg may be NULL (local embedder). */
 int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size_t n, float **vecs,

@@ -215,9 +215,9 @@ int ssrf_allowlist_valid(const char *list, int require_port, char *err, size_t e
         e[n] = 0;
         for (size_t i = 0; i < n; i++) {
             char ch = e[i];
-            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '[' || ch == ']' ||
-                  (ch == '*' && i == 0))) {
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_' || ch == ':' ||
+                  ch == '[' || ch == ']' || (ch == '*' && i == 0))) {
                 snprintf(err, errlen, "allow-list entry \"%.64s\": invalid character", e);
                 return -EINVAL;
             }

@@ -313,8 +313,8 @@ static int has_marker_chars(const char *s)
 }
 
 /* Rewrites the template text with markers; the names go into m. */
-static int mark_text(const char *s, json_object *args, struct marks *m, struct strbuf *b,
-                     char *err, size_t errlen)
+static int mark_text(const char *s, json_object *args, struct marks *m, struct strbuf *b, char *err,
+                     size_t errlen)
 {
     int in_str = 0, esc = 0;
     while (*s) {
@@ -458,8 +458,8 @@ static int fill_value(json_object *t, const struct marks *m, json_object *args, 
             return -ENOMEM;
         for (size_t i = 0; i < json_object_array_length(t); i++) {
             json_object *ev = NULL;
-            int rc = fill_value(json_object_array_get_idx(t, i), m, args, &ev, depth + 1, err,
-                                errlen);
+            int rc =
+                fill_value(json_object_array_get_idx(t, i), m, args, &ev, depth + 1, err, errlen);
             if (rc) {
                 json_object_put(a);
                 return rc;

@@ -222,8 +222,9 @@ static const char *DEBT_IN = "{\"type\":\"object\",\"properties\":{\"mst\":{\"ty
 static const char *DEBT_OUT = "{\"type\":\"object\",\"properties\":{\"mst\":{\"type\":\"string\"},"
                               "\"total_debt\":{\"type\":\"number\"},\"currency\":{\"const\":"
                               "\"VND\"}},\"required\":[\"mst\",\"total_debt\"]}";
-static const char *DEBT_CFG = "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
-                              "\"headers\":{\"X-API-Version\":\"v1\"}}";
+static const char *DEBT_CFG =
+    "{\"endpoint\":\"%s/api/debt/{mst}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
+    "\"headers\":{\"X-API-Version\":\"v1\"}}";
 
 /* ---- tests --------------------------------------------------------------------------- */
 
@@ -441,7 +442,8 @@ static void test_post_body_template(void **state)
     (void)state;
     struct tool_def t = mk_tool(
         "analysis_report", "HTTP_POST",
-        "{\"endpoint\":\"%s/api/analysis/report\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
+        "{\"endpoint\":\"%s/api/analysis/"
+        "report\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\","
         "\"body_template\":{\"metric\":\"{metric}\",\"period\":\"{period}\",\"source\":\"agent\"}}",
         "{\"type\":\"object\",\"properties\":{\"metric\":{\"enum\":[\"revenue\",\"debt\"]},"
         "\"period\":{\"type\":\"string\"}},\"required\":[\"metric\",\"period\"]}",
@@ -516,7 +518,9 @@ static void test_redirects(void **state)
     struct outcome o;
     char err[256];
     /* to a private address: refused at the hop, before any connection */
-    snprintf(cfg, sizeof cfg, "{\"endpoint\":\"%%s/_redirect?to={to}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\"}");
+    snprintf(cfg, sizeof cfg,
+             "{\"endpoint\":\"%%s/"
+             "_redirect?to={to}\",\"inject_jwt\":true,\"jwt_audience\":\"erp-backend\"}");
     struct tool_def t = mk_tool("redir", "HTTP_GET", cfg, NULL, NULL);
     assert_int_equal(
         run(&t, "{\"to\":\"http://10.1.2.3/steal\"}", "127.0.0.1", JWT, &o, err, sizeof err), 0);

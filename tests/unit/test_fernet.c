@@ -294,12 +294,11 @@ static void test_purpose_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_purpose_keys),
-        cmocka_unit_test(test_spec_generate),     cmocka_unit_test(test_python_vectors),
-        cmocka_unit_test(test_spec_verify),       cmocka_unit_test(test_spec_invalid),
-        cmocka_unit_test(test_ttl_boundaries),    cmocka_unit_test(test_roundtrip_binary),
-        cmocka_unit_test(test_tamper_every_byte), cmocka_unit_test(test_bad_keys),
-        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_purpose_keys),     cmocka_unit_test(test_spec_generate),
+        cmocka_unit_test(test_python_vectors),   cmocka_unit_test(test_spec_verify),
+        cmocka_unit_test(test_spec_invalid),     cmocka_unit_test(test_ttl_boundaries),
+        cmocka_unit_test(test_roundtrip_binary), cmocka_unit_test(test_tamper_every_byte),
+        cmocka_unit_test(test_bad_keys),         cmocka_unit_test(test_status_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

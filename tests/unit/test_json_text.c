@@ -44,7 +44,8 @@ static void test_tree_is_repaired(void **state)
 static void test_clean_tree_untouched(void **state)
 {
     (void)state;
-    json_object *o = json_tokener_parse("{\"q\":\"Chính sách hoàn tiền mất bao lâu?\",\"a\":[1,2]}");
+    json_object *o =
+        json_tokener_parse("{\"q\":\"Chính sách hoàn tiền mất bao lâu?\",\"a\":[1,2]}");
     assert_int_equal(json_text_repair(o), 0);
     assert_int_equal(json_text_repair(NULL), 0);
     json_object_put(o);

@@ -231,14 +231,16 @@ static void test_stream_text_repaired(void **state)
 
     /* a whole body in Latin-1, with a control character */
     const char *body = "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                       "\"content\":\"Ch\xEDnh s\xE1" "ch\\u001b\"},\"finish_reason\":\"stop\"}]}";
+                       "\"content\":\"Ch\xEDnh s\xE1"
+                       "ch\\u001b\"},\"finish_reason\":\"stop\"}]}";
     struct llm_acc a;
     llm_acc_init(&a, NULL, NULL);
     json_object *root = llm_json_parse(body, strlen(body));
     assert_non_null(root);
     assert_int_equal(llm_openai_ops.parse(&a, root), 0);
     assert_int_equal(llm_acc_finish(&a, &resp), 0);
-    assert_string_equal(resp.content, "Ch\xEF\xBF\xBDnh s\xEF\xBF\xBD" "ch\xEF\xBF\xBD");
+    assert_string_equal(resp.content, "Ch\xEF\xBF\xBDnh s\xEF\xBF\xBD"
+                                      "ch\xEF\xBF\xBD");
     assert_int_equal(resp.repaired, 3);
     llm_response_cleanup(&resp);
     llm_acc_cleanup(&a);

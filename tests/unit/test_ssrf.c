@@ -44,14 +44,33 @@ static void test_blocked_ranges(void **state)
         "64:ff9b::7f00:1",
         "::127.0.0.1",
         /* IPv4 special ranges added with issue 17 */
-        "192.0.2.1", "192.88.99.1", "198.51.100.7", "203.0.113.9", "198.19.255.255",
+        "192.0.2.1",
+        "192.88.99.1",
+        "198.51.100.7",
+        "203.0.113.9",
+        "198.19.255.255",
         /* every embedded-IPv4 form is refused whole, private or not */
-        "::ffff:8.8.8.8", "::ffff:0:7f00:1", "64:ff9b::808:808", "64:ff9b::a00:1",
-        "64:ff9b:1::a00:1", "2002:7f00:1::1", "2002:a00:1::", "2002:808:808::1",
+        "::ffff:8.8.8.8",
+        "::ffff:0:7f00:1",
+        "64:ff9b::808:808",
+        "64:ff9b::a00:1",
+        "64:ff9b:1::a00:1",
+        "2002:7f00:1::1",
+        "2002:a00:1::",
+        "2002:808:808::1",
         "2001:0:4136:e378:8000:63bf:3fff:fdd2", /* Teredo */
         /* other special-purpose IPv6 */
-        "100::1", "2001:db8::1", "2001:2::1", "2001:10::1", "2001:20::1", "3fff::1",
-        "fec0::1", "fd00::1", "ff0e::1", "4000::1", "::2",
+        "100::1",
+        "2001:db8::1",
+        "2001:2::1",
+        "2001:10::1",
+        "2001:20::1",
+        "3fff::1",
+        "fec0::1",
+        "fd00::1",
+        "ff0e::1",
+        "4000::1",
+        "::2",
     };
     for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++) {
         if (ssrf_ip_blocked(blocked[i]) != 1)
@@ -102,9 +121,8 @@ static void test_allowlist_valid(void **state)
 {
     (void)state;
     char err[256];
-    assert_int_equal(ssrf_allowlist_valid("erp.local:8080,[::1]:80,*.corp.example:443", 1, err,
-                                          sizeof err),
-                     0);
+    assert_int_equal(
+        ssrf_allowlist_valid("erp.local:8080,[::1]:80,*.corp.example:443", 1, err, sizeof err), 0);
     assert_int_equal(ssrf_allowlist_valid(NULL, 1, err, sizeof err), 0);
     assert_int_not_equal(ssrf_allowlist_valid("erp.local", 1, err, sizeof err), 0);
     assert_non_null(strstr(err, "host:port"));
@@ -140,10 +158,9 @@ static void test_check_url(void **state)
     assert_int_not_equal(ssrf_check_url("http://2130706433/", NULL, NULL, &t, err, sizeof err), 0);
     assert_int_not_equal(ssrf_check_url("http://0x7f.1/", NULL, NULL, &t, err, sizeof err), 0);
     /* allowlisted: pinned */
-    assert_int_equal(
-        ssrf_check_url("http://127.0.0.1:18090/api/debt/1", "127.0.0.1:18090", NULL, &t, err,
-                       sizeof err),
-        0);
+    assert_int_equal(ssrf_check_url("http://127.0.0.1:18090/api/debt/1", "127.0.0.1:18090", NULL,
+                                    &t, err, sizeof err),
+                     0);
     assert_int_equal(t.allowed, 1);
     assert_string_equal(t.resolve, "127.0.0.1:18090:127.0.0.1");
     assert_int_equal(t.port, 18090);
@@ -155,15 +172,12 @@ static void test_check_url(void **state)
         ssrf_check_url("http://127.0.0.1:18090/", "127.0.0.1", NULL, &t, err, sizeof err), 0);
     /* alternate IPv4 notations and embedded forms of loopback */
     assert_int_not_equal(ssrf_check_url("http://0177.0.0.1/", NULL, NULL, &t, err, sizeof err), 0);
-    assert_int_not_equal(ssrf_check_url("http://[::ffff:127.0.0.1]/", NULL, NULL, &t, err,
-                                        sizeof err),
-                         0);
-    assert_int_not_equal(ssrf_check_url("http://[64:ff9b::7f00:1]/", NULL, NULL, &t, err,
-                                        sizeof err),
-                         0);
-    assert_int_not_equal(ssrf_check_url("http://[2002:7f00:1::1]/", NULL, NULL, &t, err,
-                                        sizeof err),
-                         0);
+    assert_int_not_equal(
+        ssrf_check_url("http://[::ffff:127.0.0.1]/", NULL, NULL, &t, err, sizeof err), 0);
+    assert_int_not_equal(
+        ssrf_check_url("http://[64:ff9b::7f00:1]/", NULL, NULL, &t, err, sizeof err), 0);
+    assert_int_not_equal(
+        ssrf_check_url("http://[2002:7f00:1::1]/", NULL, NULL, &t, err, sizeof err), 0);
     assert_int_equal(
         ssrf_check_url("https://localhost/x", NULL, "foo:1,localhost:443", &t, err, sizeof err), 0);
     assert_int_equal(t.port, 443);

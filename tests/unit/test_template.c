@@ -145,8 +145,8 @@ static void test_body_structure_smuggling(void **state)
 {
     (void)state;
     /* a bare placeholder in a text template is a JSON value: the string stays one string */
-    char *b = body("\"{\\\"a\\\":{v},\\\"n\\\":1}\"",
-                   "{\"v\":\"1,\\\"admin\\\":true,\\\"x\\\":2\"}");
+    char *b =
+        body("\"{\\\"a\\\":{v},\\\"n\\\":1}\"", "{\"v\":\"1,\\\"admin\\\":true,\\\"x\\\":2\"}");
     assert_non_null(b);
     assert_string_equal(b, "{\"a\":\"1,\\\"admin\\\":true,\\\"x\\\":2\",\"n\":1}");
     free(b);
@@ -172,9 +172,12 @@ static void test_body_structure_smuggling(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_basic),       cmocka_unit_test(test_url_encoding),
-        cmocka_unit_test(test_url_refusals),    cmocka_unit_test(test_url_used),
-        cmocka_unit_test(test_body_value_mode), cmocka_unit_test(test_body_text_mode),
+        cmocka_unit_test(test_url_basic),
+        cmocka_unit_test(test_url_encoding),
+        cmocka_unit_test(test_url_refusals),
+        cmocka_unit_test(test_url_used),
+        cmocka_unit_test(test_body_value_mode),
+        cmocka_unit_test(test_body_text_mode),
         cmocka_unit_test(test_body_structure_smuggling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,14 +88,14 @@ static void test_cut_never_splits_a_character(void **state)
 static void test_partial_tail(void **state)
 {
     (void)state;
-    assert_int_equal(utf8_partial_tail("ho\xC3", 3), 1);           /* à cut after its lead */
-    assert_int_equal(utf8_partial_tail("ti\xE1\xBB", 4), 2);       /* ề cut after 2 of 3 */
-    assert_int_equal(utf8_partial_tail("\xF0\x9F\x98", 3), 3);     /* 😀 cut after 3 of 4 */
-    assert_int_equal(utf8_partial_tail("ti\xE1\xBB\x81", 5), 0);   /* whole */
+    assert_int_equal(utf8_partial_tail("ho\xC3", 3), 1);         /* à cut after its lead */
+    assert_int_equal(utf8_partial_tail("ti\xE1\xBB", 4), 2);     /* ề cut after 2 of 3 */
+    assert_int_equal(utf8_partial_tail("\xF0\x9F\x98", 3), 3);   /* 😀 cut after 3 of 4 */
+    assert_int_equal(utf8_partial_tail("ti\xE1\xBB\x81", 5), 0); /* whole */
     assert_int_equal(utf8_partial_tail("abc", 3), 0);
     assert_int_equal(utf8_partial_tail("", 0), 0);
-    assert_int_equal(utf8_partial_tail("a\x80", 2), 0);            /* stray: nothing to wait for */
-    assert_int_equal(utf8_partial_tail("\xE0\x80", 2), 0);         /* overlong: never completes */
+    assert_int_equal(utf8_partial_tail("a\x80", 2), 0);    /* stray: nothing to wait for */
+    assert_int_equal(utf8_partial_tail("\xE0\x80", 2), 0); /* overlong: never completes */
     assert_int_equal(utf8_partial_tail("\xFF", 1), 0);
 }
 

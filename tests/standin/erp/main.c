@@ -46,7 +46,15 @@ static void on_signal(int sig)
 
 /* ---- shared state: fault mode and last request per path ------------------------------- */
 
-enum fail_mode { FAIL_OK, FAIL_DOWN, FAIL_500, FAIL_SLOW, FAIL_OVERSIZE, FAIL_BADSHAPE, FAIL_LATIN1 };
+enum fail_mode {
+    FAIL_OK,
+    FAIL_DOWN,
+    FAIL_500,
+    FAIL_SLOW,
+    FAIL_OVERSIZE,
+    FAIL_BADSHAPE,
+    FAIL_LATIN1
+};
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static enum fail_mode g_mode = FAIL_OK;
