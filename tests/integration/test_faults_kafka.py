@@ -313,7 +313,9 @@ class KafkaClusterFaults(pc.PipelineCase):
                       len(dup_msgs), len(load.session_jobs), len(out_of_order),
                       len(history_short), order_timeouts))
         print("\n" + "\n".join(lines) + "\n" + summary, file=sys.stderr, flush=True)
-        with open(os.path.join(ROOT, "var", "test-logs", "kafka-faults-summary.txt"), "w") as f:
+        logdir = os.path.join(ROOT, "var", "test-logs")  # make bench may run before make test
+        os.makedirs(logdir, exist_ok=True)
+        with open(os.path.join(logdir, "kafka-faults-summary.txt"), "w") as f:
             f.write("\n".join(lines) + "\n" + summary + "\n")
 
         self.assertEqual(lost, [], summary)
