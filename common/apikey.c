@@ -52,7 +52,7 @@ void apikey_hash(const char *s, char *out)
     unsigned char h[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)s, strlen(s), h);
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(out + 2 * i, 3, "%02x", h[i]);
+        snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
     OPENSSL_cleanse(h, sizeof h);
 }
 

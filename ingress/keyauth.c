@@ -167,7 +167,7 @@ int keyauth_verify(struct keyauth *k, const char *token, struct auth_claims *cla
     pthread_mutex_unlock(&k->lock);
 
     for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-        snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+        snprintf(hex + (size_t)2 * (size_t)i, 3, "%02x", hash[i]);
     snprintf(touch, sizeof touch, "%ld", k->touch_s);
     const char *p[] = {key_id, hex, touch};
     int st = pgpool_exec(k->db, &res, KEYAUTH_SQL, 3, p, err, sizeof err);

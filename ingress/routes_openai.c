@@ -774,8 +774,7 @@ static void answer_stream(struct req *r, struct completion *c, const char *tenan
                     json_object_object_get_ex(job, "error", &err);
                     fail = stream_error(r, err, job_id);
                 }
-                done = 1;
-                break;
+                break; /* answered */
             }
         }
         if (now - start > (double)app->cfg.sse_max_s)
