@@ -727,16 +727,21 @@ static int tenant_active(struct ingress *app, const char *tenant)
     return active;
 }
 
-int req_auth_tenant(struct req *r, const char *tenant)
+int req_tenant_active(struct req *r, const char *tenant)
 {
-    if (req_auth(r, tenant) != 0)
-        return -1;
     if (!tenant_active(r->app, tenant)) {
         log_kv(LOG_INFO, &r->log, "tenant inactive: refused", (char *)NULL);
         reply_error(r, 403, "tenant_inactive", "this tenant is inactive");
         return -1;
     }
     return 0;
+}
+
+int req_auth_tenant(struct req *r, const char *tenant)
+{
+    if (req_auth(r, tenant) != 0)
+        return -1;
+    return req_tenant_active(r, tenant);
 }
 
 /* ---- PGresult -> JSON ---------------------------------------------------------------------- */

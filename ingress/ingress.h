@@ -206,6 +206,8 @@ int req_hold_stream(struct req *r);
 /* req_auth(r, tenant), then the tenant must be active (tenants.is_active, cached for
  * INGRESS_TENANT_CACHE_MS): 403 tenant_inactive otherwise. 0, or -1 when answered. */
 int req_auth_tenant(struct req *r, const char *tenant);
+/* The second half of req_auth_tenant alone (the caller authenticated already). */
+int req_tenant_active(struct req *r, const char *tenant);
 int tenant_cache_new(struct tenant_cache **out);
 void tenant_cache_free(struct tenant_cache *c); /* NULL-safe */
 /* A job's or document batch's status is final: "done" or "error". */

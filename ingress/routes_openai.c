@@ -64,12 +64,10 @@ static int openai_caller(struct req *r, char *tenant, size_t cap)
         return -1;
     }
     snprintf(tenant, cap, "%s", r->claims.tenant_id);
-    /* the tenant must be active (cached: INGRESS_TENANT_CACHE_MS); verified credentials are
-     * cached too, so this costs no second verification */
-    int rc = req_auth_tenant(r, tenant);
-    /* the access log line is written after the route returns: never the caller's buffer */
-    r->log.tenant_id = r->claims.tenant_id[0] ? r->claims.tenant_id : NULL;
-    return rc;
+    /* the access log line is written after the route returns: the request's own copy */
+    r->log.tenant_id = r->claims.tenant_id;
+    /* the tenant must be active (cached: INGRESS_TENANT_CACHE_MS) */
+    return req_tenant_active(r, tenant);
 }
 
 /* The tenant's usable agents: [{name, description, created}] ordered by name. NULL answered. */

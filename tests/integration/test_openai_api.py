@@ -444,13 +444,26 @@ class OpenAIApiTest(OpenAICase):
         r = self.pl.run([CTL, "api-keys", "revoke", "--tenant", "demo", kid], check=False)
         self.assertEqual(r.returncode, 1)
 
-    def test_expired_key(self):
+    def test_expired_key_and_inactive_tenant(self):
         key = self.ctl_key("demo", "short", "--expires-in", "1")
         st, _, _ = self.req("GET", "/v1/models", cred=key)
         self.assertEqual(st, 200)
         time.sleep(1.5)
         st, body, _ = self.req("GET", "/v1/models", cred=key)
         self.assertEqual((st, body["error"]["type"]), (401, "authentication_error"))
+        # a deactivated tenant's key (and token) is refused on /v1 (INGRESS_TENANT_CACHE_MS)
+        self.pl.add_tenant("oaioff", "standin-1")
+        self.pl.sql("UPDATE tenants SET is_active = true WHERE tenant_id = 'oaioff'")  # rerun
+        key = self.ctl_key("oaioff", "off")
+        st, _, _ = self.req("GET", "/v1/models", cred=key)
+        self.assertEqual(st, 200)
+        self.pl.sql("UPDATE tenants SET is_active = false WHERE tenant_id = 'oaioff'")
+        time.sleep(1.3)
+        for cred in (key, self.pl.tokens["oaioff"]):
+            st, body, _ = self.complete({"model": "agenthub", "messages": [self.user("x")]},
+                                        cred=cred)
+            self.assertEqual((st, body["error"]["code"], body["error"]["type"]),
+                             (403, "tenant_inactive", "permission_error"))
 
 
 def sdk_paths():
