@@ -113,9 +113,12 @@ tests: all $(TEST_BINS)
 deps:
 	@compose/local/deps.sh
 
-# The README's test command: installs what is missing, builds both flavours, runs everything.
+# The README's test command: installs what is missing (Debian packages; the pinned OpenAI SDKs
+# that tests/integration/test_openai_api.py drives, cached outside the clone), builds both
+# flavours, runs everything.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: deps
+	compose/local/openai-sdks >/dev/null
 	$(MAKE) -j$(JOBS) tests
 	$(MAKE) -j$(JOBS) SAN=1 tests
 	tests/run.sh --build build --build-san build-asan

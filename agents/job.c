@@ -840,12 +840,43 @@ static void on_llm_done(void *opaque, const struct llm_response *resp, const str
 
 /* ---- start --------------------------------------------------------------------------------- */
 
+/* The history the request carried itself (chat.request payload "history": [{role, content}],
+ * the OpenAI-compatible API's `messages` before the question): its last history_messages
+ * turns, instead of the session's. NULL when the request carried none. */
+static json_object *payload_history(const struct envelope *env)
+{
+    json_object *h;
+    if (env->payload && json_object_object_get_ex(env->payload, "history", &h) &&
+        json_object_is_type(h, json_type_array))
+        return h;
+    return NULL;
+}
+
+static int push_payload_history(struct ajob *j, json_object *h)
+{
+    size_t n = json_object_array_length(h);
+    size_t max = j->svc->history_messages > 0 ? (size_t)j->svc->history_messages : 0;
+    for (size_t i = n > max ? n - max : 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(h, i);
+        const char *role = json_field_str(m, "role"), *content = json_field_str(m, "content");
+        if (!role || !content)
+            continue;
+        enum llm_role lr = strcmp(role, "assistant") == 0 ? LLM_ROLE_ASSISTANT : LLM_ROLE_USER;
+        if (msg_push(j, lr, content, NULL, 0, NULL, NULL) < 0)
+            return -ENOMEM;
+        j->history_count++;
+    }
+    return 0;
+}
+
 static int load_history(struct ajob *j)
 {
     struct agent_svc *svc = j->svc;
     PGresult *res = NULL;
     char err[256], lim[16];
-    snprintf(lim, sizeof(lim), "%ld", svc->history_messages);
+    json_object *carried = payload_history(j->env);
+    /* with a carried history the statement only moves the job to 'running' */
+    snprintf(lim, sizeof(lim), "%ld", carried ? 0L : svc->history_messages);
     const char *params[] = {j->env->tenant_id, j->env->session_id,
                             j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id, lim};
     /* Earlier turns only: user messages before this job's user message, and answers of jobs
@@ -867,7 +898,14 @@ static int load_history(struct ajob *j)
         "WHERE u.message_id = $3::uuid AND u.tenant_id = $1), now()) END "
         "ORDER BY m.timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
         5, params, err, sizeof(err));
-    if (rc == PG_OK) {
+    if (carried) {
+        if (rc != PG_OK) {
+            struct log_ctx c;
+            logctx(j->env, &c);
+            log_kv(LOG_WARN, &c, "job not marked running", "error", err, (char *)NULL);
+        }
+        rc = push_payload_history(j, carried);
+    } else if (rc == PG_OK) {
         for (int i = 0; i < PQntuples(res); i++) {
             enum llm_role role = strcmp(PQgetvalue(res, i, 0), "assistant") == 0
                                      ? LLM_ROLE_ASSISTANT

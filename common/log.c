@@ -100,12 +100,14 @@ char *log_redact(char *s, size_t cap)
     }
     pthread_mutex_unlock(&g_secrets_lock);
 
-    /* JWT-shaped (eyJ...), Fernet-shaped (gAAAAA...) and "Bearer <x>" runs. */
+    /* JWT-shaped (eyJ...), Fernet-shaped (gAAAAA...), tenant API key-shaped (ahk_...,
+     * common/apikey.h) and "Bearer <x>" runs. */
     for (size_t i = 0; i < len; i++) {
         size_t start = i;
         if (strncmp(s + i, "Bearer ", 7) == 0 && i + 7 < len && s[i + 7] != '*') {
             start = i + 7;
-        } else if ((strncmp(s + i, "eyJ", 3) == 0 || strncmp(s + i, "gAAAAA", 6) == 0) &&
+        } else if ((strncmp(s + i, "eyJ", 3) == 0 || strncmp(s + i, "gAAAAA", 6) == 0 ||
+                    strncmp(s + i, "ahk_", 4) == 0) &&
                    (i == 0 || !is_b64url(s[i - 1]))) {
             start = i;
         } else {

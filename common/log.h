@@ -6,7 +6,7 @@
  *
  * Secrets never reach the output: strings registered with log_add_secret() are replaced by
  * "***", and anything shaped like a bearer token or JWT (three base64url parts starting
- * with "eyJ") or a Fernet token ("gAAAAA...") is masked too.
+ * with "eyJ"), a Fernet token ("gAAAAA...") or a tenant API key ("ahk_...") is masked too.
  */
 #ifndef AGENTHUB_LOG_H
 #define AGENTHUB_LOG_H

@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "ctab.h"
+#include "keyauth.h"
 #include "metrics.h"
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -193,7 +194,8 @@ static void response_head(struct req *r, struct strbuf *b, int status, int keep)
     if (r->origin_ok) {
         ob_hdr(b, "Access-Control-Allow-Origin", r->origin_ok);
         ob_hdr(b, "Vary", "Origin");
-        ob_hdr(b, "Access-Control-Expose-Headers", "X-Request-Id, Idempotent-Replayed");
+        ob_hdr(b, "Access-Control-Expose-Headers",
+               "X-Request-Id, Idempotent-Replayed, X-AgentHub-Session");
     }
     ob_hdr(b, "Connection", keep ? "keep-alive" : "close");
 }
@@ -230,6 +232,11 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
 
 void reply_stream_begin(struct req *r, const char *ctype)
 {
+    reply_stream_begin_ex(r, ctype, NULL);
+}
+
+void reply_stream_begin_ex(struct req *r, const char *ctype, const char *extra_headers)
+{
     struct strbuf b = {0};
     const char *v = r->ri->http_version;
     r->responded = 1;
@@ -242,6 +249,8 @@ void reply_stream_begin(struct req *r, const char *ctype)
     ob_hdr(&b, "X-Accel-Buffering", "no");
     if (r->chunked)
         ob_hdr(&b, "Transfer-Encoding", "chunked");
+    if (extra_headers && *extra_headers)
+        strbuf_adds(&b, extra_headers); /* "Name: value\r\n" lines */
     strbuf_add(&b, "\r\n", 2);
     if (!b.oom)
         mg_write(r->conn, b.p, b.len);
@@ -279,11 +288,37 @@ void reply_json(struct req *r, int status, json_object *obj)
     reply_raw(r, status, "application/json", s, len, NULL);
 }
 
-void reply_error(struct req *r, int status, const char *code, const char *message)
+/* OpenAI's error "type" for a status (what its SDKs and clients show). */
+static const char *openai_error_type(int status)
+{
+    switch (status) {
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 429:
+        return "rate_limit_error";
+    default:
+        return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+void reply_error_param(struct req *r, int status, const char *code, const char *message,
+                       const char *param)
 {
     json_object *o = json_object_new_object(), *e = json_object_new_object();
-    json_object_object_add(e, "code", json_object_new_string(code));
-    json_object_object_add(e, "message", json_object_new_string(message));
+    if (r->openai) {
+        /* /v1/...: OpenAI's shape, {"error":{"message","type","param","code"}} */
+        json_object_object_add(e, "message", json_object_new_string(message));
+        json_object_object_add(e, "type", json_object_new_string(openai_error_type(status)));
+        json_object_object_add(e, "param", param ? json_object_new_string(param) : NULL);
+        json_object_object_add(e, "code", json_object_new_string(code));
+    } else {
+        json_object_object_add(e, "code", json_object_new_string(code));
+        json_object_object_add(e, "message", json_object_new_string(message));
+    }
     json_object_object_add(o, "error", e);
     const char *extra = status == 401                    ? "WWW-Authenticate: Bearer\r\n"
                         : status == 503 || status == 429 ? "Retry-After: " INGRESS_RETRY_AFTER_S
@@ -294,6 +329,11 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     reply_raw(r, status, "application/json", s, len, extra);
     json_object_put(o);
+}
+
+void reply_error(struct req *r, int status, const char *code, const char *message)
+{
+    reply_error_param(r, status, code, message, NULL);
 }
 
 void reply_db_error(struct req *r, int pgst, const char *what)
@@ -515,7 +555,23 @@ int req_auth(struct req *r, const char *tenant)
         r->log.tenant_id = tenant;
         return 0;
     }
-    if (auth_verify(r->app->auth, r->token, now, &r->claims, why, sizeof why) != 0) {
+    if (keyauth_is_key(r->token)) {
+        /* A tenant API key (keyauth.h): long-lived, so never accepted in a URL. */
+        int krc =
+            from_query ? 1 : keyauth_verify(r->app->keys, r->token, &r->claims, why, sizeof why);
+        if (krc < 0) {
+            log_kv(LOG_WARN, &r->log, "API key lookup failed", "status", pg_status_str(krc),
+                   (char *)NULL);
+            reply_error(r, 503, "unavailable", "credential check unavailable, retry later");
+            return -1;
+        }
+        if (krc != 0) {
+            log_kv(LOG_DEBUG, &r->log, "auth refused", "reason",
+                   from_query ? "API key in the URL" : why, (char *)NULL);
+            reply_error(r, 401, "unauthorized", "invalid token");
+            return -1;
+        }
+    } else if (auth_verify(r->app->auth, r->token, now, &r->claims, why, sizeof why) != 0) {
         log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", why, (char *)NULL);
         reply_error(r, 401, "unauthorized", "invalid token");
         return -1;
@@ -671,16 +727,21 @@ static int tenant_active(struct ingress *app, const char *tenant)
     return active;
 }
 
-int req_auth_tenant(struct req *r, const char *tenant)
+int req_tenant_active(struct req *r, const char *tenant)
 {
-    if (req_auth(r, tenant) != 0)
-        return -1;
     if (!tenant_active(r->app, tenant)) {
         log_kv(LOG_INFO, &r->log, "tenant inactive: refused", (char *)NULL);
         reply_error(r, 403, "tenant_inactive", "this tenant is inactive");
         return -1;
     }
     return 0;
+}
+
+int req_auth_tenant(struct req *r, const char *tenant)
+{
+    if (req_auth(r, tenant) != 0)
+        return -1;
+    return req_tenant_active(r, tenant);
 }
 
 /* ---- PGresult -> JSON ---------------------------------------------------------------------- */
@@ -864,6 +925,11 @@ static void dispatch(struct req *r)
         route_metrics(r);
         return;
     }
+    if (n >= 1 && strcmp(s[0], "v1") == 0) {
+        r->openai = 1; /* errors in OpenAI's shape from here on, auth's included */
+        routes_openai(r);
+        return;
+    }
     if (n >= 1 && strcmp(s[0], "api") == 0) {
         if (n >= 2 && strcmp(s[1], "admin") == 0) {
             snprintf(r->route, sizeof r->route, "admin");
@@ -980,7 +1046,8 @@ int http_handler(struct mg_connection *conn, void *cbdata)
         const char *extra = r->origin_ok
                                 ? "Access-Control-Allow-Methods: GET, POST, PUT, PATCH, DELETE, "
                                   "OPTIONS\r\nAccess-Control-Allow-Headers: Authorization, "
-                                  "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id\r\n"
+                                  "Content-Type, Idempotency-Key, Last-Event-ID, X-Request-Id, "
+                                  "X-AgentHub-Session\r\n"
                                   "Access-Control-Max-Age: 600\r\n"
                                 : NULL;
         reply_raw(r, 204, NULL, "", 0, extra);

@@ -32,6 +32,7 @@
 struct accept_batcher;
 struct auth;
 struct ctab;
+struct keyauth;
 struct sse_hub;
 struct tenant_cache;
 
@@ -76,6 +77,10 @@ struct ingress_settings {
     long docs_tenant_bytes;   /* upload body bytes in progress per tenant */
     long docs_tenant_uploads; /* uploads in progress per tenant */
     long docs_total_bytes;    /* upload body bytes in progress, all tenants */
+    /* tenant API keys and the OpenAI-compatible API (issue 12) */
+    long api_key_cache_ms;
+    long api_key_touch_s;
+    long openai_wait_s;
 };
 
 struct ingress {
@@ -91,6 +96,7 @@ struct ingress {
     long held;          /* requests held open now (req_hold; __atomic) */
     struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
+    struct keyauth *keys;         /* tenant API keys (keyauth.h) */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -100,7 +106,8 @@ struct auth_claims {
     int admin;    /* a tenant token with role "admin": its own tenant's admin */
     int operator; /* 1: signed by an OPERATOR_PUBLIC_KEY_FILE key (platform operator) */
     long exp;
-    long iat; /* 0 when absent */
+    long iat;   /* 0 when absent */
+    int apikey; /* 1: a tenant API key (keyauth.h), sub "apikey:<key_id>" */
 };
 
 #define INGRESS_MAX_SEGS 12
@@ -133,6 +140,7 @@ struct req {
     /* admin writes (routes_admin.c): what the audit row names */
     char audit_tenant[65];
     char audit_resource[80];
+    int openai; /* a /v1/... request: errors in OpenAI's shape */
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
 };
@@ -147,6 +155,12 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
 /* Serializes obj (borrowed). */
 void reply_json(struct req *r, int status, json_object *obj);
 void reply_error(struct req *r, int status, const char *code, const char *message);
+/* The same naming the offending request field (OpenAI's "param"; only /v1/... shows it). On
+ * /v1/... (r->openai) every error body is OpenAI's {"error":{"message","type","param","code"}},
+ * type from the status (invalid_request_error, authentication_error, permission_error,
+ * not_found_error, rate_limit_error, api_error). */
+void reply_error_param(struct req *r, int status, const char *code, const char *message,
+                       const char *param);
 /* Reads the body into r->body (limit INGRESS_MAX_BODY; 413 answered on overflow).
  * Returns 0, or -1 when a response was already sent. */
 int req_read_body(struct req *r);
@@ -170,6 +184,8 @@ void reply_db_error(struct req *r, int pgst, const char *what);
 /* Begins a streamed (SSE) response: chunked on HTTP/1.1. Write with stream_write (one call =
  * one chunk; 0 or -1 when the client is gone) and finish with stream_end. */
 void reply_stream_begin(struct req *r, const char *ctype);
+/* The same with extra "Name: value\r\n" header lines (may be NULL). */
+void reply_stream_begin_ex(struct req *r, const char *ctype, const char *extra_headers);
 int stream_write(struct req *r, const char *buf, size_t len);
 void stream_end(struct req *r);
 double now_mono(void);
@@ -190,6 +206,8 @@ int req_hold_stream(struct req *r);
 /* req_auth(r, tenant), then the tenant must be active (tenants.is_active, cached for
  * INGRESS_TENANT_CACHE_MS): 403 tenant_inactive otherwise. 0, or -1 when answered. */
 int req_auth_tenant(struct req *r, const char *tenant);
+/* The second half of req_auth_tenant alone (the caller authenticated already). */
+int req_tenant_active(struct req *r, const char *tenant);
 int tenant_cache_new(struct tenant_cache **out);
 void tenant_cache_free(struct tenant_cache *c); /* NULL-safe */
 /* A job's or document batch's status is final: "done" or "error". */
@@ -202,6 +220,28 @@ int job_fetch(struct ingress *app, const char *tenant, const char *user, const c
               json_object **job);
 /* Same, answering 404/503 itself; returns 0 with *job or -1 when a response was sent. */
 int job_load(struct req *r, const char *tenant, const char *job_id, json_object **job);
+/* Waits (holding the request: req_hold) until the job is terminal or wait_s passed; *job is
+ * replaced by the latest state. Returns at once when the hold is refused. */
+void job_wait(struct req *r, const char *tenant, const char *job_id, int wait_s, json_object **job);
+
+/* ---- accepting a chat (routes_chat.c) --------------------------------------------------- */
+/* One chat request through the accept path (accept.c's group commit): the session (new when
+ * session_id is NULL), the user message, the jobs row and the acknowledged chat.request. The
+ * caller authenticated (r->claims) and validated the message. */
+struct chat_submit {
+    const char *tenant;
+    const char *message; /* UTF-8, mlen bytes */
+    size_t mlen;
+    const char *session_id; /* an existing session of the caller's, or NULL: a new one */
+    const char *idem;       /* Idempotency-Key or NULL */
+    const char *hash;       /* the request hash stored with it */
+    json_object *extra;     /* borrowed, may be NULL: members added to the chat.request payload */
+    /* Out (0 returned). */
+    char job_id[37], session_out[37], message_id[37]; /* UUID_STR_LEN */
+};
+/* 0 accepted; -1 refused and answered (404 tenant/session, 403 disabled, 503, ...); 1 the
+ * Idempotency-Key is held by another job (nothing answered: the caller replays it). */
+int chat_submit(struct req *r, struct chat_submit *cs);
 
 /* ---- routes ----------------------------------------------------------------------------- */
 void routes_chat_post(struct req *r, const char *tenant);
@@ -211,6 +251,10 @@ void routes_sessions(struct req *r, const char *tenant);
 void routes_documents(struct req *r, const char *tenant); /* routes_documents.c */
 void routes_admin(struct req *r);
 void routes_web(struct req *r);
+/* /v1/models, /v1/chat/completions (routes_openai.c) */
+void routes_openai(struct req *r);
+/* /api/admin/tenants/{tenant}/api-keys[/{key_id}] (routes_apikeys.c); access already checked */
+void routes_apikeys(struct req *r, const char *tenant);
 
 /* ---- json helpers (http.c) -------------------------------------------------------------- */
 /* A row of a PGresult as an object; columns whose name ends in "_json" or whose type is

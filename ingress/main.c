@@ -23,6 +23,7 @@
 
 #include "accept.h"
 #include "auth.h"
+#include "keyauth.h"
 #include "config.h"
 #include "ctab.h"
 #include "ingress.h"
@@ -133,6 +134,18 @@ static const struct config_entry table[] = {
      "how long a tenant's is_active is cached: a deactivated tenant is refused (403 "
      "tenant_inactive) within this bound (0: read on every request)",
      &app.cfg.tenant_cache_ms},
+    {"INGRESS_API_KEY_CACHE_MS", CONFIG_INT, "2000", 0, 60000, 0,
+     "how long a tenant API key's check (accepted or refused) is cached in each ingress "
+     "process; a revoked key is refused by every process within this bound (0: read on "
+     "every request)",
+     &app.cfg.api_key_cache_ms},
+    {"INGRESS_API_KEY_TOUCH_S", CONFIG_INT, "60", 1, 86400, 0,
+     "api_keys.last_used_at is written at most once per this interval per key",
+     &app.cfg.api_key_touch_s},
+    {"INGRESS_OPENAI_WAIT_S", CONFIG_INT, "120", 1, 3600, 0,
+     "how long a non-streaming POST /v1/chat/completions waits for the job's answer before "
+     "504 timeout (the job goes on; its id is in the error)",
+     &app.cfg.openai_wait_s},
     {"INGRESS_READY_CACHE_MS", CONFIG_INT, "1000", 0, 600000, 0,
      "GET /ready probes PostgreSQL, Redis and Kafka at most once per this window (single "
      "flight; 0: one probe shared by the callers that arrive while it runs)",
@@ -295,7 +308,8 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
-    if (ctab_new(&app.holds) != 0 || tenant_cache_new(&app.tenants) != 0) {
+    if (ctab_new(&app.holds) != 0 || tenant_cache_new(&app.tenants) != 0 ||
+        keyauth_new(&app.keys, app.db, app.cfg.api_key_cache_ms, app.cfg.api_key_touch_s) != 0) {
         log_error(NULL, "out of memory");
         goto out;
     }
@@ -368,6 +382,7 @@ out:
     sse_hub_free(app.hub);
     ctab_free(app.holds);
     tenant_cache_free(app.tenants);
+    keyauth_free(app.keys);
     accept_batcher_free(app.accept);
     kafka_producer_free(app.prod);
     rcache_close(app.rc);

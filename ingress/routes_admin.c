@@ -1609,6 +1609,17 @@ static void llm_config_delete(struct req *r, const char *tenant)
 static void tenants(struct req *r)
 {
     const char *m = r->ri->request_method;
+    if ((r->nsegs == 5 || r->nsegs == 6) && strcmp(r->segs[4], "api-keys") == 0) {
+        const char *t = r->segs[3];
+        if (!tenant_id_valid(t)) {
+            reply_error(r, 404, "not_found", "no such tenant");
+            return;
+        }
+        if (require_tenant_access(r, t) != 0)
+            return;
+        routes_apikeys(r, t);
+        return;
+    }
     if (r->nsegs == 5) {
         const char *t = r->segs[3];
         if (!tenant_id_valid(t)) {

@@ -76,8 +76,7 @@ int job_load(struct req *r, const char *tenant, const char *job_id, json_object 
 }
 
 /* Waits until the job is terminal or wait_s passed. *job is the latest state (replaced). */
-static void job_wait(struct req *r, const char *tenant, const char *job_id, int wait_s,
-                     json_object **job)
+void job_wait(struct req *r, const char *tenant, const char *job_id, int wait_s, json_object **job)
 {
     struct ingress *app = r->app;
     if (wait_s <= 0 || status_terminal(json_field_str(*job, "status")) || !req_hold(r))
@@ -303,18 +302,150 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     return 1;
 }
 
+int chat_submit(struct req *r, struct chat_submit *cs)
+{
+    struct ingress *app = r->app;
+    struct envelope env;
+    char *payload = NULL, *user_token = NULL;
+    json_object *queued = NULL;
+    struct accept_item it;
+    char new_session[UUID_STR_LEN] = "";
+    int rc = -1;
+    memset(&env, 0, sizeof env);
+
+    if (envelope_init(&env, "chat.request", NULL) != 0) {
+        reply_error(r, 500, "internal", "cannot create job");
+        goto out;
+    }
+    const char *tph = mg_get_header(r->conn, "traceparent");
+    struct traceparent tpin, tpout;
+    if (tph && traceparent_parse(tph, &tpin) == 0 && traceparent_child(&tpin, &tpout) == 0)
+        traceparent_format(&tpout, env.traceparent);
+    snprintf(env.tenant_id, sizeof env.tenant_id, "%s", cs->tenant);
+    snprintf(env.user_id, sizeof env.user_id, "%s", r->claims.sub);
+    snprintf(r->job_id, sizeof r->job_id, "%s", env.job_id);
+    r->log.job_id = r->job_id;
+
+    /* The ids are chosen here (not by column defaults), so the chat.request is complete
+     * before the batch's statement runs. */
+    if ((!cs->session_id && uuid_v4(new_session) != 0) || uuid_v4(cs->message_id) != 0) {
+        reply_error(r, 500, "internal", "cannot create job");
+        goto out;
+    }
+    snprintf(env.session_id, sizeof env.session_id, "%s",
+             cs->session_id ? cs->session_id : new_session);
+    snprintf(env.message_id, sizeof env.message_id, "%s", cs->message_id);
+    json_object_object_add(env.payload, "message",
+                           json_object_new_string_len(cs->message, (int)cs->mlen));
+    if (cs->idem)
+        json_object_object_add(env.payload, "idempotency_key", json_object_new_string(cs->idem));
+    if (cs->extra) {
+        json_object_object_foreach(cs->extra, k, v)
+        {
+            json_object_object_add(env.payload, k, json_object_get(v));
+        }
+    }
+    char wrap_key[FERNET_KEY_B64_LEN];
+    /* An API key is never forwarded: tools that inject the caller's JWT get none. */
+    if (app->cfg.common.fernet_key && app->cfg.common.fernet_key[0] && r->token &&
+        !r->claims.apikey) {
+        /* the token-wrap key, never FERNET_KEY itself (that one protects tenant LLM keys) */
+        if (fernet_purpose_key(app->cfg.common.fernet_key, FERNET_PURPOSE_USER_TOKEN, wrap_key) ==
+                FERNET_OK &&
+            fernet_encrypt(wrap_key, r->token, strlen(r->token), &user_token) == FERNET_OK)
+            json_object_object_add(env.payload, "user_token", json_object_new_string(user_token));
+        else
+            log_warn(&r->log, "cannot encrypt the user token; publishing without it");
+        OPENSSL_cleanse(wrap_key, sizeof wrap_key);
+    }
+    payload = envelope_encode(&env);
+    if (!payload) {
+        reply_error(r, 500, "internal", "cannot encode job");
+        goto out;
+    }
+    /* The "queued" event the batch writes once the job is accepted. */
+    queued = json_object_new_object();
+    json_object_object_add(queued, "status", json_object_new_string("queued"));
+    json_object_object_add(queued, "job_id", json_object_new_string(env.job_id));
+    json_object_object_add(queued, "session_id", json_object_new_string(env.session_id));
+    json_object_object_add(queued, "message_id", json_object_new_string(cs->message_id));
+
+    /* The session (an existing one is locked by an UPDATE, a new one inserted), the user
+     * message, the jobs row and the acknowledged chat.request, in one transaction shared with
+     * the other requests of the batch (accept.c). */
+    memset(&it, 0, sizeof it);
+    it.tenant = cs->tenant;
+    it.user = r->claims.sub;
+    it.message = cs->message;
+    it.job_id = env.job_id;
+    it.session_id = cs->session_id;
+    it.new_session_id = cs->session_id ? NULL : new_session;
+    it.message_id = cs->message_id;
+    it.idem = cs->idem;
+    it.hash = cs->hash;
+    it.payload = payload;
+    it.traceparent = env.traceparent;
+    it.env = &env;
+    it.queued = queued;
+    accept_submit(app->accept, &it);
+    switch (it.outcome) {
+    case ACCEPT_OK:
+        break;
+    case ACCEPT_NO_TENANT:
+        reply_error(r, 404, "not_found", "no such tenant");
+        goto out;
+    case ACCEPT_DISABLED:
+        reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
+        goto out;
+    case ACCEPT_NO_SESSION:
+        reply_error(r, 404, "not_found", "no such session");
+        goto out;
+    case ACCEPT_IDEM_CONFLICT:
+        rc = 1; /* the caller replays the job that holds the key */
+        goto out;
+    case ACCEPT_PUBLISH_FAILED:
+        log_kv(LOG_WARN, &r->log, "publish failed; not accepted", (char *)NULL);
+        reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
+        goto out;
+    default:
+        if (it.db_status == PG_ERR_FOREIGN_KEY) {
+            /* The tenant (or the session) was deleted meanwhile. */
+            reply_error(r, 404, "not_found", cs->session_id ? "no such session" : "no such tenant");
+            goto out;
+        }
+        log_kv(LOG_WARN, &r->log, "job insert failed", "error", it.err, (char *)NULL);
+        reply_db_error(r, it.db_status, "job insert");
+        goto out;
+    }
+    snprintf(cs->job_id, sizeof cs->job_id, "%s", env.job_id);
+    snprintf(cs->session_out, sizeof cs->session_out, "%s", env.session_id);
+    metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 1);
+    if (it.event_status != RC_OK)
+        log_kv(LOG_WARN, &r->log, "queued event not written", "status",
+               rc_status_str(it.event_status), (char *)NULL);
+    /* Debug: at info the access line ("request", with this job_id and status 202) already
+     * records the acceptance, and each JSON log line costs about 8 % of the ingress's CPU per
+     * accepted chat (measured: info against warn, two lines per chat). */
+    log_kv(LOG_DEBUG, &r->log, "job accepted", "session_id", env.session_id, (char *)NULL);
+    rc = 0;
+out:
+    if (user_token) {
+        OPENSSL_cleanse(user_token, strlen(user_token));
+        free(user_token);
+    }
+    free(payload);
+    json_object_put(queued);
+    envelope_cleanup(&env);
+    return rc;
+}
+
 void routes_chat_post(struct req *r, const char *tenant)
 {
     struct ingress *app = r->app;
     json_object *body = NULL, *v;
-    struct envelope env;
-    char session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "";
+    char session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "", job_id[UUID_STR_LEN] = "";
     char hash[65], idem[IDEMP_MAX + 1] = "";
-    char *payload = NULL, *user_token = NULL;
-    json_object *queued = NULL;
-    struct accept_item it;
     int wait_s = 0;
-    memset(&env, 0, sizeof env);
 
     if (req_auth(r, tenant) != 0)
         return;
@@ -371,131 +502,38 @@ void routes_chat_post(struct req *r, const char *tenant)
             goto out;
     }
 
-    if (envelope_init(&env, "chat.request", NULL) != 0) {
-        reply_error(r, 500, "internal", "cannot create job");
-        goto out;
-    }
-    const char *tph = mg_get_header(r->conn, "traceparent");
-    struct traceparent tpin, tpout;
-    if (tph && traceparent_parse(tph, &tpin) == 0 && traceparent_child(&tpin, &tpout) == 0)
-        traceparent_format(&tpout, env.traceparent);
-    snprintf(env.tenant_id, sizeof env.tenant_id, "%s", tenant);
-    snprintf(env.user_id, sizeof env.user_id, "%s", r->claims.sub);
-    snprintf(r->job_id, sizeof r->job_id, "%s", env.job_id);
-    r->log.job_id = r->job_id;
-
-    /* The ids are chosen here (not by column defaults), so the chat.request is complete
-     * before the batch's statement runs. */
-    char new_session[UUID_STR_LEN] = "";
-    if (!session_id[0] && uuid_v4(new_session) != 0) {
-        reply_error(r, 500, "internal", "cannot create job");
-        goto out;
-    }
-    if (uuid_v4(message_id) != 0) {
-        reply_error(r, 500, "internal", "cannot create job");
-        goto out;
-    }
-    snprintf(env.session_id, sizeof env.session_id, "%s", session_id[0] ? session_id : new_session);
-    snprintf(env.message_id, sizeof env.message_id, "%s", message_id);
-    json_object_object_add(env.payload, "message", json_object_new_string_len(message, (int)mlen));
-    if (idem[0])
-        json_object_object_add(env.payload, "idempotency_key", json_object_new_string(idem));
-    char wrap_key[FERNET_KEY_B64_LEN];
-    if (app->cfg.common.fernet_key && app->cfg.common.fernet_key[0] && r->token) {
-        /* the token-wrap key, never FERNET_KEY itself (that one protects tenant LLM keys) */
-        if (fernet_purpose_key(app->cfg.common.fernet_key, FERNET_PURPOSE_USER_TOKEN, wrap_key) ==
-                FERNET_OK &&
-            fernet_encrypt(wrap_key, r->token, strlen(r->token), &user_token) == FERNET_OK)
-            json_object_object_add(env.payload, "user_token", json_object_new_string(user_token));
-        else
-            log_warn(&r->log, "cannot encrypt the user token; publishing without it");
-        OPENSSL_cleanse(wrap_key, sizeof wrap_key);
-    }
-    payload = envelope_encode(&env);
-    if (!payload) {
-        reply_error(r, 500, "internal", "cannot encode job");
-        goto out;
-    }
-    /* The "queued" event the batch writes once the job is accepted. */
-    queued = json_object_new_object();
-    json_object_object_add(queued, "status", json_object_new_string("queued"));
-    json_object_object_add(queued, "job_id", json_object_new_string(env.job_id));
-    json_object_object_add(queued, "session_id", json_object_new_string(env.session_id));
-    json_object_object_add(queued, "message_id", json_object_new_string(message_id));
     {
-        /* The session (an existing one is locked by an UPDATE, a new one inserted), the user
-         * message, the jobs row and the acknowledged chat.request, in one transaction shared
-         * with the other requests of the batch (accept.c). */
-        memset(&it, 0, sizeof it);
-        it.tenant = tenant;
-        it.user = r->claims.sub;
-        it.message = message;
-        it.job_id = env.job_id;
-        it.session_id = session_id[0] ? session_id : NULL;
-        it.new_session_id = session_id[0] ? NULL : new_session;
-        it.message_id = message_id;
-        it.idem = idem[0] ? idem : NULL;
-        it.hash = hash;
-        it.payload = payload;
-        it.traceparent = env.traceparent;
-        it.env = &env;
-        it.queued = queued;
-        accept_submit(app->accept, &it);
-        switch (it.outcome) {
-        case ACCEPT_OK:
-            break;
-        case ACCEPT_NO_TENANT:
-            reply_error(r, 404, "not_found", "no such tenant");
-            goto out;
-        case ACCEPT_DISABLED:
-            reply_error(r, 403, "tenant_disabled", "this tenant is disabled");
-            goto out;
-        case ACCEPT_NO_SESSION:
-            reply_error(r, 404, "not_found", "no such session");
-            goto out;
-        case ACCEPT_IDEM_CONFLICT:
+        struct chat_submit cs;
+        memset(&cs, 0, sizeof cs);
+        cs.tenant = tenant;
+        cs.message = message;
+        cs.mlen = mlen;
+        cs.session_id = session_id[0] ? session_id : NULL;
+        cs.idem = idem[0] ? idem : NULL;
+        cs.hash = hash;
+        int rc = chat_submit(r, &cs);
+        if (rc == 1) {
             /* A concurrent request with the same key won: replay its job. */
             if (idem_replay(r, tenant, idem, hash, wait_s) == 0)
                 reply_error(r, 409, "conflict", "a request with this Idempotency-Key is in flight");
             goto out;
-        case ACCEPT_PUBLISH_FAILED:
-            log_kv(LOG_WARN, &r->log, "publish failed; not accepted", (char *)NULL);
-            reply_error(r, 503, "unavailable", "message broker unavailable, retry later");
-            goto out;
-        default:
-            if (it.db_status == PG_ERR_FOREIGN_KEY) {
-                /* The tenant (or the session) was deleted meanwhile. */
-                reply_error(r, 404, "not_found",
-                            session_id[0] ? "no such session" : "no such tenant");
-                goto out;
-            }
-            log_kv(LOG_WARN, &r->log, "job insert failed", "error", it.err, (char *)NULL);
-            reply_db_error(r, it.db_status, "job insert");
-            goto out;
         }
-        if (!session_id[0])
-            snprintf(session_id, sizeof session_id, "%s", new_session);
+        if (rc != 0)
+            goto out;
+        snprintf(session_id, sizeof session_id, "%s", cs.session_out);
+        snprintf(message_id, sizeof message_id, "%s", cs.message_id);
+        snprintf(job_id, sizeof job_id, "%s", cs.job_id);
     }
-    metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 1);
-
-    if (it.event_status != RC_OK)
-        log_kv(LOG_WARN, &r->log, "queued event not written", "status",
-               rc_status_str(it.event_status), (char *)NULL);
-    /* Debug: at info the access line ("request", with this job_id and status 202) already
-     * records the acceptance, and each JSON log line costs about 8 % of the ingress's CPU per
-     * accepted chat (measured: info against warn, two lines per chat). */
-    log_kv(LOG_DEBUG, &r->log, "job accepted", "session_id", session_id, (char *)NULL);
-
     if (wait_s > 0) {
         json_object *job = NULL;
-        if (job_fetch(app, tenant, r->claims.sub, env.job_id, &job) == 0 && job) {
-            job_wait(r, tenant, env.job_id, wait_s, &job);
+        if (job_fetch(app, tenant, r->claims.sub, job_id, &job) == 0 && job) {
+            job_wait(r, tenant, job_id, wait_s, &job);
             if (status_terminal(json_field_str(job, "status"))) {
                 reply_sync(r, job);
                 json_object_put(job);
                 goto out;
             }
-            json_object *o = accepted_body(tenant, env.job_id, session_id, message_id,
+            json_object *o = accepted_body(tenant, job_id, session_id, message_id,
                                            json_field_str(job, "status"));
             reply_json(r, 202, o);
             json_object_put(o);
@@ -504,18 +542,11 @@ void routes_chat_post(struct req *r, const char *tenant)
         }
     }
     {
-        json_object *o = accepted_body(tenant, env.job_id, session_id, message_id, "queued");
+        json_object *o = accepted_body(tenant, job_id, session_id, message_id, "queued");
         reply_json(r, 202, o);
         json_object_put(o);
     }
 out:
-    if (user_token) {
-        memset(user_token, 0, strlen(user_token));
-        free(user_token);
-    }
-    free(payload);
-    json_object_put(queued);
-    envelope_cleanup(&env);
     json_object_put(body);
 }
 

@@ -6,6 +6,9 @@
  *   agent        -> chat.routed to agenthub.agent.<Name>, key session_id
  *   MULTI_INTENT -> one chat.routed per part (part index/count), jobs.parts_total set
  *   UNCLEAR      -> a clarifying answer in the user's language, persisted, `final`, job done
+ * A chat.request whose payload names an agent ("agent", from the OpenAI-compatible API) skips
+ * the classification and goes to that agent when the tenant may use it (else the job fails
+ * with agent_not_permitted).
  * and a `routed` event {agent, language, intent}. An LLM failure ends the job with `error`.
  */
 #include <errno.h>
@@ -244,6 +247,11 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
     json_object_object_add(p, "part", part);
     if (j->user_token)
         json_object_object_add(p, "user_token", json_object_new_string(j->user_token));
+    /* the request's own history (the OpenAI-compatible API), for the agent */
+    json_object *hist;
+    if (json_object_object_get_ex(j->env->payload, "history", &hist) &&
+        json_object_is_type(hist, json_type_array))
+        json_object_object_add(p, "history", json_object_get(hist));
     char *text = envelope_encode(&out);
     struct route_ack *a = calloc(1, sizeof(*a));
     if (!text || !a) {
@@ -462,6 +470,24 @@ static void start_job(void *opaque, struct stage_job *job)
         pipeline_job_fail(&r->pl, env, "storage_unavailable",
                           "the tenant's agents could not be loaded");
         goto finish;
+    }
+    /* The request named its agent (the OpenAI-compatible API's "agenthub/<Name>" models):
+     * no classification, but the tenant must still be allowed that agent now (the ingress
+     * checked when it accepted; a permission withdrawn since then fails the job). */
+    const char *want = payload_str(env, "agent");
+    if (want) {
+        struct route_decision d;
+        int rr = route_requested(want, j->agents, j->message, &d);
+        if (rr == 0)
+            route(j, &d);
+        else
+            pipeline_job_fail(&r->pl, env, rr > 0 ? "agent_not_permitted" : "internal",
+                              rr > 0 ? "the requested agent is not available to this tenant"
+                                     : "out of memory");
+        route_decision_cleanup(&d);
+        if (rr != 0)
+            goto finish;
+        return;
     }
     if (json_object_array_length(j->agents) == 0) {
         answer_unclear(j);

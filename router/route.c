@@ -108,6 +108,8 @@ const char *route_how_name(enum route_how h)
         return "answer_name";
     case ROUTE_HOW_KEYWORDS:
         return "keywords";
+    case ROUTE_HOW_REQUESTED:
+        return "requested";
     default:
         return "none";
     }
@@ -388,4 +390,15 @@ char *route_clarify(json_object *agents, const char *language)
     sb_add(&b, vi ? "Bạn có thể nói rõ hơn bạn cần gì không?"
                   : "Could you tell me a bit more about what you need?");
     return b.s;
+}
+
+int route_requested(const char *name, json_object *agents, const char *user_message,
+                    struct route_decision *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->kind = ROUTE_UNCLEAR;
+    const char *found = find_agent(agents, name);
+    if (!found)
+        return 1;
+    return route_single(out, found, user_message, ROUTE_HOW_REQUESTED);
 }

@@ -20,6 +20,7 @@ enum route_how {
     ROUTE_HOW_MODEL,       /* the model's JSON answer */
     ROUTE_HOW_ANSWER_NAME, /* fallback 1: the answer named one agent */
     ROUTE_HOW_KEYWORDS,    /* fallback 2: keyword routing on the user's message */
+    ROUTE_HOW_REQUESTED,   /* the request named the agent (chat.request payload "agent") */
 };
 
 struct route_part {
@@ -34,7 +35,7 @@ struct route_decision {
     size_t nparts;
     enum route_how how;
 };
-/* "model", "answer_name", "keywords", "none". */
+/* "model", "answer_name", "keywords", "requested", "none". */
 const char *route_how_name(enum route_how h);
 
 /* The system prompt for agents (a JSON array of {"name","description"}). malloc'd. */
@@ -56,6 +57,12 @@ char *route_prompt(json_object *agents);
 void route_parse(const char *answer, json_object *agents, const char *user_message,
                  struct route_decision *out);
 void route_decision_cleanup(struct route_decision *d);
+/* The request named its agent (POST /v1/chat/completions with model "agenthub/<Name>"): a
+ * decision for that agent when it is one of `agents` (the tenant's enabled, permitted ones;
+ * exact name), without asking the LLM. 0; 1 when the tenant may not use it (out->kind is
+ * then ROUTE_UNCLEAR); -1 out of memory. */
+int route_requested(const char *name, json_object *agents, const char *user_message,
+                    struct route_decision *out);
 /* The clarifying answer in the user's language ("en" or "vi"), listing what the agents can
  * help with. malloc'd. */
 char *route_clarify(json_object *agents, const char *language);

@@ -226,6 +226,15 @@ class Ingress:
         if st not in (201, 409):
             raise RuntimeError("cannot create tenant %s: %s %s" % (tenant, st, body))
 
+    def api_key(self, tenant, roles=("user",)):
+        """A new tenant API key (ahk_...) made through the admin API by the operator."""
+        st, body, _ = self.request("POST", "/api/admin/tenants/%s/api-keys" % tenant,
+                                   {"name": "test key", "roles": list(roles)},
+                                   token=self.admin_token())
+        if st != 201:
+            raise RuntimeError("cannot create an API key for %s: %s %s" % (tenant, st, body))
+        return body["key"]
+
     def sse(self, tenant, job_id, token, last_event_id=None, max_time=10):
         """GET the events stream with curl; returns (events, raw). Each event is a dict
         {id, event, data}."""

@@ -193,6 +193,9 @@ class IngressAuthTest(unittest.TestCase):
             ("GET", "/api/admin/knowledge?tenant_id=" + self.tenant),
             ("POST", "/api/admin/knowledge"),
             ("DELETE", "/api/admin/knowledge/%s/doc.md" % self.tenant),
+            ("GET", "/api/admin/tenants/%s/api-keys" % self.tenant),
+            ("POST", "/api/admin/tenants/%s/api-keys" % self.tenant),
+            ("DELETE", "/api/admin/tenants/%s/api-keys/0123456789abcdef" % self.tenant),
             ("GET", "/api/admin/nonexistent"),
         ]
         for method, path in routes:

@@ -503,6 +503,50 @@ class IngressChatTest(IngressCase):
         st, _, _ = self.ing.request("GET", "/api/%s/sessions/%s" % (self.ta, sid),
                                     token=self.tok_a)
         self.assertEqual(st, 200)
+        # the same route by route with tenant B's API key (issue 12): 404 on B's URLs naming
+        # A's ids, 403 on A's URLs; and the OpenAI-compatible routes show nothing of A
+        key_b = self.ing.api_key(self.tb)
+        for method, path, body in [
+                ("GET", "/api/%s/sessions/%s" % (self.tb, sid), None),
+                ("GET", "/api/%s/sessions/%s/messages" % (self.tb, sid), None),
+                ("DELETE", "/api/%s/sessions/%s" % (self.tb, sid), None),
+                ("GET", "/api/%s/jobs/%s" % (self.tb, job), None),
+                ("GET", "/api/%s/jobs/%s?wait=1" % (self.tb, job), None),
+                ("GET", "/api/%s/jobs/%s/events" % (self.tb, job), None),
+                ("POST", "/api/%s/chat" % self.tb, {"message": "x", "session_id": sid})]:
+            st, resp, _ = self.ing.request(method, path, body, token=key_b)
+            self.assertEqual(st, 404, "key: %s %s -> %s" % (method, path, resp))
+            self.assertNotIn("secret", json.dumps(resp))
+        for method, path in [("GET", "/api/%s/sessions/%s" % (self.ta, sid)),
+                             ("GET", "/api/%s/sessions/%s/messages" % (self.ta, sid)),
+                             ("GET", "/api/%s/jobs/%s" % (self.ta, job)),
+                             ("GET", "/api/%s/jobs/%s/events" % (self.ta, job)),
+                             ("GET", "/api/%s/sessions" % self.ta),
+                             ("POST", "/api/%s/chat" % self.ta)]:
+            st, _, _ = self.ing.request(method, path, {"message": "x"} if method == "POST"
+                                        else None, token=key_b)
+            self.assertEqual(st, 403, "key: " + path)
+        for cred in (key_b, self.tok_b):
+            st, models, _ = self.ing.request("GET", "/v1/models", token=cred)
+            self.assertEqual(st, 200, models)
+            self.assertEqual([m["id"] for m in models["data"]], ["agenthub"])
+            # A's session named in the OpenAI route's session header: 404, and no job
+            st, resp, _ = self.ing.request(
+                "POST", "/v1/chat/completions",
+                {"model": "agenthub", "messages": [{"role": "user", "content": "x"}]},
+                token=cred, headers={"X-AgentHub-Session": sid})
+            self.assertEqual(st, 404, resp)
+            self.assertEqual(resp["error"]["type"], "not_found_error")
+            self.assertNotIn("secret", json.dumps(resp))
+        self.assertEqual(S.psql("SELECT count(*) FROM messages WHERE session_id = :'a'", sid),
+                         [["1"]])
+        # a key of A reaches A's URLs but is a user of its own: not alice's session or job
+        key_a = self.ing.api_key(self.ta)
+        for path in ("/api/%s/sessions/%s" % (self.ta, sid), "/api/%s/jobs/%s" % (self.ta, job)):
+            st, _, _ = self.ing.request("GET", path, token=key_a)
+            self.assertEqual(st, 404, "A's key: " + path)
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions" % self.ta, token=key_a)
+        self.assertEqual(st, 200)
 
     # ---- cross-cutting -----------------------------------------------------------------------
     def test_request_id_cors_health_ready_metrics(self):
