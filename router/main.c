@@ -28,6 +28,7 @@
 #include "route.h"
 #include "session_order.h"
 #include "stage.h"
+#include "usage.h"
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
@@ -481,6 +482,9 @@ static void start_job(void *opaque, struct stage_job *job)
         cfg.timeout_ms = g_stage.llm_timeout_ms;
     if (g_stage.llm_retries >= 0)
         cfg.max_retries = (int)g_stage.llm_retries;
+    /* Accounting: the intent call of this job (usage.h); its retries are attempts 1, 2, ... */
+    snprintf(cfg.usage.job_id, sizeof(cfg.usage.job_id), "%s", env->job_id);
+    snprintf(cfg.usage.purpose, sizeof(cfg.usage.purpose), "intent");
     prompt = route_prompt(j->agents);
     if (!prompt) {
         pipeline_job_fail(&r->pl, env, "internal", "out of memory");
@@ -536,6 +540,10 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
+    if (usage_start(r.pl.db, r.pl.rc, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "usage recorder failed", "error", err, (char *)NULL);
+        goto out;
+    }
     if (g_stage.session_order_wait_ms > 0 &&
         session_order_new(&r.order, g_common.database_url, r.loop, r.pl.db,
                           g_stage.session_order_wait_ms, err, sizeof(err)) != 0) {
@@ -570,6 +578,7 @@ out:
      * messages still awaited, whose reports stage_free then runs to release those jobs; they
      * post through the loop, which therefore outlives both. */
     llm_client_free(r.llm);
+    usage_stop(); /* after the client: cancelled calls are recorded too */
     session_order_free(r.order);
     llm_set_proxy(NULL);
     kafka_producer_free(r.pl.producer);
