@@ -25,6 +25,7 @@ struct rendered {
     size_t nevents;
     const char *ctype;  /* content type */
     long retry_after_s; /* > 0: a Retry-After header */
+    long in_tokens, out_tokens; /* the usage this answer reports (chat answers) */
 };
 
 struct req_opts {
