@@ -160,8 +160,8 @@ int limits_precheck(void *opaque, struct accept_item **items, int n)
                      l->user ? l->user : "", bucket);
             snprintf(s->k[5], sizeof s->k[5], "agenthub:{%s}:rl:u:%s:%lld", l->tenant,
                      l->user ? l->user : "", bucket - 1);
-            const char *a[11] = {"EVALSHA", g_sha, "6", s->k[0], s->k[1], s->k[2], s->k[3],
-                                 s->k[4], s->k[5], el, win};
+            const char *a[11] = {"EVALSHA", g_sha,   "6",     s->k[0], s->k[1], s->k[2],
+                                 s->k[3],   s->k[4], s->k[5], el,      win};
             memcpy(s->argv, a, sizeof a);
             if (cmds[k].reply)
                 freeReplyObject(cmds[k].reply);
@@ -207,14 +207,14 @@ int limits_precheck(void *opaque, struct accept_item **items, int n)
         l->code = (int)v[0];
         l->reset_s = (g_window_ms - elapsed + 999) / 1000;
         /* The binding limit: the user's when it refused or leaves less, else the tenant's. */
-        long rem_t = v[1] > 0 ? v[1] - (long)ceil(limits_estimate(v[2], v[3], elapsed,
-                                                                  g_window_ms)) -
-                                    (l->code == LIMITS_OK ? 1 : 0)
-                              : -1;
-        long rem_u = v[4] > 0 ? v[4] - (long)ceil(limits_estimate(v[5], v[6], elapsed,
-                                                                  g_window_ms)) -
-                                    (l->code == LIMITS_OK ? 1 : 0)
-                              : -1;
+        long rem_t = v[1] > 0
+                         ? v[1] - (long)ceil(limits_estimate(v[2], v[3], elapsed, g_window_ms)) -
+                               (l->code == LIMITS_OK ? 1 : 0)
+                         : -1;
+        long rem_u = v[4] > 0
+                         ? v[4] - (long)ceil(limits_estimate(v[5], v[6], elapsed, g_window_ms)) -
+                               (l->code == LIMITS_OK ? 1 : 0)
+                         : -1;
         if (l->code == LIMITS_USER || (rem_u >= 0 && (rem_t < 0 || rem_u < rem_t))) {
             l->limit = v[4];
             l->remaining = rem_u;

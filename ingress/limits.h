@@ -30,9 +30,9 @@
 
 enum limits_code {
     LIMITS_OK = 0,
-    LIMITS_TENANT = 1, /* 429 rate_limited: the tenant's requests per minute */
-    LIMITS_USER = 2,   /* 429 rate_limited: the user's requests per minute */
-    LIMITS_BUDGET = 3, /* 429 budget_exceeded: the month's budget is spent */
+    LIMITS_TENANT = 1,    /* 429 rate_limited: the tenant's requests per minute */
+    LIMITS_USER = 2,      /* 429 rate_limited: the user's requests per minute */
+    LIMITS_BUDGET = 3,    /* 429 budget_exceeded: the month's budget is spent */
     LIMITS_UNCHECKED = 4, /* Redis down or no answer: let through */
 };
 
@@ -40,11 +40,11 @@ enum limits_code {
 struct limits_req {
     const char *tenant, *user;
     int code;
-    long limit;          /* the binding requests-per-minute limit; 0: none */
-    long remaining;      /* requests left in the window after this one */
-    long reset_s;        /* seconds until the current bucket ends */
-    long retry_after_s;  /* 429 only */
-    long budget_reset_s; /* LIMITS_BUDGET: seconds until the next month (UTC) */
+    long limit;               /* the binding requests-per-minute limit; 0: none */
+    long remaining;           /* requests left in the window after this one */
+    long reset_s;             /* seconds until the current bucket ends */
+    long retry_after_s;       /* 429 only */
+    long budget_reset_s;      /* LIMITS_BUDGET: seconds until the next month (UTC) */
     char budget_reset_at[32]; /* ... as an RFC 3339 time */
 };
 

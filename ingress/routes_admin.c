@@ -2004,8 +2004,8 @@ void routes_admin(struct req *r)
         reply_error(r, 404, "not_found", "no such route");
         return;
     }
-    static const char *known[] = {"tenants",    "agents",    "tools", "output-formats",
-                                  "llm-models", "knowledge", "audit", "usage", "prices"};
+    static const char *known[] = {"tenants",   "agents", "tools", "output-formats", "llm-models",
+                                  "knowledge", "audit",  "usage", "prices"};
     const char *what = r->segs[2];
     const char *m = r->ri->request_method;
     int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;

@@ -107,8 +107,7 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
         static const char *names[] = {"day", "model", "agent", "tenant_id", "purpose"};
         for (int c = 0; c < 5; c++)
             if (!PQgetisnull(res, i, c))
-                json_object_object_add(o, names[c],
-                                       json_object_new_string(PQgetvalue(res, i, c)));
+                json_object_object_add(o, names[c], json_object_new_string(PQgetvalue(res, i, c)));
         long long c1 = atoll(PQgetvalue(res, i, 5)), c2 = atoll(PQgetvalue(res, i, 6)),
                   c3 = atoll(PQgetvalue(res, i, 7));
         double c4 = atof(PQgetvalue(res, i, 8));
@@ -218,13 +217,12 @@ static void prices(struct req *r)
     json_object *vi = NULL, *vo = NULL;
     json_object_object_get_ex(b, "input_usd_per_mtok", &vi);
     json_object_object_get_ex(b, "output_usd_per_mtok", &vo);
-    int num_ok = vi && vo &&
-                 (json_object_is_type(vi, json_type_double) ||
-                  json_object_is_type(vi, json_type_int)) &&
-                 (json_object_is_type(vo, json_type_double) ||
-                  json_object_is_type(vo, json_type_int)) &&
-                 json_object_get_double(vi) >= 0 && json_object_get_double(vo) >= 0 &&
-                 json_object_get_double(vi) < 1e6 && json_object_get_double(vo) < 1e6;
+    int num_ok =
+        vi && vo &&
+        (json_object_is_type(vi, json_type_double) || json_object_is_type(vi, json_type_int)) &&
+        (json_object_is_type(vo, json_type_double) || json_object_is_type(vo, json_type_int)) &&
+        json_object_get_double(vi) >= 0 && json_object_get_double(vo) >= 0 &&
+        json_object_get_double(vi) < 1e6 && json_object_get_double(vo) < 1e6;
     if (!model || !*model || strlen(model) > 200 || !num_ok) {
         json_object_put(b);
         reply_error(r, 400, "invalid_request",
@@ -272,10 +270,9 @@ static int limits_mirror(struct req *r, const char *tenant, PGresult *row)
     size_t argc = 0;
     argv[argc++] = "HSET";
     argv[argc++] = key;
-    static const char *cols[] = {"requests_per_minute", "user_requests_per_minute",
-                                 "budget_tokens", "budget_micros", "soft_threshold_pct"};
-    static const char *fields[] = {"rpm", "user_rpm", "budget_tokens", "budget_micros",
-                                   "soft_pct"};
+    static const char *cols[] = {"requests_per_minute", "user_requests_per_minute", "budget_tokens",
+                                 "budget_micros", "soft_threshold_pct"};
+    static const char *fields[] = {"rpm", "user_rpm", "budget_tokens", "budget_micros", "soft_pct"};
     for (int c = 0; c < 5; c++) {
         int col = PQfnumber(row, cols[c]);
         if (col < 0 || PQgetisnull(row, 0, col))
@@ -410,8 +407,8 @@ void routes_usage_limits(struct req *r, const char *tenant)
     if (strcmp(m, "GET") == 0) {
         const char *p[] = {tenant};
         int st = pgpool_exec(r->app->db, &res,
-                             "SELECT " LIMITS_COLUMNS " FROM tenant_limits WHERE tenant_id = $1",
-                             1, p, err, sizeof err);
+                             "SELECT " LIMITS_COLUMNS " FROM tenant_limits WHERE tenant_id = $1", 1,
+                             p, err, sizeof err);
         if (st != PG_OK) {
             reply_db_error(r, st, "limits");
             return;

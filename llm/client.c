@@ -60,7 +60,7 @@ struct llm_call {
     size_t received;
     long http_status;
     long retry_after_ms;
-    int write_rc; /* an llm_status that made the write callback stop the transfer */
+    int write_rc;  /* an llm_status that made the write callback stop the transfer */
     int att_open;  /* a transfer was started and its usage not yet recorded */
     int att_count; /* attempts recorded so far */
     long long att_t0;

@@ -316,8 +316,10 @@ static void budget_add(const char *tenant, long long tokens, long long micros)
     const char *a1[] = {"HINCRBY", spent, "micros", mk};
     const char *a2[] = {"EXPIRE", spent, ttl};
     const char *a3[] = {"HMGET", limits, "budget_tokens", "budget_micros", "soft_pct"};
-    struct rcache_cmd c[4] = {{4, a0, NULL, 0, NULL}, {4, a1, NULL, 0, NULL},
-                              {3, a2, NULL, 0, NULL}, {5, a3, NULL, 0, NULL}};
+    struct rcache_cmd c[4] = {{4, a0, NULL, 0, NULL},
+                              {4, a1, NULL, 0, NULL},
+                              {3, a2, NULL, 0, NULL},
+                              {5, a3, NULL, 0, NULL}};
     if (rcache_pipeline(g.rc, c, 4) != RC_OK) {
         log_kv(LOG_WARN, &(struct log_ctx){.tenant_id = tenant},
                "usage: budget counters not updated (Redis down)", (char *)NULL);
@@ -367,9 +369,9 @@ static void budget_add(const char *tenant, long long tokens, long long micros)
                     5, p, err, sizeof err);
         metrics_label_escape(esc, sizeof esc, usage_tenant_label(tenant, lbuf, sizeof lbuf));
         snprintf(labels, sizeof labels, "tenant=\"%s\",kind=\"%s\"", esc, kind);
-        metrics_inc(metrics_counter("budget_threshold_events_total",
-                                    "budget thresholds crossed (soft: warning, hard: chats refused)",
-                                    labels),
+        metrics_inc(metrics_counter(
+                        "budget_threshold_events_total",
+                        "budget thresholds crossed (soft: warning, hard: chats refused)", labels),
                     1);
     }
 out:
@@ -423,8 +425,8 @@ static void flush_recs(struct usage_rec *r, size_t n)
         arr_num(&a[11], num, f);
         snprintf(num, sizeof num, "%.8f", r[i].cost);
         arr_num(&a[12], num, f);
-        snprintf(num, sizeof num, "%ld", r[i].latency_ms > 2000000000L ? 2000000000L
-                                                                       : r[i].latency_ms);
+        snprintf(num, sizeof num, "%ld",
+                 r[i].latency_ms > 2000000000L ? 2000000000L : r[i].latency_ms);
         arr_num(&a[13], num, f);
         arr_str(&a[14], r[i].outcome, f);
     }

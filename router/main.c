@@ -73,6 +73,9 @@ struct rjob {
     char ack_err[256];
     char agents_csv[600];
     char intent[64];
+    /* the intent call's usage, for an UNCLEAR answer's metadata */
+    long in_tokens, out_tokens;
+    char model[200];
 };
 
 /* One routed message's delivery report, carried from the producer's thread to the loop. */
@@ -176,6 +179,14 @@ static void answer_unclear_now(struct rjob *j)
     json_object_object_add(meta, "language", json_object_new_string(j->language));
     json_object_object_add(meta, "tool_calls", json_object_new_array());
     json_object_object_add(meta, "extracted_entities", json_object_new_object());
+    json_object_object_add(meta, "llm_model", json_object_new_string(j->model));
+    json_object *tok = json_object_new_object();
+    json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
+    json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
+    json_object_object_add(meta, "tokens", tok);
+    json_object_object_add(
+        meta, "cost_usd",
+        json_object_new_double(usage_cost_of(j->model, j->in_tokens, j->out_tokens)));
     json_object *routed = json_object_new_object();
     json_object_object_add(routed, "agent", json_object_new_string("UNCLEAR"));
     json_object_object_add(routed, "language", json_object_new_string(j->language));
@@ -398,6 +409,9 @@ static void on_classified(void *opaque, const struct llm_response *resp,
         rjob_finish(j);
         return;
     }
+    j->in_tokens = resp->input_tokens > 0 ? resp->input_tokens : 0;
+    j->out_tokens = resp->output_tokens > 0 ? resp->output_tokens : 0;
+    snprintf(j->model, sizeof(j->model), "%s", resp->model ? resp->model : "");
     struct route_decision d;
     route_parse(resp->content, j->agents, j->message, &d);
     if (d.how != ROUTE_HOW_MODEL) {

@@ -121,9 +121,9 @@ static void test_headers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cost),           cmocka_unit_test(test_price_match),
-        cmocka_unit_test(test_period),         cmocka_unit_test(test_window_estimate),
-        cmocka_unit_test(test_retry_after),    cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_cost),        cmocka_unit_test(test_price_match),
+        cmocka_unit_test(test_period),      cmocka_unit_test(test_window_estimate),
+        cmocka_unit_test(test_retry_after), cmocka_unit_test(test_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
