@@ -71,9 +71,10 @@ def main():
             figs["off"].append(B.run_wrk(off, tenant, token, seconds, conns))
             figs["on"].append(B.run_wrk(on, tenant, token_on, seconds, conns))
         for k in ("off", "on"):
-            res["%s_accepted_per_s" % k] = statistics.median(f["accepted_per_s"] for f in figs[k])
-            res["%s_p50_ms" % k] = statistics.median(f["p50_ms"] for f in figs[k])
-            res["%s_p99_ms" % k] = statistics.median(f["p99_ms"] for f in figs[k])
+            res["%s_accepted_per_s" % k] = round(
+                statistics.median(f["accepted_per_s"] for f in figs[k]), 1)
+            res["%s_p50_ms" % k] = round(statistics.median(f["p50_ms"] for f in figs[k]), 2)
+            res["%s_p99_ms" % k] = round(statistics.median(f["p99_ms"] for f in figs[k]), 2)
             res["%s_errors" % k] = sum(f["errors"] for f in figs[k])
         res["on_off_ratio"] = round(res["on_accepted_per_s"] / res["off_accepted_per_s"], 3) \
             if res["off_accepted_per_s"] else 0
