@@ -1,9 +1,6 @@
 -- 0006_usage_budgets.sql — accounting of every LLM call, a price table, per-tenant budgets and
 -- ingress request limits (issue 14; README "Usage, cost and budgets").
 
--- usage_calls replaces 0002's daily `usage` rollup, which the agent wrote once per answered job
--- (its answering tokens only, and again on a redelivery); that table is kept, no longer written.
-
 -- One row per LLM attempt that reached a provider (chat or embedding). The key identifies the
 -- call inside its job, so a redelivered job that repeats a call writes nothing the second time
 -- (INSERT ... ON CONFLICT DO NOTHING): job_id (the nil uuid for calls outside a job, such as
