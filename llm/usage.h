@@ -19,6 +19,10 @@
  *                                     soft_pct (written by the admin API; read by the ingress)
  *   agenthub:{t}:usage:soft:YYYY-MM / :hard:YYYY-MM   set once when a threshold is crossed
  *
+ * Every USAGE_RECONCILE_S (60) the flusher also writes back the limits of tenants whose
+ * agenthub:{t}:limits is missing (a Redis loss) from tenant_limits, and seeds their month's
+ * spend from usage_calls where Redis has none.
+ *
  * Metrics (bounded): usage_tokens_total{tenant,model,direction}, usage_cost_usd_total{tenant,
  * model}, budget_threshold_events_total{tenant,kind}. The tenant label is the tenant id for
  * the first USAGE_METRIC_TENANTS (default 50) distinct tenants a process sees and "other"
