@@ -280,10 +280,21 @@ static int limits_mirror(struct req *r, const char *tenant, PGresult *row)
         argv[argc++] = fields[c];
         argv[argc++] = PQgetvalue(row, 0, col);
     }
-    const char *del[] = {"DEL", key};
-    struct rcache_cmd cmds[2] = {{2, del, NULL, 0, NULL}, {(int)argc, argv, NULL, 0, NULL}};
-    int n = argc > 2 ? 2 : 1;
+    /* DEL and HSET in one MULTI, so no check sees the tenant without its limits between. */
+    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *exec[] = {"EXEC"};
+    struct rcache_cmd cmds[4] = {{1, multi, NULL, 0, NULL},
+                                 {2, del, NULL, 0, NULL},
+                                 {(int)argc, argv, NULL, 0, NULL},
+                                 {1, exec, NULL, 0, NULL}};
+    int n = 4;
+    if (argc <= 2) { /* no limit at all: no HSET */
+        cmds[2] = cmds[3];
+        n = 3;
+    }
     int st = rcache_pipeline(r->app->rc, cmds, n);
+    /* EXEC answers an array when the transaction ran */
+    if (st == RC_OK && (!cmds[n - 1].reply || cmds[n - 1].reply->type != REDIS_REPLY_ARRAY))
+        st = RC_ERR_REPLY;
     for (int i = 0; i < n; i++) {
         if (cmds[i].status != RC_OK)
             st = cmds[i].status;
