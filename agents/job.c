@@ -29,6 +29,7 @@
 #include "reply.h"
 #include "session_order.h"
 #include "tool.h"
+#include "usage.h"
 
 struct ajob;
 
@@ -59,6 +60,7 @@ struct ajob {
     struct llm_message *msgs;
     size_t nmsgs, capmsgs;
     int iterations;
+    int llm_seq; /* accounting: the next call's number in this part (usage.h) */
     int history_count;
     /* the current round of tool calls */
     struct llm_tool_call *round;
@@ -483,6 +485,12 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
     json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
     json_object_object_add(meta, "tokens", tok);
+    /* The cost of this part's answering calls at the price table (usage.h); the router's
+     * intent call and RAG embeddings are in the usage API, per call. */
+    json_object_object_add(meta, "cost_usd",
+                           json_object_new_double(usage_cost_of(
+                               j->model ? j->model : (j->cfg.model ? j->cfg.model : ""),
+                               j->in_tokens, j->out_tokens)));
     json_object_object_add(meta, "language", json_object_new_string(j->language));
     json_object_object_add(meta, "latency_ms", json_object_new_int64(now_ms() - j->t0));
     json_object_object_add(meta, "citations", json_object_get(j->citations));
@@ -531,21 +539,7 @@ static void finalize(struct ajob *j, const char *content)
         fail(j, code, msg);
         return;
     }
-    /* Usage per tenant, day and model (best effort). */
-    char inb[24], outb[24];
-    snprintf(inb, sizeof(inb), "%ld", j->in_tokens);
-    snprintf(outb, sizeof(outb), "%ld", j->out_tokens);
-    const char *modelname = j->model ? j->model : (j->cfg.model ? j->cfg.model : "unknown");
-    if (rc == 1) {
-        const char *up[] = {j->env->tenant_id, modelname, inb, outb};
-        pgpool_exec(svc->pl.db, NULL,
-                    "INSERT INTO usage (tenant_id, model, input_tokens, output_tokens, calls) "
-                    "VALUES ($1, $2, $3, $4, 1) ON CONFLICT (tenant_id, day, model) DO UPDATE "
-                    "SET input_tokens = usage.input_tokens + EXCLUDED.input_tokens, "
-                    "output_tokens = usage.output_tokens + EXCLUDED.output_tokens, "
-                    "calls = usage.calls + 1, updated_at = now()",
-                    4, up, err, sizeof(err));
-    }
+    /* Usage: every call was recorded as it finished (usage.h). */
     json_object *state = json_object_new_object();
     json_object *sm = json_object_new_array();
     json_object *um = json_object_new_object();
@@ -578,9 +572,22 @@ static void finalize(struct ajob *j, const char *content)
 static void on_llm_done(void *opaque, const struct llm_response *resp,
                         const struct llm_error *lerr);
 
+/* Accounting tag of the next provider call of this part: calls are numbered in the order the
+ * job makes them, which a redelivered job repeats, so its calls get the same keys. */
+static void tag_call(struct ajob *j, const char *purpose)
+{
+    struct llm_usage_tag *t = &j->cfg.usage;
+    snprintf(t->job_id, sizeof(t->job_id), "%s", j->env->job_id);
+    t->part = j->part;
+    t->seq = j->llm_seq++;
+    snprintf(t->purpose, sizeof(t->purpose), "%s", purpose);
+    snprintf(t->agent, sizeof(t->agent), "%s", j->agent_name);
+}
+
 static void call_llm(struct ajob *j)
 {
     int last = j->iterations >= j->svc->max_tool_iterations;
+    tag_call(j, "agent");
     struct llm_request req = {
         .messages = j->msgs,
         .nmessages = j->nmsgs,
@@ -770,6 +777,7 @@ static void dispatch(struct ajob *j, size_t k)
     if (tc) {
         tc->j = j;
         tc->k = k;
+        tag_call(j, "embedding"); /* a RAG tool's query embedding (the tool copies the cfg) */
         if (tool_invoke(&j->tctx, t, args, on_tool_done, tc, err, sizeof(err)) == 0) {
             json_object_put(args);
             return;

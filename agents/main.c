@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "usage.h"
 #include "session_order.h"
 #include "config.h"
 #include "fernet.h"
@@ -195,6 +196,10 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
+    if (usage_start(svc.pl.db, svc.pl.rc, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "usage recorder failed", "error", err, (char *)NULL);
+        goto out;
+    }
     svc.fernet_key = g_common.fernet_key;
     /* sealed tool config secrets (tools/tool_secret.h) open with their own purpose key */
     static char tool_secret_key[FERNET_KEY_B64_LEN];
@@ -238,6 +243,7 @@ out:
     agent_closing = 1;
     session_order_free(svc.order);
     llm_client_free(svc.llm);
+    usage_stop(); /* after the client: cancelled calls are recorded too */
     llm_set_proxy(NULL);
     httploop_free(svc.loop);
     stage_free(svc.stage);

@@ -27,6 +27,7 @@
 #include "knowledge.h"
 #include "llm.h"
 #include "pgpool.h"
+#include "usage.h"
 
 static int kb_run(int argc, char **argv);
 CLI_COMMAND(kb,
@@ -220,10 +221,18 @@ static int kb_run(int argc, char **argv)
     if (have < 0)
         return CLI_EXIT_FAIL;
     int rc;
+    /* Accounting of the provider's embedding calls (llm/usage.h), as in the ingress. */
+    struct pgpool *udb = NULL;
+    char uerr[256];
+    if (have && pgpool_open(&udb, getenv("DATABASE_URL"), 1, uerr, sizeof uerr) == 0 &&
+        usage_start(udb, NULL, uerr, sizeof uerr) != 0)
+        fprintf(stderr, "agenthubctl kb: usage not recorded: %s\n", uerr);
     if (strcmp(sub, "add") == 0)
         rc = kb_add(tenant, source, have ? &cfg : NULL, argv + optind, argc - optind);
     else
         rc = kb_search(tenant, have ? &cfg : NULL, argv[optind], top_k);
+    usage_stop();
+    pgpool_close(udb);
     if (have)
         llm_config_cleanup(&cfg);
     return rc;

@@ -79,6 +79,8 @@ struct accept_batcher {
     struct kafka_producer *prod;
     struct rcache *rc;
     int max_batch, max_inflight, publish_timeout_ms;
+    accept_precheck_fn precheck;
+    void *precheck_opaque;
     pthread_mutex_t mu;
     struct accept_item *head, *tail; /* pending, FIFO */
     int inflight;
@@ -594,6 +596,12 @@ int accept_batcher_new(struct accept_batcher **out, struct pgpool *db, struct ka
     return 0;
 }
 
+void accept_batcher_set_precheck(struct accept_batcher *b, accept_precheck_fn fn, void *opaque)
+{
+    b->precheck = fn;
+    b->precheck_opaque = opaque;
+}
+
 void accept_batcher_free(struct accept_batcher *b)
 {
     if (!b)
@@ -660,7 +668,29 @@ void accept_submit(struct accept_batcher *b, struct accept_item *it)
             if (b->head && b->inflight < b->max_inflight)
                 item_wake(b->head, 0);
             pthread_mutex_unlock(&b->mu);
-            run_batch(b, batch, n);
+            int run = n;
+            if (b->precheck) {
+                /* The refused go to the end (stable partition), the rest keep their order. */
+                b->precheck(b->precheck_opaque, batch, n);
+                struct accept_item **tmp = malloc((size_t)n * sizeof *tmp);
+                if (tmp) {
+                    int k = 0;
+                    for (int i = 0; i < n; i++)
+                        if (batch[i]->outcome != ACCEPT_LIMITED)
+                            tmp[k++] = batch[i];
+                    run = k;
+                    for (int i = 0; i < n; i++)
+                        if (batch[i]->outcome == ACCEPT_LIMITED)
+                            tmp[k++] = batch[i];
+                    memcpy(batch, tmp, (size_t)n * sizeof *tmp);
+                    free(tmp);
+                } else {
+                    for (int i = 0; i < n; i++) /* no memory: nobody is refused */
+                        if (batch[i]->outcome == ACCEPT_LIMITED)
+                            batch[i]->outcome = ACCEPT_DB_ERROR;
+                }
+            }
+            run_batch(b, batch, run);
             pthread_mutex_lock(&b->mu);
             b->inflight--;
             if (b->head)

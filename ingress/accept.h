@@ -35,6 +35,7 @@ enum accept_outcome {
     ACCEPT_IDEM_CONFLICT = 4,  /* another job holds the Idempotency-Key: replay it */
     ACCEPT_PUBLISH_FAILED = 5, /* 503: not acknowledged in time; nothing was kept */
     ACCEPT_DB_ERROR = 6,       /* db_status (a pg_status) says which */
+    ACCEPT_LIMITED = 7,        /* refused by the precheck (limits.h: 429); nothing was written */
 };
 
 struct accept_item {
@@ -45,6 +46,7 @@ struct accept_item {
     const char *payload, *traceparent;
     const struct envelope *env; /* the chat.request's, for the "queued" event */
     json_object *queued;        /* that event's data */
+    void *limit;                /* the precheck's per-item state (limits.h); NULL: none */
     /* Out. */
     int outcome;
     int db_status;
@@ -63,6 +65,11 @@ struct accept_batcher;
 int accept_batcher_new(struct accept_batcher **out, struct pgpool *db, struct kafka_producer *prod,
                        struct rcache *rc, int max_batch, int max_inflight, int publish_timeout_ms);
 void accept_batcher_free(struct accept_batcher *b); /* NULL-safe; no submit may be running */
+
+/* A check the leader runs on a whole batch before its transaction (limits.h): it may set
+ * ACCEPT_LIMITED on items; those are left out of the transaction. Set before any submit. */
+typedef int (*accept_precheck_fn)(void *opaque, struct accept_item **items, int n);
+void accept_batcher_set_precheck(struct accept_batcher *b, accept_precheck_fn fn, void *opaque);
 
 /* Runs `it` in a batch (possibly leading it) and returns when its outcome is set. */
 void accept_submit(struct accept_batcher *b, struct accept_item *it);

@@ -222,6 +222,7 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
     ob_hdr(&b, "Content-Length", clen);
     if (extra_headers && *extra_headers)
         strbuf_adds(&b, extra_headers); /* "Name: value\r\n" lines */
+    strbuf_adds(&b, r->limit_headers);  /* X-RateLimit-* (limits.h) */
     strbuf_add(&b, "\r\n", 2);
     if (len && strcmp(r->ri->request_method, "HEAD") != 0)
         strbuf_add(&b, body, len);
@@ -973,6 +974,10 @@ static void dispatch(struct req *r)
         }
         if (strcmp(s[2], "documents") == 0) {
             routes_documents(r, tenant); /* sets r->route itself */
+            return;
+        }
+        if (n == 3 && strcmp(s[2], "usage") == 0) {
+            routes_usage_tenant(r, tenant); /* routes_usage.c */
             return;
         }
         snprintf(r->route, sizeof r->route, "unknown");

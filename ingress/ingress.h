@@ -66,6 +66,8 @@ struct ingress_settings {
     char *web_root;
     char *public_url;
     int events_consumer;
+    int limits;         /* per-tenant request limits and budgets (limits.h) */
+    long rate_window_s; /* their window (60; tests shorten it) */
     /* availability (issue 17) */
     long max_streams_user;   /* held requests per (tenant, user); 0 at start: derived */
     long max_streams_tenant; /* held requests per tenant; 0 at start: derived */
@@ -141,6 +143,8 @@ struct req {
     char audit_tenant[65];
     char audit_resource[80];
     int openai; /* a /v1/... request: errors in OpenAI's shape */
+    /* X-RateLimit-* lines (limits.h) added to whatever is answered; "" for none. */
+    char limit_headers[160];
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
 };
@@ -250,6 +254,11 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id);
 void routes_sessions(struct req *r, const char *tenant);
 void routes_documents(struct req *r, const char *tenant); /* routes_documents.c */
 void routes_admin(struct req *r);
+/* routes_usage.c: /api/admin/usage, /api/admin/prices (routes_admin passes them on after
+ * req_admin), /api/admin/tenants/{id}/limits, and the tenant view GET /api/{tenant}/usage. */
+void routes_usage_admin(struct req *r);
+void routes_usage_limits(struct req *r, const char *tenant);
+void routes_usage_tenant(struct req *r, const char *tenant);
 void routes_web(struct req *r);
 /* /v1/models, /v1/chat/completions (routes_openai.c) */
 void routes_openai(struct req *r);

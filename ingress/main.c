@@ -27,6 +27,8 @@
 #include "config.h"
 #include "ctab.h"
 #include "ingress.h"
+#include "limits.h"
+#include "usage.h"
 #include "log.h"
 #include "metrics.h"
 #include "sse.h"
@@ -110,6 +112,12 @@ static const struct config_entry table[] = {
      &app.cfg.operator_public_key_file},
     {"INGRESS_WEB_ROOT", CONFIG_STRING, "ingress/web", 0, 0, 0,
      "folder of the web UI (chat widget, admin, monitoring)", &app.cfg.web_root},
+    {"INGRESS_LIMITS", CONFIG_BOOL, "true", 0, 0, 0,
+     "check per-tenant request limits and monthly budgets on POST /chat (Redis; README Usage)",
+     &app.cfg.limits},
+    {"INGRESS_RATE_WINDOW_S", CONFIG_INT, "60", 1, 3600, 0,
+     "the window of the per-tenant requests-per-minute limits (seconds; tests shorten it)",
+     &app.cfg.rate_window_s},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},
@@ -308,6 +316,15 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
+    if (app.cfg.limits) {
+        limits_set_window(app.cfg.rate_window_s);
+        accept_batcher_set_precheck(app.accept, limits_precheck, app.rc);
+    }
+    /* Accounting of the embedding calls knowledge ingestion makes here (llm/usage.h). */
+    if (usage_start(app.db, app.rc, err, sizeof err) != 0) {
+        log_error(NULL, "usage recorder: %s", err);
+        goto out;
+    }
     if (ctab_new(&app.holds) != 0 || tenant_cache_new(&app.tenants) != 0 ||
         keyauth_new(&app.keys, app.db, app.cfg.api_key_cache_ms, app.cfg.api_key_touch_s) != 0) {
         log_error(NULL, "out of memory");
@@ -384,6 +401,7 @@ out:
     tenant_cache_free(app.tenants);
     keyauth_free(app.keys);
     accept_batcher_free(app.accept);
+    usage_stop();
     kafka_producer_free(app.prod);
     rcache_close(app.rc);
     pgpool_close(app.db);

@@ -1639,6 +1639,10 @@ static void tenants(struct req *r)
             }
             return;
         }
+        if (strcmp(r->segs[4], "limits") == 0) {
+            routes_usage_limits(r, t); /* routes_usage.c: writes are the operator's */
+            return;
+        }
         if (strcmp(r->segs[4], "llm-config") == 0) {
             if (strcmp(m, "GET") == 0)
                 llm_config_get(r, t);
@@ -2011,8 +2015,8 @@ void routes_admin(struct req *r)
         reply_error(r, 404, "not_found", "no such route");
         return;
     }
-    static const char *known[] = {"tenants",    "agents",    "tools", "output-formats",
-                                  "llm-models", "knowledge", "audit"};
+    static const char *known[] = {"tenants",   "agents", "tools", "output-formats", "llm-models",
+                                  "knowledge", "audit",  "usage", "prices"};
     const char *what = r->segs[2];
     const char *m = r->ri->request_method;
     int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
@@ -2035,6 +2039,8 @@ void routes_admin(struct req *r)
         knowledge(r);
     else if (strcmp(what, "audit") == 0 && r->nsegs == 3)
         audit_list(r);
+    else if (strcmp(what, "usage") == 0 || strcmp(what, "prices") == 0)
+        routes_usage_admin(r);
     else
         reply_error(r, 404, "not_found", "no such route");
     r->before_reply = NULL;

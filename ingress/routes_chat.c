@@ -9,6 +9,7 @@
  * retries.) Under load many requests share that transaction: accept.c (group commit).
  */
 #include "ingress.h"
+#include "limits.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -302,6 +303,48 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
     return 1;
 }
 
+/* 429 for a refused chat (limits.h): rate_limited or budget_exceeded, with Retry-After. */
+static void reply_limited(struct req *r, const struct limits_req *l)
+{
+    char msg[200], extra[48];
+    const char *code = "rate_limited";
+    if (l->code == LIMITS_BUDGET) {
+        code = "budget_exceeded";
+        snprintf(msg, sizeof msg,
+                 "the tenant's monthly LLM budget is spent; new chats are refused until it "
+                 "resets at %s (or the budget is raised)",
+                 l->budget_reset_at);
+    } else {
+        snprintf(msg, sizeof msg, "over the %s limit of %ld requests per minute; retry in %ld s",
+                 l->code == LIMITS_USER ? "user's" : "tenant's", l->limit, l->retry_after_s);
+    }
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+    if (r->openai) { /* /v1/...: OpenAI's shape (its SDKs raise RateLimitError) */
+        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object_object_add(e, "type", json_object_new_string("rate_limit_error"));
+        json_object_object_add(e, "param", NULL);
+        json_object_object_add(e, "code", json_object_new_string(code));
+    } else {
+        json_object_object_add(e, "code", json_object_new_string(code));
+        json_object_object_add(e, "message", json_object_new_string(msg));
+    }
+    if (l->code == LIMITS_BUDGET)
+        json_object_object_add(e, "resets_at", json_object_new_string(l->budget_reset_at));
+    json_object_object_add(o, "error", e);
+    snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", l->retry_after_s);
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    metrics_inc(metrics_counter("ingress_chats_limited_total",
+                                "chat requests refused with 429 (reason: rate, user_rate, budget)",
+                                l->code == LIMITS_BUDGET ? "reason=\"budget\""
+                                : l->code == LIMITS_USER ? "reason=\"user_rate\""
+                                                         : "reason=\"rate\""),
+                1);
+    reply_raw(r, 429, "application/json", s, len, extra);
+    json_object_put(o);
+}
+
 int chat_submit(struct req *r, struct chat_submit *cs)
 {
     struct ingress *app = r->app;
@@ -387,10 +430,17 @@ int chat_submit(struct req *r, struct chat_submit *cs)
     it.traceparent = env.traceparent;
     it.env = &env;
     it.queued = queued;
+    struct limits_req lim = {.tenant = cs->tenant, .user = r->claims.sub};
+    if (app->cfg.limits)
+        it.limit = &lim;
     accept_submit(app->accept, &it);
+    limits_headers(&lim, r->limit_headers, sizeof r->limit_headers);
     switch (it.outcome) {
     case ACCEPT_OK:
         break;
+    case ACCEPT_LIMITED:
+        reply_limited(r, &lim);
+        goto out;
     case ACCEPT_NO_TENANT:
         reply_error(r, 404, "not_found", "no such tenant");
         goto out;

@@ -60,7 +60,10 @@ struct llm_call {
     size_t received;
     long http_status;
     long retry_after_ms;
-    int write_rc; /* an llm_status that made the write callback stop the transfer */
+    int write_rc;  /* an llm_status that made the write callback stop the transfer */
+    int att_open;  /* a transfer was started and its usage not yet recorded */
+    int att_count; /* attempts recorded so far */
+    long long att_t0;
     llm_done_cb on_done;
     void *opaque;
 };
@@ -73,6 +76,20 @@ static long long now_ms(void)
 }
 
 static char *g_proxy;
+static llm_usage_hook g_usage_hook;
+static void *g_usage_opaque;
+
+void llm_set_usage_hook(llm_usage_hook fn, void *opaque)
+{
+    g_usage_hook = fn;
+    g_usage_opaque = opaque;
+}
+
+void llm_usage_emit(const struct llm_usage_record *u)
+{
+    if (g_usage_hook)
+        g_usage_hook(g_usage_opaque, u);
+}
 
 int llm_set_proxy(const char *proxy)
 {
@@ -280,6 +297,30 @@ static void call_free(struct llm_call *k)
     free(k);
 }
 
+/* Once per started transfer: what it cost (usage.h records it). */
+static void record_attempt(struct llm_call *k, int code, long in, long out)
+{
+    if (!k->att_open)
+        return;
+    k->att_open = 0;
+    const char *purpose = k->cfg.usage.purpose[0] ? k->cfg.usage.purpose : "agent";
+    if (k->use_fallback)
+        purpose = "fallback";
+    struct llm_usage_record u = {
+        .tenant_id = k->cfg.tenant_id,
+        .tag = &k->cfg.usage,
+        .purpose = purpose,
+        .attempt = k->att_count++,
+        .provider = llm_provider_name(k->cfg.provider),
+        .model = k->modelname[k->use_fallback],
+        .input_tokens = in > 0 ? in : 0,
+        .output_tokens = out > 0 ? out : 0,
+        .latency_ms = (long)(now_ms() - k->att_t0),
+        .outcome = code == 0 ? "ok" : llm_status_str(code),
+    };
+    llm_usage_emit(&u);
+}
+
 static void unlink_call(struct llm_call *k)
 {
     if (k->prev)
@@ -294,6 +335,7 @@ static void unlink_call(struct llm_call *k)
 static void finish_err(struct llm_call *k, int code, long http, const char *detail)
 {
     struct llm_error e;
+    record_attempt(k, code, k->acc.input_tokens, k->acc.output_tokens);
     set_error(k, &e, code, http, detail);
     struct log_ctx ctx = {.tenant_id = k->cfg.tenant_id};
     log_kv(LOG_WARN, &ctx, "llm call failed", "provider", llm_provider_name(k->cfg.provider),
@@ -314,6 +356,7 @@ static void finish_ok(struct llm_call *k)
     }
     if (!r.model)
         r.model = strdup(k->modelname[k->use_fallback]);
+    record_attempt(k, 0, r.input_tokens, r.output_tokens);
     unlink_call(k);
     count_call(k, 0, &r);
     k->on_done(k->opaque, &r, NULL);
@@ -338,6 +381,7 @@ static long backoff_ms(struct llm_call *k)
 /* After a failed attempt: retry, switch to the fallback model, or give up. */
 static void attempt_failed(struct llm_call *k, int code, int retryable, const char *detail)
 {
+    record_attempt(k, code, k->acc.input_tokens, k->acc.output_tokens);
     struct log_ctx ctx = {.tenant_id = k->cfg.tenant_id};
     long long now = now_ms();
     if (retryable && k->acc.deltas == 0 && k->attempt < k->cfg.max_retries) {
@@ -614,7 +658,10 @@ static void attempt_begin(void *opaque)
         curl_easy_cleanup(e);
         k->easy = NULL;
         finish_err(k, LLM_ERR_UNAVAILABLE, 0, "cannot start the transfer");
+        return;
     }
+    k->att_open = 1;
+    k->att_t0 = now;
 }
 
 int llm_chat_start(struct llm_client *c, const struct llm_config *cfg,

@@ -206,20 +206,57 @@ static int post_json(struct httploop *loop, const struct llm_config *cfg, const 
 
 /* post_json of root as compact JSON (root is consumed). On 0, *resp is the parsed 2xx answer:
  * NULL when it is not JSON (the caller's shape checks turn that into a bad response). */
+static long long embed_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One accounting record per embedding request (its retries inside post_json included): the
+ * tokens the provider reported (OpenAI usage.prompt_tokens; Gemini reports none: 0). */
+static void embed_record(const struct llm_config *cfg, const char *model, int *idx, int rc,
+                         json_object *resp, long long t0)
+{
+    json_object *u = llm_json_get(resp, "usage");
+    json_object *pt = llm_json_get(u, "prompt_tokens");
+    if (!pt)
+        pt = llm_json_get(u, "total_tokens");
+    struct llm_usage_record r = {
+        .tenant_id = cfg->tenant_id,
+        .tag = &cfg->usage,
+        .purpose = "embedding",
+        .attempt = (*idx)++,
+        .provider = llm_provider_name(cfg->provider),
+        .model = model,
+        .input_tokens = pt ? (long)json_object_get_int64(pt) : 0,
+        .output_tokens = 0,
+        .latency_ms = (long)(embed_now_ms() - t0),
+        .outcome = rc == 0 ? "ok" : llm_status_str(rc),
+    };
+    if (r.input_tokens < 0)
+        r.input_tokens = 0;
+    llm_usage_emit(&r);
+}
+
 static int post_object(struct httploop *loop, const struct llm_config *cfg, const char *url,
                        struct curl_slist *hdrs, json_object *root, json_object **resp, long *http,
-                       char *msg, size_t msgcap)
+                       char *msg, size_t msgcap, const char *model, int *idx)
 {
     struct llm_buf out = {0};
     char *body = llm_json_dup(root);
     json_object_put(root);
     *resp = NULL;
+    long long t0 = embed_now_ms();
+    int sent = body != NULL;
     int rc =
         body ? post_json(loop, cfg, url, hdrs, body, &out, http, msg, msgcap) : LLM_ERR_UNAVAILABLE;
     free(body);
     if (rc == 0)
         *resp = llm_json_parse(out.p, out.len);
     llm_buf_free(&out);
+    if (sent)
+        embed_record(cfg, model, idx, rc, *resp, t0);
     return rc;
 }
 
@@ -344,7 +381,7 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
     const char *pname = llm_provider_name(prov);
     char msg[200] = "";
     long http = 0;
-    int rc = LLM_ERR_UNAVAILABLE;
+    int rc = LLM_ERR_UNAVAILABLE, nreq = 0;
     struct curl_slist *h = NULL;
     char url[2048];
     size_t bl = ec.base_url ? strlen(ec.base_url) : 0;
@@ -389,7 +426,7 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
             else
                 json_object_object_add(root, "requests", reqs);
             json_object *resp = NULL;
-            rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg));
+            rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg), model, &nreq);
             if (rc)
                 goto out;
             rc = 0;
@@ -435,7 +472,7 @@ int llm_embed_sync(struct llm_client *c, const struct llm_config *cfg, const cha
         json_object_object_add(root, "input", input);
         json_object_object_add(root, "encoding_format", json_object_new_string("float"));
         json_object *resp = NULL;
-        rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg));
+        rc = post_object(loop, &ec, url, h, root, &resp, &http, msg, sizeof(msg), model, &nreq);
         if (rc)
             goto out;
         json_object *data = llm_json_get(resp, "data");

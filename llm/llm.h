@@ -94,6 +94,18 @@ struct llm_error {
     char message[512]; /* names tenant and provider, never the key */
 };
 
+/* Who a call is for, for the accounting (usage.h): set by the caller in llm_config.usage
+ * before llm_chat_start / llm_embed_sync (it is copied with the config). purpose "" means
+ * "agent" for chat calls; a call answered by the fallback model is recorded as "fallback";
+ * embedding calls are always "embedding". seq numbers the calls of one job part. */
+struct llm_usage_tag {
+    char job_id[37]; /* "" outside a job (knowledge ingestion) */
+    int part;
+    int seq;
+    char purpose[12]; /* "intent", "agent", "embedding" */
+    char agent[101];
+};
+
 struct llm_config {
     enum llm_provider provider;
     char *tenant_id;
@@ -117,6 +129,7 @@ struct llm_config {
      * api_key) is bound to another endpoint than the embedding endpoint: llm_embed_sync then
      * fails with LLM_ERR_CONFIG and sends nothing. */
     int embedding_key_refused;
+    struct llm_usage_tag usage; /* accounting only; zero: not tagged */
 };
 
 /* Defaults where a config leaves a field <= 0 (or NULL): connect_timeout_ms 10000,
@@ -150,6 +163,26 @@ int llm_set_proxy(const char *proxy);
 /* The proxy llm_set_proxy() set: "" when none (CURLOPT_PROXY's "no proxy, whatever the
  * environment says"). */
 const char *llm_proxy(void);
+
+/* Accounting (issue 14): the hook runs once per attempt that reached a provider (an HTTP
+ * transfer was started), with what the provider reported: every retry and fallback attempt,
+ * every embedding request. Failed attempts carry the tokens known (usually 0). Set once at
+ * start, before any call (not thread-safe to change); the hook itself may run on any thread
+ * that makes calls and must be thread-safe. NULL: none. The record is valid during the call. */
+struct llm_usage_record {
+    const char *tenant_id;
+    const struct llm_usage_tag *tag;
+    const char *purpose; /* effective: intent, agent, fallback, embedding */
+    int attempt;         /* 0, 1, ... across retries and the fallback of one call */
+    const char *provider, *model;
+    long input_tokens, output_tokens;
+    long latency_ms;
+    const char *outcome; /* "ok" or llm_status_str() */
+};
+typedef void (*llm_usage_hook)(void *opaque, const struct llm_usage_record *u);
+void llm_set_usage_hook(llm_usage_hook fn, void *opaque);
+/* Calls the hook (if any) with u; for callers outside this library that make provider calls. */
+void llm_usage_emit(const struct llm_usage_record *u);
 
 int llm_client_new(struct llm_client **out, struct httploop *loop, struct rcache *r, char *err,
                    size_t errlen);

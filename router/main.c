@@ -31,6 +31,7 @@
 #include "route.h"
 #include "session_order.h"
 #include "stage.h"
+#include "usage.h"
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
@@ -75,6 +76,9 @@ struct rjob {
     char ack_err[256];
     char agents_csv[600];
     char intent[64];
+    /* the intent call's usage, for an UNCLEAR answer's metadata */
+    long in_tokens, out_tokens;
+    char model[200];
 };
 
 /* One routed message's delivery report, carried from the producer's thread to the loop. */
@@ -178,6 +182,14 @@ static void answer_unclear_now(struct rjob *j)
     json_object_object_add(meta, "language", json_object_new_string(j->language));
     json_object_object_add(meta, "tool_calls", json_object_new_array());
     json_object_object_add(meta, "extracted_entities", json_object_new_object());
+    json_object_object_add(meta, "llm_model", json_object_new_string(j->model));
+    json_object *tok = json_object_new_object();
+    json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
+    json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
+    json_object_object_add(meta, "tokens", tok);
+    json_object_object_add(
+        meta, "cost_usd",
+        json_object_new_double(usage_cost_of(j->model, j->in_tokens, j->out_tokens)));
     json_object *routed = json_object_new_object();
     json_object_object_add(routed, "agent", json_object_new_string("UNCLEAR"));
     json_object_object_add(routed, "language", json_object_new_string(j->language));
@@ -405,6 +417,9 @@ static void on_classified(void *opaque, const struct llm_response *resp,
         rjob_finish(j);
         return;
     }
+    j->in_tokens = resp->input_tokens > 0 ? resp->input_tokens : 0;
+    j->out_tokens = resp->output_tokens > 0 ? resp->output_tokens : 0;
+    snprintf(j->model, sizeof(j->model), "%s", resp->model ? resp->model : "");
     struct route_decision d;
     route_parse(resp->content, j->agents, j->message, &d);
     if (d.how != ROUTE_HOW_MODEL) {
@@ -507,6 +522,9 @@ static void start_job(void *opaque, struct stage_job *job)
         cfg.timeout_ms = g_stage.llm_timeout_ms;
     if (g_stage.llm_retries >= 0)
         cfg.max_retries = (int)g_stage.llm_retries;
+    /* Accounting: the intent call of this job (usage.h); its retries are attempts 1, 2, ... */
+    snprintf(cfg.usage.job_id, sizeof(cfg.usage.job_id), "%s", env->job_id);
+    snprintf(cfg.usage.purpose, sizeof(cfg.usage.purpose), "intent");
     prompt = route_prompt(j->agents);
     if (!prompt) {
         pipeline_job_fail(&r->pl, env, "internal", "out of memory");
@@ -562,6 +580,10 @@ int main(int argc, char **argv)
         log_kv(LOG_ERROR, NULL, "llm client failed", "error", err, (char *)NULL);
         goto out;
     }
+    if (usage_start(r.pl.db, r.pl.rc, err, sizeof(err)) != 0) {
+        log_kv(LOG_ERROR, NULL, "usage recorder failed", "error", err, (char *)NULL);
+        goto out;
+    }
     if (g_stage.session_order_wait_ms > 0 &&
         session_order_new(&r.order, g_common.database_url, r.loop, r.pl.db,
                           g_stage.session_order_wait_ms, err, sizeof(err)) != 0) {
@@ -596,6 +618,7 @@ out:
      * messages still awaited, whose reports stage_free then runs to release those jobs; they
      * post through the loop, which therefore outlives both. */
     llm_client_free(r.llm);
+    usage_stop(); /* after the client: cancelled calls are recorded too */
     session_order_free(r.order);
     llm_set_proxy(NULL);
     kafka_producer_free(r.pl.producer);

@@ -926,6 +926,8 @@ static void render(enum wire w, const char *model, const char *text, struct call
     long out_tok = (long)nt;
     for (size_t i = 0; i < ncalls; i++)
         out_tok += 8;
+    r->in_tokens = in_tok;
+    r->out_tokens = out_tok;
     unsigned long id = ++g_seq;
     char sid[64];
     time_t now = time(NULL);

@@ -23,8 +23,9 @@ struct rendered {
     char *body;    /* non-stream body (or error body) */
     char **events; /* stream: SSE event texts, each complete with its blank line */
     size_t nevents;
-    const char *ctype;  /* content type */
-    long retry_after_s; /* > 0: a Retry-After header */
+    const char *ctype;          /* content type */
+    long retry_after_s;         /* > 0: a Retry-After header */
+    long in_tokens, out_tokens; /* the usage this answer reports (chat answers) */
 };
 
 struct req_opts {

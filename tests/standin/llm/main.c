@@ -101,6 +101,54 @@ static long counter_bump(const char *key)
     return g_counters[g_ncounters++].n;
 }
 
+/* Usage reported per model string (GET /stats): what tests compare the accounting with. */
+struct mstat {
+    char *model;
+    long long requests, in, out;
+};
+static struct mstat *g_stats;
+static size_t g_nstats;
+
+static void stats_add(const char *model, long in, long out)
+{
+    struct mstat *m = NULL;
+    for (size_t i = 0; i < g_nstats; i++)
+        if (strcmp(g_stats[i].model, model) == 0)
+            m = &g_stats[i];
+    if (!m) {
+        if (g_nstats >= 4096)
+            return;
+        struct mstat *n = realloc(g_stats, (g_nstats + 1) * sizeof(*n));
+        if (!n)
+            return;
+        g_stats = n;
+        m = &g_stats[g_nstats];
+        memset(m, 0, sizeof(*m));
+        if (!(m->model = strdup(model)))
+            return;
+        g_nstats++;
+    }
+    m->requests++;
+    m->in += in;
+    m->out += out;
+}
+
+static char *stats_json(void)
+{
+    json_object *o = json_object_new_object(), *ms = json_object_new_object();
+    for (size_t i = 0; i < g_nstats; i++) {
+        json_object *m = json_object_new_object();
+        json_object_object_add(m, "requests", json_object_new_int64(g_stats[i].requests));
+        json_object_object_add(m, "input_tokens", json_object_new_int64(g_stats[i].in));
+        json_object_object_add(m, "output_tokens", json_object_new_int64(g_stats[i].out));
+        json_object_object_add(ms, g_stats[i].model, m);
+    }
+    json_object_object_add(o, "models", ms);
+    char *s = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+    return s;
+}
+
 /* ---- connections ------------------------------------------------------------------------- */
 
 enum cstate { C_READ, C_WAIT, C_STREAM, C_HANG };
@@ -390,6 +438,12 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
         simple(c, 200, "application/json", "{\"status\":\"ok\",\"by\":\"stand-in\"}");
         return 0;
     }
+    if (strcmp(method, "GET") == 0 && strcmp(path, "/stats") == 0) {
+        char *js = stats_json();
+        simple(c, 200, "application/json", js ? js : "{}");
+        free(js);
+        return 0;
+    }
     if (strcmp(method, "POST") != 0) {
         simple(c, 404, "application/json", "{\"error\":{\"message\":\"not found\"}}");
         return 0;
@@ -502,6 +556,8 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
                               .malformed = strcmp(o.fault, "malformed") == 0};
         answer_chat(w, body, blen, model, &ro, &c->r);
         c->cut = strcmp(o.fault, "cut") == 0;
+        if (c->r.status == 200 && !ro.malformed && !c->cut)
+            stats_add(model, c->r.in_tokens, c->r.out_tokens);
     }
 
     long long now = now_ms();
