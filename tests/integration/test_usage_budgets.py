@@ -403,6 +403,16 @@ class UsageBudgets(pc.PipelineCase):
         self.assertEqual((st, r["error"]["code"]), (429, "rate_limited"))
         self.assertIn("user", r["error"]["message"])
         self.assertEqual(self.chat(T_USER, "b", token=bob)[0], 202)
+        # The OpenAI-compatible route takes the same accept path: the same limit, counted in
+        # the same window, refused in OpenAI's error shape (its SDKs raise RateLimitError).
+        st, h, r = self.http("POST", "/v1/chat/completions",
+                             {"model": "agenthub", "messages": [{"role": "user", "content": "c"}]},
+                             alice)
+        self.assertEqual(st, 429, r)
+        self.assertEqual((r["error"]["type"], r["error"]["code"]),
+                         ("rate_limit_error", "rate_limited"))
+        self.assertIn("Retry-After", h)
+        self.assertIn("X-RateLimit-Limit", h)
 
     def test_prices_are_admin_editable(self):
         st, _, body = self.http("GET", "/api/admin/prices", token=self.op_token())
