@@ -128,3 +128,21 @@ size_t utf8_partial_tail(const char *in, size_t len)
     }
     return 0;
 }
+
+long utf8_chars(const char *s, size_t len)
+{
+    long count = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > len)
+            return -1;
+        for (size_t j = 1; j < k; j++)
+            if (((unsigned char)s[i + j] >> 6) != 2)
+                return -1;
+        i += k;
+        count++;
+    }
+    return count;
+}

@@ -27,6 +27,11 @@ struct utf8_report {
  * rep (may be NULL) is added to, not reset. NULL only when out of memory. */
 char *utf8_sanitize(const char *s, size_t len, size_t *outlen, struct utf8_report *rep);
 
+/* The number of characters (code points) in s[0, len), or -1 when it is not well-formed
+ * UTF-8 by its byte structure (lead and continuation bytes; what a request's text is checked
+ * with before it is accepted). */
+long utf8_chars(const char *s, size_t len);
+
 /* 1 when utf8_sanitize would copy s[0, len) unchanged, else 0. */
 int utf8_is_clean(const char *s, size_t len);
 

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "sse.h"
 #include "traceparent.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define CHAT_MAX_CHARS 32000
@@ -196,25 +197,6 @@ static void reply_sync(struct req *r, json_object *job)
     json_object_object_add(o, "job_id", json_object_new_string(json_field_str(job, "job_id")));
     reply_json(r, 200, o);
     json_object_put(o);
-}
-
-/* Counts UTF-8 code points; -1 if s is not valid UTF-8. */
-static long utf8_chars(const char *s, size_t n)
-{
-    long count = 0;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!k || i + k > n)
-            return -1;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return -1;
-        i += k;
-        count++;
-    }
-    return count;
 }
 
 static void sha256_hex(const char *a, const char *b, char out[65])

@@ -50,6 +50,7 @@
 #include "ocr.h"
 #include "sse.h"
 #include "traceparent.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define DOCS_FILENAME_MAX 255
@@ -106,22 +107,6 @@ static int docs_failf(struct docs_fail *f, int status, const char *code, const c
     return -1;
 }
 
-static int utf8_ok(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!k || i + k > n)
-            return 0;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return 0;
-        i += k;
-    }
-    return 1;
-}
-
 /* Keeps the last path component; refuses control characters and invalid UTF-8. An empty name
  * becomes "document-<n>". */
 static int docs_set_filename(struct doc_in *d, const char *name, size_t n, size_t index,
@@ -142,7 +127,7 @@ static int docs_set_filename(struct doc_in *d, const char *name, size_t n, size_
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
             return docs_failf(f, 400, "invalid_request", "filename contains control characters");
-    if (!utf8_ok(base, n))
+    if (utf8_chars(base, n) < 0)
         return docs_failf(f, 400, "invalid_request", "filename is not valid UTF-8");
     memcpy(d->filename, base, n);
     d->filename[n] = '\0';

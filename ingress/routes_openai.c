@@ -41,6 +41,7 @@
 #include "json_field.h"
 #include "sse.h"
 #include "strbuf.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #define OPENAI_MODEL_SUPERVISOR "agenthub"
@@ -229,25 +230,6 @@ static const struct {
     {"web_search_options", "web search options are not supported"},
 };
 
-static int utf8_ok(const char *s, size_t n, long *chars)
-{
-    long count = 0;
-    size_t i = 0;
-    while (i < n) {
-        unsigned char c = (unsigned char)s[i];
-        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-        if (!k || i + k > n)
-            return 0;
-        for (size_t j = 1; j < k; j++)
-            if (((unsigned char)s[i + j] >> 6) != 2)
-                return 0;
-        i += k;
-        count++;
-    }
-    *chars = count;
-    return 1;
-}
-
 /* A message's text: a string, or an array of {"type":"text","text"} parts (joined). NULL with
  * *bad set when it has anything else. The result is malloc'd. */
 static char *message_text(json_object *content, const char **bad)
@@ -422,8 +404,8 @@ static int parse_request(struct req *r, json_object *body, json_object *agents,
                               bad ? bad : "out of memory", param);
             return -1;
         }
-        long chars = 0;
-        if (!utf8_ok(text, strlen(text), &chars)) {
+        long chars = utf8_chars(text, strlen(text));
+        if (chars < 0) {
             free(text);
             reply_error_param(r, 400, "invalid_request", "content must be valid UTF-8 text", param);
             return -1;

@@ -99,6 +99,22 @@ static void test_partial_tail(void **state)
     assert_int_equal(utf8_partial_tail("\xFF", 1), 0);
 }
 
+/* utf8_chars: what the ingress checks a request's text with (chat, /v1 messages, file names). */
+static void test_chars_counts_code_points_or_refuses(void **state)
+{
+    (void)state;
+    assert_int_equal(utf8_chars("", 0), 0);
+    assert_int_equal(utf8_chars("abc", 3), 3);
+    const char *vi = "Chính sách"; /* í and á are two bytes each */
+    assert_int_equal(utf8_chars(vi, strlen(vi)), 10);
+    assert_int_equal(utf8_chars("\xf0\x9f\x98\x80", 4), 1); /* one 4-byte character */
+    assert_int_equal(utf8_chars("a\xc3", 2), -1);           /* cut short */
+    assert_int_equal(utf8_chars("\x80", 1), -1);            /* stray continuation */
+    assert_int_equal(utf8_chars("\xe1\x41\x41", 3), -1);    /* lead without continuations */
+    assert_int_equal(utf8_chars("\xff", 1), -1);            /* never a lead byte */
+    assert_int_equal(utf8_chars("ab\xc3\xa9", 3), -1);      /* len cuts the character */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -107,6 +123,7 @@ int main(void)
         cmocka_unit_test(test_nul_and_controls_are_replaced),
         cmocka_unit_test(test_cut_never_splits_a_character),
         cmocka_unit_test(test_partial_tail),
+        cmocka_unit_test(test_chars_counts_code_points_or_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
