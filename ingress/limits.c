@@ -100,9 +100,10 @@ static void unchecked(int n)
                 (double)n);
 }
 
-static void format_reset(long in_s, char *buf, size_t cap)
+/* The reset instant is ts + month_reset of one clock reading (a second read of the clock
+ * could fall in the next second and name 23:59:59 instead of the month's start). */
+static void format_reset(time_t t, char *buf, size_t cap)
 {
-    time_t t = time(NULL) + in_s;
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -233,7 +234,7 @@ int limits_precheck(void *opaque, struct accept_item **items, int n)
         else if (l->code == LIMITS_BUDGET) {
             l->budget_reset_s = month_reset;
             l->retry_after_s = month_reset;
-            format_reset(month_reset, l->budget_reset_at, sizeof l->budget_reset_at);
+            format_reset(ts.tv_sec + month_reset, l->budget_reset_at, sizeof l->budget_reset_at);
         }
         if (l->code == LIMITS_TENANT || l->code == LIMITS_USER || l->code == LIMITS_BUDGET) {
             if (l->retry_after_s < 1)
