@@ -51,3 +51,24 @@ void strbuf_cleanup(struct strbuf *b)
     b->len = b->cap = 0;
     b->oom = 0;
 }
+
+void strbuf_add_pg_array_elem(struct strbuf *b, const char *v, int first)
+{
+    if (!first)
+        strbuf_add(b, ",", 1);
+    if (!v) {
+        strbuf_add(b, "NULL", 4);
+        return;
+    }
+    strbuf_add(b, "\"", 1);
+    const char *run = v;
+    for (const char *p = v; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            strbuf_add(b, run, (size_t)(p - run));
+            strbuf_add(b, "\\", 1);
+            run = p;
+        }
+    }
+    strbuf_add(b, run, strlen(run));
+    strbuf_add(b, "\"", 1);
+}

@@ -22,6 +22,10 @@ struct strbuf {
 void strbuf_add(struct strbuf *b, const char *s, size_t n);
 /* Appends the string s; NULL adds nothing. */
 void strbuf_adds(struct strbuf *b, const char *s);
+/* Appends one element of a PostgreSQL array literal ('{"a","b",NULL}' without the braces): a
+ * comma unless first, then v quoted with '"' and '\\' escaped, or NULL for v == NULL. The
+ * literal goes to the server as a bound parameter, so nothing here is SQL. */
+void strbuf_add_pg_array_elem(struct strbuf *b, const char *v, int first);
 /* Frees the text and zeroes the buffer. */
 void strbuf_cleanup(struct strbuf *b);
 

@@ -88,34 +88,13 @@ struct accept_batcher {
 
 /* ---- the array literals (PostgreSQL text[] / uuid[] syntax) ------------------------------- */
 
-static void abuf_elem(struct strbuf *b, const char *v, int first)
-{
-    if (!first)
-        strbuf_add(b, ",", 1);
-    if (!v) {
-        strbuf_add(b, "NULL", 4);
-        return;
-    }
-    strbuf_add(b, "\"", 1);
-    const char *run = v;
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            strbuf_add(b, run, (size_t)(p - run));
-            strbuf_add(b, "\\", 1);
-            run = p;
-        }
-    }
-    strbuf_add(b, run, strlen(run));
-    strbuf_add(b, "\"", 1);
-}
-
 /* The array literal of field `off` (a const char * inside struct accept_item) over items. */
 static char *array_of(struct accept_item **items, int n, size_t off)
 {
     struct strbuf b = {0};
     strbuf_add(&b, "{", 1);
     for (int i = 0; i < n; i++)
-        abuf_elem(&b, *(const char *const *)((const char *)items[i] + off), i == 0);
+        strbuf_add_pg_array_elem(&b, *(const char *const *)((const char *)items[i] + off), i == 0);
     strbuf_add(&b, "}", 1);
     if (b.oom) {
         free(b.p);
@@ -402,10 +381,10 @@ static int delete_failed(PGconn *c, struct accept_item **items, int n, const int
     for (int i = 0; i < n; i++) {
         if (!inserted[i] || ok[i])
             continue;
-        abuf_elem(&jobs, items[i]->job_id, fj), fj = 0;
-        abuf_elem(&msgs, items[i]->message_id, fm), fm = 0;
+        strbuf_add_pg_array_elem(&jobs, items[i]->job_id, fj), fj = 0;
+        strbuf_add_pg_array_elem(&msgs, items[i]->message_id, fm), fm = 0;
         if (!items[i]->session_id)
-            abuf_elem(&sess, items[i]->new_session_id, fs), fs = 0;
+            strbuf_add_pg_array_elem(&sess, items[i]->new_session_id, fs), fs = 0;
     }
     strbuf_add(&jobs, "}", 1);
     strbuf_add(&msgs, "}", 1);

@@ -275,23 +275,6 @@ static void usage_hook(void *opaque, const struct llm_usage_record *u)
     "ON CONFLICT DO NOTHING "                                                                      \
     "RETURNING tenant_id, model, input_tokens, output_tokens, cost_usd::float8"
 
-static void arr_str(struct strbuf *b, const char *v, int first)
-{
-    if (!first)
-        strbuf_add(b, ",", 1);
-    strbuf_add(b, "\"", 1);
-    const char *run = v;
-    for (const char *p = v; *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            strbuf_add(b, run, (size_t)(p - run));
-            strbuf_add(b, "\\", 1);
-            run = p;
-        }
-    }
-    strbuf_add(b, run, strlen(run));
-    strbuf_add(b, "\"", 1);
-}
-
 static void arr_num(struct strbuf *b, const char *v, int first)
 {
     if (!first)
@@ -406,19 +389,19 @@ static void flush_recs(struct usage_rec *r, size_t n)
     char num[64];
     for (size_t i = 0; i < n; i++) {
         int f = i == 0;
-        arr_str(&a[0], r[i].tenant, f);
-        arr_str(&a[1], r[i].job_id, f);
+        strbuf_add_pg_array_elem(&a[0], r[i].tenant, f);
+        strbuf_add_pg_array_elem(&a[1], r[i].job_id, f);
         snprintf(num, sizeof num, "%d", r[i].part);
         arr_num(&a[2], num, f);
-        arr_str(&a[3], r[i].purpose, f);
+        strbuf_add_pg_array_elem(&a[3], r[i].purpose, f);
         snprintf(num, sizeof num, "%d", r[i].seq);
         arr_num(&a[4], num, f);
         snprintf(num, sizeof num, "%d", r[i].attempt);
         arr_num(&a[5], num, f);
-        arr_str(&a[6], r[i].call_key, f);
-        arr_str(&a[7], r[i].agent, f);
-        arr_str(&a[8], r[i].provider, f);
-        arr_str(&a[9], r[i].model, f);
+        strbuf_add_pg_array_elem(&a[6], r[i].call_key, f);
+        strbuf_add_pg_array_elem(&a[7], r[i].agent, f);
+        strbuf_add_pg_array_elem(&a[8], r[i].provider, f);
+        strbuf_add_pg_array_elem(&a[9], r[i].model, f);
         snprintf(num, sizeof num, "%ld", r[i].in);
         arr_num(&a[10], num, f);
         snprintf(num, sizeof num, "%ld", r[i].out);
@@ -428,7 +411,7 @@ static void flush_recs(struct usage_rec *r, size_t n)
         snprintf(num, sizeof num, "%ld",
                  r[i].latency_ms > 2000000000L ? 2000000000L : r[i].latency_ms);
         arr_num(&a[13], num, f);
-        arr_str(&a[14], r[i].outcome, f);
+        strbuf_add_pg_array_elem(&a[14], r[i].outcome, f);
     }
     int oom = 0;
     const char *params[15];

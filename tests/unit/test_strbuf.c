@@ -72,13 +72,25 @@ static void test_cap_is_sticky(void **state)
     strbuf_cleanup(&b);
 }
 
+static void test_pg_array_elems(void **state)
+{
+    (void)state;
+    struct strbuf b = {0};
+    strbuf_add_pg_array_elem(&b, "plain", 1);
+    strbuf_add_pg_array_elem(&b, NULL, 0);
+    strbuf_add_pg_array_elem(&b, "say \"hi\" \\ bye", 0);
+    strbuf_add_pg_array_elem(&b, "", 0);
+    assert_false(b.oom);
+    assert_string_equal(b.p, "\"plain\",NULL,\"say \\\"hi\\\" \\\\ bye\",\"\"");
+    strbuf_cleanup(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_append_and_terminate),
-        cmocka_unit_test(test_empty_and_null_adds),
-        cmocka_unit_test(test_growth_keeps_bytes),
-        cmocka_unit_test(test_cap_is_sticky),
+        cmocka_unit_test(test_append_and_terminate), cmocka_unit_test(test_empty_and_null_adds),
+        cmocka_unit_test(test_growth_keeps_bytes),   cmocka_unit_test(test_cap_is_sticky),
+        cmocka_unit_test(test_pg_array_elems),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
