@@ -1095,16 +1095,7 @@ static void documents_events(struct req *r, const char *tenant, const char *batc
             if (done || fail)
                 break;
         }
-        if (now - start > (double)app->cfg.sse_max_s)
-            break;
-        if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = stream_write(r, ": keepalive\n\n", 13);
-            last_write = now;
-            if (fail)
-                break;
-        }
-        sse_hub_wait(app->hub, w, (int)app->cfg.sse_poll_ms);
-        if (sse_hub_is_shutdown(app->hub))
+        if (sse_stream_idle(r, w, start, now, &last_write, &fail))
             break;
     }
     if (!fail)

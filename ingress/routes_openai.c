@@ -757,17 +757,7 @@ static void answer_stream(struct req *r, struct completion *c, const char *tenan
                 break; /* answered */
             }
         }
-        if (now - start > (double)app->cfg.sse_max_s)
-            break;
-        if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = stream_write(r, ": keepalive\n\n", 13);
-            last_write = now;
-            if (fail)
-                break;
-        }
-        if (w)
-            sse_hub_wait(app->hub, w, (int)app->cfg.sse_poll_ms);
-        if (sse_hub_is_shutdown(app->hub))
+        if (sse_stream_idle(r, w, start, now, &last_write, &fail))
             break;
     }
     if (!fail)

@@ -229,6 +229,23 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
 
 /* ---- the SSE route ------------------------------------------------------------------------ */
 
+int sse_stream_idle(struct req *r, struct sse_waiter *w, double start, double now,
+                    double *last_write, int *fail)
+{
+    struct ingress *app = r->app;
+    if (now - start > (double)app->cfg.sse_max_s)
+        return 1;
+    if (now - *last_write >= (double)app->cfg.sse_heartbeat_s) {
+        *fail = stream_write(r, ": keepalive\n\n", 13);
+        *last_write = now;
+        if (*fail)
+            return 1;
+    }
+    if (w)
+        sse_hub_wait(app->hub, w, (int)app->cfg.sse_poll_ms);
+    return sse_hub_is_shutdown(app->hub);
+}
+
 int sse_id_valid(const char *s)
 {
     if (strcmp(s, "0") == 0)
@@ -387,16 +404,7 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
                 }
             }
         }
-        if (now - start > (double)app->cfg.sse_max_s)
-            break;
-        if (now - last_write >= (double)app->cfg.sse_heartbeat_s) {
-            fail = stream_write(r, ": keepalive\n\n", 13);
-            last_write = now;
-            if (fail)
-                break;
-        }
-        sse_hub_wait(app->hub, w, (int)app->cfg.sse_poll_ms);
-        if (sse_hub_is_shutdown(app->hub))
+        if (sse_stream_idle(r, w, start, now, &last_write, &fail))
             break;
     }
     if (!fail)

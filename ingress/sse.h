@@ -33,6 +33,14 @@ long sse_hub_waiters(struct sse_hub *h);
 /* Starts the agenthub.chat.events consumer thread. */
 int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen);
 
+/* The end of one turn of a streaming loop (job, document and /v1 streams): the stream ends
+ * once it is INGRESS_SSE_MAX_S old; a ": keepalive" comment goes out when nothing was written
+ * for INGRESS_SSE_HEARTBEAT_S; then it sleeps until the hub wakes w (NULL: no waiter) or for
+ * INGRESS_SSE_POLL_MS. Returns 1 when the stream must end (too old, the client is gone, the
+ * process stops; *fail is set when a write failed), 0 to go on. */
+int sse_stream_idle(struct req *r, struct sse_waiter *w, double start, double now,
+                    double *last_write, int *fail);
+
 /* Stream ids are "<ms>-<seq>"; "0" means from the start (a Last-Event-ID to resume from). */
 int sse_id_valid(const char *s);
 
