@@ -53,6 +53,25 @@ def wait_port(port, timeout=20.0):
     return False
 
 
+def wait_ingress(port, timeout=20.0):
+    """An ingress answers once GET /health is 200: civetweb listens a moment before the
+    ingress's handler is registered, and a request in that moment gets civetweb's own 404
+    (which is why an orchestrator routes to a process only once /health answers)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+            c.request("GET", "/health")
+            ok = c.getresponse().status == 200
+            c.close()
+            if ok:
+                return True
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return False
+
+
 class Pipeline:
     def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None,
                  llm_model="standin-1", agent_args=()):
@@ -137,7 +156,7 @@ class Pipeline:
             aenv.update(self.agent_env)
             self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")] + self.agent_args,
                        aenv)
-        assert wait_port(self.ports["ingress"]), self.log("ingress")
+        assert wait_ingress(self.ports["ingress"]), self.log("ingress")
         assert self.wait_log("router", "partitions assigned", 90), self.log("router")
         for i in range(self.nagents):
             assert self.wait_log("agent-%d" % i, "stage running", 90), self.log("agent-%d" % i)

@@ -396,7 +396,7 @@ class OpenAIApiTest(OpenAICase):
         port2 = ph.free_port()
         self.pl.spawn("ingress2", [os.path.join(BIN, "agenthub-ingress")],
                       {"INGRESS_LISTEN": "127.0.0.1:%d" % port2})
-        self.assertTrue(ph.wait_port(port2), self.pl.log("ingress2"))
+        self.assertTrue(ph.wait_ingress(port2), self.pl.log("ingress2"))
         st, _, _ = self.req("GET", "/v1/models", cred=key, port=port2)
         self.assertEqual(st, 200)
         # revoked on the first process: refused there at once, on the second within

@@ -64,7 +64,7 @@ def _ready(pl):
     pl.ports["ingress2"] = port2
     pl.spawn("ingress-2", [os.path.join(ph.BIN, "agenthub-ingress")],
              {"INGRESS_LISTEN": "127.0.0.1:%d" % port2})
-    assert ph.wait_port(port2), pl.log("ingress-2")
+    assert ph.wait_ingress(port2), pl.log("ingress-2")
     pl.base2 = "http://127.0.0.1:%d" % port2
     pl.add_tenant(T_USE, "standin-1@key=" + T_USE)
     pl.add_tenant(T_KILL, "standin-1@ttft=2500,key=" + T_KILL)
