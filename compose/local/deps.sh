@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages AgentHub needs to build, test and run locally.
-# Java 17 and Maven run and fetch real Apache Kafka (compose/local/kafka-fetch); cmake and
-# python3-venv build the real small model's server (compose/local/llm-venv).
+# poppler-glib, cairo and libtiff read PDFs and multi-page scans (the docworker); the FastAPI
+# packages run the seed-stack peer of make bench (tests/bench). Java 17 and Maven run and fetch
+# real Apache Kafka (compose/local/kafka-fetch); cmake and python3-venv build the real small
+# model's server (compose/local/llm-venv).
 # As root it runs apt-get; otherwise it prints the command to run. Quiet when all is present.
 set -euo pipefail
 
@@ -9,9 +11,11 @@ PKGS=(
   build-essential pkg-config clang libclang-rt-14-dev
   librdkafka-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libjwt-dev
   libcivetweb-dev libssl-dev libcmocka-dev libtesseract-dev libleptonica-dev
+  libpoppler-glib-dev libcairo2-dev libtiff-dev
   tesseract-ocr tesseract-ocr-eng tesseract-ocr-vie
   postgresql redis-server kcat curl procps psmisc wrk
   python3 python3-jwt python3-cryptography python3-venv
+  python3-fastapi python3-uvicorn python3-asyncpg python3-confluent-kafka
   openjdk-17-jre-headless maven cmake
   nodejs npm
   cppcheck clang-tidy clang-format
