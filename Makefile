@@ -106,28 +106,32 @@ $(BUILD)/obj/%.o: %.c
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all tests deps test test-fast run bench lint format format-check fuzz clean
+.PHONY: all tests deps web test test-fast run bench lint format format-check fuzz clean
 all: $(BINS)
 tests: all $(TEST_BINS)
 
 deps:
 	@compose/local/deps.sh
 
+# The web console's static assets (Node.js; the C build does not need it).
+web:
+	@compose/local/web-build
+
 # The README's test command: installs what is missing (Debian packages; the pinned OpenAI SDKs
 # that tests/integration/test_openai_api.py drives, cached outside the clone), builds both
 # flavours, runs everything.
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-test: deps
+test: deps web
 	compose/local/openai-sdks >/dev/null
 	$(MAKE) -j$(JOBS) tests
 	$(MAKE) -j$(JOBS) SAN=1 tests
 	tests/run.sh --build build --build-san build-asan
 
 # One flavour only, no install step; for quick local iterations.
-test-fast: tests
+test-fast: tests web
 	tests/run.sh --build $(BUILD)
 
-run: deps all
+run: deps all web
 	compose/local/demo
 
 bench: deps all

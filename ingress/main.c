@@ -110,8 +110,8 @@ static const struct config_entry table[] = {
      "PEM public key(s) of the platform operators (same formats as JWT_PUBLIC_KEY_FILE, keys "
      "must differ from it); empty: no operator, operator-only admin routes answer 403",
      &app.cfg.operator_public_key_file},
-    {"INGRESS_WEB_ROOT", CONFIG_STRING, "ingress/web", 0, 0, 0,
-     "folder of the web UI (chat widget, admin, monitoring)", &app.cfg.web_root},
+    {"INGRESS_WEB_ROOT", CONFIG_STRING, "build/web", 0, 0, 0,
+     "folder of the built web console (compose/local/web-build)", &app.cfg.web_root},
     {"INGRESS_LIMITS", CONFIG_BOOL, "true", 0, 0, 0,
      "check per-tenant request limits and monthly budgets on POST /chat (Redis; README Usage)",
      &app.cfg.limits},

@@ -105,7 +105,7 @@ class Ingress:
             "INGRESS_THREADS": "64",
             "INGRESS_PUBLISH_TIMEOUT_MS": "3000",
             "INGRESS_CORS_ORIGINS": "https://app.example",
-            "INGRESS_WEB_ROOT": os.path.join(ROOT, "ingress", "web"),
+            "INGRESS_WEB_ROOT": os.path.join(ROOT, "build", "web"),
             "LOG_LEVEL": "debug",
         })
         if extra_env:

@@ -1,0 +1,1 @@
+// web/src/admin/main.js — the admin page's script, bundled into admin.js by web/build.mjs.

@@ -1,0 +1,1 @@
+// web/src/monitor/main.js — the monitor page's script, bundled into monitor.js by web/build.mjs.
