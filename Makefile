@@ -33,6 +33,12 @@ OCRLIBS = -ltesseract -lleptonica
 # libtools holds the OCR tool (tools/ocr.c), reachable from tool_invoke() in any program.
 SYSLIBS += $(OCRLIBS)
 
+# The docworker reads PDFs with poppler's GLib API and renders scanned pages with cairo.
+POPPLER_CFLAGS := $(shell pkg-config --cflags poppler-glib cairo 2>/dev/null)
+POPPLER_LIBS   := $(shell pkg-config --libs poppler-glib cairo 2>/dev/null)
+$(BUILD)/obj/agents/docworker/%.o: CFLAGS += $(POPPLER_CFLAGS)
+$(BUILD)/obj/tests/unit/test_docworker_%.o: CFLAGS += $(POPPLER_CFLAGS)
+
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 # ---- libraries: one per shared folder --------------------------------------------------
@@ -72,7 +78,7 @@ ifneq ($$($(1)_SRC),)
 BINS += $(BUILD)/bin/$(1)
 $(BUILD)/bin/$(1): $$(call obj,$$($(1)_SRC)) $(ALLLIBS)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS) -o $$@ $$(call obj,$$($(1)_SRC)) $(ALLLIBS) $(SYSLIBS) $(if $(findstring docworker,$(1)),$(OCRLIBS))
+	$$(CC) $$(LDFLAGS) -o $$@ $$(call obj,$$($(1)_SRC)) $(ALLLIBS) $(SYSLIBS) $(if $(findstring docworker,$(1)),$(OCRLIBS) $(POPPLER_LIBS))
 endif
 endef
 $(foreach p,$(PROGRAMS),$(eval $(call PROGRAM_template,$(word 1,$(subst :, ,$(p))),$(word 2,$(subst :, ,$(p))))))

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <tesseract/capi.h>
 
 #include "b64.h"
@@ -358,4 +359,182 @@ out:
     free(img);
     free(text);
     return rc;
+}
+
+/* ---- page by page: see ocr.h ---------------------------------------------------------------- */
+
+struct ocr_engine {
+    TessBaseAPI *api;
+    char lang[64];
+};
+
+int ocr_engine_new(struct ocr_engine **out, const char *lang, char *err, size_t errlen)
+{
+    struct ocr_engine *e = calloc(1, sizeof *e);
+    *out = NULL;
+    pthread_once(&quiet_once, quiet_leptonica);
+    if (!e || !(e->api = TessBaseAPICreate())) {
+        free(e);
+        snprintf(err, errlen, "ocr: out of memory");
+        return -ENOMEM;
+    }
+    if (!lang || !langs_available(lang))
+        lang = ocr_default_lang();
+    snprintf(e->lang, sizeof e->lang, "%s", lang);
+    TessBaseAPISetVariable(e->api, "debug_file", "/dev/null");
+    if (TessBaseAPIInit3(e->api, NULL, e->lang) != 0) {
+        snprintf(err, errlen, "ocr: cannot load language data for %s", e->lang);
+        ocr_engine_free(e);
+        return -EIO;
+    }
+    TessBaseAPISetVariable(e->api, "debug_file", "/dev/null");
+    *out = e;
+    return 0;
+}
+
+void ocr_engine_free(struct ocr_engine *e)
+{
+    if (!e)
+        return;
+    if (e->api) {
+        TessBaseAPIEnd(e->api);
+        TessBaseAPIDelete(e->api);
+    }
+    free(e);
+}
+
+const char *ocr_engine_lang(const struct ocr_engine *e)
+{
+    return e->lang;
+}
+
+int ocr_image_open(const unsigned char *data, size_t len, const struct ocr_limits *lim,
+                   const char *setting_prefix, struct ocr_header *h, char *err, size_t errlen)
+{
+    struct ocr_limits def;
+    pthread_once(&quiet_once, quiet_leptonica);
+    if (!lim) {
+        ocr_limits_default(&def);
+        lim = &def;
+    }
+    if (!data || len == 0) {
+        snprintf(err, errlen, "ocr: empty image");
+        return -EINVAL;
+    }
+    if (len > (size_t)OCR_MAX_IMAGE_BYTES) {
+        snprintf(err, errlen, "ocr: image larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
+        return -E2BIG;
+    }
+    if (truncated(data, len)) {
+        snprintf(err, errlen, "ocr: the image is truncated");
+        return -EINVAL;
+    }
+    return ocr_header_check(data, len, lim, setting_prefix, h, err, errlen);
+}
+
+int ocr_image_decode_page(const struct ocr_header *h, const unsigned char *data, size_t len,
+                          int page, const struct ocr_limits *lim, struct Pix **out, char *err,
+                          size_t errlen)
+{
+    struct ocr_limits def;
+    if (!lim) {
+        ocr_limits_default(&def);
+        lim = &def;
+    }
+    PIX *pix = decode_page(h, data, len, page);
+    *out = NULL;
+    if (!pix) {
+        snprintf(err, errlen, "ocr: page %d: not a readable image", page + 1);
+        return -EINVAL;
+    }
+    if ((long long)pixGetWidth(pix) * pixGetHeight(pix) > lim->max_pixels ||
+        pixGetWidth(pix) > OCR_MAX_SIDE || pixGetHeight(pix) > OCR_MAX_SIDE) {
+        snprintf(err, errlen, "%s: the decoded image is %dx%d pixels", OCR_ERR_TOO_LARGE,
+                 pixGetWidth(pix), pixGetHeight(pix));
+        pixDestroy(&pix);
+        return -E2BIG;
+    }
+    *out = pix;
+    return 0;
+}
+
+void ocr_pix_free(struct Pix *pix)
+{
+    if (pix)
+        pixDestroy(&pix);
+}
+
+/* Recognises the image already set on e->api. */
+static int engine_recognize(struct ocr_engine *e, long timeout_ms, char **text, float *confidence,
+                            char *err, size_t errlen)
+{
+    ETEXT_DESC *mon = NULL;
+    char *t = NULL;
+    size_t outlen = 0;
+    char *out = NULL;
+    int rc = -EIO;
+    *text = NULL;
+    *confidence = 0;
+    if (timeout_ms > 0) {
+        mon = TessMonitorCreate();
+        if (!mon) {
+            snprintf(err, errlen, "ocr: out of memory");
+            rc = -ENOMEM;
+            goto out;
+        }
+        TessMonitorSetDeadlineMSecs(mon, timeout_ms > 2000000000L ? 2000000000 : (int)timeout_ms);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (TessBaseAPIRecognize(e->api, mon) != 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+        if (timeout_ms > 0 && ms >= timeout_ms) {
+            snprintf(err, errlen, "timeout: recognition stopped after %ld ms", ms);
+            rc = -ETIMEDOUT;
+        } else {
+            snprintf(err, errlen, "ocr: recognition failed");
+        }
+        goto out;
+    }
+    t = TessBaseAPIGetUTF8Text(e->api);
+    if (!t) {
+        snprintf(err, errlen, "ocr: recognition failed");
+        goto out;
+    }
+    int conf = TessBaseAPIMeanTextConf(e->api);
+    *confidence = (float)(conf < 0 ? 0 : conf > 100 ? 100 : conf);
+    if (append_page(&out, &outlen, 0, t) != 0 ||
+        !(*text = utf8_sanitize(out ? out : "", outlen, NULL, NULL))) {
+        snprintf(err, errlen, "ocr: out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = 0;
+out:
+    free(out);
+    if (t)
+        TessDeleteText(t);
+    if (mon)
+        TessMonitorDelete(mon);
+    TessBaseAPIClear(e->api);
+    return rc;
+}
+
+int ocr_engine_pix(struct ocr_engine *e, struct Pix *pix, long timeout_ms, char **text,
+                   float *confidence, char *err, size_t errlen)
+{
+    TessBaseAPISetImage2(e->api, pix);
+    if (pixGetXRes(pix) < 70)
+        TessBaseAPISetSourceResolution(e->api, 300);
+    return engine_recognize(e, timeout_ms, text, confidence, err, errlen);
+}
+
+int ocr_engine_grey(struct ocr_engine *e, const unsigned char *grey, int width, int height,
+                    int stride, int dpi, long timeout_ms, char **text, float *confidence,
+                    char *err, size_t errlen)
+{
+    TessBaseAPISetImage(e->api, grey, width, height, 1, stride);
+    TessBaseAPISetSourceResolution(e->api, dpi > 0 ? dpi : 300);
+    return engine_recognize(e, timeout_ms, text, confidence, err, errlen);
 }

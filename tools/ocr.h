@@ -34,6 +34,39 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
 /* ocr_document with the default limits, first page only. */
 int ocr_image(const unsigned char *data, size_t len, const char *lang, char **text, char *err,
               size_t errlen);
+/* ---- page by page (the docworker) -------------------------------------------------------------
+ * An engine is one initialised Tesseract for one thread, reused for every page that thread
+ * reads (initialising costs ~100 ms). Pages come as leptonica images (a TIFF page) or as 8-bit
+ * grey rows (a PDF page rendered by cairo). */
+struct Pix; /* leptonica's PIX */
+struct ocr_engine;
+
+/* lang as for ocr_document (NULL: the default; not installed: the default). 0 or -EIO/-ENOMEM
+ * with err. */
+int ocr_engine_new(struct ocr_engine **out, const char *lang, char *err, size_t errlen);
+void ocr_engine_free(struct ocr_engine *e); /* NULL-safe */
+const char *ocr_engine_lang(const struct ocr_engine *e);
+
+/* Checks an image from its header (as ocr_document does: truncation, format, limits) and
+ * fills *h; then ocr_image_decode_page() decodes one page (0-based) with the header's format's
+ * decoder and checks the decoded size again. Errors as for ocr_document. */
+int ocr_image_open(const unsigned char *data, size_t len, const struct ocr_limits *lim,
+                   const char *setting_prefix, struct ocr_header *h, char *err, size_t errlen);
+int ocr_image_decode_page(const struct ocr_header *h, const unsigned char *data, size_t len,
+                          int page, const struct ocr_limits *lim, struct Pix **out, char *err,
+                          size_t errlen);
+void ocr_pix_free(struct Pix *pix); /* NULL-safe */
+
+/* Recognises one page. timeout_ms > 0 bounds the recognition (then -ETIMEDOUT, err
+ * "timeout: ..."). *text malloc'd valid UTF-8, trailing blanks trimmed; *confidence is
+ * Tesseract's mean word confidence, 0..100. ocr_engine_grey: rows of `stride` bytes, one byte
+ * per pixel (0 black .. 255 white), dpi the resolution it was rendered at. */
+int ocr_engine_pix(struct ocr_engine *e, struct Pix *pix, long timeout_ms, char **text,
+                   float *confidence, char *err, size_t errlen);
+int ocr_engine_grey(struct ocr_engine *e, const unsigned char *grey, int width, int height,
+                    int stride, int dpi, long timeout_ms, char **text, float *confidence,
+                    char *err, size_t errlen);
+
 /* 1 when <lang>.traineddata is installed. */
 int ocr_lang_available(const char *lang);
 const char *ocr_default_lang(void);

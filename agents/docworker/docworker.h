@@ -18,7 +18,11 @@
  * batch's stream agenthub:{tenant}:job:{batch_id}:events (the same key and entry shape as
  * jobevents.h, so the ingress reads it with jobevents_read):
  *
- *   document_done   {"document_id","filename","status":"done","chars","text"}
+ *   document_started {"document_id","filename","pages"}            (PDF and images)
+ *   page            {"document_id","filename","page","pages","method":"text"|"ocr","chars",
+ *                    "text" (up to 16 KiB, else "text_truncated"), "confidence" (OCR),
+ *                    "error" (this page failed)}   one per page, in page order
+ *   document_done   {"document_id","filename","status":"done","chars","pages","text"}
  *   document_error  {"document_id","filename","status":"error","error"}
  *   batch_done      {"batch_id","status","total","succeeded","failed"}
  *
@@ -32,6 +36,14 @@
  * or the decoded pages would need more than DOCWORKER_MAX_DECODED_BYTES (tools/ocr_header.h);
  * the error text starts with its code (image_too_large, image_too_many_pages,
  * image_header_unreadable, document_crashed_worker), also in metadata.error_code.
+ *
+ * PDFs and multi-page images are read page by page (extract.h, pages.h): each page's result is
+ * a document_pages row (migration 0008), documents.text is the pages' texts joined by '\f' and
+ * documents.pages their count. A PDF over DOCWORKER_MAX_PAGES or with a page that would render
+ * to more than DOCWORKER_MAX_PIXELS at DOCWORKER_RENDER_DPI is refused before any page is read
+ * (too_many_pages, image_too_large); a document still running after DOCWORKER_MAX_SECONDS ends
+ * as "timeout"; encrypted, damaged and truncated PDFs as pdf_encrypted, pdf_damaged,
+ * pdf_truncated.
  */
 #ifndef AGENTHUB_DOCWORKER_H
 #define AGENTHUB_DOCWORKER_H
@@ -39,6 +51,7 @@
 #include <stddef.h>
 
 #include "envelope.h"
+#include "extract.h"
 #include "kafka.h"
 #include "ocr.h"
 #include "pgpool.h"
@@ -54,7 +67,7 @@ enum doc_kind {
     DOC_KIND_UNKNOWN = 0,
     DOC_KIND_IMAGE, /* PNG, JPEG, TIFF, GIF, BMP, WebP, PNM: OCR */
     DOC_KIND_TEXT,  /* text/plain: passed through */
-    DOC_KIND_PDF,   /* recognised, not supported (no renderer linked) */
+    DOC_KIND_PDF,   /* poppler: text pages extracted, scanned pages rendered and OCRed */
 };
 
 /* The kind by the content's magic bytes first, then by the declared content type (only for
@@ -74,6 +87,9 @@ struct docworker_svc {
     long missing_wait_ms;     /* how long a not-yet-visible document row is waited for */
     long keep_content;        /* 1: leave documents.content in place after processing */
     struct ocr_limits limits; /* image sizes checked from the header before decoding */
+    struct doc_page_limits page_limits; /* pages, pixels per page, render dpi, OCR threshold */
+    double max_seconds;                 /* per document (DOCWORKER_MAX_SECONDS) */
+    int cpu_spare; /* pool threads idle now (atomic): a document may borrow them for pages */
     long max_attempts;        /* deliveries that may begin decoding a document (crash loop) */
     volatile int stopping;
 };

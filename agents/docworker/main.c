@@ -32,6 +32,9 @@ static long g_max_pixels = OCR_DEFAULT_MAX_PIXELS;
 static long g_max_pages = OCR_DEFAULT_MAX_PAGES;
 static long g_max_decoded = OCR_DEFAULT_MAX_DECODED_BYTES;
 static long g_max_attempts = 3;
+static long g_render_dpi = 300;
+static long g_max_seconds = 300;
+static long g_min_page_chars = 16;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -51,8 +54,8 @@ static const struct config_entry g_config[] = {
      "image_too_large",
      &g_max_pixels},
     {"DOCWORKER_MAX_PAGES", CONFIG_INT, "50", 1, OCR_CEIL_MAX_PAGES, 0,
-     "pages (TIFF) or frames (GIF) per document, from the header; more: error "
-     "image_too_many_pages",
+     "pages per document: a PDF's (more: error too_many_pages, nothing read), a TIFF's or "
+     "frames of a GIF (from the header; more: error image_too_many_pages)",
      &g_max_pages},
     {"DOCWORKER_MAX_DECODED_BYTES", CONFIG_INT, "1073741824", 1048576, OCR_CEIL_MAX_DECODED_BYTES,
      0,
@@ -63,6 +66,16 @@ static const struct config_entry g_config[] = {
      "deliveries that may start decoding a document; a document that stopped the worker this "
      "often ends as error document_crashed_worker",
      &g_max_attempts},
+    {"DOCWORKER_RENDER_DPI", CONFIG_INT, "300", 72, 600, 0,
+     "resolution at which a PDF page without a text layer is rendered for OCR (its pixels count "
+     "against DOCWORKER_MAX_PIXELS)",
+     &g_render_dpi},
+    {"DOCWORKER_MAX_SECONDS", CONFIG_INT, "300", 1, 86400, 0,
+     "time to read one document (all its pages); longer: error timeout, the batch goes on",
+     &g_max_seconds},
+    {"DOCWORKER_MIN_PAGE_CHARS", CONFIG_INT, "16", 0, 100000, 0,
+     "a PDF page whose text layer has fewer non-blank characters is rendered and OCRed",
+     &g_min_page_chars},
     {"STAGE_DRAIN_TIMEOUT_MS", CONFIG_INT, "30000", 0, 600000, 0,
      "on SIGTERM, how long in-flight documents may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "0", 0, 256, 0, "PostgreSQL connections (0: threads + 2)",
@@ -118,6 +131,13 @@ int main(int argc, char **argv)
     svc.limits.max_pages = g_max_pages;
     svc.limits.max_decoded_bytes = g_max_decoded;
     svc.max_attempts = g_max_attempts;
+    svc.page_limits.max_pages = g_max_pages;
+    svc.page_limits.max_pixels = g_max_pixels;
+    svc.page_limits.dpi = g_render_dpi;
+    svc.page_limits.min_chars = g_min_page_chars;
+    svc.max_seconds = (double)g_max_seconds;
+    svc.cpu_spare = (int)g_threads;
+    doc_extract_init();
 
     if (pipeline_open(&svc.pl, &g_common, (int)g_pg_pool, 0) != 0)
         goto out;

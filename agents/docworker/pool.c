@@ -77,7 +77,11 @@ static void *pool_main(void *arg)
 
         struct stage_job *job = it->job;
         free(it);
-        if (pool_run_job(p, job) && stage_post(p->svc->stage, pool_job_done, job) != 0)
+        /* This thread is busy: a document's extra page threads cannot borrow it. */
+        __atomic_sub_fetch(&p->svc->cpu_spare, 1, __ATOMIC_ACQ_REL);
+        int finished = pool_run_job(p, job);
+        __atomic_add_fetch(&p->svc->cpu_spare, 1, __ATOMIC_ACQ_REL);
+        if (finished && stage_post(p->svc->stage, pool_job_done, job) != 0)
             log_kv(LOG_ERROR, NULL, "cannot hand a finished job back (out of memory)",
                    (char *)NULL);
     }

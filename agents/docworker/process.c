@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "docworker.h"
+#include "extract.h"
 #include "log.h"
 #include "metrics.h"
 #include "ocr.h"
@@ -156,40 +157,140 @@ static int doc_load(struct docworker_svc *svc, const struct doc_ids *ids, struct
     return 0;
 }
 
-/* The text of the document, or an error message for it. */
-static void doc_extract(const struct docworker_svc *svc, const struct doc_ids *ids,
-                        const struct doc_row *d, char **text, int *npages, char *derr,
+/* What a page event carries of a page's text (the whole text is in GET's result). */
+#define DOC_PAGE_EVENT_TEXT_MAX ((size_t)16 * 1024)
+
+/* The document being read: what the page callbacks need to emit its events. */
+struct doc_progress {
+    struct docworker_svc *svc;
+    const struct envelope *env;
+    const struct doc_ids *ids;
+    const char *filename;
+};
+
+static void doc_progress_started(void *opaque, int npages)
+{
+    struct doc_progress *pr = opaque;
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "batch_id", json_object_new_string(pr->ids->batch_id));
+    json_object_object_add(ev, "document_id", json_object_new_string(pr->ids->document_id));
+    json_object_object_add(ev, "filename", json_object_new_string(pr->filename));
+    json_object_object_add(ev, "pages", json_object_new_int(npages));
+    doc_emit(pr->svc, pr->env, pr->ids, "document_started", ev);
+    json_object_put(ev);
+}
+
+static void doc_progress_page(void *opaque, int page, int npages, const struct doc_page *p)
+{
+    struct doc_progress *pr = opaque;
+    json_object *ev = json_object_new_object();
+    json_object_object_add(ev, "batch_id", json_object_new_string(pr->ids->batch_id));
+    json_object_object_add(ev, "document_id", json_object_new_string(pr->ids->document_id));
+    json_object_object_add(ev, "filename", json_object_new_string(pr->filename));
+    json_object_object_add(ev, "page", json_object_new_int(page));
+    json_object_object_add(ev, "pages", json_object_new_int(npages));
+    json_object_object_add(ev, "method", json_object_new_string(doc_page_method_name(p->method)));
+    if (p->text) {
+        size_t n = strlen(p->text);
+        json_object_object_add(ev, "chars", json_object_new_int64((int64_t)n));
+        if (n <= DOC_PAGE_EVENT_TEXT_MAX)
+            json_object_object_add(ev, "text", json_object_new_string(p->text));
+        else
+            json_object_object_add(ev, "text_truncated", json_object_new_boolean(1));
+    }
+    if (p->method == DOC_PAGE_OCR && p->text)
+        json_object_object_add(ev, "confidence", json_object_new_double((double)p->confidence));
+    if (p->error[0])
+        json_object_object_add(ev, "error", json_object_new_string(p->error));
+    doc_emit(pr->svc, pr->env, pr->ids, "page", ev);
+    json_object_put(ev);
+    metrics_inc(metrics_counter("docworker_pages_total", "pages read",
+                                p->error[0] ? "method=\"error\""
+                                : p->method == DOC_PAGE_OCR ? "method=\"ocr\""
+                                                            : "method=\"text\""),
+                1);
+}
+
+/* Extra page threads for one document: as many pool threads as are idle right now, so that a
+ * lone large document uses every core and a full pool is not oversubscribed. */
+static int doc_cpu_borrow(void *opaque, int want)
+{
+    struct doc_progress *pr = opaque;
+    int spare = __atomic_load_n(&pr->svc->cpu_spare, __ATOMIC_RELAXED);
+    while (spare > 0) {
+        int take = spare < want ? spare : want;
+        if (__atomic_compare_exchange_n(&pr->svc->cpu_spare, &spare, spare - take, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return take;
+    }
+    return 0;
+}
+
+static void doc_cpu_give_back(void *opaque, int n)
+{
+    struct doc_progress *pr = opaque;
+    __atomic_add_fetch(&pr->svc->cpu_spare, n, __ATOMIC_ACQ_REL);
+}
+
+/* The text of the document (and its pages), or an error message for it. */
+static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
+                        const struct doc_ids *ids, const struct doc_row *d, char **text,
+                        int *npages, struct doc_page **pages, int *nread, char *derr,
                         size_t derrlen, json_object *meta)
 {
     enum doc_kind kind = doc_sniff(d->content, d->len, d->content_type);
     json_object_object_add(meta, "kind", json_object_new_string(doc_kind_name(kind)));
     *text = NULL;
     *npages = 1;
+    *pages = NULL;
+    *nread = 0;
     if (!d->has_content) {
         snprintf(derr, derrlen, "the document's content is no longer stored");
         return;
     }
     switch (kind) {
-    case DOC_KIND_IMAGE: {
+    case DOC_KIND_IMAGE:
+    case DOC_KIND_PDF: {
         const char *lang = ids->lang ? ids->lang : ocr_default_lang();
         double t0 = mono_s();
-        int pages = 0;
-        /* Sizes are checked from the header first (DOCWORKER_MAX_PIXELS, _MAX_PAGES,
-         * _MAX_DECODED_BYTES); every page of a TIFF is then decoded and read one at a time. */
-        if (ocr_document(d->content, d->len, lang, &svc->limits, "DOCWORKER_", 1, text, &pages,
-                         derr, derrlen) != 0) {
-            if (!derr[0])
-                snprintf(derr, derrlen, "ocr: failed");
-            *text = NULL;
+        struct doc_progress pr = {svc, env, ids, d->filename};
+        struct doc_extract_opts o = {
+            .data = d->content,
+            .len = d->len,
+            .is_pdf = kind == DOC_KIND_PDF,
+            .lang = lang,
+            .lim = svc->page_limits,
+            .img_limits = svc->limits,
+            .max_seconds = svc->max_seconds,
+            .borrow = doc_cpu_borrow,
+            .give_back = doc_cpu_give_back,
+            .started = doc_progress_started,
+            .page_done = doc_progress_page,
+            .opaque = &pr,
+        };
+        /* Sizes are checked from the header (images) or the page boxes (PDF) first; pages are
+         * then read one at a time, several at once when pool threads are idle. */
+        if (doc_extract_pages(&o, pages, nread, derr, derrlen) == 0) {
+            *text = doc_pages_join(*pages, *nread);
+            *npages = *nread;
+            if (!*text)
+                snprintf(derr, derrlen, "out of memory");
+        } else if (!derr[0]) {
+            snprintf(derr, derrlen, "ocr: failed");
         }
-        if (pages >= 1)
-            *npages = pages;
         json_object_object_add(meta, "lang", json_object_new_string(lang));
         json_object_object_add(meta, "ocr_ms",
                                json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
-        metrics_observe(
-            metrics_histogram("docworker_ocr_seconds", "OCR time per image", "", NULL, 0),
-            mono_s() - t0);
+        if (*pages) {
+            int by_ocr = 0;
+            for (int i = 0; i < *nread; i++)
+                by_ocr += (*pages)[i].done && (*pages)[i].method == DOC_PAGE_OCR;
+            json_object_object_add(meta, "pages_ocr", json_object_new_int(by_ocr));
+            json_object_object_add(meta, "pages_text", json_object_new_int(*nread - by_ocr));
+        }
+        metrics_observe(metrics_histogram("docworker_ocr_seconds", "time to read one document",
+                                          "", NULL, 0),
+                        mono_s() - t0);
         break;
     }
     case DOC_KIND_TEXT:
@@ -205,14 +306,9 @@ static void doc_extract(const struct docworker_svc *svc, const struct doc_ids *i
         memcpy(*text, d->content, d->len);
         (*text)[d->len] = '\0';
         break;
-    case DOC_KIND_PDF:
-        snprintf(derr, derrlen,
-                 "unsupported document type: PDF is not supported; upload page images (PNG, "
-                 "JPEG, TIFF) instead");
-        break;
     default:
         snprintf(derr, derrlen,
-                 "unsupported document type (%s): send PNG, JPEG, TIFF, GIF, BMP, WebP, PNM "
+                 "unsupported document type (%s): send PDF, PNG, JPEG, TIFF, GIF, BMP, WebP, PNM "
                  "images or text/plain",
                  d->content_type[0] ? d->content_type : "unknown");
         break;
@@ -223,6 +319,31 @@ static void doc_extract(const struct docworker_svc *svc, const struct doc_ids *i
         *text = NULL;
         snprintf(derr, derrlen, "extracted text is not valid UTF-8");
     }
+}
+
+/* The pages read, as the JSON array doc_store's INSERT unpacks. NULL: out of memory. */
+static json_object *doc_pages_json(const struct doc_page *pages, int n)
+{
+    json_object *arr = json_object_new_array();
+    if (!arr)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        if (!pages[i].done)
+            continue;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "page", json_object_new_int(i + 1));
+        json_object_object_add(o, "method",
+                               json_object_new_string(doc_page_method_name(pages[i].method)));
+        json_object_object_add(o, "text", json_object_new_string(pages[i].text ? pages[i].text
+                                                                              : ""));
+        if (pages[i].method == DOC_PAGE_OCR && pages[i].text)
+            json_object_object_add(o, "confidence",
+                                   json_object_new_double((double)pages[i].confidence));
+        if (pages[i].error[0])
+            json_object_object_add(o, "error", json_object_new_string(pages[i].error));
+        json_object_array_add(arr, o);
+    }
+    return arr;
 }
 
 static int txq(PGconn *c, const char *sql)
@@ -241,7 +362,8 @@ struct batch_state {
  * 1 written, 0 nothing to do (a concurrent delivery already wrote it), or a negative
  * pg_status. */
 static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const char *text,
-                     int npages, const char *derr, json_object *meta, struct batch_state *b)
+                     int npages, json_object *pages, const char *derr, json_object *meta,
+                     struct batch_state *b)
 {
     PGconn *c = NULL;
     PGresult *res = NULL;
@@ -249,8 +371,8 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
     int st, rc, in_tx = 0;
     const char *ok = text ? "1" : "0", *bad = text ? "0" : "1";
     const char *meta_s = json_object_to_json_string_ext(meta, JSON_C_TO_STRING_PLAIN);
-    char pages[16];
-    snprintf(pages, sizeof pages, "%d", npages);
+    char npages_s[16];
+    snprintf(npages_s, sizeof npages_s, "%d", npages);
 
     c = pgpool_acquire(svc->pl.db, 5000, &st, err, sizeof err);
     if (!c) {
@@ -269,7 +391,7 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
                            text ? NULL : derr,
                            svc->keep_content ? "t" : "f",
                            meta_s,
-                           pages};
+                           npages_s};
         rc = pgconn_exec(c, &res,
                          "UPDATE documents SET status = $4, text = $5, error = $6, "
                          "pages = CASE WHEN $5::text IS NULL THEN NULL ELSE $9::int END, "
@@ -287,6 +409,24 @@ static int doc_store(struct docworker_svc *svc, const struct doc_ids *ids, const
             rc = 0;
             goto out; /* rolled back below: nothing changed */
         }
+    }
+    if (pages) {
+        /* One row per page read (migration 0008); a redelivery replaces an earlier attempt's. */
+        const char *pj = json_object_to_json_string_ext(pages, JSON_C_TO_STRING_PLAIN);
+        const char *p[] = {ids->document_id, ids->tenant_id, pj};
+        rc = pgconn_exec(c, NULL, "DELETE FROM document_pages WHERE document_id = $1", 1, p, err,
+                         sizeof err);
+        if (rc != PG_OK)
+            goto out;
+        rc = pgconn_exec(c, NULL,
+                         "INSERT INTO document_pages (document_id, tenant_id, page, method, "
+                         "text, confidence, error) "
+                         "SELECT $1, $2, (e->>'page')::int, e->>'method', e->>'text', "
+                         "(e->>'confidence')::real, e->>'error' "
+                         "FROM jsonb_array_elements($3::jsonb) e",
+                         3, p, err, sizeof err);
+        if (rc != PG_OK)
+            goto out;
     }
     {
         const char *p[] = {ids->batch_id, ids->tenant_id, ok, bad};
@@ -387,8 +527,9 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
     struct batch_state b;
     char derr[DOC_ERR_MAX] = "";
     char *text = NULL;
-    int npages = 1;
-    json_object *meta = NULL, *ev = NULL;
+    int npages = 1, nread = 0;
+    struct doc_page *pages = NULL;
+    json_object *meta = NULL, *ev = NULL, *pages_json = NULL;
     enum doc_result res = DOC_FINISHED;
     int rc;
 
@@ -471,11 +612,17 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
                    "attempt", an, (char *)NULL);
         }
         doc_mark_batch_running(svc, &ids);
-        doc_extract(svc, &ids, &d, &text, &npages, derr, sizeof derr, meta);
+        doc_extract(svc, env, &ids, &d, &text, &npages, &pages, &nread, derr, sizeof derr,
+                    meta);
     }
     if (!text)
         doc_error_code(derr, meta);
-    rc = doc_store(svc, &ids, text, npages, derr, meta, &b);
+    if (pages && !(pages_json = doc_pages_json(pages, nread))) {
+        /* Out of memory for the pages' rows: try the whole document again later. */
+        res = DOC_RETRY;
+        goto out;
+    }
+    rc = doc_store(svc, &ids, text, npages, pages_json, derr, meta, &b);
     if (rc < 0) {
         res = pg_transient(rc) ? DOC_RETRY : DOC_FINISHED;
         goto out;
@@ -497,6 +644,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
     if (text) {
         size_t n = strlen(text);
         json_object_object_add(ev, "chars", json_object_new_int64((int64_t)n));
+        json_object_object_add(ev, "pages", json_object_new_int(npages));
         if (n <= DOCWORKER_EVENT_TEXT_MAX)
             json_object_object_add(ev, "text", json_object_new_string(text));
         else
@@ -524,6 +672,8 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
 out:
     json_object_put(ev);
     json_object_put(meta);
+    json_object_put(pages_json);
+    doc_pages_free(pages, nread);
     free(text);
     doc_row_cleanup(&d);
     return res;
