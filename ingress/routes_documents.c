@@ -823,6 +823,77 @@ out:
 
 /* ---- GET ----------------------------------------------------------------------------------- */
 
+/* Page results shown per document in GET (the texts are in "text", '\f' between pages). */
+#define DOCS_PAGE_RESULTS_MAX 200
+
+/* Adds "page_results" [{page, method, chars, confidence, error}] (at most
+ * DOCS_PAGE_RESULTS_MAX, then "page_results_truncated": true) to each document of docs. */
+static int batch_add_pages(struct req *r, const char *tenant, const char *batch_id,
+                           json_object *docs)
+{
+    PGresult *res = NULL;
+    char err[256], lim[16];
+    snprintf(lim, sizeof lim, "%d", DOCS_PAGE_RESULTS_MAX);
+    const char *p[] = {batch_id, tenant, lim};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT document_id, page, method, chars, confidence, error, n FROM ("
+                         "SELECT p.document_id, p.page, p.method, char_length(p.text) AS chars, "
+                         "p.confidence, p.error, "
+                         "row_number() OVER (PARTITION BY p.document_id ORDER BY p.page) AS n "
+                         "FROM document_pages p JOIN documents d "
+                         "ON d.document_id = p.document_id AND d.tenant_id = p.tenant_id "
+                         "WHERE d.batch_id = $1 AND d.tenant_id = $2) q "
+                         "WHERE n <= $3::int + 1 ORDER BY document_id, page",
+                         3, p, err, sizeof err);
+    if (st != PG_OK)
+        return st;
+    json_object *by_doc = json_object_new_object();
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows; i++) {
+        const char *id = PQgetvalue(res, i, 0);
+        json_object *arr;
+        if (!json_object_object_get_ex(by_doc, id, &arr)) {
+            arr = json_object_new_array();
+            json_object_object_add(by_doc, id, arr);
+        }
+        if (atol(PQgetvalue(res, i, 6)) > DOCS_PAGE_RESULTS_MAX)
+            continue; /* the one past the bound: only marks truncation below */
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "page", json_object_new_int(atoi(PQgetvalue(res, i, 1))));
+        json_object_object_add(o, "method", json_object_new_string(PQgetvalue(res, i, 2)));
+        json_object_object_add(o, "chars", json_object_new_int64(atoll(PQgetvalue(res, i, 3))));
+        json_object_object_add(o, "confidence",
+                               PQgetisnull(res, i, 4)
+                                   ? NULL
+                                   : json_object_new_double(atof(PQgetvalue(res, i, 4))));
+        json_object_object_add(o, "error", PQgetisnull(res, i, 5)
+                                               ? NULL
+                                               : json_object_new_string(PQgetvalue(res, i, 5)));
+        json_object_array_add(arr, o);
+    }
+    size_t n = json_object_array_length(docs);
+    for (size_t i = 0; i < n; i++) {
+        json_object *d = json_object_array_get_idx(docs, i), *arr;
+        const char *id = json_field_str(d, "document_id");
+        if (id && json_object_object_get_ex(by_doc, id, &arr)) {
+            json_object_object_add(d, "page_results", json_object_get(arr));
+            if (json_object_array_length(arr) == DOCS_PAGE_RESULTS_MAX) {
+                /* one row past the bound was fetched iff there are more pages */
+                for (int k = 0; k < rows; k++)
+                    if (strcmp(PQgetvalue(res, k, 0), id) == 0 &&
+                        atol(PQgetvalue(res, k, 6)) > DOCS_PAGE_RESULTS_MAX)
+                        json_object_object_add(d, "page_results_truncated",
+                                               json_object_new_boolean(1));
+            }
+        } else {
+            json_object_object_add(d, "page_results", json_object_new_array());
+        }
+    }
+    json_object_put(by_doc);
+    PQclear(res);
+    return PG_OK;
+}
+
 /* Loads the batch with its documents. 0 with *out, 1 no such batch (for this caller), or a
  * negative pg_status. */
 static int batch_fetch(struct req *r, const char *tenant, const char *batch_id, int with_docs,
@@ -865,8 +936,13 @@ static int batch_fetch(struct req *r, const char *tenant, const char *batch_id, 
             json_object_put(b);
             return st;
         }
-        json_object_object_add(b, "documents", pg_rows_json(res));
+        json_object *docs = pg_rows_json(res);
+        json_object_object_add(b, "documents", docs);
         PQclear(res);
+        if ((st = batch_add_pages(r, tenant, batch_id, docs)) != PG_OK) {
+            json_object_put(b);
+            return st;
+        }
     }
     *out = b;
     return 0;

@@ -429,8 +429,12 @@ int doc_extract_pages(const struct doc_extract_opts *o, struct doc_page **pages,
         goto out;
     }
     if (doc_pages_succeeded(x.pages, x.npages) == 0) {
-        snprintf(err, errlen, DOC_ERR_NO_TEXT ": no page could be read (page 1: %s)",
-                 x.pages[0].error);
+        /* A single page's own error says it best ("ocr: not a readable image"). */
+        if (x.npages == 1)
+            snprintf(err, errlen, "%s", x.pages[0].error);
+        else
+            snprintf(err, errlen, DOC_ERR_NO_TEXT ": no page could be read (page 1: %s)",
+                     x.pages[0].error);
         goto out;
     }
     rc = 0;

@@ -475,7 +475,8 @@ static void doc_error_code(const char *derr, json_object *meta)
     size_t n = 0;
     while (n + 1 < sizeof code && ((derr[n] >= 'a' && derr[n] <= 'z') || derr[n] == '_'))
         n++;
-    if (n == 0 || derr[n] != ':' || !memchr(derr, '_', n))
+    /* "ocr: ..." is a message, not a code: codes have an underscore, or are "timeout". */
+    if (n == 0 || derr[n] != ':' || (!memchr(derr, '_', n) && strncmp(derr, "timeout:", 8) != 0))
         return;
     memcpy(code, derr, n);
     code[n] = '\0';
