@@ -37,7 +37,6 @@ SYSLIBS += $(OCRLIBS)
 POPPLER_CFLAGS := $(shell pkg-config --cflags poppler-glib cairo 2>/dev/null)
 POPPLER_LIBS   := $(shell pkg-config --libs poppler-glib cairo 2>/dev/null)
 $(BUILD)/obj/agents/docworker/%.o: CFLAGS += $(POPPLER_CFLAGS)
-$(BUILD)/obj/tests/unit/test_docworker_%.o: CFLAGS += $(POPPLER_CFLAGS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

@@ -531,8 +531,8 @@ int ocr_engine_pix(struct ocr_engine *e, struct Pix *pix, long timeout_ms, char 
 }
 
 int ocr_engine_grey(struct ocr_engine *e, const unsigned char *grey, int width, int height,
-                    int stride, int dpi, long timeout_ms, char **text, float *confidence,
-                    char *err, size_t errlen)
+                    int stride, int dpi, long timeout_ms, char **text, float *confidence, char *err,
+                    size_t errlen)
 {
     TessBaseAPISetImage(e->api, grey, width, height, 1, stride);
     TessBaseAPISetSourceResolution(e->api, dpi > 0 ? dpi : 300);

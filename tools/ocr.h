@@ -64,8 +64,8 @@ void ocr_pix_free(struct Pix *pix); /* NULL-safe */
 int ocr_engine_pix(struct ocr_engine *e, struct Pix *pix, long timeout_ms, char **text,
                    float *confidence, char *err, size_t errlen);
 int ocr_engine_grey(struct ocr_engine *e, const unsigned char *grey, int width, int height,
-                    int stride, int dpi, long timeout_ms, char **text, float *confidence,
-                    char *err, size_t errlen);
+                    int stride, int dpi, long timeout_ms, char **text, float *confidence, char *err,
+                    size_t errlen);
 
 /* 1 when <lang>.traineddata is installed. */
 int ocr_lang_available(const char *lang);

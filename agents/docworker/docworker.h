@@ -84,13 +84,13 @@ int doc_request_validate(const struct envelope *env, char *err, size_t errlen);
 struct docworker_svc {
     struct pipeline pl; /* PostgreSQL, Redis, the producer */
     struct stage *stage;
-    long missing_wait_ms;     /* how long a not-yet-visible document row is waited for */
-    long keep_content;        /* 1: leave documents.content in place after processing */
-    struct ocr_limits limits; /* image sizes checked from the header before decoding */
+    long missing_wait_ms;               /* how long a not-yet-visible document row is waited for */
+    long keep_content;                  /* 1: leave documents.content in place after processing */
+    struct ocr_limits limits;           /* image sizes checked from the header before decoding */
     struct doc_page_limits page_limits; /* pages, pixels per page, render dpi, OCR threshold */
     double max_seconds;                 /* per document (DOCWORKER_MAX_SECONDS) */
-    int cpu_spare; /* pool threads idle now (atomic): a document may borrow them for pages */
-    long max_attempts;        /* deliveries that may begin decoding a document (crash loop) */
+    int cpu_spare;     /* pool threads idle now (atomic): a document may borrow them for pages */
+    long max_attempts; /* deliveries that may begin decoding a document (crash loop) */
     volatile int stopping;
 };
 

@@ -62,9 +62,9 @@ static int pdf_truncated(const unsigned char *d, size_t n)
 
 struct extract {
     const struct doc_extract_opts *o;
-    GBytes *bytes;        /* PDF: shared by the threads' documents */
-    struct ocr_header h;  /* image */
-    double deadline;      /* 0: none */
+    GBytes *bytes;       /* PDF: shared by the threads' documents */
+    struct ocr_header h; /* image */
+    double deadline;     /* 0: none */
     int npages;
     struct doc_page *pages;
     pthread_mutex_t mu;
@@ -105,7 +105,8 @@ static int worker_ocr(struct extract_worker *w, char *err, size_t errlen)
 {
     if (w->ocr)
         return 0;
-    if (!w->ocr_failed && ocr_engine_new(&w->ocr, w->x->o->lang, w->ocr_err, sizeof w->ocr_err) == 0)
+    if (!w->ocr_failed &&
+        ocr_engine_new(&w->ocr, w->x->o->lang, w->ocr_err, sizeof w->ocr_err) == 0)
         return 0;
     w->ocr_failed = 1;
     snprintf(err, errlen, "%s", w->ocr_err);
@@ -116,8 +117,8 @@ static int worker_ocr(struct extract_worker *w, char *err, size_t errlen)
 static int page_set_text(struct doc_page *p, const char *t)
 {
     size_t n = t ? strlen(t) : 0;
-    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\f' ||
-                     t[n - 1] == '\r' || t[n - 1] == '\t'))
+    while (n > 0 && (t[n - 1] == '\n' || t[n - 1] == ' ' || t[n - 1] == '\f' || t[n - 1] == '\r' ||
+                     t[n - 1] == '\t'))
         n--;
     p->text = utf8_sanitize(t ? t : "", n, NULL, NULL);
     /* A form feed inside a page would shift every later page of the joined text. */

@@ -34,8 +34,8 @@ enum doc_page_method {
 /* One page's result (document_pages row). */
 struct doc_page {
     enum doc_page_method method;
-    char *text;       /* malloc'd UTF-8; NULL when the page failed */
-    float confidence; /* OCR only: 0..100 */
+    char *text;                   /* malloc'd UTF-8; NULL when the page failed */
+    float confidence;             /* OCR only: 0..100 */
     char error[DOC_PAGE_ERR_MAX]; /* "" when the page succeeded */
     int done;                     /* the result is final */
 };

@@ -205,7 +205,7 @@ static void doc_progress_page(void *opaque, int page, int npages, const struct d
     doc_emit(pr->svc, pr->env, pr->ids, "page", ev);
     json_object_put(ev);
     metrics_inc(metrics_counter("docworker_pages_total", "pages read",
-                                p->error[0] ? "method=\"error\""
+                                p->error[0]                 ? "method=\"error\""
                                 : p->method == DOC_PAGE_OCR ? "method=\"ocr\""
                                                             : "method=\"text\""),
                 1);
@@ -288,9 +288,9 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
             json_object_object_add(meta, "pages_ocr", json_object_new_int(by_ocr));
             json_object_object_add(meta, "pages_text", json_object_new_int(*nread - by_ocr));
         }
-        metrics_observe(metrics_histogram("docworker_ocr_seconds", "time to read one document",
-                                          "", NULL, 0),
-                        mono_s() - t0);
+        metrics_observe(
+            metrics_histogram("docworker_ocr_seconds", "time to read one document", "", NULL, 0),
+            mono_s() - t0);
         break;
     }
     case DOC_KIND_TEXT:
@@ -334,8 +334,8 @@ static json_object *doc_pages_json(const struct doc_page *pages, int n)
         json_object_object_add(o, "page", json_object_new_int(i + 1));
         json_object_object_add(o, "method",
                                json_object_new_string(doc_page_method_name(pages[i].method)));
-        json_object_object_add(o, "text", json_object_new_string(pages[i].text ? pages[i].text
-                                                                              : ""));
+        json_object_object_add(o, "text",
+                               json_object_new_string(pages[i].text ? pages[i].text : ""));
         if (pages[i].method == DOC_PAGE_OCR && pages[i].text)
             json_object_object_add(o, "confidence",
                                    json_object_new_double((double)pages[i].confidence));
@@ -613,8 +613,7 @@ enum doc_result doc_process(struct docworker_svc *svc, const struct envelope *en
                    "attempt", an, (char *)NULL);
         }
         doc_mark_batch_running(svc, &ids);
-        doc_extract(svc, env, &ids, &d, &text, &npages, &pages, &nread, derr, sizeof derr,
-                    meta);
+        doc_extract(svc, env, &ids, &d, &text, &npages, &pages, &nread, derr, sizeof derr, meta);
     }
     if (!text)
         doc_error_code(derr, meta);
