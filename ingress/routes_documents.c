@@ -3,8 +3,11 @@
  *   POST /api/{tenant}/documents                 one or many files -> 202 {batch_id, ...}
  *   GET  /api/{tenant}/documents                 the caller's batches, newest first
  *   GET  /api/{tenant}/documents/{batch_id}      status, counts, every document's text/error
+ *                                                and page_results (page, method, chars,
+ *                                                confidence, error; at most 200 per document)
  *                                                (?wait=N long-polls until the batch is done)
- *   GET  /api/{tenant}/documents/{batch_id}/events   SSE: queued, document_done,
+ *   GET  /api/{tenant}/documents/{batch_id}/events   SSE: queued, document_started, page
+ *                                                (one per page, in order), document_done,
  *                                                document_error, batch_done (terminal)
  *
  * The POST body is either multipart/form-data (every part with a filename is a document; a
@@ -754,7 +757,10 @@ static void documents_post(struct req *r, const char *tenant)
             goto out;
         }
         struct kafka_header hdrs[] = {{"traceparent", env.traceparent}};
-        int prc2 = app->prod ? kafka_produce_sync(app->prod, KAFKA_TOPIC_DOCUMENTS, batch_id,
+        /* Keyed by the document, not the batch: a batch's documents spread over the
+         * partitions, so several docworkers of the group share one batch (documents of a
+         * batch are independent; the batch's counts move in the docworker's transaction). */
+        int prc2 = app->prod ? kafka_produce_sync(app->prod, KAFKA_TOPIC_DOCUMENTS, d->document_id,
                                                   payload, strlen(payload), hdrs, 1,
                                                   (int)app->cfg.publish_timeout_ms, err, sizeof err)
                              : -EIO;

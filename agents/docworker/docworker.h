@@ -2,7 +2,8 @@
  *
  * Flow (DESIGN.md "Documents"): the ingress stores each uploaded document's bytes in
  * documents.content (PostgreSQL bytea, in the same transaction as the batch row) and publishes
- * one doc.request envelope per document on agenthub.documents, key batch_id:
+ * one doc.request envelope per document on agenthub.documents, key document_id (so that the
+ * documents of one batch spread over the partitions and several docworkers share a batch):
  *
  *   {"version":1, "type":"doc.request", "job_id":"<batch_id>", "session_id":"<document_id>",
  *    "tenant_id", "user_id", "traceparent", "created_at",

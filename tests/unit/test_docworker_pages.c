@@ -35,16 +35,15 @@ static void test_render_size(void **state)
     assert_int_equal(w, 2550);
     assert_int_equal(h, 3300);
     /* a huge MediaBox is refused from its size, before anything is rendered */
-    assert_int_equal(
-        doc_page_render_size(200000, 200000, 3, &LIM, 30000, &w, &h, err, sizeof err), -1);
+    assert_int_equal(doc_page_render_size(200000, 200000, 3, &LIM, 30000, &w, &h, err, sizeof err),
+                     -1);
     assert_non_null(strstr(err, "image_too_large: page 3 "));
     assert_non_null(strstr(err, "DOCWORKER_MAX_PIXELS"));
     assert_int_equal(w, 0);
     /* within the pixel budget but too long a side */
     struct doc_page_limits big = LIM;
     big.max_pixels = 400000000;
-    assert_int_equal(doc_page_render_size(14400, 100, 1, &big, 30000, &w, &h, err, sizeof err),
-                     -1);
+    assert_int_equal(doc_page_render_size(14400, 100, 1, &big, 30000, &w, &h, err, sizeof err), -1);
     assert_non_null(strstr(err, "image_too_large"));
     /* exactly at the limit passes: 40,000,000 pixels */
     struct doc_page_limits edge = LIM;
@@ -58,8 +57,7 @@ static void test_render_size(void **state)
     assert_int_equal(doc_page_render_size(0, 792, 2, &LIM, 30000, &w, &h, err, sizeof err), -1);
     assert_non_null(strstr(err, "pdf_damaged: page 2"));
     assert_int_equal(doc_page_render_size(-5, 792, 2, &LIM, 30000, &w, &h, err, sizeof err), -1);
-    assert_int_equal(doc_page_render_size(NAN, 792, 2, &LIM, 30000, &w, &h, err, sizeof err),
-                     -1);
+    assert_int_equal(doc_page_render_size(NAN, 792, 2, &LIM, 30000, &w, &h, err, sizeof err), -1);
 }
 
 static void test_needs_ocr(void **state)
