@@ -35,13 +35,24 @@ void doc_extract_init(void)
 {
     g_log_set_handler("Poppler", G_LOG_LEVEL_MASK | G_LOG_FLAG_FATAL | G_LOG_FLAG_RECURSION,
                       quiet_log, NULL);
-    /* Poppler creates its global parameters with the first document: do it here, on one
-     * thread, with a minimal document. */
+    /* Poppler creates its global parameters and its cairo output device's FreeType library
+     * with the first document (unguarded statics): do it here, on one thread, with a minimal
+     * one-page document, rendered once. */
     static const char tiny[] = "%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
-                               "2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+                               "2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                               "3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 72 72]>>endobj\n"
                                "trailer<</Root 1 0 R>>\n%%EOF\n";
     GBytes *b = g_bytes_new_static(tiny, sizeof tiny - 1);
     PopplerDocument *d = poppler_document_new_from_bytes(b, NULL, NULL);
+    PopplerPage *pg = d ? poppler_document_get_page(d, 0) : NULL;
+    if (pg) {
+        cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, 8, 8);
+        cairo_t *cr = cairo_create(s);
+        poppler_page_render_for_printing(pg, cr);
+        cairo_destroy(cr);
+        cairo_surface_destroy(s);
+        g_object_unref(pg);
+    }
     if (d)
         g_object_unref(d);
     g_bytes_unref(b);

@@ -118,7 +118,9 @@ class Bench:
 
     def run(self, docs, pages_per_batch, nworkers, dpi):
         ws = self.workers(nworkers, dpi)
+        done = lambda w: sum(1 for line in w.logs().splitlines() if "document done" in line)
         try:
+            before = [done(w) for w in ws]
             t0 = time.perf_counter()
             batch = self.wait(self.post(docs))
             dt = time.perf_counter() - t0
@@ -129,8 +131,7 @@ class Bench:
             if pages != pages_per_batch:
                 raise RuntimeError("pages read %d, expected %d" % (pages, pages_per_batch))
             rss = max(peak_rss_kb(w.proc.pid) for w in ws)
-            by = [sum(1 for line in w.logs().splitlines() if "document done" in line)
-                  for w in ws]
+            by = [done(w) - b0 for w, b0 in zip(ws, before)]
         finally:
             for w in ws:
                 w.stop()
