@@ -305,6 +305,21 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
         }
         memcpy(*text, d->content, d->len);
         (*text)[d->len] = '\0';
+        /* One page, so that every done document has its document_pages rows. */
+        if ((*pages = calloc(1, sizeof **pages)) != NULL) {
+            (*pages)[0].method = DOC_PAGE_TEXT;
+            (*pages)[0].done = 1;
+            (*pages)[0].text = strdup(*text);
+            *nread = 1;
+        }
+        if (!*pages || !(*pages)[0].text) {
+            doc_pages_free(*pages, *nread);
+            *pages = NULL;
+            *nread = 0;
+            free(*text);
+            *text = NULL;
+            snprintf(derr, derrlen, "out of memory");
+        }
         break;
     default:
         snprintf(derr, derrlen,

@@ -131,6 +131,17 @@ class PdfDocumentsTest(_Base):
                          [(1, "text", self.tenant), (2, "text", self.tenant),
                           (3, "text", self.tenant)])
         self.assertEqual([r[2] for r in rows], parts)
+        # a plain-text document is one page too
+        st, resp, _ = self.ing.request("POST", "/api/%s/documents" % self.tenant, {"documents": [
+            {"filename": "note.txt", "content_type": "text/plain",
+             "content_base64": base64.b64encode("Ghi chú: Hà Nội".encode()).decode()}]},
+            token=self.tok)
+        self.assertEqual(st, 202, resp)
+        note = self.wait_batch(resp["batch_id"])["documents"][0]
+        self.assertEqual((note["status"], note["pages"]), ("done", 1), note)
+        self.assertEqual([(p["page"], p["method"], p["chars"]) for p in note["page_results"]],
+                         [(1, "text", len("Ghi chú: Hà Nội"))])
+        self.assertEqual(self.pages_rows(note["document_id"])[0][2], "Ghi chú: Hà Nội")
         inv = docs["invoice.pdf"]
         self.assertEqual((inv["status"], inv["pages"]), ("done", 1), inv)
         for s in ("INV-2026-0042", "Toner cartridge", "Total: 1,234.50 USD"):
