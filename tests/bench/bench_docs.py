@@ -7,6 +7,8 @@
                                   OCRed with Tesseract)
   docs.{text,scan}_ratio_2_1      2 processes / 1 process
   docs.{text,scan}_peak_rss_mb_{1,2}   the largest peak RSS (VmHWM) of one docworker in that run
+  docs.{text,scan}_cores_busy_{1,2}    CPU seconds of the docworkers / wall seconds during the
+                                  batch: how many cores they kept busy (2 = both, on 2 cores)
 
 Each figure is measured BENCH_DOCS_RUNS times (default 2), each time with fresh docworker
 processes; the lines print every run and the range (min..max). Time = POST of the batch ->
@@ -54,6 +56,16 @@ def scan_pdf(pages, seed):
         ["SCANNED DOCUMENT %d PAGE %d" % (seed, i + 1), "Invoice 4711 total 1234.50",
          "Payment due within thirty days", "Thank you for your business"]))
         for i in range(pages)]))
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far (/proc/<pid>/stat)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def peak_rss_kb(pid):
@@ -121,9 +133,11 @@ class Bench:
         done = lambda w: sum(1 for line in w.logs().splitlines() if "document done" in line)
         try:
             before = [done(w) for w in ws]
+            cpu0 = sum(cpu_s(w.proc.pid) for w in ws)
             t0 = time.perf_counter()
             batch = self.wait(self.post(docs))
             dt = time.perf_counter() - t0
+            cores = (sum(cpu_s(w.proc.pid) for w in ws) - cpu0) / dt
             if batch["succeeded"] != len(docs):
                 raise RuntimeError("batch not fully done: %s" % json.dumps(
                     {k: batch[k] for k in ("status", "succeeded", "failed")}))
@@ -135,7 +149,7 @@ class Bench:
         finally:
             for w in ws:
                 w.stop()
-        return pages / dt, rss / 1024.0, by
+        return pages / dt, rss / 1024.0, by, cores
 
     def stop(self):
         self.ing.stop()
@@ -182,13 +196,16 @@ def main():
     try:
         for kind, (docs, pages) in sets.items():
             for n in (1, 2):
-                rates, rss = [], []
+                rates, rss, busy = [], [], []
                 for r in range(runs):
-                    rate, mb, by = b.run(docs, pages, n, dpi)
+                    rate, mb, by, cores = b.run(docs, pages, n, dpi)
                     rates.append(rate)
                     rss.append(mb)
-                    print("docs.%s_run%d_%d_procs pages_s=%.2f peak_rss_mb=%.0f docs_by_proc=%s"
-                          % (kind, r + 1, n, rate, mb, by), flush=True)
+                    busy.append(cores)
+                    print("docs.%s_run%d_%d_procs pages_s=%.2f peak_rss_mb=%.0f cores_busy=%.2f "
+                          "docs_by_proc=%s" % (kind, r + 1, n, rate, mb, cores, by), flush=True)
+                results["%s_cores_busy_%d" % (kind, n)] = [round(x, 2) for x in busy]
+                print("docs.%s_cores_busy_%d %s" % (kind, n, fmt_range(busy, 2)))
                 results["%s_pages_s_%d" % (kind, n)] = [round(x, 2) for x in rates]
                 results["%s_peak_rss_mb_%d" % (kind, n)] = round(max(rss), 1)
                 print("docs.%s_pages_s_%d %s" % (kind, n, fmt_range(rates, 2)))
