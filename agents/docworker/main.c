@@ -110,6 +110,14 @@ int main(int argc, char **argv)
     struct httploop *loop = NULL;
     memset(&svc, 0, sizeof svc);
 
+    /* Tesseract (Debian's build) runs OpenMP threads inside each recognition; the docworker
+     * already reads one page per core, and OpenMP's spinning workers on top of that cost about
+     * half the CPU per scanned page (make bench, docs section). libgomp reads
+     * OMP_THREAD_LIMIT once, when it is loaded: so, unless the operator chose a value, set it
+     * to 1 and start again with it in the environment (same pid; on failure carry on). */
+    const char *omp = getenv("OMP_THREAD_LIMIT");
+    if ((!omp || !*omp) && setenv("OMP_THREAD_LIMIT", "1", 1) == 0)
+        execv("/proc/self/exe", argv);
     config_main(argc, argv, "agenthub-docworker", g_config, NCONFIG);
     enum log_level lvl = LOG_INFO;
     log_level_parse(g_common.log_level, &lvl);
