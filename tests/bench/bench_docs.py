@@ -9,6 +9,8 @@
   docs.{text,scan}_peak_rss_mb_{1,2}   the largest peak RSS (VmHWM) of one docworker in that run
   docs.{text,scan}_cores_busy_{1,2}    CPU seconds of the docworkers / wall seconds during the
                                   batch: how many cores they kept busy (2 = both, on 2 cores)
+  docs.{text,scan}_cpu_ms_per_page_{1,2}  docworker CPU per page (steadier than pages/s on a
+                                  shared machine)
 
 Each figure is measured BENCH_DOCS_RUNS times (default 2), each time with fresh docworker
 processes; the lines print every run and the range (min..max). Time = POST of the batch ->
@@ -206,6 +208,9 @@ def main():
                           "docs_by_proc=%s" % (kind, r + 1, n, rate, mb, cores, by), flush=True)
                 results["%s_cores_busy_%d" % (kind, n)] = [round(x, 2) for x in busy]
                 print("docs.%s_cores_busy_%d %s" % (kind, n, fmt_range(busy, 2)))
+                cpu_ms = [1000.0 * c / r for c, r in zip(busy, rates)]
+                results["%s_cpu_ms_per_page_%d" % (kind, n)] = [round(x, 1) for x in cpu_ms]
+                print("docs.%s_cpu_ms_per_page_%d %s" % (kind, n, fmt_range(cpu_ms, 1)))
                 results["%s_pages_s_%d" % (kind, n)] = [round(x, 2) for x in rates]
                 results["%s_peak_rss_mb_%d" % (kind, n)] = round(max(rss), 1)
                 print("docs.%s_pages_s_%d %s" % (kind, n, fmt_range(rates, 2)))
