@@ -474,7 +474,7 @@ out:
 void routes_chat_post(struct req *r, const char *tenant)
 {
     struct ingress *app = r->app;
-    json_object *body = NULL, *v;
+    json_object *body = NULL, *v, *attachments = NULL, *extra = NULL;
     char session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "", job_id[UUID_STR_LEN] = "";
     char hash[65], idem[IDEMP_MAX + 1] = "";
     int wait_s = 0;
@@ -527,6 +527,16 @@ void routes_chat_post(struct req *r, const char *tenant)
             goto out;
         }
     }
+    /* Documents the message is about (routes_attachments.c): checked against the caller now,
+     * carried to the router and the agent in the chat.request. */
+    if (json_object_object_get_ex(body, "attachments", &v) && v) {
+        if (attachments_resolve(r, tenant, v, &attachments) != 0)
+            goto out;
+        if (attachments) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "attachments", json_object_get(attachments));
+        }
+    }
     sha256_hex(message, session_id, hash);
     if (idem[0]) {
         int rc = idem_replay(r, tenant, idem, hash, wait_s);
@@ -543,6 +553,7 @@ void routes_chat_post(struct req *r, const char *tenant)
         cs.session_id = session_id[0] ? session_id : NULL;
         cs.idem = idem[0] ? idem : NULL;
         cs.hash = hash;
+        cs.extra = extra;
         int rc = chat_submit(r, &cs);
         if (rc == 1) {
             /* A concurrent request with the same key won: replay its job. */
@@ -556,6 +567,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         snprintf(message_id, sizeof message_id, "%s", cs.message_id);
         snprintf(job_id, sizeof job_id, "%s", cs.job_id);
     }
+    if (attachments)
+        attachments_record(r, tenant, session_id, message_id, attachments, "message");
     if (wait_s > 0) {
         json_object *job = NULL;
         if (job_fetch(app, tenant, r->claims.sub, job_id, &job) == 0 && job) {
@@ -579,6 +592,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         json_object_put(o);
     }
 out:
+    json_object_put(attachments);
+    json_object_put(extra);
     json_object_put(body);
 }
 
