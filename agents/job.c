@@ -671,6 +671,12 @@ static void add_citations(struct ajob *j, const struct tool_def *t, json_object 
         if (json_object_object_get_ex(h, "similarity", &v) ||
             json_object_object_get_ex(h, "score", &v))
             json_object_object_add(c, "score", json_object_get(v));
+        /* a knowledge chunk of a batch document (tools/rag.c): its document and page */
+        static const char *const doc_keys[] = {"document_id", "filename", "page"};
+        for (size_t k = 0; k < sizeof(doc_keys) / sizeof(doc_keys[0]); k++)
+            if (json_object_object_get_ex(h, doc_keys[k], &v) ||
+                (md && json_object_object_get_ex(md, doc_keys[k], &v)))
+                json_object_object_add(c, doc_keys[k], json_object_get(v));
         json_object_array_add(j->citations, c);
     }
 }

@@ -271,6 +271,12 @@ int attachments_resolve(struct req *r, const char *tenant, json_object *list, js
  * message_id may be NULL). A pg_status; failures are logged. */
 int attachments_record(struct req *r, const char *tenant, const char *session_id,
                        const char *message_id, json_object *resolved, const char *origin);
+/* /api/admin/knowledge/ingest[/{ingest_id}] (routes_ingest.c; req_admin passed). */
+void routes_knowledge_ingest(struct req *r);
+/* DELETE /api/{t}/documents/{batch_id}/{document_id} (routes_ingest.c): the document, its
+ * knowledge chunks and attachments; the owner or the tenant's admin. */
+void routes_document_delete(struct req *r, const char *tenant, const char *batch_id,
+                            const char *document_id);
 /* GET/POST /api/{t}/sessions/{id}/attachments (the caller authenticated, tenant active). */
 void routes_session_attachments(struct req *r, const char *tenant, const char *session_id);
 void routes_admin(struct req *r);

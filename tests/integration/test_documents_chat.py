@@ -235,6 +235,105 @@ class DocumentsChatTest(unittest.TestCase):
         self.assertEqual(st, 200, lst)
         self.assertEqual([a["document_id"] for a in lst["attachments"]], [doc_id, doc2])
 
+    # ---- knowledge base: ingest, cite, re-ingest, delete --------------------------------------
+    def chroma_chunks(self, document_id):
+        """The records of the demo tenant's collection that belong to document_id."""
+        base = os.environ["CHROMA_URL"] + "/api/v2/tenants/default_tenant/databases/default_database"
+        with urllib.request.urlopen(base + "/collections/agenthub_demo", timeout=10) as r:
+            coll = json.loads(r.read())["id"]
+        q = urllib.request.Request(base + "/collections/%s/get" % coll, method="POST",
+                                   data=json.dumps({"where": {"document_id": document_id},
+                                                    "include": ["metadatas"]}).encode(),
+                                   headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(q, timeout=10) as r:
+            got = json.loads(r.read())
+        return sorted(zip(got["ids"], [json.dumps(m, sort_keys=True) for m in got["metadatas"]]))
+
+    def ingest(self, batch_id, document_ids=None, who="demo-admin"):
+        body = {"batch_id": batch_id}
+        if document_ids is not None:
+            body["document_ids"] = document_ids
+        return self.req("POST", "/api/admin/knowledge/ingest", body, who=who, timeout=120)
+
+    def ask_analysis(self, question):
+        st, b = self.req("POST", "/v1/chat/completions",
+                         {"model": "agenthub/AgentAnalysis",
+                          "messages": [{"role": "user", "content": question}]}, timeout=120)
+        self.assertEqual(st, 200, b)
+        return b["agenthub"]
+
+    def test_b_ingested_document_cited_by_page_in_agentanalysis_answer(self):
+        up = self.upload()
+        batch = self.batch_done(up["batch_id"])
+        doc_id = up["documents"][0]["document_id"]
+        text = batch["documents"][0]["text"]
+        st, ing = self.ingest(up["batch_id"])
+        self.assertEqual(st, 200, ing)
+        self.assertEqual((ing["status"], ing["total"], ing["done"], ing["failed"]),
+                         ("done", 1, 1, 0), ing)
+        self.assertGreaterEqual(ing["chunks"], 1)
+        self.assertEqual(ing["documents"][0]["document_id"], doc_id)
+        # the progress record can be polled, also listed per batch
+        st, again = self.req("GET", "/api/admin/knowledge/ingest/%s" % ing["ingest_id"],
+                             who="demo-admin")
+        self.assertEqual((st, again["done"]), (200, 1), again)
+        st, lst = self.req("GET", "/api/admin/knowledge/ingest?batch_id=%s" % up["batch_id"],
+                           who="demo-admin")
+        self.assertEqual([i["ingest_id"] for i in lst["items"]], [ing["ingest_id"]])
+        # every chunk carries its document and page
+        for _, meta in self.chroma_chunks(doc_id):
+            m = json.loads(meta)
+            self.assertEqual((m["document_id"], m["filename"]), (doc_id, self.fname))
+            self.assertGreaterEqual(m["page"], 1)
+        # AgentAnalysis's RAG answer cites the document and its page
+        question = " ".join(re.findall(r"[A-Za-z0-9]+", text)[:8])
+        ext = self.ask_analysis(question)
+        cites = [c for c in ext["citations"] if c.get("document_id") == doc_id]
+        self.assertTrue(cites, ext["citations"])
+        self.assertEqual((cites[0]["filename"], cites[0]["page"]), (self.fname, 1))
+        # a plain user is not the tenant's admin; another tenant's admin is refused too
+        st, b = self.ingest(up["batch_id"], who="demo")
+        self.assertEqual(st, 403, b)
+        self.pl.tokens["acme-admin"] = self.pl.token("acme", "acme-admin-user", "user,admin")
+        st, b = self.req("POST", "/api/admin/knowledge/ingest",
+                         {"tenant_id": "demo", "batch_id": up["batch_id"]}, who="acme-admin")
+        self.assertEqual(st, 403, b)
+        st, b = self.req("POST", "/api/admin/knowledge/ingest", {"batch_id": up["batch_id"]},
+                         who="acme-admin")
+        self.assertEqual(st, 404, b)  # acme has no such batch
+
+    def test_c_reingest_replaces_chunks_and_delete_removes_them(self):
+        up = self.upload()
+        self.batch_done(up["batch_id"])
+        doc_id = up["documents"][0]["document_id"]
+        st, first = self.ingest(up["batch_id"], [doc_id])
+        self.assertEqual(st, 200, first)
+        chunks = self.chroma_chunks(doc_id)
+        self.assertEqual(len(chunks), first["chunks"])
+        self.assertGreaterEqual(len(chunks), 1)
+        st, second = self.ingest(up["batch_id"], [doc_id])
+        self.assertEqual(st, 200, second)
+        self.assertEqual(self.chroma_chunks(doc_id), chunks)  # same ids, no duplicates
+        rows = self.pl.sql("SELECT chunk_count FROM knowledge_documents WHERE tenant_id = 'demo' "
+                           "AND doc_id = %s", doc_id)
+        self.assertEqual(rows, [[str(len(chunks))]])
+        # a document of another batch is not this batch's
+        st, b = self.ingest(up["batch_id"], [str(uuid.uuid4())])
+        self.assertEqual(st, 404, b)
+        # another user may not delete it; its owner may
+        st, b = self.req("DELETE", "/api/demo/documents/%s/%s" % (up["batch_id"], doc_id),
+                         who="demo-other")
+        self.assertEqual(st, 404, b)
+        st, _ = self.req("DELETE", "/api/demo/documents/%s/%s" % (up["batch_id"], doc_id))
+        self.assertEqual(st, 204)
+        self.assertEqual(self.chroma_chunks(doc_id), [])
+        self.assertEqual(self.pl.sql("SELECT count(*) FROM knowledge_documents WHERE "
+                                     "tenant_id = 'demo' AND doc_id = %s", doc_id), [["0"]])
+        st, b = self.req("GET", "/api/demo/documents/%s" % up["batch_id"])
+        self.assertEqual((st, b["total"], b["documents"]), (200, 0, []), b)
+        st, b = self.req("DELETE", "/api/demo/documents/%s/%s" % (up["batch_id"], doc_id))
+        self.assertEqual(st, 404, b)
+
 
 if __name__ == "__main__":
     unittest.main()
