@@ -51,7 +51,7 @@ def total_in(text):
     """The figure of the first line holding "total" followed by a figure, as the stand-in
     reads it."""
     for line in text.splitlines():
-        m = re.search(r"total\D*(\d.*)$", line, re.I)
+        m = re.search(r"(?<![a-z])total\D*(\d.*)$", line, re.I)
         if m:
             return m.group(1).strip()
     return None

@@ -356,7 +356,8 @@ static char *route(const char *system, const char *user)
 /* The agent puts a chat's attached documents into the system prompt, one labelled block per
  * page (tools/doc_context.h): '[document "<filename>" id=<id> page <n>]' and the page's text.
  * A question about a total (total / tổng) is answered from the first line of a page that
- * holds "total" followed by a figure: the figure and the rest of that line. Any other question
+ * holds the word "total" (not "Subtotal") followed by a figure: the figure and the rest of
+ * that line. Any other question
  * about them gets the start of the first page. Each answer names the document and page it
  * quotes, as the agent's prompt asks. NULL: no attached documents in system. */
 static char *attachment_answer(const char *system, const char *user)
@@ -394,7 +395,10 @@ static char *attachment_answer(const char *system, const char *user)
             char buf[512];
             snprintf(buf, sizeof buf, "%.*s", (int)(le - line) < 511 ? (int)(le - line) : 511,
                      line);
+            /* "total" as a word's start: a "Subtotal" line is not the total */
             char *t = strcasestr(buf, "total");
+            while (t && t > buf && ((t[-1] | 0x20) >= 'a' && (t[-1] | 0x20) <= 'z'))
+                t = strcasestr(t + 5, "total");
             const char *fig = t ? t + 5 : NULL;
             while (fig && *fig && !(*fig >= '0' && *fig <= '9'))
                 fig++;
