@@ -80,7 +80,7 @@ int agent_attachments_context(struct pgpool *db, const char *tenant_id, json_obj
             for (size_t k = 0; k < np && k < ATTACH_MAX_PAGES; k++) {
                 json_object *row = json_object_array_get_idx(page_rows[i], k), *v;
                 dp[k].page = json_object_object_get_ex(row, "page", &v) ? json_object_get_int(v)
-                                                                         : (int)k + 1;
+                                                                        : (int)k + 1;
                 dp[k].text = json_field_str(row, "text");
                 dp[k].len = dp[k].text ? strlen(dp[k].text) : 0;
                 docs[i].npages++;

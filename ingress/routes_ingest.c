@@ -44,14 +44,14 @@
 #define INGEST_MAX_PAGES 2000
 #define ING_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define INGEST_COLUMNS                                                                             \
-    "ingest_id, tenant_id, batch_id, actor, status, total, done, failed, chunks, documents, " ING_TS( \
-        "created_at") " AS created_at, " ING_TS("updated_at") " AS updated_at"
+    "ingest_id, tenant_id, batch_id, actor, status, total, done, failed, chunks, "                 \
+    "documents, " ING_TS("created_at") " AS created_at, " ING_TS("updated_at") " AS updated_at"
 
 /* The operator, or the admin of exactly this tenant (routes_admin.c has the same rule). */
 static int ingest_access(struct req *r, const char *tenant)
 {
     snprintf(r->audit_tenant, sizeof r->audit_tenant, "%s", tenant);
-    if (r->claims.operator || strcmp(tenant, r->claims.tenant_id) == 0)
+    if (r->claims.operator|| strcmp(tenant, r->claims.tenant_id) == 0)
         return 0;
     reply_error(r, 403, "forbidden", "a tenant admin manages only its own tenant");
     return -1;
@@ -71,8 +71,7 @@ static int tenant_valid(const char *t)
 
 /* The tenant's provider embedder when one is configured, else NULL (the local embedder): the
  * RAG tool makes the same choice, so chunks and queries share one embedding space. */
-static struct llm_config *ingest_embedder(struct req *r, const char *tenant,
-                                          struct llm_config *cfg)
+static struct llm_config *ingest_embedder(struct req *r, const char *tenant, struct llm_config *cfg)
 {
     struct llm_error lerr;
     memset(&lerr, 0, sizeof lerr);
@@ -242,8 +241,8 @@ static void ingest_post(struct req *r)
         strbuf_adds(&ids, "{");
         for (size_t i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(v, i);
-            const char *id = json_object_is_type(e, json_type_string) ? json_object_get_string(e)
-                                                                      : NULL;
+            const char *id =
+                json_object_is_type(e, json_type_string) ? json_object_get_string(e) : NULL;
             if (!id || !uuid_valid(id)) {
                 reply_error(r, 400, "invalid_request", "document_ids must hold document ids");
                 goto out;
@@ -324,8 +323,8 @@ static void ingest_post(struct req *r)
         } else if (ingest_one(r, c, emb, tenant, doc_id, fn, &chunks, err, sizeof err) == 0) {
             ok = 1;
         } else {
-            log_kv(LOG_WARN, &r->log, "document not ingested", "document_id", doc_id, "error",
-                   err, (char *)NULL);
+            log_kv(LOG_WARN, &r->log, "document not ingested", "document_id", doc_id, "error", err,
+                   (char *)NULL);
         }
         json_object_object_add(d, "status", json_object_new_string(ok ? "done" : "error"));
         if (ok)
@@ -362,7 +361,7 @@ static void ingest_get(struct req *r, const char *ingest_id)
         reply_error(r, 404, "not_found", "no such ingestion");
         return;
     }
-    const char *p[] = {ingest_id, r->claims.operator ? NULL : r->claims.tenant_id};
+    const char *p[] = {ingest_id, r->claims.operator? NULL : r->claims.tenant_id };
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT " INGEST_COLUMNS " FROM knowledge_ingests WHERE ingest_id = $1 "
                          "AND ($2::text IS NULL OR tenant_id = $2)",
@@ -461,8 +460,8 @@ void routes_document_delete(struct req *r, const char *tenant, const char *batch
         reply_error(r, 404, "not_found", "no such document");
         return;
     }
-    int busy = strcmp(PQgetvalue(res, 0, 0), "done") != 0 &&
-               strcmp(PQgetvalue(res, 0, 0), "error") != 0;
+    int busy =
+        strcmp(PQgetvalue(res, 0, 0), "done") != 0 && strcmp(PQgetvalue(res, 0, 0), "error") != 0;
     PQclear(res);
     res = NULL;
     if (busy) {

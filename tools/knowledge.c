@@ -440,9 +440,8 @@ int knowledge_delete_document(struct chroma *c, const char *tenant_id, const cha
 }
 
 int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,
-                        const char *document_id, const char *filename,
-                        const struct doc_page *pages, size_t npages, size_t *nchunks, char *err,
-                        size_t errlen)
+                        const char *document_id, const char *filename, const struct doc_page *pages,
+                        size_t npages, size_t *nchunks, char *err, size_t errlen)
 {
     char coll[128], id[CHROMA_ID_MAX];
     struct doc_page *clean = NULL;
@@ -479,8 +478,8 @@ int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct ll
         goto oom;
     for (size_t p = 0; p < npages; p++) {
         clean[p].page = pages[p].page;
-        clean[p].text = utf8_sanitize(pages[p].text ? pages[p].text : "", pages[p].len,
-                                      &clean[p].len, NULL);
+        clean[p].text =
+            utf8_sanitize(pages[p].text ? pages[p].text : "", pages[p].len, &clean[p].len, NULL);
         if (!clean[p].text)
             goto oom;
     }

@@ -74,9 +74,8 @@ int knowledge_chunk_id(const char *document_id, int page, size_t index, char *bu
  * knowledge_chunk_id() and metadata {source: filename, document_id, filename, page, chunk}.
  * Text is made valid UTF-8 first (utf8.h). *nchunks (may be NULL) gets the count. */
 int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,
-                        const char *document_id, const char *filename,
-                        const struct doc_page *pages, size_t npages, size_t *nchunks, char *err,
-                        size_t errlen);
+                        const char *document_id, const char *filename, const struct doc_page *pages,
+                        size_t npages, size_t *nchunks, char *err, size_t errlen);
 /* Deletes a document's chunks (where {"document_id"}); a tenant without a collection has
  * none, which is not an error. */
 int knowledge_delete_document(struct chroma *c, const char *tenant_id, const char *document_id,

@@ -59,8 +59,9 @@ static void test_labels_and_citations(void **state)
     assert_non_null(strstr(out, "[document \"invoice.pdf\" id=11111111-1111-4111-8111-111111111111 "
                                 "page 1]\nInvoice 4711\nTotal: 250 EUR\n"));
     assert_non_null(strstr(out, "page 2]\nThank you\n"));
-    assert_non_null(strstr(out, "[document \"hop-dong.png\" id=22222222-2222-4222-8222-222222222222 "
-                                "page 1]\nHợp đồng\n"));
+    assert_non_null(strstr(out,
+                           "[document \"hop-dong.png\" id=22222222-2222-4222-8222-222222222222 "
+                           "page 1]\nHợp đồng\n"));
     assert_null(strstr(out, "not shown"));
     assert_int_equal(json_object_array_length(cites), 3);
     json_object *c = json_object_array_get_idx(cites, 1);
@@ -104,7 +105,7 @@ static void test_chunks_per_page_and_ids(void **state)
     struct knowledge_chunk *c = NULL;
     size_t n = 0;
     assert_int_equal(knowledge_chunk_pages(p, 3, &c, &n), 0);
-    assert_true(n >= 3);           /* page 1, nothing of the empty page 2, page 3 in pieces */
+    assert_true(n >= 3);            /* page 1, nothing of the empty page 2, page 3 in pieces */
     assert_int_equal(c[0].page, 1); /* a chunk never spans pages */
     assert_string_equal(c[0].text, "Short first page.");
     for (size_t i = 1; i < n; i++) {
@@ -113,7 +114,8 @@ static void test_chunks_per_page_and_ids(void **state)
         assert_true(strlen(c[i].text) <= KNOWLEDGE_CHUNK_TARGET);
     }
     char id[160];
-    assert_true(knowledge_chunk_id("33333333-3333-4333-8333-333333333333", 3, 7, id, sizeof id) > 0);
+    assert_true(knowledge_chunk_id("33333333-3333-4333-8333-333333333333", 3, 7, id, sizeof id) >
+                0);
     assert_string_equal(id, "33333333-3333-4333-8333-333333333333:p3:c7");
     assert_int_equal(knowledge_chunk_id("x", 1, 1, id, 4), -1);
     knowledge_page_chunks_free(c, n);
