@@ -24,6 +24,7 @@
 #include "json_field.h"
 #include "metrics.h"
 #include "sse.h"
+#include "strbuf.h"
 #include "traceparent.h"
 #include "utf8.h"
 #include "uuid.h"
@@ -537,7 +538,20 @@ void routes_chat_post(struct req *r, const char *tenant)
             json_object_object_add(extra, "attachments", json_object_get(attachments));
         }
     }
-    sha256_hex(message, session_id, hash);
+    if (attachments) {
+        /* an Idempotency-Key reused with other documents is a different request */
+        struct strbuf hk = {0};
+        strbuf_adds(&hk, session_id);
+        for (size_t i = 0; i < json_object_array_length(attachments); i++) {
+            strbuf_adds(&hk, "\x1f");
+            strbuf_adds(&hk,
+                        json_field_str(json_object_array_get_idx(attachments, i), "document_id"));
+        }
+        sha256_hex(message, hk.p ? hk.p : session_id, hash);
+        strbuf_cleanup(&hk);
+    } else {
+        sha256_hex(message, session_id, hash);
+    }
     if (idem[0]) {
         int rc = idem_replay(r, tenant, idem, hash, wait_s);
         if (rc != 0)

@@ -85,9 +85,11 @@ class DocumentsChatTest(unittest.TestCase):
         assert not reports, "\n".join(reports)
 
     # ---- helpers ----------------------------------------------------------------------------
-    def req(self, method, path, body=None, who="demo", raw=None, ctype=None, timeout=60):
+    def req(self, method, path, body=None, who="demo", raw=None, ctype=None, timeout=60,
+            headers=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        r = urllib.request.Request(self.pl.base + path, data=data, method=method)
+        r = urllib.request.Request(self.pl.base + path, data=data, method=method,
+                                   headers=headers or {})
         r.add_header("Authorization", "Bearer " + self.pl.tokens[who])
         if data is not None:
             r.add_header("Content-Type", ctype or "application/json")
@@ -205,6 +207,16 @@ class DocumentsChatTest(unittest.TestCase):
         st6, b6 = self.chat(QUESTION, [{"document_id": doc_id}], who="demo-admin")
         self.assertEqual(st6, 202, b6)
         self.assertEqual(self.answer(b6["job_id"], who="demo-admin")["agent"], "AgentOCR")
+        # a document without text yet, or whose reading failed, is refused with a reason
+        other = self.upload()
+        self.batch_done(other["batch_id"])
+        oid = other["documents"][0]["document_id"]
+        self.pl.sql("UPDATE documents SET status = 'running' WHERE document_id = %s", oid)
+        st, b = self.chat(QUESTION, [{"document_id": oid}])
+        self.assertEqual((st, b["error"]["code"]), (409, "document_not_ready"), b)
+        self.pl.sql("UPDATE documents SET status = 'error' WHERE document_id = %s", oid)
+        st, b = self.chat(QUESTION, [{"document_id": oid}])
+        self.assertEqual((st, b["error"]["code"]), (422, "document_failed"), b)
         # malformed references are 400, not 404 or 500
         for bad in ([{"document_id": "x"}], "nope", [{}], [{"document_id": doc_id}] * 11):
             st, b = self.chat(QUESTION, bad)
@@ -234,6 +246,16 @@ class DocumentsChatTest(unittest.TestCase):
                            {"document_ids": [doc2, doc2]})
         self.assertEqual(st, 200, lst)
         self.assertEqual([a["document_id"] for a in lst["attachments"]], [doc_id, doc2])
+        # an Idempotency-Key names one request: the same documents replay, others conflict
+        self.batch_done(up2["batch_id"])
+        key = {"Idempotency-Key": "docchat-" + uuid.uuid4().hex}
+        body = {"message": QUESTION, "attachments": [{"document_id": doc_id}]}
+        st1, a1 = self.req("POST", "/api/demo/chat", body, headers=key)
+        st2, a2 = self.req("POST", "/api/demo/chat", body, headers=key)
+        self.assertEqual((st1, st2, a1["job_id"]), (202, 202, a2["job_id"]), (a1, a2))
+        body["attachments"] = [{"document_id": doc2}]
+        st3, a3 = self.req("POST", "/api/demo/chat", body, headers=key)
+        self.assertEqual((st3, a3["error"]["code"]), (422, "idempotency_conflict"), a3)
 
     # ---- knowledge base: ingest, cite, re-ingest, delete --------------------------------------
     def chroma_chunks(self, document_id):
