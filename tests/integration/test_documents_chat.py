@@ -181,6 +181,34 @@ class DocumentsChatTest(unittest.TestCase):
         self.assertEqual(lst["attachments"][0]["filename"], self.fname)
         self.assertEqual(lst["attachments"][0]["status"], "done")
 
+    def test_a2_openai_file_part_is_an_attachment(self):
+        up = self.upload()
+        batch = self.batch_done(up["batch_id"])
+        doc_id = up["documents"][0]["document_id"]
+        figure = total_in(batch["documents"][0]["text"])
+        content = [{"type": "text", "text": QUESTION},
+                   {"type": "file", "file": {"file_id": doc_id}}]
+        st, b = self.req("POST", "/v1/chat/completions",
+                         {"model": "agenthub", "messages": [{"role": "user", "content": content}]},
+                         timeout=120)
+        self.assertEqual(st, 200, b)
+        self.assertEqual(b["agenthub"]["agent"], "AgentOCR")
+        self.assertIn(figure, b["choices"][0]["message"]["content"])
+        self.assertIn(doc_id, [c.get("document_id") for c in b["agenthub"]["citations"]])
+        # another tenant's caller: OpenAI's 404 shape, as for a document that does not exist
+        st, b = self.req("POST", "/v1/chat/completions",
+                         {"model": "agenthub", "messages": [{"role": "user", "content": content}]},
+                         who="acme")
+        self.assertEqual(st, 404, b)
+        self.assertEqual(b["error"]["type"], "not_found_error", b)
+        # a file part in an earlier message is still refused
+        st, b = self.req("POST", "/v1/chat/completions",
+                         {"model": "agenthub", "messages": [
+                             {"role": "user", "content": content},
+                             {"role": "assistant", "content": "ok"},
+                             {"role": "user", "content": "and?"}]})
+        self.assertEqual(st, 400, b)
+
     # ---- (d) another tenant's or another user's document is refused -----------------------
     def test_d_cross_tenant_and_cross_user_refused_without_leak(self):
         up = self.upload()
