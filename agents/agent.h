@@ -21,6 +21,7 @@ struct agent_svc {
     const char *allowed_hosts;
     struct tool_token_key *tool_key; /* TOOL_TOKEN_KEY_FILE, or NULL (tool_token.h) */
     long max_tool_iterations;
+    long attachment_max_chars; /* AGENT_ATTACHMENT_MAX_CHARS: attached document text per job */
     long history_messages;
     long user_token_ttl_s;
     long llm_timeout_ms;         /* > 0: overrides the tenant config's */

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "agent.h"
+#include "attachments.h"
 #include "fernet.h"
 #include "format.h"
 #include "json_field.h"
@@ -494,6 +495,10 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(meta, "language", json_object_new_string(j->language));
     json_object_object_add(meta, "latency_ms", json_object_new_int64(now_ms() - j->t0));
     json_object_object_add(meta, "citations", json_object_get(j->citations));
+    json_object *att;
+    if (json_object_object_get_ex(j->env->payload, "attachments", &att) &&
+        json_object_is_type(att, json_type_array) && json_object_array_length(att) > 0)
+        json_object_object_add(meta, "attachments", json_object_get(att));
     json_object_object_add(meta, "output_format", json_object_new_string(j->format_type));
     json_object_object_add(meta, "history_messages", json_object_new_int(j->history_count));
     if (j->finish_reason[0])
@@ -666,6 +671,12 @@ static void add_citations(struct ajob *j, const struct tool_def *t, json_object 
         if (json_object_object_get_ex(h, "similarity", &v) ||
             json_object_object_get_ex(h, "score", &v))
             json_object_object_add(c, "score", json_object_get(v));
+        /* a knowledge chunk of a batch document (tools/rag.c): its document and page */
+        static const char *const doc_keys[] = {"document_id", "filename", "page"};
+        for (size_t k = 0; k < sizeof(doc_keys) / sizeof(doc_keys[0]); k++)
+            if (json_object_object_get_ex(h, doc_keys[k], &v) ||
+                (md && json_object_object_get_ex(md, doc_keys[k], &v)))
+                json_object_object_add(c, doc_keys[k], json_object_get(v));
         json_object_array_add(j->citations, c);
     }
 }
@@ -1138,10 +1149,50 @@ static void order_ready(void *opaque, int outcome)
     begin_answer(j);
 }
 
+/* The system prompt followed by the attached documents' text (attachments.h), when the
+ * message references documents. NULL when out of memory; *failed set when they could not be
+ * read (the job then fails: an answer about documents it cannot see would mislead). */
+static char *prompt_with_attachments(struct ajob *j, int *failed)
+{
+    char err[256] = "", *ctx = NULL;
+    json_object *att = NULL;
+    char *sys = system_prompt(j);
+    *failed = 0;
+    if (!sys || !json_object_object_get_ex(j->env->payload, "attachments", &att) ||
+        !json_object_is_type(att, json_type_array) || json_object_array_length(att) == 0)
+        return sys;
+    int rc = agent_attachments_context(j->svc->pl.db, j->env->tenant_id, att,
+                                       (size_t)j->svc->attachment_max_chars, &ctx, j->citations,
+                                       err, sizeof err);
+    if (rc != 0) {
+        struct log_ctx c;
+        logctx(j->env, &c);
+        log_kv(LOG_WARN, &c, "attachments not read", "error", err, (char *)NULL);
+        *failed = rc;
+        free(sys);
+        return NULL;
+    }
+    if (!ctx)
+        return sys;
+    size_t n = strlen(sys) + strlen(ctx) + 4;
+    char *both = malloc(n);
+    if (both)
+        snprintf(both, n, "%s\n\n%s", sys, ctx);
+    free(sys);
+    free(ctx);
+    return both;
+}
+
 static void begin_answer(struct ajob *j)
 {
     /* status 'running': set by load_history's statement (one round trip). */
-    char *sys = system_prompt(j);
+    int att_failed = 0;
+    char *sys = prompt_with_attachments(j, &att_failed);
+    if (att_failed) {
+        fail(j, pipeline_storage_error(att_failed, NULL),
+             "the attached documents could not be read");
+        return;
+    }
     if (!sys || msg_push(j, LLM_ROLE_SYSTEM, sys, NULL, 0, NULL, NULL) < 0 || load_history(j) < 0 ||
         msg_push(j, LLM_ROLE_USER, j->message, NULL, 0, NULL, NULL) < 0) {
         free(sys);

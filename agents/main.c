@@ -22,6 +22,7 @@
 #include "usage.h"
 #include "session_order.h"
 #include "config.h"
+#include "doc_context.h"
 #include "fernet.h"
 #include "kafka.h"
 #include "log.h"
@@ -34,6 +35,7 @@ static char *g_group;
 static char *g_allowed_hosts;
 static long g_max_iter = 4;
 static long g_history = 10;
+static long g_attach_chars = DOC_CONTEXT_DEFAULT_MAX_CHARS;
 static long g_token_ttl = 3600;
 static char *g_tool_key_file;
 static char *g_tool_iss;
@@ -48,6 +50,10 @@ static const struct config_entry g_config[] = {
      "tool-calling rounds per job before the model must answer", &g_max_iter},
     {"AGENT_HISTORY_MESSAGES", CONFIG_INT, "10", 0, 200, 0,
      "earlier messages of the session given to the model", &g_history},
+    {"AGENT_ATTACHMENT_MAX_CHARS", CONFIG_INT, "12000", 100, 1000000, 0,
+     "characters of attached documents' text a chat message gives the model (pages in order, "
+     "the rest left out with a note)",
+     &g_attach_chars},
     {"AGENT_USER_TOKEN_TTL_S", CONFIG_INT, "3600", 0, 86400, 0,
      "max age of the Fernet-wrapped user JWT in a routed job (0: no check)", &g_token_ttl},
     {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
@@ -211,6 +217,7 @@ int main(int argc, char **argv)
     svc.allowed_hosts = g_allowed_hosts && *g_allowed_hosts ? g_allowed_hosts : NULL;
     svc.max_tool_iterations = g_max_iter;
     svc.history_messages = g_history;
+    svc.attachment_max_chars = g_attach_chars;
     svc.user_token_ttl_s = g_token_ttl;
     svc.llm_timeout_ms = g_stage.llm_timeout_ms;
     svc.llm_max_retries = g_stage.llm_retries;

@@ -972,6 +972,11 @@ static void dispatch(struct req *r)
             routes_sessions(r, tenant);
             return;
         }
+        if (n == 5 && strcmp(s[2], "documents") == 0 && method_is(r, "DELETE")) {
+            snprintf(r->route, sizeof r->route, "documents.delete");
+            routes_document_delete(r, tenant, s[3], s[4]); /* routes_ingest.c */
+            return;
+        }
         if (strcmp(s[2], "documents") == 0) {
             routes_documents(r, tenant); /* sets r->route itself */
             return;

@@ -147,6 +147,8 @@ struct req {
     char limit_headers[160];
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
+    /* an upload to a session (routes_attachments.c): the session it is attached to */
+    char attach_session[37];
 };
 
 /* ---- http.c ---------------------------------------------------------------------------- */
@@ -253,6 +255,30 @@ void routes_job_get(struct req *r, const char *tenant, const char *job_id);
 void routes_job_events(struct req *r, const char *tenant, const char *job_id);
 void routes_sessions(struct req *r, const char *tenant);
 void routes_documents(struct req *r, const char *tenant); /* routes_documents.c */
+/* POST /api/{t}/documents's upload alone (routes_documents.c), for an upload to a session:
+ * answers itself; on 202, r->job_id is the new batch's id. */
+void documents_upload(struct req *r, const char *tenant);
+
+/* ---- documents in a chat (routes_attachments.c) ------------------------------------------ */
+#define ATTACH_MAX 10 /* documents one chat message may reference */
+/* A chat's "attachments" ([{document_id}], at most ATTACH_MAX) checked against the caller:
+ * each must be a processed ('done') document of the tenant uploaded by the caller (a tenant
+ * admin: any of its tenant's). Anything else is one 404 "no such document" (no existence
+ * leak); 409 document_not_ready / 422 document_failed for one without text yet. 0 with *out =
+ * [{document_id, filename, batch_id}] (NULL when list is empty), or -1 when answered. */
+int attachments_resolve(struct req *r, const char *tenant, json_object *list, json_object **out);
+/* Records resolved documents as the session's attachments (origin "message" or "upload";
+ * message_id may be NULL). A pg_status; failures are logged. */
+int attachments_record(struct req *r, const char *tenant, const char *session_id,
+                       const char *message_id, json_object *resolved, const char *origin);
+/* /api/admin/knowledge/ingest[/{ingest_id}] (routes_ingest.c; req_admin passed). */
+void routes_knowledge_ingest(struct req *r);
+/* DELETE /api/{t}/documents/{batch_id}/{document_id} (routes_ingest.c): the document, its
+ * knowledge chunks and attachments; the owner or the tenant's admin. */
+void routes_document_delete(struct req *r, const char *tenant, const char *batch_id,
+                            const char *document_id);
+/* GET/POST /api/{t}/sessions/{id}/attachments (the caller authenticated, tenant active). */
+void routes_session_attachments(struct req *r, const char *tenant, const char *session_id);
 void routes_admin(struct req *r);
 /* routes_usage.c: /api/admin/usage, /api/admin/prices (routes_admin passes them on after
  * req_admin), /api/admin/tenants/{id}/limits, and the tenant view GET /api/{tenant}/usage. */

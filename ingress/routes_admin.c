@@ -1889,6 +1889,9 @@ static void knowledge_delete(struct req *r, const char *tenant, const char *doc_
         json_object_object_add(where, "source", json_object_new_string(doc_id));
         crc = chroma_delete_where(c, cid, where, err, sizeof err);
         json_object_put(where);
+        /* an ingested batch document (routes_ingest.c): doc_id is its document id */
+        if (crc == 0 && uuid_valid(doc_id))
+            crc = knowledge_delete_document(c, tenant, doc_id, err, sizeof err);
     } else if (crc == -ENOENT) {
         crc = 0;
     }
@@ -1911,6 +1914,10 @@ static void knowledge_delete(struct req *r, const char *tenant, const char *doc_
 static void knowledge(struct req *r)
 {
     const char *m = r->ri->request_method;
+    if (r->nsegs >= 4 && strcmp(r->segs[3], "ingest") == 0) {
+        routes_knowledge_ingest(r); /* batch documents (routes_ingest.c) */
+        return;
+    }
     if (r->nsegs == 3) {
         if (strcmp(m, "POST") == 0)
             knowledge_add(r);

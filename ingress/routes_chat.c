@@ -24,6 +24,7 @@
 #include "json_field.h"
 #include "metrics.h"
 #include "sse.h"
+#include "strbuf.h"
 #include "traceparent.h"
 #include "utf8.h"
 #include "uuid.h"
@@ -474,7 +475,7 @@ out:
 void routes_chat_post(struct req *r, const char *tenant)
 {
     struct ingress *app = r->app;
-    json_object *body = NULL, *v;
+    json_object *body = NULL, *v, *attachments = NULL, *extra = NULL;
     char session_id[UUID_STR_LEN] = "", message_id[UUID_STR_LEN] = "", job_id[UUID_STR_LEN] = "";
     char hash[65], idem[IDEMP_MAX + 1] = "";
     int wait_s = 0;
@@ -527,7 +528,30 @@ void routes_chat_post(struct req *r, const char *tenant)
             goto out;
         }
     }
-    sha256_hex(message, session_id, hash);
+    /* Documents the message is about (routes_attachments.c): checked against the caller now,
+     * carried to the router and the agent in the chat.request. */
+    if (json_object_object_get_ex(body, "attachments", &v) && v) {
+        if (attachments_resolve(r, tenant, v, &attachments) != 0)
+            goto out;
+        if (attachments) {
+            extra = json_object_new_object();
+            json_object_object_add(extra, "attachments", json_object_get(attachments));
+        }
+    }
+    if (attachments) {
+        /* an Idempotency-Key reused with other documents is a different request */
+        struct strbuf hk = {0};
+        strbuf_adds(&hk, session_id);
+        for (size_t i = 0; i < json_object_array_length(attachments); i++) {
+            strbuf_adds(&hk, "\x1f");
+            strbuf_adds(&hk,
+                        json_field_str(json_object_array_get_idx(attachments, i), "document_id"));
+        }
+        sha256_hex(message, hk.p ? hk.p : session_id, hash);
+        strbuf_cleanup(&hk);
+    } else {
+        sha256_hex(message, session_id, hash);
+    }
     if (idem[0]) {
         int rc = idem_replay(r, tenant, idem, hash, wait_s);
         if (rc != 0)
@@ -543,6 +567,7 @@ void routes_chat_post(struct req *r, const char *tenant)
         cs.session_id = session_id[0] ? session_id : NULL;
         cs.idem = idem[0] ? idem : NULL;
         cs.hash = hash;
+        cs.extra = extra;
         int rc = chat_submit(r, &cs);
         if (rc == 1) {
             /* A concurrent request with the same key won: replay its job. */
@@ -556,6 +581,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         snprintf(message_id, sizeof message_id, "%s", cs.message_id);
         snprintf(job_id, sizeof job_id, "%s", cs.job_id);
     }
+    if (attachments)
+        attachments_record(r, tenant, session_id, message_id, attachments, "message");
     if (wait_s > 0) {
         json_object *job = NULL;
         if (job_fetch(app, tenant, r->claims.sub, job_id, &job) == 0 && job) {
@@ -579,6 +606,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         json_object_put(o);
     }
 out:
+    json_object_put(attachments);
+    json_object_put(extra);
     json_object_put(body);
 }
 

@@ -1226,4 +1226,12 @@ void routes_documents(struct req *r, const char *tenant)
     reply_error(r, 404, "not_found", "no such route");
 }
 
+/* ---- hook for uploads to a chat session (routes_attachments.c; issue 15 part 2) ----------- */
+
+void documents_upload(struct req *r, const char *tenant)
+{
+    pthread_once(&docs_once, docs_settings_load);
+    documents_post(r, tenant);
+}
+
 #endif /* ROUTES_DOCUMENTS_PARSER_ONLY */

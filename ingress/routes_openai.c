@@ -192,6 +192,7 @@ struct completion {
     json_object *history;          /* [{role, content}], owned */
     char session_id[UUID_STR_LEN]; /* X-AgentHub-Session: an existing session */
     int keep_session;              /* the header was given ("new" or an id) */
+    json_object *files;            /* the question's file parts: [{document_id}], owned */
 };
 
 /* Fields accepted and ignored (documented in ingress/README.md). */
@@ -231,9 +232,13 @@ static const struct {
 };
 
 /* A message's text: a string, or an array of {"type":"text","text"} parts (joined). NULL with
- * *bad set when it has anything else. The result is malloc'd. */
-static char *message_text(json_object *content, const char **bad)
+ * *bad set when it has anything else. The result is malloc'd. With files (an array), parts
+ * {"type":"file","file":{"file_id":"<document id>"}} (OpenAI's file input) are taken too:
+ * each file_id is appended as {document_id}, a document of the tenant's batch pipeline that
+ * the question is about (routes_attachments.c checks it). */
+static char *message_text_files(json_object *content, json_object *files, const char **bad)
 {
+    size_t ntext = 0;
     *bad = NULL;
     if (json_object_is_type(content, json_type_string))
         return strdup(json_object_get_string(content));
@@ -245,12 +250,26 @@ static char *message_text(json_object *content, const char **bad)
     for (size_t i = 0; i < json_object_array_length(content); i++) {
         json_object *p = json_object_array_get_idx(content, i);
         const char *type = json_field_str(p, "type"), *text = json_field_str(p, "text");
+        if (files && type && strcmp(type, "file") == 0) {
+            json_object *f = NULL;
+            const char *fid =
+                json_object_object_get_ex(p, "file", &f) && f ? json_field_str(f, "file_id") : NULL;
+            if (!fid) {
+                *bad = "a file part needs file.file_id (a document id of POST /api/{t}/documents)";
+                free(b.p);
+                return NULL;
+            }
+            json_object *a = json_object_new_object();
+            json_object_object_add(a, "document_id", json_object_new_string(fid));
+            json_object_array_add(files, a);
+            continue;
+        }
         if (!type || strcmp(type, "text") != 0 || !text) {
             *bad = "only text content parts are supported (no images, audio or files)";
             free(b.p);
             return NULL;
         }
-        if (i)
+        if (ntext++)
             strbuf_add(&b, "\n", 1);
         strbuf_adds(&b, text);
     }
@@ -398,7 +417,10 @@ static int parse_request(struct req *r, json_object *body, json_object *agents,
             reply_error_param(r, 400, "invalid_request", "each message needs content", param);
             return -1;
         }
-        char *text = message_text(content, &bad);
+        /* the question (the last message) may carry files: the documents it is about */
+        if (i == n - 1 && !c->files)
+            c->files = json_object_new_array();
+        char *text = message_text_files(content, i == n - 1 ? c->files : NULL, &bad);
         if (!text) {
             reply_error_param(r, bad ? 400 : 500, bad ? "invalid_request" : "internal",
                               bad ? bad : "out of memory", param);
@@ -770,7 +792,7 @@ static void answer_stream(struct req *r, struct completion *c, const char *tenan
 static void chat_completions(struct req *r)
 {
     struct completion c;
-    json_object *body = NULL, *agents = NULL, *extra = NULL;
+    json_object *body = NULL, *agents = NULL, *extra = NULL, *attachments = NULL;
     char tenant[65];
     memset(&c, 0, sizeof c);
     snprintf(r->route, sizeof r->route, "v1.chat");
@@ -802,9 +824,18 @@ static void chat_completions(struct req *r)
     json_object *msgs = json_object_object_get(body, "messages");
     json_object *lastm = json_object_array_get_idx(msgs, json_object_array_length(msgs) - 1);
     const char *bad = NULL;
-    char *question = message_text(json_object_object_get(lastm, "content"), &bad);
+    json_object *files2 = json_object_new_array();
+    char *question = message_text_files(json_object_object_get(lastm, "content"), files2, &bad);
+    json_object_put(files2); /* the same as c.files, which parse_request kept */
     if (!question) {
         reply_error(r, 500, "internal", "out of memory");
+        goto out;
+    }
+    /* file parts: checked against the caller like POST /chat's attachments (404 for another
+     * tenant's or user's document, in OpenAI's error shape) */
+    if (c.files && json_object_array_length(c.files) > 0 &&
+        attachments_resolve(r, tenant, c.files, &attachments) != 0) {
+        free(question);
         goto out;
     }
     /* Held for the whole answer (stream or wait): refused before the job exists. */
@@ -817,6 +848,8 @@ static void chat_completions(struct req *r)
         json_object_object_add(extra, "agent", json_object_new_string(c.agent));
     if (!c.keep_session)
         json_object_object_add(extra, "history", json_object_get(c.history));
+    if (attachments)
+        json_object_object_add(extra, "attachments", json_object_get(attachments));
     struct chat_submit cs;
     memset(&cs, 0, sizeof cs);
     cs.tenant = tenant;
@@ -831,12 +864,16 @@ static void chat_completions(struct req *r)
             reply_error(r, 409, "conflict", "conflict");
         goto out;
     }
+    if (attachments)
+        attachments_record(r, tenant, cs.session_out, cs.message_id, attachments, "message");
     if (c.stream)
         answer_stream(r, &c, tenant, cs.job_id, cs.session_out);
     else
         answer_once(r, &c, tenant, cs.job_id, cs.session_out);
 out:
     json_object_put(extra);
+    json_object_put(attachments);
+    json_object_put(c.files);
     json_object_put(c.history);
     json_object_put(agents);
     json_object_put(body);

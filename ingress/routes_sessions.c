@@ -6,6 +6,7 @@
  *   GET    /api/{t}/sessions/{id}                session + message_count
  *   DELETE /api/{t}/sessions/{id}                204 (soft delete: deleted_at)
  *   GET    /api/{t}/sessions/{id}/messages[?limit=&offset=]  {"messages":[...]} oldest first
+ *   GET/POST /api/{t}/sessions/{id}/attachments   documents of the session (routes_attachments.c)
  */
 #include "ingress.h"
 
@@ -219,6 +220,10 @@ void routes_sessions(struct req *r, const char *tenant)
         return;
     }
     const char *id = r->segs[3];
+    if (n == 5 && uuid_valid(id) && strcmp(r->segs[4], "attachments") == 0) {
+        routes_session_attachments(r, tenant, id); /* routes_attachments.c */
+        return;
+    }
     if (n > 5 || !uuid_valid(id) || (n == 5 && strcmp(r->segs[4], "messages") != 0)) {
         reply_error(r, 404, "not_found", "no such session");
         return;

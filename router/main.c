@@ -8,7 +8,10 @@
  *   UNCLEAR      -> a clarifying answer in the user's language, persisted, `final`, job done
  * A chat.request whose payload names an agent ("agent", from the OpenAI-compatible API) skips
  * the classification and goes to that agent when the tenant may use it (else the job fails
- * with agent_not_permitted).
+ * with agent_not_permitted). A chat.request that carries attachments (documents the message
+ * is about) goes to the tenant's document agent, ROUTER_ATTACHMENT_AGENT (AgentOCR), when the
+ * tenant has it enabled (routed_by "attachments", intent "document_query"); otherwise it is
+ * classified as usual. The attachments travel on in chat.routed for the agent to read.
  * and a `routed` event {agent, language, intent}. An LLM failure ends the job with `error`.
  */
 #include <errno.h>
@@ -37,6 +40,7 @@ static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
 static char *g_group;
 static long g_produce_timeout_ms = 10000;
+static char *g_attach_agent;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -47,6 +51,10 @@ static const struct config_entry g_config[] = {
      "how long the broker may take to acknowledge a routed message (message.timeout.ms) "
      "before the job fails",
      &g_produce_timeout_ms},
+    {"ROUTER_ATTACHMENT_AGENT", CONFIG_STRING, "AgentOCR", 0, 0, 0,
+     "the agent a message with attached documents goes to, when the tenant has it (empty: "
+     "such messages are classified like any other)",
+     &g_attach_agent},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -264,6 +272,11 @@ static int produce_part(struct rjob *j, const struct route_decision *d, size_t i
     if (json_object_object_get_ex(j->env->payload, "history", &hist) &&
         json_object_is_type(hist, json_type_array))
         json_object_object_add(p, "history", json_object_get(hist));
+    /* the documents the message is about (checked by the ingress), for the agent to read */
+    json_object *att;
+    if (json_object_object_get_ex(j->env->payload, "attachments", &att) &&
+        json_object_is_type(att, json_type_array))
+        json_object_object_add(p, "attachments", json_object_get(att));
     char *text = envelope_encode(&out);
     struct route_ack *a = calloc(1, sizeof(*a));
     if (!text || !a) {
@@ -503,6 +516,26 @@ static void start_job(void *opaque, struct stage_job *job)
         if (rr != 0)
             goto finish;
         return;
+    }
+    /* Attached documents: the tenant's document agent reads them, no classification. */
+    json_object *att;
+    if (g_attach_agent && *g_attach_agent &&
+        json_object_object_get_ex(env->payload, "attachments", &att) &&
+        json_object_is_type(att, json_type_array) && json_object_array_length(att) > 0) {
+        struct route_decision d;
+        int rr = route_requested(g_attach_agent, j->agents, j->message, &d);
+        if (rr == 0) {
+            d.how = ROUTE_HOW_ATTACHMENTS;
+            snprintf(d.intent, sizeof d.intent, "document_query");
+            route(j, &d);
+            route_decision_cleanup(&d);
+            return;
+        }
+        route_decision_cleanup(&d);
+        if (rr < 0) {
+            pipeline_job_fail(&r->pl, env, "internal", "out of memory");
+            goto finish;
+        }
     }
     if (json_object_array_length(j->agents) == 0) {
         answer_unclear(j);

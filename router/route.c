@@ -110,6 +110,8 @@ const char *route_how_name(enum route_how h)
         return "keywords";
     case ROUTE_HOW_REQUESTED:
         return "requested";
+    case ROUTE_HOW_ATTACHMENTS:
+        return "attachments";
     default:
         return "none";
     }

@@ -21,6 +21,7 @@ enum route_how {
     ROUTE_HOW_ANSWER_NAME, /* fallback 1: the answer named one agent */
     ROUTE_HOW_KEYWORDS,    /* fallback 2: keyword routing on the user's message */
     ROUTE_HOW_REQUESTED,   /* the request named the agent (chat.request payload "agent") */
+    ROUTE_HOW_ATTACHMENTS, /* the message carries documents: the tenant's document agent */
 };
 
 struct route_part {
@@ -35,7 +36,7 @@ struct route_decision {
     size_t nparts;
     enum route_how how;
 };
-/* "model", "answer_name", "keywords", "requested", "none". */
+/* "model", "answer_name", "keywords", "requested", "attachments", "none". */
 const char *route_how_name(enum route_how h);
 
 /* The system prompt for agents (a JSON array of {"name","description"}). malloc'd. */

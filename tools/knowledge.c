@@ -346,3 +346,205 @@ out:
     free(clean);
     return rc;
 }
+
+/* ---- documents of the batch pipeline -------------------------------------------------------- */
+
+void knowledge_page_chunks_free(struct knowledge_chunk *c, size_t n)
+{
+    for (size_t i = 0; c && i < n; i++)
+        free(c[i].text);
+    free(c);
+}
+
+int knowledge_chunk_pages(const struct doc_page *pages, size_t npages, struct knowledge_chunk **out,
+                          size_t *n)
+{
+    struct knowledge_chunk *all = NULL;
+    size_t nall = 0, cap = 0;
+    *out = NULL;
+    *n = 0;
+    for (size_t p = 0; p < npages; p++) {
+        char **chunks = NULL;
+        size_t nc = 0;
+        if (!pages[p].text || pages[p].len == 0)
+            continue;
+        if (knowledge_chunk(pages[p].text, pages[p].len, 0, 0, &chunks, &nc) != 0)
+            goto oom;
+        if (nall + nc > cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            while (ncap < nall + nc)
+                ncap *= 2;
+            struct knowledge_chunk *na = realloc(all, ncap * sizeof *na);
+            if (!na) {
+                knowledge_chunks_free(chunks, nc);
+                goto oom;
+            }
+            all = na;
+            cap = ncap;
+        }
+        for (size_t i = 0; i < nc; i++) {
+            all[nall].page = pages[p].page;
+            all[nall].index = nall;
+            all[nall].text = chunks[i]; /* now owned by all */
+            nall++;
+        }
+        free(chunks);
+    }
+    *out = all;
+    *n = nall;
+    return 0;
+oom:
+    knowledge_page_chunks_free(all, nall);
+    return -ENOMEM;
+}
+
+int knowledge_chunk_id(const char *document_id, int page, size_t index, char *buf, size_t cap)
+{
+    int w = snprintf(buf, cap, "%s:p%d:c%zu", document_id, page, index);
+    return w < 0 || (size_t)w >= cap ? -1 : w;
+}
+
+static int document_id_ok(const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    if (n < 1 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+int knowledge_delete_document(struct chroma *c, const char *tenant_id, const char *document_id,
+                              char *err, size_t errlen)
+{
+    char coll[128], id[CHROMA_ID_MAX];
+    if (knowledge_collection_name(tenant_id, coll, sizeof coll) < 0 ||
+        !document_id_ok(document_id)) {
+        snprintf(err, errlen, "invalid tenant or document id");
+        return -EINVAL;
+    }
+    int rc = chroma_collection_get(c, coll, id, err, errlen);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    json_object *where = json_object_new_object();
+    json_object_object_add(where, "document_id", json_object_new_string(document_id));
+    rc = chroma_delete_where(c, id, where, err, errlen);
+    json_object_put(where);
+    return rc;
+}
+
+int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,
+                        const char *document_id, const char *filename, const struct doc_page *pages,
+                        size_t npages, size_t *nchunks, char *err, size_t errlen)
+{
+    char coll[128], id[CHROMA_ID_MAX];
+    struct doc_page *clean = NULL;
+    struct knowledge_chunk *chunks = NULL;
+    size_t n = 0;
+    char **ids = NULL;
+    const char **texts = NULL;
+    json_object **metas = NULL;
+    float *vecs = NULL;
+    json_object *where = NULL;
+    int rc = -ENOMEM;
+
+    if (nchunks)
+        *nchunks = 0;
+    if (knowledge_collection_name(tenant_id, coll, sizeof coll) < 0 ||
+        !document_id_ok(document_id)) {
+        snprintf(err, errlen, "invalid tenant or document id");
+        return -EINVAL;
+    }
+    if (!filename || !*filename || strlen(filename) > 255) {
+        snprintf(err, errlen, "a document needs a file name of 1-255 bytes");
+        return -EINVAL;
+    }
+    size_t total = 0;
+    for (size_t p = 0; p < npages; p++)
+        total += pages[p].len;
+    if (total > (size_t)KNOWLEDGE_MAX_DOC_BYTES) {
+        snprintf(err, errlen, "document larger than %ld bytes", KNOWLEDGE_MAX_DOC_BYTES);
+        return -E2BIG;
+    }
+    /* Chunks are stored, embedded and quoted back to models: valid text only (utf8.h). */
+    clean = calloc(npages ? npages : 1, sizeof *clean);
+    if (!clean)
+        goto oom;
+    for (size_t p = 0; p < npages; p++) {
+        clean[p].page = pages[p].page;
+        clean[p].text =
+            utf8_sanitize(pages[p].text ? pages[p].text : "", pages[p].len, &clean[p].len, NULL);
+        if (!clean[p].text)
+            goto oom;
+    }
+    if (knowledge_chunk_pages(clean, npages, &chunks, &n) != 0)
+        goto oom;
+    if ((rc = chroma_collection_get_or_create(c, coll, id, err, errlen)) < 0)
+        goto out;
+    where = json_object_new_object();
+    json_object_object_add(where, "document_id", json_object_new_string(document_id));
+    if ((rc = chroma_delete_where(c, id, where, err, errlen)) < 0)
+        goto out;
+    rc = -ENOMEM;
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
+    ids = calloc(n, sizeof *ids);
+    texts = calloc(n, sizeof *texts);
+    metas = calloc(n, sizeof *metas);
+    if (!ids || !texts || !metas)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        char cid[160];
+        if (knowledge_chunk_id(document_id, chunks[i].page, chunks[i].index, cid, sizeof cid) < 0 ||
+            !(ids[i] = strdup(cid)))
+            goto oom;
+        texts[i] = chunks[i].text;
+        metas[i] = json_object_new_object();
+        json_object_object_add(metas[i], "source", json_object_new_string(filename));
+        json_object_object_add(metas[i], "document_id", json_object_new_string(document_id));
+        json_object_object_add(metas[i], "filename", json_object_new_string(filename));
+        json_object_object_add(metas[i], "page", json_object_new_int(chunks[i].page));
+        json_object_object_add(metas[i], "chunk", json_object_new_int((int)chunks[i].index));
+    }
+    for (size_t off = 0; off < n; off += EMBED_BATCH) {
+        size_t b = n - off < EMBED_BATCH ? n - off : EMBED_BATCH;
+        int dim = 0;
+        free(vecs);
+        vecs = NULL;
+        if ((rc = knowledge_embed(cfg, texts + off, b, &vecs, &dim, err, errlen)) != 0)
+            goto out;
+        if ((rc = chroma_upsert(c, id, b, (const char *const *)ids + off, vecs, dim, texts + off,
+                                metas + off, err, errlen)) < 0)
+            goto out;
+    }
+    if (nchunks)
+        *nchunks = n;
+    rc = 0;
+    goto out;
+oom:
+    rc = -ENOMEM;
+    snprintf(err, errlen, "out of memory");
+out:
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    for (size_t i = 0; metas && i < n; i++)
+        json_object_put(metas[i]);
+    free(ids);
+    free(texts);
+    free(metas);
+    free(vecs);
+    json_object_put(where);
+    knowledge_page_chunks_free(chunks, n);
+    for (size_t p = 0; clean && p < npages; p++)
+        free((char *)clean[p].text);
+    free(clean);
+    return rc;
+}

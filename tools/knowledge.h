@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "chroma.h"
+#include "doc_context.h"
 #include "llm.h"
 
 #define KNOWLEDGE_CHUNK_TARGET 500
@@ -48,5 +49,36 @@ int knowledge_embed(const struct llm_config *cfg, const char *const *texts, size
 int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,
                            const char *source, const char *text, size_t len, size_t *nchunks,
                            char *err, size_t errlen);
+
+/* ---- documents of the batch pipeline (issue 15 part 3) ----------------------------------- */
+
+/* One chunk of a paged document: its page and its index in the document (from 0). */
+struct knowledge_chunk {
+    int page;
+    size_t index;
+    char *text; /* malloc'd */
+};
+
+/* Chunks each page on its own (knowledge_chunk, default sizes), so a chunk never spans two
+ * pages and cites exactly one; empty pages give none. *out malloc'd (n entries). */
+int knowledge_chunk_pages(const struct doc_page *pages, size_t npages, struct knowledge_chunk **out,
+                          size_t *n);
+void knowledge_page_chunks_free(struct knowledge_chunk *c, size_t n);
+/* The record id of a document's chunk: "<document_id>:p<page>:c<index>". Deterministic, so a
+ * re-ingestion writes the same ids. -1 when it does not fit. */
+int knowledge_chunk_id(const char *document_id, int page, size_t index, char *buf, size_t cap);
+
+/* Ingests one document of the batch pipeline into the tenant's collection: its earlier chunks
+ * are deleted first (where {"document_id"}), so re-ingesting replaces them and a shorter new
+ * text leaves no stale ones; then every page's chunks are embedded and upserted with ids
+ * knowledge_chunk_id() and metadata {source: filename, document_id, filename, page, chunk}.
+ * Text is made valid UTF-8 first (utf8.h). *nchunks (may be NULL) gets the count. */
+int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct llm_config *cfg,
+                        const char *document_id, const char *filename, const struct doc_page *pages,
+                        size_t npages, size_t *nchunks, char *err, size_t errlen);
+/* Deletes a document's chunks (where {"document_id"}); a tenant without a collection has
+ * none, which is not an error. */
+int knowledge_delete_document(struct chroma *c, const char *tenant_id, const char *document_id,
+                              char *err, size_t errlen);
 
 #endif

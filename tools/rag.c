@@ -12,7 +12,9 @@
  * configs); any other full name, like the old "agenthub_<tenant>_x" form, is refused.
  * Arguments: "query" (or "question"/"q"; otherwise the first string argument).
  * Result: {"results": [{"text", "source", "chunk", "score"}]}, best first, so the agent can
- * cite its sources. A tenant with no knowledge base yet gets {"results": []}.
+ * cite its sources; a chunk of an ingested batch document (knowledge_add_pages) also has
+ * "document_id", "filename" and "page", so the citation names the document and its page. A
+ * tenant with no knowledge base yet gets {"results": []}.
  *
  * The Chroma call is blocking (chroma.h) and runs on the caller's thread; the result is
  * delivered from the loop like every tool result.
@@ -118,6 +120,11 @@ int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
         json_object_object_add(r, "source", json_object_new_string(src ? src : hits[i].id));
         json_object_object_add(r, "chunk", json_object_new_int(chunk));
         json_object_object_add(r, "score", json_object_new_double(score));
+        /* a batch document's chunk: which document and page it is from */
+        static const char *const doc_keys[] = {"document_id", "filename", "page"};
+        for (size_t k = 0; hits[i].metadata && k < sizeof doc_keys / sizeof doc_keys[0]; k++)
+            if (json_object_object_get_ex(hits[i].metadata, doc_keys[k], &v))
+                json_object_object_add(r, doc_keys[k], json_object_get(v));
         json_object_array_add(arr, r);
     }
     *result = res;

@@ -9,7 +9,9 @@
 -- e.g. the stand-in LLM); llm_base_url empty means the provider's default endpoint.
 --
 -- Tenants:
---   demo  AgentDebt, AgentShipment, AgentAnalysis and all their tools
+--   demo  AgentDebt, AgentShipment, AgentAnalysis and all their tools, and AgentOCR (no tools:
+--         it answers about the documents attached to a chat message, which the router sends
+--         it; ROUTER_ATTACHMENT_AGENT)
 --   acme  AgentDebt and AgentAnalysis only (no AgentShipment), and get_customer_debt disabled:
 --         its AgentDebt has no tool, so the ERP never sees a request on acme's behalf.
 
@@ -64,6 +66,16 @@ INSERT INTO agent_configs (agent_id, name, description, prompt_template, output_
    'You are AgentAnalysis, the knowledge and analysis assistant. Answer from the knowledge base '
    '(search_knowledge_base) and cite the source document of every fact. For a sales or debt '
    'analysis report use create_analysis_report.',
+   (SELECT format_id FROM output_formats WHERE name = 'markdown')),
+  ('a0000000-0000-4000-8000-000000000004', 'AgentOCR',
+   'Attached documents and scans (OCR): summary, requested fields and language of an attached invoice, contract or letter',
+   'You are AgentOCR, the document assistant. The user''s message comes with the text of the '
+   'documents attached to it, page by page, each page labelled with its document and page '
+   'number. Answer only from that text: a short summary when asked for one, the fields the '
+   'user asks for (invoice number, dates, parties, amounts, the total) exactly as written, and '
+   'the language the document is written in. Cite the document and page of every fact as '
+   '[document "<filename>" page <n>]. If the text does not hold what is asked, say so; never '
+   'guess figures.',
    (SELECT format_id FROM output_formats WHERE name = 'markdown'))
 ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
     prompt_template = EXCLUDED.prompt_template, output_format_id = EXCLUDED.output_format_id,
@@ -135,7 +147,7 @@ ON CONFLICT (agent_id, tool_id) DO UPDATE SET priority = EXCLUDED.priority;
 INSERT INTO tenant_agent_permissions (tenant_id, agent_id, enabled)
 SELECT v.tenant, a.agent_id, v.enabled
 FROM (VALUES ('demo', 'AgentDebt', true), ('demo', 'AgentShipment', true),
-             ('demo', 'AgentAnalysis', true),
+             ('demo', 'AgentAnalysis', true), ('demo', 'AgentOCR', true),
              ('acme', 'AgentDebt', true), ('acme', 'AgentAnalysis', true),
              ('acme', 'AgentShipment', false)) AS v (tenant, agent, enabled)
 JOIN agent_configs a ON a.name = v.agent

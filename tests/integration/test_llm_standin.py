@@ -108,6 +108,25 @@ class StandinTest(unittest.TestCase):
         self.assertTrue(text.startswith("[stand-in]"))
         self.assertIn("hello stand-in", text)
 
+    def test_attached_documents(self):
+        """An agent's page blocks (tools/doc_context.h) in the system prompt: the total is read
+        from the "Total" line (not "Subtotal"), with its document and page; other questions
+        get the start of the first page."""
+        system = ("You are AgentOCR.\n\nAttached documents. Answer from their text.\n"
+                  "\n[document \"inv.pdf\" id=abc page 1]\nINVOICE 9\n- Item: 3 units\n"
+                  "\n[document \"inv.pdf\" id=abc page 2]\nSubtotal: 10.00 USD\n"
+                  "Total: 12.50 USD\n")
+        resp, data = self.chat([{"role": "system", "content": system},
+                                {"role": "user", "content": "What is the total of the invoice?"}])
+        text = json.loads(data)["choices"][0]["message"]["content"]
+        self.assertEqual(text, '[stand-in] The total of the attached invoice is 12.50 USD '
+                               '[document "inv.pdf" page 2].')
+        resp, data = self.chat([{"role": "system", "content": system},
+                                {"role": "user", "content": "Summarise it"}])
+        text = json.loads(data)["choices"][0]["message"]["content"]
+        self.assertTrue(text.startswith("[stand-in] The attached document reads: INVOICE 9"), text)
+        self.assertTrue(text.endswith('[document "inv.pdf" page 1].'), text)
+
     def test_gemini_tool_call_from_pattern_then_summary(self):
         tools = [{"functionDeclarations": [{
             "name": "order_status",

@@ -120,7 +120,7 @@ class OpenAIApiTest(OpenAICase):
         self.assertEqual(body["object"], "list")
         ids = [m["id"] for m in body["data"]]
         self.assertEqual(ids, ["agenthub", "agenthub/AgentAnalysis", "agenthub/AgentDebt",
-                               "agenthub/AgentShipment"])
+                               "agenthub/AgentOCR", "agenthub/AgentShipment"])
         self.assertTrue(all(m["object"] == "model" for m in body["data"]))
         # acme: AgentShipment is disabled for it; its API key sees acme's list only
         st, body, _ = self.req("GET", "/v1/models", cred=self.keys["acme"])

@@ -351,8 +351,91 @@ static char *route(const char *system, const char *user)
     return out;
 }
 
+/* ---- attached documents ------------------------------------------------------------------- */
+
+/* The agent puts a chat's attached documents into the system prompt, one labelled block per
+ * page (tools/doc_context.h): '[document "<filename>" id=<id> page <n>]' and the page's text.
+ * A question about a total (total / tổng) is answered from the first line of a page that
+ * holds the word "total" (not "Subtotal") followed by a figure: the figure and the rest of
+ * that line. Any other question
+ * about them gets the start of the first page. Each answer names the document and page it
+ * quotes, as the agent's prompt asks. NULL: no attached documents in system. */
+static char *attachment_answer(const char *system, const char *user)
+{
+    static const char mark[] = "\n[document \"";
+    const char *at = system ? strstr(system, mark) : NULL;
+    if (!at)
+        return NULL;
+    int ask_total = user && (strcasestr(user, "total") || strstr(user, "tổng"));
+    struct sbuf b = {0};
+    const char *first_text = NULL, *first_end = NULL;
+    char first_name[256] = "", name[256];
+    int first_page = 0;
+    for (; at; at = strstr(at + 1, mark)) {
+        const char *fn = at + sizeof(mark) - 1, *q = strchr(fn, '"');
+        const char *pg = q ? strstr(q, " page ") : NULL, *eol = q ? strchr(q, '\n') : NULL;
+        if (!q || !pg || !eol || pg > eol)
+            continue;
+        snprintf(name, sizeof name, "%.*s", (int)(q - fn) < 255 ? (int)(q - fn) : 255, fn);
+        int page = atoi(pg + 6);
+        const char *text = eol + 1, *end = strstr(text, "\n[");
+        if (!end)
+            end = text + strlen(text);
+        if (!first_text) {
+            first_text = text;
+            first_end = end;
+            first_page = page;
+            snprintf(first_name, sizeof first_name, "%s", name);
+        }
+        if (!ask_total)
+            break;
+        for (const char *line = text; line < end;) {
+            const char *nl = memchr(line, '\n', (size_t)(end - line));
+            const char *le = nl ? nl : end;
+            char buf[512];
+            snprintf(buf, sizeof buf, "%.*s", (int)(le - line) < 511 ? (int)(le - line) : 511,
+                     line);
+            /* "total" as a word's start: a "Subtotal" line is not the total */
+            char *t = strcasestr(buf, "total");
+            while (t && t > buf && ((t[-1] | 0x20) >= 'a' && (t[-1] | 0x20) <= 'z'))
+                t = strcasestr(t + 5, "total");
+            const char *fig = t ? t + 5 : NULL;
+            while (fig && *fig && !(*fig >= '0' && *fig <= '9'))
+                fig++;
+            if (fig && *fig) {
+                size_t fl = strlen(fig);
+                while (fl && (fig[fl - 1] == ' ' || fig[fl - 1] == '\r'))
+                    fl--;
+                sb_add(&b, "[stand-in] The total of the attached invoice is ");
+                sb_addn(&b, fig, fl);
+                sb_add(&b, " [document \"");
+                sb_add(&b, name);
+                snprintf(buf, sizeof buf, "\" page %d].", page);
+                sb_add(&b, buf);
+                return b.p;
+            }
+            line = nl ? nl + 1 : end;
+        }
+    }
+    if (!first_text)
+        return NULL;
+    char tail[64];
+    sb_add(&b, ask_total ? "[stand-in] I found no total in the attached document. It reads: "
+                         : "[stand-in] The attached document reads: ");
+    size_t n = (size_t)(first_end - first_text);
+    sb_addn(&b, first_text, n > 300 ? 300 : n);
+    sb_add(&b, " [document \"");
+    sb_add(&b, first_name);
+    snprintf(tail, sizeof tail, "\" page %d].", first_page);
+    sb_add(&b, tail);
+    return b.p;
+}
+
 char *answer_text_for(const char *system, const char *user)
 {
+    char *d = attachment_answer(system, user);
+    if (d)
+        return d;
     char *r = route(system, user ? user : "");
     if (r)
         return r;
