@@ -32,6 +32,8 @@ static long g_max_pixels = OCR_DEFAULT_MAX_PIXELS;
 static long g_max_pages = OCR_DEFAULT_MAX_PAGES;
 static long g_max_decoded = OCR_DEFAULT_MAX_DECODED_BYTES;
 static long g_max_attempts = 3;
+static char *g_metrics_listen; /* METRICS_LISTEN: /metrics and /health (the dashboard reads it) */
+static char *g_metrics_token;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -67,6 +69,10 @@ static const struct config_entry g_config[] = {
      "on SIGTERM, how long in-flight documents may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "0", 0, 256, 0, "PostgreSQL connections (0: threads + 2)",
      &g_pg_pool},
+    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
+     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
+    {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
+     "bearer token GET /metrics requires (constant-time compare); empty: open", &g_metrics_token},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -141,6 +147,8 @@ int main(int argc, char **argv)
         .loop = loop,
         .max_inflight = g_max_inflight,
         .drain_timeout_ms = g_drain_ms,
+        .metrics_listen = g_metrics_listen,
+        .metrics_token = g_metrics_token,
         .handlers = {.start = job_start, .validate = job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof err) != 0) {

@@ -185,10 +185,16 @@ class ChatWidget {
         text: t("tool", (data && (data.tool || data.name)) || "?") + "…" });
       if (data && data.arguments) li.title = JSON.stringify(data.arguments);
       a.activity.append(li);
+      li.dataset.tool = (data && (data.tool || data.name)) || "?";
       if (data && data.id) a.tools[data.id] = li;
     } else if (type === "tool_result") {
       const name = (data && (data.tool || data.name)) || "?";
-      const li = (data && a.tools[data.id]) || a.activity.appendChild(el("li", { class: "tool" }));
+      // its call: by id, else the last unfinished call of that tool, else a line of its own
+      const li = (data && data.id && a.tools[data.id]) ||
+        [...a.activity.querySelectorAll("li")].reverse()
+          .find((x) => x.dataset.tool === name && !x.dataset.done) ||
+        a.activity.appendChild(el("li", { class: "tool", "data-testid": "agenthub-tool" }));
+      li.dataset.done = "1";
       li.textContent = t("tool", name) + ": " + (data && data.ok === false ? t("toolFailed") : t("toolOk"));
       li.classList.toggle("failed", !!(data && data.ok === false));
     } else if (type === "delta") {
