@@ -730,8 +730,7 @@ static void on_tool_done(void *opaque, json_object *result, const char *error)
     struct tcall *tc = opaque;
     struct ajob *j = tc->j;
     size_t k = tc->k;
-    metrics_observe(metrics_histogram("tool_call_seconds", "Tool call time",
-                                      "", NULL, 0),
+    metrics_observe(metrics_histogram("tool_call_seconds", "Tool call time", "", NULL, 0),
                     (double)(now_ms() - tc->started_ms) / 1000.0);
     free(tc);
     if (agent_closing) {

@@ -588,9 +588,9 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
     s->m_done = metrics_counter("agenthub_stage_jobs_done_total", "Jobs finished", labels);
     s->m_dlq =
         metrics_counter("agenthub_stage_dead_letters_total", "Messages sent to the DLQ", labels);
-    s->m_job = metrics_histogram("agenthub_stage_job_seconds",
-                                 "Job time in the stage (taken from the broker to done)", labels,
-                                 NULL, 0);
+    s->m_job =
+        metrics_histogram("agenthub_stage_job_seconds",
+                          "Job time in the stage (taken from the broker to done)", labels, NULL, 0);
     if (o->group_id && !(s->group = strdup(o->group_id)))
         goto out;
     struct kafka_consumer_opts co = {

@@ -593,8 +593,8 @@ void routes_cluster_metrics(struct req *r)
         struct series *s = cm->all[i];
         json_object *so = json_object_new_object(), *v = json_object_new_array();
         const char *sep = strchr(s->key, '\x1f');
-        json_object_object_add(
-            so, "target", json_object_new_string_len(s->key, sep ? (int)(sep - s->key) : 0));
+        json_object_object_add(so, "target",
+                               json_object_new_string_len(s->key, sep ? (int)(sep - s->key) : 0));
         json_object_object_add(so, "name", json_object_new_string(s->name));
         json_object *labels = json_tokener_parse(s->labels);
         json_object_object_add(so, "labels", labels ? labels : json_object_new_object());
@@ -621,7 +621,8 @@ void routes_cluster_metrics(struct req *r)
     }
     json_object *deps = json_object_new_object();
     if (cm->have_deps) {
-        json_object_object_add(deps, "postgres", json_object_new_string(cm->dep_pg ? "ok" : "down"));
+        json_object_object_add(deps, "postgres",
+                               json_object_new_string(cm->dep_pg ? "ok" : "down"));
         json_object_object_add(deps, "redis", json_object_new_string(cm->dep_rd ? "ok" : "down"));
         json_object_object_add(deps, "kafka", json_object_new_string(cm->dep_kf ? "ok" : "down"));
     }

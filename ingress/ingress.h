@@ -101,7 +101,8 @@ struct ingress {
     struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
-    struct cluster_metrics *cluster; /* the dashboard's history (cluster_metrics.h) */
+    /* the monitoring dashboard's history (cluster_metrics.h) */
+    struct cluster_metrics *cluster;
 };
 
 /* What the token says about the caller (auth.c). */

@@ -191,6 +191,41 @@ await step("503 busy: long-poll fallback", async () => {
   }
 });
 
+await step("a dropped stream resumes with Last-Event-ID", async () => {
+  // shortBase: an ingress that ends every stream after 1 s (INGRESS_SSE_MAX_S=1)
+  const e = await launch();
+  try {
+    const { page } = e;
+    const seen = [];
+    await page.goto(cfg.shortBase + "/");
+    await ready(page);
+    await page.exposeFunction("__statusSeen", (t) => seen.push(t));
+    await page.evaluate(() => {
+      const s = document.querySelector(".agenthub-widget").shadowRoot
+        .querySelector("[data-testid=agenthub-status]");
+      new MutationObserver(() => window.__statusSeen(s.dataset.state)).observe(s,
+        { attributes: true, childList: true, characterData: true, subtree: true });
+    });
+    const s = await ask(page, cfg.question);
+    check("resumed: answered", s.state === "done" && s.text.includes("[stand-in]"), JSON.stringify(s));
+    check("resumed: the stream was dropped and resumed", seen.includes("reconnecting"), JSON.stringify(seen));
+    const got = await page.evaluate(async (tenant) => {
+      const r = document.querySelector(".agenthub-widget").shadowRoot;
+      const m = [...r.querySelectorAll("[data-testid=agenthub-msg-assistant]")].pop();
+      const tok = await window.agenthubPageToken();
+      const j = await (await fetch(`/api/${tenant}/jobs/${m.dataset.job}`,
+        { headers: { Authorization: "Bearer " + tok } })).json();
+      const deltas = j.events.filter((x) => x.event === "delta");
+      return { shown: +m.dataset.deltas, stored: deltas.length };
+    }, cfg.tenant);
+    check("resumed: every delta exactly once (no loss, no duplicate)", got.shown === got.stored && got.stored > 1,
+      JSON.stringify(got));
+    await shot(page, "widget-resumed");
+  } finally {
+    await e.close();
+  }
+});
+
 await step("Vietnamese labels with vi-VN", async () => {
   const e = await launch({ locale: "vi-VN" });
   try {

@@ -8,7 +8,8 @@ writes it: compose/local/demo), INGRESS_CORS_ORIGINS listing one second origin a
 INGRESS_METRICS_TARGETS the router and the agent. A second ingress on the same pipeline has
 INGRESS_MAX_STREAMS=1 with that one stream held (a document batch's event stream: no docworker
 runs, so it stays open), so the widget's stream is refused with 503 and it falls back to
-long-poll. Two python http.server pages on other loopback ports embed the widget with one
+long-poll; a third has INGRESS_SSE_MAX_S=1, so the widget's streams are dropped and resumed
+(the stand-in LLM streams 20 tokens/s, so an answer outlasts a stream). Two python http.server pages on other loopback ports embed the widget with one
 script tag: one origin allowed, one not. Screenshots go to var/screenshots/ (widget-*.png,
 dashboard-*.png). Also checks GET /api/admin/metrics/cluster directly (who may read it, its
 shape, the router's and agent's series).
@@ -121,7 +122,7 @@ class WebConsoleTest(unittest.TestCase):
                   "OPERATOR_PUBLIC_KEY_FILE": os.path.join(opdir, "jwt_public.pem"),
                   "INGRESS_CORS_ORIGINS": cls.allowed.origin}
         ienv = dict(common)
-        cls.p = H.Pipeline("webconsole", llm_env={"STANDIN_LLM_TPS": "60"},
+        cls.p = H.Pipeline("webconsole", llm_env={"STANDIN_LLM_TPS": "20"},
                            ingress_env=ienv)
         # the pipeline picks its own metrics ports; the targets are known only once they are
         ienv["INGRESS_METRICS_TARGETS"] = "router=127.0.0.1:%d,agent-0=127.0.0.1:%d" % (
@@ -154,6 +155,14 @@ class WebConsoleTest(unittest.TestCase):
         assert H.wait_ingress(cls.busy_port), cls.p.log("ingress-busy")
         cls.busy_base = "http://127.0.0.1:%d" % cls.busy_port
         cls.blocker = cls.hold_one_stream()
+        # the short ingress: every stream ends after a second (the widget resumes it)
+        cls.short_port = H.free_port()
+        senv = dict(common)
+        senv.update({"INGRESS_LISTEN": "127.0.0.1:%d" % cls.short_port,
+                     "INGRESS_SSE_MAX_S": "1"})
+        cls.p.spawn("ingress-short", [os.path.join(H.BIN, "agenthub-ingress")], senv)
+        assert H.wait_ingress(cls.short_port), cls.p.log("ingress-short")
+        cls.short_base = "http://127.0.0.1:%d" % cls.short_port
 
     @classmethod
     def hold_one_stream(cls):
@@ -208,6 +217,10 @@ class WebConsoleTest(unittest.TestCase):
         return total
 
     # ---- the tests ----------------------------------------------------------------------------
+    def test_0_dashboard_arithmetic(self):
+        rc, out = run_spec("figures.spec.mjs", {})
+        self.assertEqual(rc, 0, out)
+
     def test_1_busy_ingress_refuses_a_second_stream(self):
         """The premise of the long-poll flow: the busy ingress answers 503 to another stream."""
         job = self.p.chat("hello", tenant="demo")["job_id"]
@@ -219,7 +232,7 @@ class WebConsoleTest(unittest.TestCase):
         refused = self.metric(self.busy_base, "ingress_streams_refused_total")
         rc, out = run_spec("widget.spec.mjs", {
             "base": self.base, "tenant": "demo", "question": QUESTION, "followup": FOLLOWUP,
-            "xss": XSS, "busyBase": self.busy_base,
+            "xss": XSS, "busyBase": self.busy_base, "shortBase": self.short_base,
             "hostAllowed": self.allowed.origin + "/host.html",
             "hostToken": self.allowed.origin + "/host-token.html",
             "hostForeign": self.foreign.origin + "/host.html"})
@@ -230,7 +243,7 @@ class WebConsoleTest(unittest.TestCase):
         # the busy flow really met a refused stream
         self.assertGreater(self.metric(self.busy_base, "ingress_streams_refused_total"), refused)
         # tokens never reach a log
-        for name in ("ingress", "ingress-busy"):
+        for name in ("ingress", "ingress-busy", "ingress-short"):
             self.assertNotIn(self.p.tokens["demo"], self.p.log(name))
 
     def test_3_dashboard(self):

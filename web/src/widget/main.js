@@ -246,6 +246,7 @@ class ChatWidget {
       const job = await this.call("POST", "/chat", body);
       localStorage.setItem(this.sessionKey(), job.session_id);
       a.job = job.job_id;
+      a.msg.dataset.job = job.job_id;
       this.setStatus("queued");
       await this.stream(a);
     } catch (e) {
