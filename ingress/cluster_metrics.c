@@ -92,8 +92,9 @@ struct cluster_metrics {
     char *token_header;
     struct target targets[MAX_TARGETS];
     int ntargets;
+    long long scrapes; /* scraping thread only */
     /* under lock: */
-    long long ticks;
+    long long ticks; /* the current tick (-1 before the first) */
     int head[NTIERS], count[NTIERS];
     double *ts[NTIERS];
     struct series *buckets[HASH_BUCKETS];
@@ -168,9 +169,11 @@ fail:
     return NULL;
 }
 
-/* Advances the tiers due at this tick; their new slot starts empty (NaN) in every series. */
-static void tick_begin(struct cluster_metrics *cm, double now)
+/* Advances the tiers due at the next tick; their new slot starts empty (NaN) in every series. */
+void cluster_metrics_tick(struct cluster_metrics *cm, double now)
 {
+    pthread_mutex_lock(&cm->lock);
+    cm->ticks++;
     for (int t = 0; t < NTIERS; t++) {
         if (cm->ticks % tiers[t].every != 0)
             continue;
@@ -181,12 +184,13 @@ static void tick_begin(struct cluster_metrics *cm, double now)
         for (size_t i = 0; i < cm->nall; i++)
             cm->all[i]->v[t][cm->head[t]] = NAN;
     }
+    pthread_mutex_unlock(&cm->lock);
 }
 
 static void series_add(struct cluster_metrics *cm, struct series *s, double v)
 {
     for (int t = 0; t < NTIERS; t++) {
-        if (cm->count[t] == 0 || (cm->ticks % tiers[t].every) != 0)
+        if (cm->ticks < 0 || cm->count[t] == 0 || (cm->ticks % tiers[t].every) != 0)
             continue;
         double *slot = &s->v[t][cm->head[t]];
         *slot = isnan(*slot) ? v : *slot + v;
@@ -371,12 +375,10 @@ static void scrape_once(struct cluster_metrics *cm)
     for (int i = 0; i < cm->ntargets; i++)
         fetch(cm, &cm->targets[i]);
     char *self = metrics_render();
-    int pg = 0, rd = 0, kf = 0, deps = (cm->ticks % 5) == 0 && cm->app;
+    int pg = 0, rd = 0, kf = 0, deps = (cm->scrapes++ % 5) == 0 && cm->app;
     if (deps)
         ingress_ready_checks(cm->app, &pg, &rd, &kf);
-    pthread_mutex_lock(&cm->lock);
-    tick_begin(cm, now_wall());
-    pthread_mutex_unlock(&cm->lock);
+    cluster_metrics_tick(cm, now_wall());
     cluster_metrics_ingest(cm, "ingress", "up 1\n");
     if (self)
         cluster_metrics_ingest(cm, "ingress", self);
@@ -393,7 +395,6 @@ static void scrape_once(struct cluster_metrics *cm)
         cm->dep_pg = pg, cm->dep_rd = rd, cm->dep_kf = kf;
         cm->have_deps = 1;
     }
-    cm->ticks++;
     pthread_mutex_unlock(&cm->lock);
     free(self);
 }
@@ -450,8 +451,8 @@ static int parse_target(struct target *t, const char *item, char *err, size_t er
     return 0;
 }
 
-int cluster_metrics_start(struct cluster_metrics **out, struct ingress *app, const char *targets,
-                          long scrape_ms, const char *token, char *err, size_t errlen)
+int cluster_metrics_new(struct cluster_metrics **out, struct ingress *app, const char *targets,
+                        long scrape_ms, const char *token, char *err, size_t errlen)
 {
     int rc = -ENOMEM;
     char *list = NULL;
@@ -462,6 +463,7 @@ int cluster_metrics_start(struct cluster_metrics **out, struct ingress *app, con
     pthread_mutex_init(&cm->lock, NULL);
     pthread_cond_init(&cm->wake, NULL);
     cm->app = app;
+    cm->ticks = -1;
     cm->scrape_ms = scrape_ms > 0 ? scrape_ms : 1000;
     for (int t = 0; t < NTIERS; t++)
         if (!(cm->ts[t] = calloc((size_t)tiers[t].cap, sizeof(double))))
@@ -497,12 +499,6 @@ int cluster_metrics_start(struct cluster_metrics **out, struct ingress *app, con
         }
         cm->ntargets++;
     }
-    if (pthread_create(&cm->thread, NULL, scrape_main, cm) != 0) {
-        rc = -EAGAIN;
-        snprintf(err, errlen, "cannot start the metrics scraping thread");
-        goto out;
-    }
-    cm->started = 1;
     *out = cm;
     cm = NULL;
     rc = 0;
@@ -512,6 +508,24 @@ out:
         snprintf(err, errlen, "out of memory");
     cluster_metrics_stop(cm);
     return rc;
+}
+
+int cluster_metrics_start(struct cluster_metrics **out, struct ingress *app, const char *targets,
+                          long scrape_ms, const char *token, char *err, size_t errlen)
+{
+    struct cluster_metrics *cm;
+    int rc = cluster_metrics_new(&cm, app, targets, scrape_ms, token, err, errlen);
+    *out = NULL;
+    if (rc != 0)
+        return rc;
+    if (pthread_create(&cm->thread, NULL, scrape_main, cm) != 0) {
+        snprintf(err, errlen, "cannot start the metrics scraping thread");
+        cluster_metrics_stop(cm);
+        return -EAGAIN;
+    }
+    cm->started = 1;
+    *out = cm;
+    return 0;
 }
 
 void cluster_metrics_stop(struct cluster_metrics *cm)
@@ -555,33 +569,14 @@ static json_object *num_or_null(double v)
     return isnan(v) || isinf(v) ? NULL : json_object_new_double(v);
 }
 
-void routes_cluster_metrics(struct req *r)
+json_object *cluster_metrics_json(struct cluster_metrics *cm, const char *window)
 {
-    struct cluster_metrics *cm = r->app->cluster;
-    if (req_admin(r) != 0)
-        return;
-    if (!r->claims.operator) {
-        reply_error(r, 403, "forbidden", "this needs a platform operator token");
-        return;
-    }
-    if (strcmp(r->ri->request_method, "GET") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
-        return;
-    }
-    char w[16] = "5m";
-    req_query(r, "window", w, sizeof w);
     int t = -1;
     for (int i = 0; i < NTIERS; i++)
-        if (strcmp(w, tiers[i].name) == 0)
+        if (strcmp(window, tiers[i].name) == 0)
             t = i;
-    if (t < 0) {
-        reply_error(r, 400, "bad_request", "window must be 5m, 1h or 24h");
-        return;
-    }
-    if (!cm) {
-        reply_error(r, 503, "unavailable", "metrics gathering is off");
-        return;
-    }
+    if (t < 0)
+        return NULL;
     json_object *o = json_object_new_object(), *ts = json_object_new_array();
     json_object *series = json_object_new_array(), *targets = json_object_new_array();
     pthread_mutex_lock(&cm->lock);
@@ -635,6 +630,33 @@ void routes_cluster_metrics(struct req *r)
     json_object_object_add(o, "targets", targets);
     json_object_object_add(o, "dependencies", deps);
     json_object_object_add(o, "series", series);
+    return o;
+}
+
+void routes_cluster_metrics(struct req *r)
+{
+    struct cluster_metrics *cm = r->app->cluster;
+    if (req_admin(r) != 0)
+        return;
+    if (!r->claims.operator) {
+        reply_error(r, 403, "forbidden", "this needs a platform operator token");
+        return;
+    }
+    if (strcmp(r->ri->request_method, "GET") != 0) {
+        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    char w[16] = "5m";
+    req_query(r, "window", w, sizeof w);
+    if (!cm) {
+        reply_error(r, 503, "unavailable", "metrics gathering is off");
+        return;
+    }
+    json_object *o = cluster_metrics_json(cm, w);
+    if (!o) {
+        reply_error(r, 400, "bad_request", "window must be 5m, 1h or 24h");
+        return;
+    }
     reply_json(r, 200, o);
     json_object_put(o);
 }

@@ -20,6 +20,7 @@
 #ifndef AGENTHUB_CLUSTER_METRICS_H
 #define AGENTHUB_CLUSTER_METRICS_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 
 #define CLUSTER_MAX_SERIES 2000
@@ -29,16 +30,26 @@ struct ingress;
 struct req;
 
 /* targets: "name=host:port,name=http://host:port/metrics,..." (may be empty: the ingress
- * alone). token: the METRICS_TOKEN sent to the targets (NULL or "": none). Starts the
- * scraping thread. Returns 0, or negative with err filled. */
+ * alone). token: the METRICS_TOKEN sent to the targets (NULL or "": none). app: for /ready's
+ * checks (NULL: none). Creates the history without starting anything. Returns 0, or negative
+ * with err filled (a bad target list: -EINVAL). */
+int cluster_metrics_new(struct cluster_metrics **out, struct ingress *app, const char *targets,
+                        long scrape_ms, const char *token, char *err, size_t errlen);
+/* cluster_metrics_new, then the scraping thread. */
 int cluster_metrics_start(struct cluster_metrics **out, struct ingress *app, const char *targets,
                           long scrape_ms, const char *token, char *err, size_t errlen);
-/* Stops the thread and frees everything. NULL-safe. */
+/* Stops the thread (if started) and frees everything. NULL-safe. */
 void cluster_metrics_stop(struct cluster_metrics *cm);
 
-/* One scrape of the text of one target into the history (the scraping thread calls it;
- * exposed for tests). Lines that do not parse are skipped. */
+/* What one scrape does, for the thread and for tests: cluster_metrics_tick() opens the next
+ * point (at wall-clock time now) of every tier due, and cluster_metrics_ingest() adds one
+ * target's exposition text to it (lines that do not parse are skipped). */
+void cluster_metrics_tick(struct cluster_metrics *cm, double now);
 void cluster_metrics_ingest(struct cluster_metrics *cm, const char *target, const char *text);
+
+/* The history of one window ("5m", "1h", "24h") as the route answers it (the caller owns
+ * it); NULL for another window. */
+json_object *cluster_metrics_json(struct cluster_metrics *cm, const char *window);
 
 /* GET /api/admin/metrics/cluster. */
 void routes_cluster_metrics(struct req *r);
