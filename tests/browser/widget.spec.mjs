@@ -1,6 +1,7 @@
 // widget.spec.mjs — the chat widget in Chromium against the real pipeline (run by
 // tests/integration/test_web_console.py, which passes AGENTHUB_SPEC_CONFIG):
-//   {base, tenant, question, followup, xss, hostAllowed, hostToken, hostForeign, busyBase}
+//   {base, tenant, question, followup, xss, hostAllowed, hostToken, hostForeign, busyBase,
+//    shortBase, shortTenant}
 // Flows: the agent answers in the widget at / (streamed: more than one delta); the session
 // survives a reload and a follow-up continues it; the widget embedded with one script tag on
 // a second origin (token provider and data-token), the host page's CSS not leaking in, and
@@ -217,7 +218,7 @@ await step("a dropped stream resumes with Last-Event-ID", async () => {
         { headers: { Authorization: "Bearer " + tok } })).json();
       const deltas = j.events.filter((x) => x.event === "delta");
       return { shown: +m.dataset.deltas, stored: deltas.length };
-    }, cfg.tenant);
+    }, cfg.shortTenant);
     check("resumed: every delta exactly once (no loss, no duplicate)", got.shown === got.stored && got.stored > 1,
       JSON.stringify(got));
     await shot(page, "widget-resumed");

@@ -9,7 +9,7 @@ INGRESS_METRICS_TARGETS the router and the agent. A second ingress on the same p
 INGRESS_MAX_STREAMS=1 with that one stream held (a document batch's event stream: no docworker
 runs, so it stays open), so the widget's stream is refused with 503 and it falls back to
 long-poll; a third has INGRESS_SSE_MAX_S=1, so the widget's streams are dropped and resumed
-(the stand-in LLM streams 20 tokens/s, so an answer outlasts a stream). Two python http.server pages on other loopback ports embed the widget with one
+(its page is for a tenant whose stand-in model streams 5 words/s: an answer outlasts a stream). Two python http.server pages on other loopback ports embed the widget with one
 script tag: one origin allowed, one not. Screenshots go to var/screenshots/ (widget-*.png,
 dashboard-*.png). Also checks GET /api/admin/metrics/cluster directly (who may read it, its
 shape, the router's and agent's series).
@@ -155,10 +155,16 @@ class WebConsoleTest(unittest.TestCase):
         assert H.wait_ingress(cls.busy_port), cls.p.log("ingress-busy")
         cls.busy_base = "http://127.0.0.1:%d" % cls.busy_port
         cls.blocker = cls.hold_one_stream()
-        # the short ingress: every stream ends after a second (the widget resumes it)
+        # the short ingress: every stream ends after a second (the widget resumes it); its page
+        # is for a tenant whose model answers at 5 words/s, so every answer outlasts a stream
+        cls.p.add_tenant("webslow", "standin-1@tps=5")
+        short_root = os.path.join(cls.tmp, "web-short")
+        shutil.copytree(os.path.join(ROOT, "build", "web"), short_root)
+        with open(os.path.join(short_root, "demo-token.json"), "w") as f:
+            json.dump({"tenant": "webslow", "token": cls.p.tokens["webslow"]}, f)
         cls.short_port = H.free_port()
         senv = dict(common)
-        senv.update({"INGRESS_LISTEN": "127.0.0.1:%d" % cls.short_port,
+        senv.update({"INGRESS_WEB_ROOT": short_root,"INGRESS_LISTEN": "127.0.0.1:%d" % cls.short_port,
                      "INGRESS_SSE_MAX_S": "1"})
         cls.p.spawn("ingress-short", [os.path.join(H.BIN, "agenthub-ingress")], senv)
         assert H.wait_ingress(cls.short_port), cls.p.log("ingress-short")
@@ -233,6 +239,7 @@ class WebConsoleTest(unittest.TestCase):
         rc, out = run_spec("widget.spec.mjs", {
             "base": self.base, "tenant": "demo", "question": QUESTION, "followup": FOLLOWUP,
             "xss": XSS, "busyBase": self.busy_base, "shortBase": self.short_base,
+            "shortTenant": "webslow",
             "hostAllowed": self.allowed.origin + "/host.html",
             "hostToken": self.allowed.origin + "/host-token.html",
             "hostForeign": self.foreign.origin + "/host.html"})
