@@ -194,13 +194,18 @@ class WebConsoleTest(unittest.TestCase):
     def tearDownClass(cls):
         if hasattr(cls, "blocker"):
             cls.blocker[0].close()
+        reports = []
         if hasattr(cls, "p"):
             cls.p.stop()
+            # sanitizer builds: every process of this suite, the ingress's scraper included
+            reports = cls.p.sanitizer_reports([n for n in cls.p.procs
+                                               if n.startswith(("ingress", "router", "agent"))])
         for s in ("allowed", "foreign"):
             if hasattr(cls, s):
                 getattr(cls, s).stop()
         if hasattr(cls, "tmp"):
             shutil.rmtree(cls.tmp, ignore_errors=True)
+        assert not reports, "\n".join(reports)
 
     # ---- helpers ----------------------------------------------------------------------------
     def get(self, base, path, token=None):
