@@ -102,6 +102,7 @@ struct cluster_metrics {
     size_t nall;
     int dropped_series;
     int dep_pg, dep_rd, dep_kf, have_deps;
+    double last_read; /* wall clock of the last cluster_metrics_json */
 };
 
 /* ---- the history ------------------------------------------------------------------------- */
@@ -375,7 +376,16 @@ static void scrape_once(struct cluster_metrics *cm)
     for (int i = 0; i < cm->ntargets; i++)
         fetch(cm, &cm->targets[i]);
     char *self = metrics_render();
-    int pg = 0, rd = 0, kf = 0, deps = (cm->scrapes++ % 5) == 0 && cm->app;
+    /* /ready's probes only while someone watches (a read in the last minute): an idle
+     * ingress costs its dependencies nothing */
+    pthread_mutex_lock(&cm->lock);
+    int watched = now_wall() - cm->last_read < 60.0, fresh = watched && !cm->have_deps;
+    if (!watched)
+        cm->have_deps = 0; /* stale: not shown until probed again */
+    pthread_mutex_unlock(&cm->lock);
+    int pg = 0, rd = 0, kf = 0;
+    int deps = cm->app && watched && (fresh || cm->scrapes % 5 == 0);
+    cm->scrapes++;
     if (deps)
         ingress_ready_checks(cm->app, &pg, &rd, &kf);
     cluster_metrics_tick(cm, now_wall());
@@ -580,6 +590,7 @@ json_object *cluster_metrics_json(struct cluster_metrics *cm, const char *window
     json_object *o = json_object_new_object(), *ts = json_object_new_array();
     json_object *series = json_object_new_array(), *targets = json_object_new_array();
     pthread_mutex_lock(&cm->lock);
+    cm->last_read = now_wall();
     int count = cm->count[t], cap = tiers[t].cap;
     int first = count < cap ? 0 : (cm->head[t] + 1) % cap;
     for (int k = 0; k < count; k++)

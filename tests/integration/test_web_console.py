@@ -318,6 +318,11 @@ class WebConsoleTest(unittest.TestCase):
             self.assertIn(want, names)
         up = {s["target"]: s["v"][-1] for s in j["series"] if s["name"] == "up"}
         self.assertEqual(up, {"ingress": 1, "router": 1, "agent-0": 1})
+        # /ready's checks are probed while someone reads: within a scrape or two of this
+        deadline = time.time() + 15
+        while not j["dependencies"] and time.time() < deadline:
+            time.sleep(0.5)
+            j = json.loads(self.get(self.base, path + "?window=5m", self.op_token)[1])
         self.assertEqual(j["dependencies"], {"postgres": "ok", "redis": "ok", "kafka": "ok"})
         self.assertEqual([t["name"] for t in j["targets"]], ["ingress", "router", "agent-0"])
         # the histogram's route filter: only POST /chat's latency is kept

@@ -98,15 +98,15 @@ static void test_parse_keep_and_sum(void **state)
     assert_non_null(v);
     assert_true(at(v, 0) == 4);
     /* models summed away, the escaped tenant kept (unescaped) */
-    v = find(o, "ingress", "usage_tokens_total", "{\"tenant\":\"a \\\"q\\\" b\",\"direction\":\"input\"}");
+    v = find(o, "ingress", "usage_tokens_total",
+             "{\"tenant\":\"a \\\"q\\\" b\",\"direction\":\"input\"}");
     assert_non_null(v);
     assert_true(at(v, 0) == 42);
     /* not kept, garbage and NaN: nothing */
     json_object *series = json_object_object_get(o, "series");
     for (size_t i = 0; i < json_object_array_length(series); i++) {
-        const char *n =
-            json_object_get_string(json_object_object_get(json_object_array_get_idx(series, i),
-                                                          "name"));
+        const char *n = json_object_get_string(
+            json_object_object_get(json_object_array_get_idx(series, i), "name"));
         assert_string_not_equal(n, "not_kept_total");
         assert_string_not_equal(n, "ingress_sse_streams_open");
         assert_string_not_equal(n, "ingress_http_request_duration_seconds_sum");
@@ -150,8 +150,8 @@ static void test_tiers_rings_and_gaps(void **state)
     /* targets: the ingress itself, then the list */
     json_object *targets = json_object_object_get(o, "targets");
     assert_int_equal(json_object_array_length(targets), 2);
-    assert_string_equal(json_object_get_string(json_object_object_get(
-                            json_object_array_get_idx(targets, 1), "url")),
+    assert_string_equal(json_object_get_string(
+                            json_object_object_get(json_object_array_get_idx(targets, 1), "url")),
                         "http://127.0.0.1:1/metrics");
     json_object_put(o);
     cluster_metrics_stop(cm);
