@@ -353,7 +353,8 @@ class ChatWidget {
           a.text = job.response;
           this.paint(a);
         }
-        this.finish(a, job.status === "done" ? "done" : "failed", job.error || job.status);
+        const err = job.error && typeof job.error === "object" ? job.error.message : job.error;
+        this.finish(a, job.status === "done" ? "done" : "failed", err || job.status);
       }
       // the ingress answers at once when it holds no more waits: poll gently then
       pause = evs.length && !a.finished ? 0 : 500;
