@@ -27,6 +27,7 @@
 #include "format.h"
 #include "json_field.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 #include "session_order.h"
 #include "tool.h"
@@ -37,6 +38,7 @@ struct ajob;
 struct tcall {
     struct ajob *j;
     size_t k;
+    long long started_ms; /* for tool_call_seconds */
 };
 
 struct ajob {
@@ -739,6 +741,8 @@ static void on_tool_done(void *opaque, json_object *result, const char *error)
     struct tcall *tc = opaque;
     struct ajob *j = tc->j;
     size_t k = tc->k;
+    metrics_observe(metrics_histogram("tool_call_seconds", "Tool call time", "", NULL, 0),
+                    (double)(now_ms() - tc->started_ms) / 1000.0);
     free(tc);
     if (agent_closing) {
         if (--j->pending == 0 && !j->dispatching)
@@ -788,6 +792,7 @@ static void dispatch(struct ajob *j, size_t k)
     if (tc) {
         tc->j = j;
         tc->k = k;
+        tc->started_ms = now_ms();
         tag_call(j, "embedding"); /* a RAG tool's query embedding (the tool copies the cfg) */
         if (tool_invoke(&j->tctx, t, args, on_tool_done, tc, err, sizeof(err)) == 0) {
             json_object_put(args);

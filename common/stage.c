@@ -444,6 +444,18 @@ struct stage {
     /* Timing since the last stats line: broker lag (message timestamp -> taken by the stage,
      * wall clock) and job time (taken -> done), sums and maxima in ms. */
     long long st_lag_sum, st_lag_max, st_lag_n, st_job_sum, st_job_max, st_job_n;
+    /* Consumer lag per topic for the dashboard: the largest broker lag of the messages taken
+     * in the last second, published as agenthub_stage_consumer_lag_seconds{group,topic} (0
+     * after a second without a message). */
+    struct metric *m_job;
+    char *group;
+    struct {
+        char topic[160];
+        struct metric *gauge;
+        long long max_ms, n;
+    } lagt[32];
+    size_t nlagt;
+    long long lag_tick;
 };
 
 static long long now_ms(void)
@@ -576,6 +588,11 @@ int stage_new(struct stage **out, const struct stage_opts *o, char *err, size_t 
     s->m_done = metrics_counter("agenthub_stage_jobs_done_total", "Jobs finished", labels);
     s->m_dlq =
         metrics_counter("agenthub_stage_dead_letters_total", "Messages sent to the DLQ", labels);
+    s->m_job =
+        metrics_histogram("agenthub_stage_job_seconds",
+                          "Job time in the stage (taken from the broker to done)", labels, NULL, 0);
+    if (o->group_id && !(s->group = strdup(o->group_id)))
+        goto out;
     struct kafka_consumer_opts co = {
         .brokers = o->brokers,
         .group_id = o->group_id,
@@ -669,6 +686,7 @@ void stage_free(struct stage *s)
     free(s->async);
     free(s->name);
     free(s->metrics_token);
+    free(s->group);
     free(s);
 }
 
@@ -724,6 +742,7 @@ void stage_job_done(struct stage_job *j)
     s->st_job_n++;
     if (took > s->st_job_max)
         s->st_job_max = took;
+    metrics_observe(s->m_job, (double)took / 1000.0);
     metrics_inc(s->m_done, 1);
     char key[sizeof(j->key)];
     memcpy(key, j->key, sizeof(key));
@@ -847,6 +866,40 @@ static void note_lag(struct stage *s, const rd_kafka_message_t *m)
     s->st_lag_n++;
     if (lag > s->st_lag_max)
         s->st_lag_max = lag;
+    const char *topic = rd_kafka_topic_name(m->rkt);
+    size_t i = 0;
+    while (i < s->nlagt && strcmp(s->lagt[i].topic, topic) != 0)
+        i++;
+    if (i == s->nlagt && i < sizeof(s->lagt) / sizeof(s->lagt[0])) {
+        char ge[160], te[320], labels[520];
+        metrics_label_escape(ge, sizeof(ge), s->group ? s->group : s->name);
+        metrics_label_escape(te, sizeof(te), topic);
+        snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\"", ge, te);
+        snprintf(s->lagt[i].topic, sizeof(s->lagt[i].topic), "%s", topic);
+        s->lagt[i].gauge = metrics_gauge("agenthub_stage_consumer_lag_seconds",
+                                         "Largest broker lag (message timestamp to taken) of the "
+                                         "last second, by consumer group and topic",
+                                         labels);
+        s->nlagt++;
+    }
+    if (i < s->nlagt) {
+        if (lag > s->lagt[i].max_ms)
+            s->lagt[i].max_ms = lag;
+        s->lagt[i].n++;
+    }
+}
+
+/* Once a second: publish each topic's consumer lag of the second gone by. */
+static void lag_publish(struct stage *s)
+{
+    long long t = now_ms();
+    if (t - s->lag_tick < 1000)
+        return;
+    s->lag_tick = t;
+    for (size_t i = 0; i < s->nlagt; i++) {
+        metrics_set(s->lagt[i].gauge, (double)s->lagt[i].max_ms / 1000.0);
+        s->lagt[i].max_ms = s->lagt[i].n = 0;
+    }
 }
 
 static void handle_message(struct stage *s, rd_kafka_message_t *m)
@@ -1032,6 +1085,7 @@ int stage_run(struct stage *s)
             last_commit = now_ms();
         }
         log_stats(s, &last_stats, &last_done);
+        lag_publish(s);
     }
     /* Drain: no new messages; let what is in flight finish within the bound. */
     long long deadline = now_ms() + s->drain_timeout_ms;

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ctab.h"
 #include "keyauth.h"
+#include "cluster_metrics.h"
 #include "metrics.h"
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -826,9 +827,8 @@ static void ready_probe(struct ingress *app, int *pg, int *rd, int *kf)
     *kf = app->prod ? kafka_producer_ping(app->prod, 2000) == 0 : 0;
 }
 
-static void route_ready(struct req *r)
+void ingress_ready_checks(struct ingress *app, int *out_pg, int *out_rd, int *out_kf)
 {
-    struct ingress *app = r->app;
     int pg, rd, kf;
     double ttl = (double)app->cfg.ready_cache_ms / 1000.0;
     pthread_mutex_lock(&ready_c.lock);
@@ -856,6 +856,13 @@ static void route_ready(struct req *r)
         }
     }
     pthread_mutex_unlock(&ready_c.lock);
+    *out_pg = pg, *out_rd = rd, *out_kf = kf;
+}
+
+static void route_ready(struct req *r)
+{
+    int pg, rd, kf;
+    ingress_ready_checks(r->app, &pg, &rd, &kf);
     int ok = pg && rd && kf;
     json_object *o = json_object_new_object(), *checks = json_object_new_object();
     json_object_object_add(checks, "postgres", json_object_new_string(pg ? "ok" : "down"));
@@ -932,6 +939,12 @@ static void dispatch(struct req *r)
         return;
     }
     if (n >= 1 && strcmp(s[0], "api") == 0) {
+        if (n == 4 && strcmp(s[1], "admin") == 0 && strcmp(s[2], "metrics") == 0 &&
+            strcmp(s[3], "cluster") == 0) {
+            snprintf(r->route, sizeof r->route, "admin.metrics");
+            routes_cluster_metrics(r); /* cluster_metrics.c */
+            return;
+        }
         if (n >= 2 && strcmp(s[1], "admin") == 0) {
             snprintf(r->route, sizeof r->route, "admin");
             routes_admin(r);

@@ -83,6 +83,8 @@ struct ingress_settings {
     long api_key_cache_ms;
     long api_key_touch_s;
     long openai_wait_s;
+    char *metrics_targets; /* INGRESS_METRICS_TARGETS (cluster_metrics.h) */
+    long metrics_scrape_ms;
 };
 
 struct ingress {
@@ -99,6 +101,8 @@ struct ingress {
     struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
+    /* the monitoring dashboard's history (cluster_metrics.h) */
+    struct cluster_metrics *cluster;
 };
 
 /* What the token says about the caller (auth.c). */
@@ -286,6 +290,8 @@ void routes_usage_admin(struct req *r);
 void routes_usage_limits(struct req *r, const char *tenant);
 void routes_usage_tenant(struct req *r, const char *tenant);
 void routes_web(struct req *r);
+/* /ready's checks (1 = ok), probed at most once per INGRESS_READY_CACHE_MS (http.c). */
+void ingress_ready_checks(struct ingress *app, int *pg, int *rd, int *kf);
 /* /v1/models, /v1/chat/completions (routes_openai.c) */
 void routes_openai(struct req *r);
 /* /api/admin/tenants/{tenant}/api-keys[/{key_id}] (routes_apikeys.c); access already checked */

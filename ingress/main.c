@@ -30,6 +30,7 @@
 #include "limits.h"
 #include "usage.h"
 #include "log.h"
+#include "cluster_metrics.h"
 #include "metrics.h"
 #include "sse.h"
 
@@ -158,6 +159,15 @@ static const struct config_entry table[] = {
      "GET /ready probes PostgreSQL, Redis and Kafka at most once per this window (single "
      "flight; 0: one probe shared by the callers that arrive while it runs)",
      &app.cfg.ready_cache_ms},
+    {"INGRESS_METRICS_TARGETS", CONFIG_STRING, "", 0, 0, 0,
+     "the other processes' /metrics the monitoring dashboard shows: name=host:port (their "
+     "METRICS_LISTEN) or name=http://host:port/metrics, comma-separated; the ingress itself "
+     "is always there (GET /api/admin/metrics/cluster)",
+     &app.cfg.metrics_targets},
+    {"INGRESS_METRICS_SCRAPE_MS", CONFIG_INT, "1000", 100, 60000, 0,
+     "how often the ingress scrapes itself and INGRESS_METRICS_TARGETS into the dashboard's "
+     "in-memory history (5 min of scrapes, 1 h of every 10th, 24 h of every 300th)",
+     &app.cfg.metrics_scrape_ms},
     {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
      "bearer token GET /metrics requires (constant-time compare; 401 without it); empty: "
      "/metrics is open (set it in production)",
@@ -381,6 +391,15 @@ int main(int argc, char **argv)
     metrics_inc(metrics_counter("ingress_jobs_accepted_total", "chat jobs accepted", ""), 0);
     metrics_inc(
         metrics_counter("ingress_publish_failures_total", INGRESS_PUBLISH_FAILURES_HELP, ""), 0);
+    {
+        char cerr[256] = "";
+        if (cluster_metrics_start(&app.cluster, &app, app.cfg.metrics_targets,
+                                  app.cfg.metrics_scrape_ms, app.cfg.metrics_token, cerr,
+                                  sizeof cerr) != 0) {
+            log_error(NULL, "%s", cerr);
+            goto out;
+        }
+    }
     char streams[16];
     snprintf(streams, sizeof streams, "%ld", app.cfg.max_streams);
     log_kv(LOG_INFO, NULL, "listening", "listen", app.cfg.listen, "threads", threads, "max_streams",
@@ -396,6 +415,7 @@ out:
         sse_hub_shutdown(app.hub);
     if (app.mg)
         mg_stop(app.mg);
+    cluster_metrics_stop(app.cluster);
     sse_hub_free(app.hub);
     ctab_free(app.holds);
     tenant_cache_free(app.tenants);

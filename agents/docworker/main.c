@@ -35,6 +35,8 @@ static long g_max_attempts = 3;
 static long g_render_dpi = 300;
 static long g_max_seconds = 300;
 static long g_min_page_chars = 16;
+static char *g_metrics_listen; /* METRICS_LISTEN: /metrics and /health (the dashboard reads it) */
+static char *g_metrics_token;
 
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
@@ -80,6 +82,10 @@ static const struct config_entry g_config[] = {
      "on SIGTERM, how long in-flight documents may take to finish", &g_drain_ms},
     {"PG_POOL_SIZE", CONFIG_INT, "0", 0, 256, 0, "PostgreSQL connections (0: threads + 2)",
      &g_pg_pool},
+    {"METRICS_LISTEN", CONFIG_STRING, "", 0, 0, 0,
+     "host:port serving GET /metrics (Prometheus) and /health; empty: none", &g_metrics_listen},
+    {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
+     "bearer token GET /metrics requires (constant-time compare); empty: open", &g_metrics_token},
 };
 #define NCONFIG (sizeof(g_config) / sizeof(g_config[0]))
 
@@ -169,6 +175,8 @@ int main(int argc, char **argv)
         .loop = loop,
         .max_inflight = g_max_inflight,
         .drain_timeout_ms = g_drain_ms,
+        .metrics_listen = g_metrics_listen,
+        .metrics_token = g_metrics_token,
         .handlers = {.start = job_start, .validate = job_validate, .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof err) != 0) {

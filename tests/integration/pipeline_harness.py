@@ -74,7 +74,7 @@ def wait_ingress(port, timeout=20.0):
 
 class Pipeline:
     def __init__(self, name, agents=1, llm_env=None, agent_env=None, router_env=None,
-                 llm_model="standin-1", agent_args=()):
+                 llm_model="standin-1", agent_args=(), ingress_env=None):
         self.name = name
         self.llm_model = llm_model
         self.agent_args = list(agent_args)
@@ -82,6 +82,7 @@ class Pipeline:
         self.llm_env = llm_env or {}
         self.agent_env = agent_env or {}
         self.router_env = router_env or {}
+        self.ingress_env = ingress_env or {}
         self.procs = {}
         self.dir = tempfile.mkdtemp(prefix="agenthub-%s-" % name)
         self.ports = {k: free_port() for k in ("ingress", "erp", "llm", "router_metrics")}
@@ -146,8 +147,9 @@ class Pipeline:
         self.spawn("llm", [os.path.join(BIN, "agenthub-standin-llm")], llm_env)
         assert wait_port(self.ports["erp"]), self.log("erp")
         assert wait_port(self.ports["llm"]), self.log("llm")
-        self.spawn("ingress", [os.path.join(BIN, "agenthub-ingress")],
-                   {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]})
+        ienv = {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]}
+        ienv.update(self.ingress_env)
+        self.spawn("ingress", [os.path.join(BIN, "agenthub-ingress")], ienv)
         renv = {"METRICS_LISTEN": "127.0.0.1:%d" % self.ports["router_metrics"]}
         renv.update(self.router_env)
         self.spawn("router", [os.path.join(BIN, "agenthub-router")], renv)

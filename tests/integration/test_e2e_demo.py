@@ -25,6 +25,7 @@ class DemoScript(unittest.TestCase):
         env.update({"AGENTHUB_DEMO_DIR": demo_dir, "DEMO_INGRESS_PORT": str(ph.free_port()),
                     "DEMO_ERP_PORT": str(ph.free_port()),
                     "DEMO_LLM_PORT": str(ph.free_port()), "DEMO_EXIT_AFTER_START": "1",
+                    "DEMO_METRICS_PORT": str(ph.free_port()),
                     "AGENTHUB_BIN": ph.BIN})
         r = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "demo")], env=env,
                            capture_output=True, text=True, timeout=600)
@@ -35,10 +36,12 @@ class DemoScript(unittest.TestCase):
         self.assertIn("curl -s -X POST", out)
         self.assertIn('"response"', out)
         self.assertIn("[stand-in]", out)
+        self.assertIn("smoke: dashboard data gathered from every stage", out)
         for f in ("token-demo", "token-acme", "jwt_private.pem", "fernet.env", "token-operator",
-                  "token-demo-admin", "operator/jwt_private.pem", "tool-token/jwt_private.pem"):
+                  "token-demo-admin", "operator/jwt_private.pem", "tool-token/jwt_private.pem",
+                  "web/demo-token.json"):
             self.assertTrue(os.path.exists(os.path.join(demo_dir, f)), f)
-            if f.startswith("token") or "private" in f or f == "fernet.env":
+            if f.startswith(("token", "web/")) or "private" in f or f == "fernet.env":
                 self.assertEqual(os.stat(os.path.join(demo_dir, f)).st_mode & 0o777, 0o600, f)
         # issue 17: the tenant users are plain users; the operator has its own token
         import base64

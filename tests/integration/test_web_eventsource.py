@@ -8,8 +8,8 @@ and its later events are appended to its Redis stream with redis-cli XADD, as th
 does (common/jobevents.h). What the browser received is compared with the stream itself
 (XRANGE): every event, in order, with its type, its id (lastEventId) and its data.
 
-Covered: the chat widget at / end to end (fetch POST + EventSource with ?access_token=, CSP
-connect-src 'self'); a same-origin probe; a cross-origin probe page served by a tiny
+Covered: the chat widget on the chat page at / end to end (its shadow root; fetch POST +
+EventSource with a stream ticket in ?access_token=, CSP connect-src 'self'); a same-origin probe; a cross-origin probe page served by a tiny
 http.server on another loopback port (allowed through INGRESS_CORS_ORIGINS, and refused when
 its origin is not listed); EventSource's automatic reconnect with Last-Event-ID after the
 server closes the stream (INGRESS_SSE_MAX_S=1) — same origin and cross origin — with no loss
@@ -410,45 +410,57 @@ class EventSourceBase(unittest.TestCase):
 class WebEventSourceTest(EventSourceBase):
     """Default stream settings: one connection per stream, closed by the server after final."""
 
+    WIDGET = "document.querySelector('.agenthub-widget').shadowRoot"
+
     def test_chat_widget_end_to_end(self):
-        """The real web UI at /: POST /chat with fetch, then EventSource with ?access_token=."""
+        """The real chat page at /: its widget (in a shadow root) POSTs /chat with fetch, then
+        opens EventSource with a stream ticket in ?access_token=. Its credential comes from
+        the page's token provider (here the admin panel's sessionStorage hand-off)."""
         b = self.browser
         b.navigate(self.base + "/")
         self.assertEqual(b.evaluate("document.title"), "AgentHub chat")
-        b.evaluate("""(function (t, tok, m) {
-            var set = function (id, v) { var e = document.getElementById(id); e.value = v;
-                e.dispatchEvent(new Event('change')); };
-            set('tenant', t); set('token', tok); set('message', m);
-            document.getElementById('send').click(); })(%s, %s, %s)"""
-                   % (json.dumps(self.t), json.dumps(self.tok),
-                      json.dumps("What is the debt of customer 0123456789?")))
-        sid = b.wait_for("document.getElementById('session').value")
+        b.evaluate("sessionStorage.setItem('agenthub.chat.credential', JSON.stringify(%s))"
+                   % json.dumps({"tenant": self.t, "token": self.tok}))
+        b.navigate(self.base + "/?again")
+        b.wait_for("document.querySelector('.agenthub-widget') && "
+                   "document.querySelector('.agenthub-widget').dataset.restored === '1'")
+        b.evaluate("""(function (m) {
+            var r = %s;
+            r.querySelector('[data-testid=agenthub-input]').value = m;
+            r.querySelector('[data-testid=agenthub-send]').click(); })(%s)"""
+                   % (self.WIDGET, json.dumps("What is the debt of customer 0123456789?")))
+        sid = b.wait_for("(function () { var k = Object.keys(localStorage).filter(function (k) {"
+                         " return k.indexOf('agenthub:session:') === 0; });"
+                         " return k.length ? localStorage.getItem(k[0]) : null; })()")
         rows = S.psql("SELECT job_id FROM jobs WHERE session_id = :'a' AND tenant_id = :'b'",
                       sid, self.t)
         self.assertEqual(len(rows), 1, rows)
         job = rows[0][0]
-        b.wait_for("document.getElementById('status').textContent === 'queued'")
+        status = self.WIDGET + ".querySelector('[data-testid=agenthub-status]')"
+        b.wait_for(status + ".dataset.state === 'queued'")
         S.xadd(self.t, job, "routed", {"agent": "AgentDebt"})
         S.xadd(self.t, job, "tool_call", {"name": "get_debt"})
         S.xadd(self.t, job, "tool_result", {"name": "get_debt"})
         S.xadd(self.t, job, "delta", {"text": "Your debt "})
-        b.wait_for("document.querySelector('.assistant') && "
-                   "document.querySelector('.assistant').textContent === 'Your debt '")
+        answer = self.WIDGET + ".querySelector('[data-testid=agenthub-msg-assistant] .md')"
+        b.wait_for("%s && %s.textContent.trim() === 'Your debt'" % (answer, answer))
         S.xadd(self.t, job, "delta", {"text": "is <b>42</b> EUR"})
         S.xadd(self.t, job, "final", {"response": "Your debt is <b>42</b> EUR."})
-        b.wait_for("document.getElementById('status').textContent === 'done'")
+        b.wait_for(status + ".dataset.state === 'done'")
+        time.sleep(0.1)     # the last paint
         state = json.loads(b.evaluate("""(function () {
+            var r = %s;
             var texts = function (sel) {
-                return Array.prototype.map.call(document.querySelectorAll(sel),
-                                                function (d) { return d.textContent; }); };
-            return JSON.stringify({ user: texts('.user'), events: texts('.event'),
-                                    answers: texts('.assistant'),
-                                    bold: document.querySelectorAll('#log b').length,
-                                    sendDisabled: document.getElementById('send').disabled });
-            })()"""))
+                return Array.prototype.map.call(r.querySelectorAll(sel),
+                                                function (d) { return d.textContent.trim(); }); };
+            return JSON.stringify({ user: texts('[data-testid=agenthub-msg-user]'),
+                                    tools: texts('[data-testid=agenthub-tool]'),
+                                    answers: texts('[data-testid=agenthub-msg-assistant] .md'),
+                                    bold: r.querySelectorAll('[data-testid=agenthub-msg-assistant] b').length,
+                                    sendDisabled: r.querySelector('[data-testid=agenthub-send]').disabled });
+            })()""" % self.WIDGET))
         self.assertEqual(state["user"], ["What is the debt of customer 0123456789?"])
-        self.assertEqual(state["events"], ["routed to AgentDebt", "tool call get_debt",
-                                           "tool result get_debt"])
+        self.assertEqual(state["tools"], ["Tool get_debt: done"])
         self.assertEqual(state["answers"], ["Your debt is <b>42</b> EUR."])
         self.assertEqual(state["bold"], 0, "answer text was rendered as HTML")
         self.assertFalse(state["sendDisabled"])

@@ -431,6 +431,25 @@ static char *attachment_answer(const char *system, const char *user)
     return b.p;
 }
 
+/* The markup probe (web tests): a user message containing "xss-probe" gets, outside a routing
+ * prompt and before any tool call, an answer of markdown with live-looking HTML in it, which
+ * a client must show inert. */
+#define MARKUP_PROBE_TRIGGER "xss-probe"
+static const char markup_probe[] =
+    "[stand-in] Markup probe: **bold** and a [safe link](https://example.com/docs).\n\n"
+    "<script>window.__agenthub_xss = 'script'; alert('script');</script>\n\n"
+    "An image: <img src=x onerror=\"window.__agenthub_xss = 'img'; alert('img')\"> and "
+    "[a js link](javascript:window.__agenthub_xss='link') and "
+    "<a href=\"#\" onclick=\"window.__agenthub_xss='click'\">a handler</a>. End of probe.";
+
+static char *markup_probe_for(const char *system, const char *user)
+{
+    if (!user || !strstr(user, MARKUP_PROBE_TRIGGER))
+        return NULL;
+    char *r = route(system, user);
+    return r ? r : strdup(markup_probe);
+}
+
 char *answer_text_for(const char *system, const char *user)
 {
     char *d = attachment_answer(system, user);
@@ -1332,6 +1351,8 @@ int answer_chat(enum wire w, const char *body, size_t len, const char *model,
     char *text = NULL;
     if (p.nres > 0) {
         text = summary(p.res, p.nres);
+    } else if ((text = markup_probe_for(p.system.p, p.user)) != NULL) {
+        /* routed as usual, or the probe's markup (no tool call) */
     } else if (p.ntools > 0 && (ncalls = plan_calls(p.tools, p.ntools, p.user, calls, w)) > 0) {
         text = NULL;
     } else {
