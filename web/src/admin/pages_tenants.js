@@ -37,7 +37,7 @@ export async function tenantsPage(root, ctx) {
       ),
     );
   }
-  function edit(t) {
+  function edit(t, note) {
     clear(editor);
     const f = form(
       [{ name: "name", label: "Display name", required: true, maxlength: 200, value: t.name }],
@@ -56,10 +56,8 @@ export async function tenantsPage(root, ctx) {
             click: async () => {
               const r = await guarded(box, () => patch(p`/api/admin/tenants/${t.tenant_id}`, { is_active: !t.is_active }));
               if (r) {
-                box.appendChild(okNote(r.is_active ? "Tenant enabled." : "Tenant disabled: its users' requests are refused."));
-                t.is_active = r.is_active;
                 refresh();
-                edit(r);
+                edit(r, r.is_active ? "Tenant enabled." : "Tenant disabled: its users' requests are refused.");
               }
             },
           },
@@ -85,6 +83,7 @@ export async function tenantsPage(root, ctx) {
       [["permissions", "Permissions"], ["llm", "LLM config"], ["keys", "API keys"], ["knowledge", "Knowledge base"], ["conversations", "Conversations"]].map(([pg, label]) =>
         h("a", { href: "#" + pg, on: { click: () => sessionStorage.setItem("agenthub.admin.tenant", t.tenant_id) } }, label)),
     );
+    if (note) box.appendChild(okNote(note));
     editor.appendChild(card("Tenant " + t.tenant_id, h("p", { class: "muted" }, "Status: " + (t.is_active ? "active" : "disabled") + " · created " + when(t.created_at)), f.el, actions, box, links));
   }
   await refresh();
