@@ -45,7 +45,8 @@ static void sessions_list(struct req *r)
         reply_error(r, 400, "invalid_request", "user_id is at most 128 characters");
         return;
     }
-    req_query(r, "limit", limit, sizeof limit);
+    if (req_query(r, "limit", limit, sizeof limit) != 0 || !limit[0])
+        snprintf(limit, sizeof limit, "100");
     char *end = NULL;
     long lim = strtol(limit, &end, 10);
     if (!end || *end || lim < 1 || lim > 500) {

@@ -6,7 +6,7 @@
 //   TENANT_ADMIN_TOKEN a tenant admin token of ADMIN_TENANT (the demo tenant)
 //   ADMIN_TENANT       that tenant
 //   NEW_TENANT         the id of the tenant this test creates; NEW_USER_TOKEN a user token of it
-//   ERP_URL            the stand-in ERP (the new tool's backend); LLM_MODEL the stand-in's model
+//   ERP_URL            the stand-in ERP (the new tool's backend); LLM_MODEL, LLM_BASE_URL the stand-in's
 //   KB_FILE, DOC_FILES (comma-separated) files to upload; SHOTS the screenshot folder
 // One line per check ("ok - ..." / "not ok - ..."); exit status 1 when any failed.
 import { createRequire } from "node:module";
@@ -190,9 +190,10 @@ try {
 
   // ---- LLM config: the key is write-only ---------------------------------------------------
   await nav("llm");
-  await pickTenant(T);
   await page.waitForSelector("[data-testid=llm-form-model_id]");
-  const modelVal = await page.$$eval("[data-testid=llm-form-model_id] option", (os, m) => (os.find((o) => o.textContent.includes(m)) || {}).value, E.LLM_MODEL);
+  await pickTenant(T);
+  await page.waitForSelector(`[data-testid=page-llm] [data-tenant="${T}"] [data-testid=llm-form-model_id]`);
+  const modelVal = await page.$$eval("[data-testid=llm-form-model_id] option", (os, m) => (os.find((o) => o.textContent.includes(m)) || {}).value, E.LLM_MODEL + " (" + E.LLM_BASE_URL + ")");
   await page.fill("[data-testid=llm-form-rate_limit_rpm]", "0");
   await page.selectOption("[data-testid=llm-form-model_id]", modelVal);
   await page.click("[data-testid=llm-form-submit]");
@@ -202,7 +203,7 @@ try {
   await page.fill("[data-testid=llm-form-api_key]", secret);
   await page.click("[data-testid=llm-form-submit]");
   await page.waitForSelector("#llm-form [data-testid=ok-note]");
-  await page.waitForSelector("text=stored (never shown)");
+  await page.waitForSelector(`[data-tenant="${T}"] >> text=stored (never shown)`);
   await check("the LLM config is saved; the key is stored and never shown again", async () =>
     !(await page.content()).includes(secret) && (await page.inputValue("[data-testid=llm-form-api_key]")) === "");
   await shot(page, "llm-config");

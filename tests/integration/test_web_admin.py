@@ -117,6 +117,7 @@ class AdminPanelInBrowser(unittest.TestCase):
                 "NEW_USER_TOKEN": self.p.token(tenant, tenant + "-user"),
                 "ERP_URL": self.p.erp,
                 "LLM_MODEL": self.p.llm_model,
+                "LLM_BASE_URL": self.p.llm_base(),
                 "KB_FILE": kb,
                 "DOC_FILES": ",".join(docs),
                 "SHOTS": SHOTS,

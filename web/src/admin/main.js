@@ -55,6 +55,8 @@ const ctx = {
       onChange(sel.value);
     });
     const el = h("div", { class: "picker" }, h("label", { for: "tenant-picker" }, "Tenant "), sel);
+    // pages check it after each await: an answer for a tenant no longer picked is dropped
+    el.current = () => sel.value;
     queueMicrotask(() => onChange(sel.value));
     return el;
   },
@@ -130,6 +132,7 @@ function init() {
   $("logout").addEventListener("click", () => {
     setToken("");
     ctx.who = null;
+    history.replaceState(null, "", location.pathname); /* the next admin starts at Tenants */
     showLogin();
   });
   if (getToken()) signIn(getToken());

@@ -151,8 +151,9 @@ export async function permissionsPage(root, ctx) {
 // ---- a tenant's LLM config ------------------------------------------------------------------
 export async function llmConfigPage(root, ctx) {
   const body = h("div", {});
-  root.append(ctx.tenantPicker((t) => show_(t)), body);
   const models = (await get("/api/admin/llm-models")).items || [];
+  const picker = ctx.tenantPicker((t) => show_(t));
+  root.append(picker, body);
   const label = (m) => m.provider + " · " + m.model_name + (m.base_url ? " (" + m.base_url + ")" : "") + (m.is_active === false ? " [inactive]" : "");
   async function show_(tenant) {
     clear(body).appendChild(loading());
@@ -163,6 +164,7 @@ export async function llmConfigPage(root, ctx) {
     } catch (e) {
       if (e.status !== 404) err.appendChild(errorNote(e));
     }
+    if (picker.current() !== tenant) return;
     clear(body);
     const state = cfg
       ? h("p", { testid: "llm-state" }, "Provider ", h("strong", {}, cfg.provider), ", model ", h("strong", {}, cfg.model_name), " · API key: ", h("strong", { testid: "llm-key-state" }, cfg.has_api_key ? "stored (never shown)" : "none"), " · updated " + when(cfg.updated_at))
@@ -191,6 +193,7 @@ export async function llmConfigPage(root, ctx) {
       { id: "llm-form", submit: "Save LLM config", validate: (v) => (v.api_key && v.remove_key ? "Either give a new key or remove the stored one, not both" : null), done: (r) => (setTimeout(() => show_(tenant), 800), "Saved: " + r.provider + " · " + r.model_name + (r.has_api_key ? " with a stored key" : " without a key") + ".") },
     );
     body.append(card("LLM configuration of " + tenant, err, state, f.el));
+    body.dataset.tenant = tenant;
   }
 }
 
