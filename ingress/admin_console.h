@@ -21,6 +21,8 @@
 /* The operator, or the admin of exactly this tenant: 0, else -1 answered 403 (routes_admin.c).
  * Records the tenant for the audit row. */
 int admin_tenant_access(struct req *r, const char *tenant);
+/* 1 when the caller is the platform operator (not a tenant admin). */
+int admin_is_operator(const struct req *r);
 
 /* tool_row: the tool as stored (GET's columns, its secrets sealed, not masked); borrowed. */
 void admin_tool_test(struct req *r, json_object *tool_row);

@@ -568,6 +568,11 @@ static int require_tenant_access(struct req *r, const char *tenant)
     return -1;
 }
 
+int admin_is_operator(const struct req *r)
+{
+    return is_operator(r);
+}
+
 int admin_tenant_access(struct req *r, const char *tenant)
 {
     return require_tenant_access(r, tenant);

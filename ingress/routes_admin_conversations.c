@@ -21,7 +21,7 @@
 static int query_tenant(struct req *r, char *tenant, size_t cap)
 {
     if (req_query(r, "tenant_id", tenant, cap) != 0 || !tenant[0]) {
-        if (r->claims.operator) {
+        if (admin_is_operator(r)) {
             reply_error(r, 400, "invalid_request", "?tenant_id= is required");
             return -1;
         }

@@ -78,7 +78,7 @@ static int tenant_known(struct req *r, const char *tenant)
  * access, existence). NULL when answered. */
 static const char *body_tenant(struct req *r, json_object *body)
 {
-    if (!r->claims.operator && !json_object_object_get_ex(body, "tenant_id", NULL))
+    if (!admin_is_operator(r) && !json_object_object_get_ex(body, "tenant_id", NULL))
         json_object_object_add(body, "tenant_id", json_object_new_string(r->claims.tenant_id));
     const char *tenant = json_field_str(body, "tenant_id");
     if (!tenant || !tenant_id_valid(tenant)) {
@@ -147,8 +147,8 @@ static void run_and_reply(struct req *r, const char *tenant, const struct tool_d
     else
         json_object_object_add(o, "error", json_object_new_string(st.error));
     json_object_object_add(o, "elapsed_ms", json_object_new_int64(now_ms() - t0));
-    log_kv(LOG_INFO, &r->log, "admin tool run", "tool", def->name, "ok", st.result ? "true" : "false",
-           (char *)NULL);
+    log_kv(LOG_INFO, &r->log, "admin tool run", "tool", def->name, "ok",
+           st.result ? "true" : "false", (char *)NULL);
     reply_json(r, 200, o);
     json_object_put(o);
 out:
