@@ -83,6 +83,8 @@ struct ingress_settings {
     long api_key_cache_ms;
     long api_key_touch_s;
     long openai_wait_s;
+    /* the admin panel's tool tests (admin_console.h): TOOL_ALLOWED_HOSTS, as the agents' */
+    char *tool_allowed_hosts;
 };
 
 struct ingress {

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sse.h"
+#include "ssrf.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_STACK_KB "1024"
@@ -158,6 +159,10 @@ static const struct config_entry table[] = {
      "GET /ready probes PostgreSQL, Redis and Kafka at most once per this window (single "
      "flight; 0: one probe shared by the callers that arrive while it runs)",
      &app.cfg.ready_cache_ms},
+    {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
+     "host:port pairs exempt from the SSRF guard for the admin panel's tool tests (POST "
+     "/api/admin/tools/{id}/test), as for the agents; a bare host is refused at start",
+     &app.cfg.tool_allowed_hosts},
     {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
      "bearer token GET /metrics requires (constant-time compare; 401 without it); empty: "
      "/metrics is open (set it in production)",
@@ -239,6 +244,11 @@ int main(int argc, char **argv)
         lvl = LOG_INFO;
     log_init("ingress", lvl);
     raise_nofile();
+    if (app.cfg.tool_allowed_hosts && *app.cfg.tool_allowed_hosts &&
+        ssrf_allowlist_valid(app.cfg.tool_allowed_hosts, 1, err, sizeof err) != 0) {
+        log_error(NULL, "TOOL_ALLOWED_HOSTS is invalid (entries are host:port): %s", err);
+        return 2;
+    }
     if (app.cfg.max_streams == 0) {
         long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
         app.cfg.max_streams = app.cfg.threads - keep;

@@ -3,7 +3,7 @@
  *
  * Both go through tool_invoke(), exactly what an agent calls: the arguments are validated
  * against the tool's input schema, HTTP tools go through the SSRF guard (with the tool's own
- * allowed_hosts; the agents' process-wide TOOL_ALLOWED_HOSTS is not the ingress's), sealed
+ * allowed_hosts and the ingress's TOOL_ALLOWED_HOSTS, set like the agents'), sealed
  * secrets are opened only to build the request, the output is checked against the output
  * schema, and RAG searches the tenant's own collection with the tenant's embedder. The call
  * runs on a private httploop on the request's thread; no user token is forwarded (an
@@ -121,6 +121,7 @@ static void run_and_reply(struct req *r, const char *tenant, const struct tool_d
         .llm = llm,
         .llm_cfg = have_cfg ? &cfg : NULL,
         .chroma_url = r->app->cfg.common.chroma_url,
+        .allowed_hosts = r->app->cfg.tool_allowed_hosts,
         .tool_secret_key = secret_key[0] ? secret_key : NULL,
     };
     long t0 = now_ms();
@@ -160,6 +161,34 @@ out:
     json_object_put(st.result);
 }
 
+/* A tenant admin tests only what its tenant may use: its own tools, or catalog tools its
+ * tenant is permitted (a catalog tool may carry the platform's secrets). 0 yes, -1 answered. */
+static int tool_usable(struct req *r, const char *tenant, const char *tool_id)
+{
+    char err[256];
+    PGresult *res = NULL;
+    if (admin_is_operator(r))
+        return 0;
+    const char *p[] = {tool_id, tenant};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT 1 FROM tool_configs t WHERE t.tool_id = $1::uuid AND "
+                         "(t.owner_tenant_id = $2 OR EXISTS (SELECT 1 FROM "
+                         "tenant_tool_permissions p WHERE p.tenant_id = $2 AND p.tool_id = "
+                         "t.tool_id AND p.enabled))",
+                         2, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "tool permission");
+        return -1;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    if (!n) {
+        reply_error(r, 403, "forbidden", "the tenant is not permitted this tool");
+        return -1;
+    }
+    return 0;
+}
+
 void admin_tool_test(struct req *r, json_object *tool_row)
 {
     json_object *body = req_json_body(r), *args = NULL, *v;
@@ -167,6 +196,9 @@ void admin_tool_test(struct req *r, json_object *tool_row)
         return;
     const char *tenant = body_tenant(r, body);
     if (!tenant)
+        goto out;
+    const char *tool_id = json_field_str(tool_row, "tool_id");
+    if (!tool_id || tool_usable(r, tenant, tool_id) != 0)
         goto out;
     if (json_object_object_get_ex(body, "arguments", &args) && args &&
         !json_object_is_type(args, json_type_object)) {

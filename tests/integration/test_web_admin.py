@@ -114,23 +114,22 @@ class AdminPanel(unittest.TestCase):
 
     def test_tool_test_runs_the_tool_code_path(self):
         """POST /api/admin/tools/{id}/test: the SSRF guard, the input schema, tenant access."""
-        erp_host = self.p.erp.split("//", 1)[1]
         name = "webtest_" + uuid.uuid4().hex[:8]
         tool = {"name": name, "base_type": "HTTP_GET", "description": "debt by MST",
-                "config": {"endpoint": self.p.erp + "/api/debt/{mst}"},
+                "config": {"endpoint": "http://10.11.12.13:8080/api/debt/{mst}"},
                 "input_schema": {"type": "object", "required": ["mst"], "properties": {
                     "mst": {"type": "string", "pattern": "^[0-9]{10}$"}}}}
         st, t = self.admin("POST", "/api/admin/tools", tool)
         self.assertEqual(st, 201, t)
         path = "/api/admin/tools/%s/test" % t["tool_id"]
-        # a private address without the tool's allow-list: refused by the SSRF guard
+        # a private address in neither allow-list (the tool's, TOOL_ALLOWED_HOSTS): refused
         st, r = self.admin("POST", path, {"tenant_id": "demo", "arguments": {"mst": "0123456789"}})
         self.assertEqual(st, 200, r)
         self.assertFalse(r["ok"], r)
         self.assertIn("endpoint refused", r["error"])
+        # the stand-in ERP is in TOOL_ALLOWED_HOSTS (the ingress's, as the agents')
         st, t = self.admin("PATCH", "/api/admin/tools/" + t["tool_id"],
-                           {"config": {"endpoint": tool["config"]["endpoint"],
-                                       "allowed_hosts": erp_host}})
+                           {"config": {"endpoint": self.p.erp + "/api/debt/{mst}"}})
         self.assertEqual(st, 200, t)
         st, r = self.admin("POST", path, {"tenant_id": "demo", "arguments": {"mst": "0123456789"}})
         self.assertEqual(st, 200, r)
@@ -147,6 +146,16 @@ class AdminPanel(unittest.TestCase):
         acme_admin = self.p.token("acme", "acme-boss", roles="user,admin")
         st, r = self.admin("POST", path, {"tenant_id": "demo", "arguments": {}}, token=acme_admin)
         self.assertEqual(st, 403, r)
+        # ... and only a tool its tenant may use: acme is not permitted get_customer_debt
+        debt = self.p.sql("SELECT tool_id FROM tool_configs WHERE name = 'get_customer_debt'")[0][0]
+        st, r = self.admin("POST", "/api/admin/tools/%s/test" % debt,
+                           {"arguments": {"mst": "0123456789"}}, token=acme_admin)
+        self.assertEqual((st, r["error"]["message"]),
+                         (403, "the tenant is not permitted this tool"), r)
+        demo_admin = self.p.token("demo", "demo-boss", roles="user,admin")
+        st, r = self.admin("POST", "/api/admin/tools/%s/test" % debt,
+                           {"arguments": {"mst": "0123456789"}}, token=demo_admin)
+        self.assertEqual((st, r["tenant_id"], r["ok"]), (200, "demo", True), r)
         st, r = self.admin("POST", "/api/admin/tools/%s/test" % uuid.uuid4(),
                            {"tenant_id": "demo", "arguments": {}})
         self.assertEqual(st, 404, r)
