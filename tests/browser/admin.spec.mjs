@@ -319,6 +319,8 @@ try {
     const st = await page.$$eval("[data-testid=batch-files] tbody td[data-status]", (ts) => ts.map((t) => t.dataset.status));
     return s.includes("of " + files.length) && st.length === files.length && st.every((x) => x === "done" || x === "error") ? true : (console.log("# got: " + s + " " + st), false);
   });
+  await check("the progress came over the batch's event stream (SSE)", async () =>
+    sent.some((x) => /^GET \/api\/[^/]+\/documents\/[0-9a-f-]{36}\/events$/.test(x)));
   await check("the extracted text can be read", async () => {
     const texts = await page.$$eval("[data-testid=doc-text]", (ps) => ps.map((p) => p.textContent));
     return texts.length > 0 && texts.some((t) => t.trim().length > 10);

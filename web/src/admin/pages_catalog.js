@@ -404,6 +404,7 @@ function toolTest(t, ctx) {
     },
     { id: "tool-test", submit: "Run the tool", done: () => null, extra: h("div", { class: "field" }, h("label", {}, "As tenant"), tenantSel) },
   );
+  f.el.addEventListener("submit", () => clear(out)); // an earlier answer never stands for this one
   return card("Test this tool", h("p", { class: "hint" }, "Runs one call with these arguments, as an agent of the chosen tenant would (schema checks, SSRF guard, secrets, timeouts)."), f.el, out);
 }
 
