@@ -154,6 +154,25 @@ try {
   await check("the test form asks for a required argument before calling", async () =>
     (await page.textContent("[data-testid=tool-test-mst-error]")).includes("required"));
   await shot(page, "tools");
+  // a RAG tool: its own form, and a test call that searches the demo tenant's knowledge base
+  await page.click("[data-testid=tools-new]");
+  await page.selectOption("[data-testid=tool-form-base_type]", "RAG");
+  await check("the RAG form hides the HTTP fields", async () =>
+    !(await page.isVisible("[data-testid=tool-form-endpoint]")) && (await page.isVisible("[data-testid=tool-form-top_k]")));
+  await page.fill("[data-testid=tool-form-name]", "web_kb_" + SUFFIX);
+  await page.fill("[data-testid=tool-form-top_k]", "3");
+  await page.click("[data-testid=param-add]");
+  await page.fill("[data-testid=param-name-0]", "query");
+  await page.click("[data-testid=tool-form-submit]");
+  await page.waitForSelector(`[data-testid=tools-table] tr[data-name="web_kb_${SUFFIX}"]`);
+  await page.fill("[data-testid=tool-test-query]", "How many days do I have to return goods?");
+  await page.selectOption("[data-testid=tool-test-tenant]", E.ADMIN_TENANT);
+  await page.click("[data-testid=tool-test-submit]");
+  await page.waitForSelector("[data-testid=tool-test-ok], [data-testid=tool-test-error]");
+  await check("a RAG tool is created and its test call returns chunks with sources", async () => {
+    const t = await page.textContent("[data-testid=tool-test-output]");
+    return t.includes("succeeded") && t.includes('"source"') && t.includes('"score"') ? true : (console.log("# got: " + t.slice(0, 400)), false);
+  });
 
   // ---- an agent with the tool --------------------------------------------------------------
   await nav("agents");
