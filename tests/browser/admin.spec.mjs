@@ -213,6 +213,11 @@ try {
   await page.waitForSelector("[data-testid=llm-form-model_id]");
   await pickTenant(T);
   await page.waitForSelector(`[data-testid=page-llm] [data-tenant="${T}"] [data-testid=llm-form-model_id]`);
+  await page.selectOption("[data-testid=llm-form-provider]", "openai_compatible");
+  await check("choosing a provider narrows the models to its own", async () => {
+    const shown = await page.$$eval("[data-testid=llm-form-model_id] option", (os) => os.filter((o) => o.value && !o.hidden).map((o) => o.textContent));
+    return shown.length > 0 && shown.every((t) => t.startsWith("openai_compatible ·"));
+  });
   const modelVal = await page.$$eval("[data-testid=llm-form-model_id] option", (os, m) => (os.find((o) => o.textContent.includes(m)) || {}).value, E.LLM_MODEL + " (" + E.LLM_BASE_URL + ")");
   await page.fill("[data-testid=llm-form-rate_limit_rpm]", "0");
   await page.selectOption("[data-testid=llm-form-model_id]", modelVal);

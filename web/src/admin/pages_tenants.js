@@ -170,8 +170,10 @@ export async function llmConfigPage(root, ctx) {
       ? h("p", { testid: "llm-state" }, "Provider ", h("strong", {}, cfg.provider), ", model ", h("strong", {}, cfg.model_name), " · API key: ", h("strong", { testid: "llm-key-state" }, cfg.has_api_key ? "stored (never shown)" : "none"), " · updated " + when(cfg.updated_at))
       : h("p", { class: "muted", testid: "llm-state" }, "This tenant has no LLM configuration yet.");
     const opts = models.map((m) => [m.model_id, label(m)]);
+    const providers = [...new Set(models.map((m) => m.provider))].sort();
     const f = form(
       [
+        { name: "provider", label: "Provider", type: "select", options: [["", "any provider"], ...providers.map((x) => [x, x])], value: cfg ? cfg.provider : "", hint: "Narrows the model lists; the model decides the provider." },
         { name: "model_id", label: "Model (provider · model)", type: "select", required: true, options: [["", "— choose —"], ...opts], value: cfg ? cfg.model_id : "" },
         { name: "fallback_model_id", label: "Fallback model", type: "select", options: [["", "none"], ...opts], value: cfg ? cfg.fallback_model_id || "" : "", validate: (v, all) => (v && v === all.model_id ? "The fallback must differ from the model" : null) },
         { name: "rate_limit_rpm", label: "Rate limit (LLM calls per minute)", type: "int", min: 1, max: 1000000, value: cfg ? cfg.rate_limit_rpm : 60 },
@@ -192,6 +194,17 @@ export async function llmConfigPage(root, ctx) {
       },
       { id: "llm-form", submit: "Save LLM config", validate: (v) => (v.api_key && v.remove_key ? "Either give a new key or remove the stored one, not both" : null), done: (r) => (setTimeout(() => show_(tenant), 800), "Saved: " + r.provider + " · " + r.model_name + (r.has_api_key ? " with a stored key" : " without a key") + ".") },
     );
+    // the provider choice narrows both model lists to that provider's models
+    const narrow = () => {
+      const prov = f.inputs.provider.value;
+      for (const sel of [f.inputs.model_id, f.inputs.fallback_model_id])
+        for (const o of sel.options) {
+          const m = models.find((x) => x.model_id === o.value);
+          o.hidden = !!(m && prov && m.provider !== prov);
+        }
+    };
+    f.inputs.provider.addEventListener("change", narrow);
+    narrow();
     body.append(card("LLM configuration of " + tenant, err, state, f.el));
     body.dataset.tenant = tenant;
   }
