@@ -138,9 +138,23 @@ try {
   await page.click("[data-testid=param-add]");
   await page.fill("[data-testid=param-name-0]", "mst");
   await page.fill("[data-testid=param-desc-0]", "tax code MST, 10 digits");
+  const headerSecret = "hdr-secret-" + SUFFIX;
+  await page.click("[data-testid=header-add]");
+  await page.fill("[data-testid=header-name-0]", "X-Api-Key");
+  await page.fill("[data-testid=header-value-0]", headerSecret);
   await page.click("[data-testid=tool-form-submit]");
   await page.waitForSelector(`[data-testid=tools-table] tr[data-name="${TOOL}"]`);
   await check("an HTTP GET tool is created with its input schema", async () => (await page.textContent("[data-testid=schema-preview]")).includes('"mst"'));
+  await page.waitForSelector("[data-testid=header-value-0]");
+  await check("a header value is write-only: stored, never shown again", async () =>
+    !(await page.content()).includes(headerSecret) &&
+    (await page.getAttribute("[data-testid=header-value-0]", "placeholder")).startsWith("stored") &&
+    (await page.textContent(`tr[data-name="${TOOL}"]`)).includes("X-Api-Key: ********"));
+  await page.fill("[data-testid=tool-form-description]", "Retrieve a customer's debt by tax code MST (edited)");
+  await page.click("[data-testid=tool-form-submit]");
+  await page.waitForSelector(`text=Saved ${TOOL}.`);
+  await check("the tool is saved again keeping its stored header", async () =>
+    (await page.getAttribute("[data-testid=header-value-0]", "placeholder")).startsWith("stored"));
   await page.fill("[data-testid=tool-test-mst]", "0123456789");
   await page.selectOption("[data-testid=tool-test-tenant]", E.ADMIN_TENANT);
   await page.click("[data-testid=tool-test-submit]");

@@ -18,7 +18,7 @@ function crudPage(root, { title, listPath, idKey, columns, fields, toBody, extra
     list.appendChild(table(columns, r.items || [], { testid: testid + "-table", rowAttrs: (row) => ({ class: "clickable", "data-name": nameOf(row), on: { click: () => open(row) } }) }));
     return r.items || [];
   }
-  function open(row) {
+  function open(row, note) {
     clear(editor);
     const f = form(
       fields(row),
@@ -26,12 +26,13 @@ function crudPage(root, { title, listPath, idKey, columns, fields, toBody, extra
         const b = toBody(v, row);
         const r = row ? await patch(listPath + "/" + encodeURIComponent(row[idKey]), b) : await post(listPath, b);
         await refresh();
-        setTimeout(() => open(r), 0);
+        setTimeout(() => open(r, (row ? "Saved " : "Created ") + nameOf(r) + "."), 0);
         return r;
       },
-      { id: testid + "-form", submit: row ? "Save" : "Create", done: (r) => (row ? "Saved " : "Created ") + nameOf(r) + "." },
+      { id: testid + "-form", submit: row ? "Save" : "Create", done: () => null },
     );
     const box = h("div", {});
+    if (note) box.appendChild(okNote(note));
     const delBtn = row && canWrite
       ? h("button", {
           type: "button",
@@ -276,7 +277,7 @@ export async function toolsPage(root, ctx) {
       ),
     );
   }
-  function open(t) {
+  function open(t, note) {
     clear(editor);
     const cfg = (t && t.config) || {};
     const params = paramsOf(t ? t.input_schema : { type: "object", properties: {} });
@@ -329,7 +330,7 @@ export async function toolsPage(root, ctx) {
         const b = { name: v.name, base_type: v.base_type, description: v.description || "", config: c, input_schema: schemaOf(params), is_active: v.is_active };
         const r = t ? await patch(p`/api/admin/tools/${t.tool_id}`, b) : await post("/api/admin/tools", b);
         await refresh();
-        setTimeout(() => open(r), 0);
+        setTimeout(() => open(r, (t ? "Saved " : "Created ") + r.name + "."), 0);
         return r;
       },
       {
@@ -353,7 +354,7 @@ export async function toolsPage(root, ctx) {
           }
           return null;
         },
-        done: (r) => (t ? "Saved " : "Created ") + r.name + ".",
+        done: () => null,
       },
     );
     // the type select shows its own fields; the header editor only for HTTP
@@ -361,6 +362,7 @@ export async function toolsPage(root, ctx) {
     f.inputs.base_type.addEventListener("change", showH);
     showH();
     const box = h("div", {});
+    if (note) box.appendChild(okNote(note));
     editor.appendChild(
       card(t ? "Tool " + t.name : "New tool", f.el, t ? h("div", { class: "actions" }, h("button", {
         type: "button", class: "danger", testid: "tool-delete",
