@@ -364,6 +364,12 @@ try {
     return texts.length > 0 && texts.some((t) => t.trim().length > 10);
   });
   await shot(page, "documents");
+  // a token that stops working (expired, revoked) sends the admin back to the sign-in form
+  await page.evaluate(() => sessionStorage.setItem("agenthub.admin.token", "e30.e30.invalid"));
+  await nav("tenants");
+  await page.waitForSelector("#login-error [data-testid=api-error]");
+  await check("a refused token leads back to sign-in, with the API's words", async () =>
+    (await page.textContent("#login-error")).includes("invalid token") && (await page.isVisible("[data-testid=login-token]")));
   await check("no script errors on the page", async () => (consoleErrors.length === 0 ? true : (console.log("# " + consoleErrors.join("\n# ")), false)));
 } catch (e) {
   ok(false, "the flow ran to its end", e && e.stack ? e.stack : e);

@@ -45,6 +45,8 @@ export async function api(method, path, body) {
   }
   if (!r.ok) {
     const e = data && data.error;
+    // an expired or revoked token: the panel goes back to its sign-in form (main.js)
+    if (r.status === 401) window.dispatchEvent(new CustomEvent("agenthub-unauthorized", { detail: (e && e.message) || "unauthorized" }));
     throw new ApiError(r.status, (e && e.code) || "http_" + r.status, (e && e.message) || text || r.statusText);
   }
   return data;

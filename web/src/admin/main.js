@@ -114,6 +114,12 @@ function route() {
 function init() {
   for (const [key, title] of PAGES) $("nav").appendChild(h("a", { href: "#" + key, "data-page": key, testid: "nav-" + key }, title));
   window.addEventListener("hashchange", route);
+  window.addEventListener("agenthub-unauthorized", (ev) => {
+    if (!ctx.who) return;
+    setToken("");
+    ctx.who = null;
+    showLogin(errorNote({ status: 401, code: "unauthorized", message: ev.detail + ": the token expired or was revoked; sign in again" }));
+  });
   $("login-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     const t = $("login-token").value.trim();
