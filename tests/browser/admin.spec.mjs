@@ -285,19 +285,50 @@ try {
   await shot(page, "knowledge");
 
   // ---- the new agent answers a chat; its conversation shows the tool call ----------------------
-  // TODO(webui): drive the chat widget ([data-testid=agenthub-input], agenthub-send,
-  // agenthub-msg-assistant) once it is on this branch; until then the chat is sent over HTTP
-  // with the new tenant's user token and its answer is checked in the conversation view.
-  const chat = await (await fetch(URL_ + "/api/" + T + "/chat?wait=40", {
-    method: "POST",
-    headers: { Authorization: "Bearer " + E.NEW_USER_TOKEN, "Content-Type": "application/json" },
-    body: JSON.stringify({ message: "What is the debt for MST 0123456789?" }),
-  })).json();
-  await check("the new agent answers a chat", async () => (chat.agent === AGENT ? true : (console.log("# got: " + JSON.stringify(chat).slice(0, 500)), false)));
-  await nav("conversations");
+  // "Try in chat" (tenant editor) hands the chat page at / a credential of the tenant (for the
+  // operator, a one-hour user API key). The chat widget (web/src/widget, helper "webui") has the
+  // DOM contract [data-testid=agenthub-input], agenthub-send, agenthub-msg-assistant.
+  const question = "What is the debt for MST 0123456789?";
+  await nav("tenants");
+  await page.click(`[data-testid=tenants-table] tr[data-tenant="${T}"]`);
+  await page.click("[data-testid=tenant-try-chat]");
+  await page.waitForURL(URL_ + "/");
+  await check("\"Try in chat\" hands the chat page a credential of the tenant", async () => {
+    const c = JSON.parse(await page.evaluate(() => sessionStorage.getItem("agenthub.chat.credential")));
+    return c.tenant === T && /^ahk_/.test(c.token);
+  });
+  const widget = await page.waitForSelector("[data-testid=agenthub-input]", { timeout: 8000 }).catch(() => null);
+  let sessionId = null;
+  if (widget) {
+    await page.fill("[data-testid=agenthub-input]", question);
+    await page.click("[data-testid=agenthub-send]");
+    await check("the new agent answers in the chat widget", async () => {
+      // (playwright's locators also reach into the widget's shadow root, if it has one)
+      const msg = page.locator("[data-testid=agenthub-msg-assistant]", { hasText: "[stand-in]" }).first();
+      await msg.waitFor({ timeout: 60000 });
+      return (await msg.textContent()).includes("0123456789");
+    });
+    await shot(page, "chat-widget");
+  } else {
+    // TODO(webui): the chat widget is not on this branch yet; until the merge the chat is sent
+    // over HTTP with the new tenant's user token and its answer is checked in the conversation
+    // view below.
+    console.log("# TODO(webui): no chat widget at / on this branch; chatting over HTTP instead");
+    const chat = await (await fetch(URL_ + "/api/" + T + "/chat?wait=40", {
+      method: "POST",
+      headers: { Authorization: "Bearer " + E.NEW_USER_TOKEN, "Content-Type": "application/json" },
+      body: JSON.stringify({ message: question }),
+    })).json();
+    await check("the new agent answers a chat", async () => (chat.agent === AGENT ? true : (console.log("# got: " + JSON.stringify(chat).slice(0, 500)), false)));
+    sessionId = chat.session_id;
+  }
+  await page.goto(URL_ + "/admin#conversations");
+  await page.waitForSelector("[data-testid=page-conversations]");
   await pickTenant(T);
-  await page.waitForSelector(`[data-testid=sessions-table] tr[data-session="${chat.session_id}"]`);
-  await page.click(`tr[data-session="${chat.session_id}"]`);
+  // the widget's session is the tenant's newest (its only one)
+  const rowSel = sessionId ? `[data-testid=sessions-table] tr[data-session="${sessionId}"]` : "[data-testid=sessions-table] tbody tr";
+  await page.waitForSelector(rowSel);
+  await page.click(rowSel);
   await page.waitForSelector("[data-testid=msg-assistant]");
   await check("the conversation shows the answer with its agent and tokens", async () => {
     const t = await page.textContent("[data-testid=msg-assistant]");

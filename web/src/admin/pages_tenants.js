@@ -1,5 +1,5 @@
 // pages_tenants.js — tenants, the permissions matrix, a tenant's LLM config and its API keys.
-import { get, post, patch, put, del, p } from "./api.js";
+import { get, post, patch, put, del, p, getToken } from "./api.js";
 import { h, clear, table, card, errorNote, okNote, guarded, when, show, loading } from "./dom.js";
 import { form, compact, TENANT_ID } from "./forms.js";
 
@@ -79,6 +79,9 @@ export async function tenantsPage(root, ctx) {
         }, "Delete tenant"),
       );
     }
+    const tryBtn = h("button", { type: "button", class: "secondary", testid: "tenant-try-chat", disabled: !t.is_active,
+      on: { click: () => guarded(box, () => tryInChat(ctx, t.tenant_id)) } }, "Try in chat");
+    actions.append(tryBtn);
     const links = h("div", { class: "actions" }, "Manage: ",
       [["permissions", "Permissions"], ["llm", "LLM config"], ["keys", "API keys"], ["knowledge", "Knowledge base"], ["conversations", "Conversations"]].map(([pg, label]) =>
         h("a", { href: "#" + pg, on: { click: () => sessionStorage.setItem("agenthub.admin.tenant", t.tenant_id) } }, label)),
@@ -87,6 +90,20 @@ export async function tenantsPage(root, ctx) {
     editor.appendChild(card("Tenant " + t.tenant_id, h("p", { class: "muted" }, "Status: " + (t.is_active ? "active" : "disabled") + " · created " + when(t.created_at)), f.el, actions, box, links));
   }
   await refresh();
+}
+
+// "Try in chat": the chat page at / (web/src/chat) takes its credential from sessionStorage
+// "agenthub.chat.credential" = {tenant, token}. A tenant admin's own token is a tenant token;
+// the operator has none, so a user API key of the tenant is made for it (1 hour; listed with
+// the tenant's keys and audited like any other).
+export async function tryInChat(ctx, tenant) {
+  let token = getToken();
+  if (ctx.isOperator()) {
+    const k = await post(p`/api/admin/tenants/${tenant}/api-keys`, { name: "admin panel: try in chat", roles: ["user"], expires_in_s: 3600 });
+    token = k.key;
+  }
+  sessionStorage.setItem("agenthub.chat.credential", JSON.stringify({ tenant, token }));
+  location.href = "/";
 }
 
 // ---- permissions matrix -----------------------------------------------------------------
