@@ -283,6 +283,10 @@ try {
     return t.includes(kbName) && /0\.\d{3}/.test(t) ? true : (console.log("# got: " + t), false);
   });
   await shot(page, "knowledge");
+  page.once("dialog", (d) => d.accept());
+  await page.click(`[data-testid="kb-delete-${kbName}"]`);
+  await page.waitForSelector("[data-testid=kb-table-empty]");
+  await check("a knowledge document is deleted", async () => true);
 
   // ---- the new agent answers a chat; its conversation shows the tool call ----------------------
   // "Try in chat" (tenant editor) hands the chat page at / a credential of the tenant (for the
