@@ -85,6 +85,8 @@ struct ingress_settings {
     long openai_wait_s;
     char *metrics_targets; /* INGRESS_METRICS_TARGETS (cluster_metrics.h) */
     long metrics_scrape_ms;
+    /* the admin panel's tool tests (admin_console.h): TOOL_ALLOWED_HOSTS, as the agents' */
+    char *tool_allowed_hosts;
 };
 
 struct ingress {

@@ -33,6 +33,7 @@
 #include "cluster_metrics.h"
 #include "metrics.h"
 #include "sse.h"
+#include "ssrf.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_STACK_KB "1024"
@@ -168,6 +169,10 @@ static const struct config_entry table[] = {
      "how often the ingress scrapes itself and INGRESS_METRICS_TARGETS into the dashboard's "
      "in-memory history (5 min of scrapes, 1 h of every 10th, 24 h of every 300th)",
      &app.cfg.metrics_scrape_ms},
+    {"TOOL_ALLOWED_HOSTS", CONFIG_STRING, "", 0, 0, 0,
+     "host:port pairs exempt from the SSRF guard for the admin panel's tool tests (POST "
+     "/api/admin/tools/{id}/test), as for the agents; a bare host is refused at start",
+     &app.cfg.tool_allowed_hosts},
     {"METRICS_TOKEN", CONFIG_STRING, "", 0, 0, CONFIG_SECRET,
      "bearer token GET /metrics requires (constant-time compare; 401 without it); empty: "
      "/metrics is open (set it in production)",
@@ -249,6 +254,11 @@ int main(int argc, char **argv)
         lvl = LOG_INFO;
     log_init("ingress", lvl);
     raise_nofile();
+    if (app.cfg.tool_allowed_hosts && *app.cfg.tool_allowed_hosts &&
+        ssrf_allowlist_valid(app.cfg.tool_allowed_hosts, 1, err, sizeof err) != 0) {
+        log_error(NULL, "TOOL_ALLOWED_HOSTS is invalid (entries are host:port): %s", err);
+        return 2;
+    }
     if (app.cfg.max_streams == 0) {
         long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
         app.cfg.max_streams = app.cfg.threads - keep;

@@ -25,6 +25,8 @@
  *                                          into ChromaDB (tools/knowledge.h);
  *                                          GET ?tenant_id=T lists what was added
  *   /api/admin/knowledge/{tenant}/{doc_id} DELETE (its chunks and its record)
+ *   /api/admin/tools/{id}/test, /api/admin/knowledge/search, /api/admin/conversations[/{id}]:
+ *                                          the admin panel's runs and reads (admin_console.h)
  *
  * Every write deletes the cache keys it affects (rcache.h key scheme) so the router and agents
  * reload on their next job: agent (and its tools) -> agenthub:*:cache:agent:{id} and
@@ -33,6 +35,7 @@
  * llm-config -> llm_config_invalidate(t) (agenthub:{t}:llm); llm-models -> agenthub:*:llm.
  */
 #include "ingress.h"
+#include "admin_console.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -563,6 +566,16 @@ static int require_tenant_access(struct req *r, const char *tenant)
            (char *)NULL);
     reply_error(r, 403, "forbidden", "a tenant admin manages only its own tenant");
     return -1;
+}
+
+int admin_is_operator(const struct req *r)
+{
+    return is_operator(r);
+}
+
+int admin_tenant_access(struct req *r, const char *tenant)
+{
+    return require_tenant_access(r, tenant);
 }
 
 enum owner_state { OWNER_NONE, OWNER_CATALOG, OWNER_SELF, OWNER_OTHER };
@@ -1927,6 +1940,13 @@ static void knowledge(struct req *r)
             reply_error(r, 405, "method_not_allowed", "method not allowed");
         return;
     }
+    if (r->nsegs == 4 && strcmp(r->segs[3], "search") == 0) {
+        if (strcmp(m, "POST") == 0)
+            admin_knowledge_search(r);
+        else
+            reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
     if (r->nsegs == 5 && strcmp(m, "DELETE") == 0) {
         knowledge_delete(r, r->segs[3], r->segs[4]);
         return;
@@ -2014,6 +2034,49 @@ static void audit_list(struct req *r)
     json_object_put(o);
 }
 
+/* GET /api/admin/whoami: who the credential is, for the admin panel to say which role it has:
+ * {kind: "operator" | "tenant_admin", sub, tenant_id (a tenant admin's), api_key}. */
+static void whoami(struct req *r)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "kind",
+                           json_object_new_string(is_operator(r) ? "operator" : "tenant_admin"));
+    json_object_object_add(o, "sub", json_object_new_string(r->claims.sub));
+    json_object_object_add(o, "tenant_id",
+                           is_operator(r) ? NULL : json_object_new_string(r->claims.tenant_id));
+    json_object_object_add(o, "api_key", json_object_new_boolean(r->claims.apikey));
+    reply_json(r, 200, o);
+    json_object_put(o);
+}
+
+/* POST /api/admin/tools/{id}/test: a tool the caller may read (catalog or own), run once. */
+static void tool_test(struct req *r, const char *id)
+{
+    int st;
+    if (strcmp(r->ri->request_method, "POST") != 0) {
+        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        return;
+    }
+    if (!uuid_valid(id)) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    snprintf(r->audit_resource, sizeof r->audit_resource, "%s", id);
+    if (owned_check(r, &res_tools, id, 0) != 0)
+        return;
+    json_object *row = fetch_one(r, &res_tools, id, &st);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "tools");
+        return;
+    }
+    if (!row) {
+        reply_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    admin_tool_test(r, row); /* sealed secrets stay sealed: the tool code opens them */
+    json_object_put(row);
+}
+
 void routes_admin(struct req *r)
 {
     if (req_admin(r) != 0)
@@ -2022,8 +2085,9 @@ void routes_admin(struct req *r)
         reply_error(r, 404, "not_found", "no such route");
         return;
     }
-    static const char *known[] = {"tenants",   "agents", "tools", "output-formats", "llm-models",
-                                  "knowledge", "audit",  "usage", "prices"};
+    static const char *known[] = {"tenants",    "agents",       "tools", "output-formats",
+                                  "llm-models", "knowledge",    "audit", "usage",
+                                  "prices",     "conversations"};
     const char *what = r->segs[2];
     const char *m = r->ri->request_method;
     int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
@@ -2036,8 +2100,14 @@ void routes_admin(struct req *r)
         tenants(r);
     else if (strcmp(what, "agents") == 0)
         agents(r);
+    else if (strcmp(what, "tools") == 0 && r->nsegs == 5 && strcmp(r->segs[4], "test") == 0)
+        tool_test(r, r->segs[3]);
     else if (strcmp(what, "tools") == 0)
         crud(r, &res_tools, 3);
+    else if (strcmp(what, "conversations") == 0)
+        admin_conversations(r);
+    else if (strcmp(what, "whoami") == 0 && r->nsegs == 3 && !write)
+        whoami(r);
     else if (strcmp(what, "output-formats") == 0 || strcmp(what, "llm-models") == 0) {
         /* the platform catalog: tenant admins read it, the operator writes it */
         if (!write || require_operator(r) == 0)
