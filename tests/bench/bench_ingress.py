@@ -16,6 +16,17 @@ connection count. Without wrk the old Python client (BENCH_CHAT_CLIENTS threads)
 Before the measured runs, BENCH_CHAT_WARMUP_S (5) of load at the largest connection count and
 an ANALYZE bring the fresh stack to a running system's state (see warm_up).
 
+The seed's stack as a peer (tests/bench/seed_peer/app.py, FastAPI + PyJWT + asyncpg +
+confluent-kafka under uvicorn with 2 workers, on the same PostgreSQL and broker): at each count
+of BENCH_PEER_CONNECTIONS (256,1024) the ingress and the peer are driven by the same wrk script,
+BENCH_PEER_ROUNDS (2) times each, alternating (A B A B), each measured while the other is
+stopped (SIGSTOP) and only once the measured one has drained what the last run left queued;
+`ingress.vs_peer_at_<n>` prints both and the ratio (goal >= 10). Then an open-loop run
+(tests/bench/openloop.c: BENCH_OPENLOOP_RATE (2000) requests/s for BENCH_OPENLOOP_S (10) over
+up to BENCH_OPENLOOP_CONNS (256) connections, latency from each request's scheduled send time)
+prints `ingress.openloop_at_<rate>_per_s` p50/p99 (goal p99 < 20 ms). RLIMIT_NOFILE is raised
+to its hard limit for the 1,024-connection runs.
+
 Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256,1024),
 BENCH_WRK_THREADS (2), BENCH_CHAT_CLIENTS (16, Python fallback only), BENCH_SSE_STREAMS (5000,
 0 skips the SSE part), BENCH_SSE_HOLD_S (20), BENCH_INGRESS_ENV (extra ingress env,
@@ -514,7 +525,14 @@ def main():
             results.update(bench_chat_wrk(ing, tenant, token, seconds, conn_list))
             peer_conns = [int(x) for x in os.environ.get("BENCH_PEER_CONNECTIONS", "256,1024")
                           .split(",") if x.strip()]
-            if peer_conns:
+            missing = subprocess.run(
+                ["/usr/bin/python3", "-c", "import fastapi, uvicorn, asyncpg, confluent_kafka"],
+                capture_output=True).returncode != 0
+            if peer_conns and missing:
+                print("bench_ingress: the seed peer needs python3-fastapi, python3-uvicorn, "
+                      "python3-asyncpg and python3-confluent-kafka (compose/local/deps.sh); "
+                      "skipped", file=sys.stderr)
+            elif peer_conns:
                 results["vs_peer"] = bench_vs_peer(
                     ing, tenant, token, seconds, peer_conns,
                     int(os.environ.get("BENCH_PEER_ROUNDS", "2")))
