@@ -269,6 +269,44 @@ class SeedPeer:
         self.log.close()
 
 
+def cpu_s(pid):
+    """utime + stime of one process, in seconds (0 when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid) if os.path.isdir("/proc/%d/task" % pid) else []:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def pg_pids():
+    """PostgreSQL's processes (every backend and background process of the server)."""
+    out = subprocess.run(["psql", os.environ["DATABASE_URL"], "-X", "-A", "-t", "-c",
+                          "SELECT pid FROM pg_stat_activity"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split() if x.strip().isdigit()]
+
+
+def cpu_snapshot(server_pids):
+    """CPU seconds so far of the server's processes and of PostgreSQL's, per pid."""
+    return {"server": {p: cpu_s(p) for p in server_pids}, "pg": {p: cpu_s(p) for p in pg_pids()}}
+
+
+def cpu_used(before, after):
+    """CPU seconds between two snapshots (a process absent from `before` counts from 0)."""
+    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
+
+
 def drained(port, timeout=120):
     """Waits until the server at port answers a cheap request (401) within 50 ms: a closed-loop
     run leaves up to its connection count of requests queued in a slow server, and the next run
@@ -319,15 +357,26 @@ def bench_vs_peer(ing, tenant, token, seconds, conn_list, rounds):
             for _ in range(rounds):
                 for who in ("agenthub", "peer"):
                     pause(ing, peer, who)
-                    runs[who].append(run_wrk(ing, tenant, token, seconds, c,
-                                             port=peer.port if who == "peer" else None))
+                    pids = ([ing.proc.pid] if who == "agenthub"
+                            else [peer.proc.pid] + children(peer.proc.pid))
+                    before = cpu_snapshot(pids)
+                    r = run_wrk(ing, tenant, token, seconds, c,
+                                port=peer.port if who == "peer" else None)
+                    used = cpu_used(before, cpu_snapshot(pids))
+                    # CPU per accepted chat does not depend on what else the machine runs.
+                    for k in ("server", "pg"):
+                        r["%s_cpu_ms_per_accept" % k] = round(
+                            used[k] * 1000.0 / r["accepted"], 3) if r["accepted"] else 0.0
+                    runs[who].append(r)
             pause(ing, peer, "agenthub")
             ratios = [a["accepted_per_s"] / p["accepted_per_s"] if p["accepted_per_s"] else 0.0
                       for a, p in zip(runs["agenthub"], runs["peer"])]
             fig = {"connections": c, "rounds": rounds,
-                   "agenthub": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors")}
+                   "agenthub": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors",
+                                                  "server_cpu_ms_per_accept", "pg_cpu_ms_per_accept")}
                                 for r in runs["agenthub"]],
-                   "peer": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors")}
+                   "peer": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors",
+                                                  "server_cpu_ms_per_accept", "pg_cpu_ms_per_accept")}
                             for r in runs["peer"]],
                    "ratio_min": round(min(ratios), 2), "ratio_max": round(max(ratios), 2),
                    "goal_ratio": PEER_GOAL_RATIO}
@@ -339,6 +388,17 @@ def bench_vs_peer(ing, tenant, token, seconds, conn_list, rounds):
                      span([r["p99_ms"] for r in a], "%.1f"), span([r["accepted_per_s"] for r in p]),
                      span([r["p50_ms"] for r in p], "%.1f"), span([r["p99_ms"] for r in p], "%.1f"),
                      span(ratios, "%.1f"), PEER_GOAL_RATIO), flush=True)
+            cpu = lambda rs: [r["server_cpu_ms_per_accept"] + r["pg_cpu_ms_per_accept"] for r in rs]
+            cpu_ratios = [p / a if a else 0.0 for a, p in zip(cpu(a), cpu(p))]
+            fig["cpu_ratio_min"] = round(min(cpu_ratios), 2)
+            fig["cpu_ratio_max"] = round(max(cpu_ratios), 2)
+            print("ingress.vs_peer_cpu_at_%d CPU ms per accepted chat (server + PostgreSQL): "
+                  "agenthub %s (%s + %s) | peer %s (%s + %s) | peer/agenthub %s"
+                  % (c, span(cpu(a), "%.3f"), span([r["server_cpu_ms_per_accept"] for r in a], "%.3f"),
+                     span([r["pg_cpu_ms_per_accept"] for r in a], "%.3f"), span(cpu(p), "%.3f"),
+                     span([r["server_cpu_ms_per_accept"] for r in p], "%.3f"),
+                     span([r["pg_cpu_ms_per_accept"] for r in p], "%.3f"),
+                     span(cpu_ratios, "%.1f")), flush=True)
     finally:
         os.kill(ing.proc.pid, signal.SIGCONT)
         peer.stop()

@@ -1,4 +1,4 @@
-/* openloop.c — an open-loop HTTP load generator for the accept bench (tests/bench/bench_ingress.py).
+/* openloop.c — an open-loop HTTP load generator for the accept bench (bench_ingress.py).
  *
  * wrk is closed-loop: a slow answer delays the next request, so its latencies hide the queueing a
  * real client population sees (coordinated omission). This client sends POSTs on a fixed
@@ -174,8 +174,8 @@ int main(int argc, char **argv)
             break;
         if (scheduled < total) {
             int64_t next = t0 + scheduled * interval;
-            struct itimerspec its = {.it_value = {.tv_sec = next / 1000000000LL,
-                                                  .tv_nsec = next % 1000000000LL}};
+            struct itimerspec its = {
+                .it_value = {.tv_sec = next / 1000000000LL, .tv_nsec = next % 1000000000LL}};
             timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
         }
         struct epoll_event evs[256];
