@@ -333,6 +333,8 @@ def pause(ing, peer, measured):
         peer.signal(signal.SIGSTOP)
         os.kill(ing.proc.pid, signal.SIGCONT)
     else:
+        # Not stopped in the middle of an accept batch's transaction.
+        drained(ing.port)
         os.kill(ing.proc.pid, signal.SIGSTOP)
         peer.signal(signal.SIGCONT)
     drained(ing.port if measured == "agenthub" else peer.port)
