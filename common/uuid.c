@@ -1,22 +1,17 @@
-/* uuid.c — v4 UUIDs from the kernel CSPRNG (see uuid.h). */
+/* uuid.c — v4 and v7 UUIDs from the kernel CSPRNG (see uuid.h). */
 #include "uuid.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "csprng.h"
 
-int uuid_v4(char out[UUID_STR_LEN])
+static void uuid_format(const unsigned char b[16], char out[UUID_STR_LEN])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char b[16];
     size_t i, o = 0;
 
-    if (csprng_fill(b, sizeof(b)) != 0) {
-        out[0] = '\0';
-        return -1;
-    }
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
     for (i = 0; i < 16; i++) {
         if (i == 4 || i == 6 || i == 8 || i == 10)
             out[o++] = '-';
@@ -24,6 +19,37 @@ int uuid_v4(char out[UUID_STR_LEN])
         out[o++] = hex[b[i] & 15];
     }
     out[o] = '\0';
+}
+
+int uuid_v4(char out[UUID_STR_LEN])
+{
+    unsigned char b[16];
+
+    if (csprng_fill(b, sizeof(b)) != 0) {
+        out[0] = '\0';
+        return -1;
+    }
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40); /* version 4 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+    uuid_format(b, out);
+    return 0;
+}
+
+int uuid_v7(char out[UUID_STR_LEN])
+{
+    unsigned char b[16];
+    struct timespec ts;
+
+    if (csprng_fill(b + 6, sizeof(b) - 6) != 0 || clock_gettime(CLOCK_REALTIME, &ts) != 0) {
+        out[0] = '\0';
+        return -1;
+    }
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)(ms >> (40 - 8 * i)); /* big-endian 48-bit timestamp */
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x70);   /* version 7 */
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 9562 variant */
+    uuid_format(b, out);
     return 0;
 }
 

@@ -16,6 +16,17 @@ connection count. Without wrk the old Python client (BENCH_CHAT_CLIENTS threads)
 Before the measured runs, BENCH_CHAT_WARMUP_S (5) of load at the largest connection count and
 an ANALYZE bring the fresh stack to a running system's state (see warm_up).
 
+The seed's stack as a peer (tests/bench/seed_peer/app.py, FastAPI + PyJWT + asyncpg +
+confluent-kafka under uvicorn with 2 workers, on the same PostgreSQL and broker): at each count
+of BENCH_PEER_CONNECTIONS (256,1024) the ingress and the peer are driven by the same wrk script,
+BENCH_PEER_ROUNDS (2) times each, alternating (A B A B), each measured while the other is
+stopped (SIGSTOP) and only once the measured one has drained what the last run left queued;
+`ingress.vs_peer_at_<n>` prints both and the ratio (goal >= 10). Then an open-loop run
+(tests/bench/openloop.c: BENCH_OPENLOOP_RATE (2000) requests/s for BENCH_OPENLOOP_S (10) over
+up to BENCH_OPENLOOP_CONNS (256) connections, latency from each request's scheduled send time)
+prints `ingress.openloop_at_<rate>_per_s` p50/p99 (goal p99 < 20 ms). RLIMIT_NOFILE is raised
+to its hard limit for the 1,024-connection runs.
+
 Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256,1024),
 BENCH_WRK_THREADS (2), BENCH_CHAT_CLIENTS (16, Python fallback only), BENCH_SSE_STREAMS (5000,
 0 skips the SSE part), BENCH_SSE_HOLD_S (20), BENCH_INGRESS_ENV (extra ingress env,
@@ -25,7 +36,9 @@ Prints `ingress.<figure> <value>` lines and writes var/bench/ingress.json.
 import json
 import os
 import selectors
+import resource
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -116,12 +129,12 @@ def bench_chat(ing, tenant, token, seconds, clients):
 CHAT_GOAL_PER_S = 5000.0
 
 
-def run_wrk(ing, tenant, token, seconds, conns):
+def run_wrk(ing, tenant, token, seconds, conns, port=None):
     threads = max(1, min(conns, int(os.environ.get("BENCH_WRK_THREADS", "2"))))
     env = dict(os.environ, BENCH_TENANT=tenant, BENCH_TOKEN=token)
     cmd = ["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % max(1, int(round(seconds))),
            "--timeout", "10s", "-s", os.path.join(HERE, "ingress_chat.lua"),
-           "http://127.0.0.1:%d" % ing.port]
+           "http://127.0.0.1:%d" % (port or ing.port)]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=seconds + 120)
     res = None
     for line in out.stdout.splitlines():
@@ -181,6 +194,248 @@ def bench_chat_wrk(ing, tenant, token, seconds, conn_list):
         "chat_errors": sum(c["errors"] for c in curve),
         "chat_curve": curve,
     }
+
+
+# ---- the seed's stack as a peer (tests/bench/seed_peer/app.py) --------------------------------
+
+PEER_GOAL_RATIO = 10.0
+OPENLOOP_GOAL_P99_MS = 20.0
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SeedPeer:
+    """The seed's accept path (FastAPI + PyJWT + asyncpg + confluent-kafka, uvicorn with 2
+    workers) on the same PostgreSQL and broker. Its own process group, so SIGSTOP pauses the
+    uvicorn supervisor and both workers at once."""
+
+    def __init__(self, public_pem, workers=2):
+        self.dir = os.path.join(os.environ.get("TMPDIR", "/tmp"), "seed-peer-%d" % os.getpid())
+        os.makedirs(self.dir, exist_ok=True)
+        keyfile = os.path.join(self.dir, "public.pem")
+        with open(keyfile, "wb") as f:
+            f.write(public_pem)
+        self.port = int(os.environ.get("BENCH_PEER_PORT", "0")) or free_port()
+        env = dict(os.environ, SEED_PEER_DATABASE_URL=os.environ["DATABASE_URL"],
+                   SEED_PEER_KAFKA_BROKERS=os.environ["KAFKA_BROKERS"],
+                   SEED_PEER_JWT_PUBLIC_KEY_FILE=keyfile)
+        self.log = open(os.path.join(self.dir, "peer.log"), "wb")
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", "-m", "uvicorn", "app:app", "--app-dir",
+             os.path.join(HERE, "seed_peer"), "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+             "--backlog", "4096"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("seed peer exited: " + self.logs()[-2000:])
+            try:
+                import http.client
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("POST", "/api/x/chat", body=b"{}")
+                st = c.getresponse().status
+                c.close()
+                if st == 401:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        else:
+            raise RuntimeError("seed peer did not come up: " + self.logs()[-2000:])
+
+    def logs(self):
+        with open(os.path.join(self.dir, "peer.log"), "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def signal(self, sig):
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self):
+        self.signal(signal.SIGCONT)
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait()
+        self.log.close()
+
+
+def cpu_s(pid):
+    """utime + stime of one process, in seconds (0 when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid):
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid) if os.path.isdir("/proc/%d/task" % pid) else []:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, t)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def pg_pids():
+    """PostgreSQL's processes (every backend and background process of the server)."""
+    out = subprocess.run(["psql", os.environ["DATABASE_URL"], "-X", "-A", "-t", "-c",
+                          "SELECT pid FROM pg_stat_activity"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split() if x.strip().isdigit()]
+
+
+def cpu_snapshot(server_pids):
+    """CPU seconds so far of the server's processes and of PostgreSQL's, per pid."""
+    return {"server": {p: cpu_s(p) for p in server_pids}, "pg": {p: cpu_s(p) for p in pg_pids()}}
+
+
+def cpu_used(before, after):
+    """CPU seconds between two snapshots (a process absent from `before` counts from 0)."""
+    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
+
+
+def drained(port, timeout=120):
+    """Waits until the server at port answers a cheap request (401) within 50 ms: a closed-loop
+    run leaves up to its connection count of requests queued in a slow server, and the next run
+    must not start behind them."""
+    import http.client
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        t0 = time.time()
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            c.request("POST", "/api/drain/chat", body=b"{}")
+            c.getresponse().read()
+            c.close()
+            if time.time() - t0 < 0.05:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+
+
+def pause(ing, peer, measured):
+    """Only `measured` ("agenthub" or "peer") runs; the other is stopped (SIGSTOP)."""
+    if measured == "agenthub":
+        peer.signal(signal.SIGSTOP)
+        os.kill(ing.proc.pid, signal.SIGCONT)
+    else:
+        # Not stopped in the middle of an accept batch's transaction.
+        drained(ing.port)
+        os.kill(ing.proc.pid, signal.SIGSTOP)
+        peer.signal(signal.SIGCONT)
+    drained(ing.port if measured == "agenthub" else peer.port)
+
+
+def span(vals, fmt="%.0f"):
+    lo, hi = min(vals), max(vals)
+    return (fmt % lo) if fmt % lo == fmt % hi else (fmt + "-" + fmt) % (lo, hi)
+
+
+def bench_vs_peer(ing, tenant, token, seconds, conn_list, rounds):
+    """AgentHub and the seed peer at each connection count, alternating (A B A B ...), each
+    measured while the other is paused. Returns the figures and prints one summary line per
+    connection count."""
+    peer = SeedPeer(ing.pub1)
+    out = []
+    try:
+        pause(ing, peer, "peer")
+        run_wrk(ing, tenant, token, 3, 64, port=peer.port)  # its warm-up
+        for c in conn_list:
+            runs = {"agenthub": [], "peer": []}
+            for _ in range(rounds):
+                for who in ("agenthub", "peer"):
+                    pause(ing, peer, who)
+                    pids = ([ing.proc.pid] if who == "agenthub"
+                            else [peer.proc.pid] + children(peer.proc.pid))
+                    before = cpu_snapshot(pids)
+                    r = run_wrk(ing, tenant, token, seconds, c,
+                                port=peer.port if who == "peer" else None)
+                    used = cpu_used(before, cpu_snapshot(pids))
+                    # CPU per accepted chat does not depend on what else the machine runs.
+                    for k in ("server", "pg"):
+                        r["%s_cpu_ms_per_accept" % k] = round(
+                            used[k] * 1000.0 / r["accepted"], 3) if r["accepted"] else 0.0
+                    runs[who].append(r)
+            pause(ing, peer, "agenthub")
+            ratios = [a["accepted_per_s"] / p["accepted_per_s"] if p["accepted_per_s"] else 0.0
+                      for a, p in zip(runs["agenthub"], runs["peer"])]
+            fig = {"connections": c, "rounds": rounds,
+                   "agenthub": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors",
+                                                  "server_cpu_ms_per_accept", "pg_cpu_ms_per_accept")}
+                                for r in runs["agenthub"]],
+                   "peer": [{k: r[k] for k in ("accepted_per_s", "p50_ms", "p99_ms", "errors",
+                                                  "server_cpu_ms_per_accept", "pg_cpu_ms_per_accept")}
+                            for r in runs["peer"]],
+                   "ratio_min": round(min(ratios), 2), "ratio_max": round(max(ratios), 2),
+                   "goal_ratio": PEER_GOAL_RATIO}
+            out.append(fig)
+            a, p = runs["agenthub"], runs["peer"]
+            print("ingress.vs_peer_at_%d agenthub %s/s p50 %s ms p99 %s ms | peer %s/s p50 %s ms "
+                  "p99 %s ms | ratio %s (goal >= %.0f)"
+                  % (c, span([r["accepted_per_s"] for r in a]), span([r["p50_ms"] for r in a], "%.1f"),
+                     span([r["p99_ms"] for r in a], "%.1f"), span([r["accepted_per_s"] for r in p]),
+                     span([r["p50_ms"] for r in p], "%.1f"), span([r["p99_ms"] for r in p], "%.1f"),
+                     span(ratios, "%.1f"), PEER_GOAL_RATIO), flush=True)
+            cpu = lambda rs: [r["server_cpu_ms_per_accept"] + r["pg_cpu_ms_per_accept"] for r in rs]
+            cpu_ratios = [p / a if a else 0.0 for a, p in zip(cpu(a), cpu(p))]
+            fig["cpu_ratio_min"] = round(min(cpu_ratios), 2)
+            fig["cpu_ratio_max"] = round(max(cpu_ratios), 2)
+            print("ingress.vs_peer_cpu_at_%d CPU ms per accepted chat (server + PostgreSQL): "
+                  "agenthub %s (%s + %s) | peer %s (%s + %s) | peer/agenthub %s"
+                  % (c, span(cpu(a), "%.3f"), span([r["server_cpu_ms_per_accept"] for r in a], "%.3f"),
+                     span([r["pg_cpu_ms_per_accept"] for r in a], "%.3f"), span(cpu(p), "%.3f"),
+                     span([r["server_cpu_ms_per_accept"] for r in p], "%.3f"),
+                     span([r["pg_cpu_ms_per_accept"] for r in p], "%.3f"),
+                     span(cpu_ratios, "%.1f")), flush=True)
+    finally:
+        os.kill(ing.proc.pid, signal.SIGCONT)
+        peer.stop()
+    return out
+
+
+def bench_openloop(ing, tenant, token, rate, seconds, conns):
+    """p50/p99 at a fixed offered load (tests/bench/openloop.c, latency from each request's
+    scheduled send time)."""
+    binary = os.path.join(ROOT, "var", "bench", "openloop")
+    src = os.path.join(HERE, "openloop.c")
+    if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(binary), exist_ok=True)
+        subprocess.run(["cc", "-O2", "-o", binary, src], check=True)
+    env = dict(os.environ, OPENLOOP_TOKEN=token)
+    out = subprocess.run([binary, "127.0.0.1", str(ing.port), "/api/%s/chat" % tenant, str(rate),
+                          str(seconds), str(conns)], env=env, capture_output=True, text=True,
+                         timeout=seconds + 120)
+    res = None
+    for line in out.stdout.splitlines():
+        if line.startswith("OPENLOOP_RESULT "):
+            res = json.loads(line[len("OPENLOOP_RESULT "):])
+    if out.returncode != 0 or res is None:
+        raise RuntimeError("openloop failed: %s %s" % (out.stdout[-500:], out.stderr[-500:]))
+    fig = {"openloop_rate_per_s": rate, "openloop_seconds": seconds,
+           "openloop_accepted": res["accepted"], "openloop_errors": res["errors"],
+           "openloop_unfinished": res["unfinished"],
+           "openloop_p50_ms": round(res["p50_us"] / 1000.0, 2),
+           "openloop_p99_ms": round(res["p99_us"] / 1000.0, 2),
+           "openloop_max_ms": round(res["max_us"] / 1000.0, 2),
+           "openloop_goal_p99_ms": OPENLOOP_GOAL_P99_MS}
+    print("ingress.openloop_at_%d_per_s p50 %.2f ms p99 %.2f ms (goal p99 < %.0f ms), accepted %d, "
+          "errors %d" % (rate, fig["openloop_p50_ms"], fig["openloop_p99_ms"],
+                         OPENLOOP_GOAL_P99_MS, res["accepted"], res["errors"]), flush=True)
+    return fig
 
 
 def bench_sse(ing, tenant, token, job_ids, want, hold_s):
@@ -277,6 +532,10 @@ def bench_sse(ing, tenant, token, job_ids, want, hold_s):
 
 
 def main():
+    # 1,024 connections for wrk and as many for the ingress and the peer (inherited).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     own_stack = False
     env_out = None
     if S.stack_env_missing() and not os.environ.get("DATABASE_URL"):
@@ -326,6 +585,24 @@ def main():
         seconds = float(os.environ.get("BENCH_CHAT_SECONDS", "10"))
         if shutil.which("wrk"):
             results.update(bench_chat_wrk(ing, tenant, token, seconds, conn_list))
+            peer_conns = [int(x) for x in os.environ.get("BENCH_PEER_CONNECTIONS", "256,1024")
+                          .split(",") if x.strip()]
+            missing = subprocess.run(
+                ["/usr/bin/python3", "-c", "import fastapi, uvicorn, asyncpg, confluent_kafka"],
+                capture_output=True).returncode != 0
+            if peer_conns and missing:
+                print("bench_ingress: the seed peer needs python3-fastapi, python3-uvicorn, "
+                      "python3-asyncpg and python3-confluent-kafka (compose/local/deps.sh); "
+                      "skipped", file=sys.stderr)
+            elif peer_conns:
+                results["vs_peer"] = bench_vs_peer(
+                    ing, tenant, token, seconds, peer_conns,
+                    int(os.environ.get("BENCH_PEER_ROUNDS", "2")))
+            rate = float(os.environ.get("BENCH_OPENLOOP_RATE", "2000"))
+            if rate > 0:
+                results.update(bench_openloop(ing, tenant, token, rate,
+                                              float(os.environ.get("BENCH_OPENLOOP_S", "10")),
+                                              int(os.environ.get("BENCH_OPENLOOP_CONNS", "256"))))
         else:
             print("bench_ingress: wrk not installed (compose/local/deps.sh); using the Python "
                   "client, which is itself the bottleneck", file=sys.stderr)

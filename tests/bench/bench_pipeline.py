@@ -13,7 +13,8 @@
                                       the overhead run again with SESSION_ORDER_WAIT_MS=0 (no
                                       per-session ordering), right after: what ordering costs
   pipeline.inflight_peak               jobs in flight at once in ONE agent process when every
-                                      LLM call takes 2 s (goal >= 2000)
+                                      LLM call takes 2 s (goal >= 10000), its
+                                      RSS (goal <= 500 MB) and CPU ms per job
   pipeline.throughput_1_agent_jobs_s   routed jobs/s finished by 1 agent process (fast LLM)
   pipeline.throughput_2_agents_jobs_s  the same with 2 agent processes
 
@@ -21,7 +22,8 @@ Uses the stack env (DATABASE_URL, REDIS_URL, KAFKA_BROKERS, CHROMA_URL) when exp
 otherwise brings up its own stack (AGENTHUB_VAR=var/bench-pipeline, emptied first, AGENTHUB_PORT_BASE=
 $BENCH_PIPELINE_PORT_BASE or 27400) and takes it down at the end.
 Knobs: BENCH_OVERHEAD_JOBS (300), BENCH_OVERHEAD_RATE (20 jobs/s), KAFKA_FETCH_WAIT_MAX_MS (1:
-the dev broker holds every empty fetch this long, see main()), BENCH_INFLIGHT_JOBS (2500), BENCH_THROUGHPUT_JOBS (1500),
+the dev broker holds every empty fetch this long, see main()), BENCH_INFLIGHT_JOBS (10000),
+BENCH_INFLIGHT_LIMIT (the agent's STAGE_MAX_INFLIGHT, jobs + 2000), BENCH_THROUGHPUT_JOBS (1500),
 AGENTHUB_BIN (build/bin). Prints `pipeline.<figure> <value>` lines and writes
 var/bench/pipeline-<broker>.json (AGENTHUB_KAFKA: dev or kafka). Jobs are bounded in count and time; everything runs on loopback.
 """
@@ -182,23 +184,68 @@ def peak_inflight(pl, names):
     return peak
 
 
+INFLIGHT_GOAL = 10000
+INFLIGHT_RSS_GOAL_MB = 500
+
+
+def proc_cpu_s(pid):
+    """utime + stime of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
 def bench_inflight(n):
-    pl = ph.Pipeline("bench-inflight", agents=1)
+    """n jobs handed at once to ONE agent process whose every LLM call takes 2 s: the peak in
+    flight (the stage's stats lines), the process's peak RSS (sampled every 0.2 s) and its CPU
+    time per job (utime + stime over the run / jobs finished)."""
+    limit = int(os.environ.get("BENCH_INFLIGHT_LIMIT", str(max(n, INFLIGHT_GOAL) + 2000)))
+    pl = ph.Pipeline("bench-inflight", agents=1,
+                     agent_env={"STAGE_MAX_INFLIGHT": str(limit)})
     try:
         pl.start()
+        agent = pl.procs["agent-0"].pid
         tenant = "benchslow-%d" % int(time.time())
         pl.add_tenant(tenant, "standin-1@ttft=2000")
         jobs, lines = routed_envelopes(pl, tenant, n)
+        rss_idle = proc_rss_mb(agent)
+        cpu0 = proc_cpu_s(agent)
+        peak_rss = [rss_idle]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                try:
+                    peak_rss[0] = max(peak_rss[0], proc_rss_mb(agent))
+                except OSError:
+                    return
+                stop.wait(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         t0 = time.time()
         produce(lines, "agenthub.agent.AgentDebt")
-        c = wait_done(pl, tenant, n, 240)
+        c = wait_done(pl, tenant, n, 300)
         dt = time.time() - t0
+        cpu = proc_cpu_s(agent) - cpu0
         time.sleep(2.5)  # one more stats line
+        stop.set()
+        sampler.join()
         peak = peak_inflight(pl, ["agent-0"])
         errors = int(pl.sql("SELECT count(*) FROM jobs WHERE tenant_id = %s AND "
                             "status = 'error'", tenant)[0][0])
         return {"jobs": n, "finished": c, "errors": errors, "seconds": round(dt, 1),
-                "peak": peak}
+                "peak": peak, "limit": limit, "rss_idle_mb": round(rss_idle, 1),
+                "rss_peak_mb": round(peak_rss[0], 1),
+                "cpu_ms_per_job": round(cpu * 1000.0 / c, 3) if c else 0.0}
     finally:
         pl.stop()
 
@@ -303,9 +350,15 @@ def main():
         results["standin_call_p50_ms"] = round(llm_ms, 2)
         results["overhead_errors"] = errs
         # 2. in flight in one agent process with a 2 s LLM
-        r = bench_inflight(int(os.environ.get("BENCH_INFLIGHT_JOBS", "2500")))
+        r = bench_inflight(int(os.environ.get("BENCH_INFLIGHT_JOBS", str(INFLIGHT_GOAL))))
         results["inflight_peak"] = r["peak"]
+        results["inflight_rss_peak_mb"] = r["rss_peak_mb"]
+        results["inflight_cpu_ms_per_job"] = r["cpu_ms_per_job"]
         results["inflight_run"] = r
+        print("pipeline.agent_capacity in flight %d (goal >= %d), RSS %.0f MB (goal <= %d), "
+              "CPU %.3f ms per job, %d/%d finished, %d errors"
+              % (r["peak"], INFLIGHT_GOAL, r["rss_peak_mb"], INFLIGHT_RSS_GOAL_MB,
+                 r["cpu_ms_per_job"], r["finished"], r["jobs"], r["errors"]), flush=True)
         # 3. throughput with 1 and 2 agent processes
         n = int(os.environ.get("BENCH_THROUGHPUT_JOBS", "1500"))
         for a in (1, 2):
@@ -319,8 +372,8 @@ def main():
     for k, v in results.items():
         if not isinstance(v, dict):
             print("pipeline.%s %s" % (k, v))
-    if results.get("inflight_peak", 0) < 2000:
-        print("pipeline.note inflight_peak below the goal of 2000")
+    if results.get("inflight_peak", 0) < INFLIGHT_GOAL:
+        print("pipeline.note inflight_peak below the goal of %d" % INFLIGHT_GOAL)
     os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
     with open(os.path.join(ROOT, "var", "bench", "pipeline-%s.json" % broker), "w") as f:
         json.dump(results, f, indent=2)

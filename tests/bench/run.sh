@@ -29,6 +29,8 @@ status=0
 BENCH_BROKERS=${BENCH_BROKERS:-dev kafka}
 
 # ---- ingress: accepted chat submissions/s (p50/p99) and SSE streams held by one process ----
+# (and the same accept path against the seed's stack, tests/bench/seed_peer/, alternately with
+# the other paused, and p50/p99 at a fixed offered load, tests/bench/openloop.c)
 # (SSE streams do not touch the broker: they are measured on the first broker only.)
 bench_ingress() {
   local b first=1
@@ -44,7 +46,7 @@ bench_ingress() {
 }
 
 # ---- pipeline: overhead p50/p99 (submit -> final minus the stand-in), jobs in flight in one
-# agent process with a 2 s LLM (goal >= 2000), throughput with 1 and 2 agent processes ----
+# agent process with a 2 s LLM (goal >= 10000, RSS <= 500 MB, CPU ms per job), throughput with 1 and 2 agent processes ----
 bench_pipeline() {
   local b
   for b in $BENCH_BROKERS; do

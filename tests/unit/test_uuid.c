@@ -1,10 +1,13 @@
-/* Unit tests for common/uuid: v4 format, version/variant bits, uniqueness, syntax checks. */
+/* Unit tests for common/uuid: v4 and v7 format, version/variant bits, v7 order, uniqueness, syntax
+ * checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "uuid.h"
 
@@ -35,6 +38,37 @@ static void test_v4_unique(void **state)
     }
 }
 
+/* v7: version and variant nibbles, the 48-bit millisecond timestamp of now, and ids made in a
+ * later millisecond sort after earlier ones (as text, which is how PostgreSQL orders uuid). */
+static void test_v7_format_and_order(void **state)
+{
+    (void)state;
+    char a[UUID_STR_LEN], b[UUID_STR_LEN];
+    struct timespec ts, pause = {.tv_sec = 0, .tv_nsec = 2000000};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long before =
+        (unsigned long long)ts.tv_sec * 1000ULL + (unsigned long long)ts.tv_nsec / 1000000ULL;
+    assert_int_equal(uuid_v7(a), 0);
+    assert_int_equal(strlen(a), 36);
+    assert_true(uuid_valid(a));
+    assert_int_equal(a[14], '7');
+    assert_true(strchr("89ab", a[19]) != NULL);
+    char hexms[13];
+    memcpy(hexms, a, 8);
+    memcpy(hexms + 8, a + 9, 4);
+    hexms[12] = '\0';
+    unsigned long long ms = strtoull(hexms, NULL, 16);
+    assert_true(ms >= before && ms <= before + 1000);
+    nanosleep(&pause, NULL);
+    assert_int_equal(uuid_v7(b), 0);
+    assert_true(strcmp(a, b) < 0);
+    /* The rest is random: two ids of the same millisecond still differ. */
+    char c[UUID_STR_LEN], d[UUID_STR_LEN];
+    assert_int_equal(uuid_v7(c), 0);
+    assert_int_equal(uuid_v7(d), 0);
+    assert_string_not_equal(c, d);
+}
+
 static void test_valid(void **state)
 {
     assert_true(uuid_valid("123e4567-e89b-12d3-a456-426614174000"));
@@ -57,6 +91,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v4_format),
         cmocka_unit_test(test_v4_unique),
+        cmocka_unit_test(test_v7_format_and_order),
         cmocka_unit_test(test_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
