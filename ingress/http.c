@@ -48,9 +48,12 @@ int req_hold(struct req *r)
     struct ingress *app = r->app;
     if (r->held)
         return 1;
-    long now = __atomic_add_fetch(&app->held, 1, __ATOMIC_RELAXED);
-    if (now > app->cfg.max_streams) {
-        __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
+    /* Streams the SSE loop will hold (sseloop.h) hold no thread: their own total. */
+    long *counter = r->hold_loop ? &app->loop_held : &app->held;
+    long cap = r->hold_loop ? app->cfg.sse_loop_max_streams : app->cfg.max_streams;
+    long now = __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+    if (now > cap) {
+        __atomic_sub_fetch(counter, 1, __ATOMIC_RELAXED);
         r->hold_refused = HOLD_BUSY;
         metrics_inc(
             metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""), 1);
@@ -70,7 +73,7 @@ int req_hold(struct req *r)
             hold_refuse_caller(r, HOLD_TENANT);
         }
         if (rc != 1) {
-            __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
+            __atomic_sub_fetch(counter, 1, __ATOMIC_RELAXED);
             if (rc < 0)
                 r->hold_refused = HOLD_BUSY; /* out of memory: like the total cap */
             return 0;
@@ -87,15 +90,22 @@ static void req_unhold(struct req *r)
 {
     if (!r->held)
         return;
-    if (r->held_caller) {
-        char tk[80], uk[224];
-        hold_keys(r, tk, sizeof tk, uk, sizeof uk);
-        ctab_put(r->app->holds, uk, 1);
-        ctab_put(r->app->holds, tk, 1);
-        r->held_caller = 0;
-    }
-    __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+    ingress_hold_release(r->app, r->claims.tenant_id, r->claims.sub, r->held_caller, r->hold_loop);
+    r->held_caller = 0;
     r->held = 0;
+}
+
+void ingress_hold_release(struct ingress *app, const char *tenant, const char *sub, int caller,
+                          int loop)
+{
+    if (caller) {
+        char tk[80], uk[224];
+        snprintf(tk, sizeof tk, "t\x1f%s", tenant);
+        snprintf(uk, sizeof uk, "u\x1f%s\x1f%s", tenant, sub);
+        ctab_put(app->holds, uk, 1);
+        ctab_put(app->holds, tk, 1);
+    }
+    __atomic_sub_fetch(loop ? &app->loop_held : &app->held, 1, __ATOMIC_RELAXED);
 }
 
 int req_hold_stream(struct req *r)
@@ -245,7 +255,7 @@ void reply_stream_begin_ex(struct req *r, const char *ctype, const char *extra_h
     /* chunked on HTTP/1.1: the end of the stream is a zero chunk, so clients see it end at
      * once and the connection stays usable; HTTP/1.0 gets a close-delimited body. */
     r->chunked = v && strcmp(v, "1.1") == 0;
-    response_head(r, &b, 200, r->chunked && keep_alive(r, 200));
+    response_head(r, &b, 200, r->chunked && keep_alive(r, 200) && !r->stream_close);
     ob_hdr(&b, "Content-Type", ctype);
     ob_hdr(&b, "X-Accel-Buffering", "no");
     if (r->chunked)

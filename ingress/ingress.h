@@ -83,6 +83,10 @@ struct ingress_settings {
     long api_key_cache_ms;
     long api_key_touch_s;
     long openai_wait_s;
+    /* SSE streams on the ingress's own event loop (sseloop.h, issue 16) */
+    int sse_loop;
+    long sse_loop_max_streams;
+    long sse_buffer_kb;
 };
 
 struct ingress {
@@ -99,6 +103,8 @@ struct ingress {
     struct ctab *holds; /* held requests by "t\x1f<tenant>" and "u\x1f<tenant>\x1f<sub>" */
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
+    struct sseloop *loop;         /* job event streams off civetweb's threads (NULL: off) */
+    long loop_held;               /* streams held by the loop now (req_hold; __atomic) */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -145,6 +151,8 @@ struct req {
     int openai; /* a /v1/... request: errors in OpenAI's shape */
     /* X-RateLimit-* lines (limits.h) added to whatever is answered; "" for none. */
     char limit_headers[160];
+    int hold_loop;    /* req_hold counts it among the SSE loop's streams (sseloop.h) */
+    int stream_close; /* the streamed response says Connection: close */
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
 };
@@ -204,6 +212,11 @@ int req_hold(struct req *r);
 #define HOLD_BUSY 1
 #define HOLD_TENANT 2
 #define HOLD_USER 3
+/* Gives back one hold taken by req_hold for (tenant, sub): caller when it was counted under
+ * them too, loop when it was an SSE loop stream. The SSE loop calls it when a stream it took
+ * over ends; http_handler for every other held request. */
+void ingress_hold_release(struct ingress *app, const char *tenant, const char *sub, int caller,
+                          int loop);
 /* req_hold for an event stream: at the total cap it answers 503 busy, at a per-user or
  * per-tenant cap 429 too_many_streams (both with Retry-After), and returns 0. */
 int req_hold_stream(struct req *r);

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sse.h"
+#include "sseloop.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_STACK_KB "1024"
@@ -118,6 +119,19 @@ static const struct config_entry table[] = {
     {"INGRESS_RATE_WINDOW_S", CONFIG_INT, "60", 1, 3600, 0,
      "the window of the per-tenant requests-per-minute limits (seconds; tests shorten it)",
      &app.cfg.rate_window_s},
+    /* ---- SSE streams on the ingress's own event loop (sseloop.h, issue 16) ---- */
+    {"INGRESS_SSE_LOOP", CONFIG_BOOL, "true", 0, 0, 0,
+     "job event streams of unfinished jobs leave civetweb's thread for the SSE event loop once "
+     "their head is written (false: each stream holds a worker thread)",
+     &app.cfg.sse_loop},
+    {"INGRESS_SSE_LOOP_MAX_STREAMS", CONFIG_INT, "50000", 1, 1000000, 0,
+     "job event streams the SSE loop holds at once (each is one socket; beyond it 503 busy); "
+     "the process's descriptor limit bounds it too",
+     &app.cfg.sse_loop_max_streams},
+    {"INGRESS_SSE_BUFFER_KB", CONFIG_INT, "256", 4, 65536, 0,
+     "most bytes an SSE loop stream may fall behind (its socket not taking them) before it is "
+     "dropped as a slow consumer",
+     &app.cfg.sse_buffer_kb},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},
@@ -216,6 +230,12 @@ static int defer_accept_listeners(int seconds)
     }
     closedir(d);
     return n;
+}
+
+/* The events consumer's notifications reach the SSE loop's streams too. */
+static void loop_listener(void *ctx, const char *job_id)
+{
+    sseloop_notify(ctx, job_id);
 }
 
 static void raise_nofile(void)
@@ -334,6 +354,13 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
+    if (app.cfg.sse_loop) {
+        if (sseloop_new(&app.loop, &app, err, sizeof err) != 0) {
+            log_error(NULL, "cannot start the SSE loop: %s", err);
+            goto out;
+        }
+        sse_hub_set_listener(app.hub, loop_listener, app.loop);
+    }
     if (app.cfg.events_consumer &&
         sse_hub_start_consumer(app.hub, app.cfg.common.kafka_brokers, err, sizeof err) != 0)
         log_warn(NULL, "events consumer not started (%s); streams poll Redis", err);
@@ -396,7 +423,8 @@ out:
         sse_hub_shutdown(app.hub);
     if (app.mg)
         mg_stop(app.mg);
-    sse_hub_free(app.hub);
+    sse_hub_free(app.hub); /* its consumer calls the loop: stopped first */
+    sseloop_free(app.loop);
     ctab_free(app.holds);
     tenant_cache_free(app.tenants);
     keyauth_free(app.keys);

@@ -12,6 +12,7 @@
 #include "jobevents.h"
 #include "json_field.h"
 #include "metrics.h"
+#include "sseloop.h"
 #include "uuid.h"
 
 #define HUB_BUCKETS 1024
@@ -29,6 +30,9 @@ struct sse_hub {
     struct sse_waiter *buckets[HUB_BUCKETS];
     long nwaiters;
     int shutdown;
+    /* told of every notification too (the SSE loop: sseloop_notify) */
+    void (*listener)(void *ctx, const char *job_id);
+    void *listener_ctx;
     /* consumer */
     struct kafka_consumer *consumer;
     pthread_t thread;
@@ -140,6 +144,14 @@ void sse_hub_notify(struct sse_hub *h, const char *job_id)
         }
     }
     pthread_mutex_unlock(&h->lock);
+    if (h->listener)
+        h->listener(h->listener_ctx, job_id);
+}
+
+void sse_hub_set_listener(struct sse_hub *h, void (*fn)(void *ctx, const char *job_id), void *ctx)
+{
+    h->listener = fn;
+    h->listener_ctx = ctx;
 }
 
 void sse_hub_shutdown(struct sse_hub *h)
@@ -337,24 +349,54 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     }
     if (job_load(r, tenant, job_id, &job) != 0)
         return;
+    /* A finished job's stream ends as soon as what is after `last` has been replayed, whatever
+     * Last-Event-ID said (beyond the end, or an id the stream never had): nothing more will
+     * ever be appended, so holding it open would only hold a thread. */
+    int terminal = status_terminal(json_field_str(job, "status"));
+    /* An unfinished job's stream goes to the SSE loop once its head is written (sseloop.h);
+     * a finished one is replayed here and ends. */
+    r->hold_loop = app->loop && !terminal;
     if (!req_hold_stream(r))
         goto out;
+    int fail = 0, begun = 0;
+    if (r->hold_loop) {
+        r->stream_close = 1; /* the socket leaves civetweb: no next request on it */
+        reply_stream_begin(r, "text/event-stream");
+        begun = 1;
+        fail = stream_write(r, "retry: 2000\n\n", 13);
+        int fd = fail ? -1 : sseloop_take_socket(r->conn);
+        if (fd >= 0) {
+            struct sseloop_stream_spec spec = {
+                .fd = fd, .chunked = r->chunked, .held_caller = r->held_caller};
+            snprintf(spec.tenant, sizeof spec.tenant, "%s", tenant);
+            snprintf(spec.sub, sizeof spec.sub, "%s", r->claims.sub);
+            snprintf(spec.job_id, sizeof spec.job_id, "%s", job_id);
+            snprintf(spec.last, sizeof spec.last, "%s", last);
+            if (sseloop_adopt(app->loop, &spec) == 0) {
+                r->held = 0; /* the loop gives the hold back when the stream ends */
+                r->held_caller = 0;
+            } else {
+                close(fd); /* civetweb's socket is a stand-in now: the client reconnects */
+            }
+            goto out;
+        }
+        /* The socket was not found (sseloop_take_socket): this thread serves the stream. */
+    }
 
     w = sse_hub_register(app->hub, job_id);
     if (!w) {
-        reply_error(r, 500, "internal", "out of memory");
+        if (!begun)
+            reply_error(r, 500, "internal", "out of memory");
         goto out;
     }
     struct metric *open_g =
         metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     metrics_inc(open_g, 1);
-    reply_stream_begin(r, "text/event-stream");
+    if (!begun) {
+        reply_stream_begin(r, "text/event-stream");
+        fail = stream_write(r, "retry: 2000\n\n", 13);
+    }
     double start = now_mono(), last_write = start, last_pg = start;
-    int fail = stream_write(r, "retry: 2000\n\n", 13);
-    /* A finished job's stream ends as soon as what is after `last` has been replayed, whatever
-     * Last-Event-ID said (beyond the end, or an id the stream never had): nothing more will
-     * ever be appended, so holding it open would only hold a thread. */
-    int terminal = status_terminal(json_field_str(job, "status"));
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
         size_t got = 0;

@@ -25,6 +25,9 @@ void sse_hub_unregister(struct sse_hub *h, struct sse_waiter *w);
 /* Waits up to timeout_ms. 1 when notified (or shutting down), 0 on timeout. */
 int sse_hub_wait(struct sse_hub *h, struct sse_waiter *w, int timeout_ms);
 void sse_hub_notify(struct sse_hub *h, const char *job_id);
+/* fn(ctx, job_id) is called on every notification as well (outside the hub's lock; the SSE
+ * loop's sseloop_notify). Set it before the consumer starts. */
+void sse_hub_set_listener(struct sse_hub *h, void (*fn)(void *ctx, const char *job_id), void *ctx);
 /* Wakes every waiter; later waits return at once. */
 void sse_hub_shutdown(struct sse_hub *h);
 int sse_hub_is_shutdown(struct sse_hub *h);
