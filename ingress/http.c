@@ -48,12 +48,13 @@ int req_hold(struct req *r)
     struct ingress *app = r->app;
     if (r->held)
         return 1;
-    /* Streams the SSE loop will hold (sseloop.h) hold no thread: their own total. */
-    long *counter = r->hold_loop ? &app->loop_held : &app->held;
-    long cap = r->hold_loop ? app->cfg.sse_loop_max_streams : app->cfg.max_streams;
-    long now = __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
-    if (now > cap) {
-        __atomic_sub_fetch(counter, 1, __ATOMIC_RELAXED);
+    long now = __atomic_add_fetch(&app->held, 1, __ATOMIC_RELAXED);
+    /* Streams the SSE loop will hold (sseloop.h) hold no thread; the others count twice. */
+    long threads = r->hold_loop ? 0 : __atomic_add_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+    if (now > app->cfg.max_streams || threads > app->cfg.thread_streams) {
+        if (!r->hold_loop)
+            __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+        __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
         r->hold_refused = HOLD_BUSY;
         metrics_inc(
             metrics_counter("ingress_streams_refused_total", INGRESS_STREAMS_REFUSED_HELP, ""), 1);
@@ -73,7 +74,9 @@ int req_hold(struct req *r)
             hold_refuse_caller(r, HOLD_TENANT);
         }
         if (rc != 1) {
-            __atomic_sub_fetch(counter, 1, __ATOMIC_RELAXED);
+            if (!r->hold_loop)
+                __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+            __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
             if (rc < 0)
                 r->hold_refused = HOLD_BUSY; /* out of memory: like the total cap */
             return 0;
@@ -105,7 +108,9 @@ void ingress_hold_release(struct ingress *app, const char *tenant, const char *s
         ctab_put(app->holds, uk, 1);
         ctab_put(app->holds, tk, 1);
     }
-    __atomic_sub_fetch(loop ? &app->loop_held : &app->held, 1, __ATOMIC_RELAXED);
+    if (!loop)
+        __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
 }
 
 int req_hold_stream(struct req *r)
@@ -255,7 +260,7 @@ void reply_stream_begin_ex(struct req *r, const char *ctype, const char *extra_h
     /* chunked on HTTP/1.1: the end of the stream is a zero chunk, so clients see it end at
      * once and the connection stays usable; HTTP/1.0 gets a close-delimited body. */
     r->chunked = v && strcmp(v, "1.1") == 0;
-    response_head(r, &b, 200, r->chunked && keep_alive(r, 200) && !r->stream_close);
+    response_head(r, &b, 200, r->chunked && keep_alive(r, 200));
     ob_hdr(&b, "Content-Type", ctype);
     ob_hdr(&b, "X-Accel-Buffering", "no");
     if (r->chunked)

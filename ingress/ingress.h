@@ -85,8 +85,8 @@ struct ingress_settings {
     long openai_wait_s;
     /* SSE streams on the ingress's own event loop (sseloop.h, issue 16) */
     int sse_loop;
-    long sse_loop_max_streams;
     long sse_buffer_kb;
+    long thread_streams; /* derived: held requests that hold a worker thread, at most */
 };
 
 struct ingress {
@@ -104,7 +104,7 @@ struct ingress {
     struct tenant_cache *tenants; /* tenants.is_active, cached INGRESS_TENANT_CACHE_MS */
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
     struct sseloop *loop;         /* job event streams off civetweb's threads (NULL: off) */
-    long loop_held;               /* streams held by the loop now (req_hold; __atomic) */
+    long thread_held;             /* held requests holding a thread (req_hold; __atomic) */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -151,8 +151,7 @@ struct req {
     int openai; /* a /v1/... request: errors in OpenAI's shape */
     /* X-RateLimit-* lines (limits.h) added to whatever is answered; "" for none. */
     char limit_headers[160];
-    int hold_loop;    /* req_hold counts it among the SSE loop's streams (sseloop.h) */
-    int stream_close; /* the streamed response says Connection: close */
+    int hold_loop; /* an SSE loop stream (sseloop.h): req_hold counts no thread for it */
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
 };

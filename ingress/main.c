@@ -42,6 +42,10 @@
 
 static struct ingress app;
 
+/* INGRESS_MAX_STREAMS's default with the SSE loop: streams then cost a socket, not a thread
+ * (the process's descriptor limit is the other bound). */
+#define SSE_LOOP_DEFAULT_STREAMS 50000
+
 static const struct config_entry table[] = {
     CONFIG_COMMON_ENTRIES(&app.cfg.common),
     {"INGRESS_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, 0, "host:port to bind",
@@ -51,8 +55,9 @@ static const struct config_entry table[] = {
      &app.cfg.threads},
     {"INGRESS_MAX_STREAMS", CONFIG_INT, "0", 0, 60000, 0,
      "requests held open at once (SSE streams, ?wait long-polls); beyond it SSE answers 503 "
-     "and a long-poll answers at once (0: INGRESS_THREADS minus min(64, INGRESS_THREADS/4), "
-     "the threads kept for API requests)",
+     "and a long-poll answers at once (0: 50000 with INGRESS_SSE_LOOP, else INGRESS_THREADS "
+     "minus min(64, INGRESS_THREADS/4), the threads kept for API requests, which also bounds "
+     "the requests that hold a thread)",
      &app.cfg.max_streams},
     {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
      "default stack size (KiB) of threads civetweb does not size itself", &app.cfg.thread_stack_kb},
@@ -124,10 +129,6 @@ static const struct config_entry table[] = {
      "job event streams of unfinished jobs leave civetweb's thread for the SSE event loop once "
      "their head is written (false: each stream holds a worker thread)",
      &app.cfg.sse_loop},
-    {"INGRESS_SSE_LOOP_MAX_STREAMS", CONFIG_INT, "50000", 1, 1000000, 0,
-     "job event streams the SSE loop holds at once (each is one socket; beyond it 503 busy); "
-     "the process's descriptor limit bounds it too",
-     &app.cfg.sse_loop_max_streams},
     {"INGRESS_SSE_BUFFER_KB", CONFIG_INT, "256", 4, 65536, 0,
      "most bytes an SSE loop stream may fall behind (its socket not taking them) before it is "
      "dropped as a slow consumer",
@@ -259,10 +260,12 @@ int main(int argc, char **argv)
         lvl = LOG_INFO;
     log_init("ingress", lvl);
     raise_nofile();
-    if (app.cfg.max_streams == 0) {
-        long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
-        app.cfg.max_streams = app.cfg.threads - keep;
-    }
+    /* Requests that hold a worker thread (long-polls, streams the SSE loop does not take)
+     * leave some threads for API requests; the SSE loop's streams hold none. */
+    long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
+    app.cfg.thread_streams = app.cfg.threads - keep;
+    if (app.cfg.max_streams == 0)
+        app.cfg.max_streams = app.cfg.sse_loop ? SSE_LOOP_DEFAULT_STREAMS : app.cfg.thread_streams;
     if (app.cfg.max_streams_tenant == 0)
         app.cfg.max_streams_tenant = app.cfg.max_streams - app.cfg.max_streams / 4;
     if (app.cfg.max_streams_user == 0)

@@ -360,7 +360,6 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
         goto out;
     int fail = 0, begun = 0;
     if (r->hold_loop) {
-        r->stream_close = 1; /* the socket leaves civetweb: no next request on it */
         reply_stream_begin(r, "text/event-stream");
         begun = 1;
         fail = stream_write(r, "retry: 2000\n\n", 13);

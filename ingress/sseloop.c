@@ -20,12 +20,12 @@
 #include "sse.h"
 
 #define JOB_BUCKETS 4096
-#define READ_PAGE 200       /* events per XRANGE, as the thread path */
-#define READER_BATCH 256    /* reads pipelined in one Redis round trip */
-#define MAX_CURSORS 8       /* distinct cursors of one job read per round */
-#define TICK_MS 250         /* heartbeats, max age and polling are checked this often */
-#define PG_CHECK_S 5.0      /* a job's state in PostgreSQL is re-read this often */
-#define CLOSE_GRACE_S 5.0   /* an ended stream's last bytes get this long to drain */
+#define READ_PAGE 200     /* events per XRANGE, as the thread path */
+#define READER_BATCH 256  /* reads pipelined in one Redis round trip */
+#define MAX_CURSORS 8     /* distinct cursors of one job read per round */
+#define TICK_MS 250       /* heartbeats, max age and polling are checked this often */
+#define PG_CHECK_S 5.0    /* a job's state in PostgreSQL is re-read this often */
+#define CLOSE_GRACE_S 5.0 /* an ended stream's last bytes get this long to drain */
 
 /* ---- data -------------------------------------------------------------------------------- */
 
@@ -763,14 +763,13 @@ static struct read_res *make_result(const struct read_req *q, const redisReply *
     /* The job is finished and its stream holds nothing more (or is gone: 24 h TTL): the
      * outcome from PostgreSQL, so a client never waits on a finished job (as the thread
      * path does). */
-    if (job && !res->ended && !res->more && rep &&
-        status_terminal(json_field_str(job, "status"))) {
+    if (job && !res->ended && !res->more && rep && status_terminal(json_field_str(job, "status"))) {
         const char *s = json_field_str(job, "status");
         size_t n = 0;
-        char *txt = sse_event_format(strcmp(res->new_last, "0") == 0 ? "0-1" : res->new_last,
-                                     strcmp(s, "done") == 0 ? "final" : "error",
-                                     json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN),
-                                     &n);
+        char *txt =
+            sse_event_format(strcmp(res->new_last, "0") == 0 ? "0-1" : res->new_last,
+                             strcmp(s, "done") == 0 ? "final" : "error",
+                             json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN), &n);
         if (txt)
             buf_add(&res->payload, &res->len, &cap, txt, n, &oom);
         free(txt);
@@ -815,8 +814,7 @@ static void *reader_main(void *arg)
             /* PostgreSQL first: what the stages wrote before finishing is then in Redis. */
             if (q->check_pg)
                 job_fetch(l->app, q->tenant, q->sub, q->job_id, &jobs[i]);
-            snprintf(keys[i], sizeof keys[i], "agenthub:%s:job:%s:events", q->tenant,
-                     q->job_id);
+            snprintf(keys[i], sizeof keys[i], "agenthub:%s:job:%s:events", q->tenant, q->job_id);
             if (strcmp(q->after, "0") == 0)
                 snprintf(starts[i], sizeof starts[i], "-");
             else
@@ -878,9 +876,9 @@ int sseloop_new(struct sseloop **out, struct ingress *app, char *err, size_t err
     pthread_cond_init(&l->rcv, NULL);
     l->open_g = metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     l->loop_g = metrics_gauge("ingress_sse_loop_streams", "SSE streams held by the event loop", "");
-    l->dropped_c = metrics_counter("ingress_sse_slow_dropped_total",
-                                   "SSE streams dropped for falling behind INGRESS_SSE_BUFFER_KB",
-                                   "");
+    l->dropped_c =
+        metrics_counter("ingress_sse_slow_dropped_total",
+                        "SSE streams dropped for falling behind INGRESS_SSE_BUFFER_KB", "");
     metrics_set(l->loop_g, 0);
     metrics_inc(l->dropped_c, 0);
     l->ep = epoll_create1(EPOLL_CLOEXEC);
