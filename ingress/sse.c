@@ -225,6 +225,10 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
         /* The group has this one member: cooperative rebalancing buys nothing, and an eager
          * assignor has no state that librdkafka 2.0's close can trip on (kafka.h). */
         .assignment_strategy = "roundrobin",
+        /* A wake-up is on a client's wait (a token, a final): asked for every 10 ms rather
+         * than librdkafka's 500 (a real broker answers at once when a message comes; the dev
+         * broker only when the wait ends). */
+        .fetch_wait_max_ms = 10,
     };
     int rc = kafka_consumer_new(&h->consumer, &o, err, errlen);
     if (rc != 0)

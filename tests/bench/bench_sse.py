@@ -9,10 +9,11 @@ addresses 127.0.0.x so ephemeral ports do not run out). Then:
   - heartbeat cost: the ingress's CPU (utime+stime) over BENCH_SSE_IDLE_S (30) idle seconds,
     as % of one core, with INGRESS_SSE_HEARTBEAT_S=BENCH_SSE_HEARTBEAT_S (5), and its context
     switches per second;
-  - fan-out: one `final` event for the job, written the way the stages write it (XADD to the
-    job's Redis stream, then its chat.event on agenthub.chat.events through a kcat producer
-    already connected, linger 0); the time from the XADD to each stream's receipt of
-    "event: final" (CLOCK_MONOTONIC, clients and this script on one machine), p50/p99/max.
+  - fan-out: one `final` event for the job, written the way the stages write it
+    (tests/bench/sse_emit.c calls jobevents_emit: XADD to the job's Redis stream, then its
+    chat.event on agenthub.chat.events, linger 0, producer already connected); the time from
+    just before the XADD to each stream's receipt of "event: final" (CLOCK_MONOTONIC, on one
+    machine), p50/p99/max.
 
 Modes: `before` = INGRESS_SSE_LOOP=false (a civetweb thread per stream) at
 BENCH_SSE_BEFORE_STREAMS (5000), `after` = the SSE loop at BENCH_SSE_STREAMS (20000, or what
@@ -22,13 +23,10 @@ BENCH_SSE_MODES picks ("before after"). Figures go to var/bench/sse.json.
 import json
 import os
 import resource
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
@@ -72,27 +70,24 @@ def pct(sorted_vals, p):
     return sorted_vals[i]
 
 
-def redis_xadd(key, fields):
-    u = urllib.parse.urlparse(os.environ["REDIS_URL"])
-    args = ["XADD", key, "*"] + fields
-    msg = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
-    s = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), timeout=5)
-    s.sendall(msg.encode())
-    reply = s.recv(256)
-    s.close()
-    return reply
+def build_tools():
+    """sse_client (plain C) and sse_emit (against the flavour's libcommon.a)."""
+    outdir = os.path.join(ROOT, "var", "bench")
+    os.makedirs(outdir, exist_ok=True)
+    client, emit = os.path.join(outdir, "sse_client"), os.path.join(outdir, "sse_emit")
+    subprocess.run(["cc", "-O2", "-std=c11", "-Wall", "-o", client,
+                    os.path.join(ROOT, "tests", "bench", "sse_client.c")], check=True)
+    build = os.path.dirname(os.environ.get("AGENTHUB_BIN", os.path.join(ROOT, "build", "bin")))
+    subprocess.run(["cc", "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-I" + ROOT,
+                    "-I" + os.path.join(ROOT, "common"), "-I/usr/include/postgresql", "-o", emit,
+                    os.path.join(ROOT, "tests", "bench", "sse_emit.c"),
+                    os.path.join(build, "lib", "libcommon.a"), "-lrdkafka", "-lpq", "-lhiredis",
+                    "-lcurl", "-ljson-c", "-ljwt", "-lssl", "-lcrypto", "-lm", "-ldl", "-pthread"]
+                   + (["-fsanitize=address,undefined"] if "asan" in build else []), check=True)
+    return client, emit
 
 
-def build_client():
-    out = os.path.join(ROOT, "var", "bench", "sse_client")
-    src = os.path.join(ROOT, "tests", "bench", "sse_client.c")
-    if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(src):
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        subprocess.run(["cc", "-O2", "-std=c11", "-Wall", "-o", out, src], check=True)
-    return out
-
-
-def run_mode(mode, want, client_bin):
+def run_mode(mode, want, client_bin, emit_bin):
     idle_s = float(os.environ.get("BENCH_SSE_IDLE_S", "30"))
     heartbeat_s = os.environ.get("BENCH_SSE_HEARTBEAT_S", "5")
     env = {"LOG_LEVEL": "warn", "INGRESS_SSE_HEARTBEAT_S": heartbeat_s,
@@ -102,7 +97,7 @@ def run_mode(mode, want, client_bin):
         env.update({"INGRESS_SSE_LOOP": "false", "INGRESS_THREADS": str(want + 200)})
     ing = S.Ingress(env)
     clients = []
-    kcat = None
+    emitter = None
     res = {"mode": mode, "requested": want}
     try:
         tenant = S.unique("bsse")
@@ -156,24 +151,17 @@ def run_mode(mode, want, client_bin):
         res["heartbeat_s"] = int(heartbeat_s)
         res["heartbeat_cpu_pct"] = round(100.0 * (c1 - c0) / hz / (t1 - t0), 2)
         res["idle_ctx_switches_per_s"] = round((x1 - x0) / (t1 - t0))
-        # fan-out of one final event
-        kcat = subprocess.Popen(["kcat", "-P", "-b", os.environ["KAFKA_BROKERS"], "-t",
-                                 "agenthub.chat.events", "-X", "linger.ms=0"],
-                                stdin=subprocess.PIPE, text=True)
-        envl = {"version": 1, "type": "chat.event", "job_id": job, "tenant_id": tenant,
-                "user_id": "bench-sse", "session_id": r["session_id"],
-                "message_id": r["message_id"],
-                "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                "created_at": "2026-01-01T00:00:00Z", "attempt": 0,
-                "payload": {"event": "final", "data": {"response": "done"}}}
-        kcat.stdin.write(json.dumps({"warmup": True}) + "\n")  # connects and fetches metadata
-        kcat.stdin.flush()
-        time.sleep(2)
-        t_emit = time.monotonic()
-        redis_xadd("agenthub:%s:job:%s:events" % (tenant, job),
-                   ["event", "final", "data", json.dumps({"response": "done"})])
-        kcat.stdin.write(json.dumps(envl) + "\n")
-        kcat.stdin.flush()
+        # fan-out of one final event, written as a stage writes it (jobevents_emit)
+        emitter = subprocess.Popen([emit_bin], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        emitter.stdin.write("WARM\n")
+        emitter.stdin.flush()
+        emitter.stdout.readline()
+        time.sleep(1)
+        emitter.stdin.write("%s %s %s final %s\n" % (tenant, job, r["session_id"],
+                                                  json.dumps({"response": "done"})))
+        emitter.stdin.flush()
+        t_emit = float(emitter.stdout.readline().split()[0])
         for c in clients:
             c.stdin.write("GO\n")
             c.stdin.flush()
@@ -201,9 +189,9 @@ def run_mode(mode, want, client_bin):
             if c.poll() is None:
                 c.kill()
                 c.wait()
-        if kcat:
-            kcat.stdin.close()
-            kcat.wait(timeout=30)
+        if emitter:
+            emitter.stdin.close()
+            emitter.wait(timeout=30)
         ing.stop()
     return res
 
@@ -223,9 +211,6 @@ def main():
             if line.startswith("export "):
                 k, _, v = line[7:].partition("=")
                 os.environ[k] = v.strip("'\"")
-    if not shutil.which("kcat"):
-        print("bench_sse: kcat not installed (compose/local/deps.sh)", file=sys.stderr)
-        return 1
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     want_after = int(os.environ.get("BENCH_SSE_STREAMS", "20000"))
     limit_note = None
@@ -239,9 +224,9 @@ def main():
     if limit_note:
         results["limit"] = limit_note
     try:
-        client = build_client()
+        client, emit = build_tools()
         for m in modes:
-            results[m] = run_mode(m, want_before if m == "before" else want_after, client)
+            results[m] = run_mode(m, want_before if m == "before" else want_after, client, emit)
     finally:
         if own_stack:
             subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
