@@ -364,6 +364,8 @@ int main(int argc, char **argv)
         }
         sse_hub_set_listener(app.hub, loop_listener, app.loop);
     }
+    if (sse_hub_start_redis_wakeups(app.hub, app.cfg.common.redis_url) != 0)
+        log_warn(NULL, "Redis wake-ups not started; streams wake by Kafka and polling");
     if (app.cfg.events_consumer &&
         sse_hub_start_consumer(app.hub, app.cfg.common.kafka_brokers, err, sizeof err) != 0)
         log_warn(NULL, "events consumer not started (%s); streams poll Redis", err);

@@ -2,6 +2,8 @@
 #include "sse.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,10 @@ struct sse_hub {
     struct kafka_consumer *consumer;
     pthread_t thread;
     int thread_started;
+    /* Redis wake-ups (JOBEVENTS_WAKE_CHANNEL) */
+    pthread_t rthread;
+    int rthread_started;
+    char *redis_url;
     volatile int stop;
 };
 
@@ -67,6 +73,9 @@ void sse_hub_free(struct sse_hub *h)
     sse_hub_shutdown(h);
     if (h->thread_started)
         pthread_join(h->thread, NULL);
+    if (h->rthread_started)
+        pthread_join(h->rthread, NULL);
+    free(h->redis_url);
     kafka_consumer_free(h->consumer);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -240,6 +249,133 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
         return -EAGAIN;
     }
     h->thread_started = 1;
+    return 0;
+}
+
+/* ---- Redis wake-ups -------------------------------------------------------------------------
+ * jobevents_emit announces every event on JOBEVENTS_WAKE_CHANNEL (the job's stream key) in the
+ * same script as its XADD. One subscriber per process turns that into sse_hub_notify: a stream
+ * wakes within a Redis hop instead of a Kafka produce + fetch. The Kafka consumer stays: a
+ * Redis reconnect can miss announcements, and the poll is the last resort. */
+
+/* redis://[[user]:password@]host[:port][/db][?...]: what SUBSCRIBE needs (the db does not
+ * matter to pub/sub). 0, or -1 when it does not parse. */
+static int redis_url_parts(const char *url, char *host, size_t hcap, int *port, char *user,
+                           size_t ucap, char *pass, size_t pcap)
+{
+    const char *p = url;
+    *port = 6379;
+    user[0] = pass[0] = '\0';
+    if (strncmp(p, "redis://", 8) != 0)
+        return -1;
+    p += 8;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            snprintf(user, ucap, "%.*s", (int)(colon - p), p);
+            snprintf(pass, pcap, "%.*s", (int)(at - colon - 1), colon + 1);
+        } else {
+            snprintf(pass, pcap, "%.*s", (int)(at - p), p);
+        }
+        p = at + 1;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon ? colon : end;
+    if (hend == p)
+        return -1;
+    snprintf(host, hcap, "%.*s", (int)(hend - p), p);
+    if (colon)
+        *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+/* "agenthub:{tenant}:job:{job_id}:events" -> job_id */
+static void wake_from_key(struct sse_hub *h, const char *key)
+{
+    const char *j = strstr(key, ":job:");
+    char id[UUID_STR_LEN];
+    if (!j || strlen(j + 5) < UUID_STR_LEN - 1)
+        return;
+    snprintf(id, sizeof id, "%.*s", UUID_STR_LEN - 1, j + 5);
+    if (uuid_valid(id))
+        sse_hub_notify(h, id);
+}
+
+static void *redis_wake_main(void *arg)
+{
+    struct sse_hub *h = arg;
+    char host[256], user[128], pass[256];
+    int port;
+    if (redis_url_parts(h->redis_url, host, sizeof host, &port, user, sizeof user, pass,
+                        sizeof pass) != 0) {
+        log_warn(NULL, "REDIS_URL does not parse: no Redis wake-ups (Kafka and polling only)");
+        return NULL;
+    }
+    int backoff = 0;
+    while (!h->stop) {
+        if (backoff) {
+            for (int i = 0; i < 10 && !h->stop; i++)
+                usleep(100 * 1000);
+        }
+        backoff = 1;
+        struct timeval tv = {1, 0};
+        redisContext *c = redisConnectWithTimeout(host, port, tv);
+        if (!c || c->err) {
+            redisFree(c);
+            continue;
+        }
+        redisReply *rep = NULL;
+        if (pass[0])
+            rep = user[0] ? redisCommand(c, "AUTH %s %s", user, pass)
+                          : redisCommand(c, "AUTH %s", pass);
+        int ok = !pass[0] || (rep && rep->type != REDIS_REPLY_ERROR);
+        if (rep)
+            freeReplyObject(rep);
+        rep = ok ? redisCommand(c, "SUBSCRIBE %s", JOBEVENTS_WAKE_CHANNEL) : NULL;
+        ok = rep && rep->type == REDIS_REPLY_ARRAY;
+        if (rep)
+            freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            continue;
+        }
+        backoff = 0;
+        while (!h->stop) {
+            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+            int pr = poll(&pfd, 1, 500);
+            if (pr == 0 || (pr < 0 && errno == EINTR))
+                continue;
+            if (pr < 0 || redisBufferRead(c) != REDIS_OK)
+                break;
+            void *msg = NULL;
+            int rc;
+            while ((rc = redisGetReplyFromReader(c, &msg)) == REDIS_OK && msg) {
+                redisReply *m = msg;
+                if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                    m->element[2]->type == REDIS_REPLY_STRING)
+                    wake_from_key(h, m->element[2]->str);
+                freeReplyObject(m);
+                msg = NULL;
+            }
+            if (rc != REDIS_OK)
+                break;
+        }
+        redisFree(c);
+        backoff = 1;
+    }
+    return NULL;
+}
+
+int sse_hub_start_redis_wakeups(struct sse_hub *h, const char *redis_url)
+{
+    h->redis_url = strdup(redis_url ? redis_url : "");
+    if (!h->redis_url)
+        return -ENOMEM;
+    if (pthread_create(&h->rthread, NULL, redis_wake_main, h) != 0)
+        return -EAGAIN;
+    h->rthread_started = 1;
     return 0;
 }
 

@@ -33,6 +33,9 @@ void sse_hub_shutdown(struct sse_hub *h);
 int sse_hub_is_shutdown(struct sse_hub *h);
 long sse_hub_waiters(struct sse_hub *h);
 
+/* Starts the thread that subscribes to JOBEVENTS_WAKE_CHANNEL (jobevents.h) on Redis and
+ * notifies the hub of every job announced there; it reconnects by itself. */
+int sse_hub_start_redis_wakeups(struct sse_hub *h, const char *redis_url);
 /* Starts the agenthub.chat.events consumer thread. */
 int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen);
 

@@ -66,6 +66,7 @@ struct job {
 struct read_req {
     char tenant[65], sub[129], job_id[40], after[48];
     int check_pg;
+    double asked_at;
     struct read_req *next;
 };
 
@@ -76,6 +77,7 @@ struct read_res {
     size_t len;
     int ended; /* a final or error event is in payload */
     int more;  /* a full page: read again */
+    double asked_at;
     struct read_res *next;
 };
 
@@ -105,7 +107,7 @@ struct sseloop {
     struct stream *hb_head, *hb_tail, *age_head, *age_tail;
     long nstreams; /* __atomic */
     size_t out_max;
-    struct metric *open_g, *dropped_c, *loop_g;
+    struct metric *open_g, *dropped_c, *loop_g, *write_h, *wake_h;
 };
 
 static unsigned hash_id(const char *s)
@@ -439,6 +441,7 @@ static void job_read(struct sseloop *l, struct job *j, double now)
         snprintf(q->job_id, sizeof q->job_id, "%s", j->job_id);
         snprintf(q->after, sizeof q->after, "%s", cur[i]);
         q->check_pg = check_pg;
+        q->asked_at = now;
         reader_push(l, q);
         j->inflight++;
     }
@@ -457,6 +460,7 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
     size_t flen = 0;
     j->delivering = 1;
     if (res->payload) {
+        metrics_observe(l->wake_h, now - res->asked_at);
         for (struct stream *s = j->streams, *next; s; s = next) {
             next = s->jnext;
             if (s->closing || strcmp(s->last, res->after) != 0)
@@ -478,6 +482,8 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
                 stream_finish(l, s, now);
         }
     }
+    if (res->payload)
+        metrics_observe(l->write_h, now_mono() - now);
     free(framed);
     j->delivering = 0;
     if (j->nstreams == 0) {
@@ -727,6 +733,7 @@ static struct read_res *make_result(const struct read_req *q, const redisReply *
     snprintf(res->job_id, sizeof res->job_id, "%s", q->job_id);
     snprintf(res->after, sizeof res->after, "%s", q->after);
     snprintf(res->new_last, sizeof res->new_last, "%s", q->after);
+    res->asked_at = q->asked_at;
     size_t got = 0;
     if (rep && rep->type == REDIS_REPLY_ARRAY) {
         got = rep->elements;
@@ -879,6 +886,15 @@ int sseloop_new(struct sseloop **out, struct ingress *app, char *err, size_t err
     l->dropped_c =
         metrics_counter("ingress_sse_slow_dropped_total",
                         "SSE streams dropped for falling behind INGRESS_SSE_BUFFER_KB", "");
+    static const double buckets[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                     0.05,   0.1,   0.25,   0.5,   1,    2.5};
+    l->write_h = metrics_histogram("ingress_sse_fanout_write_seconds",
+                                   "time to write one read's events to every stream of its job "
+                                   "at that cursor",
+                                   "", buckets, sizeof buckets / sizeof buckets[0]);
+    l->wake_h = metrics_histogram("ingress_sse_read_seconds",
+                                  "from a job's wake-up (or poll) to its events read from Redis",
+                                  "", buckets, sizeof buckets / sizeof buckets[0]);
     metrics_set(l->loop_g, 0);
     metrics_inc(l->dropped_c, 0);
     l->ep = epoll_create1(EPOLL_CLOEXEC);

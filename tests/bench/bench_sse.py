@@ -162,6 +162,7 @@ def run_mode(mode, want, client_bin, emit_bin):
                                                   json.dumps({"response": "done"})))
         emitter.stdin.flush()
         t_emit = float(emitter.stdout.readline().split()[0])
+        cpu_emit = cpu_ticks(ing.proc.pid)
         for c in clients:
             c.stdin.write("GO\n")
             c.stdin.flush()
@@ -178,12 +179,24 @@ def run_mode(mode, want, client_bin, emit_bin):
                     times.append((float(line) - t_emit) * 1000.0)
                 except ValueError:
                     pass
+        # CPU the ingress spent from the emit to the last receipt: on a machine whose cores
+        # are shared (load average far above 2), wall time is mostly waiting for a core.
+        res["fanout_ingress_cpu_ms"] = round((cpu_ticks(ing.proc.pid) - cpu_emit) * 1000.0 / hz)
+        res["load_average_1m"] = os.getloadavg()[0]
         times.sort()
         res["fanout_delivered"] = len(times)
         res["fanout_p50_ms"] = round(pct(times, 50), 1) if times else None
         res["fanout_p99_ms"] = round(pct(times, 99), 1) if times else None
         res["fanout_max_ms"] = round(times[-1], 1) if times else None
+        res["fanout_min_ms"] = round(times[0], 1) if times else None
         res["keepalives_seen"] = keepalives
+        # the loop's own view: the last write of one read to every stream (sum over reads)
+        _, text, _ = ing.request("GET", "/metrics")
+        for line in (text or "").splitlines():
+            for name in ("ingress_sse_fanout_write_seconds_sum", "ingress_sse_read_seconds_sum",
+                         "ingress_sse_fanout_write_seconds_count"):
+                if line.startswith(name + " "):
+                    res[name.replace("ingress_sse_", "loop_")] = round(float(line.split()[1]), 4)
     finally:
         for c in clients:
             if c.poll() is None:

@@ -158,7 +158,7 @@ int main(int argc, char **argv)
                     continue;
                 }
                 size_t m = (size_t)r < sizeof c->head - 1 - c->hlen ? (size_t)r
-                                                                     : sizeof c->head - 1 - c->hlen;
+                                                                    : sizeof c->head - 1 - c->hlen;
                 memcpy(c->head + c->hlen, buf, m);
                 c->hlen += m;
                 c->head[c->hlen] = 0;
