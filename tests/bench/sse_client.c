@@ -132,6 +132,19 @@ int main(int argc, char **argv)
         int k = epoll_wait(ep, evs, 1024, 200);
         for (int i = 0; i < k; i++) {
             struct conn *c = &cs[evs[i].data.u32];
+            if (c->state == 1) {
+                /* established while others still open: drain it (heartbeats), or the
+                 * level-triggered event comes back at once and starves the opening ones */
+                ssize_t r;
+                while ((r = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+                    scan(c, buf, (size_t)r, mono());
+                if (r == 0 || (r < 0 && errno != EAGAIN)) {
+                    c->state = 2;
+                    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+                    close(c->fd);
+                }
+                continue;
+            }
             if (c->state != 0)
                 continue;
             if ((evs[i].events & EPOLLOUT) && !c->sent) {
