@@ -27,6 +27,7 @@ static const char *const jobevents_script =
     "local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "
     "'event', ARGV[2], 'data', ARGV[3]) "
     "redis.call('EXPIRE', KEYS[1], ARGV[4]) "
+    "redis.call('PUBLISH', '" JOBEVENTS_WAKE_CHANNEL "', KEYS[1]) "
     "return id";
 
 /* Only well-formed ids make a key: a tenant id with ':' or '*' could reach another's keys. */

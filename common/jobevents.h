@@ -21,6 +21,10 @@
 #include "rcache.h"
 
 #define JOBEVENTS_TTL_S (24 * 3600)
+/* Every event written is also announced on this Redis pub/sub channel (the message is the
+ * job's stream key), in the same script as the XADD: no extra round trip. An ingress that
+ * subscribes wakes its streams within a Redis hop, without waiting for the Kafka copy. */
+#define JOBEVENTS_WAKE_CHANNEL "agenthub:jobevents:wake"
 
 /* Appends one event for job `env`. data is borrowed. The Kafka publish is asynchronous
  * (producer may be NULL to skip it). out_id (may be NULL, cap >= 32) receives the stream id.

@@ -833,6 +833,12 @@ int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_
             0 ||
         (rc = kafka_conf_from_env(conf, err, errlen)) < 0)
         goto out;
+    if (opts->fetch_wait_max_ms > 0) {
+        char fw[16];
+        snprintf(fw, sizeof fw, "%d", opts->fetch_wait_max_ms);
+        if ((rc = kafka_conf_set(conf, "fetch.wait.max.ms", fw, err, errlen)) < 0)
+            goto out;
+    }
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
     if (!c->rk) {
         rc = -EINVAL;

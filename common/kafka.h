@@ -82,6 +82,10 @@ struct kafka_consumer_opts {
     const char *assignment_strategy;
     kafka_revoke_cb on_revoke;
     void *opaque;
+    /* fetch.wait.max.ms; 0: librdkafka's default (500). A consumer whose messages sit on
+     * somebody's wait (the ingress's wake-ups) sets it low: the dev broker (librdkafka's mock
+     * cluster) holds an empty fetch answer for all of it even when a message arrives. */
+    int fetch_wait_max_ms;
 };
 
 int kafka_consumer_new(struct kafka_consumer **out, const struct kafka_consumer_opts *opts,

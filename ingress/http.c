@@ -50,7 +50,11 @@ int req_hold(struct req *r)
     if (r->held)
         return 1;
     long now = __atomic_add_fetch(&app->held, 1, __ATOMIC_RELAXED);
-    if (now > app->cfg.max_streams) {
+    /* Streams the SSE loop will hold (sseloop.h) hold no thread; the others count twice. */
+    long threads = r->hold_loop ? 0 : __atomic_add_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+    if (now > app->cfg.max_streams || threads > app->cfg.thread_streams) {
+        if (!r->hold_loop)
+            __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
         __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
         r->hold_refused = HOLD_BUSY;
         metrics_inc(
@@ -71,6 +75,8 @@ int req_hold(struct req *r)
             hold_refuse_caller(r, HOLD_TENANT);
         }
         if (rc != 1) {
+            if (!r->hold_loop)
+                __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
             __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
             if (rc < 0)
                 r->hold_refused = HOLD_BUSY; /* out of memory: like the total cap */
@@ -88,15 +94,24 @@ static void req_unhold(struct req *r)
 {
     if (!r->held)
         return;
-    if (r->held_caller) {
-        char tk[80], uk[224];
-        hold_keys(r, tk, sizeof tk, uk, sizeof uk);
-        ctab_put(r->app->holds, uk, 1);
-        ctab_put(r->app->holds, tk, 1);
-        r->held_caller = 0;
-    }
-    __atomic_sub_fetch(&r->app->held, 1, __ATOMIC_RELAXED);
+    ingress_hold_release(r->app, r->claims.tenant_id, r->claims.sub, r->held_caller, r->hold_loop);
+    r->held_caller = 0;
     r->held = 0;
+}
+
+void ingress_hold_release(struct ingress *app, const char *tenant, const char *sub, int caller,
+                          int loop)
+{
+    if (caller) {
+        char tk[80], uk[224];
+        snprintf(tk, sizeof tk, "t\x1f%s", tenant);
+        snprintf(uk, sizeof uk, "u\x1f%s\x1f%s", tenant, sub);
+        ctab_put(app->holds, uk, 1);
+        ctab_put(app->holds, tk, 1);
+    }
+    if (!loop)
+        __atomic_sub_fetch(&app->thread_held, 1, __ATOMIC_RELAXED);
+    __atomic_sub_fetch(&app->held, 1, __ATOMIC_RELAXED);
 }
 
 int req_hold_stream(struct req *r)

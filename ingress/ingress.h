@@ -87,6 +87,10 @@ struct ingress_settings {
     long metrics_scrape_ms;
     /* the admin panel's tool tests (admin_console.h): TOOL_ALLOWED_HOSTS, as the agents' */
     char *tool_allowed_hosts;
+    /* SSE streams on the ingress's own event loop (sseloop.h, issue 16) */
+    int sse_loop;
+    long sse_buffer_kb;
+    long thread_streams; /* derived: held requests that hold a worker thread, at most */
 };
 
 struct ingress {
@@ -105,6 +109,8 @@ struct ingress {
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
     /* the monitoring dashboard's history (cluster_metrics.h) */
     struct cluster_metrics *cluster;
+    struct sseloop *loop;         /* job event streams off civetweb's threads (NULL: off) */
+    long thread_held;             /* held requests holding a thread (req_hold; __atomic) */
 };
 
 /* What the token says about the caller (auth.c). */
@@ -151,6 +157,7 @@ struct req {
     int openai; /* a /v1/... request: errors in OpenAI's shape */
     /* X-RateLimit-* lines (limits.h) added to whatever is answered; "" for none. */
     char limit_headers[160];
+    int hold_loop; /* an SSE loop stream (sseloop.h): req_hold counts no thread for it */
     /* Called once by reply_raw with r->status set, before the answer is written. */
     void (*before_reply)(struct req *r);
     /* an upload to a session (routes_attachments.c): the session it is attached to */
@@ -212,6 +219,11 @@ int req_hold(struct req *r);
 #define HOLD_BUSY 1
 #define HOLD_TENANT 2
 #define HOLD_USER 3
+/* Gives back one hold taken by req_hold for (tenant, sub): caller when it was counted under
+ * them too, loop when it was an SSE loop stream. The SSE loop calls it when a stream it took
+ * over ends; http_handler for every other held request. */
+void ingress_hold_release(struct ingress *app, const char *tenant, const char *sub, int caller,
+                          int loop);
 /* req_hold for an event stream: at the total cap it answers 503 busy, at a per-user or
  * per-tenant cap 429 too_many_streams (both with Retry-After), and returns 0. */
 int req_hold_stream(struct req *r);

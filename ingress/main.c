@@ -34,6 +34,7 @@
 #include "metrics.h"
 #include "sse.h"
 #include "ssrf.h"
+#include "sseloop.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define DEFAULT_STACK_KB "1024"
@@ -42,6 +43,10 @@
 #endif
 
 static struct ingress app;
+
+/* INGRESS_MAX_STREAMS's default with the SSE loop: streams then cost a socket, not a thread
+ * (the process's descriptor limit is the other bound). */
+#define SSE_LOOP_DEFAULT_STREAMS 50000
 
 static const struct config_entry table[] = {
     CONFIG_COMMON_ENTRIES(&app.cfg.common),
@@ -52,8 +57,9 @@ static const struct config_entry table[] = {
      &app.cfg.threads},
     {"INGRESS_MAX_STREAMS", CONFIG_INT, "0", 0, 60000, 0,
      "requests held open at once (SSE streams, ?wait long-polls); beyond it SSE answers 503 "
-     "and a long-poll answers at once (0: INGRESS_THREADS minus min(64, INGRESS_THREADS/4), "
-     "the threads kept for API requests)",
+     "and a long-poll answers at once (0: 50000 with INGRESS_SSE_LOOP, else INGRESS_THREADS "
+     "minus min(64, INGRESS_THREADS/4), the threads kept for API requests, which also bounds "
+     "the requests that hold a thread)",
      &app.cfg.max_streams},
     {"INGRESS_THREAD_STACK_KB", CONFIG_INT, DEFAULT_STACK_KB, 128, 65536, 0,
      "default stack size (KiB) of threads civetweb does not size itself", &app.cfg.thread_stack_kb},
@@ -120,6 +126,15 @@ static const struct config_entry table[] = {
     {"INGRESS_RATE_WINDOW_S", CONFIG_INT, "60", 1, 3600, 0,
      "the window of the per-tenant requests-per-minute limits (seconds; tests shorten it)",
      &app.cfg.rate_window_s},
+    /* ---- SSE streams on the ingress's own event loop (sseloop.h, issue 16) ---- */
+    {"INGRESS_SSE_LOOP", CONFIG_BOOL, "true", 0, 0, 0,
+     "job event streams of unfinished jobs leave civetweb's thread for the SSE event loop once "
+     "their head is written (false: each stream holds a worker thread)",
+     &app.cfg.sse_loop},
+    {"INGRESS_SSE_BUFFER_KB", CONFIG_INT, "256", 4, 65536, 0,
+     "most bytes an SSE loop stream may fall behind (its socket not taking them) before it is "
+     "dropped as a slow consumer",
+     &app.cfg.sse_buffer_kb},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},
@@ -233,6 +248,12 @@ static int defer_accept_listeners(int seconds)
     return n;
 }
 
+/* The events consumer's notifications reach the SSE loop's streams too. */
+static void loop_listener(void *ctx, const char *job_id)
+{
+    sseloop_notify(ctx, job_id);
+}
+
 static void raise_nofile(void)
 {
     struct rlimit rl;
@@ -259,10 +280,12 @@ int main(int argc, char **argv)
         log_error(NULL, "TOOL_ALLOWED_HOSTS is invalid (entries are host:port): %s", err);
         return 2;
     }
-    if (app.cfg.max_streams == 0) {
-        long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
-        app.cfg.max_streams = app.cfg.threads - keep;
-    }
+    /* Requests that hold a worker thread (long-polls, streams the SSE loop does not take)
+     * leave some threads for API requests; the SSE loop's streams hold none. */
+    long keep = app.cfg.threads / 4 < 64 ? app.cfg.threads / 4 : 64;
+    app.cfg.thread_streams = app.cfg.threads - keep;
+    if (app.cfg.max_streams == 0)
+        app.cfg.max_streams = app.cfg.sse_loop ? SSE_LOOP_DEFAULT_STREAMS : app.cfg.thread_streams;
     if (app.cfg.max_streams_tenant == 0)
         app.cfg.max_streams_tenant = app.cfg.max_streams - app.cfg.max_streams / 4;
     if (app.cfg.max_streams_user == 0)
@@ -354,6 +377,15 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
+    if (app.cfg.sse_loop) {
+        if (sseloop_new(&app.loop, &app, err, sizeof err) != 0) {
+            log_error(NULL, "cannot start the SSE loop: %s", err);
+            goto out;
+        }
+        sse_hub_set_listener(app.hub, loop_listener, app.loop);
+    }
+    if (sse_hub_start_redis_wakeups(app.hub, app.cfg.common.redis_url) != 0)
+        log_warn(NULL, "Redis wake-ups not started; streams wake by Kafka and polling");
     if (app.cfg.events_consumer &&
         sse_hub_start_consumer(app.hub, app.cfg.common.kafka_brokers, err, sizeof err) != 0)
         log_warn(NULL, "events consumer not started (%s); streams poll Redis", err);
@@ -426,7 +458,8 @@ out:
     if (app.mg)
         mg_stop(app.mg);
     cluster_metrics_stop(app.cluster);
-    sse_hub_free(app.hub);
+    sse_hub_free(app.hub); /* its consumer calls the loop: stopped first */
+    sseloop_free(app.loop);
     ctab_free(app.holds);
     tenant_cache_free(app.tenants);
     keyauth_free(app.keys);

@@ -2,6 +2,8 @@
 #include "sse.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "jobevents.h"
 #include "json_field.h"
 #include "metrics.h"
+#include "sseloop.h"
 #include "uuid.h"
 
 #define HUB_BUCKETS 1024
@@ -29,10 +32,17 @@ struct sse_hub {
     struct sse_waiter *buckets[HUB_BUCKETS];
     long nwaiters;
     int shutdown;
+    /* told of every notification too (the SSE loop: sseloop_notify) */
+    void (*listener)(void *ctx, const char *job_id);
+    void *listener_ctx;
     /* consumer */
     struct kafka_consumer *consumer;
     pthread_t thread;
     int thread_started;
+    /* Redis wake-ups (JOBEVENTS_WAKE_CHANNEL) */
+    pthread_t rthread;
+    int rthread_started;
+    char *redis_url;
     volatile int stop;
 };
 
@@ -63,6 +73,9 @@ void sse_hub_free(struct sse_hub *h)
     sse_hub_shutdown(h);
     if (h->thread_started)
         pthread_join(h->thread, NULL);
+    if (h->rthread_started)
+        pthread_join(h->rthread, NULL);
+    free(h->redis_url);
     kafka_consumer_free(h->consumer);
     pthread_mutex_destroy(&h->lock);
     free(h);
@@ -140,6 +153,14 @@ void sse_hub_notify(struct sse_hub *h, const char *job_id)
         }
     }
     pthread_mutex_unlock(&h->lock);
+    if (h->listener)
+        h->listener(h->listener_ctx, job_id);
+}
+
+void sse_hub_set_listener(struct sse_hub *h, void (*fn)(void *ctx, const char *job_id), void *ctx)
+{
+    h->listener = fn;
+    h->listener_ctx = ctx;
 }
 
 void sse_hub_shutdown(struct sse_hub *h)
@@ -213,6 +234,10 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
         /* The group has this one member: cooperative rebalancing buys nothing, and an eager
          * assignor has no state that librdkafka 2.0's close can trip on (kafka.h). */
         .assignment_strategy = "roundrobin",
+        /* A wake-up is on a client's wait (a token, a final): asked for every 10 ms rather
+         * than librdkafka's 500 (a real broker answers at once when a message comes; the dev
+         * broker only when the wait ends). */
+        .fetch_wait_max_ms = 10,
     };
     int rc = kafka_consumer_new(&h->consumer, &o, err, errlen);
     if (rc != 0)
@@ -224,6 +249,133 @@ int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, si
         return -EAGAIN;
     }
     h->thread_started = 1;
+    return 0;
+}
+
+/* ---- Redis wake-ups -------------------------------------------------------------------------
+ * jobevents_emit announces every event on JOBEVENTS_WAKE_CHANNEL (the job's stream key) in the
+ * same script as its XADD. One subscriber per process turns that into sse_hub_notify: a stream
+ * wakes within a Redis hop instead of a Kafka produce + fetch. The Kafka consumer stays: a
+ * Redis reconnect can miss announcements, and the poll is the last resort. */
+
+/* redis://[[user]:password@]host[:port][/db][?...]: what SUBSCRIBE needs (the db does not
+ * matter to pub/sub). 0, or -1 when it does not parse. */
+static int redis_url_parts(const char *url, char *host, size_t hcap, int *port, char *user,
+                           size_t ucap, char *pass, size_t pcap)
+{
+    const char *p = url;
+    *port = 6379;
+    user[0] = pass[0] = '\0';
+    if (strncmp(p, "redis://", 8) != 0)
+        return -1;
+    p += 8;
+    const char *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        if (colon) {
+            snprintf(user, ucap, "%.*s", (int)(colon - p), p);
+            snprintf(pass, pcap, "%.*s", (int)(at - colon - 1), colon + 1);
+        } else {
+            snprintf(pass, pcap, "%.*s", (int)(at - p), p);
+        }
+        p = at + 1;
+    }
+    const char *colon = memchr(p, ':', (size_t)(end - p));
+    const char *hend = colon ? colon : end;
+    if (hend == p)
+        return -1;
+    snprintf(host, hcap, "%.*s", (int)(hend - p), p);
+    if (colon)
+        *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+/* "agenthub:{tenant}:job:{job_id}:events" -> job_id */
+static void wake_from_key(struct sse_hub *h, const char *key)
+{
+    const char *j = strstr(key, ":job:");
+    char id[UUID_STR_LEN];
+    if (!j || strlen(j + 5) < UUID_STR_LEN - 1)
+        return;
+    snprintf(id, sizeof id, "%.*s", UUID_STR_LEN - 1, j + 5);
+    if (uuid_valid(id))
+        sse_hub_notify(h, id);
+}
+
+static void *redis_wake_main(void *arg)
+{
+    struct sse_hub *h = arg;
+    char host[256], user[128], pass[256];
+    int port;
+    if (redis_url_parts(h->redis_url, host, sizeof host, &port, user, sizeof user, pass,
+                        sizeof pass) != 0) {
+        log_warn(NULL, "REDIS_URL does not parse: no Redis wake-ups (Kafka and polling only)");
+        return NULL;
+    }
+    int backoff = 0;
+    while (!h->stop) {
+        if (backoff) {
+            for (int i = 0; i < 10 && !h->stop; i++)
+                usleep(100 * 1000);
+        }
+        backoff = 1;
+        struct timeval tv = {1, 0};
+        redisContext *c = redisConnectWithTimeout(host, port, tv);
+        if (!c || c->err) {
+            redisFree(c);
+            continue;
+        }
+        redisReply *rep = NULL;
+        if (pass[0])
+            rep = user[0] ? redisCommand(c, "AUTH %s %s", user, pass)
+                          : redisCommand(c, "AUTH %s", pass);
+        int ok = !pass[0] || (rep && rep->type != REDIS_REPLY_ERROR);
+        if (rep)
+            freeReplyObject(rep);
+        rep = ok ? redisCommand(c, "SUBSCRIBE %s", JOBEVENTS_WAKE_CHANNEL) : NULL;
+        ok = rep && rep->type == REDIS_REPLY_ARRAY;
+        if (rep)
+            freeReplyObject(rep);
+        if (!ok) {
+            redisFree(c);
+            continue;
+        }
+        backoff = 0;
+        while (!h->stop) {
+            struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+            int pr = poll(&pfd, 1, 500);
+            if (pr == 0 || (pr < 0 && errno == EINTR))
+                continue;
+            if (pr < 0 || redisBufferRead(c) != REDIS_OK)
+                break;
+            void *msg = NULL;
+            int rc;
+            while ((rc = redisGetReplyFromReader(c, &msg)) == REDIS_OK && msg) {
+                redisReply *m = msg;
+                if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 &&
+                    m->element[2]->type == REDIS_REPLY_STRING)
+                    wake_from_key(h, m->element[2]->str);
+                freeReplyObject(m);
+                msg = NULL;
+            }
+            if (rc != REDIS_OK)
+                break;
+        }
+        redisFree(c);
+        backoff = 1;
+    }
+    return NULL;
+}
+
+int sse_hub_start_redis_wakeups(struct sse_hub *h, const char *redis_url)
+{
+    h->redis_url = strdup(redis_url ? redis_url : "");
+    if (!h->redis_url)
+        return -ENOMEM;
+    if (pthread_create(&h->rthread, NULL, redis_wake_main, h) != 0)
+        return -EAGAIN;
+    h->rthread_started = 1;
     return 0;
 }
 
@@ -337,24 +489,53 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
     }
     if (job_load(r, tenant, job_id, &job) != 0)
         return;
+    /* A finished job's stream ends as soon as what is after `last` has been replayed, whatever
+     * Last-Event-ID said (beyond the end, or an id the stream never had): nothing more will
+     * ever be appended, so holding it open would only hold a thread. */
+    int terminal = status_terminal(json_field_str(job, "status"));
+    /* An unfinished job's stream goes to the SSE loop once its head is written (sseloop.h);
+     * a finished one is replayed here and ends. */
+    r->hold_loop = app->loop && !terminal;
     if (!req_hold_stream(r))
         goto out;
+    int fail = 0, begun = 0;
+    if (r->hold_loop) {
+        reply_stream_begin(r, "text/event-stream");
+        begun = 1;
+        fail = stream_write(r, "retry: 2000\n\n", 13);
+        int fd = fail ? -1 : sseloop_take_socket(r->conn);
+        if (fd >= 0) {
+            struct sseloop_stream_spec spec = {
+                .fd = fd, .chunked = r->chunked, .held_caller = r->held_caller};
+            snprintf(spec.tenant, sizeof spec.tenant, "%s", tenant);
+            snprintf(spec.sub, sizeof spec.sub, "%s", r->claims.sub);
+            snprintf(spec.job_id, sizeof spec.job_id, "%s", job_id);
+            snprintf(spec.last, sizeof spec.last, "%s", last);
+            if (sseloop_adopt(app->loop, &spec) == 0) {
+                r->held = 0; /* the loop gives the hold back when the stream ends */
+                r->held_caller = 0;
+            } else {
+                close(fd); /* civetweb's socket is a stand-in now: the client reconnects */
+            }
+            goto out;
+        }
+        /* The socket was not found (sseloop_take_socket): this thread serves the stream. */
+    }
 
     w = sse_hub_register(app->hub, job_id);
     if (!w) {
-        reply_error(r, 500, "internal", "out of memory");
+        if (!begun)
+            reply_error(r, 500, "internal", "out of memory");
         goto out;
     }
     struct metric *open_g =
         metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     metrics_inc(open_g, 1);
-    reply_stream_begin(r, "text/event-stream");
+    if (!begun) {
+        reply_stream_begin(r, "text/event-stream");
+        fail = stream_write(r, "retry: 2000\n\n", 13);
+    }
     double start = now_mono(), last_write = start, last_pg = start;
-    int fail = stream_write(r, "retry: 2000\n\n", 13);
-    /* A finished job's stream ends as soon as what is after `last` has been replayed, whatever
-     * Last-Event-ID said (beyond the end, or an id the stream never had): nothing more will
-     * ever be appended, so holding it open would only hold a thread. */
-    int terminal = status_terminal(json_field_str(job, "status"));
     while (!fail && !done && !app->stopping) {
         json_object *arr = NULL;
         size_t got = 0;

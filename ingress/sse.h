@@ -25,11 +25,17 @@ void sse_hub_unregister(struct sse_hub *h, struct sse_waiter *w);
 /* Waits up to timeout_ms. 1 when notified (or shutting down), 0 on timeout. */
 int sse_hub_wait(struct sse_hub *h, struct sse_waiter *w, int timeout_ms);
 void sse_hub_notify(struct sse_hub *h, const char *job_id);
+/* fn(ctx, job_id) is called on every notification as well (outside the hub's lock; the SSE
+ * loop's sseloop_notify). Set it before the consumer starts. */
+void sse_hub_set_listener(struct sse_hub *h, void (*fn)(void *ctx, const char *job_id), void *ctx);
 /* Wakes every waiter; later waits return at once. */
 void sse_hub_shutdown(struct sse_hub *h);
 int sse_hub_is_shutdown(struct sse_hub *h);
 long sse_hub_waiters(struct sse_hub *h);
 
+/* Starts the thread that subscribes to JOBEVENTS_WAKE_CHANNEL (jobevents.h) on Redis and
+ * notifies the hub of every job announced there; it reconnects by itself. */
+int sse_hub_start_redis_wakeups(struct sse_hub *h, const char *redis_url);
 /* Starts the agenthub.chat.events consumer thread. */
 int sse_hub_start_consumer(struct sse_hub *h, const char *brokers, char *err, size_t errlen);
 

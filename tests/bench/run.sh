@@ -119,6 +119,11 @@ bench_llm() {
   "$bin" var/bench/llm.json || { echo "bench llm: FAILED"; status=1; }
 }
 
+# ---- sse (bench_sse.py) and tokens (bench_tokens.py) run as the generic sections below:
+# streams held by one ingress, RSS, heartbeat CPU and the fan-out of one event, thread path
+# (before) vs the SSE loop (after); the latency the pipeline adds to a streamed token (issue
+# 16). `tests/bench/run.sh sse tokens` runs just them.
+
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
   sections=(ingress pipeline llm compare faults)

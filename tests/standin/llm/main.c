@@ -165,6 +165,7 @@ struct conn {
     long gap_ms;
     int keepalive;
     int cut;
+    int stamp; /* stamp=1: "@T@" in a streamed event becomes the send time (send_event) */
     int close_after;
     int want_out;
     int continued;              /* 100 Continue sent for the request being read */
@@ -304,12 +305,49 @@ static void respond_whole(struct conn *c)
     c->st = C_READ;
 }
 
+/* With stamp=1 every "@T@" in an event is replaced, as it is sent, by "t" and the wall clock
+ * (CLOCK_REALTIME) in microseconds, 16 digits: a client on the same machine that finds the
+ * text in its stream knows how long the pipeline took to bring it (tests/bench/bench_tokens.py).
+ * The answer echoes the user's message, so a message of "@T@" words streams one stamp per
+ * token. */
+static char *stamp_event(const char *ev)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char stamp[24];
+    snprintf(stamp, sizeof stamp, "t%016lld",
+             (long long)ts.tv_sec * 1000000LL + (long long)ts.tv_nsec / 1000);
+    size_t n = 0;
+    for (const char *p = ev; (p = strstr(p, "@T@")) != NULL; p += 3)
+        n++;
+    char *out = malloc(strlen(ev) + n * strlen(stamp) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = ev;;) {
+        const char *q = strstr(p, "@T@");
+        size_t l = q ? (size_t)(q - p) : strlen(p);
+        memcpy(o, p, l);
+        o += l;
+        if (!q)
+            break;
+        memcpy(o, stamp, strlen(stamp));
+        o += strlen(stamp);
+        p = q + 3;
+    }
+    *o = '\0';
+    return out;
+}
+
 static void send_event(struct conn *c, const char *ev)
 {
+    char *stamped = c->stamp && strstr(ev, "@T@") ? stamp_event(ev) : NULL;
+    if (stamped)
+        ev = stamped;
     size_t n = strlen(ev);
     out_printf(c, "%zx\r\n", n);
     sbuf_add(&c->out, ev, n);
     sbuf_add(&c->out, "\r\n", 2);
+    free(stamped);
 }
 
 static int process(struct conn *c);
@@ -354,7 +392,7 @@ static int tick(struct conn *c, long long now)
 /* ---- requests ---------------------------------------------------------------------------- */
 
 struct opts {
-    long ttft, tps, n, ra;
+    long ttft, tps, n, ra, stamp;
     char fault[32];
     char key[256];
 };
@@ -376,6 +414,8 @@ static void opt_set(struct opts *o, const char *k, size_t kl, const char *v, siz
         o->n = atol(val);
     else if (IS("ra") || IS("x-standin-retry-after"))
         o->ra = atol(val);
+    else if (IS("stamp") || IS("x-standin-stamp"))
+        o->stamp = atol(val);
     else if (IS("key") || IS("x-standin-fault-key"))
         snprintf(o->key, sizeof(o->key), "%s", val);
 #undef IS
@@ -509,7 +549,8 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
     snprintf(o.fault, sizeof(o.fault), "%s", g_fault ? g_fault : "");
     opts_from_model(&o, model);
     const char *hn[] = {"X-Standin-Ttft-Ms",     "X-Standin-Tps",         "X-Standin-Fault",
-                        "X-Standin-Fault-Count", "X-Standin-Retry-After", "X-Standin-Fault-Key"};
+                        "X-Standin-Fault-Count", "X-Standin-Retry-After", "X-Standin-Fault-Key",
+                        "X-Standin-Stamp"};
     for (size_t i = 0; i < sizeof(hn) / sizeof(hn[0]); i++) {
         const char *hv = hdr(head, hn[i], &vl);
         if (hv)
@@ -570,6 +611,7 @@ static int handle(struct conn *c, const char *head, size_t headlen, const char *
         c->next_ev = 0;
         c->stop_ev = c->cut ? c->r.nevents / 2 : c->r.nevents;
         c->gap_ms = o.tps > 0 ? 1000 / o.tps : 0;
+        c->stamp = o.stamp > 0;
         c->due = now + o.ttft;
         sched_add(c);
         return flush(c);
