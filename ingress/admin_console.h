@@ -17,6 +17,7 @@
 #define AGENTHUB_ADMIN_CONSOLE_H
 
 #include "ingress.h"
+#include "llm.h"
 
 /* The operator, or the admin of exactly this tenant: 0, else -1 answered 403 (routes_admin.c).
  * Records the tenant for the audit row. */
@@ -28,5 +29,10 @@ int admin_is_operator(const struct req *r);
 void admin_tool_test(struct req *r, json_object *tool_row);
 void admin_knowledge_search(struct req *r);
 void admin_conversations(struct req *r);
+
+/* The tenant's provider embedder when it has one configured (cfg filled; llm_config_cleanup
+ * it), else NULL for the local embedder: the RAG tool makes the same choice, so documents and
+ * queries share one embedding space (routes_admin.c). */
+struct llm_config *knowledge_embedder(struct req *r, const char *tenant, struct llm_config *cfg);
 
 #endif

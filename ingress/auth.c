@@ -1,6 +1,7 @@
 /* auth.c — see auth.h. */
 #include "auth.h"
 #include "b64.h"
+#include "envelope.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -391,20 +392,6 @@ static long b64url_decode(const char *in, size_t n, char *out, size_t cap)
     return (long)len;
 }
 
-static int tenant_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Reads an integral NumericDate claim (json int or double). 1 present, 0 absent, -1 bad. */
 static int claim_time(json_object *payload, const char *name, long *out)
 {
@@ -514,7 +501,8 @@ static int check_claims(struct auth *a, json_object *payload, time_t now, int op
         c->tenant_id[0] = 0;
     } else {
         if (!json_object_object_get_ex(payload, "tenant_id", &v) ||
-            !json_object_is_type(v, json_type_string) || !tenant_ok(json_object_get_string(v))) {
+            !json_object_is_type(v, json_type_string) ||
+            !tenant_id_valid(json_object_get_string(v))) {
             why_set(why, whylen, "tenant_id missing or malformed");
             return -1;
         }

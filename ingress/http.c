@@ -13,6 +13,7 @@
 
 #include "auth.h"
 #include "ctab.h"
+#include "envelope.h"
 #include "keyauth.h"
 #include "cluster_metrics.h"
 #include "metrics.h"
@@ -905,17 +906,6 @@ static void route_metrics(struct req *r)
     free(text);
 }
 
-static int tenant_ok(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!(isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_'))
-            return 0;
-    return 1;
-}
-
 static int method_is(const struct req *r, const char *m)
 {
     return strcmp(r->ri->request_method, m) == 0;
@@ -965,7 +955,7 @@ static void dispatch(struct req *r)
             routes_admin(r);
             return;
         }
-        if (n < 3 || !tenant_ok(s[1])) {
+        if (n < 3 || !tenant_id_valid(s[1])) {
             snprintf(r->route, sizeof r->route, "unknown");
             reply_error(r, 404, "not_found", "no such route");
             return;

@@ -109,8 +109,8 @@ struct ingress {
     struct keyauth *keys;         /* tenant API keys (keyauth.h) */
     /* the monitoring dashboard's history (cluster_metrics.h) */
     struct cluster_metrics *cluster;
-    struct sseloop *loop;         /* job event streams off civetweb's threads (NULL: off) */
-    long thread_held;             /* held requests holding a thread (req_hold; __atomic) */
+    struct sseloop *loop; /* job event streams off civetweb's threads (NULL: off) */
+    long thread_held;     /* held requests holding a thread (req_hold; __atomic) */
 };
 
 /* What the token says about the caller (auth.c). */

@@ -54,6 +54,7 @@
 #include "llm.h"
 #include "ssrf.h"
 #include "tool_secret.h"
+#include "sha256.h"
 #include "uuid.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -1701,8 +1702,7 @@ static void tenants(struct req *r)
 
 /* The tenant's provider embedder when it has one configured, else NULL (local embedder):
  * the RAG tool makes the same choice, so documents and queries share one embedding space. */
-static struct llm_config *knowledge_embedder(struct req *r, const char *tenant,
-                                             struct llm_config *cfg)
+struct llm_config *knowledge_embedder(struct req *r, const char *tenant, struct llm_config *cfg)
 {
     struct llm_error lerr;
     memset(&lerr, 0, sizeof lerr);
@@ -1716,16 +1716,6 @@ static struct llm_config *knowledge_embedder(struct req *r, const char *tenant,
     llm_config_cleanup(cfg);
     memset(cfg, 0, sizeof *cfg);
     return NULL;
-}
-
-static void sha256_text(const char *s, size_t n, char out[65])
-{
-    unsigned char h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
-    memset(h, 0, sizeof h);
-    EVP_Digest(s, n, h, &hl, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
 }
 
 /* POST {tenant_id, source, text, title?} or {tenant_id, documents:[{source, text, title?}]} */
@@ -1791,7 +1781,7 @@ static void knowledge_add(struct req *r)
         }
         char nch[24], sha[65];
         snprintf(nch, sizeof nch, "%zu", chunks);
-        sha256_text(text, len, sha);
+        sha256_hex(text, len, sha);
         const char *p[] = {tenant, src, json_field_str(d, "title"), nch, sha};
         int st = pgpool_exec(r->app->db, NULL,
                              "INSERT INTO knowledge_documents (tenant_id, doc_id, source, title, "

@@ -51,6 +51,7 @@
 #include "json_field.h"
 #include "metrics.h"
 #include "ocr.h"
+#include "sha256.h"
 #include "sse.h"
 #include "traceparent.h"
 #include "utf8.h"
@@ -486,16 +487,6 @@ static void docs_settings_load(void)
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
-
-static void sha256_hex(const unsigned char *data, size_t len, char out[65])
-{
-    unsigned char h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
-    memset(h, 0, sizeof h);
-    EVP_Digest(data, len, h, &hl, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + (size_t)2 * i, 3, "%02x", h[i]);
-}
 
 static int docs_tx(PGconn *c, const char *sql)
 {

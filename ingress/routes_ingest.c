@@ -27,6 +27,7 @@
  * A document's owner or its tenant's admin may delete it.
  */
 #include "ingress.h"
+#include "admin_console.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -35,8 +36,10 @@
 
 #include "chroma.h"
 #include "doc_context.h"
+#include "envelope.h"
 #include "json_field.h"
 #include "knowledge.h"
+#include "sha256.h"
 #include "strbuf.h"
 #include "uuid.h"
 
@@ -55,46 +58,6 @@ static int ingest_access(struct req *r, const char *tenant)
         return 0;
     reply_error(r, 403, "forbidden", "a tenant admin manages only its own tenant");
     return -1;
-}
-
-static int tenant_valid(const char *t)
-{
-    size_t n = t ? strlen(t) : 0;
-    if (n < 1 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
-              (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '-'))
-            return 0;
-    return 1;
-}
-
-/* The tenant's provider embedder when one is configured, else NULL (the local embedder): the
- * RAG tool makes the same choice, so chunks and queries share one embedding space. */
-static struct llm_config *ingest_embedder(struct req *r, const char *tenant, struct llm_config *cfg)
-{
-    struct llm_error lerr;
-    memset(&lerr, 0, sizeof lerr);
-    memset(cfg, 0, sizeof *cfg);
-    const char *fk = r->app->cfg.common.fernet_key;
-    if (llm_config_load(r->app->db, r->app->rc, fk ? fk : "", tenant, cfg, &lerr) != LLM_OK)
-        return NULL;
-    if (cfg->embedding_provider_model && *cfg->embedding_provider_model &&
-        cfg->provider != LLM_PROVIDER_LOCAL)
-        return cfg;
-    llm_config_cleanup(cfg);
-    memset(cfg, 0, sizeof *cfg);
-    return NULL;
-}
-
-static void sha256_hex(const char *s, size_t n, char out[65])
-{
-    unsigned char h[EVP_MAX_MD_SIZE];
-    unsigned hl = 0;
-    memset(h, 0, sizeof h);
-    EVP_Digest(s, n, h, &hl, EVP_sha256(), NULL);
-    for (int i = 0; i < 32; i++)
-        snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
 }
 
 static void reply_ingest(struct req *r, int status, const char *ingest_id)
@@ -218,7 +181,7 @@ static void ingest_post(struct req *r)
     const char *t = json_field_str(body, "tenant_id");
     if (!t && !r->claims.operator)
         t = r->claims.tenant_id;
-    if (!t || !tenant_valid(t)) {
+    if (!t || !tenant_id_valid(t)) {
         reply_error(r, 400, "invalid_request", "tenant_id is required");
         goto out;
     }
@@ -306,7 +269,7 @@ static void ingest_post(struct req *r)
         snprintf(ingest_id, sizeof ingest_id, "%s", PQgetvalue(ir, 0, 0));
         PQclear(ir);
     }
-    emb = ingest_embedder(r, tenant, &cfg);
+    emb = knowledge_embedder(r, tenant, &cfg);
     size_t failed = 0;
     for (size_t i = 0; i < ndocs; i++) {
         const char *doc_id = PQgetvalue(res, (int)i, 0), *fn = PQgetvalue(res, (int)i, 1);
@@ -387,7 +350,7 @@ static void ingest_list(struct req *r)
     char err[256], tenant[72] = "", batch[64] = "";
     if (req_query(r, "tenant_id", tenant, sizeof tenant) != 0 && !r->claims.operator)
         snprintf(tenant, sizeof tenant, "%s", r->claims.tenant_id);
-    if (!tenant_valid(tenant)) {
+    if (!tenant_id_valid(tenant)) {
         reply_error(r, 400, "invalid_request", "?tenant_id= is required");
         return;
     }

@@ -20,24 +20,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "envelope.h"
 #include "json_field.h"
 #include "usage.h"
 
 static int is_op(const struct req *r)
 {
     return r->claims.operator!= 0;
-}
-
-static int valid_tenant(const char *t)
-{
-    size_t n = strlen(t);
-    if (n < 1 || n > 64)
-        return 0;
-    for (const char *p = t; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return 0;
-    return 1;
 }
 
 /* ---- usage ---------------------------------------------------------------------------------- */
@@ -501,7 +490,7 @@ void routes_usage_admin(struct req *r)
         }
         char tenant[72] = "";
         int has = req_query(r, "tenant_id", tenant, sizeof tenant) == 0 && tenant[0];
-        if (has && !valid_tenant(tenant)) {
+        if (has && !tenant_id_valid(tenant)) {
             reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
             return;
         }
