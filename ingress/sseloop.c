@@ -26,6 +26,9 @@
 #define TICK_MS 250       /* heartbeats, max age and polling are checked this often */
 #define PG_CHECK_S 5.0    /* a job's state in PostgreSQL is re-read this often */
 #define CLOSE_GRACE_S 5.0 /* an ended stream's last bytes get this long to drain */
+#define WRITERS_MAX 64    /* INGRESS_SSE_WRITERS at most */
+#define SPREAD_MIN 256    /* a fan-out to fewer streams is written by the loop thread alone */
+#define SPREAD_CHUNK 64   /* streams a writer claims at once */
 
 /* ---- data -------------------------------------------------------------------------------- */
 
@@ -86,6 +89,27 @@ struct notice {
     struct notice *next;
 };
 
+/* One stream's share of a fan-out: the bytes go straight to its socket (its buffer is empty),
+ * written by whichever writer claims it. Writers touch only this, never the stream. */
+struct wtask {
+    struct stream *s;
+    int fd;
+    int close_after; /* the stream ends with these bytes: close once they are all written */
+    const char *p;
+    size_t n;
+    size_t done; /* bytes the socket took */
+    int failed;  /* the client is gone */
+    int closed;  /* written in full and closed by the writer */
+};
+
+/* The fan-out being written: tasks claimed SPREAD_CHUNK at a time, first every send, then the
+ * closes, so that no stream's event waits behind another's close. */
+struct fanout {
+    struct wtask *t;
+    size_t n;
+    size_t next_send, next_close; /* __atomic */
+};
+
 struct sseloop {
     struct ingress *app;
     int ep, efd;
@@ -107,6 +131,17 @@ struct sseloop {
     struct stream *hb_head, *hb_tail, *age_head, *age_tail;
     long nstreams; /* __atomic */
     size_t out_max;
+    struct wtask *tasks; /* reused by every fan-out, grown as needed */
+    size_t tasks_cap;
+    /* the writers (INGRESS_SSE_WRITERS, the loop thread being one), under wlock */
+    int nwriters, wstarted;
+    pthread_t wthreads[WRITERS_MAX];
+    pthread_mutex_t wlock;
+    pthread_cond_t wcv, wdone;
+    struct fanout fo;
+    unsigned long wgen; /* a new fan-out to help with */
+    int wbusy;          /* writers still working on it */
+    int wstop;
     struct metric *open_g, *dropped_c, *loop_g, *write_h, *wake_h;
 };
 
@@ -265,6 +300,23 @@ static int out_append(struct sseloop *l, struct stream *s, const char *p, size_t
     return 0;
 }
 
+/* s was written to at now: to the tail of the heartbeat list. */
+static void hb_touch(struct sseloop *l, struct stream *s, double now)
+{
+    s->last_write = now;
+    if (s != l->hb_tail) {
+        if (s->hprev)
+            s->hprev->hnext = s->hnext;
+        else
+            l->hb_head = s->hnext;
+        s->hnext->hprev = s->hprev;
+        s->hprev = l->hb_tail;
+        s->hnext = NULL;
+        l->hb_tail->hnext = s;
+        l->hb_tail = s;
+    }
+}
+
 /* Sends n bytes (already framed). 0, or -1 when the stream was freed: the client is gone or
  * it fell more than INGRESS_SSE_BUFFER_KB behind (a slow consumer, dropped). */
 static int stream_send(struct sseloop *l, struct stream *s, const char *p, size_t n, double now)
@@ -294,34 +346,115 @@ static int stream_send(struct sseloop *l, struct stream *s, const char *p, size_
         }
         want_out(l, s, 1);
     }
-    s->last_write = now;
-    /* to the tail of the heartbeat list */
-    if (s != l->hb_tail) {
-        if (s->hprev)
-            s->hprev->hnext = s->hnext;
-        else
-            l->hb_head = s->hnext;
-        s->hnext->hprev = s->hprev;
-        s->hprev = l->hb_tail;
-        s->hnext = NULL;
-        l->hb_tail->hnext = s;
-        l->hb_tail = s;
-    }
+    hb_touch(l, s, now);
     return 0;
 }
 
-/* One chunk (chunked) or the bytes as they are. */
-static char *frame(const char *p, size_t n, size_t *outlen)
+/* ---- the writers -------------------------------------------------------------------------- */
+
+static void task_close(struct wtask *t)
+{
+    if (t->close_after && !t->failed && t->done == t->n) {
+        close(t->fd); /* the only reference: this also takes it off the epoll set */
+        t->closed = 1;
+    }
+}
+
+/* Writes the fan-out's tasks that this thread claims; any number of threads at once. First
+ * every send of the claimed chunks, then their closes (a close costs as much as a send on
+ * loopback: the peer is woken with the FIN), so no stream's event waits behind a close. */
+static void fanout_work(struct fanout *fo)
+{
+    size_t mine[256], nmine = 0, i;
+    while ((i = __atomic_fetch_add(&fo->next_send, SPREAD_CHUNK, __ATOMIC_RELAXED)) < fo->n) {
+        size_t end = i + SPREAD_CHUNK < fo->n ? i + SPREAD_CHUNK : fo->n;
+        for (size_t k = i; k < end; k++) {
+            struct wtask *t = &fo->t[k];
+            while (t->done < t->n) {
+                ssize_t w = send(t->fd, t->p + t->done, t->n - t->done, MSG_NOSIGNAL);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+                    break;
+                if (w <= 0) {
+                    t->failed = 1;
+                    break;
+                }
+                t->done += (size_t)w;
+            }
+        }
+        if (nmine < sizeof mine / sizeof mine[0]) {
+            mine[nmine++] = i;
+        } else {
+            for (size_t k = i; k < end; k++)
+                task_close(&fo->t[k]);
+        }
+    }
+    for (size_t c = 0; c < nmine; c++) {
+        size_t end = mine[c] + SPREAD_CHUNK < fo->n ? mine[c] + SPREAD_CHUNK : fo->n;
+        for (size_t k = mine[c]; k < end; k++)
+            task_close(&fo->t[k]);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    struct sseloop *l = arg;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&l->wlock);
+        while (l->wgen == seen && !l->wstop)
+            pthread_cond_wait(&l->wcv, &l->wlock);
+        if (l->wstop) {
+            pthread_mutex_unlock(&l->wlock);
+            return NULL;
+        }
+        seen = l->wgen;
+        struct fanout *fo = &l->fo;
+        pthread_mutex_unlock(&l->wlock);
+        fanout_work(fo);
+        pthread_mutex_lock(&l->wlock);
+        if (--l->wbusy == 0)
+            pthread_cond_signal(&l->wdone);
+        pthread_mutex_unlock(&l->wlock);
+    }
+}
+
+/* Writes tasks t[0..n): on the loop thread alone when few, else with every writer. Returns
+ * when all are written (or wait, EAGAIN, in their task). */
+static void fanout_run(struct sseloop *l, struct wtask *t, size_t n)
+{
+    if (l->wstarted == 0 || n < SPREAD_MIN) {
+        struct fanout fo = {.t = t, .n = n};
+        fanout_work(&fo);
+        return;
+    }
+    pthread_mutex_lock(&l->wlock);
+    l->fo = (struct fanout){.t = t, .n = n};
+    l->wgen++;
+    l->wbusy = l->wstarted;
+    pthread_cond_broadcast(&l->wcv);
+    pthread_mutex_unlock(&l->wlock);
+    fanout_work(&l->fo);
+    pthread_mutex_lock(&l->wlock);
+    while (l->wbusy > 0)
+        pthread_cond_wait(&l->wdone, &l->wlock);
+    pthread_mutex_unlock(&l->wlock);
+}
+
+/* One chunk, and the last (zero) chunk when the stream ends with it. */
+static char *frame(const char *p, size_t n, int last, size_t *outlen)
 {
     char head[24];
     int h = snprintf(head, sizeof head, "%zx\r\n", n);
-    char *f = malloc((size_t)h + n + 2);
+    size_t tail = last ? 7 : 2;
+    char *f = malloc((size_t)h + n + tail);
     if (!f)
         return NULL;
     memcpy(f, head, (size_t)h);
     memcpy(f + h, p, n);
-    memcpy(f + h + n, "\r\n", 2);
-    *outlen = (size_t)h + n + 2;
+    memcpy(f + h + n, last ? "\r\n0\r\n\r\n" : "\r\n", tail);
+    *outlen = (size_t)h + n + tail;
     return f;
 }
 
@@ -365,8 +498,10 @@ static void job_drop_if_empty(struct sseloop *l, struct job *j)
 static void stream_free(struct sseloop *l, struct stream *s)
 {
     struct job *j = s->job;
-    epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
-    close(s->fd);
+    if (s->fd >= 0) { /* -1: a writer closed it (which also took it off the epoll set) */
+        epoll_ctl(l->ep, EPOLL_CTL_DEL, s->fd, NULL);
+        close(s->fd);
+    }
     if (s->jprev)
         s->jprev->jnext = s->jnext;
     else
@@ -449,6 +584,26 @@ static void job_read(struct sseloop *l, struct job *j, double now)
     j->next_poll = now + (double)l->app->cfg.sse_poll_ms / 1000.0;
 }
 
+static int tasks_reserve(struct sseloop *l, size_t n)
+{
+    if (n <= l->tasks_cap)
+        return 0;
+    size_t cap = l->tasks_cap ? l->tasks_cap : 256;
+    while (cap < n)
+        cap *= 2;
+    struct wtask *t = realloc(l->tasks, cap * sizeof *t);
+    if (!t)
+        return -1;
+    l->tasks = t;
+    l->tasks_cap = cap;
+    return 0;
+}
+
+/* One read's events to every stream of the job that was at its cursor. The bytes are made
+ * once (raw, and once framed as a chunk) and written straight to each socket whose buffer is
+ * empty, by the writers; a stream whose socket did not take them all keeps the rest in its
+ * own buffer. A stream that ends with them (final, error) gets its last chunk in the same send
+ * and is closed once it has taken everything. */
 static void job_deliver(struct sseloop *l, struct read_res *res, double now)
 {
     struct job *j = job_find(l, res->job_id);
@@ -459,8 +614,9 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
     char *framed = NULL;
     size_t flen = 0;
     j->delivering = 1;
-    if (res->payload) {
+    if (res->payload && tasks_reserve(l, (size_t)j->nstreams) == 0) {
         metrics_observe(l->wake_h, now - res->asked_at);
+        size_t nt = 0;
         for (struct stream *s = j->streams, *next; s; s = next) {
             next = s->jnext;
             if (s->closing || strcmp(s->last, res->after) != 0)
@@ -469,21 +625,54 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
             size_t n = res->len;
             if (s->chunked) {
                 if (!framed)
-                    framed = frame(res->payload, res->len, &flen);
+                    framed = frame(res->payload, res->len, res->ended, &flen);
                 if (!framed)
                     continue;
                 p = framed;
                 n = flen;
             }
-            if (stream_send(l, s, p, n, now) != 0)
+            if (s->out_off != s->out_len) { /* behind already: after what waits */
+                if (stream_send(l, s, p, n, now) != 0)
+                    continue;
+                snprintf(s->last, sizeof s->last, "%s", res->new_last);
+                if (res->ended) {
+                    s->closing = 1;
+                    s->closing_at = now;
+                }
                 continue;
-            snprintf(s->last, sizeof s->last, "%s", res->new_last);
-            if (res->ended)
-                stream_finish(l, s, now);
+            }
+            l->tasks[nt++] =
+                (struct wtask){.s = s, .fd = s->fd, .close_after = res->ended, .p = p, .n = n};
         }
-    }
-    if (res->payload)
+        fanout_run(l, l->tasks, nt);
+        for (size_t i = 0; i < nt; i++) {
+            struct wtask *t = &l->tasks[i];
+            struct stream *s = t->s;
+            if (t->closed)
+                s->fd = -1;
+            if (t->closed || t->failed) {
+                stream_free(l, s);
+                continue;
+            }
+            if (t->done < t->n) {
+                if (out_append(l, s, t->p + t->done, t->n - t->done) != 0) {
+                    metrics_inc(l->dropped_c, 1);
+                    log_kv(LOG_INFO, NULL, "slow SSE client dropped", "job_id", j->job_id,
+                           (char *)NULL);
+                    stream_free(l, s);
+                    continue;
+                }
+                want_out(l, s, 1);
+                if (t->close_after) {
+                    s->closing = 1;
+                    s->closing_at = now;
+                }
+            }
+            hb_touch(l, s, now);
+            snprintf(s->last, sizeof s->last, "%s", res->new_last);
+        }
         metrics_observe(l->write_h, now_mono() - now);
+    }
     free(framed);
     j->delivering = 0;
     if (j->nstreams == 0) {
@@ -881,6 +1070,25 @@ int sseloop_new(struct sseloop **out, struct ingress *app, char *err, size_t err
     pthread_mutex_init(&l->lock, NULL);
     pthread_mutex_init(&l->rlock, NULL);
     pthread_cond_init(&l->rcv, NULL);
+    pthread_mutex_init(&l->wlock, NULL);
+    pthread_cond_init(&l->wcv, NULL);
+    pthread_cond_init(&l->wdone, NULL);
+    l->ep = l->efd = -1;
+    /* INGRESS_SSE_WRITERS: threads writing one fan-out, the loop thread being one of them */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    l->nwriters = cores < 1 ? 1 : cores > WRITERS_MAX ? WRITERS_MAX : (int)cores;
+    const char *wenv = getenv("INGRESS_SSE_WRITERS");
+    if (wenv && *wenv) {
+        char *end = NULL;
+        long v = strtol(wenv, &end, 10);
+        if (*end || v < 1 || v > WRITERS_MAX) {
+            snprintf(err, errlen, "INGRESS_SSE_WRITERS must be an integer from 1 to %d",
+                     WRITERS_MAX);
+            sseloop_free(l);
+            return -EINVAL;
+        }
+        l->nwriters = (int)v;
+    }
     l->open_g = metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     l->loop_g = metrics_gauge("ingress_sse_loop_streams", "SSE streams held by the event loop", "");
     l->dropped_c =
@@ -909,6 +1117,13 @@ int sseloop_new(struct sseloop **out, struct ingress *app, char *err, size_t err
         goto fail;
     }
     l->reader_started = 1;
+    for (int i = 1; i < l->nwriters; i++) {
+        if (pthread_create(&l->wthreads[l->wstarted], NULL, writer_main, l) != 0) {
+            snprintf(err, errlen, "cannot start an SSE writer thread");
+            goto fail;
+        }
+        l->wstarted++;
+    }
     if (pthread_create(&l->loop_thread, NULL, loop_main, l) != 0) {
         snprintf(err, errlen, "cannot start the SSE loop thread");
         goto fail;
@@ -938,6 +1153,13 @@ void sseloop_free(struct sseloop *l)
     pthread_mutex_unlock(&l->rlock);
     if (l->reader_started)
         pthread_join(l->reader_thread, NULL);
+    pthread_mutex_lock(&l->wlock);
+    l->wstop = 1;
+    pthread_cond_broadcast(&l->wcv);
+    pthread_mutex_unlock(&l->wlock);
+    for (int i = 0; i < l->wstarted; i++)
+        pthread_join(l->wthreads[i], NULL);
+    free(l->tasks);
     /* what is left in the queues */
     while (l->req_head) {
         struct read_req *q = l->req_head->next;
@@ -965,6 +1187,9 @@ void sseloop_free(struct sseloop *l)
         close(l->ep);
     if (l->efd >= 0)
         close(l->efd);
+    pthread_cond_destroy(&l->wdone);
+    pthread_cond_destroy(&l->wcv);
+    pthread_mutex_destroy(&l->wlock);
     pthread_cond_destroy(&l->rcv);
     pthread_mutex_destroy(&l->rlock);
     pthread_mutex_destroy(&l->lock);

@@ -11,7 +11,9 @@
  * only blocking calls). Streams are grouped by job: a wake-up (sseloop_notify, from the
  * agenthub.chat.events consumer) or the poll makes one XRANGE per distinct cursor of that
  * job, pipelined with other jobs' reads, and the events read are formatted once and written
- * to every stream of the job that was at that cursor. Writes are non-blocking; what a socket
+ * to every stream of the job that was at that cursor: one send per stream straight from the
+ * shared bytes, spread over INGRESS_SSE_WRITERS threads (the loop's own being one) when the
+ * job has 256 streams or more. Writes are non-blocking; what a socket
  * does not take waits in the stream's own buffer, at most INGRESS_SSE_BUFFER_KB, beyond which
  * the stream is dropped (a slow consumer) and the socket closed.
  */

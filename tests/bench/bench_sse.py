@@ -50,6 +50,13 @@ def cpu_ticks(pid):
     return int(parts[11]) + int(parts[12])  # utime, stime
 
 
+def cpu_split(pid):
+    """(utime, stime) in ticks."""
+    with open("/proc/%d/stat" % pid) as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    return int(parts[11]), int(parts[12])
+
+
 def ctx_switches(pid):
     total = 0
     for tid in os.listdir("/proc/%d/task" % pid):
@@ -163,6 +170,10 @@ def run_mode(mode, want, client_bin, emit_bin):
         emitter.stdin.flush()
         t_emit = float(emitter.stdout.readline().split()[0])
         cpu_emit = cpu_ticks(ing.proc.pid)
+        split_emit = cpu_split(ing.proc.pid)
+        # the clients' CPU: what they used before GO, and their whole lives once reaped
+        clients_before = sum(cpu_ticks(c.pid) for c in clients)
+        children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         for c in clients:
             c.stdin.write("GO\n")
             c.stdin.flush()
@@ -182,6 +193,14 @@ def run_mode(mode, want, client_bin, emit_bin):
         # CPU the ingress spent from the emit to the last receipt: on a machine whose cores
         # are shared (load average far above 2), wall time is mostly waiting for a core.
         res["fanout_ingress_cpu_ms"] = round((cpu_ticks(ing.proc.pid) - cpu_emit) * 1000.0 / hz)
+        split = cpu_split(ing.proc.pid)
+        res["fanout_ingress_user_ms"] = round((split[0] - split_emit[0]) * 1000.0 / hz)
+        res["fanout_ingress_sys_ms"] = round((split[1] - split_emit[1]) * 1000.0 / hz)
+        # the sse_client processes share the same cores: their CPU from GO to their exit
+        children1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        res["fanout_clients_cpu_ms"] = round(
+            (children1.ru_utime + children1.ru_stime - children0.ru_utime - children0.ru_stime)
+            * 1000.0 - clients_before * 1000.0 / hz)
         res["load_average_1m"] = os.getloadavg()[0]
         times.sort()
         res["fanout_delivered"] = len(times)

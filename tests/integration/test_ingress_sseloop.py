@@ -204,6 +204,31 @@ class SseLoopTest(IngressCase):
                 s.close()
         self.settle()
 
+    def test_wide_fanout_spread_over_writers(self):
+        """300 streams of one job: past the size (256) from which the fan-out's writes are
+        shared among the writer threads; each stream gets every event once, in order, and
+        its last chunk with the final event."""
+        job = self.submit()
+        streams = [RawStream(self.ing.port, self.t, job, self.tok) for _ in range(300)]
+        try:
+            self.assertTrue(pump_all(streams, lambda: all(len(s.events()) == 1
+                                                          for s in streams)))
+            for i in range(3):
+                S.xadd(self.t, job, "delta", {"n": i})
+            self.assertTrue(pump_all(streams, lambda: all(len(s.events()) == 4
+                                                          for s in streams)))
+            S.xadd(self.t, job, "final", {"response": "wide"})
+            self.assertTrue(pump_all(streams, lambda: all(s.ended() for s in streams)))
+            for s in streams:
+                ev = s.events()
+                self.assertEqual([e["event"] for e in ev],
+                                 ["queued", "delta", "delta", "delta", "final"], s.body())
+                self.assertEqual([e["data"]["n"] for e in ev[1:4]], [0, 1, 2])
+        finally:
+            for s in streams:
+                s.close()
+        self.settle()
+
     def test_client_gone_frees_stream_and_hold(self):
         job = self.submit()
         streams = [RawStream(self.ing.port, self.t, job, self.tok) for _ in range(10)]
