@@ -7,8 +7,8 @@
  * final|error) and `data` (JSON text). After writing, the event is also published on
  * KAFKA_TOPIC_CHAT_EVENTS (a chat.event envelope, key session_id) so ingress instances wake
  * their waiting streams at once instead of polling — except `delta` events, which are woken
- * through JOBEVENTS_WAKE_CHANNEL only (one Kafka message per token chunk cost the agent a
- * third of its CPU).
+ * through JOBEVENTS_WAKE_CHANNEL only (with a Kafka message per token chunk, a third of the
+ * agent's CPU samples were in librdkafka).
  *
  * Durable state lives in PostgreSQL's `jobs` table (status, agent, response, metadata, error);
  * see migrations/. `final` and `error` are terminal: exactly one of them ends a job.
