@@ -25,7 +25,9 @@
 #include "attachments.h"
 #include "fernet.h"
 #include "format.h"
+#include "jobevents.h"
 #include "json_field.h"
+#include "json_text.h"
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
@@ -91,12 +93,20 @@ struct ajob {
     char *model;
     long long t0;
     /* Streamed text not yet emitted: the deltas one read of the stream brought are coalesced
-     * into one `delta` event, flushed by a 0 ms timer in the same loop pass (no delay) and
-     * before any other event of the job. */
+     * into one `delta` event, flushed in the same loop pass (no delay) and before any other
+     * event of the job. Every job with text waiting is on one list; one 0 ms timer writes all
+     * of their `delta` events in a single Redis pipeline (one round trip per loop pass, not one
+     * per job and token). */
     char *dbuf;
     size_t dlen, dcap;
-    long dtimer; /* > 0 while a flush is scheduled */
+    struct ajob *dprev, *dnext; /* on the pending list */
+    int dqueued;
 };
+
+/* The jobs with coalesced text waiting, and the timer that flushes them all. */
+static struct ajob *delta_head;
+static long delta_timer_id;
+static struct httploop *delta_loop;
 
 int agent_closing; /* set by main after stage_run returned: callbacks only release jobs */
 
@@ -181,6 +191,8 @@ static void round_clear(struct ajob *j)
     j->nround = 0;
 }
 
+static void delta_unqueue(struct ajob *j);
+
 static void ajob_free(struct ajob *j)
 {
     if (!j)
@@ -208,8 +220,7 @@ static void ajob_free(struct ajob *j)
     json_object_put(j->citations);
     json_object_put(j->last_data);
     free(j->model);
-    if (j->dtimer > 0)
-        httploop_timer_cancel(j->svc->loop, j->dtimer);
+    delta_unqueue(j);
     if (j->save_timer > 0)
         httploop_timer_cancel(j->svc->loop, j->save_timer);
     if (j->order_wait > 0)
@@ -283,13 +294,28 @@ static void emit_delta(struct ajob *j, const char *text, size_t len)
     json_object_put(d);
 }
 
+static void delta_unqueue(struct ajob *j)
+{
+    if (!j->dqueued)
+        return;
+    if (j->dprev)
+        j->dprev->dnext = j->dnext;
+    else
+        delta_head = j->dnext;
+    if (j->dnext)
+        j->dnext->dprev = j->dprev;
+    j->dprev = j->dnext = NULL;
+    j->dqueued = 0;
+    if (!delta_head && delta_timer_id > 0) {
+        httploop_timer_cancel(delta_loop, delta_timer_id);
+        delta_timer_id = 0;
+    }
+}
+
 /* Emits the coalesced text, if any. Called before every other event of the job. */
 static void delta_flush(struct ajob *j)
 {
-    if (j->dtimer > 0) {
-        httploop_timer_cancel(j->svc->loop, j->dtimer);
-        j->dtimer = 0;
-    }
+    delta_unqueue(j);
     if (j->dlen == 0 || agent_closing) {
         j->dlen = 0;
         return;
@@ -299,11 +325,58 @@ static void delta_flush(struct ajob *j)
     emit_delta(j, j->dbuf, n);
 }
 
+/* The delta event of j's coalesced text (caller json_object_put). */
+static json_object *delta_data(struct ajob *j)
+{
+    json_object *d = json_object_new_object();
+    json_object_object_add(d, "text", json_object_new_string_len(j->dbuf, (int)j->dlen));
+    json_object_object_add(d, "agent", json_object_new_string(j->agent_name));
+    add_part(j, d);
+    json_text_repair(d); /* events are JSON: valid text only */
+    return d;
+}
+
+#define DELTA_BATCH 256
+
+/* Writes every waiting job's text, DELTA_BATCH jobs per pipeline. Each job is on the list at
+ * most once and leaves it before its text is written, so a job's events keep their order. */
 static void delta_timer(void *opaque)
 {
-    struct ajob *j = opaque;
-    j->dtimer = 0;
-    delta_flush(j);
+    (void)opaque;
+    delta_timer_id = 0;
+    while (delta_head) {
+        struct ajob *js[DELTA_BATCH];
+        const struct envelope *envs[DELTA_BATCH];
+        json_object *data[DELTA_BATCH];
+        int status[DELTA_BATCH], n = 0;
+        while (delta_head && n < DELTA_BATCH) {
+            struct ajob *j = delta_head;
+            delta_unqueue(j);
+            if (j->dlen == 0 || agent_closing) {
+                j->dlen = 0;
+                continue;
+            }
+            js[n] = j;
+            envs[n] = j->env;
+            data[n] = delta_data(j);
+            j->dlen = 0;
+            n++;
+        }
+        if (n == 0)
+            break;
+        struct pipeline *pl = &js[0]->svc->pl;
+        if (pl->rc)
+            jobevents_emit_many(pl->rc, envs, "delta", data, n, status);
+        for (int i = 0; i < n; i++) {
+            if (pl->rc && status[i] != RC_OK) {
+                struct log_ctx c;
+                logctx(js[i]->env, &c);
+                log_kv(LOG_WARN, &c, "job event not written", "event", "delta", "error",
+                       rc_status_str(status[i]), (char *)NULL);
+            }
+            json_object_put(data[i]);
+        }
+    }
 }
 
 static void on_delta(void *opaque, const char *text, size_t len)
@@ -326,13 +399,23 @@ static void on_delta(void *opaque, const char *text, size_t len)
     }
     memcpy(j->dbuf + j->dlen, text, len);
     j->dlen += len;
-    if (j->dtimer <= 0) {
-        long id = httploop_timer(j->svc->loop, 0, delta_timer, j);
-        if (id > 0)
-            j->dtimer = id;
-        else
+    if (j->dqueued)
+        return;
+    if (delta_timer_id <= 0) {
+        long id = httploop_timer(j->svc->loop, 0, delta_timer, NULL);
+        if (id <= 0) {
             delta_flush(j); /* no timer: emit now */
+            return;
+        }
+        delta_timer_id = id;
+        delta_loop = j->svc->loop;
     }
+    j->dnext = delta_head;
+    j->dprev = NULL;
+    if (delta_head)
+        delta_head->dprev = j;
+    delta_head = j;
+    j->dqueued = 1;
 }
 
 /* ---- the final answer ---------------------------------------------------------------------- */

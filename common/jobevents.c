@@ -7,8 +7,10 @@
  * so a client resuming with Last-Event-ID gets neither a duplicate nor a gap.
  *
  * The Kafka chat.event is a wake-up call for waiting ingress streams; the Redis stream is the
- * record. A failed produce is logged and does not fail the emit: readers still find the event
- * on their next read.
+ * record. `delta` events get no Kafka copy: they are many (one per read of a token stream),
+ * the PUBLISH in the script already wakes the ingress, and its poll covers a lost wake-up;
+ * a stream's final/error (and everything before it) still goes to Kafka. A failed produce is logged
+ * and does not fail the emit: readers still find the event on their next read.
  */
 #include "jobevents.h"
 
@@ -137,7 +139,7 @@ int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct enve
     }
     if (out_id && idcap)
         snprintf(out_id, idcap, "%s", rep->str);
-    if (p)
+    if (p && strcmp(event, "delta") != 0)
         jobevents_publish(p, env, event, data, rep->str);
 out:
     if (rep)

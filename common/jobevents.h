@@ -6,7 +6,9 @@
  * ingress instance. Each entry has fields `event` (queued|routed|tool_call|tool_result|delta|
  * final|error) and `data` (JSON text). After writing, the event is also published on
  * KAFKA_TOPIC_CHAT_EVENTS (a chat.event envelope, key session_id) so ingress instances wake
- * their waiting streams at once instead of polling.
+ * their waiting streams at once instead of polling — except `delta` events, which are woken
+ * through JOBEVENTS_WAKE_CHANNEL only (with a Kafka message per token chunk, a third of the
+ * agent's CPU samples were in librdkafka).
  *
  * Durable state lives in PostgreSQL's `jobs` table (status, agent, response, metadata, error);
  * see migrations/. `final` and `error` are terminal: exactly one of them ends a job.
@@ -27,8 +29,8 @@
 #define JOBEVENTS_WAKE_CHANNEL "agenthub:jobevents:wake"
 
 /* Appends one event for job `env`. data is borrowed. The Kafka publish is asynchronous
- * (producer may be NULL to skip it). out_id (may be NULL, cap >= 32) receives the stream id.
- * Returns 0 or an rc_status. */
+ * (producer may be NULL to skip it; never for `delta`). out_id (may be NULL, cap >= 32) receives
+ * the stream id. Returns 0 or an rc_status. */
 int jobevents_emit(struct rcache *r, struct kafka_producer *p, const struct envelope *env,
                    const char *event, json_object *data, char *out_id, size_t idcap);
 

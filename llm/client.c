@@ -106,6 +106,17 @@ const char *llm_proxy(void)
     return g_proxy ? g_proxy : "";
 }
 
+/* LLM_REUSE_CONNECTIONS=false: every call on a new connection, closed after it. libcurl 7.x
+ * walks its whole connection cache each time a transfer that left a connection in it is
+ * removed (curl_multi_remove_handle), so with thousands of calls in flight each call costs
+ * O(connections); without reuse that walk is skipped, at the price of a new TCP (and TLS)
+ * handshake per call. Default true. */
+static long llm_forbid_reuse(void)
+{
+    const char *e = getenv("LLM_REUSE_CONNECTIONS");
+    return e && (strcmp(e, "false") == 0 || strcmp(e, "0") == 0);
+}
+
 const struct llm_provider_ops *llm_provider_ops(enum llm_provider p)
 {
     switch (p) {
@@ -654,6 +665,7 @@ static void attempt_begin(void *opaque)
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_USERAGENT, "agenthub-llm/1");
     curl_easy_setopt(e, CURLOPT_PROXY, llm_proxy()); /* "": none, environment ignored */
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, llm_forbid_reuse());
     if (httploop_add(k->c->loop, e, on_done, k) != 0) {
         curl_easy_cleanup(e);
         k->easy = NULL;

@@ -24,6 +24,7 @@ $BENCH_PIPELINE_PORT_BASE or 27400) and takes it down at the end.
 Knobs: BENCH_OVERHEAD_JOBS (300), BENCH_OVERHEAD_RATE (20 jobs/s), KAFKA_FETCH_WAIT_MAX_MS (1:
 the dev broker holds every empty fetch this long, see main()), BENCH_INFLIGHT_JOBS (10000),
 BENCH_INFLIGHT_LIMIT (the agent's STAGE_MAX_INFLIGHT, jobs + 2000), BENCH_THROUGHPUT_JOBS (1500),
+BENCH_PIPELINE_SECTIONS (overhead,capacity,throughput: which parts run),
 AGENTHUB_BIN (build/bin). Prints `pipeline.<figure> <value>` lines and writes
 var/bench/pipeline-<broker>.json (AGENTHUB_KAFKA: dev or kafka). Jobs are bounded in count and time; everything runs on loopback.
 """
@@ -295,76 +296,80 @@ def main():
         os.environ["AGENTHUB_PORT_BASE"] = env["AGENTHUB_PORT_BASE"]
         own_stack = True
     results = {"broker": broker}
+    sections = os.environ.get("BENCH_PIPELINE_SECTIONS", "overhead,capacity,throughput")
     try:
         why = ph.stack_missing()
         if why:
             print("pipeline.skipped %s" % why)
             return 0
         # 1. overhead through all three processes, open loop at a steady rate
-        rate = float(os.environ.get("BENCH_OVERHEAD_RATE", "20"))
-        results["overhead_rate_jobs_s"] = rate
-        results["kafka_fetch_wait_max_ms"] = int(os.environ["KAFKA_FETCH_WAIT_MAX_MS"])
-        pl = ph.Pipeline("bench-overhead", agents=1)
-        try:
-            pl.start()
-            pl.chat("warm up MST %s debt" % MST)
-            time.sleep(1)
-            lat, errs = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "300")),
-                                       rate)
-            llm_ms = standin_call_ms(pl)
-            time.sleep(2.5)  # one more stats line from each stage
-            timing = {n: stage_timing(pl, n) for n in ("router", "agent-0")}
-        finally:
-            pl.stop()
-        own = [max(0.0, x - 3 * llm_ms) for x in lat]
-        results["overhead_p50_ms"] = round(pct(own, 50), 1)
-        results["overhead_p90_ms"] = round(pct(own, 90), 1)
-        results["overhead_p99_ms"] = round(pct(own, 99), 1)
-        for n, (lag, job) in timing.items():
-            if lag is not None:
-                n = n.split("-")[0]
-                results["%s_lag_avg_ms" % n] = lag
-                results["%s_job_avg_ms" % n] = job
-        results["e2e_p50_ms"] = round(pct(lat, 50), 1)
-        results["e2e_p99_ms"] = round(pct(lat, 99), 1)
-        # 1b. the same without per-session ordering (SESSION_ORDER_WAIT_MS=0), right after:
-        # what session_order.h costs (the router's numbering UPDATE, one lookup per answer).
-        if os.environ.get("BENCH_ORDER_COST", "1") != "0":
-            off = {"SESSION_ORDER_WAIT_MS": "0"}
-            pl = ph.Pipeline("bench-overhead-noorder", agents=1, agent_env=off, router_env=off)
+        if "overhead" in sections:
+            rate = float(os.environ.get("BENCH_OVERHEAD_RATE", "20"))
+            results["overhead_rate_jobs_s"] = rate
+            results["kafka_fetch_wait_max_ms"] = int(os.environ["KAFKA_FETCH_WAIT_MAX_MS"])
+            pl = ph.Pipeline("bench-overhead", agents=1)
             try:
                 pl.start()
                 pl.chat("warm up MST %s debt" % MST)
                 time.sleep(1)
-                lat0, _ = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "300")),
-                                         rate)
-                llm0 = standin_call_ms(pl)
+                lat, errs = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "300")),
+                                           rate)
+                llm_ms = standin_call_ms(pl)
+                time.sleep(2.5)  # one more stats line from each stage
+                timing = {n: stage_timing(pl, n) for n in ("router", "agent-0")}
             finally:
                 pl.stop()
-            own0 = [max(0.0, x - 3 * llm0) for x in lat0]
-            results["overhead_no_order_p50_ms"] = round(pct(own0, 50), 1)
-            results["overhead_no_order_p99_ms"] = round(pct(own0, 99), 1)
-            if results["overhead_no_order_p50_ms"] > 0:
-                results["order_cost_p50_ratio"] = round(
-                    results["overhead_p50_ms"] / results["overhead_no_order_p50_ms"], 2)
-        results["standin_call_p50_ms"] = round(llm_ms, 2)
-        results["overhead_errors"] = errs
+            own = [max(0.0, x - 3 * llm_ms) for x in lat]
+            results["overhead_p50_ms"] = round(pct(own, 50), 1)
+            results["overhead_p90_ms"] = round(pct(own, 90), 1)
+            results["overhead_p99_ms"] = round(pct(own, 99), 1)
+            for n, (lag, job) in timing.items():
+                if lag is not None:
+                    n = n.split("-")[0]
+                    results["%s_lag_avg_ms" % n] = lag
+                    results["%s_job_avg_ms" % n] = job
+            results["e2e_p50_ms"] = round(pct(lat, 50), 1)
+            results["e2e_p99_ms"] = round(pct(lat, 99), 1)
+            # 1b. the same without per-session ordering (SESSION_ORDER_WAIT_MS=0), right after:
+            # what session_order.h costs (the router's numbering UPDATE, one lookup per answer).
+            if os.environ.get("BENCH_ORDER_COST", "1") != "0":
+                off = {"SESSION_ORDER_WAIT_MS": "0"}
+                pl = ph.Pipeline("bench-overhead-noorder", agents=1, agent_env=off, router_env=off)
+                try:
+                    pl.start()
+                    pl.chat("warm up MST %s debt" % MST)
+                    time.sleep(1)
+                    lat0, _ = bench_overhead(pl, int(os.environ.get("BENCH_OVERHEAD_JOBS", "300")),
+                                             rate)
+                    llm0 = standin_call_ms(pl)
+                finally:
+                    pl.stop()
+                own0 = [max(0.0, x - 3 * llm0) for x in lat0]
+                results["overhead_no_order_p50_ms"] = round(pct(own0, 50), 1)
+                results["overhead_no_order_p99_ms"] = round(pct(own0, 99), 1)
+                if results["overhead_no_order_p50_ms"] > 0:
+                    results["order_cost_p50_ratio"] = round(
+                        results["overhead_p50_ms"] / results["overhead_no_order_p50_ms"], 2)
+            results["standin_call_p50_ms"] = round(llm_ms, 2)
+            results["overhead_errors"] = errs
         # 2. in flight in one agent process with a 2 s LLM
-        r = bench_inflight(int(os.environ.get("BENCH_INFLIGHT_JOBS", str(INFLIGHT_GOAL))))
-        results["inflight_peak"] = r["peak"]
-        results["inflight_rss_peak_mb"] = r["rss_peak_mb"]
-        results["inflight_cpu_ms_per_job"] = r["cpu_ms_per_job"]
-        results["inflight_run"] = r
-        print("pipeline.agent_capacity in flight %d (goal >= %d), RSS %.0f MB (goal <= %d), "
-              "CPU %.3f ms per job, %d/%d finished, %d errors"
-              % (r["peak"], INFLIGHT_GOAL, r["rss_peak_mb"], INFLIGHT_RSS_GOAL_MB,
-                 r["cpu_ms_per_job"], r["finished"], r["jobs"], r["errors"]), flush=True)
+        if "capacity" in sections:
+            r = bench_inflight(int(os.environ.get("BENCH_INFLIGHT_JOBS", str(INFLIGHT_GOAL))))
+            results["inflight_peak"] = r["peak"]
+            results["inflight_rss_peak_mb"] = r["rss_peak_mb"]
+            results["inflight_cpu_ms_per_job"] = r["cpu_ms_per_job"]
+            results["inflight_run"] = r
+            print("pipeline.agent_capacity in flight %d (goal >= %d), RSS %.0f MB (goal <= %d), "
+                  "CPU %.3f ms per job, %d/%d finished, %d errors"
+                  % (r["peak"], INFLIGHT_GOAL, r["rss_peak_mb"], INFLIGHT_RSS_GOAL_MB,
+                     r["cpu_ms_per_job"], r["finished"], r["jobs"], r["errors"]), flush=True)
         # 3. throughput with 1 and 2 agent processes
-        n = int(os.environ.get("BENCH_THROUGHPUT_JOBS", "1500"))
-        for a in (1, 2):
-            t = bench_throughput(a, n)
-            results["throughput_%d_agent%s_jobs_s" % (a, "s" if a > 1 else "")] = t["jobs_per_s"]
-            results["throughput_%d_run" % a] = t
+        if "throughput" in sections:
+            n = int(os.environ.get("BENCH_THROUGHPUT_JOBS", "1500"))
+            for a in (1, 2):
+                t = bench_throughput(a, n)
+                results["throughput_%d_agent%s_jobs_s" % (a, "s" if a > 1 else "")] = t["jobs_per_s"]
+                results["throughput_%d_run" % a] = t
     finally:
         if own_stack:
             subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
