@@ -1,9 +1,11 @@
 /* sse.h — waking the handlers that wait on a job (SSE streams, long-polls).
  *
- * A hub maps job ids to waiting handlers. One Kafka consumer per ingress process reads
- * agenthub.chat.events (its own group id, offset latest, never commits) and notifies the hub
- * by job id; handlers also re-read Redis every INGRESS_SSE_POLL_MS, so a lost or late Kafka
- * event only delays a stream, never stalls it.
+ * A hub maps job ids to waiting handlers. Two sources notify it by job id: a Redis
+ * subscriber on JOBEVENTS_WAKE_CHANNEL (every event, deltas included, published in the same
+ * script as its XADD) and one Kafka consumer per ingress process on agenthub.chat.events (its
+ * own group id, offset latest, never commits; every event but deltas). Handlers also re-read
+ * Redis every INGRESS_SSE_POLL_MS, so a lost or late wake-up only delays a stream, never
+ * stalls it.
  *
  * A waiter registers before it first reads the job's state: a notification that arrives
  * between that read and the wait is kept (the waiter's `signaled` flag) and not lost.
