@@ -6,6 +6,15 @@
  * curl_multi_perform() + curl_multi_poll() would do. An eventfd in the same epoll set
  * implements httploop_wakeup().
  *
+ * Transfers are spread over up to SHARDS_MAX multi handles ("shards"), filled one after the
+ * other, SHARD_FILL transfers each. Debian 12's libcurl (7.88) walks a multi handle's whole
+ * connection cache on every curl_multi_remove_handle() of a transfer that left its connection
+ * there (Curl_conncache_foreach(..., close_connect_only)), and prunes that cache by walking it
+ * too, so with N transfers on one multi handle each finished transfer costs O(N): quadratic
+ * with 10,000 LLM calls in flight. With shards each walk covers one shard's connections. Below
+ * SHARD_FILL transfers only the first shard is used, so connection reuse is as before. Every
+ * shard's sockets share the one epoll set; an event's data names its shard and fd.
+ *
  * Transfers are found by their easy handle in a small hash table (CURLOPT_PRIVATE stays the
  * caller's). Timers live in a binary min-heap ordered by (due, id); a second hash table maps
  * ids to timers so httploop_timer_cancel() is O(log n).
@@ -38,9 +47,12 @@ struct htable {
     size_t n;
 };
 
+struct shard;
+
 struct xfer {
     struct hnode h; /* key: the CURL * */
     CURL *easy;
+    struct shard *sh;
     httploop_done_cb cb;
     void *opaque;
 };
@@ -61,17 +73,28 @@ struct watch {
     void *opaque;
 };
 
-struct httploop {
+enum { SHARDS_MAX = 64, SHARD_FILL = 256 };
+
+/* One libcurl multi handle and its transfers' count; created on first use. */
+struct shard {
+    struct httploop *l;
     CURLM *multi;
+    uint32_t tag;          /* index + 1: an epoll event's upper 32 bits (0: evfd or a watch) */
+    long long curl_due_ms; /* -1: libcurl wants no timeout */
+    int running;           /* libcurl's count */
+    size_t n;              /* our transfers on it */
+};
+
+struct httploop {
+    struct shard shards[SHARDS_MAX];
+    int nshards; /* created so far */
     int epfd;
     int evfd;
-    long long curl_due_ms; /* -1: libcurl wants no timeout */
     struct htable xfers;
     struct htable timers;
     struct timer **heap;
     size_t nheap, capheap;
     long next_timer_id;
-    int running; /* libcurl's count */
     struct watch *watches;
     size_t nwatches, capwatches;
 };
@@ -212,9 +235,15 @@ static void heap_remove(struct httploop *l, struct timer *t)
 
 /* ---- libcurl callbacks ----------------------------------------------------------------- */
 
+static uint64_t evdata(uint32_t tag, int fd)
+{
+    return (uint64_t)tag << 32 | (uint32_t)fd;
+}
+
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    struct httploop *l = userp;
+    struct shard *sh = userp;
+    struct httploop *l = sh->l;
     (void)easy;
     (void)socketp;
     if (what == CURL_POLL_REMOVE) {
@@ -226,7 +255,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         ev.events |= EPOLLIN;
     if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
         ev.events |= EPOLLOUT;
-    ev.data.fd = s;
+    ev.data.u64 = evdata(sh->tag, s);
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, s, &ev) != 0) {
         if (errno == ENOENT)
             epoll_ctl(l->epfd, EPOLL_CTL_ADD, s, &ev);
@@ -236,10 +265,42 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    struct httploop *l = userp;
+    struct shard *sh = userp;
     (void)multi;
-    l->curl_due_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+    sh->curl_due_ms = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
     return 0;
+}
+
+static int shard_open(struct httploop *l, struct shard *sh)
+{
+    sh->multi = curl_multi_init();
+    if (!sh->multi)
+        return -ENOMEM;
+    sh->l = l;
+    sh->tag = (uint32_t)(sh - l->shards) + 1;
+    sh->curl_due_ms = -1;
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+    return 0;
+}
+
+/* The first shard with room, opening the next one when all open ones are full; when all
+ * SHARDS_MAX are full, the least loaded. NULL only if a new multi handle cannot be made. */
+static struct shard *shard_pick(struct httploop *l)
+{
+    struct shard *least = NULL;
+    for (int i = 0; i < l->nshards; i++) {
+        struct shard *sh = &l->shards[i];
+        if (sh->n < SHARD_FILL)
+            return sh;
+        if (!least || sh->n < least->n)
+            least = sh;
+    }
+    if (l->nshards < SHARDS_MAX && shard_open(l, &l->shards[l->nshards]) == 0)
+        return &l->shards[l->nshards++];
+    return least;
 }
 
 /* ---- API ------------------------------------------------------------------------------- */
@@ -253,11 +314,10 @@ int httploop_new(struct httploop **out)
         goto out;
     l->epfd = -1;
     l->evfd = -1;
-    l->curl_due_ms = -1;
     l->next_timer_id = 1;
-    l->multi = curl_multi_init();
-    if (!l->multi)
+    if (shard_open(l, &l->shards[0]) != 0)
         goto out;
+    l->nshards = 1;
     rc = -EIO;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0)
@@ -265,20 +325,16 @@ int httploop_new(struct httploop **out)
     l->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->evfd < 0)
         goto out;
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = l->evfd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = evdata(0, l->evfd)};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) != 0)
         goto out;
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(l->multi, CURLMOPT_SOCKETDATA, l);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(l->multi, CURLMOPT_TIMERDATA, l);
     *out = l;
     l = NULL;
     rc = 0;
 out:
     if (l) {
-        if (l->multi)
-            curl_multi_cleanup(l->multi);
+        if (l->shards[0].multi)
+            curl_multi_cleanup(l->shards[0].multi);
         if (l->epfd >= 0)
             close(l->epfd);
         if (l->evfd >= 0)
@@ -307,7 +363,8 @@ void httploop_free(struct httploop *l)
     free(l->timers.b);
     free(l->xfers.b);
     free(l->watches);
-    curl_multi_cleanup(l->multi);
+    for (int i = 0; i < l->nshards; i++)
+        curl_multi_cleanup(l->shards[i].multi);
     close(l->epfd);
     close(l->evfd);
     free(l);
@@ -319,22 +376,27 @@ int httploop_add(struct httploop *l, CURL *easy, httploop_done_cb cb, void *opaq
         return -EINVAL;
     if (hget(&l->xfers, (uintptr_t)easy))
         return -EEXIST;
+    struct shard *sh = shard_pick(l);
+    if (!sh)
+        return -ENOMEM;
     struct xfer *x = calloc(1, sizeof(*x));
     if (!x)
         return -ENOMEM;
     x->h.key = (uintptr_t)easy;
     x->easy = easy;
+    x->sh = sh;
     x->cb = cb;
     x->opaque = opaque;
     if (hput(&l->xfers, &x->h) != 0) {
         free(x);
         return -ENOMEM;
     }
-    if (curl_multi_add_handle(l->multi, easy) != CURLM_OK) {
+    if (curl_multi_add_handle(sh->multi, easy) != CURLM_OK) {
         hdel(&l->xfers, (uintptr_t)easy);
         free(x);
         return -EIO;
     }
+    sh->n++;
     return 0;
 }
 
@@ -345,7 +407,8 @@ void httploop_cancel(struct httploop *l, CURL *easy)
     struct xfer *x = (struct xfer *)hdel(&l->xfers, (uintptr_t)easy);
     if (!x)
         return;
-    curl_multi_remove_handle(l->multi, easy);
+    curl_multi_remove_handle(x->sh->multi, easy);
+    x->sh->n--;
     httploop_done_cb cb = x->cb;
     void *opaque = x->opaque;
     free(x);
@@ -395,12 +458,12 @@ void httploop_timer_cancel(struct httploop *l, long id)
     free(t);
 }
 
-/* Hands finished transfers to their callbacks. */
-static void dispatch_done(struct httploop *l)
+/* Hands one shard's finished transfers to their callbacks. */
+static void dispatch_shard_done(struct httploop *l, struct shard *sh)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(l->multi, &left)) != NULL) {
+    while ((m = curl_multi_info_read(sh->multi, &left)) != NULL) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *easy = m->easy_handle;
@@ -408,12 +471,21 @@ static void dispatch_done(struct httploop *l)
         struct xfer *x = (struct xfer *)hdel(&l->xfers, (uintptr_t)easy);
         if (!x)
             continue;
-        curl_multi_remove_handle(l->multi, easy);
+        curl_multi_remove_handle(sh->multi, easy);
+        sh->n--;
         httploop_done_cb cb = x->cb;
         void *opaque = x->opaque;
         free(x);
         cb(opaque, easy, res); /* may add/cancel others: m is not used after this */
     }
+}
+
+/* Hands finished transfers to their callbacks. A callback may open a shard: nshards is read
+ * on each turn. */
+static void dispatch_done(struct httploop *l)
+{
+    for (int i = 0; i < l->nshards; i++)
+        dispatch_shard_done(l, &l->shards[i]);
 }
 
 /* Runs the timers that were due when this pass began, not ones their callbacks add. A timer
@@ -456,7 +528,7 @@ int httploop_watch_fd(struct httploop *l, int fd, httploop_fd_cb cb, void *opaqu
         l->watches = w;
         l->capwatches = cap;
     }
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = evdata(0, fd)};
     if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
         return -EIO;
     l->watches[l->nwatches++] = (struct watch){.fd = fd, .cb = cb, .opaque = opaque};
@@ -480,9 +552,11 @@ int httploop_run(struct httploop *l, int timeout_ms)
         return 0;
     long long now = now_ms();
     long long wait = timeout_ms < 0 ? 3600000 : timeout_ms;
-    if (l->curl_due_ms >= 0)
-        wait =
-            l->curl_due_ms <= now ? 0 : (l->curl_due_ms - now < wait ? l->curl_due_ms - now : wait);
+    for (int i = 0; i < l->nshards; i++) {
+        long long due = l->shards[i].curl_due_ms;
+        if (due >= 0 && due - now < wait)
+            wait = due <= now ? 0 : due - now;
+    }
     if (l->nheap > 0) {
         long long d = l->heap[0]->due_ms - now;
         if (d < wait)
@@ -492,18 +566,23 @@ int httploop_run(struct httploop *l, int timeout_ms)
     struct epoll_event evs[256];
     int n = epoll_wait(l->epfd, evs, 256, (int)wait);
     for (int i = 0; i < n; i++) {
-        int fd = evs[i].data.fd;
-        if (fd == l->evfd) {
+        uint32_t tag = (uint32_t)(evs[i].data.u64 >> 32);
+        int fd = (int)(uint32_t)evs[i].data.u64;
+        if (tag == 0 && fd == l->evfd) {
             uint64_t v;
             while (read(l->evfd, &v, sizeof(v)) > 0)
                 ;
             continue;
         }
-        struct watch *w = watch_find(l, fd);
-        if (w) {
-            w->cb(w->opaque, fd); /* may unwatch: w is not used after this */
+        if (tag == 0) {
+            struct watch *w = watch_find(l, fd);
+            if (w)
+                w->cb(w->opaque, fd); /* may unwatch: w is not used after this */
             continue;
         }
+        if (tag > (uint32_t)l->nshards)
+            continue;
+        struct shard *sh = &l->shards[tag - 1];
         int flags = 0;
         if (evs[i].events & EPOLLIN)
             flags |= CURL_CSELECT_IN;
@@ -511,11 +590,15 @@ int httploop_run(struct httploop *l, int timeout_ms)
             flags |= CURL_CSELECT_OUT;
         if (evs[i].events & (EPOLLERR | EPOLLHUP))
             flags |= CURL_CSELECT_ERR;
-        curl_multi_socket_action(l->multi, fd, flags, &l->running);
+        curl_multi_socket_action(sh->multi, fd, flags, &sh->running);
     }
-    if (l->curl_due_ms >= 0 && l->curl_due_ms <= now_ms()) {
-        l->curl_due_ms = -1;
-        curl_multi_socket_action(l->multi, CURL_SOCKET_TIMEOUT, 0, &l->running);
+    now = now_ms();
+    for (int i = 0; i < l->nshards; i++) {
+        struct shard *sh = &l->shards[i];
+        if (sh->curl_due_ms >= 0 && sh->curl_due_ms <= now) {
+            sh->curl_due_ms = -1;
+            curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &sh->running);
+        }
     }
     dispatch_done(l);
     run_timers(l);

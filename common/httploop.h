@@ -1,4 +1,8 @@
-/* httploop.h — one libcurl multi handle driving many transfers on one thread.
+/* httploop.h — libcurl multi handles driving many transfers on one thread.
+ *
+ * Transfers go to one multi handle until it holds 256, then to the next (up to 64), so that
+ * libcurl's per-transfer walks of a multi handle's connection cache stay short with 10,000
+ * calls in flight (see httploop.c).
  *
  * Stage processes never block a thread per HTTP call: LLM calls (llm/) and tool calls
  * (tools/) add their easy handles to the thread's loop and get a completion callback.

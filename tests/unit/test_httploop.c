@@ -419,6 +419,40 @@ static void test_add_from_callback_and_free_in_flight(void **state)
     assert_int_equal(h2.res, CURLE_ABORTED_BY_CALLBACK);
 }
 
+/* 700 hanging transfers span three of the loop's multi handles (256 each): every third is
+ * cancelled, one /ok added after them still completes, and freeing the loop aborts the rest;
+ * each callback runs exactly once with the result that fits. */
+static void test_cancel_and_free_across_shards(void **state)
+{
+    enum { N = 700 };
+    struct httploop *l;
+    assert_int_equal(httploop_new(&l), 0);
+    struct got *g = calloc(N, sizeof(*g));
+    CURL **e = calloc(N, sizeof(*e));
+    for (int i = 0; i < N; i++) {
+        e[i] = make_easy("/hang", &g[i]);
+        assert_int_equal(httploop_add(l, e[i], done_cb, &g[i]), 0);
+    }
+    httploop_run(l, 50);
+    int cancelled = 0;
+    for (int i = 0; i < N; i += 3, cancelled++)
+        httploop_cancel(l, e[i]);
+    assert_int_equal(httploop_active(l), N - cancelled);
+    struct got ok = {0};
+    assert_int_equal(httploop_add(l, make_easy("/ok", &ok), done_cb, &ok), 0);
+    run_until(l, &ok.calls, 1, 5000);
+    assert_int_equal(ok.calls, 1);
+    assert_int_equal(ok.res, CURLE_OK);
+    assert_string_equal(ok.body, "hello");
+    httploop_free(l);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(g[i].calls, 1);
+        assert_int_equal(g[i].res, CURLE_ABORTED_BY_CALLBACK);
+    }
+    free(e);
+    free(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -430,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_timers),
         cmocka_unit_test(test_wakeup),
         cmocka_unit_test(test_add_from_callback_and_free_in_flight),
+        cmocka_unit_test(test_cancel_and_free_across_shards),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
