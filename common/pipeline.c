@@ -9,6 +9,7 @@
 #include "jobevents.h"
 #include "json_text.h"
 #include "log.h"
+#include "passmemo.h"
 #include "utf8.h"
 
 static void ctx_of(const struct envelope *env, struct log_ctx *c, char trace[33])
@@ -477,6 +478,11 @@ int pipeline_checkpoint(const struct pipeline *p, const struct envelope *env, in
 
 int pipeline_tenant_active(const struct pipeline *p, const char *tenant_id)
 {
+    char key[160];
+    int active;
+    snprintf(key, sizeof key, "pg:tenant_active:%s", tenant_id);
+    if (passmemo_get(key, &active, NULL, NULL))
+        return active;
     PGresult *res = NULL;
     char err[256];
     const char *params[] = {tenant_id};
@@ -486,6 +492,7 @@ int pipeline_tenant_active(const struct pipeline *p, const char *tenant_id)
         return rc;
     rc = PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
     PQclear(res);
+    passmemo_put(key, rc, NULL, 0);
     return rc;
 }
 

@@ -161,9 +161,10 @@ int pipeline_job_complete(const struct pipeline *p, const struct envelope *env,
                           const char *message_id);
 /* Job failed: status error + error {code, message} (only if not terminal), then emits `error`.
  * Returns 1 when it emitted, 0 when already terminal, negative on failure. */
-/* Is the tenant active (tenants.is_active)? Read on every call, not cached: a job of a tenant
- * deactivated after the ingress accepted it ends `error` / tenant_inactive before any LLM or
- * tool call. 1 active, 0 inactive or deleted, or a negative pg_status (callers go on: the
+/* Is the tenant active (tenants.is_active)? Read from PostgreSQL, not from a cache, once per
+ * intake pass of the stage (passmemo.h: the jobs a pass starts share the answer): a job of a
+ * tenant deactivated after the ingress accepted it ends `error` / tenant_inactive before any
+ * LLM or tool call. 1 active, 0 inactive or deleted, or a negative pg_status (callers go on: the
  * job's own queries then fail the usual way). */
 int pipeline_tenant_active(const struct pipeline *p, const char *tenant_id);
 /* pipeline_tenant_active == 0: ends the job with error code tenant_inactive and returns 1;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "passmemo.h"
 
 #define RCACHE_POOL_SIZE 8
 #define RCACHE_RETRY_MS 200
@@ -509,9 +510,12 @@ int rcache_get(struct rcache *r, const char *key, char **val, size_t *len)
         *len = 0;
     if (!key || !val)
         return RC_ERR_REPLY;
+    int st;
+    if (passmemo_get(key, &st, val, len))
+        return st;
     const char *argv[] = {"GET", key};
     redisReply *rep = NULL;
-    int st = rcache_commandv(r, &rep, 2, argv, NULL);
+    st = rcache_commandv(r, &rep, 2, argv, NULL);
     if (st != RC_OK)
         goto out;
     if (rep->type == REDIS_REPLY_NIL) {
@@ -529,6 +533,8 @@ int rcache_get(struct rcache *r, const char *key, char **val, size_t *len)
     } else {
         st = RC_ERR_REPLY;
     }
+    if (st == RC_OK || st == RC_MISS)
+        passmemo_put(key, st, *val, *val ? rep->len : 0);
 out:
     if (rep)
         freeReplyObject(rep);
@@ -539,6 +545,7 @@ int rcache_setex(struct rcache *r, const char *key, const char *val, size_t len,
 {
     if (!key || (!val && len))
         return RC_ERR_REPLY;
+    passmemo_forget();
     char ttl[16];
     snprintf(ttl, sizeof ttl, "%d", ttl_s);
     const char *argv[] = {"SET", key, val ? val : "", "EX", ttl};
@@ -550,6 +557,7 @@ int rcache_del(struct rcache *r, const char *key)
 {
     if (!key)
         return RC_ERR_REPLY;
+    passmemo_forget();
     const char *argv[] = {"DEL", key};
     return rcache_commandv(r, NULL, 2, argv, NULL);
 }
@@ -558,6 +566,7 @@ int rcache_del_pattern(struct rcache *r, const char *pattern)
 {
     if (!r || !pattern || !*pattern)
         return RC_ERR_REPLY;
+    passmemo_forget();
     /* One connection for the whole SCAN so the cursor stays meaningful. */
     int slot = rcache_take(r);
     if (slot < 0)

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "passmemo.h"
 
 /* ---- offset tracker ------------------------------------------------------------------------ */
 
@@ -1060,8 +1061,10 @@ int stage_run(struct stage *s)
                (char *)NULL);
     log_kv(LOG_INFO, NULL, "stage running", "stage", s->name, (char *)NULL);
     while (!s->stop) {
-        /* Take what the consumer has queued, without waiting, while there is room. */
+        /* Take what the consumer has queued, without waiting, while there is room. The jobs
+         * started in one pass share what they read of tenant config (passmemo.h). */
         int more = 0;
+        passmemo_begin();
         for (int i = 0; !s->stop && (long)s->njobs < s->max_inflight; i++) {
             if (i == 256) {
                 more = 1; /* a full batch: let the loop run, then come back at once */
@@ -1072,6 +1075,7 @@ int stage_run(struct stage *s)
                 break;
             handle_message(s, m);
         }
+        passmemo_end();
         run_posted(s);
         /* ONE wait for HTTP transfers, timers, posted work (httploop_wakeup) and the
          * consumer (its eventfd is in the same epoll set): whichever comes first. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "passmemo.h"
 #include "rcache.h"
 #include "tests/support/stack.h"
 
@@ -89,6 +90,60 @@ static void test_get_set_miss_del(void **state)
 
     assert_int_equal(rcache_del(r, key), RC_OK);
     assert_int_equal(rcache_get(r, key, &val, &len), RC_MISS);
+    rcache_close(r);
+}
+
+/* Inside a stage's intake pass (passmemo.h) a key is read from Redis once: a change made by
+ * another client meanwhile is not seen until the pass ends, a miss is remembered too, and a
+ * write through this process forgets what the pass remembered. */
+static void test_pass_reads_once(void **state)
+{
+    (void)state;
+    NEED_REDIS();
+    struct rcache *r = open_client(), *other = open_client();
+    char key[128], missing[128];
+    rcache_key(key, sizeof key, g_tenant, "agent", "memo");
+    rcache_key(missing, sizeof missing, g_tenant, "agent", "memo-missing");
+    assert_int_equal(rcache_setex(r, key, "one", 3, 60), RC_OK);
+    char *val = NULL;
+    size_t len = 0;
+
+    passmemo_begin();
+    assert_int_equal(rcache_get(r, key, &val, &len), RC_OK);
+    assert_string_equal(val, "one");
+    free(val);
+    assert_int_equal(rcache_get(r, missing, &val, &len), RC_MISS);
+    /* another process (a second client here) changes both keys */
+    redisReply *rep = NULL;
+    assert_int_equal(rcache_command(other, &rep, "SET %s two", key), RC_OK);
+    freeReplyObject(rep);
+    assert_int_equal(rcache_command(other, &rep, "SET %s now", missing), RC_OK);
+    freeReplyObject(rep);
+    assert_int_equal(rcache_get(r, key, &val, &len), RC_OK);
+    assert_string_equal(val, "one"); /* the pass's answer */
+    assert_int_equal(len, 3);
+    free(val);
+    assert_int_equal(rcache_get(r, missing, &val, &len), RC_MISS);
+    assert_null(val);
+    /* a write through this process: the pass forgets */
+    assert_int_equal(rcache_del(r, "agenthub:unrelated:key"), RC_OK);
+    assert_int_equal(rcache_get(r, key, &val, &len), RC_OK);
+    assert_string_equal(val, "two");
+    free(val);
+    assert_int_equal(rcache_get(r, missing, &val, &len), RC_OK);
+    assert_string_equal(val, "now");
+    free(val);
+    assert_int_equal(rcache_command(other, &rep, "SET %s three", key), RC_OK);
+    freeReplyObject(rep);
+    passmemo_end();
+
+    /* after the pass every read goes to Redis again */
+    assert_int_equal(rcache_get(r, key, &val, &len), RC_OK);
+    assert_string_equal(val, "three");
+    free(val);
+    rcache_del(r, key);
+    rcache_del(r, missing);
+    rcache_close(other);
     rcache_close(r);
 }
 
@@ -350,6 +405,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_set_miss_del),
+        cmocka_unit_test(test_pass_reads_once),
         cmocka_unit_test(test_binary_values_and_error_replies),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_del_pattern),
