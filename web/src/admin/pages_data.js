@@ -292,7 +292,7 @@ export async function conversationsPage(root, ctx) {
         );
         return r;
       },
-      { id: "sessions-find", submit: "Find sessions", done: (r) => (r.items || []).length + " sessions." },
+      { id: "sessions-find", submit: "Find sessions", done: (r) => { const n = (r.items || []).length; return n + (n === 1 ? " session." : " sessions."); } },
     );
     body.append(card("Sessions of " + tenant, f.el, list), view);
     f.el.requestSubmit();
