@@ -8,7 +8,6 @@ with `# kid:` lines.
 import base64
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("AGENTHUB_BIN", os.path.join(ROOT, "build", "bin"))
 
+from pipeline_harness import free_port  # noqa: E402,F401  (one ledger of handed-out ports)
+
 GENERIC_401 = {"error": {"code": "unauthorized", "message": "invalid token"}}
 
 
@@ -36,12 +37,6 @@ def stack_env_missing():
     return None
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def new_keypair():
@@ -120,8 +115,18 @@ class Ingress:
         self.proc = subprocess.Popen([os.path.join(BIN, "agenthub-ingress")], env=env,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
+        rebinds = 0
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                if rebinds < 2 and "cannot start the HTTP server" in self.logs():
+                    # another process took the port between free_port() and the bind
+                    rebinds += 1
+                    self.port = free_port()
+                    env["INGRESS_LISTEN"] = "127.0.0.1:%d" % self.port
+                    self.proc = subprocess.Popen([os.path.join(BIN, "agenthub-ingress")],
+                                                 env=env, stdout=self.log,
+                                                 stderr=subprocess.STDOUT)
+                    continue
                 raise RuntimeError("ingress exited: " + self.logs()[-3000:])
             try:
                 st, _, _ = self.request("GET", "/health")

@@ -34,12 +34,23 @@ def stack_missing():
     return None
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    """A loopback port that was free a moment ago and that this process has not handed out
+    before: the kernel may return one port twice (each probe socket is closed at once), and
+    two of a pipeline's listeners on one port would let the first to bind answer for both.
+    Another process can still take the port before it is used: start() notices (the listener
+    exits with a bind error) and moves on to a fresh port."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        p = s.getsockname()[1]
+        s.close()
+        if p not in _HANDED_OUT:
+            _HANDED_OUT.add(p)
+            return p
 
 
 def wait_port(port, timeout=20.0):
@@ -53,20 +64,29 @@ def wait_port(port, timeout=20.0):
     return False
 
 
-def wait_ingress(port, timeout=20.0):
+def wait_ingress(port, timeout=20.0, proc=None):
     """An ingress answers once GET /health is 200: civetweb listens a moment before the
     ingress's handler is registered, and a request in that moment gets civetweb's own 404
-    (which is why an orchestrator routes to a process only once /health answers)."""
+    (which is why an orchestrator routes to a process only once /health answers). The answer
+    must be an ingress's ({"status": "ok"}), not a pipeline stage's metrics listener (whose
+    /health names its "stage"); with proc, an ingress that has exited (a port taken before it
+    could bind) ends the wait at once."""
     end = time.time() + timeout
     while time.time() < end:
+        if proc is not None and proc.poll() is not None:
+            return False
         try:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
             c.request("GET", "/health")
-            ok = c.getresponse().status == 200
+            resp = c.getresponse()
+            body = resp.read()
             c.close()
-            if ok:
-                return True
-        except OSError:
+            try:
+                if resp.status == 200 and "stage" not in json.loads(body):
+                    return True
+            except ValueError:
+                pass
+        except (OSError, http.client.HTTPException):
             pass
         time.sleep(0.05)
     return False
@@ -126,11 +146,15 @@ class Pipeline:
         except OSError:
             return ""
 
-    def wait_log(self, name, text, timeout=30.0, count=1):
+    def wait_log(self, name, text, timeout=30.0, count=1, proc=None):
+        """Whether name's log shows text count times within timeout; with proc, False as soon
+        as that process has exited without it."""
         end = time.time() + timeout
         while time.time() < end:
             if self.log(name).count(text) >= count:
                 return True
+            if proc is not None and proc.poll() is not None:
+                return self.log(name).count(text) >= count
             time.sleep(0.1)
         return False
 
@@ -147,21 +171,36 @@ class Pipeline:
         self.spawn("llm", [os.path.join(BIN, "agenthub-standin-llm")], llm_env)
         assert wait_port(self.ports["erp"]), self.log("erp")
         assert wait_port(self.ports["llm"]), self.log("llm")
-        ienv = {"INGRESS_LISTEN": "127.0.0.1:%d" % self.ports["ingress"]}
-        ienv.update(self.ingress_env)
-        self.spawn("ingress", [os.path.join(BIN, "agenthub-ingress")], ienv)
-        renv = {"METRICS_LISTEN": "127.0.0.1:%d" % self.ports["router_metrics"]}
-        renv.update(self.router_env)
-        self.spawn("router", [os.path.join(BIN, "agenthub-router")], renv)
+        listeners = [("ingress", "ingress", "INGRESS_LISTEN", ["agenthub-ingress"],
+                      self.ingress_env),
+                     ("router", "router_metrics", "METRICS_LISTEN", ["agenthub-router"],
+                      self.router_env)]
         for i in range(self.nagents):
-            aenv = {"METRICS_LISTEN": "127.0.0.1:%d" % self.ports["agent_metrics_%d" % i]}
-            aenv.update(self.agent_env)
-            self.spawn("agent-%d" % i, [os.path.join(BIN, "agenthub-agent")] + self.agent_args,
-                       aenv)
-        assert wait_ingress(self.ports["ingress"]), self.log("ingress")
-        assert self.wait_log("router", "partitions assigned", 90), self.log("router")
-        for i in range(self.nagents):
-            assert self.wait_log("agent-%d" % i, "stage running", 90), self.log("agent-%d" % i)
+            listeners.append(("agent-%d" % i, "agent_metrics_%d" % i, "METRICS_LISTEN",
+                              ["agenthub-agent"] + self.agent_args, self.agent_env))
+
+        def spawn_listener(name, port_key, var, argv, extra):
+            e = {var: "127.0.0.1:%d" % self.ports[port_key]}
+            e.update(extra)
+            self.spawn(name, [os.path.join(BIN, argv[0])] + argv[1:], e)
+
+        for listener in listeners:
+            spawn_listener(*listener)
+        for name, port_key, var, argv, extra in listeners:
+            for attempt in range(3):
+                if name == "ingress":
+                    up = wait_ingress(self.ports["ingress"], 90, self.procs[name])
+                elif name == "router":
+                    up = self.wait_log(name, "partitions assigned", 90, proc=self.procs[name])
+                else:
+                    up = self.wait_log(name, "stage running", 90, proc=self.procs[name])
+                if up or self.procs[name].poll() is None or attempt == 2:
+                    break
+                # exited: another process took the port between free_port() and the bind
+                self.ports[port_key] = free_port()
+                spawn_listener(name, port_key, var, argv, extra)
+            assert up, self.log(name)
+        self.base = "http://127.0.0.1:%d" % self.ports["ingress"]
         # the group has settled when every agent process has partitions
         time.sleep(1.0)
         for t, sub in (("demo", "demo-user"), ("acme", "acme-user")):
