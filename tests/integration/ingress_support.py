@@ -136,7 +136,9 @@ class Ingress:
                 pass
             time.sleep(0.1)
         else:
-            raise RuntimeError("ingress did not come up")
+            self.proc.kill()  # not left behind to answer the next suite's requests
+            self.proc.wait()
+            raise RuntimeError("ingress did not come up: " + self.logs()[-3000:])
 
     def logs(self):
         try:

@@ -159,6 +159,15 @@ class Pipeline:
         return False
 
     def start(self):
+        """Starts the pipeline; if it does not come up, stops what it started (a process left
+        behind would keep consuming the stack's topics in the tests that follow) and raises."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         out = subprocess.run([os.path.join(BIN, "agenthubctl"), "keygen", "--out", self.dir,
                               "--force"], check=True, capture_output=True, text=True)
         self.fernet_key = out.stdout.strip().split("=", 1)[1]
