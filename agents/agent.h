@@ -32,5 +32,7 @@ struct agent_svc {
 /* stage handlers */
 void agent_job_start(void *opaque, struct stage_job *job);
 int agent_job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen);
+/* Reads, in one round trip, what the pass's job starts ask of each job (startfacts.h). */
+void agent_jobs_prefetch(void *opaque, const struct envelope *const *envs, size_t n);
 
 #endif

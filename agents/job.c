@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "reply.h"
 #include "session_order.h"
+#include "startfacts.h"
 #include "tool.h"
 #include "usage.h"
 
@@ -122,6 +123,15 @@ static void logctx(const struct envelope *env, struct log_ctx *c)
     memset(c, 0, sizeof(*c));
     c->tenant_id = env->tenant_id;
     c->job_id = env->job_id;
+}
+
+void agent_jobs_prefetch(void *opaque, const struct envelope *const *envs, size_t n)
+{
+    struct agent_svc *svc = opaque;
+    int rc = startfacts_load(svc->pl.db, envs, n, svc->order != NULL);
+    if (rc < 0)
+        log_kv(LOG_WARN, NULL, "the pass's job facts were not read; each job asks", "error",
+               pg_status_str(rc), (char *)NULL);
 }
 
 int agent_job_validate(void *opaque, const struct envelope *env, char *err, size_t errlen)

@@ -239,7 +239,10 @@ int main(int argc, char **argv)
         .drain_timeout_ms = g_stage.drain_ms,
         .metrics_listen = g_stage.metrics_listen,
         .metrics_token = g_stage.metrics_token,
-        .handlers = {.start = agent_job_start, .validate = agent_job_validate, .opaque = &svc},
+        .handlers = {.start = agent_job_start,
+                     .validate = agent_job_validate,
+                     .prefetch = agent_jobs_prefetch,
+                     .opaque = &svc},
     };
     if (stage_new(&svc.stage, &so, err, sizeof(err)) != 0) {
         log_kv(LOG_ERROR, NULL, "consumer failed", "error", err, (char *)NULL);

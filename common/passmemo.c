@@ -16,6 +16,7 @@ struct memo_entry {
 static _Thread_local struct memo_entry memo[MEMO_MAX];
 static _Thread_local int nmemo;
 static _Thread_local int open_pass;
+static _Thread_local unsigned long pass_no; /* passes begun on this thread */
 
 void passmemo_forget(void)
 {
@@ -30,6 +31,12 @@ void passmemo_begin(void)
 {
     passmemo_forget();
     open_pass = 1;
+    pass_no++;
+}
+
+unsigned long passmemo_pass(void)
+{
+    return open_pass ? pass_no : 0;
 }
 
 void passmemo_end(void)

@@ -18,6 +18,9 @@
 
 void passmemo_begin(void);
 void passmemo_end(void);
+/* The open pass's number on this thread (never 0), or 0 outside a pass: what is remembered
+ * elsewhere for one pass (startfacts.h) is tagged with it. */
+unsigned long passmemo_pass(void);
 /* 1 and the remembered answer: *status (the caller's code, e.g. RC_OK or RC_MISS) and *val, a
  * malloc'd NUL-terminated copy (NULL when none was remembered, or no memory: then 0); 0 when
  * not remembered or no pass is open. */

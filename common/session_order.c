@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "startfacts.h"
 
 #define CHANNEL "agenthub_job_terminal"
 #define RECONNECT_MS 1000
@@ -294,7 +295,10 @@ void session_order_wait(struct session_order *so, const struct envelope *env, se
     if (wait_id)
         *wait_id = 0;
     char pred[40];
-    int rc = so ? earlier_unfinished(so->db, env, pred) : 0;
+    /* What this intake pass read of the job (startfacts.h), else ask; a recheck always asks. */
+    int rc = so ? startfacts_session_pred(env, pred) : 0;
+    if (rc < 0)
+        rc = earlier_unfinished(so->db, env, pred);
     if (rc != 1) {
         if (rc < 0) {
             struct log_ctx c;

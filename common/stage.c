@@ -17,6 +17,8 @@
 #include "metrics.h"
 #include "passmemo.h"
 
+enum { PASS_MAX = 256 }; /* messages one intake pass takes before the loop runs */
+
 /* ---- offset tracker ------------------------------------------------------------------------ */
 
 struct off_entry {
@@ -733,6 +735,26 @@ static void start_job(struct stage *s, struct stage_job *j)
     s->in_start = 0;
 }
 
+/* Starts the jobs one intake pass queued (stage_run), after handing their envelopes to the
+ * prefetch handler: one round trip for what each start would otherwise ask on its own. */
+static void start_pass(struct stage *s)
+{
+    if (!s->ready_head)
+        return;
+    if (s->h.prefetch) {
+        const struct envelope *envs[PASS_MAX];
+        size_t n = 0;
+        for (struct stage_job *j = s->ready_head; j && n < PASS_MAX; j = j->ready_next)
+            envs[n++] = &j->env;
+        s->h.prefetch(s->h.opaque, envs, n);
+    }
+    struct stage_job *j = s->ready_head;
+    s->ready_head = j->ready_next;
+    if (!s->ready_head)
+        s->ready_tail = NULL;
+    start_job(s, j); /* and the rest of the queue, in order */
+}
+
 void stage_job_done(struct stage_job *j)
 {
     struct stage *s = j->stage;
@@ -1065,8 +1087,9 @@ int stage_run(struct stage *s)
          * started in one pass share what they read of tenant config (passmemo.h). */
         int more = 0;
         passmemo_begin();
+        s->in_start = 1; /* the pass's jobs queue up, and start once it has taken them all */
         for (int i = 0; !s->stop && (long)s->njobs < s->max_inflight; i++) {
-            if (i == 256) {
+            if (i == PASS_MAX) {
                 more = 1; /* a full batch: let the loop run, then come back at once */
                 break;
             }
@@ -1075,6 +1098,8 @@ int stage_run(struct stage *s)
                 break;
             handle_message(s, m);
         }
+        s->in_start = 0;
+        start_pass(s);
         passmemo_end();
         run_posted(s);
         /* ONE wait for HTTP transfers, timers, posted work (httploop_wakeup) and the

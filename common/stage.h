@@ -98,6 +98,10 @@ struct stage_handlers {
     /* Optional: checks beyond envelope_decode (type, payload). 0 ok, else -1 with err filled:
      * the message is dead-lettered. */
     int (*validate)(void *opaque, const struct envelope *env, char *err, size_t errlen);
+    /* Optional: once per intake pass, the envelopes of the jobs about to start in it (in the
+     * order they start), before the first start. What it reads in one round trip may serve
+     * those starts while the pass lasts (startfacts.h). */
+    void (*prefetch)(void *opaque, const struct envelope *const *envs, size_t n);
     void *opaque;
 };
 

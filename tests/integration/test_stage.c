@@ -51,6 +51,9 @@ struct run {
     char *stack_ref;   /* a local's address in the first start handler */
     long stack_spread; /* how far later handlers' locals are from it */
     int checks;
+    int prefetch_calls, prefetched_total;
+    int prefetched[MAXJ];     /* job i's envelope was handed to the prefetch handler */
+    int was_prefetched[MAXJ]; /* ... before job i started */
 };
 
 struct done_arg {
@@ -166,6 +169,7 @@ static void start(void *opaque, struct stage_job *job)
         return;
     }
     assert_true(i >= 0 && i < MAXJ);
+    r->was_prefetched[i] = r->prefetched[i];
     r->start_ms[i] = now_ms();
     r->started++;
     r->partition = stage_job_partition(job);
@@ -177,6 +181,21 @@ static void start(void *opaque, struct stage_job *job)
     assert_true(httploop_timer(r->loop, payload_int(e, "delay_ms"), finish, d) > 0);
     if (r->stop_on_start)
         stage_request_stop(r->st);
+}
+
+/* The stage hands over the envelopes of the jobs a pass is about to start. */
+static void prefetch(void *opaque, const struct envelope *const *envs, size_t n)
+{
+    struct run *r = opaque;
+    r->prefetch_calls++;
+    for (size_t k = 0; k < n; k++) {
+        int i = payload_int(envs[k], "i");
+        if (i >= 0 && i < MAXJ) {
+            assert_int_equal(r->start_ms[i], 0); /* not started yet */
+            r->prefetched[i] = 1;
+        }
+        r->prefetched_total++;
+    }
 }
 
 /* A fresh topic of one partition: a real broker (auto.create.topics.enable=false, as in
@@ -226,7 +245,7 @@ static void run_stage(struct run *r, struct kafka_producer *p)
         .loop = r->loop,
         .drain_timeout_ms = 10000,
         .commit_interval_ms = 100,
-        .handlers = {.start = start, .opaque = r},
+        .handlers = {.start = start, .prefetch = prefetch, .opaque = r},
     };
     if (stage_new(&r->st, &o, err, sizeof(err)) != 0)
         fail_msg("stage_new: %s", err);
@@ -305,6 +324,15 @@ static void test_commit_below_oldest_unfinished_dlq_and_session_order(void **sta
     /* After it finished: everything. */
     assert_int_equal(r.committed_end, 5);
     assert_int_equal(dlq_has(marker, r.topic), 1);
+    /* The jobs that started in an intake pass (0, 1 and 4) were handed to the prefetch
+     * handler before they started; job 3, started when job 1 was done, and the poison message
+     * were not. */
+    assert_true(r.prefetch_calls >= 1);
+    assert_int_equal(r.prefetched_total, 3);
+    assert_int_equal(r.was_prefetched[0], 1);
+    assert_int_equal(r.was_prefetched[1], 1);
+    assert_int_equal(r.was_prefetched[4], 1);
+    assert_int_equal(r.prefetched[3], 0);
     kafka_producer_free(p);
 }
 
