@@ -25,6 +25,7 @@
 #include "attachments.h"
 #include "fernet.h"
 #include "format.h"
+#include "history.h"
 #include "jobevents.h"
 #include "json_field.h"
 #include "json_text.h"
@@ -125,10 +126,19 @@ static void logctx(const struct envelope *env, struct log_ctx *c)
     c->job_id = env->job_id;
 }
 
+static json_object *payload_history(const struct envelope *env);
+
+/* A job that carries its own history reads none of its session's. */
+static int wants_session_history(const struct envelope *env)
+{
+    return payload_history(env) == NULL;
+}
+
 void agent_jobs_prefetch(void *opaque, const struct envelope *const *envs, size_t n)
 {
     struct agent_svc *svc = opaque;
-    int rc = startfacts_load(svc->pl.db, envs, n, svc->order != NULL);
+    int rc = startfacts_load(svc->pl.db, envs, n, svc->order != NULL, svc->history_messages,
+                             wants_session_history);
     if (rc < 0)
         log_kv(LOG_WARN, NULL, "the pass's job facts were not read; each job asks", "error",
                pg_status_str(rc), (char *)NULL);
@@ -986,35 +996,33 @@ static int push_payload_history(struct ajob *j, json_object *h)
     return 0;
 }
 
+static int push_history_rows(struct ajob *j, PGresult *res, int first, int rows)
+{
+    for (int i = first; i < first + rows; i++) {
+        enum llm_role role =
+            strcmp(PQgetvalue(res, i, 1), "assistant") == 0 ? LLM_ROLE_ASSISTANT : LLM_ROLE_USER;
+        if (msg_push(j, role, PQgetvalue(res, i, 2), NULL, 0, NULL, NULL) < 0)
+            return -ENOMEM;
+        j->history_count++;
+    }
+    return 0;
+}
+
+/* The session's earlier turns, or the ones the request carried; the job moves to 'running'
+ * in the same round trip (history.h), or was moved with its pass (startfacts.h). */
 static int load_history(struct ajob *j)
 {
     struct agent_svc *svc = j->svc;
-    PGresult *res = NULL;
-    char err[256], lim[16];
     json_object *carried = payload_history(j->env);
+    PGresult *res = NULL;
+    int first = 0, rows = 0;
+    if (!carried && startfacts_history(j->env, &res, &first, &rows))
+        return push_history_rows(j, res, first, rows);
+    char err[256];
+    const struct envelope *one[] = {j->env};
     /* with a carried history the statement only moves the job to 'running' */
-    snprintf(lim, sizeof(lim), "%ld", carried ? 0L : svc->history_messages);
-    const char *params[] = {j->env->tenant_id, j->env->session_id,
-                            j->env->message_id[0] ? j->env->message_id : NULL, j->env->job_id, lim};
-    /* Earlier turns only: user messages before this job's user message, and answers of jobs
-     * created before this job (an answer can be written after this job's user message when
-     * two messages of a session are sent back to back: per-session ordering makes this job
-     * wait for it, and the answer belongs before the new question). The job's move to
-     * 'running' rides in the same round trip (a data-modifying WITH runs exactly once). */
-    int rc = pgpool_exec(
-        svc->pl.db, &res,
-        "WITH run AS (UPDATE jobs SET status = 'running', updated_at = now() "
-        "WHERE job_id = $4::uuid AND tenant_id = $1 AND status IN ('queued', 'routed')) "
-        "SELECT role, content FROM (SELECT m.role, m.content, m.timestamp FROM messages m "
-        "WHERE m.tenant_id = $1 AND m.session_id = $2 AND m.role IN ('user', 'assistant') "
-        "AND m.message_id IS DISTINCT FROM $3::uuid AND m.job_id IS DISTINCT FROM $4::uuid "
-        "AND CASE WHEN m.role = 'assistant' AND m.job_id IS NOT NULL "
-        "THEN COALESCE((SELECT j.created_at FROM jobs j WHERE j.job_id = m.job_id), m.timestamp) "
-        "< COALESCE((SELECT j.created_at FROM jobs j WHERE j.job_id = $4::uuid), now()) "
-        "ELSE m.timestamp < COALESCE((SELECT u.timestamp FROM messages u "
-        "WHERE u.message_id = $3::uuid AND u.tenant_id = $1), now()) END "
-        "ORDER BY m.timestamp DESC LIMIT $5::int) h ORDER BY timestamp ASC",
-        5, params, err, sizeof(err));
+    int rc = history_read(svc->pl.db, one, 1, carried ? 0 : svc->history_messages, &res, err,
+                          sizeof(err));
     if (carried) {
         if (rc != PG_OK) {
             struct log_ctx c;
@@ -1023,16 +1031,7 @@ static int load_history(struct ajob *j)
         }
         rc = push_payload_history(j, carried);
     } else if (rc == PG_OK) {
-        for (int i = 0; i < PQntuples(res); i++) {
-            enum llm_role role = strcmp(PQgetvalue(res, i, 0), "assistant") == 0
-                                     ? LLM_ROLE_ASSISTANT
-                                     : LLM_ROLE_USER;
-            if (msg_push(j, role, PQgetvalue(res, i, 1), NULL, 0, NULL, NULL) < 0) {
-                rc = -ENOMEM;
-                break;
-            }
-            j->history_count++;
-        }
+        rc = push_history_rows(j, res, 0, PQntuples(res));
     } else {
         struct log_ctx c;
         logctx(j->env, &c);

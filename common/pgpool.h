@@ -63,4 +63,8 @@ void pgconn_forget_prepared(PGconn *conn, const char *sql, int nparams);
 
 const char *pg_status_str(int status);
 
+/* A text array parameter ("{"a","b",NULL}") for `$1::text[]` (or uuid[]): each item quoted,
+ * its quotes and backslashes escaped; a NULL item is SQL NULL. malloc'd, or NULL. */
+char *pg_text_array(const char *const *items, size_t n);
+
 #endif

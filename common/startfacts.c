@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "history.h"
 #include "passmemo.h"
 
 struct fact {
@@ -16,11 +17,14 @@ struct fact {
     int answered_high;           /* a part >= 64 has one: those parts are not known here */
     int pred_known;
     char pred[40];
+    int hist_known;            /* its history was read with the pass's (history.h) */
+    int hist_first, hist_rows; /* its rows in hist_res */
 };
 
 static _Thread_local struct fact *facts;
 static _Thread_local size_t nfacts, capfacts;
 static _Thread_local unsigned long facts_pass;
+static _Thread_local PGresult *hist_res;
 
 void startfacts_clear(void)
 {
@@ -28,6 +32,8 @@ void startfacts_clear(void)
     facts = NULL;
     nfacts = capfacts = 0;
     facts_pass = 0;
+    PQclear(hist_res);
+    hist_res = NULL;
 }
 
 static int by_job(const void *a, const void *b)
@@ -47,22 +53,6 @@ static const struct fact *find(const struct envelope *env)
     return bsearch(&key, facts, nfacts, sizeof *facts, by_job);
 }
 
-/* "{"a","b"}": ids and tenant ids hold no quote or backslash (envelope_decode), and quoting
- * keeps a tenant called NULL a string. */
-static char *array_literal(const struct envelope *const *envs, size_t n, int tenant)
-{
-    size_t cap = 3 + n * (tenant ? sizeof envs[0]->tenant_id : sizeof envs[0]->job_id) + n * 3;
-    char *s = malloc(cap), *p = s;
-    if (!s)
-        return NULL;
-    *p++ = '{';
-    for (size_t i = 0; i < n; i++)
-        p += snprintf(p, cap - (size_t)(p - s), "%s\"%s\"", i ? "," : "",
-                      tenant ? envs[i]->tenant_id : envs[i]->job_id);
-    snprintf(p, cap - (size_t)(p - s), "}");
-    return s;
-}
-
 static void parse_parts(struct fact *f, const char *list)
 {
     for (const char *p = list; *p;) {
@@ -78,12 +68,52 @@ static void parse_parts(struct fact *f, const char *list)
     }
 }
 
-int startfacts_load(struct pgpool *db, const struct envelope *const *envs, size_t n,
-                    int with_pred)
+/* Reads the history of the pass's jobs that will begin their answer in it: not finished, no
+ * saved answer, no earlier unfinished job of the session to wait for. */
+static void load_history(struct pgpool *db, const struct envelope *const *envs, size_t n,
+                         int with_pred, long limit, int (*wants)(const struct envelope *))
+{
+    const struct envelope **elig = malloc(n * sizeof *elig);
+    struct fact **of = malloc(n * sizeof *of);
+    size_t m = 0;
+    for (size_t i = 0; elig && of && i < n; i++) {
+        struct fact *f = (struct fact *)find(envs[i]);
+        if (!f || f->hist_known || f->answered || f->answered_high ||
+            strcmp(f->status, "done") == 0 || strcmp(f->status, "error") == 0 ||
+            (with_pred && f->pred[0]) || (wants && !wants(envs[i])))
+            continue;
+        f->hist_known = 1; /* once: a job twice in the pass is read once */
+        f->hist_first = f->hist_rows = 0;
+        elig[m] = envs[i];
+        of[m++] = f;
+    }
+    char err[256];
+    if (m && history_read(db, elig, m, limit, &hist_res, err, sizeof err) == PG_OK) {
+        int rows = PQntuples(hist_res);
+        for (int r = 0; r < rows; r++) {
+            long ord = atol(PQgetvalue(hist_res, r, 0));
+            if (ord < 1 || (size_t)ord > m)
+                continue;
+            struct fact *f = of[ord - 1];
+            if (f->hist_rows++ == 0)
+                f->hist_first = r;
+        }
+    } else {
+        for (size_t i = 0; i < m; i++)
+            of[i]->hist_known = 0; /* each job reads its own */
+    }
+    free(elig);
+    free(of);
+}
+
+int startfacts_load(struct pgpool *db, const struct envelope *const *envs, size_t n, int with_pred,
+                    long history_limit, int (*wants_history)(const struct envelope *))
 {
     unsigned long pass = passmemo_pass();
     nfacts = 0;
     facts_pass = 0;
+    PQclear(hist_res);
+    hist_res = NULL;
     if (!pass || !n)
         return 0;
     if (capfacts < n) {
@@ -93,7 +123,17 @@ int startfacts_load(struct pgpool *db, const struct envelope *const *envs, size_
         facts = f;
         capfacts = n;
     }
-    char *ids = array_literal(envs, n, 0), *tenants = array_literal(envs, n, 1);
+    const char **col = malloc(n * sizeof *col);
+    char *ids = NULL, *tenants = NULL;
+    if (col) {
+        for (size_t i = 0; i < n; i++)
+            col[i] = envs[i]->job_id;
+        ids = pg_text_array(col, n);
+        for (size_t i = 0; i < n; i++)
+            col[i] = envs[i]->tenant_id;
+        tenants = pg_text_array(col, n);
+        free(col);
+    }
     PGresult *res = NULL;
     char err[256];
     int rc = -ENOMEM;
@@ -130,7 +170,20 @@ int startfacts_load(struct pgpool *db, const struct envelope *const *envs, size_
     PQclear(res);
     qsort(facts, nfacts, sizeof *facts, by_job);
     facts_pass = pass;
+    if (history_limit >= 0)
+        load_history(db, envs, n, with_pred, history_limit, wants_history);
     return 0;
+}
+
+int startfacts_history(const struct envelope *env, PGresult **res, int *first, int *rows)
+{
+    const struct fact *f = find(env);
+    if (!f || !f->hist_known || !hist_res)
+        return 0;
+    *res = hist_res;
+    *first = f->hist_first;
+    *rows = f->hist_rows;
+    return 1;
 }
 
 int startfacts_job_state(const struct envelope *env, int part, char *status, size_t cap,
