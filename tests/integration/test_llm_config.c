@@ -16,6 +16,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pgpool.h"
+#include "tests/support/pgexec.h"
 #include "rcache.h"
 
 static struct pgpool *g_db;
@@ -26,17 +27,7 @@ static char g_model_id[64], g_fb_id[64];
 
 static int exec(const char *sql, int n, const char *const *params, char *out, size_t cap)
 {
-    PGresult *res = NULL;
-    char err[256];
-    int st = pgpool_exec(g_db, &res, sql, n, params, err, sizeof(err));
-    if (st != PG_OK) {
-        fprintf(stderr, "sql failed: %s\n", err);
-        return -1;
-    }
-    if (out && PQntuples(res) > 0)
-        snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return 0;
+    return pgexec_first(g_db, sql, n, params, out, cap);
 }
 
 static int setup(void **state)

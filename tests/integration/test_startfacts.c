@@ -17,6 +17,7 @@
 #include "migrate.h"
 #include "passmemo.h"
 #include "pgpool.h"
+#include "tests/support/pgexec.h"
 #include "startfacts.h"
 
 static struct pgpool *g_db;
@@ -29,17 +30,7 @@ static char g_s3[40], g_h1[40], g_h2[40], g_m2[40];
 
 static int exec(const char *sql, int n, const char *const *params, char *out, size_t cap)
 {
-    PGresult *res = NULL;
-    char err[256];
-    int st = pgpool_exec(g_db, &res, sql, n, params, err, sizeof(err));
-    if (st != PG_OK) {
-        fprintf(stderr, "sql failed: %s\n", err);
-        return -1;
-    }
-    if (out && PQntuples(res) > 0)
-        snprintf(out, cap, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-    return 0;
+    return pgexec_first(g_db, sql, n, params, out, cap);
 }
 
 static int add_job(char *id, const char *session, const char *seq, const char *status)
