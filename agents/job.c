@@ -1282,7 +1282,7 @@ static char *prompt_with_attachments(struct ajob *j, int *failed)
 
 static void begin_answer(struct ajob *j)
 {
-    /* status 'running': set by load_history's statement (one round trip). */
+    /* status 'running': set by load_history's statement, or with the job's pass (startfacts.h). */
     int att_failed = 0;
     char *sys = prompt_with_attachments(j, &att_failed);
     if (att_failed) {

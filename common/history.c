@@ -17,7 +17,7 @@ int history_read(struct pgpool *db, const struct envelope *const *envs, size_t n
     for (int k = 0; k < 4; k++) {
         for (size_t i = 0; i < n; i++) {
             const struct envelope *e = envs[i];
-            const char *v = k == 0 ? e->job_id
+            const char *v = k == 0   ? e->job_id
                             : k == 1 ? e->tenant_id
                             : k == 2 ? e->session_id
                                      : e->message_id;

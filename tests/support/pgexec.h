@@ -11,8 +11,8 @@
 
 /* Runs sql; the first row's first column into out (when out and a row). 0, or -1 with the
  * error on stderr. */
-static inline int pgexec_first(struct pgpool *db, const char *sql, int n,
-                               const char *const *params, char *out, size_t cap)
+static inline int pgexec_first(struct pgpool *db, const char *sql, int n, const char *const *params,
+                               char *out, size_t cap)
 {
     PGresult *res = NULL;
     char err[256];
