@@ -4,7 +4,7 @@
 // Checks: every figure is drawn by uPlot (a canvas per chart); the charts move under load
 // (more points, and the accepted-chats and latency values change); the router and agent
 // processes are shown (their jobs in flight, their state) beside the ingress; the window
-// switches to 1 h and 24 h.
+// switches to 1 h and 24 h, and stays there (a late answer for the old window is not drawn).
 import { check, config, finish, launch, shot, step } from "./lib.mjs";
 
 const cfg = config();
@@ -48,10 +48,27 @@ await step("window 1 h and 24 h", async () => {
     await page.locator(`[data-window="${w}"]`).click();
     await page.waitForFunction((w) => document.getElementById("status").textContent.startsWith("window " + w),
       w, { timeout: 30000 });
+    // Stay a few 5 m refresh periods: an answer to the old window must not be drawn after.
+    await page.waitForTimeout(5000);
     const s = await page.locator("#status").textContent();
-    check(`window ${w} selected`, s.startsWith("window " + w), s);
+    check(`window ${w} selected and kept`, s.startsWith("window " + w), s);
     await shot(page, "dashboard-" + w);
   }
+});
+
+await step("a late answer for the old window is dropped", async () => {
+  // Hold every 5 m answer back 3 s, choose 5 m and at once 1 h: the 5 m answer lands after
+  // the 1 h one and must not be drawn over it.
+  await page.route(/metrics\/cluster\?window=5m/, async (route) => {
+    await new Promise((r) => setTimeout(r, 3000));
+    await route.continue();
+  });
+  await page.locator('[data-window="5m"]').click();
+  await page.locator('[data-window="1h"]').click();
+  await page.waitForTimeout(5000);
+  const s = await page.locator("#status").textContent();
+  check("1h kept after a late 5m answer", s.startsWith("window 1h"), s);
+  await page.unroute(/metrics\/cluster\?window=5m/);
 });
 
 await b.close();

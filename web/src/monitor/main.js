@@ -151,14 +151,25 @@ function drawState(j) {
   slot.el.dataset.points = String((j.targets || []).length);
 }
 
+// Each request carries a number and its window. An answer is dropped when the window changed
+// while it was on the wire (a 5 m refresh answering after the operator chose 1 h) or when a
+// newer answer was already drawn; a slow answer is still drawn if nothing newer came first.
+let asked = 0;
+let shown = 0;
+
 async function refresh() {
   if (!token) return;
+  const mine = ++asked;
+  const w = win;
+  const stale = () => w !== win || mine < shown;
   let j;
   try {
-    const r = await fetch("/api/admin/metrics/cluster?window=" + win, {
+    const r = await fetch("/api/admin/metrics/cluster?window=" + w, {
       headers: { Authorization: "Bearer " + token },
     });
     j = await r.json().catch(() => null);
+    if (stale()) return;
+    shown = mine;
     if (!r.ok) {
       const msg = (j && j.error && j.error.message) || "HTTP " + r.status;
       setStatus(msg, true);
@@ -166,7 +177,7 @@ async function refresh() {
       return;
     }
   } catch (e) {
-    setStatus(String(e), true);
+    if (!stale()) setStatus(String(e), true);
     return;
   }
   const pct = parseFloat($("pct").value);
