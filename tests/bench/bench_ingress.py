@@ -24,7 +24,10 @@ stopped (SIGSTOP) and only once the measured one has drained what the last run l
 `ingress.vs_peer_at_<n>` prints both and the ratio (goal >= 10). Then an open-loop run
 (tests/bench/openloop.c: BENCH_OPENLOOP_RATE (2000) requests/s for BENCH_OPENLOOP_S (10) over
 up to BENCH_OPENLOOP_CONNS (256) connections, latency from each request's scheduled send time)
-prints `ingress.openloop_at_<rate>_per_s` p50/p99 (goal p99 < 20 ms). RLIMIT_NOFILE is raised
+prints `ingress.openloop_at_<rate>_per_s` p50/p99 (goal p99 < 20 ms) and the ingress's and
+PostgreSQL's CPU per chat at that load; BENCH_OPENLOOP_ROUNDS (1) repeats it, and
+BENCH_OPENLOOP_TIMELINE=1 adds one `ingress.openloop_second` line (count, p50, p99, max) per
+second of the schedule, to tell a burst from a steady tail. RLIMIT_NOFILE is raised
 to its hard limit for the 1,024-connection runs.
 
 Knobs (environment): BENCH_CHAT_SECONDS (10), BENCH_CHAT_CONNECTIONS (16,64,256,1024),
@@ -415,14 +418,19 @@ def bench_openloop(ing, tenant, token, rate, seconds, conns):
     if not os.path.exists(binary) or os.path.getmtime(binary) < os.path.getmtime(src):
         os.makedirs(os.path.dirname(binary), exist_ok=True)
         subprocess.run(["cc", "-O2", "-o", binary, src], check=True)
-    env = dict(os.environ, OPENLOOP_TOKEN=token)
+    env = dict(os.environ, OPENLOOP_TOKEN=token,
+               OPENLOOP_TIMELINE=os.environ.get("BENCH_OPENLOOP_TIMELINE", "0"))
+    before = cpu_snapshot([ing.proc.pid])
     out = subprocess.run([binary, "127.0.0.1", str(ing.port), "/api/%s/chat" % tenant, str(rate),
                           str(seconds), str(conns)], env=env, capture_output=True, text=True,
                          timeout=seconds + 120)
+    used = cpu_used(before, cpu_snapshot([ing.proc.pid]))
     res = None
     for line in out.stdout.splitlines():
         if line.startswith("OPENLOOP_RESULT "):
             res = json.loads(line[len("OPENLOOP_RESULT "):])
+        elif line.startswith("OPENLOOP_SECOND "):
+            print("ingress.openloop_second " + line[len("OPENLOOP_SECOND "):], flush=True)
     if out.returncode != 0 or res is None:
         raise RuntimeError("openloop failed: %s %s" % (out.stdout[-500:], out.stderr[-500:]))
     fig = {"openloop_rate_per_s": rate, "openloop_seconds": seconds,
@@ -432,9 +440,15 @@ def bench_openloop(ing, tenant, token, rate, seconds, conns):
            "openloop_p99_ms": round(res["p99_us"] / 1000.0, 2),
            "openloop_max_ms": round(res["max_us"] / 1000.0, 2),
            "openloop_goal_p99_ms": OPENLOOP_GOAL_P99_MS}
+    # CPU per accepted chat at this load (batches are smaller than in the closed-loop runs)
+    for k in ("server", "pg"):
+        fig["openloop_%s_cpu_ms_per_accept" % k] = (
+            round(used[k] * 1000.0 / res["accepted"], 3) if res["accepted"] else 0.0)
     print("ingress.openloop_at_%d_per_s p50 %.2f ms p99 %.2f ms (goal p99 < %.0f ms), accepted %d, "
-          "errors %d" % (rate, fig["openloop_p50_ms"], fig["openloop_p99_ms"],
-                         OPENLOOP_GOAL_P99_MS, res["accepted"], res["errors"]), flush=True)
+          "errors %d; CPU ms per chat: ingress %.3f, PostgreSQL %.3f"
+          % (rate, fig["openloop_p50_ms"], fig["openloop_p99_ms"], OPENLOOP_GOAL_P99_MS,
+             res["accepted"], res["errors"], fig["openloop_server_cpu_ms_per_accept"],
+             fig["openloop_pg_cpu_ms_per_accept"]), flush=True)
     return fig
 
 
@@ -600,9 +614,10 @@ def main():
                     int(os.environ.get("BENCH_PEER_ROUNDS", "2")))
             rate = float(os.environ.get("BENCH_OPENLOOP_RATE", "2000"))
             if rate > 0:
-                results.update(bench_openloop(ing, tenant, token, rate,
-                                              float(os.environ.get("BENCH_OPENLOOP_S", "10")),
-                                              int(os.environ.get("BENCH_OPENLOOP_CONNS", "256"))))
+                for _ in range(int(os.environ.get("BENCH_OPENLOOP_ROUNDS", "1"))):
+                    results.update(bench_openloop(
+                        ing, tenant, token, rate, float(os.environ.get("BENCH_OPENLOOP_S", "10")),
+                        int(os.environ.get("BENCH_OPENLOOP_CONNS", "256"))))
         else:
             print("bench_ingress: wrk not installed (compose/local/deps.sh); using the Python "
                   "client, which is itself the bottleneck", file=sys.stderr)

@@ -10,6 +10,8 @@
  *
  * Prints one line: OPENLOOP_RESULT {"scheduled":..,"completed":..,"accepted":..,"errors":..,
  * "p50_us":..,"p90_us":..,"p99_us":..,"max_us":..,"late_at_end":..} (latencies over 202s).
+ * With OPENLOOP_TIMELINE=1 it first prints one OPENLOOP_SECOND {"s":..,"n":..,"p50_us":..,
+ * "p99_us":..,"max_us":..} line per second of the schedule, to show when a tail happened.
  * Single thread, epoll, a timerfd on the schedule.
  */
 #define _GNU_SOURCE
@@ -45,6 +47,27 @@ static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
     return x < y ? -1 : x > y;
+}
+
+/* One OPENLOOP_SECOND line per second of the schedule: count, p50, p99 and max of the
+ * requests scheduled in it. */
+static void print_timeline(const uint32_t *lat, const uint32_t *lat_sec, long nlat, uint32_t secs)
+{
+    uint32_t *one = calloc((size_t)nlat + 1, sizeof *one);
+    if (!one)
+        return;
+    for (uint32_t s = 0; s < secs; s++) {
+        size_t n = 0;
+        for (long i = 0; i < nlat; i++)
+            if (lat_sec[i] == s)
+                one[n++] = lat[i];
+        qsort(one, n, sizeof *one, cmp_u32);
+#define SPCT(p) (n ? one[(size_t)((double)(n - 1) * (p) / 100.0 + 0.5)] : 0)
+        printf("OPENLOOP_SECOND {\"s\":%u,\"n\":%zu,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u}\n",
+               s, n, SPCT(50), SPCT(99), n ? one[n - 1] : 0);
+#undef SPCT
+    }
+    free(one);
 }
 
 static struct sockaddr_in addr;
@@ -136,8 +159,9 @@ int main(int argc, char **argv)
     struct conn *conns = calloc((size_t)nconn, sizeof *conns);
     long total = (long)(rate * seconds);
     uint32_t *lat = calloc((size_t)total + 1, sizeof *lat);
+    uint32_t *lat_sec = calloc((size_t)total + 1, sizeof *lat_sec); /* each one's second */
     int64_t *queue = calloc((size_t)total + 1, sizeof *queue); /* scheduled times not yet sent */
-    if (!conns || !lat || !queue)
+    if (!conns || !lat || !lat_sec || !queue)
         return 1;
     for (int i = 0; i < nconn; i++)
         conns[i].fd = -1;
@@ -210,6 +234,7 @@ int main(int argc, char **argv)
             if (status == 202) {
                 accepted++;
                 int64_t us = (done - c->sched_ns) / 1000;
+                lat_sec[nlat] = (uint32_t)((c->sched_ns - t0) / 1000000000LL);
                 lat[nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
             } else {
                 errors++;
@@ -219,6 +244,9 @@ int main(int argc, char **argv)
             c->busy = 0;
         }
     }
+    const char *tl = getenv("OPENLOOP_TIMELINE");
+    if (tl && *tl == '1')
+        print_timeline(lat, lat_sec, nlat, (uint32_t)(seconds + 0.999));
     qsort(lat, (size_t)nlat, sizeof *lat, cmp_u32);
 #define PCT(p) (nlat ? lat[(size_t)((double)(nlat - 1) * (p) / 100.0 + 0.5)] : 0)
     printf("OPENLOOP_RESULT {\"rate\":%.0f,\"seconds\":%.1f,\"scheduled\":%ld,\"completed\":%ld,"
@@ -230,6 +258,7 @@ int main(int argc, char **argv)
         conn_close(&conns[i]);
     free(conns);
     free(lat);
+    free(lat_sec);
     free(queue);
     close(tfd);
     close(ep);
