@@ -83,7 +83,9 @@ struct accept_batcher {
     void *precheck_opaque;
     pthread_mutex_t mu;
     struct accept_item *head, *tail; /* pending, FIFO */
+    int queued;                      /* how many are pending */
     int inflight;
+    int share_at; /* a batch starts beside others in flight only once this many are pending */
 };
 
 /* ---- the array literals (PostgreSQL text[] / uuid[] syntax) ------------------------------- */
@@ -569,6 +571,7 @@ int accept_batcher_new(struct accept_batcher **out, struct pgpool *db, struct ka
     b->rc = rc;
     b->max_batch = max_batch;
     b->max_inflight = max_inflight;
+    b->share_at = 1;
     b->publish_timeout_ms = publish_timeout_ms;
     pthread_mutex_init(&b->mu, NULL);
     *out = b;
@@ -579,6 +582,11 @@ void accept_batcher_set_precheck(struct accept_batcher *b, accept_precheck_fn fn
 {
     b->precheck = fn;
     b->precheck_opaque = opaque;
+}
+
+void accept_batcher_set_share_at(struct accept_batcher *b, int n)
+{
+    b->share_at = n < 1 ? 1 : n;
 }
 
 void accept_batcher_free(struct accept_batcher *b)
@@ -629,8 +637,10 @@ void accept_submit(struct accept_batcher *b, struct accept_item *it)
     else
         b->head = it;
     b->tail = it;
+    b->queued++;
     for (;;) {
-        if (!it->taken && b->inflight < b->max_inflight) {
+        if (!it->taken && b->inflight < b->max_inflight &&
+            (b->inflight == 0 || b->queued >= b->share_at)) {
             int n = 0, mine = 0;
             while (b->head && n < b->max_batch) {
                 struct accept_item *x = b->head;
@@ -639,12 +649,13 @@ void accept_submit(struct accept_batcher *b, struct accept_item *it)
                 x->taken = 1;
                 mine |= x == it;
                 batch[n++] = x;
+                b->queued--;
             }
             if (!b->head)
                 b->tail = NULL;
             b->inflight++;
             /* More waiting than one batch takes, and a slot free: no need to wait. */
-            if (b->head && b->inflight < b->max_inflight)
+            if (b->head && b->inflight < b->max_inflight && b->queued >= b->share_at)
                 item_wake(b->head, 0);
             pthread_mutex_unlock(&b->mu);
             int run = n;

@@ -71,6 +71,12 @@ void accept_batcher_free(struct accept_batcher *b); /* NULL-safe; no submit may 
 typedef int (*accept_precheck_fn)(void *opaque, struct accept_item **items, int n);
 void accept_batcher_set_precheck(struct accept_batcher *b, accept_precheck_fn fn, void *opaque);
 
+/* While a batch is in flight, the next starts beside it only once n requests are pending (else
+ * they wait for a batch to end, and go in one): fewer, larger statements at moderate load.
+ * 1 starts one whenever a slot is free (the batcher's own default; the ingress sets
+ * INGRESS_ACCEPT_SHARE_AT, 8). Set before any submit. */
+void accept_batcher_set_share_at(struct accept_batcher *b, int n);
+
 /* Runs `it` in a batch (possibly leading it) and returns when its outcome is set. */
 void accept_submit(struct accept_batcher *b, struct accept_item *it);
 

@@ -54,6 +54,7 @@ struct ingress_settings {
     long pg_pool;
     long accept_batch;
     long accept_inflight;
+    long accept_share_at;
     long startup_wait_s;
     char *cors_origins;
     char *jwt_public_key_file;

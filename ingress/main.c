@@ -94,6 +94,9 @@ static const struct config_entry table[] = {
     {"INGRESS_ACCEPT_INFLIGHT", CONFIG_INT, "4", 1, 64, 0,
      "accept transactions in flight at once (each holds a connection until the broker acked)",
      &app.cfg.accept_inflight},
+    {"INGRESS_ACCEPT_SHARE_AT", CONFIG_INT, "8", 1, 1024, 0,
+     "pending chat requests needed to start a batch beside one in flight (1 = at once)",
+     &app.cfg.accept_share_at},
     {"INGRESS_CORS_ORIGINS", CONFIG_STRING, "", 0, 0, 0,
      "comma-separated allowed browser origins, or *", &app.cfg.cors_origins},
     {"JWT_PUBLIC_KEY_FILE", CONFIG_STRING, NULL, 0, 0, CONFIG_REQUIRED,
@@ -359,6 +362,7 @@ int main(int argc, char **argv)
         log_error(NULL, "out of memory");
         goto out;
     }
+    accept_batcher_set_share_at(app.accept, (int)app.cfg.accept_share_at);
     if (app.cfg.limits) {
         limits_set_window(app.cfg.rate_window_s);
         accept_batcher_set_precheck(app.accept, limits_precheck, app.rc);

@@ -722,6 +722,62 @@ class IngressGroupCommitTest(IngressCase):
         self.assertEqual([e["event"] for e in job["events"]], ["queued"])
 
 
+class IngressShareAtTest(IngressCase):
+    """INGRESS_ACCEPT_SHARE_AT (ingress/accept.h): while a batch is in flight, the next starts
+    beside it only once that many requests are pending. Set beyond any burst here, so no batch
+    ever starts beside another: a lone request must still go at once, and a burst must still
+    all go (each pending request is taken when the batches before it end), in shared
+    transactions."""
+
+    ingress_env = {"INGRESS_ACCEPT_INFLIGHT": "4", "INGRESS_ACCEPT_SHARE_AT": "1000"}
+    tenant_prefix = "tsa"
+    user = "sam"
+
+    batch_metrics = IngressGroupCommitTest.batch_metrics
+
+    def test_lone_requests_go_at_once(self):
+        sum0, count0 = self.batch_metrics()
+        for i in range(5):
+            t0 = time.time()
+            st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t,
+                                           {"message": "alone %d" % i}, token=self.tok)
+            self.assertEqual(st, 202, resp)
+            # nothing in flight: not held for the 1,000 that never come (the publish timeout
+            # would be the only other way out)
+            self.assertLess(time.time() - t0, 2.0)
+        sum1, count1 = self.batch_metrics()
+        self.assertEqual((sum1 - sum0, count1 - count0), (5, 5))
+
+    def test_burst_all_accepted_in_shared_batches(self):
+        sum0, count0 = self.batch_metrics()
+        n = 40
+        results = {}
+        barrier = threading.Barrier(n)
+
+        def go(i):
+            barrier.wait()
+            results[i] = self.ing.request("POST", "/api/%s/chat" % self.t,
+                                          {"message": "burst %d" % i}, token=self.tok)
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(len(results), n, "a request never came back")
+        for i in range(n):
+            st, resp, _ = results[i]
+            self.assertEqual(st, 202, resp)
+            rows = S.psql("SELECT m.content FROM jobs j JOIN messages m "
+                          "ON m.message_id = j.user_message_id WHERE j.job_id = :'a'",
+                          resp["job_id"])
+            self.assertEqual(rows, [["burst %d" % i]])
+        self.assertEqual(len({results[i][1]["job_id"] for i in range(n)}), n)
+        sum1, count1 = self.batch_metrics()
+        self.assertEqual(sum1 - sum0, n)
+        # the burst shared transactions (how many depends on the client threads' timing)
+        self.assertLess(count1 - count0, n, (sum1 - sum0, count1 - count0))
+
+
 class IngressTwoInstancesTest(unittest.TestCase):
     """Two ingress processes behind one (imagined) load balancer, sharing the keys, the
     database, Redis and the broker: a job accepted by one is streamed, resumed and long-polled
