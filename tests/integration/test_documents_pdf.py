@@ -267,7 +267,7 @@ class PdfLimitsTest(_Base):
                   "DOCWORKER_RENDER_DPI": "600", "DOCWORKER_MAX_PIXELS": "60000000"}
 
     def test_too_many_pages_and_timeout(self):
-        batch, docs = self.run_batch(["text.pdf", "scanned.pdf", "invoice.pdf"], lang="eng")
+        batch, docs = self.run_batch(["text.pdf", "dense.pdf", "invoice.pdf"], lang="eng")
         self.assertEqual((batch["status"], batch["succeeded"], batch["failed"]), ("done", 1, 2),
                          batch)
         d = docs["text.pdf"]
@@ -275,8 +275,9 @@ class PdfLimitsTest(_Base):
         self.assertEqual(d["error"], "too_many_pages: the document has 3 pages; at most 2 are "
                                      "read (DOCWORKER_MAX_PAGES)")
         self.assertEqual(d["metadata"].get("error_code"), "too_many_pages")
-        # two scanned pages at 600 dpi cannot be recognised within one second
-        t = docs["scanned.pdf"]
+        # two scanned pages of 36 lines each at 600 dpi cannot be recognised within one second
+        # (scanned.pdf's one line a page once was, in 949 ms, on a fast idle machine)
+        t = docs["dense.pdf"]
         self.assertEqual(t["status"], "error", t)
         self.assertTrue(t["error"].startswith("timeout: "), t["error"])
         self.assertEqual(t["metadata"].get("error_code"), "timeout")
