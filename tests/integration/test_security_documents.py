@@ -76,10 +76,11 @@ def bomb_png():
     return png(30000, 30000, 8, 6, zlib.compress(bytes(4 * 1024 * 1024), 9))
 
 
-def tiff(pages, width, height):
+def tiff(pages, width, height, grey=None):
     """A little-endian TIFF of `pages` grey pages, each width x height, all pointing at one
-    deflate strip of zeros (so the file stays small whatever the pages claim)."""
-    strip = zlib.compress(bytes(width * height), 9)
+    deflate strip: of zeros (so the file stays small whatever the pages claim), or of `grey`
+    (width * height bytes)."""
+    strip = zlib.compress(grey if grey is not None else bytes(width * height), 9)
     entries = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1),
                (273, 4, 8), (277, 3, 1), (278, 4, height), (279, 4, len(strip))]
     ifd_len = 2 + 12 * len(entries) + 4
@@ -127,12 +128,14 @@ def _gray_png_rows(data):
     return w, h, rows
 
 
-def heavy_png(tiles_x=5, tiles_y=30):
-    """invoice.png tiled 5 x 30: 5000x7200 (36 MP, within DOCWORKER_MAX_PIXELS) of real text,
-    which Tesseract needs far more than CPU_HARD_S seconds of CPU to read."""
+def heavy_tiff(pages=4, tiles_x=5, tiles_y=30):
+    """`pages` pages, each invoice.png tiled 5 x 30: 5000x7200 (36 MP, within
+    DOCWORKER_MAX_PIXELS) of real text. Tesseract needs far more than CPU_HARD_S seconds of CPU
+    to read them: one such page took 4.6 s on a fast idle machine (2026-12-06), so one page was
+    not always enough; four take ~18 s there."""
     w, h, rows = _gray_png_rows(fixture("invoice.png"))
-    out = b"".join(b"\0" + r * tiles_x for _ in range(tiles_y) for r in rows)
-    return png(w * tiles_x, h * tiles_y, 8, 0, zlib.compress(out, 6))
+    grey = b"".join(r * tiles_x for _ in range(tiles_y) for r in rows)
+    return tiff(pages, w * tiles_x, h * tiles_y, grey)
 
 
 # ---- shared ----------------------------------------------------------------------------------
@@ -287,12 +290,12 @@ class CrashLoopTest(_Base):
         return Docworker(self.ing.env, extra_env=env, preexec_fn=pre)
 
     def test_crash_loop(self):
-        heavy = heavy_png()
-        bid = self.post([("killer.png", "image/png", heavy),
+        heavy = heavy_tiff()
+        bid = self.post([("killer.tif", "image/tiff", heavy),
                          ("a.txt", "text/plain", b"first after the killer"),
                          ("b.txt", "text/plain", b"second after the killer")])
         did = [d for d in self.get_batch(bid, 0)["documents"]
-               if d["filename"] == "killer.png"][0]["document_id"]
+               if d["filename"] == "killer.tif"][0]["document_id"]
         deaths, worker, batch = [], None, None
         try:
             for _ in range(self.MAX_WORKERS):
@@ -319,7 +322,7 @@ class CrashLoopTest(_Base):
                 self.assertIn(rc, (-signal.SIGXCPU, -signal.SIGKILL), deaths)
             self.assertEqual(len(deaths), 3, deaths)
             docs = self.by_name(batch)
-            k = docs["killer.png"]
+            k = docs["killer.tif"]
             self.assertEqual(k["status"], "error", k)
             self.assertEqual(k["error"], "document_crashed_worker: processing this document "
                                          "stopped the worker 3 times (DOCWORKER_MAX_ATTEMPTS 3); "
