@@ -49,6 +49,12 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The p-th percentile of n sorted values (0 when there are none). */
+static uint32_t pct(const uint32_t *sorted, size_t n, double p)
+{
+    return n ? sorted[(size_t)((double)(n - 1) * p / 100.0 + 0.5)] : 0;
+}
+
 /* One OPENLOOP_SECOND line per second of the schedule: count, p50, p99 and max of the
  * requests scheduled in it. */
 static void print_timeline(const uint32_t *lat, const uint32_t *lat_sec, long nlat, uint32_t secs)
@@ -62,10 +68,8 @@ static void print_timeline(const uint32_t *lat, const uint32_t *lat_sec, long nl
             if (lat_sec[i] == s)
                 one[n++] = lat[i];
         qsort(one, n, sizeof *one, cmp_u32);
-#define SPCT(p) (n ? one[(size_t)((double)(n - 1) * (p) / 100.0 + 0.5)] : 0)
         printf("OPENLOOP_SECOND {\"s\":%u,\"n\":%zu,\"p50_us\":%u,\"p99_us\":%u,\"max_us\":%u}\n",
-               s, n, SPCT(50), SPCT(99), n ? one[n - 1] : 0);
-#undef SPCT
+               s, n, pct(one, n, 50), pct(one, n, 99), n ? one[n - 1] : 0);
     }
     free(one);
 }
@@ -248,12 +252,12 @@ int main(int argc, char **argv)
     if (tl && *tl == '1')
         print_timeline(lat, lat_sec, nlat, (uint32_t)(seconds + 0.999));
     qsort(lat, (size_t)nlat, sizeof *lat, cmp_u32);
-#define PCT(p) (nlat ? lat[(size_t)((double)(nlat - 1) * (p) / 100.0 + 0.5)] : 0)
     printf("OPENLOOP_RESULT {\"rate\":%.0f,\"seconds\":%.1f,\"scheduled\":%ld,\"completed\":%ld,"
            "\"accepted\":%ld,\"errors\":%ld,\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,"
            "\"max_us\":%u,\"unfinished\":%ld}\n",
-           rate, seconds, total, completed, accepted, errors, PCT(50), PCT(90), PCT(99),
-           nlat ? lat[nlat - 1] : 0, total - completed);
+           rate, seconds, total, completed, accepted, errors, pct(lat, (size_t)nlat, 50),
+           pct(lat, (size_t)nlat, 90), pct(lat, (size_t)nlat, 99), nlat ? lat[nlat - 1] : 0,
+           total - completed);
     for (int i = 0; i < nconn; i++)
         conn_close(&conns[i]);
     free(conns);
