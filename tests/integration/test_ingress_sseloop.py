@@ -229,6 +229,43 @@ class SseLoopTest(IngressCase):
                 s.close()
         self.settle()
 
+    def test_wide_fanout_two_cursors_then_closed(self):
+        """300 streams of one job at two cursors (half from the start, half resuming after an
+        event): each half gets exactly what follows its cursor, the halves meet at the same
+        cursor and are written together from then on, and once the final event is written
+        every socket is closed (end of file at the client). The job counts its streams per
+        cursor instead of walking them: a miscount would leave one half unread."""
+        job = self.submit()
+        first = S.xadd(self.t, job, "routed", {"agent": "A"})
+        fresh = [RawStream(self.ing.port, self.t, job, self.tok) for _ in range(150)]
+        resumed = [RawStream(self.ing.port, self.t, job, self.tok, last_event_id=first)
+                   for _ in range(150)]
+        streams = fresh + resumed
+        try:
+            self.assertTrue(pump_all(fresh, lambda: all(len(s.events()) == 2 for s in fresh)))
+            self.assertTrue(wait_for(
+                lambda: metric(self.ing, "ingress_sse_loop_streams") == 300))
+            S.xadd(self.t, job, "delta", {"n": 0})
+            self.assertTrue(pump_all(streams, lambda: all(
+                [e["event"] for e in s.events()][-1:] == ["delta"] for s in streams)))
+            S.xadd(self.t, job, "delta", {"n": 1})
+            S.xadd(self.t, job, "final", {"response": "two"})
+            self.assertTrue(pump_all(streams, lambda: all(s.ended() and s.closed
+                                                          for s in streams)),
+                            "%d of 300 streams not ended and closed"
+                            % sum(1 for s in streams if not (s.ended() and s.closed)))
+            for s in fresh:
+                self.assertEqual([e["event"] for e in s.events()],
+                                 ["queued", "routed", "delta", "delta", "final"], s.body())
+            for s in resumed:
+                self.assertEqual([e["event"] for e in s.events()], ["delta", "delta", "final"],
+                                 s.body())
+                self.assertEqual([e["data"]["n"] for e in s.events()[:2]], [0, 1])
+        finally:
+            for s in streams:
+                s.close()
+        self.settle()
+
     def test_client_gone_frees_stream_and_hold(self):
         job = self.submit()
         streams = [RawStream(self.ing.port, self.t, job, self.tok) for _ in range(10)]
