@@ -9,11 +9,14 @@ addresses 127.0.0.x so ephemeral ports do not run out). Then:
   - heartbeat cost: the ingress's CPU (utime+stime) over BENCH_SSE_IDLE_S (30) idle seconds,
     as % of one core, with INGRESS_SSE_HEARTBEAT_S=BENCH_SSE_HEARTBEAT_S (5), and its context
     switches per second;
-  - fan-out: one `final` event for the job, written the way the stages write it
+  - fan-out: events for the job, written the way the stages write them
     (tests/bench/sse_emit.c calls jobevents_emit: XADD to the job's Redis stream, then its
     chat.event on agenthub.chat.events, linger 0, producer already connected); the time from
-    just before the XADD to each stream's receipt of "event: final" (CLOCK_MONOTONIC, on one
-    machine), p50/p99/max.
+    just before the XADD to each stream's receipt of the event (CLOCK_MONOTONIC, on one
+    machine), p50/p99/max. First BENCH_SSE_ROUNDS - 1 (4) `delta` events, one at a time, each
+    once every stream has the one before (fanout_delta_p50_ms / _p99_ms: one figure per
+    event, so one run shows the spread), then one `final`, which also ends every stream
+    (fanout_p50_ms / _p99_ms / _max_ms; the ingress's and the clients' CPU are for it).
 
 Modes: `before` = INGRESS_SSE_LOOP=false (a civetweb thread per stream) at
 BENCH_SSE_BEFORE_STREAMS (5000), `after` = the SSE loop at BENCH_SSE_STREAMS (20000, or what
@@ -94,6 +97,37 @@ def build_tools():
     return client, emit
 
 
+def fan_out(clients, emitter, line, mark):
+    """One event to every stream: arms the clients for MARK, emits LINE, returns each
+    stream's receipt in ms after the emit (sorted) and the emit's clock."""
+    for c in clients:
+        c.stdin.write("MARK %s\n" % mark)
+        c.stdin.flush()
+    for c in clients:
+        while c.stdout.readline().strip() not in ("ARMED", ""):
+            pass
+    emitter.stdin.write(line)
+    emitter.stdin.flush()
+    t_emit = float(emitter.stdout.readline().split()[0])
+    for c in clients:
+        c.stdin.write("GO\n")
+        c.stdin.flush()
+    times = []
+    for c in clients:
+        for out in iter(c.stdout.readline, ""):
+            out = out.strip()
+            if out == "ROUND_END":
+                break
+            if out.startswith("MARKED"):
+                continue
+            try:
+                times.append((float(out) - t_emit) * 1000.0)
+            except ValueError:
+                pass
+    times.sort()
+    return times, t_emit
+
+
 def run_mode(mode, want, client_bin, emit_bin):
     idle_s = float(os.environ.get("BENCH_SSE_IDLE_S", "30"))
     heartbeat_s = os.environ.get("BENCH_SSE_HEARTBEAT_S", "5")
@@ -165,31 +199,35 @@ def run_mode(mode, want, client_bin, emit_bin):
         emitter.stdin.flush()
         emitter.stdout.readline()
         time.sleep(1)
-        emitter.stdin.write("%s %s %s final %s\n" % (tenant, job, r["session_id"],
-                                                  json.dumps({"response": "done"})))
-        emitter.stdin.flush()
-        t_emit = float(emitter.stdout.readline().split()[0])
-        cpu_emit = cpu_ticks(ing.proc.pid)
-        split_emit = cpu_split(ing.proc.pid)
-        # the clients' CPU: what they used before GO, and their whole lives once reaped
+        rounds = max(1, int(os.environ.get("BENCH_SSE_ROUNDS", "5")))
+        d50, d99, dn = [], [], []
+        for k in range(rounds - 1):
+            mark = "fanout-%d-%d" % (k, int(time.time() * 1000))
+            times, _ = fan_out(clients, emitter, "%s %s %s delta %s\n" % (
+                tenant, job, r["session_id"], json.dumps({"text": mark})), mark)
+            dn.append(len(times))
+            d50.append(round(pct(times, 50), 1) if times else None)
+            d99.append(round(pct(times, 99), 1) if times else None)
+            time.sleep(0.5)
+        if rounds > 1:
+            res["fanout_delta_delivered"] = dn
+            res["fanout_delta_p50_ms"] = d50
+            res["fanout_delta_p99_ms"] = d99
+        # the final event, which also ends every stream; CPU is measured around it
+        cpu_emit, split_emit = cpu_ticks(ing.proc.pid), cpu_split(ing.proc.pid)
+        # the clients' CPU: what they used before it, and their whole lives once reaped
         clients_before = sum(cpu_ticks(c.pid) for c in clients)
         children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        times, _ = fan_out(clients, emitter, "%s %s %s final %s\n" % (
+            tenant, job, r["session_id"], json.dumps({"response": "done"})), "event: final")
+        keepalives = 0
         for c in clients:
-            c.stdin.write("GO\n")
+            c.stdin.write("QUIT\n")
             c.stdin.flush()
-        times, keepalives = [], 0
-        for c in clients:
             out, _ = c.communicate(timeout=180)
             for line in out.splitlines():
-                if line.startswith("MARKED"):
-                    continue
                 if line.startswith("KEEPALIVES"):
                     keepalives += int(line.split()[1])
-                    continue
-                try:
-                    times.append((float(line) - t_emit) * 1000.0)
-                except ValueError:
-                    pass
         # CPU the ingress spent from the emit to the last receipt: on a machine whose cores
         # are shared (load average far above 2), wall time is mostly waiting for a core.
         res["fanout_ingress_cpu_ms"] = round((cpu_ticks(ing.proc.pid) - cpu_emit) * 1000.0 / hz)
@@ -265,6 +303,7 @@ def main():
                            capture_output=True, timeout=300)
     goal_of = {"streams_held": ">= %d" % GOALS["streams"], "rss_mb": "<= %d" % GOALS["rss_mb"],
                "fanout_p99_ms": "<= %d" % GOALS["fanout_p99_ms"],
+               "fanout_delta_p99_ms": "<= %d each" % GOALS["fanout_p99_ms"],
                "heartbeat_cpu_pct": "< %d" % GOALS["heartbeat_cpu_pct"]}
     if limit_note:
         print("sse.note %s" % limit_note)

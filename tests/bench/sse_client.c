@@ -7,9 +7,14 @@
  * request at once, and sends each the request in REQUEST_FILE. A stream is established once its
  * "200" status line and the "retry:" line arrived. Then it prints "READY <established>
  * <failed>" and keeps reading every stream. The first time a stream's bytes contain MARK (e.g.
- * "event: final") its CLOCK_MONOTONIC time is noted. It ends when every established stream saw
- * MARK, or WAIT_S seconds after "GO" was read on stdin. Then it prints "MARKED <n>", one time
- * per line (seconds), and "KEEPALIVES <n>" (": keepalive" comments seen), and exits.
+ * "event: final") its CLOCK_MONOTONIC time is noted. A round ends when every established
+ * stream saw MARK, or WAIT_S seconds after "GO" was read on stdin; it prints "MARKED <n>", one
+ * time per line (seconds), and "ROUND_END".
+ *
+ * One round (MARK from the command line) and the process prints "KEEPALIVES <n>" (": keepalive"
+ * comments seen) and exits. For more, stdin says "MARK <text>" before each round: every
+ * stream's mark is cleared, <text> is looked for, and "ARMED" answers; after the round the
+ * process waits for the next MARK, until "QUIT" or end of file.
  * Built by bench_sse.py with cc.
  */
 #define _GNU_SOURCE
@@ -45,7 +50,7 @@ static double mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *mark;
+static char mark[512];
 static size_t mark_len;
 static long keepalives;
 
@@ -76,7 +81,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int port = atoi(argv[1]), n = atoi(argv[2]), src = atoi(argv[3]);
-    mark = argv[5];
+    snprintf(mark, sizeof mark, "%s", argv[5]);
     mark_len = strlen(mark);
     double wait_s = atof(argv[6]);
     char req[8192];
@@ -197,30 +202,68 @@ int main(int argc, char **argv)
     }
     printf("READY %d %d\n", established, failed);
     fflush(stdout);
-    /* read every stream; GO on stdin starts the WAIT_S clock */
-    int go = 0, marked = 0;
+    /* read every stream; commands on stdin (see the top) */
+    int go = 0, marked = 0, multi = 0, quit = 0;
     double end = 0;
+    char cmd[512];
+    size_t cmdlen = 0;
     struct epoll_event sev = {.events = EPOLLIN, .data.u32 = 0xffffffffu};
     epoll_ctl(ep, EPOLL_CTL_ADD, 0, &sev);
     for (int i = 0; i < n; i++)
         if (cs[i].state == 1 && cs[i].marked)
             marked++;
     for (;;) {
-        if (go && (marked >= established || mono() > end))
-            break;
+        if (go && (marked >= established || mono() > end)) {
+            printf("MARKED %d\n", marked);
+            for (int i = 0; i < n; i++)
+                if (cs[i].marked)
+                    printf("%.6f\n", cs[i].marked);
+            printf("ROUND_END\n");
+            fflush(stdout);
+            go = 0;
+            if (!multi || quit)
+                break;
+        }
         int k = epoll_wait(ep, evs, 1024, 200);
         double now = mono();
         for (int i = 0; i < k; i++) {
             if (evs[i].data.u32 == 0xffffffffu) {
-                ssize_t r = read(0, buf, sizeof buf);
-                if (r <= 0) {
+                ssize_t r = read(0, cmd + cmdlen, sizeof cmd - 1 - cmdlen);
+                if (r <= 0) { /* end of file: the round under way is the last */
                     epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
-                    go = 1;
-                    end = now + wait_s;
-                } else if (memmem(buf, (size_t)r, "GO", 2)) {
-                    go = 1;
-                    end = now + wait_s;
+                    quit = 1;
+                    if (!go) {
+                        go = 1;
+                        end = now + wait_s;
+                    }
+                    continue;
                 }
+                cmdlen += (size_t)r;
+                cmd[cmdlen] = 0;
+                char *nl;
+                while ((nl = strchr(cmd, '\n')) != NULL) {
+                    *nl = 0;
+                    if (strncmp(cmd, "MARK ", 5) == 0) {
+                        multi = 1;
+                        snprintf(mark, sizeof mark, "%s", cmd + 5);
+                        mark_len = strlen(mark);
+                        for (int j = 0; j < n; j++)
+                            cs[j].marked = 0;
+                        marked = 0;
+                        printf("ARMED\n");
+                        fflush(stdout);
+                    } else if (strcmp(cmd, "GO") == 0) {
+                        go = 1;
+                        end = now + wait_s;
+                    } else if (strcmp(cmd, "QUIT") == 0) {
+                        quit = 1;
+                    }
+                    size_t used = (size_t)(nl + 1 - cmd);
+                    memmove(cmd, nl + 1, cmdlen - used + 1);
+                    cmdlen -= used;
+                }
+                if (cmdlen == sizeof cmd - 1)
+                    cmdlen = 0; /* a line too long: dropped */
                 continue;
             }
             struct conn *c = &cs[evs[i].data.u32];
@@ -243,11 +286,9 @@ int main(int argc, char **argv)
                 break;
             }
         }
+        if (quit && !go && multi)
+            break;
     }
-    printf("MARKED %d\n", marked);
-    for (int i = 0; i < n; i++)
-        if (cs[i].marked)
-            printf("%.6f\n", cs[i].marked);
     printf("KEEPALIVES %ld\n", keepalives);
     fflush(stdout);
     return 0;
