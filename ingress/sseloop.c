@@ -482,7 +482,7 @@ static void fanout_publish(struct sseloop *l, size_t built)
 
 static void fanout_finish(struct sseloop *l, size_t built)
 {
-    __atomic_store_n(&l->fo.built, built, __ATOMIC_RELEASE);
+    fanout_publish(l, built);
     __atomic_store_n(&l->fo.complete, 1, __ATOMIC_RELEASE);
     fanout_work(&l->fo);
     if (!l->fo_spread)
@@ -720,7 +720,7 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
     if (res->payload && tasks_reserve(l, (size_t)j->nstreams) == 0) {
         metrics_observe(l->wake_h, now - res->asked_at);
         size_t nt = 0;
-        long moved = 0, ended = 0; /* from res->after to res->new_last; of those, ending */
+        long moved = 0; /* streams that go on from res->after to res->new_last */
         fanout_begin(l, l->tasks, (size_t)cursor_count(j, res->after));
         for (struct stream *s = j->streams, *next; s; s = next) {
             next = s->jnext;
@@ -739,15 +739,11 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
             if (s->out_off != s->out_len) { /* behind already: after what waits */
                 if (stream_send(l, s, p, n, now) != 0)
                     continue;
-                snprintf(s->last, sizeof s->last, "%s", res->new_last);
-                if (res->ended) {
-                    s->closing = 1;
-                    s->closing_at = now;
-                    j->nclosing++;
-                    ended++;
-                } else {
+                if (res->ended)
+                    stream_closing(s, now); /* still at res->after: leaves its count there */
+                else
                     moved++;
-                }
+                snprintf(s->last, sizeof s->last, "%s", res->new_last);
                 continue;
             }
             l->tasks[nt++] =
@@ -774,20 +770,16 @@ static void job_deliver(struct sseloop *l, struct read_res *res, double now)
                     continue;
                 }
                 want_out(l, s, 1);
-                if (t->close_after) {
-                    s->closing = 1;
-                    s->closing_at = now;
-                    j->nclosing++;
-                    ended++;
-                    moved--;
-                }
             }
-            moved++;
+            if (t->close_after && t->done < t->n)
+                stream_closing(s, now); /* still at res->after: leaves its count there */
+            else
+                moved++;
             hb_touch(l, s, now);
             snprintf(s->last, sizeof s->last, "%s", res->new_last);
         }
-        /* the streams freed above left res->after one by one (stream_free) */
-        cursor_sub(j, res->after, moved + ended);
+        /* the streams freed or ended above left res->after one by one */
+        cursor_sub(j, res->after, moved);
         cursor_add(j, res->new_last, moved);
         metrics_observe(l->write_h, now_mono() - now);
     }
