@@ -47,7 +47,7 @@ static const struct fact *find(const struct envelope *env)
 {
     if (!nfacts || facts_pass == 0 || facts_pass != passmemo_pass())
         return NULL;
-    struct fact key;
+    struct fact key = {0};
     snprintf(key.job_id, sizeof key.job_id, "%s", env->job_id);
     snprintf(key.tenant_id, sizeof key.tenant_id, "%s", env->tenant_id);
     return bsearch(&key, facts, nfacts, sizeof *facts, by_job);

@@ -22,6 +22,7 @@
 
 #include "envelope.h"
 #include "json_field.h"
+#include "limits_mirror.h"
 #include "usage.h"
 
 static int is_op(const struct req *r)
@@ -246,89 +247,16 @@ static void prices(struct req *r)
 
 /* ---- limits and budgets --------------------------------------------------------------------- */
 
-/* The tenant's limits into Redis (agenthub:{t}:limits), where the ingress reads them; the
- * month's spend is seeded from usage_calls when Redis has none (after a Redis loss). */
-static int limits_mirror(struct req *r, const char *tenant, PGresult *row)
-{
-    char key[128], spent[160], period[8], err[256];
-    long reset = 0;
-    usage_period(time(NULL), period, &reset);
-    snprintf(key, sizeof key, "agenthub:{%s}:limits", tenant);
-    snprintf(spent, sizeof spent, "agenthub:{%s}:usage:spent:%s", tenant, period);
-    const char *argv[16];
-    size_t argc = 0;
-    argv[argc++] = "HSET";
-    argv[argc++] = key;
-    static const char *cols[] = {"requests_per_minute", "user_requests_per_minute", "budget_tokens",
-                                 "budget_micros", "soft_threshold_pct"};
-    static const char *fields[] = {"rpm", "user_rpm", "budget_tokens", "budget_micros", "soft_pct"};
-    for (int c = 0; c < 5; c++) {
-        int col = PQfnumber(row, cols[c]);
-        if (col < 0 || PQgetisnull(row, 0, col))
-            continue;
-        argv[argc++] = fields[c];
-        argv[argc++] = PQgetvalue(row, 0, col);
-    }
-    /* DEL and HSET in one MULTI, so no check sees the tenant without its limits between. */
-    const char *multi[] = {"MULTI"}, *del[] = {"DEL", key}, *exec[] = {"EXEC"};
-    struct rcache_cmd cmds[4] = {{1, multi, NULL, 0, NULL},
-                                 {2, del, NULL, 0, NULL},
-                                 {(int)argc, argv, NULL, 0, NULL},
-                                 {1, exec, NULL, 0, NULL}};
-    int n = 4;
-    if (argc <= 2) { /* no limit at all: no HSET */
-        cmds[2] = cmds[3];
-        n = 3;
-    }
-    int st = rcache_pipeline(r->app->rc, cmds, n);
-    /* EXEC answers an array when the transaction ran */
-    if (st == RC_OK && (!cmds[n - 1].reply || cmds[n - 1].reply->type != REDIS_REPLY_ARRAY))
-        st = RC_ERR_REPLY;
-    for (int i = 0; i < n; i++) {
-        if (cmds[i].status != RC_OK)
-            st = cmds[i].status;
-        if (cmds[i].reply)
-            freeReplyObject(cmds[i].reply);
-    }
-    if (st != RC_OK)
-        return -1;
-    /* Seed the month's spend if Redis has none (e.g. it was flushed). */
-    redisReply *rep = NULL;
-    if (rcache_command(r->app->rc, &rep, "EXISTS %s", spent) == RC_OK && rep &&
-        rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
-        PGresult *res = NULL;
-        const char *p[] = {tenant};
-        if (pgpool_exec(r->app->db, &res,
-                        "SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint, "
-                        "coalesce(round(sum(cost_usd) * 1000000), 0)::bigint FROM usage_calls "
-                        "WHERE tenant_id = $1 AND created_at >= date_trunc('month', now() AT "
-                        "TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
-                        1, p, err, sizeof err) == PG_OK) {
-            redisReply *r2 = NULL;
-            rcache_command(r->app->rc, &r2, "HSETNX %s tokens %s", spent, PQgetvalue(res, 0, 0));
-            if (r2)
-                freeReplyObject(r2);
-            r2 = NULL;
-            rcache_command(r->app->rc, &r2, "HSETNX %s micros %s", spent, PQgetvalue(res, 0, 1));
-            if (r2)
-                freeReplyObject(r2);
-            PQclear(res);
-        }
-    }
-    if (rep)
-        freeReplyObject(rep);
-    return 0;
-}
-
 #define LIMITS_COLUMNS                                                                             \
     "tenant_id, requests_per_minute, user_requests_per_minute, budget_tokens, "                    \
     "budget_usd::float8 AS budget_usd, round(budget_usd * 1000000)::bigint AS budget_micros, "     \
-    "soft_threshold_pct"
+    "soft_threshold_pct, " LIMITS_MIRROR_VER
 
 static void limits_reply(struct req *r, const char *tenant, PGresult *row)
 {
     json_object *o = row && PQntuples(row) > 0 ? pg_row_json(row, 0) : json_object_new_object();
     json_object_object_del(o, "budget_micros");
+    json_object_object_del(o, "ver");
     if (!row || PQntuples(row) == 0)
         json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
     char period[8], spent[160], resets[32];
@@ -448,11 +376,13 @@ void routes_usage_limits(struct req *r, const char *tenant)
     int st = pgpool_exec(
         r->app->db, &res,
         "INSERT INTO tenant_limits (tenant_id, requests_per_minute, user_requests_per_minute, "
-        "budget_tokens, budget_usd, soft_threshold_pct) VALUES ($1, $2, $3, $4, $5, $6) "
+        "budget_tokens, budget_usd, soft_threshold_pct, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp()) "
         "ON CONFLICT (tenant_id) DO UPDATE SET requests_per_minute = EXCLUDED.requests_per_minute, "
         "user_requests_per_minute = EXCLUDED.user_requests_per_minute, budget_tokens = "
         "EXCLUDED.budget_tokens, budget_usd = EXCLUDED.budget_usd, soft_threshold_pct = "
-        "EXCLUDED.soft_threshold_pct, updated_at = now() RETURNING " LIMITS_COLUMNS,
+        "EXCLUDED.soft_threshold_pct, updated_at = " LIMITS_MIRROR_TOUCH
+        " RETURNING " LIMITS_COLUMNS,
         6, p, err, sizeof err);
     if (st != PG_OK) {
         if (st == PG_ERR_FOREIGN_KEY)
@@ -463,13 +393,14 @@ void routes_usage_limits(struct req *r, const char *tenant)
             reply_db_error(r, st, "limits");
         return;
     }
-    if (limits_mirror(r, tenant, res) != 0) {
+    if (limits_mirror_write(r->app->rc, tenant, res, 0) < 0) {
         PQclear(res);
         /* Saved, but the ingress would not see it: say so rather than pretend. */
         reply_error(r, 503, "unavailable",
                     "the limits were saved but Redis is unreachable; write them again");
         return;
     }
+    limits_mirror_seed_spend(r->app->rc, r->app->db, tenant); /* after a Redis loss */
     limits_reply(r, tenant, res);
     PQclear(res);
 }

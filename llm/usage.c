@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits_mirror.h"
 #include "llm.h"
 #include "log.h"
 #include "metrics.h"
@@ -502,95 +503,60 @@ static long reconcile_every_s(void)
     long v = e ? atol(e) : 60;
     return v > 0 && v <= 86400 ? v : 60;
 }
-#define USAGE_MONTH_START "date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
-
-/* One tenant whose limits key was missing: its limits and, where Redis has none, its spend. */
-static void restore_tenant(PGresult *res, int i, const char *key, const char *period)
-{
-    static const char *fields[] = {"rpm", "user_rpm", "budget_tokens", "budget_micros", "soft_pct"};
-    const char *tenant = PQgetvalue(res, i, 0);
-    const char *hs[12];
-    size_t argc = 0;
-    char err[256], spent[180];
-    hs[argc++] = "HSET";
-    hs[argc++] = key;
-    for (int c = 0; c < 5; c++) {
-        if (PQgetisnull(res, i, c + 1))
-            continue;
-        hs[argc++] = fields[c];
-        hs[argc++] = PQgetvalue(res, i, c + 1);
-    }
-    PGresult *sum = NULL;
-    const char *p[] = {tenant};
-    if (pgpool_exec(g.db, &sum,
-                    "SELECT coalesce(sum(input_tokens + output_tokens), 0)::bigint, "
-                    "coalesce(round(sum(cost_usd) * 1000000), 0)::bigint FROM usage_calls "
-                    "WHERE tenant_id = $1 AND created_at >= " USAGE_MONTH_START,
-                    1, p, err, sizeof err) != 0)
-        return;
-    snprintf(spent, sizeof spent, "agenthub:{%s}:usage:spent:%s", tenant, period);
-    const char *a1[] = {"HSETNX", spent, "tokens", PQgetvalue(sum, 0, 0)};
-    const char *a2[] = {"HSETNX", spent, "micros", PQgetvalue(sum, 0, 1)};
-    struct rcache_cmd c[3] = {
-        {4, a1, NULL, 0, NULL}, {4, a2, NULL, 0, NULL}, {(int)argc, hs, NULL, 0, NULL}};
-    int m = argc > 2 ? 3 : 2;
-    rcache_pipeline(g.rc, c, m);
-    for (int k = 0; k < m; k++)
-        if (c[k].reply)
-            freeReplyObject(c[k].reply);
-    PQclear(sum);
-    log_kv(LOG_WARN, &(struct log_ctx){.tenant_id = tenant},
-           "usage: tenant limits restored into Redis from tenant_limits", (char *)NULL);
-}
 
 /* After a Redis loss the ingress would see no limits: every USAGE_RECONCILE_S (60) each recording
- * process writes back the tenants' limits from tenant_limits where Redis has none, and seeds
- * their month's spend from usage_calls where Redis has none (HSETNX: a counter already
- * there wins, so calls recorded between the loss and this run are all that is missed). One
- * query and one Redis pipeline for all tenants; more only for those missing. */
+ * process writes back from tenant_limits the limits of the tenants whose Redis mirror is
+ * missing or older than the row (limits_mirror.h: a stale write never wins), and seeds their
+ * month's spend from usage_calls where Redis has none (HSETNX: a counter already there wins,
+ * so calls recorded between the loss and this run are all that is missed). One query and one
+ * Redis pipeline for all tenants; more only for those behind. */
 static void reconcile(void)
 {
     PGresult *res = NULL;
-    char err[256], period[8];
-    long reset = 0;
+    char err[256];
     char(*keys)[160] = NULL;
-    const char **ex = NULL;
+    const char **hget = NULL;
     struct rcache_cmd *cmds = NULL;
     if (!g.rc)
         return;
-    usage_period(time(NULL), period, &reset);
     if (pgpool_exec(g.db, &res,
-                    "SELECT tenant_id, requests_per_minute, user_requests_per_minute, "
-                    "budget_tokens, round(budget_usd * 1000000)::bigint, soft_threshold_pct "
-                    "FROM tenant_limits LIMIT 100000",
+                    "SELECT tenant_id, " LIMITS_MIRROR_COLUMNS " FROM tenant_limits LIMIT 100000",
                     0, NULL, err, sizeof err) != 0)
         return;
-    int n = PQntuples(res);
-    if (n == 0)
+    int n = PQntuples(res), col_ver = PQfnumber(res, "ver");
+    if (n == 0 || col_ver < 0)
         goto out;
     keys = calloc((size_t)n, sizeof *keys);
-    ex = calloc((size_t)n * 2, sizeof *ex);
+    hget = calloc((size_t)n * 3, sizeof *hget);
     cmds = calloc((size_t)n, sizeof *cmds);
-    if (!keys || !ex || !cmds)
+    if (!keys || !hget || !cmds)
         goto out;
     for (int i = 0; i < n; i++) {
         snprintf(keys[i], sizeof keys[i], "agenthub:{%s}:limits", PQgetvalue(res, i, 0));
-        ex[2 * i] = "EXISTS";
-        ex[2 * i + 1] = keys[i];
-        cmds[i] = (struct rcache_cmd){.argc = 2, .argv = ex + 2 * i};
+        hget[3 * i] = "HGET";
+        hget[3 * i + 1] = keys[i];
+        hget[3 * i + 2] = "ver";
+        cmds[i] = (struct rcache_cmd){.argc = 3, .argv = hget + 3 * i};
     }
-    if (rcache_pipeline(g.rc, cmds, n) == RC_OK)
-        for (int i = 0; i < n; i++) {
-            redisReply *r = cmds[i].reply;
-            if (r && r->type == REDIS_REPLY_INTEGER && r->integer == 0)
-                restore_tenant(res, i, keys[i], period);
-        }
+    if (rcache_pipeline(g.rc, cmds, n) != RC_OK)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        redisReply *r = cmds[i].reply;
+        if (!r ||
+            (r->type == REDIS_REPLY_STRING && atoll(r->str) >= atoll(PQgetvalue(res, i, col_ver))))
+            continue; /* no answer, or as new as the row */
+        const char *tenant = PQgetvalue(res, i, 0);
+        limits_mirror_seed_spend(g.rc, g.db, tenant);
+        if (limits_mirror_write(g.rc, tenant, res, i) == 1)
+            log_kv(LOG_WARN, &(struct log_ctx){.tenant_id = tenant},
+                   "usage: tenant limits restored into Redis from tenant_limits", (char *)NULL);
+    }
 out:
     for (int i = 0; cmds && i < n; i++)
         if (cmds[i].reply)
             freeReplyObject(cmds[i].reply);
     free(keys);
-    free(ex);
+    free(hget);
     free(cmds);
     PQclear(res);
 }

@@ -15,13 +15,13 @@
  *
  * Redis keys (all with the tenant's hash tag):
  *   agenthub:{t}:usage:spent:YYYY-MM  hash tokens, micros (US dollars * 1e6), 40 days TTL
- *   agenthub:{t}:limits               hash rpm, user_rpm, budget_tokens, budget_micros,
- *                                     soft_pct (written by the admin API; read by the ingress)
+ *   agenthub:{t}:limits               hash ver, rpm, user_rpm, budget_tokens, budget_micros,
+ *                                     soft_pct (limits_mirror.h; read by the ingress)
  *   agenthub:{t}:usage:soft:YYYY-MM / :hard:YYYY-MM   set once when a threshold is crossed
  *
- * Every USAGE_RECONCILE_S (60) the flusher also writes back the limits of tenants whose
- * agenthub:{t}:limits is missing (a Redis loss) from tenant_limits, and seeds their month's
- * spend from usage_calls where Redis has none.
+ * Every USAGE_RECONCILE_S (60) the flusher also writes back from tenant_limits the limits of
+ * tenants whose agenthub:{t}:limits is missing (a Redis loss) or older than the row, and seeds
+ * their month's spend from usage_calls where Redis has none.
  *
  * Metrics (bounded): usage_tokens_total{tenant,model,direction}, usage_cost_usd_total{tenant,
  * model}, budget_threshold_events_total{tenant,kind}. The tenant label is the tenant id for

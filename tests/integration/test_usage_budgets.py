@@ -12,6 +12,9 @@ string (GET /stats). Each tenant of this run gets its own model string
   - a budget is hit: chats then get 429 budget_exceeded (with the reset time) on both ingress
     processes, the jobs accepted before finish, a soft and a hard event are recorded, and
     raising the budget lifts the block at once;
+  - the Redis mirror of a tenant's limits carries the row's version: a stale copy is put right
+    by the reconciliation, a newer one is never overwritten by it, and a tenant with no limit
+    keeps a mirror (so it is not "restored" again and again);
   - the per-tenant requests-per-minute limit holds exactly for a burst across two ingress
     processes, with X-RateLimit-* and Retry-After headers, while another tenant is unaffected;
     the per-user limit refuses one user and not another.
@@ -40,9 +43,9 @@ except ImportError:  # pragma: no cover
     jwt = None
 
 RUN = uuid.uuid4().hex[:8]
-T_USE, T_KILL, T_BUDGET, T_RL, T_OTHER, T_USER = (
+T_USE, T_KILL, T_BUDGET, T_RL, T_OTHER, T_USER, T_MIRROR = (
     "u14use-" + RUN, "u14kill-" + RUN, "u14budg-" + RUN, "u14rl-" + RUN, "u14oth-" + RUN,
-    "u14usr-" + RUN)
+    "u14usr-" + RUN, "u14mir-" + RUN)
 PRICE_IN, PRICE_OUT = 1.0, 2.0  # US dollars per million tokens for "standin-1"
 MST = "0123456789"
 
@@ -72,6 +75,7 @@ def _ready(pl):
     pl.add_tenant(T_RL, "standin-1@key=" + T_RL)
     pl.add_tenant(T_OTHER, "standin-1@key=" + T_OTHER)
     pl.add_tenant(T_USER, "standin-1@key=" + T_USER)
+    pl.add_tenant(T_MIRROR, "standin-1@key=" + T_MIRROR)
 
 
 class UsageBudgets(pc.PipelineCase):
@@ -347,6 +351,71 @@ class UsageBudgets(pc.PipelineCase):
         self.set_limits(T_BUDGET)  # no limits at all
         st, _, r = self.chat(T_BUDGET, "free again")
         self.assertEqual(st, 202, r)
+
+    def test_limits_mirror_newest_version_wins(self):
+        """A reconciliation reads tenant_limits, then writes Redis: it must never put back a
+        row older than the one an admin PUT wrote meanwhile (the race that once left a raised
+        budget refused). Each copy carries the row's version; the newest wins."""
+        url, key = os.environ["REDIS_URL"], "agenthub:{%s}:limits" % T_MIRROR
+
+        def mirror():
+            out = subprocess_out(["redis-cli", "-u", url, "--no-raw", "HGETALL", key])
+            f = [w.strip().split(") ", 1)[-1].strip('"') for w in out.splitlines() if w.strip()]
+            return dict(zip(f[0::2], f[1::2])) if len(f) > 1 else {}
+
+        def restored_count():
+            return sum(1 for n in self.pl.procs for line in self.pl.log(n).splitlines()
+                       if "restored into Redis" in line and T_MIRROR in line)
+
+        def wait_mirror(pred, timeout=12):
+            end, m = time.time() + timeout, {}
+            while time.time() < end:
+                m = mirror()
+                if pred(m):
+                    return m
+                time.sleep(0.3)
+            return m
+
+        self.set_limits(T_MIRROR, budget_tokens=5)
+        first = mirror()
+        self.assertEqual(first.get("budget_tokens"), "5", first)
+        ver = int(first["ver"])
+        # a PUT's version is strictly newer than the one before, even right after it
+        self.set_limits(T_MIRROR, budget_tokens=6)
+        m = mirror()
+        self.assertEqual(m.get("budget_tokens"), "6", m)
+        self.assertGreater(int(m["ver"]), ver)
+        ver = int(m["ver"])
+        # a stale copy (an older version) is put right by the reconciliation (every 2 s here)
+        subprocess_out(["redis-cli", "-u", url, "HSET", key, "ver", str(ver - 1),
+                        "budget_tokens", "1"])
+        m = wait_mirror(lambda m: m.get("budget_tokens") == "6")
+        self.assertEqual((m.get("budget_tokens"), m.get("ver")), ("6", str(ver)), m)
+        # a copy newer than the row, as a PUT leaves it while a reconciliation still holds the
+        # older row, is left alone: three reconciliation periods later it is still there
+        subprocess_out(["redis-cli", "-u", url, "HSET", key, "ver", str(ver + 10 ** 9),
+                        "budget_tokens", "7"])
+        time.sleep(6)
+        self.assertEqual(mirror().get("budget_tokens"), "7")
+        subprocess_out(["redis-cli", "-u", url, "DEL", key])
+        # no limit at all: the mirror holds only the version (and the soft threshold's
+        # percentage, which always has a value), so it is not missing, and the reconciliation
+        # does not restore it period after period
+        body = self.set_limits(T_MIRROR)
+        self.assertIsNone(body["budget_tokens"])
+        m = mirror()
+        self.assertEqual(set(m), {"ver", "soft_pct"}, m)
+        self.assertGreater(int(m["ver"]), ver)
+        n = restored_count()
+        time.sleep(5)
+        self.assertEqual(restored_count(), n)
+        st, _, r = self.chat(T_MIRROR, "no limits here")
+        self.assertEqual(st, 202, r)
+        # lost with Redis, it comes back, the same version with it
+        subprocess_out(["redis-cli", "-u", url, "DEL", key])
+        back = wait_mirror(lambda b: "ver" in b)
+        self.assertEqual(back, m)
+        self.assertGreater(restored_count(), n)
 
     # ---- request limits -------------------------------------------------------------------------
     def test_tenant_request_limit_across_two_ingresses(self):
