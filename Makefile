@@ -149,9 +149,11 @@ build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
 	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(SYSLIBS)
 
 LINT_SRC = $(COMMON_SRC) $(LLM_SRC) $(TOOLS_SRC) $(foreach p,$(PROGRAMS),$(wildcard $(word 2,$(subst :, ,$(p)))/*.c))
+# unknownMacro: cppcheck does not read the system headers, so json-c's
+# json_object_object_foreach is unknown to it.
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --inline-suppr \
-	  --suppress=missingIncludeSystem -I common -I llm -I tools $(LINT_SRC)
+	  --suppress=missingIncludeSystem --suppress=unknownMacro -I common -I llm -I tools $(LINT_SRC)
 	clang-tidy --quiet -checks='-*,clang-analyzer-*,bugprone-*,-bugprone-easily-swappable-parameters,-bugprone-reserved-identifier,-clang-analyzer-security.insecureAPI.DeprecatedOrUnsafeBufferHandling' \
 	  $(LINT_SRC) -- $(CSTD) $(INCS)
 
