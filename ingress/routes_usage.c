@@ -247,10 +247,9 @@ static void prices(struct req *r)
 
 /* ---- limits and budgets --------------------------------------------------------------------- */
 
-#define LIMITS_COLUMNS                                                                             \
-    "tenant_id, requests_per_minute, user_requests_per_minute, budget_tokens, "                    \
-    "budget_usd::float8 AS budget_usd, round(budget_usd * 1000000)::bigint AS budget_micros, "     \
-    "soft_threshold_pct, " LIMITS_MIRROR_VER
+/* What the API answers, and what limits_mirror_write reads (budget_micros and ver are taken
+ * out of the reply). */
+#define LIMITS_COLUMNS "tenant_id, budget_usd::float8 AS budget_usd, " LIMITS_MIRROR_COLUMNS
 
 static void limits_reply(struct req *r, const char *tenant, PGresult *row)
 {

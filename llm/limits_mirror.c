@@ -2,7 +2,6 @@
 #include "limits_mirror.h"
 
 #include <stdio.h>
-#include <string.h>
 #include <time.h>
 
 #include "usage.h"
