@@ -153,8 +153,8 @@ int limits_precheck(void *opaque, struct accept_item **items, int n)
                 continue;
             struct slot *s = &sl[k];
             s->l = l;
-            snprintf(s->k[0], sizeof s->k[0], "agenthub:{%s}:limits", l->tenant);
-            snprintf(s->k[1], sizeof s->k[1], "agenthub:{%s}:usage:spent:%s", l->tenant, period);
+            usage_limits_key(s->k[0], sizeof s->k[0], l->tenant);
+            usage_spent_key(s->k[1], sizeof s->k[1], l->tenant, period);
             snprintf(s->k[2], sizeof s->k[2], "agenthub:{%s}:rl:t:%lld", l->tenant, bucket);
             snprintf(s->k[3], sizeof s->k[3], "agenthub:{%s}:rl:t:%lld", l->tenant, bucket - 1);
             snprintf(s->k[4], sizeof s->k[4], "agenthub:{%s}:rl:u:%s:%lld", l->tenant,

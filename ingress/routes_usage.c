@@ -265,7 +265,7 @@ static void limits_reply(struct req *r, const char *tenant, PGresult *row)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(resets, sizeof resets, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(spent, sizeof spent, "agenthub:{%s}:usage:spent:%s", tenant, period);
+    usage_spent_key(spent, sizeof spent, tenant, period);
     long long st = 0, sm = 0;
     redisReply *rep = NULL;
     if (rcache_command(r->app->rc, &rep, "HMGET %s tokens micros", spent) == RC_OK && rep &&

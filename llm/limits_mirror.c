@@ -23,7 +23,7 @@ int limits_mirror_write(struct rcache *rc, const char *tenant, const PGresult *r
     int argc = 0, ver = PQfnumber(res, "ver");
     if (ver < 0 || PQgetisnull(res, i, ver))
         return -1;
-    snprintf(key, sizeof key, "agenthub:{%s}:limits", tenant);
+    usage_limits_key(key, sizeof key, tenant);
     argv[argc++] = "EVAL";
     argv[argc++] = MIRROR_LUA;
     argv[argc++] = "1";
@@ -49,7 +49,7 @@ void limits_mirror_seed_spend(struct rcache *rc, struct pgpool *db, const char *
     char spent[160], period[8], err[256];
     long reset = 0;
     usage_period(time(NULL), period, &reset);
-    snprintf(spent, sizeof spent, "agenthub:{%s}:usage:spent:%s", tenant, period);
+    usage_spent_key(spent, sizeof spent, tenant, period);
     redisReply *rep = NULL;
     int missing = rcache_command(rc, &rep, "EXISTS %s", spent) == RC_OK && rep &&
                   rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;

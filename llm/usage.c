@@ -105,6 +105,16 @@ void usage_period(time_t t, char out[8], long *reset_in_s)
         *reset_in_s = (long)(timegm(&next) - t);
 }
 
+int usage_limits_key(char *out, size_t n, const char *tenant)
+{
+    return snprintf(out, n, "agenthub:{%s}:limits", tenant);
+}
+
+int usage_spent_key(char *out, size_t n, const char *tenant, const char *period)
+{
+    return snprintf(out, n, "agenthub:{%s}:usage:spent:%s", tenant, period);
+}
+
 long long usage_micros(double usd)
 {
     if (!(usd > 0))
@@ -291,8 +301,8 @@ static void budget_add(const char *tenant, long long tokens, long long micros)
     char period[8], spent[160], limits[160], tk[32], mk[32], ttl[24];
     long reset = 0;
     usage_period(time(NULL), period, &reset);
-    snprintf(spent, sizeof spent, "agenthub:{%s}:usage:spent:%s", tenant, period);
-    snprintf(limits, sizeof limits, "agenthub:{%s}:limits", tenant);
+    usage_spent_key(spent, sizeof spent, tenant, period);
+    usage_limits_key(limits, sizeof limits, tenant);
     snprintf(tk, sizeof tk, "%lld", tokens);
     snprintf(mk, sizeof mk, "%lld", micros);
     snprintf(ttl, sizeof ttl, "%d", USAGE_SPENT_TTL_S);
@@ -532,7 +542,7 @@ static void reconcile(void)
     if (!keys || !hget || !cmds)
         goto out;
     for (int i = 0; i < n; i++) {
-        snprintf(keys[i], sizeof keys[i], "agenthub:{%s}:limits", PQgetvalue(res, i, 0));
+        usage_limits_key(keys[i], sizeof keys[i], PQgetvalue(res, i, 0));
         hget[3 * i] = "HGET";
         hget[3 * i + 1] = keys[i];
         hget[3 * i + 2] = "ver";

@@ -54,6 +54,10 @@ const struct usage_price *usage_price_match(const struct usage_price *p, size_t 
                                             const char *model);
 /* Pure: the budget period of t ("YYYY-MM", UTC) and the seconds until the next one starts. */
 void usage_period(time_t t, char out[8], long *reset_in_s);
+/* Pure: the Redis keys listed above, agenthub:{t}:limits and agenthub:{t}:usage:spent:<period>,
+ * written to out (n bytes); snprintf's count, so >= n means cut short. */
+int usage_limits_key(char *out, size_t n, const char *tenant);
+int usage_spent_key(char *out, size_t n, const char *tenant, const char *period);
 /* Pure: a cost in micro-dollars (rounded half up), as the Redis counters hold it. */
 long long usage_micros(double usd);
 

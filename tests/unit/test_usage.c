@@ -64,6 +64,21 @@ static void test_period(void **state)
     assert_string_equal(p, "2028-03");
 }
 
+/* The ingress's budget check reads the keys the recorder writes: one spelling of each. */
+static void test_keys(void **state)
+{
+    (void)state;
+    char k[64];
+    assert_int_equal(usage_limits_key(k, sizeof k, "acme"), 22);
+    assert_string_equal(k, "agenthub:{acme}:limits");
+    assert_int_equal(usage_spent_key(k, sizeof k, "acme", "2026-12"), 35);
+    assert_string_equal(k, "agenthub:{acme}:usage:spent:2026-12");
+    /* cut short: the count says so and the key stays terminated */
+    char small[16];
+    assert_true(usage_spent_key(small, sizeof small, "acme", "2026-12") >= (int)sizeof small);
+    assert_int_equal(strlen(small), sizeof small - 1);
+}
+
 static void test_window_estimate(void **state)
 {
     (void)state;
@@ -124,6 +139,7 @@ int main(void)
         cmocka_unit_test(test_cost),        cmocka_unit_test(test_price_match),
         cmocka_unit_test(test_period),      cmocka_unit_test(test_window_estimate),
         cmocka_unit_test(test_retry_after), cmocka_unit_test(test_headers),
+        cmocka_unit_test(test_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
