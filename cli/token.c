@@ -98,7 +98,7 @@ static int token_run(int argc, char **argv)
             sub = optarg;
             break;
         case 'r':
-            roles = optarg;
+            roles = optarg ? optarg : "";
             break;
         case 'l':
             if (cli_parse_long(optarg, 1, TOKEN_MAX_TTL, &ttl) != 0)

@@ -103,7 +103,7 @@ char *log_redact(char *s, size_t cap)
     /* JWT-shaped (eyJ...), Fernet-shaped (gAAAAA...), tenant API key-shaped (ahk_...,
      * common/apikey.h) and "Bearer <x>" runs. */
     for (size_t i = 0; i < len; i++) {
-        size_t start = i;
+        size_t start;
         if (strncmp(s + i, "Bearer ", 7) == 0 && i + 7 < len && s[i + 7] != '*') {
             start = i + 7;
         } else if ((strncmp(s + i, "eyJ", 3) == 0 || strncmp(s + i, "gAAAAA", 6) == 0 ||

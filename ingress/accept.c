@@ -115,11 +115,10 @@ static int batch_pg_status(PGconn *c, PGresult *res, int *retry, char *err, size
     /* No result at all in pipeline mode: the connection broke under it. */
     int st = state ? pgconn_error_status(c, res) : PG_ERR_UNAVAILABLE;
     *retry = 0;
-    if (st == PG_ERR_FOREIGN_KEY) {
-        *retry = 1; /* a tenant or session deleted meanwhile */
-    } else if (st == PG_ERR_QUERY && state &&
-               (!strcmp(state, "40P01") || !strcmp(state, "40001"))) {
-        *retry = 1; /* deadlock / serialization: see the top of the file */
+    if (st == PG_ERR_FOREIGN_KEY /* a tenant or session deleted meanwhile */ ||
+        (st == PG_ERR_QUERY && state && /* deadlock / serialization: the top of the file */
+         (!strcmp(state, "40P01") || !strcmp(state, "40001")))) {
+        *retry = 1;
     } else if (st == PG_ERR_QUERY && state && !strcmp(state, "26000")) {
         /* the statement is gone (DISCARD ALL?): prepare it again */
         pgconn_forget_prepared(c, ACCEPT_SQL, ACCEPT_NPARAMS);
@@ -659,7 +658,7 @@ void accept_submit(struct accept_batcher *b, struct accept_item *it)
                 item_wake(b->head, 0);
             pthread_mutex_unlock(&b->mu);
             int run = n;
-            if (b->precheck) {
+            if (b->precheck && n > 0) {
                 /* The refused go to the end (stable partition), the rest keep their order. */
                 b->precheck(b->precheck_opaque, batch, n);
                 struct accept_item **tmp = malloc((size_t)n * sizeof *tmp);

@@ -283,7 +283,7 @@ static void ingest_line(struct cluster_metrics *cm, const char *target, const ch
     char labels[1024] = "{";
     for (int j = 0; j < 3 && k->labels[j]; j++)
         json_pair(labels, sizeof labels - 1, k->labels[j], kv[j]);
-    strcat(labels, "}");
+    memcpy(labels + strlen(labels), "}", 2); /* the byte json_pair left for it */
     struct series *s = series_get(cm, target, name, labels);
     if (s)
         series_add(cm, s, v);

@@ -235,7 +235,7 @@ static int defer_accept_listeners(int seconds)
         long fd = strtol(e->d_name, &end, 10);
         int on = 0, type = 0;
         socklen_t l = sizeof on, tl = sizeof type;
-        struct sockaddr_storage ss;
+        struct sockaddr_storage ss = {0};
         socklen_t sl = sizeof ss;
         if (*end || fd < 0 || fd == dirfd(d))
             continue;

@@ -1471,7 +1471,8 @@ static int llm_endpoint_guard(struct req *r, const char *tenant, json_object *bo
     }
 #define CV(res, c) (PQgetisnull(res, 0, c) ? NULL : PQgetvalue(res, 0, c))
     const char *oprov = CV(cur, 0), *obase = CV(cur, 1), *nprov = CV(nm, 0), *nbase = CV(nm, 1);
-    int had_key = CV(cur, 2)[0] == 't', had_ekey = CV(cur, 5)[0] == 't';
+    /* columns 2 and 5 are IS NOT NULL: never null */
+    int had_key = PQgetvalue(cur, 0, 2)[0] == 't', had_ekey = PQgetvalue(cur, 0, 5)[0] == 't';
     int key_given = json_object_object_get_ex(body, "api_key", NULL);
     int ekey_given = json_object_object_get_ex(body, "embedding_api_key", NULL);
     json_object *ev = NULL;

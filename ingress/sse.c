@@ -313,7 +313,7 @@ static void *redis_wake_main(void *arg)
         log_warn(NULL, "REDIS_URL does not parse: no Redis wake-ups (Kafka and polling only)");
         return NULL;
     }
-    int backoff = 0;
+    int backoff = 0; /* none before the first attempt; a second before each one after it */
     while (!h->stop) {
         if (backoff) {
             for (int i = 0; i < 10 && !h->stop; i++)
@@ -341,7 +341,6 @@ static void *redis_wake_main(void *arg)
             redisFree(c);
             continue;
         }
-        backoff = 0;
         while (!h->stop) {
             struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
             int pr = poll(&pfd, 1, 500);
@@ -363,7 +362,6 @@ static void *redis_wake_main(void *arg)
                 break;
         }
         redisFree(c);
-        backoff = 1;
     }
     return NULL;
 }
@@ -567,7 +565,6 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
             fail = sse_send_event(r, strcmp(last, "0") == 0 ? "0-1" : last,
                                   strcmp(s, "done") == 0 ? "final" : "error",
                                   json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN));
-            done = 1;
             break;
         }
         if (terminal)

@@ -196,7 +196,7 @@ static int sockaddr_port(const struct sockaddr_storage *ss)
  * port the request came in on. */
 static int fd_is_conn(int fd, const struct mg_request_info *ri)
 {
-    struct sockaddr_storage peer, local;
+    struct sockaddr_storage peer = {0}, local = {0};
     socklen_t pl = sizeof peer, ll = sizeof local;
     char addr[INET6_ADDRSTRLEN];
     if (fd <= 2 || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||

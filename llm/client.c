@@ -742,7 +742,9 @@ void llm_client_free(struct llm_client *c)
         return;
     while (c->calls) {
         struct llm_call *k = c->calls;
-        k->cancelling = 1;
+        /* unlink_call(k) below takes k off c->calls (k->c is c, which the analyzer does not
+         * know), so k is never seen again after call_free. */
+        k->cancelling = 1; /* NOLINT(clang-analyzer-unix.Malloc) */
         if (k->easy)
             httploop_cancel(c->loop, k->easy); /* on_done sees cancelling and returns */
         if (k->timer_id > 0)

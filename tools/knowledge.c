@@ -283,7 +283,7 @@ int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct
     /* Chunks are stored, embedded and quoted back to models: valid text only (utf8.h). A
      * document in Latin-1 or with NULs loses those bytes, not the whole document. */
     clean = utf8_sanitize(text, len, &len, NULL);
-    if (!clean || (rc = knowledge_chunk(clean, len, 0, 0, &chunks, &n)) != 0) {
+    if (!clean || knowledge_chunk(clean, len, 0, 0, &chunks, &n) != 0) {
         rc = -ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -491,7 +491,6 @@ int knowledge_add_pages(struct chroma *c, const char *tenant_id, const struct ll
     json_object_object_add(where, "document_id", json_object_new_string(document_id));
     if ((rc = chroma_delete_where(c, id, where, err, errlen)) < 0)
         goto out;
-    rc = -ENOMEM;
     if (n == 0) {
         rc = 0;
         goto out;

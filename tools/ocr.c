@@ -350,8 +350,9 @@ int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
         goto out;
     }
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "text", json_object_new_string(text));
-    json_object_object_add(r, "chars", json_object_new_int((int)strlen(text)));
+    const char *t = text ? text : ""; /* set on success; the analyzer cannot tell */
+    json_object_object_add(r, "text", json_object_new_string(t));
+    json_object_object_add(r, "chars", json_object_new_int((int)strlen(t)));
     json_object_object_add(r, "lang", json_object_new_string(lang));
     *result = r;
     rc = 0;
