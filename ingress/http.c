@@ -170,9 +170,9 @@ static int origin_allowed(const char *list, const char *origin)
 }
 
 /* A growable response buffer: the head and the body go out in ONE write. civetweb's header
- * API sends every header line with its own send(), and without TCP_NODELAY (which civetweb
- * 1.15 does not set on accepted sockets here) Nagle + the client's delayed ACK then add ~40 ms
- * to every response on a kept-alive connection. */
+ * API sends every header line with its own send(): one segment each now that every
+ * connection has TCP_NODELAY (main.c), and ~40 ms more per response on a kept-alive
+ * connection before that (Nagle + the client's delayed ACK). */
 static void ob_hdr(struct strbuf *b, const char *name, const char *value)
 {
     strbuf_adds(b, name);

@@ -406,6 +406,10 @@ int main(int argc, char **argv)
                              "request_timeout_ms", timeout, "max_request_size", maxhdr,
                              "enable_keep_alive", "yes", "keep_alive_timeout_ms", keepalive,
                              "listen_backlog", "4096", "connection_queue", "4096",
+                             /* Every write goes out at once: with Nagle, an SSE event sent
+                              * while the client has not yet acknowledged the previous one
+                              * waited for its delayed ACK (40 ms on Linux, more elsewhere). */
+                             "tcp_nodelay", "1",
                              /* CORS is ours (INGRESS_CORS_ORIGINS): civetweb's default
                               * answers every preflight with "*". */
                              "access_control_allow_origin", "", NULL};

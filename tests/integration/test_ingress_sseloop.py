@@ -9,14 +9,19 @@ Behaviour, not timing (speed is tests/bench/bench_sse.py):
   - a client that reads nothing is dropped once it is INGRESS_SSE_BUFFER_KB behind, and the
     other streams of its job go on;
   - INGRESS_SSE_MAX_S ends a loop stream;
-  - with INGRESS_SSE_LOOP=false the thread path serves the same stream.
+  - with INGRESS_SSE_LOOP=false the thread path serves the same stream;
+  - an event is not held back behind an earlier one the client has not acknowledged yet
+    (TCP_NODELAY: Nagle's algorithm and a client's delayed ACK would hold it ~40 ms), on the
+    loop and on the thread path.
 """
 import os
+import json
 import selectors
 import socket
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ingress_support as S  # noqa: E402
@@ -102,6 +107,76 @@ class RawStream:
         self.sock.close()
 
 
+class Resp:
+    """A plain Redis connection, so that an event's XADD and its wake-up are not timed with
+    a redis-cli process start."""
+
+    def __init__(self):
+        u = urllib.parse.urlparse(os.environ["REDIS_URL"])
+        self.sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379), 5)
+        self.f = self.sock.makefile("rb")
+        if u.path and u.path.strip("/"):
+            self.call("SELECT", u.path.strip("/"))
+
+    def call(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        line = self.f.readline()
+        if line[:1] == b"$":
+            n = int(line[1:])
+            return self.f.read(n + 2)[:-2].decode() if n >= 0 else None
+        if line[:1] == b"-":
+            raise RuntimeError(line.decode())
+        return line[1:].strip().decode()
+
+    def emit(self, tenant, job, event, data):
+        """What a stage's jobevents_emit does: XADD, then the wake-up on the channel."""
+        key = "agenthub:%s:job:%s:events" % (tenant, job)
+        self.call("XADD", key, "*", "event", event, "data", json.dumps(data))
+        self.call("PUBLISH", "agenthub:jobevents:wake", key)
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
+def arrival_delays(test, s, tenant, job, rounds=5):
+    """Per round: the client stops acknowledging at once (TCP_QUICKACK 0: delayed ACKs), one
+    delta is emitted and read, then a second one straight away. Returns the seconds from each
+    emit to its arrival, as (first, second) pairs. Without TCP_NODELAY the second waits for
+    the client's delayed ACK of the first."""
+    r = Resp()
+    out = []
+    try:
+        for i in range(rounds):
+            time.sleep(0.3)  # whatever was unacknowledged is acknowledged by now
+            s.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 0)
+            n = len(s.events())
+            t0 = time.monotonic()
+            r.emit(tenant, job, "delta", {"n": 2 * i})
+            test.assertTrue(pump_all([s], lambda: len(s.events()) >= n + 1, 5.0))
+            t1 = time.monotonic()
+            r.emit(tenant, job, "delta", {"n": 2 * i + 1})
+            test.assertTrue(pump_all([s], lambda: len(s.events()) >= n + 2, 5.0))
+            t2 = time.monotonic()
+            out.append((t1 - t0, t2 - t1))
+    finally:
+        r.close()
+    return out
+
+
+def check_not_held(test, delays):
+    """The second event of a round comes as fast as the first: held, it would take the client's
+    delayed-ACK timer (>= 40 ms) longer in every round."""
+    firsts = sorted(d[0] for d in delays)
+    seconds = sorted(d[1] for d in delays)
+    median_first, median_second = firsts[len(firsts) // 2], seconds[len(seconds) // 2]
+    test.assertLess(median_second, median_first + 0.025, "second events held back: %r" % (delays,))
+
+
 def pump_all(streams, until, timeout=20.0):
     sel = selectors.DefaultSelector()
     for s in streams:
@@ -159,6 +234,17 @@ class SseLoopTest(IngressCase):
             self.assertGreater(ids[0], tuple(map(int, first.split("-"))))
             # after the last chunk the loop closes the socket
             self.assertTrue(pump_all([s], lambda: s.closed))
+        finally:
+            s.close()
+        self.settle()
+
+    def test_event_not_held_behind_an_unacknowledged_one(self):
+        job = self.submit()
+        s = RawStream(self.ing.port, self.t, job, self.tok)
+        try:
+            self.assertTrue(pump_all([s], lambda: len(s.events()) >= 1))
+            self.assertEqual(metric(self.ing, "ingress_sse_loop_streams"), 1)
+            check_not_held(self, arrival_delays(self, s, self.t, job))
         finally:
             s.close()
         self.settle()
@@ -345,6 +431,21 @@ class ThreadPathTest(IngressCase):
             self.assertEqual([e["event"] for e in s.events()], ["queued", "final"])
         finally:
             s.close()
+
+    def test_thread_path_event_not_held_behind_an_unacknowledged_one(self):
+        st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
+                                       token=self.tok)
+        job = resp["job_id"]
+        s = RawStream(self.ing.port, self.t, job, self.tok)
+        try:
+            self.assertTrue(pump_all([s], lambda: len(s.events()) == 1))
+            self.assertIsNone(metric(self.ing, "ingress_sse_loop_streams"))
+            check_not_held(self, arrival_delays(self, s, self.t, job))
+            S.xadd(self.t, job, "final", {"response": "r"})
+            self.assertTrue(pump_all([s], lambda: s.ended()))
+        finally:
+            s.close()
+        self.assertTrue(wait_for(lambda: metric(self.ing, "ingress_sse_streams_open") == 0))
 
 
 if __name__ == "__main__":
