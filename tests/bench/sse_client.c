@@ -7,9 +7,11 @@
  * request at once, and sends each the request in REQUEST_FILE. A stream is established once its
  * "200" status line and the "retry:" line arrived. Then it prints "READY <established>
  * <failed>" and keeps reading every stream. The first time a stream's bytes contain MARK (e.g.
- * "event: final") its CLOCK_MONOTONIC time is noted. A round ends when every established
- * stream saw MARK, or WAIT_S seconds after "GO" was read on stdin; it prints "MARKED <n>", one
- * time per line (seconds), and "ROUND_END".
+ * "event: final") its CLOCK_MONOTONIC time is noted, and so is the time the kernel queued the
+ * bytes of that read on the socket (SO_TIMESTAMPNS: when the ingress's send put them there,
+ * before this process got a core to read them), on the same clock. A round ends when every
+ * established stream saw MARK, or WAIT_S seconds after "GO" was read on stdin; it prints
+ * "MARKED <n>", one "<read> <arrived>" line per stream (seconds), and "ROUND_END".
  *
  * One round (MARK from the command line) and the process prints "KEEPALIVES <n>" (": keepalive"
  * comments seen) and exits. For more, stdin says "MARK <text>" before each round: every
@@ -37,6 +39,7 @@ struct conn {
     int state; /* 0 connecting/sent, 1 established, 2 failed/closed */
     int sent;
     double marked;
+    double arrived; /* the kernel's receive time of the read that had the mark */
     char tail[64]; /* the last bytes seen, for marks split across reads */
     size_t tlen;
     char head[512];
@@ -48,6 +51,21 @@ static double mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double realtime_minus_mono;
+
+/* The kernel's receive timestamp of what one recvmsg read (CLOCK_REALTIME), on the monotonic
+ * clock; 0 when the message carries none. */
+static double kernel_arrival(struct msghdr *m)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(m); cm; cm = CMSG_NXTHDR(m, cm))
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(cm), sizeof ts);
+            return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 - realtime_minus_mono;
+        }
+    return 0;
 }
 
 static char mark[512];
@@ -97,6 +115,9 @@ int main(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    realtime_minus_mono = (double)rt.tv_sec + (double)rt.tv_nsec / 1e9 - mono();
     struct conn *cs = calloc((size_t)n, sizeof *cs);
     int ep = epoll_create1(0);
     struct epoll_event evs[1024];
@@ -108,6 +129,9 @@ int main(int argc, char **argv)
         while (opened < n && pending < 256) {
             struct conn *c = &cs[opened];
             c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+            int one = 1;
+            if (c->fd >= 0)
+                setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
             struct sockaddr_in a = {.sin_family = AF_INET};
             char ip[32];
             snprintf(ip, sizeof ip, "127.0.0.%d", src + opened % 8);
@@ -217,7 +241,7 @@ int main(int argc, char **argv)
             printf("MARKED %d\n", marked);
             for (int i = 0; i < n; i++)
                 if (cs[i].marked)
-                    printf("%.6f\n", cs[i].marked);
+                    printf("%.6f %.6f\n", cs[i].marked, cs[i].arrived);
             printf("ROUND_END\n");
             fflush(stdout);
             go = 0;
@@ -248,7 +272,7 @@ int main(int argc, char **argv)
                         snprintf(mark, sizeof mark, "%s", cmd + 5);
                         mark_len = strlen(mark);
                         for (int j = 0; j < n; j++)
-                            cs[j].marked = 0;
+                            cs[j].marked = cs[j].arrived = 0;
                         marked = 0;
                         printf("ARMED\n");
                         fflush(stdout);
@@ -270,12 +294,20 @@ int main(int argc, char **argv)
             if (c->state != 1)
                 continue;
             for (;;) {
-                ssize_t r = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+                struct iovec iov = {.iov_base = buf, .iov_len = sizeof buf};
+                char ctl[CMSG_SPACE(sizeof(struct timespec))];
+                struct msghdr m = {.msg_iov = &iov,
+                                   .msg_iovlen = 1,
+                                   .msg_control = ctl,
+                                   .msg_controllen = sizeof ctl};
+                ssize_t r = recvmsg(c->fd, &m, MSG_DONTWAIT);
                 if (r > 0) {
                     int was = c->marked != 0;
                     scan(c, buf, (size_t)r, now);
-                    if (!was && c->marked)
+                    if (!was && c->marked) {
                         marked++;
+                        c->arrived = kernel_arrival(&m);
+                    }
                     continue;
                 }
                 if (r < 0 && errno == EAGAIN)
