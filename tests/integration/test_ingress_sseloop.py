@@ -417,36 +417,38 @@ class ThreadPathTest(IngressCase):
     tenant_prefix = "tthr"
     user = "threader"
 
-    def test_thread_path_serves_the_stream(self):
+    def open_stream(self):
+        """A job's stream, once its queued event came, on a civetweb thread."""
         st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
                                        token=self.tok)
-        job = resp["job_id"]
-        s = RawStream(self.ing.port, self.t, job, self.tok)
-        try:
-            self.assertTrue(pump_all([s], lambda: len(s.events()) == 1))
-            self.assertEqual(metric(self.ing, "ingress_sse_streams_open"), 1)
-            self.assertIsNone(metric(self.ing, "ingress_sse_loop_streams"))
-            S.xadd(self.t, job, "final", {"response": "r"})
-            self.assertTrue(pump_all([s], lambda: s.ended()))
-            self.assertEqual([e["event"] for e in s.events()], ["queued", "final"])
-        finally:
-            s.close()
+        self.assertEqual(st, 202, resp)
+        s = RawStream(self.ing.port, self.t, resp["job_id"], self.tok)
+        self.assertTrue(pump_all([s], lambda: len(s.events()) == 1))
+        self.assertIsNone(metric(self.ing, "ingress_sse_loop_streams"))
+        return resp["job_id"], s
 
-    def test_thread_path_event_not_held_behind_an_unacknowledged_one(self):
-        st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
-                                       token=self.tok)
-        job = resp["job_id"]
-        s = RawStream(self.ing.port, self.t, job, self.tok)
+    def end_stream(self, job, s):
+        S.xadd(self.t, job, "final", {"response": "r"})
+        self.assertTrue(pump_all([s], lambda: s.ended()))
+
+    def test_thread_path_serves_the_stream(self):
+        job, s = self.open_stream()
         try:
-            self.assertTrue(pump_all([s], lambda: len(s.events()) == 1))
-            self.assertIsNone(metric(self.ing, "ingress_sse_loop_streams"))
-            check_not_held(self, arrival_delays(self, s, self.t, job))
-            S.xadd(self.t, job, "final", {"response": "r"})
-            self.assertTrue(pump_all([s], lambda: s.ended()))
+            self.assertEqual(metric(self.ing, "ingress_sse_streams_open"), 1)
+            self.end_stream(job, s)
+            self.assertEqual([e["event"] for e in s.events()], ["queued", "final"])
         finally:
             s.close()
         self.assertTrue(wait_for(lambda: metric(self.ing, "ingress_sse_streams_open") == 0))
 
+    def test_thread_path_event_not_held_behind_an_unacknowledged_one(self):
+        job, s = self.open_stream()
+        try:
+            check_not_held(self, arrival_delays(self, s, self.t, job))
+            self.end_stream(job, s)
+        finally:
+            s.close()
+        self.assertTrue(wait_for(lambda: metric(self.ing, "ingress_sse_streams_open") == 0))
 
 if __name__ == "__main__":
     unittest.main()
