@@ -40,7 +40,7 @@ struct conn {
     int sent;
     double marked;
     double arrived; /* the kernel's receive time of the read that had the mark */
-    char tail[64]; /* the last bytes seen, for marks split across reads */
+    char tail[64];  /* the last bytes seen, for marks split across reads */
     size_t tlen;
     char head[512];
     size_t hlen;
