@@ -47,8 +47,7 @@ int limits_mirror_write(struct rcache *rc, const char *tenant, const PGresult *r
 void limits_mirror_seed_spend(struct rcache *rc, struct pgpool *db, const char *tenant)
 {
     char spent[160], period[8], err[256];
-    long reset = 0;
-    usage_period(time(NULL), period, &reset);
+    usage_period(time(NULL), period, NULL);
     usage_spent_key(spent, sizeof spent, tenant, period);
     redisReply *rep = NULL;
     int missing = rcache_command(rc, &rep, "EXISTS %s", spent) == RC_OK && rep &&

@@ -299,8 +299,7 @@ static void budget_add(const char *tenant, long long tokens, long long micros)
     if (!g.rc || (tokens <= 0 && micros <= 0))
         return;
     char period[8], spent[160], limits[160], tk[32], mk[32], ttl[24];
-    long reset = 0;
-    usage_period(time(NULL), period, &reset);
+    usage_period(time(NULL), period, NULL);
     usage_spent_key(spent, sizeof spent, tenant, period);
     usage_limits_key(limits, sizeof limits, tenant);
     snprintf(tk, sizeof tk, "%lld", tokens);

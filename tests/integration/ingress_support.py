@@ -279,8 +279,13 @@ def parse_sse(text):
     return events
 
 
+def events_key(tenant, job_id):
+    """The Redis stream of a job's events (common/jobevents.h)."""
+    return "agenthub:%s:job:%s:events" % (tenant, job_id)
+
+
 def xadd(tenant, job_id, event, data):
-    return redis_cli("XADD", "agenthub:%s:job:%s:events" % (tenant, job_id), "*",
+    return redis_cli("XADD", events_key(tenant, job_id), "*",
                      "event", event, "data", json.dumps(data))
 
 

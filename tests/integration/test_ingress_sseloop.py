@@ -134,7 +134,7 @@ class Resp:
 
     def emit(self, tenant, job, event, data):
         """What a stage's jobevents_emit does: XADD, then the wake-up on the channel."""
-        key = "agenthub:%s:job:%s:events" % (tenant, job)
+        key = S.events_key(tenant, job)
         self.call("XADD", key, "*", "event", event, "data", json.dumps(data))
         self.call("PUBLISH", "agenthub:jobevents:wake", key)
 

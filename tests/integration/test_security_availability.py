@@ -180,7 +180,7 @@ class FinishedStreamTest(IngressCase):
         dt, events, raw = self.timed_sse(path, "99999999999999-0")
         self.assertLess(dt, 1.5, raw)
         # an earlier id still replays what comes after it
-        first_id = S.redis_cli("XRANGE", "agenthub:%s:job:%s:events" % (self.t, job), "-", "+",
+        first_id = S.redis_cli("XRANGE", S.events_key(self.t, job), "-", "+",
                                "COUNT", "1").split("\n")[0].strip()
         dt, events, raw = self.timed_sse(path, first_id)
         self.assertLess(dt, 1.5, raw)

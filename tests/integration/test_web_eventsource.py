@@ -291,7 +291,7 @@ class PageServer:
 
 def stream_events(tenant, job):
     """The job's Redis stream as [(id, event, data-text)], via XRANGE (ground truth)."""
-    lines = S.redis_cli("XRANGE", "agenthub:%s:job:%s:events" % (tenant, job), "-", "+")
+    lines = S.redis_cli("XRANGE", S.events_key(tenant, job), "-", "+")
     lines = lines.split("\n") if lines else []
     out = []
     i = 0
