@@ -21,16 +21,27 @@ addresses 127.0.0.x so ephemeral ports do not run out). Then:
     kernel queued it on the client's socket, i.e. when the ingress's send delivered it
     (SO_TIMESTAMPNS; fanout_arrival_p50_ms / _p99_ms, fanout_delta_arrival_p99_ms). The
     clients share the machine's cores with the ingress, so the first also holds their wait for
-    a core; the second is the fan-out as a client on its own machine would see it.
+    a core; the second is the fan-out as a client on its own machine would see it, except
+    that the clients' reads still take the cores from the sends. So BENCH_SSE_PAUSED_ROUNDS
+    (2) more deltas follow with the clients stopped (SIGSTOP) until a second after the emit:
+    fanout_delta_paused_arrival_p99_ms is when the sends delivered the event with the cores to
+    the server alone (on loopback the clients' TCP input still runs on the sender's core).
 
 Modes: `before` = INGRESS_SSE_LOOP=false (a civetweb thread per stream) at
 BENCH_SSE_BEFORE_STREAMS (5000), `after` = the SSE loop at BENCH_SSE_STREAMS (20000, or what
-the descriptor limit leaves: the ingress needs one descriptor per stream plus ~100 of its own).
-BENCH_SSE_MODES picks ("before after"). Figures go to var/bench/sse.json.
+the descriptor limit leaves: the ingress needs one descriptor per stream plus ~100 of its own),
+`floor` = no ingress: tests/bench/sse_floor.c holds as many streams as `after` did and writes
+the same delta events (plain and paused) with nothing but one `send` per socket from
+INGRESS_SSE_WRITERS (the number of cores) threads, to the same clients. That is the least any
+server pays for the fan-out on this machine; `floor.ratio_delta_p99` is the median of
+`after`'s deltas' p99 over the median of the floor's, `floor.ratio_paused_p99` the same of the
+paused arrivals. BENCH_SSE_MODES picks ("before after floor"). Figures go to
+var/bench/sse.json.
 """
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +52,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 import ingress_support as S  # noqa: E402
 
 PER_CLIENT = 9900
+PAUSE_S = 1.0  # clients stopped this long in a paused fan-out
 GOALS = {"streams": 20000, "rss_mb": 1024, "fanout_p99_ms": 100, "heartbeat_cpu_pct": 5}
 
 
@@ -90,8 +102,11 @@ def build_tools():
     outdir = os.path.join(ROOT, "var", "bench")
     os.makedirs(outdir, exist_ok=True)
     client, emit = os.path.join(outdir, "sse_client"), os.path.join(outdir, "sse_emit")
+    floor = os.path.join(outdir, "sse_floor")
     subprocess.run(["cc", "-O2", "-std=c11", "-Wall", "-o", client,
                     os.path.join(ROOT, "tests", "bench", "sse_client.c")], check=True)
+    subprocess.run(["cc", "-O2", "-std=c11", "-Wall", "-pthread", "-o", floor,
+                    os.path.join(ROOT, "tests", "bench", "sse_floor.c")], check=True)
     build = os.path.dirname(os.environ.get("AGENTHUB_BIN", os.path.join(ROOT, "build", "bin")))
     subprocess.run(["cc", "-O2", "-g", "-std=c11", "-D_GNU_SOURCE", "-I" + ROOT,
                     "-I" + os.path.join(ROOT, "common"), "-I/usr/include/postgresql", "-o", emit,
@@ -99,22 +114,33 @@ def build_tools():
                     os.path.join(build, "lib", "libcommon.a"), "-lrdkafka", "-lpq", "-lhiredis",
                     "-lcurl", "-ljson-c", "-ljwt", "-lssl", "-lcrypto", "-lm", "-ldl", "-pthread"]
                    + (["-fsanitize=address,undefined"] if "asan" in build else []), check=True)
-    return client, emit
+    return client, emit, floor
 
 
-def fan_out(clients, emitter, line, mark):
+def fan_out(clients, emitter, line, mark, paused=False):
     """One event to every stream: arms the clients for MARK, emits LINE, returns each
     stream's receipt (read by its client) and arrival (queued on the client's socket by the
-    kernel) in ms after the emit, both sorted."""
+    kernel) in ms after the emit, both sorted. PAUSED: the clients are stopped (SIGSTOP) from
+    before the emit until PAUSE_S after it, so the sends have the cores to themselves, as
+    when the clients are on other machines; then only the arrivals mean anything. (A stream
+    written to is not sent a heartbeat for INGRESS_SSE_HEARTBEAT_S, more than PAUSE_S, so the
+    last bytes a paused client finds are the event's and the arrival is the event's own.)"""
     for c in clients:
         c.stdin.write("MARK %s\n" % mark)
         c.stdin.flush()
     for c in clients:
         while c.stdout.readline().strip() not in ("ARMED", ""):
             pass
+    if paused:
+        for c in clients:
+            os.kill(c.pid, signal.SIGSTOP)
     emitter.stdin.write(line)
     emitter.stdin.flush()
     t_emit = float(emitter.stdout.readline().split()[0])
+    if paused:
+        time.sleep(PAUSE_S)
+        for c in clients:
+            os.kill(c.pid, signal.SIGCONT)
     for c in clients:
         c.stdin.write("GO\n")
         c.stdin.flush()
@@ -136,6 +162,97 @@ def fan_out(clients, emitter, line, mark):
     times.sort()
     arrivals.sort()
     return times, arrivals
+
+
+def open_clients(clients, client_bin, port, want, reqfile):
+    """Starts sse_client processes (appended to CLIENTS) for WANT streams to PORT; returns
+    (established, failed) once all of them are READY."""
+    left, src = want, 10
+    while left > 0:
+        n = min(PER_CLIENT, left)
+        clients.append(subprocess.Popen(
+            [client_bin, str(port), str(n), str(src), reqfile, "event: final", "60"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        left -= n
+        src += 8
+    established = failed = 0
+    for c in clients:
+        line = c.stdout.readline().split()
+        if len(line) == 3 and line[0] == "READY":
+            established += int(line[1])
+            failed += int(line[2])
+    return established, failed
+
+
+def delta_rounds(clients, emitter, line_of):
+    """BENCH_SSE_ROUNDS - 1 delta fan-outs, one at a time, then BENCH_SSE_PAUSED_ROUNDS (2)
+    with the clients paused (fan_out): EMITTER is given LINE_OF(mark). Returns the figures of
+    each, in lists."""
+    rounds = max(1, int(os.environ.get("BENCH_SSE_ROUNDS", "5")))
+    paused_rounds = int(os.environ.get("BENCH_SSE_PAUSED_ROUNDS", "2"))
+    d50, d99, dn, a99, p99 = [], [], [], [], []
+    for k in range(rounds - 1 + paused_rounds):
+        mark = "fanout-%d-%d" % (k, int(time.time() * 1000))
+        paused = k >= rounds - 1
+        times, arrivals = fan_out(clients, emitter, line_of(mark), mark, paused)
+        if paused:
+            p99.append(round(pct(arrivals, 99), 1) if len(arrivals) == len(times) else None)
+        else:
+            dn.append(len(times))
+            d50.append(round(pct(times, 50), 1) if times else None)
+            d99.append(round(pct(times, 99), 1) if times else None)
+            a99.append(round(pct(arrivals, 99), 1) if arrivals else None)
+        time.sleep(0.5)
+    res = {}
+    if dn:
+        res.update({"fanout_delta_delivered": dn, "fanout_delta_p50_ms": d50,
+                    "fanout_delta_p99_ms": d99, "fanout_delta_arrival_p99_ms": a99})
+    if p99:
+        res["fanout_delta_paused_arrival_p99_ms"] = p99
+    return res
+
+
+def raise_nofile():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def run_floor(want, client_bin, floor_bin):
+    """The same clients and delta fan-outs as run_mode's, written by sse_floor instead of the
+    ingress."""
+    port = S.free_port()
+    writers = os.environ.get("INGRESS_SSE_WRITERS", str(os.cpu_count() or 1))
+    res = {"mode": "floor", "requested": want, "writers": int(writers)}
+    floor = subprocess.Popen([floor_bin, str(port), str(want), writers], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, preexec_fn=raise_nofile)
+    clients = []
+    reqfile = tempfile.NamedTemporaryFile("w", delete=False, suffix=".req")
+    reqfile.write("GET /floor HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n")
+    reqfile.close()
+    try:
+        time.sleep(0.3)  # listening
+        established, failed = open_clients(clients, client_bin, port, want, reqfile.name)
+        res["streams_held"] = established
+        res["streams_failed"] = failed
+        if floor.stdout.readline().split()[:1] != ["READY"]:
+            raise RuntimeError("sse_floor did not get its %d streams" % want)
+        time.sleep(1)
+        res.update(delta_rounds(clients, floor, lambda mark: mark + "\n"))
+        res["load_average_1m"] = os.getloadavg()[0]
+    finally:
+        os.unlink(reqfile.name)
+        for c in clients:
+            c.kill()
+            c.wait()
+        floor.stdin.close()
+        floor.kill()
+        floor.wait()
+    return res
+
+
+def median(vals):
+    vals = sorted(v for v in vals if v is not None)
+    return vals[len(vals) // 2] if vals else None
 
 
 def run_mode(mode, want, client_bin, emit_bin):
@@ -168,20 +285,7 @@ def run_mode(mode, want, client_bin, emit_bin):
                       "Bearer %s\r\nAccept: text/event-stream\r\n\r\n" % (tenant, job, token))
         reqfile.close()
         t_open = time.time()
-        left, src = want, 10
-        while left > 0:
-            n = min(PER_CLIENT, left)
-            clients.append(subprocess.Popen(
-                [client_bin, str(ing.port), str(n), str(src), reqfile.name, "event: final", "60"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
-            left -= n
-            src += 8
-        established = failed = 0
-        for c in clients:
-            line = c.stdout.readline().split()
-            if len(line) == 3 and line[0] == "READY":
-                established += int(line[1])
-                failed += int(line[2])
+        established, failed = open_clients(clients, client_bin, ing.port, want, reqfile.name)
         res["open_s"] = round(time.time() - t_open, 1)
         os.unlink(reqfile.name)
         res["streams_held"] = established
@@ -209,22 +313,8 @@ def run_mode(mode, want, client_bin, emit_bin):
         emitter.stdin.flush()
         emitter.stdout.readline()
         time.sleep(1)
-        rounds = max(1, int(os.environ.get("BENCH_SSE_ROUNDS", "5")))
-        d50, d99, dn, a99 = [], [], [], []
-        for k in range(rounds - 1):
-            mark = "fanout-%d-%d" % (k, int(time.time() * 1000))
-            times, arrivals = fan_out(clients, emitter, "%s %s %s delta %s\n" % (
-                tenant, job, r["session_id"], json.dumps({"text": mark})), mark)
-            dn.append(len(times))
-            d50.append(round(pct(times, 50), 1) if times else None)
-            d99.append(round(pct(times, 99), 1) if times else None)
-            a99.append(round(pct(arrivals, 99), 1) if arrivals else None)
-            time.sleep(0.5)
-        if rounds > 1:
-            res["fanout_delta_delivered"] = dn
-            res["fanout_delta_p50_ms"] = d50
-            res["fanout_delta_p99_ms"] = d99
-            res["fanout_delta_arrival_p99_ms"] = a99
+        res.update(delta_rounds(clients, emitter, lambda mark: "%s %s %s delta %s\n" % (
+            tenant, job, r["session_id"], json.dumps({"text": mark}))))
         # the final event, which also ends every stream; CPU is measured around it
         cpu_emit, split_emit = cpu_ticks(ing.proc.pid), cpu_split(ing.proc.pid)
         # the clients' CPU: what they used before it, and their whole lives once reaped
@@ -303,14 +393,26 @@ def main():
                       "(one descriptor each plus its own)" % (hard, hard - 150))
         want_after = hard - 150
     want_before = int(os.environ.get("BENCH_SSE_BEFORE_STREAMS", "5000"))
-    modes = os.environ.get("BENCH_SSE_MODES", "before after").split()
+    modes = os.environ.get("BENCH_SSE_MODES", "before after floor").split()
     results = {"goals": GOALS, "nofile_hard": hard}
     if limit_note:
         results["limit"] = limit_note
     try:
-        client, emit = build_tools()
+        client, emit, floor = build_tools()
         for m in modes:
-            results[m] = run_mode(m, want_before if m == "before" else want_after, client, emit)
+            if m == "floor":
+                held = results.get("after", {}).get("streams_held") or want_after
+                results[m] = run_floor(held, client, floor)
+            else:
+                results[m] = run_mode(m, want_before if m == "before" else want_after,
+                                      client, emit)
+        if "after" in results and "floor" in results:
+            for key, ratio in (("fanout_delta_p99_ms", "ratio_delta_p99"),
+                               ("fanout_delta_paused_arrival_p99_ms", "ratio_paused_p99")):
+                a = median(results["after"].get(key, []))
+                f = median(results["floor"].get(key, []))
+                if a and f:
+                    results["floor"][ratio] = round(a / f, 2)
     finally:
         if own_stack:
             subprocess.run([os.path.join(ROOT, "compose", "local", "stack"), "down"],
@@ -320,6 +422,7 @@ def main():
                "fanout_delta_p99_ms": "<= %d each" % GOALS["fanout_p99_ms"],
                "fanout_arrival_p99_ms": "<= %d" % GOALS["fanout_p99_ms"],
                "fanout_delta_arrival_p99_ms": "<= %d each" % GOALS["fanout_p99_ms"],
+               "fanout_delta_paused_arrival_p99_ms": "<= %d each" % GOALS["fanout_p99_ms"],
                "heartbeat_cpu_pct": "< %d" % GOALS["heartbeat_cpu_pct"]}
     if limit_note:
         print("sse.note %s" % limit_note)
@@ -327,7 +430,10 @@ def main():
         for k, v in results[m].items():
             if k == "mode":
                 continue
-            g = goal_of.get(k)
+            g = goal_of.get(k) if m != "floor" else None
+            if k.startswith("ratio_"):
+                v = "%s   (after's %s over the floor's, medians)" % (
+                    v, "deltas' p99" if k == "ratio_delta_p99" else "paused arrival p99")
             print("sse.%s.%s %s%s" % (m, k, v, "   (goal %s)" % g if g else ""))
     os.makedirs(os.path.join(ROOT, "var", "bench"), exist_ok=True)
     with open(os.path.join(ROOT, "var", "bench", "sse.json"), "w") as f:

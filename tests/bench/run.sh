@@ -121,8 +121,8 @@ bench_llm() {
 
 # ---- sse (bench_sse.py) and tokens (bench_tokens.py) run as the generic sections below:
 # streams held by one ingress, RSS, heartbeat CPU and the fan-out of one event, thread path
-# (before) vs the SSE loop (after); the latency the pipeline adds to a streamed token (issue
-# 16). `tests/bench/run.sh sse tokens` runs just them.
+# (before) vs the SSE loop (after), beside the floor (a bare sender's sends to the same
+# clients); the latency the pipeline adds to a streamed token (issue 16). `tests/bench/run.sh sse tokens` runs just them.
 
 sections=("$@")
 if [ ${#sections[@]} -eq 0 ]; then
