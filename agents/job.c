@@ -28,6 +28,7 @@
 #include "history.h"
 #include "jobevents.h"
 #include "json_field.h"
+#include "json_number.h"
 #include "json_text.h"
 #include "log.h"
 #include "metrics.h"
@@ -593,10 +594,11 @@ static void finalize(struct ajob *j, const char *content)
     json_object_object_add(meta, "tokens", tok);
     /* The cost of this part's answering calls at the price table (usage.h); the router's
      * intent call and RAG embeddings are in the usage API, per call. */
-    json_object_object_add(meta, "cost_usd",
-                           json_object_new_double(usage_cost_of(
-                               j->model ? j->model : (j->cfg.model ? j->cfg.model : ""),
-                               j->in_tokens, j->out_tokens)));
+    json_object_object_add(
+        meta, "cost_usd",
+        json_decimal(usage_cost_of(j->model ? j->model : (j->cfg.model ? j->cfg.model : ""),
+                                   j->in_tokens, j->out_tokens),
+                     8));
     json_object_object_add(meta, "language", json_object_new_string(j->language));
     json_object_object_add(meta, "latency_ms", json_object_new_int64(now_ms() - j->t0));
     json_object_object_add(meta, "citations", json_object_get(j->citations));

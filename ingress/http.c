@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ctab.h"
 #include "envelope.h"
+#include "json_number.h"
 #include "keyauth.h"
 #include "cluster_metrics.h"
 #include "metrics.h"
@@ -798,7 +799,7 @@ json_object *pg_row_json(const void *vres, int row)
         case PG_OID_FLOAT4:
         case PG_OID_FLOAT8:
         case PG_OID_NUMERIC:
-            jv = json_object_new_double(strtod(v, NULL));
+            jv = json_number_text(v); /* 0.15, not 0.14999999999999999; NaN: null */
             break;
         case PG_OID_JSON:
         case PG_OID_JSONB:

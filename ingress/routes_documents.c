@@ -49,6 +49,7 @@
 #include "envelope.h"
 #include "jobevents.h"
 #include "json_field.h"
+#include "json_number.h"
 #include "metrics.h"
 #include "ocr.h"
 #include "sha256.h"
@@ -859,9 +860,9 @@ static int batch_add_pages(struct req *r, const char *tenant, const char *batch_
         json_object_object_add(o, "page", json_object_new_int(atoi(PQgetvalue(res, i, 1))));
         json_object_object_add(o, "method", json_object_new_string(PQgetvalue(res, i, 2)));
         json_object_object_add(o, "chars", json_object_new_int64(atoll(PQgetvalue(res, i, 3))));
-        json_object_object_add(
-            o, "confidence",
-            PQgetisnull(res, i, 4) ? NULL : json_object_new_double(atof(PQgetvalue(res, i, 4))));
+        json_object_object_add(o, "confidence",
+                               PQgetisnull(res, i, 4) ? NULL
+                                                      : json_number_text(PQgetvalue(res, i, 4)));
         json_object_object_add(
             o, "error",
             PQgetisnull(res, i, 5) ? NULL : json_object_new_string(PQgetvalue(res, i, 5)));

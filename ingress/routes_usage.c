@@ -22,6 +22,7 @@
 
 #include "envelope.h"
 #include "json_field.h"
+#include "json_number.h"
 #include "limits_mirror.h"
 #include "usage.h"
 
@@ -109,7 +110,7 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
         json_object_object_add(o, "input_tokens", json_object_new_int64(c2));
         json_object_object_add(o, "output_tokens", json_object_new_int64(c3));
         json_object_object_add(o, "total_tokens", json_object_new_int64(c2 + c3));
-        json_object_object_add(o, "cost_usd", json_object_new_double(c4));
+        json_object_object_add(o, "cost_usd", json_number_text(PQgetvalue(res, i, 8)));
         json_object_array_add(rows, o);
     }
     PQclear(res);
@@ -127,7 +128,7 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
     json_object_object_add(tot, "input_tokens", json_object_new_int64(in));
     json_object_object_add(tot, "output_tokens", json_object_new_int64(out));
     json_object_object_add(tot, "total_tokens", json_object_new_int64(in + out));
-    json_object_object_add(tot, "cost_usd", json_object_new_double(cost));
+    json_object_object_add(tot, "cost_usd", json_decimal(cost, 8)); /* cost_usd's scale */
     json_object_object_add(o, "totals", tot);
     reply_json(r, 200, o);
     json_object_put(o);
@@ -281,7 +282,7 @@ static void limits_reply(struct req *r, const char *tenant, PGresult *row)
     json_object_object_add(b, "period", json_object_new_string(period));
     json_object_object_add(b, "resets_at", json_object_new_string(resets));
     json_object_object_add(b, "spent_tokens", json_object_new_int64(st));
-    json_object_object_add(b, "spent_usd", json_object_new_double((double)sm / 1e6));
+    json_object_object_add(b, "spent_usd", json_decimal((double)sm / 1e6, 6));
     const char *state = "ok";
     if (row && PQntuples(row) > 0) {
         int ct = PQfnumber(row, "budget_tokens"), cm = PQfnumber(row, "budget_micros"),

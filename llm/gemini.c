@@ -7,6 +7,7 @@
  * need the function's name), tools go in tools[].functionDeclarations. Gemini has no tool call
  * ids (newer models may send one): they are made up as call_<n>. */
 #include "provider.h"
+#include "json_number.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,7 +180,7 @@ static char *gemini_body(const struct llm_wire *w, char *err, size_t errlen)
     json_object *gc = json_object_new_object();
     double temp = req->temperature >= 0 ? req->temperature : w->cfg->temperature;
     if (temp >= 0)
-        json_object_object_add(gc, "temperature", json_object_new_double(temp));
+        json_object_object_add(gc, "temperature", json_decimal(temp, 4));
     int maxt = req->max_tokens > 0 ? req->max_tokens : w->cfg->max_tokens;
     if (maxt > 0)
         json_object_object_add(gc, "maxOutputTokens", json_object_new_int(maxt));

@@ -7,6 +7,7 @@
  * rest append to arguments); with stream_options.include_usage the last chunk before [DONE]
  * has "choices": [] and the usage. */
 #include "provider.h"
+#include "json_number.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,9 +128,9 @@ static char *openai_body(const struct llm_wire *w, char *err, size_t errlen)
         json_object_object_add(root, "tools", tools);
     }
     if (req->temperature >= 0)
-        json_object_object_add(root, "temperature", json_object_new_double(req->temperature));
+        json_object_object_add(root, "temperature", json_decimal(req->temperature, 4));
     else if (w->cfg->temperature >= 0)
-        json_object_object_add(root, "temperature", json_object_new_double(w->cfg->temperature));
+        json_object_object_add(root, "temperature", json_decimal(w->cfg->temperature, 4));
     int maxt = req->max_tokens > 0 ? req->max_tokens : w->cfg->max_tokens;
     if (maxt > 0)
         json_object_object_add(root, "max_tokens", json_object_new_int(maxt));

@@ -24,6 +24,7 @@
 #include "envelope.h"
 #include "httploop.h"
 #include "jobevents.h"
+#include "json_number.h"
 #include "kafka.h"
 #include "language.h"
 #include "llm.h"
@@ -195,9 +196,8 @@ static void answer_unclear_now(struct rjob *j)
     json_object_object_add(tok, "input", json_object_new_int64(j->in_tokens));
     json_object_object_add(tok, "output", json_object_new_int64(j->out_tokens));
     json_object_object_add(meta, "tokens", tok);
-    json_object_object_add(
-        meta, "cost_usd",
-        json_object_new_double(usage_cost_of(j->model, j->in_tokens, j->out_tokens)));
+    json_object_object_add(meta, "cost_usd",
+                           json_decimal(usage_cost_of(j->model, j->in_tokens, j->out_tokens), 8));
     json_object *routed = json_object_new_object();
     json_object_object_add(routed, "agent", json_object_new_string("UNCLEAR"));
     json_object_object_add(routed, "language", json_object_new_string(j->language));

@@ -11,7 +11,8 @@
  * or "a-b"'s collection. The tenant's own default name written out in full is accepted (old
  * configs); any other full name, like the old "agenthub_<tenant>_x" form, is refused.
  * Arguments: "query" (or "question"/"q"; otherwise the first string argument).
- * Result: {"results": [{"text", "source", "chunk", "score"}]}, best first, so the agent can
+ * Result: {"results": [{"text", "source", "chunk", "score"}]} (score: the cosine similarity to
+ * 4 decimals), best first, so the agent can
  * cite its sources; a chunk of an ingested batch document (knowledge_add_pages) also has
  * "document_id", "filename" and "page", so the citation names the document and its page. A
  * tenant with no knowledge base yet gets {"results": []}.
@@ -20,11 +21,13 @@
  * delivered from the loop like every tool result.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chroma.h"
+#include "json_number.h"
 #include "knowledge.h"
 #include "tool_internal.h"
 
@@ -106,7 +109,9 @@ int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
     json_object *res = json_object_new_object(), *arr = json_object_new_array();
     json_object_object_add(res, "results", arr);
     for (size_t i = 0; i < nhits; i++) {
-        double score = 1.0 - hits[i].distance;
+        /* 4 decimals, as shown (json_number.h): the threshold is held to the score shown, so
+         * no result shows one under it */
+        double score = round((1.0 - hits[i].distance) * 1e4) / 1e4;
         if (score < threshold)
             continue;
         json_object *r = json_object_new_object(), *v;
@@ -119,7 +124,7 @@ int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
             chunk = json_object_get_int(v);
         json_object_object_add(r, "source", json_object_new_string(src ? src : hits[i].id));
         json_object_object_add(r, "chunk", json_object_new_int(chunk));
-        json_object_object_add(r, "score", json_object_new_double(score));
+        json_object_object_add(r, "score", json_decimal(score, 4));
         /* a batch document's chunk: which document and page it is from */
         static const char *const doc_keys[] = {"document_id", "filename", "page"};
         for (size_t k = 0; hits[i].metadata && k < sizeof doc_keys / sizeof doc_keys[0]; k++)

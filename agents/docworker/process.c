@@ -10,6 +10,7 @@
 
 #include "docworker.h"
 #include "extract.h"
+#include "json_number.h"
 #include "log.h"
 #include "metrics.h"
 #include "ocr.h"
@@ -199,7 +200,7 @@ static void doc_progress_page(void *opaque, int page, int npages, const struct d
             json_object_object_add(ev, "text_truncated", json_object_new_boolean(1));
     }
     if (p->method == DOC_PAGE_OCR && p->text)
-        json_object_object_add(ev, "confidence", json_object_new_double((double)p->confidence));
+        json_object_object_add(ev, "confidence", json_decimal((double)p->confidence, 2));
     if (p->error[0])
         json_object_object_add(ev, "error", json_object_new_string(p->error));
     doc_emit(pr->svc, pr->env, pr->ids, "page", ev);
@@ -352,8 +353,7 @@ static json_object *doc_pages_json(const struct doc_page *pages, int n)
         json_object_object_add(o, "text",
                                json_object_new_string(pages[i].text ? pages[i].text : ""));
         if (pages[i].method == DOC_PAGE_OCR && pages[i].text)
-            json_object_object_add(o, "confidence",
-                                   json_object_new_double((double)pages[i].confidence));
+            json_object_object_add(o, "confidence", json_decimal((double)pages[i].confidence, 2));
         if (pages[i].error[0])
             json_object_object_add(o, "error", json_object_new_string(pages[i].error));
         json_object_array_add(arr, o);

@@ -193,10 +193,15 @@ static const char *field(json_object *hit, const char *k)
     return json_object_object_get_ex(hit, k, &v) ? json_object_get_string(v) : NULL;
 }
 
+/* A hit's score, which is written with at most 4 decimals ("0.3735", not 0.37353340000000002). */
 static double score(json_object *hit)
 {
     json_object *v;
     assert_true(json_object_object_get_ex(hit, "score", &v));
+    const char *text = json_object_to_json_string(v);
+    const char *dot = strchr(text, '.');
+    if (dot && strlen(dot + 1) > 4)
+        fail_msg("score written as %s", text);
     return json_object_get_double(v);
 }
 

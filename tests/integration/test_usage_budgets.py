@@ -21,6 +21,7 @@ string (GET /stats). Each tenant of this run gets its own model string
 """
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -47,6 +48,8 @@ T_USE, T_KILL, T_BUDGET, T_RL, T_OTHER, T_USER, T_MIRROR = (
     "u14use-" + RUN, "u14kill-" + RUN, "u14budg-" + RUN, "u14rl-" + RUN, "u14oth-" + RUN,
     "u14usr-" + RUN, "u14mir-" + RUN)
 PRICE_IN, PRICE_OUT = 1.0, 2.0  # US dollars per million tokens for "standin-1"
+# a number written with json-c's 17 digits (0.00076599999999999997): what users must not see
+NOISY_NUMBER = re.compile(r"\d\.\d{12,}")
 MST = "0123456789"
 
 
@@ -136,6 +139,23 @@ class UsageBudgets(pc.PipelineCase):
                 return r.status, dict(r.headers), json.loads(r.read() or b"null")
         except urllib.error.HTTPError as e:
             return e.code, dict(e.headers), json.loads(e.read() or b"null")
+
+    def http_text(self, method, path, body=None, token=None):
+        """(status, body text) from the first ingress."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.pl.base + path, data=data, method=method)
+        req.add_header("Authorization", "Bearer " + token)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=60) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def assert_plain_numbers(self, text):
+        m = NOISY_NUMBER.search(text)
+        self.assertIsNone(m, "a number written with noise (%s) in %s" % (m and m.group(0), text))
 
     def chat(self, tenant, message, token=None, base=None):
         return self.http("POST", "/api/%s/chat" % tenant, {"message": message},
@@ -230,6 +250,13 @@ class UsageBudgets(pc.PipelineCase):
         self.assertGreater(meta["tokens"]["input"], 0)
         want = (meta["tokens"]["input"] * PRICE_IN + meta["tokens"]["output"] * PRICE_OUT) / 1e6
         self.assertAlmostEqual(meta["cost_usd"], want, places=6)
+        # ... and every figure reads as a person writes it (0.000766, not 0.00076599999999999997)
+        for path in ("/api/%s/jobs/%s" % (T_USE, jobs[1]),
+                     "/api/%s/usage?group_by=day,model,agent,purpose" % T_USE):
+            st, text = self.http_text("GET", path, token=self.pl.tokens[T_USE])
+            self.assertEqual(st, 200, text)
+            self.assertIn('"cost_usd":', text)
+            self.assert_plain_numbers(text)
         # Prometheus: tokens and cost per tenant and model on the agents' /metrics
         text = ""
         for i in range(2):
@@ -311,6 +338,10 @@ class UsageBudgets(pc.PipelineCase):
             recorded = self.usage(T_BUDGET)["totals"]["total_tokens"]
         self.assertEqual(state, "exceeded", b)
         self.assertEqual(spent, recorded)
+        st, text = self.http_text("GET", "/api/admin/tenants/%s/limits" % T_BUDGET,
+                                  token=self.op_token())
+        self.assertIn('"spent_usd":', text)
+        self.assert_plain_numbers(text)
         for base in (self.pl.base, self.pl.base2):
             st, h, r = self.chat(T_BUDGET, "one more?", base=base)
             self.assertEqual(st, 429, r)
@@ -498,6 +529,15 @@ class UsageBudgets(pc.PipelineCase):
         st, _, p = self.http("PUT", "/api/admin/prices", {"model": m, "input_usd_per_mtok": 0.5,
                              "output_usd_per_mtok": 1.5}, self.op_token())
         self.assertEqual((st, p["input_usd_per_mtok"]), (200, 0.5), p)
+        # a price is answered as it was given, not as json-c writes the double nearest to it
+        st, text = self.http_text("PUT", "/api/admin/prices", {
+            "model": m, "input_usd_per_mtok": 0.15, "output_usd_per_mtok": 0.6}, self.op_token())
+        self.assertEqual(st, 200, text)
+        self.assertRegex(text, r'"input_usd_per_mtok": ?0\.15[,}]')
+        self.assertRegex(text, r'"output_usd_per_mtok": ?0\.6[,}]')
+        st, text = self.http_text("GET", "/api/admin/prices", token=self.op_token())
+        self.assertRegex(text, r'"input_usd_per_mtok": ?0\.15[,}]')
+        self.assert_plain_numbers(text)
         st, _, p = self.http("PUT", "/api/admin/prices", {"model": m, "input_usd_per_mtok": -1,
                              "output_usd_per_mtok": 1.5}, self.op_token())
         self.assertEqual(st, 400)

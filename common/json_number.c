@@ -1,0 +1,62 @@
+/* json_number.c — numbers in JSON as people write them (json_number.h). */
+#include "json_number.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Drops a fraction's trailing zeros in place, keeping one digit after the point; text with an
+ * exponent or without a point is left as it is. */
+static void trim_fraction(char *t)
+{
+    char *dot = strchr(t, '.');
+    if (!dot || strpbrk(t, "eE"))
+        return;
+    size_t n = strlen(t);
+    while (n > (size_t)(dot - t) + 2 && t[n - 1] == '0')
+        t[--n] = '\0';
+}
+
+/* text (n bytes, in a buffer of cap) with ".0" after it when it has no point or exponent,
+ * then its fraction's trailing zeros dropped; made a double with that text. */
+static json_object *number_with_text(double v, char *text, size_t n, size_t cap)
+{
+    if (!strpbrk(text, ".eE") && n + 3 <= cap)
+        memcpy(text + n, ".0", 3); /* still a double to whoever parses it */
+    trim_fraction(text);
+    return json_object_new_double_s(v, text);
+}
+
+json_object *json_decimal(double v, int decimals)
+{
+    if (!isfinite(v))
+        return NULL;
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 15)
+        decimals = 15;
+    char text[400]; /* DBL_MAX with 15 decimals fits */
+    int n = snprintf(text, sizeof text, "%.*f", decimals, v);
+    if (n < 0 || (size_t)n >= sizeof text)
+        return json_object_new_double(v);
+    if (text[0] == '-' && strspn(text + 1, "0.") == (size_t)n - 1)
+        memmove(text, text + 1, (size_t)n--); /* zero after rounding: not "-0.0" */
+    return number_with_text(strtod(text, NULL), text, (size_t)n, sizeof text);
+}
+
+json_object *json_number_text(const char *text)
+{
+    if (!text || !*text)
+        return NULL;
+    char *end;
+    double v = strtod(text, &end);
+    if (*end != '\0' || end == text || !isfinite(v))
+        return NULL;
+    char buf[128];
+    size_t n = strlen(text);
+    if (n + 3 > sizeof buf) /* numeric can be long: the value, written by json-c */
+        return json_object_new_double(v);
+    memcpy(buf, text, n + 1);
+    return number_with_text(v, buf, n, sizeof buf);
+}

@@ -1,0 +1,25 @@
+/* json_number.h — numbers in JSON as people write them: 0.15, not 0.14999999999999999.
+ *
+ * json-c (0.16) writes every double with "%.17g", so a price of 0.15 set through the API came
+ * back as 0.14999999999999999, a call's cost as 0.00012689999999999999 and a similarity as
+ * 0.37353340000000002: noise in the answers users read and in the prompts models read. These
+ * make a number whose JSON text is fixed when it is made (json_object_new_double_s): the
+ * value stays a double for whoever reads it in C, and parsing the text back gives it again
+ * (json-c keeps a parsed number's text, so it survives a trip through Kafka or Redis). */
+#ifndef AGENTHUB_JSON_NUMBER_H
+#define AGENTHUB_JSON_NUMBER_H
+
+#include <json-c/json.h>
+
+/* v rounded to `decimals` (0..15) places, written without trailing zeros but with one digit
+ * after the point ("0.15", "2.5", "10.0", "0.0001269"). NULL (JSON null) for NaN and the
+ * infinities, which JSON cannot hold. */
+json_object *json_decimal(double v, int decimals);
+
+/* A number as PostgreSQL wrote it (float8's shortest text, numeric's own digits): that text,
+ * trailing zeros of a fraction dropped ("0.00012690" is 0.0001269), ".0" after a whole number
+ * ("95.0": it is still a double). NULL for NaN, the infinities and text that is not a
+ * number. */
+json_object *json_number_text(const char *text);
+
+#endif
