@@ -128,7 +128,7 @@ static char *anthropic_body(const struct llm_wire *w, char *err, size_t errlen)
     }
     double temp = req->temperature >= 0 ? req->temperature : w->cfg->temperature;
     if (temp >= 0)
-        json_object_object_add(root, "temperature", json_decimal(temp > 1 ? 1 : temp, 4));
+        json_object_object_add(root, "temperature", json_decimal(temp > 1 ? 1 : temp, 6));
     if (w->stream)
         json_object_object_add(root, "stream", json_object_new_boolean(1));
     out = llm_json_dup(root);

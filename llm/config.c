@@ -4,7 +4,6 @@
 #include "provider.h"
 
 #include "fernet.h"
-#include "json_number.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -243,7 +242,7 @@ static char *row_to_json(const struct row *w)
     json_object_object_add(o, "bound", json_object_new_boolean(1));
     json_object_object_add(o, "rate_limit_rpm", json_object_new_int64(w->rpm));
     if (w->temperature >= 0)
-        json_object_object_add(o, "temperature", json_decimal(w->temperature, 4));
+        json_object_object_add(o, "temperature", json_object_new_double(w->temperature));
     json_object_object_add(o, "max_tokens", json_object_new_int64(w->max_tokens));
     char *s = llm_json_dup(o);
     json_object_put(o);

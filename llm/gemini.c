@@ -180,7 +180,7 @@ static char *gemini_body(const struct llm_wire *w, char *err, size_t errlen)
     json_object *gc = json_object_new_object();
     double temp = req->temperature >= 0 ? req->temperature : w->cfg->temperature;
     if (temp >= 0)
-        json_object_object_add(gc, "temperature", json_decimal(temp, 4));
+        json_object_object_add(gc, "temperature", json_decimal(temp, 6));
     int maxt = req->max_tokens > 0 ? req->max_tokens : w->cfg->max_tokens;
     if (maxt > 0)
         json_object_object_add(gc, "maxOutputTokens", json_object_new_int(maxt));

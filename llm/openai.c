@@ -128,9 +128,9 @@ static char *openai_body(const struct llm_wire *w, char *err, size_t errlen)
         json_object_object_add(root, "tools", tools);
     }
     if (req->temperature >= 0)
-        json_object_object_add(root, "temperature", json_decimal(req->temperature, 4));
+        json_object_object_add(root, "temperature", json_decimal(req->temperature, 6));
     else if (w->cfg->temperature >= 0)
-        json_object_object_add(root, "temperature", json_decimal(w->cfg->temperature, 4));
+        json_object_object_add(root, "temperature", json_decimal(w->cfg->temperature, 6));
     int maxt = req->max_tokens > 0 ? req->max_tokens : w->cfg->max_tokens;
     if (maxt > 0)
         json_object_object_add(root, "max_tokens", json_object_new_int(maxt));

@@ -666,6 +666,8 @@ static json_object *build(const struct llm_provider_ops *ops, enum llm_provider 
     assert_non_null(body);
     assert_int_equal(ops->url(&w, url, cap), 0);
     assert_null(strstr(body, "sk-secret"));
+    if (req->temperature == 0.2) /* as written, not json-c's 0.20000000000000001 */
+        assert_true(strstr(body, "\"temperature\":0.2,") || strstr(body, "\"temperature\":0.2}"));
     json_object *o = json_tokener_parse(body);
     free(body);
     assert_non_null(o);
