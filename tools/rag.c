@@ -12,10 +12,9 @@
  * configs); any other full name, like the old "agenthub_<tenant>_x" form, is refused.
  * Arguments: "query" (or "question"/"q"; otherwise the first string argument).
  * Result: {"results": [{"text", "source", "chunk", "score"}]} (score: the cosine similarity to
- * 4 decimals), best first, so the agent can
- * cite its sources; a chunk of an ingested batch document (knowledge_add_pages) also has
- * "document_id", "filename" and "page", so the citation names the document and its page. A
- * tenant with no knowledge base yet gets {"results": []}.
+ * 4 decimals), best first, so the agent can cite its sources; a chunk of an ingested batch
+ * document (knowledge_add_pages) also has "document_id", "filename" and "page", so the citation
+ * names the document and its page. A tenant with no knowledge base yet gets {"results": []}.
  *
  * The Chroma call is blocking (chroma.h) and runs on the caller's thread; the result is
  * delivered from the loop like every tool result.

@@ -450,5 +450,6 @@ class ThreadPathTest(IngressCase):
             s.close()
         self.assertTrue(wait_for(lambda: metric(self.ing, "ingress_sse_streams_open") == 0))
 
+
 if __name__ == "__main__":
     unittest.main()
