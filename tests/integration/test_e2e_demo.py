@@ -11,6 +11,21 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_harness as ph  # noqa: E402
 
 
+def run_demo(demo_dir, **extra):
+    """compose/local/demo with DEMO_EXIT_AFTER_START=1, no real provider's key, free ports."""
+    env = dict(os.environ)
+    for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        env.pop(k, None)
+    env.update({"AGENTHUB_DEMO_DIR": demo_dir, "DEMO_INGRESS_PORT": str(ph.free_port()),
+                "DEMO_ERP_PORT": str(ph.free_port()),
+                "DEMO_LLM_PORT": str(ph.free_port()), "DEMO_EXIT_AFTER_START": "1",
+                "DEMO_METRICS_PORT": str(ph.free_port()),
+                "AGENTHUB_BIN": ph.BIN}, **extra)
+    r = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "demo")], env=env,
+                       capture_output=True, text=True, timeout=600)
+    return env, r
+
+
 class DemoScript(unittest.TestCase):
     def test_demo_starts_answers_and_stops(self):
         why = ph.stack_missing()
@@ -18,17 +33,8 @@ class DemoScript(unittest.TestCase):
             self.skipTest(why)
         if not os.environ.get("AGENTHUB_VAR"):
             self.skipTest("AGENTHUB_VAR is not set (run through tests/run.sh)")
-        env = dict(os.environ)
-        for k in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
-            env.pop(k, None)
         demo_dir = os.path.join(os.environ["AGENTHUB_VAR"], "demo")
-        env.update({"AGENTHUB_DEMO_DIR": demo_dir, "DEMO_INGRESS_PORT": str(ph.free_port()),
-                    "DEMO_ERP_PORT": str(ph.free_port()),
-                    "DEMO_LLM_PORT": str(ph.free_port()), "DEMO_EXIT_AFTER_START": "1",
-                    "DEMO_METRICS_PORT": str(ph.free_port()),
-                    "AGENTHUB_BIN": ph.BIN})
-        r = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "demo")], env=env,
-                           capture_output=True, text=True, timeout=600)
+        env, r = run_demo(demo_dir)
         out = r.stdout + r.stderr
         self.assertEqual(r.returncode, 0, out[-4000:])
         self.assertIn("STAND-IN LLM", out)
@@ -67,6 +73,55 @@ class DemoScript(unittest.TestCase):
         # and the services it started are gone
         for port in (env["DEMO_INGRESS_PORT"], env["DEMO_ERP_PORT"], env["DEMO_LLM_PORT"]):
             self.assertFalse(ph.wait_port(int(port), timeout=0.5), port)
+
+    def test_demo_on_a_fresh_clone_starts_its_own_stack(self):
+        """`make run` on a fresh clone: var/ does not exist yet. The demo made it with its
+        secrets' umask (0700), and PostgreSQL, run as the postgres user, could not enter
+        var/local: the stack stopped at once. Here the same layout is made in a folder of its
+        own, with a stack of its own (dev broker) on ports of its own."""
+        why = ph.stack_missing()
+        if why:
+            self.skipTest(why)
+        if not os.environ.get("AGENTHUB_VAR") or os.geteuid() != 0:
+            self.skipTest("needs AGENTHUB_VAR (tests/run.sh) and root (PostgreSQL runs as "
+                          "postgres)")
+        import shutil
+        import socket
+        import uuid
+
+        def bindable(port):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                    return True
+                except OSError:
+                    return False
+        clone = os.path.join(os.environ["AGENTHUB_VAR"], "fresh-" + uuid.uuid4().hex[:8])
+        os.mkdir(clone, 0o755)
+        os.chmod(clone, 0o755)
+        var = os.path.join(clone, "var")
+        base = next(b for b in range(30000, 32000, 100)
+                    if all(bindable(b + o) for o in (32, 79, 80, 92)))
+        stack_env = dict(os.environ, AGENTHUB_VAR=os.path.join(var, "local"),
+                         AGENTHUB_PORT_BASE=str(base), AGENTHUB_KAFKA="dev")
+        try:
+            env, r = run_demo(os.path.join(var, "demo"), AGENTHUB_VAR=stack_env["AGENTHUB_VAR"],
+                              AGENTHUB_PORT_BASE=str(base), AGENTHUB_KAFKA="dev")
+            out = r.stdout + r.stderr
+            self.assertEqual(r.returncode, 0, out[-4000:])
+            self.assertIn("[stand-in]", out)
+            self.assertIn("postgres: ready", out)
+            # var/ as any other folder of the checkout; the secrets' folder owner-only
+            self.assertEqual(os.stat(var).st_mode & 0o777, 0o755)
+            self.assertEqual(os.stat(os.path.join(var, "demo")).st_mode & 0o777, 0o700)
+            # the stack the demo started is stopped with it
+            st = subprocess.run([os.path.join(ph.ROOT, "compose", "local", "stack"), "status"],
+                                env=stack_env, capture_output=True, text=True)
+            self.assertNotEqual(st.returncode, 0, st.stdout)
+        finally:
+            subprocess.run([os.path.join(ph.ROOT, "compose", "local", "stack"), "down"],
+                           env=stack_env, capture_output=True, timeout=180)
+            shutil.rmtree(clone, ignore_errors=True)
 
 
 if __name__ == "__main__":

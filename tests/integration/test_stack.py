@@ -106,5 +106,44 @@ class LocalStack(unittest.TestCase):
             self.assertEqual(resp.status, 200)
 
 
+def _bindable(port):
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+@unittest.skipUnless(HAVE_STACK and os.geteuid() == 0,
+                     "needs the stack's environment and root (PostgreSQL runs as postgres)")
+class ClosedParentFolder(unittest.TestCase):
+    """A fresh clone whose var/ a demo made 0700 (`umask 077; mkdir -p var/demo`): PostgreSQL,
+    run as the postgres user, could not enter var/local and `make run` stopped at once. The
+    stack opens the checkout's own folders above its state folder for traversal (go+x, not
+    r: nobody else may list them)."""
+
+    def test_postgres_starts_below_a_0700_folder_of_the_checkout(self):
+        closed = os.path.join(os.environ["AGENTHUB_VAR"], "closed-" + uuid.uuid4().hex[:8])
+        os.mkdir(closed, 0o700)
+        os.chmod(closed, 0o700)
+        base = next(b for b in range(26000, 30000, 100) if _bindable(b + 32))
+        env = dict(os.environ, AGENTHUB_VAR=os.path.join(closed, "local"),
+                   AGENTHUB_PORT_BASE=str(base))
+        try:
+            r = subprocess.run([STACK, "start", "postgres"], env=env, capture_output=True,
+                               text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(os.stat(closed).st_mode & 0o777, 0o711)
+            q = subprocess.run(["psql", "-X", "-tA", "-h", "127.0.0.1", "-p", str(base + 32),
+                                "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(q.stdout.strip(), "1", q.stderr)
+        finally:
+            subprocess.run([STACK, "down"], env=env, capture_output=True, timeout=120)
+            shutil.rmtree(closed, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
