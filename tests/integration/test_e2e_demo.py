@@ -82,9 +82,8 @@ class DemoScript(unittest.TestCase):
         why = ph.stack_missing()
         if why:
             self.skipTest(why)
-        if not os.environ.get("AGENTHUB_VAR") or os.geteuid() != 0:
-            self.skipTest("needs AGENTHUB_VAR (tests/run.sh) and root (PostgreSQL runs as "
-                          "postgres)")
+        if not os.environ.get("AGENTHUB_VAR"):
+            self.skipTest("AGENTHUB_VAR is not set (run through tests/run.sh)")
         import shutil
         import socket
         import uuid

@@ -116,8 +116,62 @@ def _bindable(port):
             return False
 
 
-@unittest.skipUnless(HAVE_STACK and os.geteuid() == 0,
-                     "needs the stack's environment and root (PostgreSQL runs as postgres)")
+def _start_postgres_alone(var, as_user=None):
+    """`stack start postgres` with a state folder and ports of its own; returns (run, env, port).
+    The caller runs `stack down` with env."""
+    base = next(b for b in range(26000, 30000, 100) if _bindable(b + 32))
+    env = dict(os.environ, AGENTHUB_VAR=var, AGENTHUB_PORT_BASE=str(base))
+    cmd = [STACK, "start", "postgres"]
+    if as_user:
+        cmd = ["runuser", "-u", as_user, "--", "env", "AGENTHUB_VAR=" + var,
+               "AGENTHUB_PORT_BASE=%d" % base] + cmd
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    return r, env, base + 32
+
+
+def _select_1(port):
+    q = subprocess.run(["psql", "-X", "-tA", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "-d", "postgres", "-c", "SELECT 1"],
+                       capture_output=True, text=True, timeout=30)
+    return q.stdout.strip() + q.stderr
+
+
+@unittest.skipUnless(HAVE_STACK and shutil.which("psql"), "needs the stack's environment")
+class PostgresOwner(unittest.TestCase):
+    """`make run` by a developer who is not root: runuser (to the postgres user) is root's
+    only, and the stack stopped with "user postgres cannot enter". A caller who is not root
+    runs PostgreSQL as themselves; root still runs it as postgres."""
+
+    def test_postgres_runs_as_the_caller_who_is_not_root(self):
+        if os.geteuid() != 0:
+            user = None  # the caller is already who this is about
+        else:
+            user = "nobody"
+            if subprocess.run(["runuser", "-u", user, "--", "test", "-x", STACK]).returncode:
+                self.skipTest("user nobody cannot reach this checkout")
+        var = os.path.join(os.environ["AGENTHUB_VAR"], "caller-" + uuid.uuid4().hex[:8])
+        os.mkdir(var, 0o755)
+        if user:
+            shutil.chown(var, user)
+        env = None
+        try:
+            r, env, port = _start_postgres_alone(os.path.join(var, "local"), as_user=user)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(_select_1(port), "1")
+            owner = os.stat(os.path.join(var, "local", "postgres")).st_uid
+            self.assertEqual(owner, os.stat(var).st_uid)
+        finally:
+            if env:
+                down = [STACK, "down"]
+                if user:
+                    down = ["runuser", "-u", user, "--", "env", "AGENTHUB_VAR=" +
+                            env["AGENTHUB_VAR"], "AGENTHUB_PORT_BASE=" +
+                            env["AGENTHUB_PORT_BASE"]] + down
+                subprocess.run(down, env=env, capture_output=True, timeout=120)
+            shutil.rmtree(var, ignore_errors=True)
+
+
+@unittest.skipUnless(HAVE_STACK and shutil.which("psql"), "needs the stack's environment")
 class ClosedParentFolder(unittest.TestCase):
     """A fresh clone whose var/ a demo made 0700 (`umask 077; mkdir -p var/demo`): PostgreSQL,
     run as the postgres user, could not enter var/local and `make run` stopped at once. The
@@ -128,22 +182,16 @@ class ClosedParentFolder(unittest.TestCase):
         closed = os.path.join(os.environ["AGENTHUB_VAR"], "closed-" + uuid.uuid4().hex[:8])
         os.mkdir(closed, 0o700)
         os.chmod(closed, 0o700)
-        base = next(b for b in range(26000, 30000, 100) if _bindable(b + 32))
-        env = dict(os.environ, AGENTHUB_VAR=os.path.join(closed, "local"),
-                   AGENTHUB_PORT_BASE=str(base))
+        env = None
         try:
-            r = subprocess.run([STACK, "start", "postgres"], env=env, capture_output=True,
-                               text=True, timeout=120)
+            r, env, port = _start_postgres_alone(os.path.join(closed, "local"))
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertEqual(os.stat(closed).st_mode & 0o777, 0o711)
-            q = subprocess.run(["psql", "-X", "-tA", "-h", "127.0.0.1", "-p", str(base + 32),
-                                "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
-                               capture_output=True, text=True, timeout=30)
-            self.assertEqual(q.stdout.strip(), "1", q.stderr)
+            self.assertEqual(_select_1(port), "1")
         finally:
-            subprocess.run([STACK, "down"], env=env, capture_output=True, timeout=120)
+            if env:
+                subprocess.run([STACK, "down"], env=env, capture_output=True, timeout=120)
             shutil.rmtree(closed, ignore_errors=True)
-
 
 if __name__ == "__main__":
     unittest.main()
