@@ -53,6 +53,19 @@ def free_port():
             return p
 
 
+def free_stack_base(start, stop, offsets=(32, 79, 80, 92)):
+    """A port base for a second compose/local/stack (its services listen on base + offset;
+    the defaults are PostgreSQL, Redis, ChromaDB and the dev broker) whose ports are free now."""
+    def bindable(port):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return True
+            except OSError:
+                return False
+    return next(b for b in range(start, stop, 100) if all(bindable(b + o) for o in offsets))
+
+
 def wait_port(port, timeout=20.0):
     end = time.time() + timeout
     while time.time() < end:

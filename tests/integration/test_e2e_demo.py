@@ -3,9 +3,11 @@ says loudly that the stand-in LLM is in use, prints the URL, tokens and a curl l
 one question through ingress, router and agent, and on exit stops what it started while the
 stack it found running stays up."""
 import os
+import shutil
 import subprocess
 import sys
 import unittest
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pipeline_harness as ph  # noqa: E402
@@ -84,23 +86,11 @@ class DemoScript(unittest.TestCase):
             self.skipTest(why)
         if not os.environ.get("AGENTHUB_VAR"):
             self.skipTest("AGENTHUB_VAR is not set (run through tests/run.sh)")
-        import shutil
-        import socket
-        import uuid
-
-        def bindable(port):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.1", port))
-                    return True
-                except OSError:
-                    return False
         clone = os.path.join(os.environ["AGENTHUB_VAR"], "fresh-" + uuid.uuid4().hex[:8])
         os.mkdir(clone, 0o755)
         os.chmod(clone, 0o755)
         var = os.path.join(clone, "var")
-        base = next(b for b in range(30000, 32000, 100)
-                    if all(bindable(b + o) for o in (32, 79, 80, 92)))
+        base = ph.free_stack_base(30000, 32000)
         stack_env = dict(os.environ, AGENTHUB_VAR=os.path.join(var, "local"),
                          AGENTHUB_PORT_BASE=str(base), AGENTHUB_KAFKA="dev")
         try:

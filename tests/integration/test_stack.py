@@ -5,10 +5,14 @@ bring it back on the same port with the same data. Every test restores what it s
 import os
 import shutil
 import subprocess
+import sys
 import time
 import unittest
 import urllib.request
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pipeline_harness as ph  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STACK = os.path.join(ROOT, "compose", "local", "stack")
@@ -106,20 +110,10 @@ class LocalStack(unittest.TestCase):
             self.assertEqual(resp.status, 200)
 
 
-def _bindable(port):
-    import socket
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def _start_postgres_alone(var, as_user=None):
     """`stack start postgres` with a state folder and ports of its own; returns (run, env, port).
     The caller runs `stack down` with env."""
-    base = next(b for b in range(26000, 30000, 100) if _bindable(b + 32))
+    base = ph.free_stack_base(26000, 30000, offsets=(32,))
     env = dict(os.environ, AGENTHUB_VAR=var, AGENTHUB_PORT_BASE=str(base))
     cmd = [STACK, "start", "postgres"]
     if as_user:
