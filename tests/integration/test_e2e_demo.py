@@ -4,6 +4,7 @@ one question through ingress, router and agent, and on exit stops what it starte
 stack it found running stays up."""
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import unittest
@@ -75,6 +76,29 @@ class DemoScript(unittest.TestCase):
         # and the services it started are gone
         for port in (env["DEMO_INGRESS_PORT"], env["DEMO_ERP_PORT"], env["DEMO_LLM_PORT"]):
             self.assertFalse(ph.wait_port(int(port), timeout=0.5), port)
+
+    def test_demo_stops_when_another_program_holds_its_port(self):
+        """Something else listening on 8080 answered the demo's readiness probe: it said
+        "AgentHub is running" at a URL another program served. It stops instead, first, and
+        names the setting that moves the port."""
+        why = ph.stack_missing()
+        if why:
+            self.skipTest(why)
+        if not os.environ.get("AGENTHUB_VAR"):
+            self.skipTest("AGENTHUB_VAR is not set (run through tests/run.sh)")
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", 0))
+            other.listen()
+            port = other.getsockname()[1]
+            env, r = run_demo(os.path.join(os.environ["AGENTHUB_VAR"], "demo"),
+                              DEMO_INGRESS_PORT=str(port))
+        out = r.stdout + r.stderr
+        self.assertNotEqual(r.returncode, 0, out[-2000:])
+        self.assertIn("port %d (the ingress) is in use by another program" % port, out)
+        self.assertIn("DEMO_INGRESS_PORT=", out)
+        self.assertNotIn("AgentHub is running", out)
+        for p in (env["DEMO_ERP_PORT"], env["DEMO_LLM_PORT"]):
+            self.assertFalse(ph.wait_port(int(p), timeout=0.5), p)
 
     def test_demo_on_a_fresh_clone_starts_its_own_stack(self):
         """`make run` on a fresh clone: var/ does not exist yet. The demo made it with its
