@@ -665,7 +665,7 @@ void routes_cluster_metrics(struct req *r)
     }
     json_object *o = cluster_metrics_json(cm, w);
     if (!o) {
-        reply_error(r, 400, "bad_request", "window must be 5m, 1h or 24h");
+        reply_error(r, 400, "invalid_request", "window must be 5m, 1h or 24h");
         return;
     }
     reply_json(r, 200, o);

@@ -453,9 +453,19 @@ json_object *req_json_body(struct req *r)
 int req_query(const struct req *r, const char *name, char *buf, size_t cap)
 {
     const char *q = r->ri->query_string;
-    if (!q)
+    if (!q || cap == 0)
         return -1;
-    int n = mg_get_var(q, strlen(q), name, buf, cap);
+    /* mg_get_var() empties its buffer before it looks: decode into a scratch copy, so that an
+     * absent parameter leaves the caller's default in buf (?before=X alone keeps limit=50). */
+    char small[256];
+    char *tmp = cap <= sizeof small ? small : malloc(cap);
+    if (!tmp)
+        return -1;
+    int n = mg_get_var(q, strlen(q), name, tmp, cap);
+    if (n >= 0)
+        memcpy(buf, tmp, (size_t)n + 1);
+    if (tmp != small)
+        free(tmp);
     return n >= 0 ? 0 : -1;
 }
 

@@ -188,7 +188,8 @@ int req_read_body(struct req *r);
 int req_read_body_max(struct req *r, long long max);
 /* Parses the body as a JSON object; answers 400/413 itself and returns NULL on failure. */
 json_object *req_json_body(struct req *r);
-/* Query parameter (decoded) into buf; 0 if present, -1 if absent. */
+/* Query parameter (decoded) into buf; 0 if present, -1 if absent or longer than cap - 1, in
+ * which case buf keeps what the caller put there (its default). */
 int req_query(const struct req *r, const char *name, char *buf, size_t cap);
 /* Requires a valid token (401 otherwise). tenant may be NULL (admin routes); when given it
  * must equal the token's (403; an operator token has no tenant, so it never passes).
