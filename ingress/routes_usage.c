@@ -8,7 +8,8 @@
  *   PUT  /api/admin/prices                 {model, input_usd_per_mtok, output_usd_per_mtok}
  *   DELETE /api/admin/prices?model=        operator only
  *   GET  /api/admin/tenants/{id}/limits    operator, or that tenant's admin: limits and spend
- *   PUT  /api/admin/tenants/{id}/limits    operator only (a tenant must not lift its own cap)
+ *   PUT  /api/admin/tenants/{id}/limits    operator only (a tenant must not lift its own cap);
+ *        PUT replaces every limit, PATCH changes the members it names
  *
  * Usage rows are sums over usage_calls (one row per provider attempt), so they always add up
  * to the per-call records; totals are the sums of the rows. from/to: ISO dates or times (UTC),
@@ -257,8 +258,14 @@ static void limits_reply(struct req *r, const char *tenant, PGresult *row)
     json_object *o = row && PQntuples(row) > 0 ? pg_row_json(row, 0) : json_object_new_object();
     json_object_object_del(o, "budget_micros");
     json_object_object_del(o, "ver");
-    if (!row || PQntuples(row) == 0)
+    if (!row || PQntuples(row) == 0) { /* no row: no limits, the same members as with one */
         json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
+        static const char *const none[] = {"requests_per_minute", "user_requests_per_minute",
+                                           "budget_tokens", "budget_usd"};
+        for (size_t i = 0; i < sizeof none / sizeof *none; i++)
+            json_object_object_add(o, none[i], NULL);
+        json_object_object_add(o, "soft_threshold_pct", json_object_new_int(80));
+    }
     char period[8], spent[160], resets[32];
     long reset = 0;
     usage_period(time(NULL), period, &reset);
@@ -356,6 +363,30 @@ void routes_usage_limits(struct req *r, const char *tenant)
     json_object *b = req_json_body(r);
     if (!b)
         return;
+    /* A misspelt member would otherwise read as "absent": no limit, silently. */
+    static const char *const known[] = {"requests_per_minute", "user_requests_per_minute",
+                                        "budget_tokens", "budget_usd", "soft_threshold_pct"};
+    char given[sizeof known / sizeof *known + 1];
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        given[i] = json_object_object_get_ex(b, known[i], NULL) ? 't' : 'f';
+    given[sizeof known / sizeof *known] = '\0';
+    json_object_object_foreach(b, key, val)
+    {
+        (void)val;
+        size_t i = 0;
+        while (i < sizeof known / sizeof *known && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == sizeof known / sizeof *known) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "unknown member \"%.64s\": limits are requests_per_minute, "
+                     "user_requests_per_minute, budget_tokens, budget_usd, soft_threshold_pct",
+                     key);
+            json_object_put(b);
+            reply_error(r, 400, "invalid_request", msg);
+            return;
+        }
+    }
     char b1[32], b2[32], b3[32], b4[40], b5[32];
     const char *rpm, *urpm, *bt, *busd, *soft;
     int bad = opt_num(b, "requests_per_minute", 1, b1, sizeof b1, &rpm) ||
@@ -371,19 +402,34 @@ void routes_usage_limits(struct req *r, const char *tenant)
                     "(1..100)}");
         return;
     }
-    /* PUT replaces the whole row: what is absent or null is no limit. */
-    const char *p[] = {tenant, rpm, urpm, bt, busd, soft ? soft : "80"};
+    /* PUT (and POST) replace the whole row: what is absent or null is no limit (the soft
+     * threshold: 80). PATCH changes the members it names and keeps the others. */
+    if (strcmp(m, "PATCH") != 0)
+        memset(given, 't', sizeof known / sizeof *known);
+    const char *p[] = {tenant, rpm, urpm, bt, busd, soft ? soft : "80", given};
     int st = pgpool_exec(
         r->app->db, &res,
-        "INSERT INTO tenant_limits (tenant_id, requests_per_minute, user_requests_per_minute, "
-        "budget_tokens, budget_usd, soft_threshold_pct, updated_at) "
+        "INSERT INTO tenant_limits (tenant_id, requests_per_minute, "
+        "user_requests_per_minute, budget_tokens, budget_usd, soft_threshold_pct, updated_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, clock_timestamp()) "
-        "ON CONFLICT (tenant_id) DO UPDATE SET requests_per_minute = EXCLUDED.requests_per_minute, "
-        "user_requests_per_minute = EXCLUDED.user_requests_per_minute, budget_tokens = "
-        "EXCLUDED.budget_tokens, budget_usd = EXCLUDED.budget_usd, soft_threshold_pct = "
-        "EXCLUDED.soft_threshold_pct, updated_at = " LIMITS_MIRROR_TOUCH
-        " RETURNING " LIMITS_COLUMNS,
-        6, p, err, sizeof err);
+        "ON CONFLICT (tenant_id) DO UPDATE SET "
+        "requests_per_minute = CASE WHEN substr($7, 1, 1) = 't' "
+        "THEN EXCLUDED.requests_per_minute"
+        " ELSE tenant_limits.requests_per_minute END, "
+        "user_requests_per_minute = CASE WHEN substr($7, 2, 1) = 't' "
+        "THEN EXCLUDED.user_requests_per_minute"
+        " ELSE tenant_limits.user_requests_per_minute END, "
+        "budget_tokens = CASE WHEN substr($7, 3, 1) = 't' "
+        "THEN EXCLUDED.budget_tokens"
+        " ELSE tenant_limits.budget_tokens END, "
+        "budget_usd = CASE WHEN substr($7, 4, 1) = 't' "
+        "THEN EXCLUDED.budget_usd"
+        " ELSE tenant_limits.budget_usd END, "
+        "soft_threshold_pct = CASE WHEN substr($7, 5, 1) = 't' "
+        "THEN EXCLUDED.soft_threshold_pct"
+        " ELSE tenant_limits.soft_threshold_pct END, "
+        "updated_at = " LIMITS_MIRROR_TOUCH " RETURNING " LIMITS_COLUMNS,
+        7, p, err, sizeof err);
     if (st != PG_OK) {
         if (st == PG_ERR_FOREIGN_KEY)
             reply_error(r, 404, "not_found", "no such tenant");

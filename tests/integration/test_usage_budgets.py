@@ -506,6 +506,41 @@ class UsageBudgets(pc.PipelineCase):
         self.assertIn("Retry-After", h)
         self.assertIn("X-RateLimit-Limit", h)
 
+    def test_limits_patch_changes_what_it_names_and_a_typo_is_refused(self):
+        """PATCH replaced every limit (what it did not name became "no limit"), and an unknown
+        member read as absent: one typo lifted a tenant's budget with a 200."""
+        t = "lim-" + RUN
+        subprocess_run(["psql", os.environ["DATABASE_URL"], "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                        "INSERT INTO tenants (tenant_id, name) VALUES ('%s', 'x')" % t])
+        path = "/api/admin/tenants/%s/limits" % t
+        st, _, fresh = self.http("GET", path, token=self.op_token())
+        self.assertEqual(st, 200, fresh)
+        self.assertEqual({k: fresh[k] for k in ("requests_per_minute", "budget_tokens",
+                                                 "budget_usd", "soft_threshold_pct")},
+                         {"requests_per_minute": None, "budget_tokens": None,
+                          "budget_usd": None, "soft_threshold_pct": 80})
+        self.set_limits(t, requests_per_minute=2, budget_tokens=1000000)
+        st, _, body = self.http("PATCH", path, {"user_requests_per_minute": 10},
+                                self.op_token())
+        self.assertEqual(st, 200, body)
+        self.assertEqual((body["requests_per_minute"], body["user_requests_per_minute"],
+                          body["budget_tokens"]), (2, 10, 1000000))
+        st, _, body = self.http("PATCH", path, {"budget_tokens": None}, self.op_token())
+        self.assertEqual((st, body["budget_tokens"], body["requests_per_minute"]),
+                         (200, None, 2), body)
+        for bad in ({"rpm": 5}, {"requests_per_minute": 3, "budget_token": 10}):
+            for method in ("PUT", "PATCH"):
+                st, _, body = self.http(method, path, bad, self.op_token())
+                self.assertEqual(st, 400, body)
+                self.assertIn("unknown member", body["error"]["message"])
+        st, _, body = self.http("GET", path, token=self.op_token())
+        self.assertEqual((body["requests_per_minute"], body["user_requests_per_minute"]),
+                         (2, 10), body)
+        # PUT still replaces all of them
+        body = self.set_limits(t, budget_usd=5)
+        self.assertEqual((body["requests_per_minute"], body["user_requests_per_minute"],
+                          body["budget_usd"]), (None, None, 5), body)
+
     def test_prices_are_admin_editable(self):
         st, _, body = self.http("GET", "/api/admin/prices", token=self.op_token())
         self.assertEqual(st, 200)
