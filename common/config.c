@@ -7,6 +7,56 @@
 #include <string.h>
 #include <strings.h>
 
+/* The next password inside a connection string at or after s: the userinfo's after
+ * "scheme://user:" (before the '@'), or the value of a "password=" (a URI's query parameter or
+ * a libpq keyword string; sslpassword too). Returns its start and sets *len, or NULL. */
+static const char *next_password(const char *s, size_t *len)
+{
+    const char *best = NULL;
+    const char *scheme = strstr(s, "://");
+    if (scheme) {
+        const char *auth = scheme + 3;
+        size_t span = strcspn(auth, "/?#@");
+        const char *colon = memchr(auth, ':', span);
+        if (auth[span] == '@' && colon) {
+            best = colon + 1;
+            *len = (size_t)(auth + span - best);
+        }
+    }
+    const char *kw = strstr(s, "password=");
+    if (kw && (!best || kw + 9 < best)) {
+        best = kw + 9;
+        *len = strcspn(best, "& \t");
+    }
+    return best;
+}
+
+/* v with every password replaced by "***", into out. */
+static void redact(const char *v, char *out, size_t cap)
+{
+    size_t o = 0, len;
+    const char *pw;
+    while (*v && (pw = next_password(v, &len)) != NULL) {
+        o += (size_t)snprintf(out + (o < cap ? o : cap), o < cap ? cap - o : 0, "%.*s***",
+                              (int)(pw - v), v);
+        v = pw + len;
+    }
+    snprintf(out + (o < cap ? o : cap), o < cap ? cap - o : 0, "%s", v);
+}
+
+/* Registers the passwords inside v with the log's secret masking. */
+static void add_password_secrets(const char *v)
+{
+    size_t len;
+    const char *pw;
+    while (*v && (pw = next_password(v, &len)) != NULL) {
+        char *copy = strndup(pw, len);
+        log_add_secret(copy);
+        free(copy);
+        v = pw + len;
+    }
+}
+
 static int parse_bool(const char *s, int *out)
 {
     static const char *yes[] = {"1", "true", "yes", "on"};
@@ -57,6 +107,8 @@ static int load_one(const struct config_entry *e, FILE *errs)
         *(char **)e->target = copy;
         if (e->flags & CONFIG_SECRET)
             log_add_secret(copy);
+        else
+            add_password_secrets(copy);
         return 0;
     }
     case CONFIG_INT: {
@@ -110,10 +162,17 @@ void config_print(const struct config_entry *table, size_t n, FILE *out)
         switch (e->type) {
         case CONFIG_STRING: {
             const char *s = *(char **)e->target;
-            if (e->flags & CONFIG_SECRET)
+            if (e->flags & CONFIG_SECRET) {
                 fprintf(out, "%s=%s\n", e->name, (s && *s) ? "***" : "(unset)");
-            else
-                fprintf(out, "%s=%s\n", e->name, s ? s : "");
+            } else {
+                /* A URL's password is masked, the rest shown (host, port, database). */
+                size_t cap = 2 * (s ? strlen(s) : 0) + 8; /* "***" may be longer */
+                char *shown = malloc(cap);
+                if (shown)
+                    redact(s ? s : "", shown, cap);
+                fprintf(out, "%s=%s\n", e->name, shown ? shown : "***");
+                free(shown);
+            }
             break;
         }
         case CONFIG_INT:

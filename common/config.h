@@ -39,7 +39,9 @@ struct config_entry {
 int config_load(const struct config_entry *table, size_t n, FILE *errs);
 /* Frees the CONFIG_STRING targets and sets them to NULL. */
 void config_free(const struct config_entry *table, size_t n);
-/* Prints NAME=value lines; secrets print as "***" (or "(unset)"). */
+/* Prints NAME=value lines; secrets print as "***" (or "(unset)"). In every other string, a
+ * password inside a URL ("scheme://user:PASSWORD@host") or after "password=" prints as "***";
+ * config_load() registers those passwords with log_add_secret() too. */
 void config_print(const struct config_entry *table, size_t n, FILE *out);
 /* The usual start of a main(): handles --print-config / --help, loads, exits 2 on errors.
  * Returns the index of the first argument it did not consume. */
@@ -67,8 +69,8 @@ struct config_common {
      "postgresql://agenthub@127.0.0.1:15432/agenthub",                                              \
      0,                                                                                             \
      0,                                                                                             \
-     CONFIG_SECRET,                                                                                 \
-     "PostgreSQL connection URI",                                                                   \
+     0,                                                                                             \
+     "PostgreSQL connection URI (its password is masked like any URL's)",                           \
      &(c)->database_url},                                                                           \
         {"REDIS_URL",                                                                               \
          CONFIG_STRING,                                                                             \

@@ -174,9 +174,22 @@ class Usage(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         out = r.stdout.decode()
         self.assertIn("FERNET_KEY=***", out)
-        self.assertIn("DATABASE_URL=***", out)
+        # a URL's password is masked, where it points is shown
+        self.assertIn("DATABASE_URL=postgresql://agenthub:***@127.0.0.1:5432/agenthub", out)
         self.assertNotIn(key, out + r.stderr.decode())
         self.assertNotIn("hunter2-sekret", out + r.stderr.decode())
+        r = ctl("--print-config", env_extra={
+            "FERNET_KEY": key, "REDIS_URL": "redis://:redis-pw-1@127.0.0.1:6379/0",
+            "CHROMA_URL": "http://u:chroma-pw-2@127.0.0.1:8000",
+            "DATABASE_URL": "postgresql://agenthub@db/agenthub?sslmode=require&password=pg-pw-3"})
+        out = r.stdout.decode() + r.stderr.decode()
+        self.assertEqual(r.returncode, 0, out)
+        for pw in ("redis-pw-1", "chroma-pw-2", "pg-pw-3"):
+            self.assertNotIn(pw, out)
+        self.assertIn("REDIS_URL=redis://:***@127.0.0.1:6379/0", out)
+        self.assertIn("CHROMA_URL=http://u:***@127.0.0.1:8000", out)
+        self.assertIn("DATABASE_URL=postgresql://agenthub@db/agenthub?sslmode=require&password=***",
+                      out)
 
     def test_command_help_and_bad_options(self):
         for cmd in ("keygen", "token", "fernet", "migrate"):

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "log.h"
 
 static char *s_name, *s_key;
 static long s_port;
@@ -88,12 +89,65 @@ static void test_print_masks_secrets(void **state)
     reset();
 }
 
+/* A password inside a URL or after "password=" is masked in any string setting, and
+ * registered with the log's masking; the rest of the URL is shown. */
+static void test_print_masks_url_passwords(void **state)
+{
+    static char *s_url;
+    static const struct config_entry t[] = {
+        {"T_URL", CONFIG_STRING, "", 0, 0, 0, "a URL", &s_url},
+    };
+    static const struct {
+        const char *in, *shown;
+    } cases[] = {
+        {"redis://:hunter2-secret@h:6379/0", "T_URL=redis://:***@h:6379/0\n"},
+        {"http://user:hunter2-secret@proxy:3128", "T_URL=http://user:***@proxy:3128\n"},
+        {"postgresql://u:hunter2-secret@db/x?password=hunter2-secret&sslmode=require",
+         "T_URL=postgresql://u:***@db/x?password=***&sslmode=require\n"},
+        {"host=db password=hunter2-secret dbname=x", "T_URL=host=db password=*** dbname=x\n"},
+        {"http://user@h:1/p?q=1", "T_URL=http://user@h:1/p?q=1\n"},
+        {"http://h:8000/a:b@c", "T_URL=http://h:8000/a:b@c\n"},
+        {"", "T_URL=\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char errs[256] = {0}, out[512] = {0};
+        setenv("T_URL", cases[i].in, 1);
+        FILE *f = fmemopen(errs, sizeof errs, "w");
+        assert_int_equal(config_load(t, 1, f), 0);
+        fclose(f);
+        f = fmemopen(out, sizeof out, "w");
+        config_print(t, 1, f);
+        fclose(f);
+        assert_string_equal(out, cases[i].shown);
+        config_free(t, 1);
+    }
+    /* and the password never reaches a log line */
+    char errs[256] = {0}, line[512] = {0};
+    setenv("T_URL", "redis://:pw-in-a-url-77@h:6379/0", 1);
+    FILE *f = fmemopen(errs, sizeof errs, "w");
+    assert_int_equal(config_load(t, 1, f), 0);
+    fclose(f);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    log_set_fd(fileno(tmp));
+    log_msg(LOG_ERROR, NULL, "cannot reach %s", s_url);
+    log_set_fd(2);
+    rewind(tmp);
+    assert_true(fread(line, 1, sizeof line - 1, tmp) > 0);
+    fclose(tmp);
+    assert_null(strstr(line, "pw-in-a-url-77"));
+    assert_non_null(strstr(line, "redis://:***@h:6379/0"));
+    config_free(t, 1);
+    unsetenv("T_URL");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_required),
         cmocka_unit_test(test_every_error_reported),
         cmocka_unit_test(test_print_masks_secrets),
+        cmocka_unit_test(test_print_masks_url_passwords),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
