@@ -27,7 +27,36 @@
         "revoked_at") " AS revoked_at, " TS("last_used_at") " AS last_used_at"
 #define APIKEYS_MAX_EXPIRES_S (10L * 365 * 24 * 3600)
 
-/* roles: an array of "user" / "admin" (default ["user"]) as a PostgreSQL text[] literal. */
+/* "2030-01-31T12:00:00Z", with optional fractions of a second and a "+07:00"-style offset
+ * instead of "Z": RFC 3339's date-time. PostgreSQL alone would take "tomorrow", "infinity" (a
+ * key that never expires, answered expires_at null) and dates without a time or zone. */
+static int rfc3339_valid(const char *s)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+    size_t i = 0;
+    for (; shape[i]; i++) {
+        int ok = shape[i] == 'd'   ? (s[i] >= '0' && s[i] <= '9')
+                 : shape[i] == 'T' ? (s[i] == 'T' || s[i] == 't')
+                                   : s[i] == shape[i];
+        if (!ok)
+            return 0;
+    }
+    s += i;
+    if (*s == '.') {
+        s++;
+        if (*s < '0' || *s > '9')
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
+        return 1;
+    return (*s == '+' || *s == '-') && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9' &&
+           s[3] == ':' && s[4] >= '0' && s[4] <= '9' && s[5] >= '0' && s[5] <= '9' && s[6] == '\0';
+}
+
+/* roles: ["user"] (the default) or ["user", "admin"], as a PostgreSQL text[] literal. */
+#define ROLES_SHAPE "roles must be [\"user\"] or [\"user\", \"admin\"]"
 static int roles_param(struct req *r, json_object *body, char *out, size_t cap)
 {
     json_object *v;
@@ -35,7 +64,7 @@ static int roles_param(struct req *r, json_object *body, char *out, size_t cap)
     if (!json_object_object_get_ex(body, "roles", &v) || !v)
         return 0;
     if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) > 2) {
-        reply_error(r, 400, "invalid_request", "roles must be an array of \"user\" and \"admin\"");
+        reply_error(r, 400, "invalid_request", ROLES_SHAPE);
         return -1;
     }
     int user = 0, admin = 0;
@@ -47,10 +76,13 @@ static int roles_param(struct req *r, json_object *body, char *out, size_t cap)
         else if (strcmp(s, "admin") == 0)
             admin = 1;
         else {
-            reply_error(r, 400, "invalid_request",
-                        "roles must be an array of \"user\" and \"admin\"");
+            reply_error(r, 400, "invalid_request", ROLES_SHAPE);
             return -1;
         }
+    }
+    if (!user) { /* every key chats; an admin key administers too (an empty list did nothing) */
+        reply_error(r, 400, "invalid_request", ROLES_SHAPE);
+        return -1;
     }
     snprintf(out, cap, "{%s%s%s}", user ? "user" : "", user && admin ? "," : "",
              admin ? "admin" : "");
@@ -85,7 +117,8 @@ static void key_create(struct req *r, const char *tenant)
         snprintf(expires_in, sizeof expires_in, "%lld", (long long)s);
     }
     if (json_object_object_get_ex(body, "expires_at", &v) && v) {
-        if (!json_object_is_type(v, json_type_string) || expires_in[0]) {
+        if (!json_object_is_type(v, json_type_string) || expires_in[0] ||
+            !rfc3339_valid(json_object_get_string(v))) {
             reply_error(r, 400, "invalid_request",
                         "expires_at must be an RFC 3339 time string (not with expires_in_s)");
             goto out;

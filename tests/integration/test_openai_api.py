@@ -424,6 +424,28 @@ class OpenAIApiTest(OpenAICase):
             for k in self.keys.values():
                 self.assertNotIn(k, text, name)
 
+    def test_api_key_expiry_and_roles_are_checked(self):
+        """PostgreSQL alone took "tomorrow", "2030-01-01" and "infinity" (a key that never
+        expires, answered expires_at null) for expires_at, and [] or ["admin"] for roles."""
+        admin = self.pl.token("demo", "demo-admin", roles="admin")
+        path = "/api/admin/tenants/demo/api-keys"
+        for bad in ({"expires_at": "tomorrow"}, {"expires_at": "infinity"},
+                    {"expires_at": "2030-01-01"}, {"expires_at": "Jan 1 2030"},
+                    {"expires_at": "2030-01-01T00:00:00"}, {"expires_at": 1924992000},
+                    {"roles": []}, {"roles": ["admin"]}, {"roles": ["user", "root"]}):
+            st, body, _ = self.req("POST", path, dict(bad, name="bad key"), cred=admin)
+            self.assertEqual(st, 400, (bad, body))
+            self.assertIn(next(iter(bad)), body["error"]["message"])
+        for good, roles in (({"expires_at": "2030-01-01T00:00:00Z"}, ["user"]),
+                            ({"expires_at": "2030-01-01T07:00:00.5+07:00"}, ["user"]),
+                            ({"roles": ["admin", "user"]}, ["user", "admin"])):
+            st, made, _ = self.req("POST", path, dict(good, name="good key"), cred=admin)
+            self.assertEqual(st, 201, (good, made))
+            self.assertEqual(made["roles"], roles)
+            if "expires_at" in good:
+                self.assertTrue(made["expires_at"].startswith("2030-01-01T00:00:00"), made)
+            self.req("DELETE", "%s/%s" % (path, made["key_id"]), cred=admin)
+
     def test_ctl_list_and_revoke(self):
         key = self.ctl_key("acme", "ctl-key", "--admin", "--expires-in", "600")
         kid = key.split("_")[1]
