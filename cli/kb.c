@@ -8,6 +8,9 @@
  * is given (one file only). Adding a file again replaces its chunks.
  * search prints the nearest chunks as JSON (as the RAG tool sees them, without threshold).
  *
+ * With DATABASE_URL, add also records each document in knowledge_documents, as the admin API
+ * does, so GET /api/admin/knowledge lists it and DELETE removes it.
+ *
  * Environment: CHROMA_URL (default http://127.0.0.1:15480). Embeddings use the tenant's
  * LLM config when DATABASE_URL is set and the tenant has an embedding model configured
  * (FERNET_KEY decrypts its API key), so documents and RAG queries share one embedder;
@@ -82,10 +85,31 @@ static int kb_add(const char *tenant, const char *source, const struct llm_confi
                   char **files, int nfiles)
 {
     struct chroma *c = NULL;
+    struct pgpool *db = NULL;
     char err[512];
     int failed = 0;
-    if (chroma_open(&c, chroma_url(), err, sizeof err) != 0)
+    /* Recorded in knowledge_documents too (with DATABASE_URL), so the admin API lists and
+     * removes what was added here. */
+    const char *dsn = getenv("DATABASE_URL");
+    if (dsn && *dsn && pgpool_open(&db, dsn, 1, err, sizeof err) != 0)
+        return cli_fail("kb", "database: %s", err);
+    if (db) {
+        PGresult *res = NULL;
+        const char *p[] = {tenant};
+        int st = pgpool_exec(db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
+                             sizeof err);
+        int found = st == PG_OK && PQntuples(res) == 1;
+        PQclear(res);
+        if (!found) {
+            pgpool_close(db);
+            return st == PG_OK ? cli_fail("kb", "no such tenant '%s'", tenant)
+                               : cli_fail("kb", "database: %s", err);
+        }
+    }
+    if (chroma_open(&c, chroma_url(), err, sizeof err) != 0) {
+        pgpool_close(db);
         return cli_fail("kb", "%s", err);
+    }
     for (int i = 0; i < nfiles; i++) {
         int fd = open(files[i], O_RDONLY | O_CLOEXEC);
         char *text = NULL;
@@ -104,6 +128,10 @@ static int kb_add(const char *tenant, const char *source, const struct llm_confi
         if (knowledge_add_document(c, tenant, cfg, src, text, len, &n, err, sizeof err) != 0) {
             fprintf(stderr, "agenthubctl kb: %s: %s\n", files[i], err);
             failed++;
+        } else if (db && knowledge_record_document(db, tenant, src, NULL, n, text, len, err,
+                                                   sizeof err) != PG_OK) {
+            fprintf(stderr, "agenthubctl kb: %s: added, but not recorded: %s\n", files[i], err);
+            failed++;
         } else {
             printf("%s: %zu chunks\n", src, n);
         }
@@ -111,6 +139,7 @@ static int kb_add(const char *tenant, const char *source, const struct llm_confi
         free(text);
     }
     chroma_close(c);
+    pgpool_close(db);
     return failed ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 

@@ -54,7 +54,6 @@
 #include "llm.h"
 #include "ssrf.h"
 #include "tool_secret.h"
-#include "sha256.h"
 #include "uuid.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
@@ -1780,17 +1779,8 @@ static void knowledge_add(struct req *r)
             reply_error(r, 503, "unavailable", "knowledge store or embedder unavailable");
             goto out;
         }
-        char nch[24], sha[65];
-        snprintf(nch, sizeof nch, "%zu", chunks);
-        sha256_hex(text, len, sha);
-        const char *p[] = {tenant, src, json_field_str(d, "title"), nch, sha};
-        int st = pgpool_exec(r->app->db, NULL,
-                             "INSERT INTO knowledge_documents (tenant_id, doc_id, source, title, "
-                             "chunk_count, sha256) VALUES ($1, $2, $2, $3, $4::integer, $5) "
-                             "ON CONFLICT (tenant_id, doc_id) DO UPDATE SET title = "
-                             "EXCLUDED.title, chunk_count = EXCLUDED.chunk_count, sha256 = "
-                             "EXCLUDED.sha256, updated_at = now()",
-                             5, p, err, sizeof err);
+        int st = knowledge_record_document(r->app->db, tenant, src, json_field_str(d, "title"),
+                                           chunks, text, len, err, sizeof err);
         if (st != PG_OK) {
             reply_db_error(r, st, "knowledge_documents");
             goto out;

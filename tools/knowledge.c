@@ -8,6 +8,8 @@
 
 #include "utf8.h"
 #include "httploop.h"
+#include "pgpool.h"
+#include "sha256.h"
 
 #define EMBED_BATCH 64
 
@@ -546,4 +548,21 @@ out:
         free((char *)clean[p].text);
     free(clean);
     return rc;
+}
+
+int knowledge_record_document(struct pgpool *db, const char *tenant_id, const char *source,
+                              const char *title, size_t nchunks, const char *text, size_t len,
+                              char *err, size_t errlen)
+{
+    char nch[24], sha[65];
+    snprintf(nch, sizeof nch, "%zu", nchunks);
+    sha256_hex(text, len, sha);
+    const char *p[] = {tenant_id, source, title, nch, sha};
+    return pgpool_exec(db, NULL,
+                       "INSERT INTO knowledge_documents (tenant_id, doc_id, source, title, "
+                       "chunk_count, sha256) VALUES ($1, $2, $2, $3, $4::integer, $5) "
+                       "ON CONFLICT (tenant_id, doc_id) DO UPDATE SET title = "
+                       "EXCLUDED.title, chunk_count = EXCLUDED.chunk_count, sha256 = "
+                       "EXCLUDED.sha256, updated_at = now()",
+                       5, p, err, errlen);
 }

@@ -50,6 +50,15 @@ int knowledge_add_document(struct chroma *c, const char *tenant_id, const struct
                            const char *source, const char *text, size_t len, size_t *nchunks,
                            char *err, size_t errlen);
 
+struct pgpool;
+/* Records a document added with knowledge_add_document() in knowledge_documents (doc_id and
+ * source: the source; title may be NULL; sha256 of the text), so that the admin API lists it
+ * and can remove it, whichever way it came in (the admin API, agenthubctl kb add). Returns a
+ * pgpool status (PG_OK, or an error with err set). */
+int knowledge_record_document(struct pgpool *db, const char *tenant_id, const char *source,
+                              const char *title, size_t nchunks, const char *text, size_t len,
+                              char *err, size_t errlen);
+
 /* ---- documents of the batch pipeline (issue 15 part 3) ----------------------------------- */
 
 /* One chunk of a paged document: its page and its index in the document (from 0). */

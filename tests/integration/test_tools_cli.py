@@ -148,11 +148,28 @@ class StandinErpTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.environ.get("CHROMA_URL"), "needs the stack's ChromaDB (CHROMA_URL)")
+def psql(sql):
+    r = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
+                        os.environ["DATABASE_URL"], "-c", sql],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        raise AssertionError("psql: " + r.stderr)
+    return r.stdout.strip()
+
+
 class KbCliTest(unittest.TestCase):
     tenant = "clitest-%d" % os.getpid()
 
     @classmethod
+    def setUpClass(cls):
+        if os.environ.get("DATABASE_URL"):
+            psql("INSERT INTO tenants (tenant_id, name) VALUES ('%s', 'kb cli') "
+                 "ON CONFLICT DO NOTHING" % cls.tenant)
+
+    @classmethod
     def tearDownClass(cls):
+        if os.environ.get("DATABASE_URL"):
+            psql("DELETE FROM tenants WHERE tenant_id = '%s'" % cls.tenant)
         url = "%s/api/v2/tenants/default_tenant/databases/default_database/collections/agenthub_%s" % (
             os.environ["CHROMA_URL"].rstrip("/"), cls.tenant)
         try:
@@ -195,6 +212,37 @@ class KbCliTest(unittest.TestCase):
             self.assertEqual(json.loads(r.stdout)["results"][0]["id"], "forklift-rules#0")
         finally:
             os.unlink(path)
+
+    @unittest.skipUnless(os.environ.get("DATABASE_URL"), "needs the stack's PostgreSQL")
+    def test_added_documents_are_listed_and_removed_by_the_admin_api(self):
+        """kb add wrote ChromaDB only: GET /api/admin/knowledge listed nothing of the demo's
+        knowledge base and DELETE answered 404 for a document the agent answered from. The
+        API's listing and removal are the same statements; here the rows they read."""
+        r = self.ctl("kb", "add", "--tenant", self.tenant, "--local",
+                     os.path.join(KB, "payment-policy.md"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        import ingress_support as S
+        ing = S.Ingress()
+        try:
+            op = ing.operator_token()
+            path = "/api/admin/knowledge?tenant_id=" + self.tenant
+            st, body, _ = ing.request("GET", path, token=op)
+            self.assertEqual(st, 200, body)
+            docs = {d["doc_id"]: d for d in body["items"]}
+            self.assertIn("payment-policy.md", docs, body)
+            self.assertGreater(docs["payment-policy.md"]["chunk_count"], 0)
+            st, body, _ = ing.request("DELETE", "/api/admin/knowledge/%s/payment-policy.md"
+                                      % self.tenant, token=op)
+            self.assertEqual(st, 204, body)
+            r = self.ctl("kb", "search", "--tenant", self.tenant, "--local", "--top-k", "5",
+                         "late payment interest")
+            self.assertNotIn("payment-policy.md", r.stdout)
+        finally:
+            ing.stop_and_check(self)
+        r = self.ctl("kb", "add", "--tenant", "no-such-tenant-%d" % os.getpid(), "--local",
+                     os.path.join(KB, "payment-policy.md"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no such tenant", r.stderr)
 
     def test_usage_errors(self):
         self.assertEqual(self.ctl("kb").returncode, 2)
