@@ -13,9 +13,11 @@
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apikey.h"
 #include "commands.h"
@@ -45,6 +47,14 @@ static int open_db(struct pgpool **db)
     return CLI_EXIT_OK;
 }
 
+/* Who runs agenthubctl: the audit row's actor_sub ("cli" rows, migration 0010). */
+static const char *os_user(void)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    const char *u = pw && pw->pw_name ? pw->pw_name : getenv("USER");
+    return u && *u ? u : "unknown";
+}
+
 static int create(struct pgpool *db, const char *tenant, const char *name, int admin,
                   const char *expires_in)
 {
@@ -54,13 +64,18 @@ static int create(struct pgpool *db, const char *tenant, const char *name, int a
     if (apikey_generate(key, id) != 0)
         return cli_fail("api-keys", "the CSPRNG refused");
     apikey_hash(key, hash);
-    const char *p[] = {id, tenant, name, hash, admin ? "{user,admin}" : "{user}", expires_in};
+    const char *p[] = {id,         tenant,   name, hash, admin ? "{user,admin}" : "{user}",
+                       expires_in, os_user()};
     int st = pgpool_exec(db, &res,
-                         "INSERT INTO api_keys (key_id, tenant_id, name, key_hash, roles, "
-                         "created_by, expires_at) VALUES ($1, $2, $3, $4, $5::text[], "
-                         "'agenthubctl', now() + make_interval(secs => $6::bigint)) "
-                         "RETURNING key_id",
-                         6, p, err, sizeof err);
+                         "WITH k AS (INSERT INTO api_keys (key_id, tenant_id, name, key_hash, "
+                         "roles, created_by, expires_at) VALUES ($1, $2, $3, $4, $5::text[], "
+                         "'agenthubctl:' || $7, now() + make_interval(secs => $6::bigint)) "
+                         "RETURNING key_id, tenant_id), "
+                         "a AS (INSERT INTO admin_audit (actor_kind, actor_sub, tenant_id, method, "
+                         "route, resource_id, status) SELECT 'cli', $7, tenant_id, 'CLI', "
+                         "'agenthubctl api-keys create', key_id, 201 FROM k) "
+                         "SELECT key_id FROM k",
+                         7, p, err, sizeof err);
     if (st == PG_ERR_FOREIGN_KEY) {
         cli_fail("api-keys", "no such tenant: %s", tenant);
         goto out;
@@ -98,15 +113,19 @@ static int list(struct pgpool *db, const char *tenant)
     return CLI_EXIT_OK;
 }
 
-static int revoke(struct pgpool *db, const char *tenant, const char *id)
+static int key_revoke(struct pgpool *db, const char *tenant, const char *id)
 {
     PGresult *res = NULL;
     char err[256];
-    const char *p[] = {tenant, id};
+    const char *p[] = {tenant, id, os_user()};
     int st = pgpool_exec(db, &res,
-                         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) "
-                         "WHERE tenant_id = $1 AND key_id = $2 RETURNING key_id",
-                         2, p, err, sizeof err);
+                         "WITH k AS (UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) "
+                         "WHERE tenant_id = $1 AND key_id = $2 RETURNING key_id, tenant_id), "
+                         "a AS (INSERT INTO admin_audit (actor_kind, actor_sub, tenant_id, method, "
+                         "route, resource_id, status) SELECT 'cli', $3, tenant_id, 'CLI', "
+                         "'agenthubctl api-keys revoke', key_id, 204 FROM k) "
+                         "SELECT key_id FROM k",
+                         3, p, err, sizeof err);
     if (st != PG_OK)
         return cli_fail("api-keys", "revoke failed: %s", pg_status_str(st));
     int n = PQntuples(res);
@@ -176,7 +195,7 @@ static int apikeys_run(int argc, char **argv)
     else if (strcmp(verb, "list") == 0)
         rc = list(db, tenant);
     else
-        rc = revoke(db, tenant, argv[optind + 1]);
+        rc = key_revoke(db, tenant, argv[optind + 1]);
     pgpool_close(db);
     return rc;
 }

@@ -1938,8 +1938,9 @@ static void knowledge(struct req *r)
 
 /* ---- audit log ---------------------------------------------------------------------------- */
 
-/* One row per admin write (anything but GET/HEAD) that passed req_admin: who, what, when and
- * the answer. Never the body: no key or secret is stored. Best effort: a failure is logged. */
+/* One row per admin write (anything but GET/HEAD) of an authenticated caller: who, what, when
+ * and the answer (a plain user's is the 403). Never the body: no key or secret is stored. Best
+ * effort: a failure is logged. */
 static void audit_record(struct req *r)
 {
     char err[256], st[12];
@@ -1947,7 +1948,9 @@ static void audit_record(struct req *r)
     const char *tenant = r->audit_tenant[0] ? r->audit_tenant
                          : !is_operator(r)  ? r->claims.tenant_id
                                             : NULL;
-    const char *p[] = {is_operator(r) ? "operator" : "tenant_admin",
+    const char *p[] = {is_operator(r)    ? "operator"
+                       : r->claims.admin ? "tenant_admin"
+                                         : "user",
                        r->claims.sub,
                        is_operator(r) ? NULL : r->claims.tenant_id,
                        tenant,
@@ -2060,8 +2063,18 @@ static void tool_test(struct req *r, const char *id)
 
 void routes_admin(struct req *r)
 {
-    if (req_admin(r) != 0)
+    const char *m = r->ri->request_method;
+    int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
+    if (req_auth(r, NULL) != 0)
+        return; /* 401: no actor to record */
+    /* Every write of a known actor is recorded, a plain user's refused one included; the row
+     * exists before the client sees the answer. */
+    if (write)
+        r->before_reply = audit_record;
+    if (!r->claims.admin && !r->claims.operator) {
+        reply_error(r, 403, "forbidden", "admin role required");
         return;
+    }
     if (r->nsegs < 3) {
         reply_error(r, 404, "not_found", "no such route");
         return;
@@ -2070,10 +2083,6 @@ void routes_admin(struct req *r)
                                   "llm-models", "knowledge",    "audit", "usage",
                                   "prices",     "conversations"};
     const char *what = r->segs[2];
-    const char *m = r->ri->request_method;
-    int write = strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0;
-    if (write)
-        r->before_reply = audit_record; /* the row exists before the client sees the answer */
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(what, known[i]) == 0)
             snprintf(r->route, sizeof r->route, "admin.%s", known[i]);

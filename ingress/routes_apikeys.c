@@ -131,7 +131,8 @@ static void key_create(struct req *r, const char *tenant)
     }
     apikey_hash(key, hash);
     snprintf(r->audit_resource, sizeof r->audit_resource, "%s", key_id);
-    const char *creator = r->claims.operator? "operator" : r->claims.sub;
+    char creator[160]; /* who: the tenant admin's sub, or the operator's as "operator:<sub>" */
+    snprintf(creator, sizeof creator, "%s%s", r->claims.operator? "operator:" : "", r->claims.sub);
     const char *p[] = {
         key_id, tenant, name, hash, roles, creator, expires_in[0] ? expires_in : NULL, expires_at};
     int st = pgpool_exec(

@@ -366,6 +366,7 @@ class OpenAIApiTest(OpenAICase):
         self.assertTrue(key.startswith("ahk_%s_" % kid))
         self.assertEqual(made["roles"], ["user"])
         self.assertTrue(made["expires_at"])
+        self.assertEqual(made["created_by"], "demo-admin")
         # stored hashed, never in clear
         row = self.pl.sql("SELECT key_hash FROM api_keys WHERE key_id = %s", kid)[0][0]
         import hashlib
@@ -460,6 +461,13 @@ class OpenAIApiTest(OpenAICase):
         st, _, _ = self.req("GET", "/api/admin/tenants/demo/api-keys", cred=key)
         self.assertEqual(st, 403)
         self.pl.run([CTL, "api-keys", "revoke", "--tenant", "acme", kid])
+        # the CLI's writes are audited too, with the system user who ran it
+        import pwd
+        me = pwd.getpwuid(os.getuid()).pw_name
+        self.assertEqual(self.pl.sql("SELECT actor_kind, actor_sub, method, route, status FROM "
+                                     "admin_audit WHERE resource_id = %s ORDER BY audit_id", kid),
+                         [["cli", me, "CLI", "agenthubctl api-keys create", "201"],
+                          ["cli", me, "CLI", "agenthubctl api-keys revoke", "204"]])
         time.sleep(2.3)  # INGRESS_API_KEY_CACHE_MS: the revoking process was not this one
         st, _, _ = self.req("GET", "/v1/models", cred=key)
         self.assertEqual(st, 401)

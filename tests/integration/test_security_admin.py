@@ -231,6 +231,23 @@ class AdminSecurityTest(unittest.TestCase):
         st, body, _ = self.req("GET", "/api/admin/audit?tenant_id=%s&limit=1" % t, token=self.op)
         self.assertEqual((body["items"][0]["actor_sub"], body["items"][0]["status"]),
                          ("mallory", 403))
+        # so is a plain user's try at an admin write (it was not: only admins' were); a request
+        # without a valid credential has no actor and is not
+        plain = self.ing.token(tenant=t, sub="eve", roles=("user",))
+        st, _, _ = self.req("PUT", "/api/admin/prices", {"model": "m", "input_usd_per_mtok": 0,
+                                                         "output_usd_per_mtok": 0}, token=plain)
+        self.assertEqual(st, 403)
+        st, _, _ = self.req("PUT", "/api/admin/prices", {"model": "m"}, token="not-a-token")
+        self.assertEqual(st, 401)
+        st, body, _ = self.req("GET", "/api/admin/audit?tenant_id=%s&limit=2" % t, token=self.op)
+        got = [(i["actor_kind"], i["actor_sub"], i["method"], i["route"], i["status"])
+               for i in body["items"]]
+        self.assertEqual(got[0], ("user", "eve", "PUT", "/api/admin/prices", 403), got)
+        self.assertEqual(got[1][1], "mallory", got)
+        # a key the operator made names which operator
+        st, made, _ = self.req("POST", "/api/admin/tenants/%s/api-keys" % t, {"name": "k"},
+                               token=self.op)
+        self.assertEqual((st, made.get("created_by")), (201, "operator:op-carol"), made)
         # a tenant admin reads only its own tenant's entries
         st, body, _ = self.req("GET", "/api/admin/audit?tenant_id=" + self.acme, token=ta)
         self.assertEqual(st, 403)
