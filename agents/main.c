@@ -25,12 +25,14 @@
 #include "doc_context.h"
 #include "fernet.h"
 #include "kafka.h"
+#include "llm_env.h"
 #include "log.h"
 #include "ssrf.h"
 #include "tool_token.h"
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
+static struct llm_env_settings g_llm_env;
 static char *g_group;
 static char *g_allowed_hosts;
 static long g_max_iter = 4;
@@ -45,6 +47,7 @@ static char *g_tool_kid;
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
     PIPELINE_STAGE_ENTRIES(&g_stage),
+    LLM_ENV_ENTRIES(&g_llm_env),
     {"AGENT_GROUP_ID", CONFIG_STRING, "agenthub-agents", 0, 0, 0, "Kafka consumer group", &g_group},
     {"AGENT_MAX_TOOL_ITERATIONS", CONFIG_INT, "4", 1, 20, 0,
      "tool-calling rounds per job before the model must answer", &g_max_iter},
@@ -123,7 +126,8 @@ int main(int argc, char **argv)
     char **topics = NULL;
     size_t ntopics = 0;
     memset(&svc, 0, sizeof(svc));
-    int argi = config_main(argc, argv, "agenthub-agent", g_config, NCONFIG);
+    int argi =
+        config_main_args(argc, argv, "agenthub-agent", "[--agent NAME]...", g_config, NCONFIG);
     enum log_level lvl = LOG_INFO;
     log_level_parse(g_common.log_level, &lvl);
     log_init("agent", lvl);
@@ -263,6 +267,7 @@ out:
         free(topics[i]);
     free(topics);
     config_free(g_config, NCONFIG);
-    log_kv(LOG_INFO, NULL, "agent stopped", (char *)NULL);
+    if (rc != 2) /* 2: a usage or setting error; it never started */
+        log_kv(LOG_INFO, NULL, "agent stopped", (char *)NULL);
     return rc;
 }

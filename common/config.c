@@ -185,15 +185,17 @@ void config_print(const struct config_entry *table, size_t n, FILE *out)
     }
 }
 
-static void print_help(const char *program, const struct config_entry *table, size_t n)
+static void print_help(const char *program, const char *args, const struct config_entry *table,
+                       size_t n)
 {
-    printf("usage: %s [--print-config] [--help]\n\nSettings (environment):\n", program);
+    printf("usage: %s [--print-config] [--help]%s%s\n\nSettings (environment):\n", program,
+           *args ? " " : "", args);
     for (size_t i = 0; i < n; i++) {
         const struct config_entry *e = &table[i];
         printf("  %-28s %s", e->name, e->help);
         if (e->flags & CONFIG_REQUIRED)
             printf(" (required)");
-        else if (e->def && !(e->flags & CONFIG_SECRET))
+        else if (e->def && *e->def && !(e->flags & CONFIG_SECRET))
             printf(" (default: %s)", e->def);
         if (e->type == CONFIG_INT && (e->min || e->max))
             printf(" [%ld..%ld]", e->min, e->max);
@@ -204,16 +206,23 @@ static void print_help(const char *program, const struct config_entry *table, si
 int config_main(int argc, char **argv, const char *program, const struct config_entry *table,
                 size_t n)
 {
+    return config_main_args(argc, argv, program, "", table, n);
+}
+
+int config_main_args(int argc, char **argv, const char *program, const char *args,
+                     const struct config_entry *table, size_t n)
+{
     int print = 0, i = 1;
-    for (; i < argc; i++) {
-        if (strcmp(argv[i], "--print-config") == 0) {
-            print = 1;
-        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            print_help(program, table, n);
+    while (i < argc && strcmp(argv[i], "--print-config") == 0)
+        i++; /* the binary's own arguments start after these */
+    /* --help and --print-config count anywhere, also after the binary's own arguments */
+    for (int j = 1; j < argc; j++) {
+        if (strcmp(argv[j], "--help") == 0 || strcmp(argv[j], "-h") == 0) {
+            print_help(program, args, table, n);
             exit(0);
-        } else {
-            break;
         }
+        if (strcmp(argv[j], "--print-config") == 0)
+            print = 1;
     }
     int nerr = config_load(table, n, stderr);
     if (nerr) {

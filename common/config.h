@@ -47,6 +47,10 @@ void config_print(const struct config_entry *table, size_t n, FILE *out);
  * Returns the index of the first argument it did not consume. */
 int config_main(int argc, char **argv, const char *program, const struct config_entry *table,
                 size_t n);
+/* The same for a binary with arguments of its own (args: their usage, e.g. "[--agent NAME]...",
+ * shown by --help). --help and --print-config are taken wherever they stand. */
+int config_main_args(int argc, char **argv, const char *program, const char *args,
+                     const struct config_entry *table, size_t n);
 
 /* The settings every binary shares (DESIGN.md). Add them to a table with CONFIG_COMMON(&g). */
 struct config_common {
@@ -96,7 +100,8 @@ struct config_common {
          0,                                                                                         \
          0,                                                                                         \
          CONFIG_SECRET,                                                                             \
-         "urlsafe-base64 32-byte key for tenant API keys at rest",                                  \
+         "urlsafe-base64 32-byte key: tenants' stored provider keys (and, derived, wrapped "        \
+         "tokens)",                                                                                 \
          &(c)->fernet_key},                                                                         \
         {"LOG_LEVEL", CONFIG_STRING, "info", 0, 0, 0, "debug, info, warn, error", &(c)->log_level}, \
         {"TOPIC_PARTITIONS",                                                                        \

@@ -29,6 +29,7 @@
 #include "ingress.h"
 #include "limits.h"
 #include "usage.h"
+#include "llm_env.h"
 #include "log.h"
 #include "cluster_metrics.h"
 #include "metrics.h"
@@ -43,6 +44,10 @@
 #endif
 
 static struct ingress app;
+static struct llm_env_settings g_llm_env;
+/* Read by sseloop.c and routes_documents.c from the environment; listed here so that --help
+ * shows them and a bad value stops the start. */
+static long g_sse_writers, g_docs_max_files, g_docs_max_file_bytes, g_docs_max_body;
 
 /* INGRESS_MAX_STREAMS's default with the SSE loop: streams then cost a socket, not a thread
  * (the process's descriptor limit is the other bound). */
@@ -50,6 +55,7 @@ static struct ingress app;
 
 static const struct config_entry table[] = {
     CONFIG_COMMON_ENTRIES(&app.cfg.common),
+    LLM_ENV_ENTRIES(&g_llm_env),
     {"INGRESS_LISTEN", CONFIG_STRING, "127.0.0.1:8080", 0, 0, 0, "host:port to bind",
      &app.cfg.listen},
     {"INGRESS_THREADS", CONFIG_INT, "1024", 4, 60000, 0,
@@ -138,6 +144,17 @@ static const struct config_entry table[] = {
      "most bytes an SSE loop stream may fall behind (its socket not taking them) before it is "
      "dropped as a slow consumer",
      &app.cfg.sse_buffer_kb},
+    {"INGRESS_SSE_WRITERS", CONFIG_INT, NULL, 1, 64, 0,
+     "threads writing one event to all its streams, the loop thread among them (default: the "
+     "number of cores)",
+     &g_sse_writers},
+    /* ---- document uploads (routes_documents.c) ---- */
+    {"DOCUMENTS_MAX_FILES", CONFIG_INT, "20", 1, 1000, 0,
+     "documents per batch (more: 400 too_many_documents)", &g_docs_max_files},
+    {"DOCUMENTS_MAX_FILE_BYTES", CONFIG_INT, "10485760", 1, 20971520, 0,
+     "bytes per document (more: 413)", &g_docs_max_file_bytes},
+    {"DOCUMENTS_MAX_BODY", CONFIG_INT, "67108864", 1024, 1073741824, 0,
+     "bytes per upload request body (more: 413)", &g_docs_max_body},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},

@@ -113,8 +113,9 @@ const char *llm_proxy(void)
  * handshake per call. Default true. */
 static long llm_forbid_reuse(void)
 {
-    const char *e = getenv("LLM_REUSE_CONNECTIONS");
-    return e && (strcmp(e, "false") == 0 || strcmp(e, "0") == 0);
+    const char *e = getenv("LLM_REUSE_CONNECTIONS"); /* a boolean, as config.h reads them */
+    return e && (strcasecmp(e, "false") == 0 || strcmp(e, "0") == 0 || strcasecmp(e, "no") == 0 ||
+                 strcasecmp(e, "off") == 0);
 }
 
 const struct llm_provider_ops *llm_provider_ops(enum llm_provider p)

@@ -28,6 +28,7 @@
 #include "kafka.h"
 #include "language.h"
 #include "llm.h"
+#include "llm_env.h"
 #include "log.h"
 #include "pgpool.h"
 #include "pipeline.h"
@@ -39,6 +40,7 @@
 
 static struct config_common g_common;
 static struct pipeline_stage_settings g_stage;
+static struct llm_env_settings g_llm_env;
 static char *g_group;
 static long g_produce_timeout_ms = 10000;
 static char *g_attach_agent;
@@ -46,6 +48,7 @@ static char *g_attach_agent;
 static const struct config_entry g_config[] = {
     CONFIG_COMMON_ENTRIES(&g_common),
     PIPELINE_STAGE_ENTRIES(&g_stage),
+    LLM_ENV_ENTRIES(&g_llm_env),
     {"ROUTER_GROUP_ID", CONFIG_STRING, "agenthub-router", 0, 0, 0, "Kafka consumer group",
      &g_group},
     {"ROUTER_PRODUCE_TIMEOUT_MS", CONFIG_INT, "10000", 100, 120000, 0,

@@ -234,3 +234,52 @@ class Migrate(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ServiceSettings(unittest.TestCase):
+    """Settings the LLM layer, the usage recorder, the SSE loop and the upload limits read from
+    the environment themselves were missing from --help, and a bad value was ignored (or only
+    logged): each service now lists them, and a bad one stops its start with exit 2."""
+    DIR = os.path.dirname(BIN)
+    LLM = ("LLM_RATE_WINDOW_S", "LLM_REUSE_CONNECTIONS", "USAGE_METRIC_TENANTS",
+           "USAGE_RECONCILE_S", "AGENTHUB_PUBLIC_URL")
+    INGRESS = ("INGRESS_SSE_WRITERS", "DOCUMENTS_MAX_FILES", "DOCUMENTS_MAX_FILE_BYTES",
+               "DOCUMENTS_MAX_BODY")
+
+    def run_bin(self, name, *args, env_extra=None):
+        env = dict(os.environ, **(env_extra or {}))
+        return subprocess.run([os.path.join(self.DIR, name)] + list(args), capture_output=True,
+                              text=True, env=env, timeout=60)
+
+    def test_listed_in_help(self):
+        for name, want in (("agenthub-ingress", self.LLM + self.INGRESS),
+                           ("agenthub-router", self.LLM), ("agenthub-agent", self.LLM)):
+            r = self.run_bin(name, "--help")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            listed = {line.split()[0] for line in r.stdout.splitlines()
+                      if line.startswith("  ") and line.split()}
+            for setting in want:
+                self.assertIn(setting, listed, name)
+            self.assertNotIn("(default: )", r.stdout, name)
+
+    def test_a_bad_value_stops_the_start(self):
+        for name, setting, value in (("agenthub-router", "LLM_RATE_WINDOW_S", "abc"),
+                                     ("agenthub-agent", "USAGE_RECONCILE_S", "0"),
+                                     ("agenthub-agent", "LLM_REUSE_CONNECTIONS", "maybe"),
+                                     ("agenthub-ingress", "DOCUMENTS_MAX_FILES", "0"),
+                                     ("agenthub-ingress", "INGRESS_SSE_WRITERS", "65")):
+            r = self.run_bin(name, "--print-config", env_extra={setting: value})
+            self.assertEqual(r.returncode, 2, (name, setting, r.stdout))
+            self.assertIn("config: %s:" % setting, r.stderr)
+
+    def test_agent_arguments_in_help_and_with_print_config(self):
+        r = self.run_bin("agenthub-agent", "--help")
+        self.assertIn("usage: agenthub-agent [--print-config] [--help] [--agent NAME]...",
+                      r.stdout)
+        r = self.run_bin("agenthub-agent", "--agent", "AgentDebt", "--print-config")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("AGENT_GROUP_ID=", r.stdout)
+        r = self.run_bin("agenthub-agent", "--bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("usage: agenthub-agent [--agent NAME]...", r.stderr)
+        self.assertNotIn("agent stopped", r.stderr)  # it never started
