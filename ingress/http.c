@@ -698,14 +698,17 @@ static unsigned tc_stripe(const char *t)
     return h % TC_STRIPES;
 }
 
-/* 1 active (or unknown: the route's own queries answer a missing tenant), 0 inactive. A
- * database error counts as active: the route's queries then fail with 503 themselves. */
+/* TENANT_ACTIVE, TENANT_INACTIVE or TENANT_UNKNOWN (no such row). A database error counts as
+ * active: the route's queries then fail with 503 themselves. */
+#define TENANT_ACTIVE 1
+#define TENANT_INACTIVE 0
+#define TENANT_UNKNOWN (-1)
 static int tenant_active(struct ingress *app, const char *tenant)
 {
     struct tenant_cache *c = app->tenants;
     double now = now_mono();
     unsigned b = tc_stripe(tenant);
-    int active = -1;
+    int active = -2; /* not in the cache */
     if (c && app->cfg.tenant_cache_ms > 0) {
         pthread_mutex_lock(&c->s[b].lock);
         for (struct tc_entry *e = c->s[b].head; e; e = e->next)
@@ -715,7 +718,7 @@ static int tenant_active(struct ingress *app, const char *tenant)
                 break;
             }
         pthread_mutex_unlock(&c->s[b].lock);
-        if (active >= 0)
+        if (active != -2)
             return active;
     }
     PGresult *res = NULL;
@@ -724,8 +727,10 @@ static int tenant_active(struct ingress *app, const char *tenant)
     int st = pgpool_exec(app->db, &res, "SELECT is_active FROM tenants WHERE tenant_id = $1", 1, p,
                          err, sizeof err);
     if (st != PG_OK)
-        return 1;
-    active = PQntuples(res) == 0 || PQgetvalue(res, 0, 0)[0] == 't';
+        return TENANT_ACTIVE;
+    active = PQntuples(res) == 0               ? TENANT_UNKNOWN
+             : PQgetvalue(res, 0, 0)[0] == 't' ? TENANT_ACTIVE
+                                               : TENANT_INACTIVE;
     PQclear(res);
     if (!c || app->cfg.tenant_cache_ms <= 0)
         return active;
@@ -758,9 +763,14 @@ static int tenant_active(struct ingress *app, const char *tenant)
 
 int req_tenant_active(struct req *r, const char *tenant)
 {
-    if (!tenant_active(r->app, tenant)) {
+    int state = tenant_active(r->app, tenant);
+    if (state == TENANT_INACTIVE) {
         log_kv(LOG_INFO, &r->log, "tenant inactive: refused", (char *)NULL);
         reply_error(r, 403, "tenant_inactive", "this tenant is inactive");
+        return -1;
+    }
+    if (state == TENANT_UNKNOWN) { /* every route alike (a chat said 404, a list 200 []) */
+        reply_error(r, 404, "not_found", "no such tenant");
         return -1;
     }
     return 0;

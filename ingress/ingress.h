@@ -230,7 +230,8 @@ void ingress_hold_release(struct ingress *app, const char *tenant, const char *s
  * per-tenant cap 429 too_many_streams (both with Retry-After), and returns 0. */
 int req_hold_stream(struct req *r);
 /* req_auth(r, tenant), then the tenant must be active (tenants.is_active, cached for
- * INGRESS_TENANT_CACHE_MS): 403 tenant_inactive otherwise. 0, or -1 when answered. */
+ * INGRESS_TENANT_CACHE_MS): 403 tenant_inactive otherwise, 404 not_found for a tenant that does
+ * not exist. 0, or -1 when answered. */
 int req_auth_tenant(struct req *r, const char *tenant);
 /* The second half of req_auth_tenant alone (the caller authenticated already). */
 int req_tenant_active(struct req *r, const char *tenant);

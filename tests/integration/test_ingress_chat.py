@@ -162,6 +162,21 @@ class IngressChatTest(IngressCase):
                "updated_at = now() WHERE job_id = :'a'", job_id, response, agent)
         S.xadd(tenant, job_id, "final", {"response": response, "agent": agent})
 
+    def test_a_tenant_that_does_not_exist_is_404_on_every_route(self):
+        """A valid token naming a tenant without a row: the chat said 404 no such tenant, but
+        the session list answered 200 [] and /v1/models listed "agenthub"."""
+        t = S.unique("nosuch")
+        tok = self.ing.token(tenant=t, sub="u1")
+        for method, path, body in (("POST", "/api/%s/chat" % t, {"message": "hi"}),
+                                   ("GET", "/api/%s/sessions" % t, None),
+                                   ("GET", "/api/%s/usage" % t, None),
+                                   ("GET", "/api/%s/documents" % t, None),
+                                   ("GET", "/v1/models", None)):
+            st, resp, _ = self.ing.request(method, path, body, token=tok)
+            self.assertEqual(st, 404, (method, path, resp))
+            err = resp["error"]
+            self.assertIn("no such tenant", err.get("message", ""), (path, resp))
+
     # ---- POST /chat ---------------------------------------------------------------------
     def test_chat_accepted_shape_and_rows(self):
         resp = self.submit(message="What is my debt?")
