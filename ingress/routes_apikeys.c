@@ -19,6 +19,7 @@
 
 #include "apikey.h"
 #include "keyauth.h"
+#include "rfc3339.h"
 
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 #define KEY_COLUMNS                                                                                \
@@ -26,34 +27,6 @@
     "created_by, " TS("created_at") " AS created_at, " TS("expires_at") " AS expires_at, " TS(     \
         "revoked_at") " AS revoked_at, " TS("last_used_at") " AS last_used_at"
 #define APIKEYS_MAX_EXPIRES_S (10L * 365 * 24 * 3600)
-
-/* "2030-01-31T12:00:00Z", with optional fractions of a second and a "+07:00"-style offset
- * instead of "Z": RFC 3339's date-time. PostgreSQL alone would take "tomorrow", "infinity" (a
- * key that never expires, answered expires_at null) and dates without a time or zone. */
-static int rfc3339_valid(const char *s)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:dd";
-    size_t i = 0;
-    for (; shape[i]; i++) {
-        int ok = shape[i] == 'd'   ? (s[i] >= '0' && s[i] <= '9')
-                 : shape[i] == 'T' ? (s[i] == 'T' || s[i] == 't')
-                                   : s[i] == shape[i];
-        if (!ok)
-            return 0;
-    }
-    s += i;
-    if (*s == '.') {
-        s++;
-        if (*s < '0' || *s > '9')
-            return 0;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if ((*s == 'Z' || *s == 'z') && s[1] == '\0')
-        return 1;
-    return (*s == '+' || *s == '-') && s[1] >= '0' && s[1] <= '9' && s[2] >= '0' && s[2] <= '9' &&
-           s[3] == ':' && s[4] >= '0' && s[4] <= '9' && s[5] >= '0' && s[5] <= '9' && s[6] == '\0';
-}
 
 /* roles: ["user"] (the default) or ["user", "admin"], as a PostgreSQL text[] literal. */
 #define ROLES_SHAPE "roles must be [\"user\"] or [\"user\", \"admin\"]"
@@ -118,7 +91,7 @@ static void key_create(struct req *r, const char *tenant)
     }
     if (json_object_object_get_ex(body, "expires_at", &v) && v) {
         if (!json_object_is_type(v, json_type_string) || expires_in[0] ||
-            !rfc3339_valid(json_object_get_string(v))) {
+            !rfc3339_datetime_valid(json_object_get_string(v))) {
             reply_error(r, 400, "invalid_request",
                         "expires_at must be an RFC 3339 time string (not with expires_in_s)");
             goto out;

@@ -12,8 +12,9 @@
  *        PUT replaces every limit, PATCH changes the members it names
  *
  * Usage rows are sums over usage_calls (one row per provider attempt), so they always add up
- * to the per-call records; totals are the sums of the rows. from/to: ISO dates or times (UTC),
- * from inclusive, to exclusive; default: this month so far. */
+ * to the per-call records; totals are the sums of the rows. from/to: dates or RFC 3339 times
+ * with a zone (rfc3339.h), from inclusive and before to, to exclusive; default: this month so
+ * far. */
 #include "ingress.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "envelope.h"
 #include "json_field.h"
+#include "rfc3339.h"
 #include "json_number.h"
 #include "limits_mirror.h"
 #include "usage.h"
@@ -40,6 +42,14 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
     req_query(r, "from", from, sizeof from);
     req_query(r, "to", to, sizeof to);
     req_query(r, "group_by", group, sizeof group);
+    /* PostgreSQL would take "tomorrow" or a time without a zone (read in the server's) */
+    if ((from[0] && !rfc3339_date_or_datetime_valid(from)) ||
+        (to[0] && !rfc3339_date_or_datetime_valid(to))) {
+        reply_error(r, 400, "invalid_request",
+                    "from and to are dates (2026-12-01) or times with a zone "
+                    "(2026-12-01T08:00:00Z), UTC days");
+        return;
+    }
     int g_day = 0, g_model = 0, g_agent = 0, g_tenant = 0, g_purpose = 0;
     char gb[64];
     snprintf(gb, sizeof gb, "%s", group);
@@ -56,7 +66,25 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
             g_tenant = 1;
         else if (strcmp(t, "none") != 0) {
             reply_error(r, 400, "invalid_request",
-                        "group_by is a comma list of day, model, agent, purpose, tenant, none");
+                        allow_tenant_group
+                            ? "group_by is a comma list of day, model, agent, purpose, tenant, none"
+                            : "group_by is a comma list of day, model, agent, purpose, none");
+            return;
+        }
+    }
+    if (from[0] && to[0]) { /* an empty range is a mistake, not "no usage" */
+        PGresult *cmp = NULL;
+        const char *cp[] = {from, to};
+        int st = pgpool_exec(r->app->db, &cmp, "SELECT $1::timestamptz < $2::timestamptz", 2, cp,
+                             err, sizeof err);
+        int ordered = st == PG_OK && PQntuples(cmp) == 1 && PQgetvalue(cmp, 0, 0)[0] == 't';
+        PQclear(cmp);
+        if (st == PG_ERR_INVALID) { /* the right shape, no such day: 2026-02-30 */
+            reply_error(r, 400, "invalid_request", "from or to is not a real date or time");
+            return;
+        }
+        if (st == PG_OK && !ordered) {
+            reply_error(r, 400, "invalid_request", "from must be before to");
             return;
         }
     }

@@ -83,7 +83,17 @@ class IngressAdminTest(unittest.TestCase):
         self.assertEqual(plain["group_by"], "day")
         _, dated = self.call("GET", "/usage?tenant_id=%s&from=2026-01-01" % t, want=200)
         self.assertEqual(dated["group_by"], "day")
+        # from/to: dates or zoned times, from before to (PostgreSQL took "tomorrow")
+        for q in ("from=tomorrow", "to=2026-12-01%2008:00:00", "from=2026-12-10&to=2026-12-01",
+                  "from=2026-02-30&to=2026-03-01", "group_by=tenant,bogus"):
+            st, body = self.call("GET", "/usage?tenant_id=%s&%s" % (t, q))
+            self.assertEqual(st, 400, (q, body))
+        self.call("GET", "/usage?tenant_id=%s&from=2026-12-01T00:00:00Z&to=2026-12-02" % t,
+                  want=200)
         user = self.ing.token(tenant=t, sub="u-q")
+        st, body, _ = self.ing.request("GET", "/api/%s/usage?group_by=tenant" % t, token=user)
+        self.assertEqual(st, 400, body)
+        self.assertNotIn("tenant,", body["error"]["message"])  # not offered where refused
         for path in ("/api/%s/documents?before=2030-01-01T00:00:00Z" % t,
                      "/api/%s/documents?unrelated=1" % t):
             st, body, _ = self.ing.request("GET", path, token=user)
