@@ -513,6 +513,10 @@ void routes_chat_post(struct req *r, const char *tenant)
         reply_error(r, 400, "invalid_request", "message must be 1 to 32000 characters");
         goto out;
     }
+    if (strspn(message, " \t\r\n\v\f") == mlen) { /* it made a job and a session titled "   " */
+        reply_error(r, 400, "invalid_request", "message must not be blank");
+        goto out;
+    }
     if (json_object_object_get_ex(body, "session_id", &v) && v) {
         if (!json_object_is_type(v, json_type_string) || !uuid_valid(json_object_get_string(v))) {
             reply_error(r, 400, "invalid_request", "session_id must be a UUID");

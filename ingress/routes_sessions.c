@@ -75,7 +75,10 @@ static void create_session(struct req *r, const char *tenant)
     PGresult *res = NULL;
     json_object *body, *v;
     const char *title = NULL, *meta = "{}";
-    if (r->ri->content_length == 0) {
+    /* every field is optional: no body at all (no Content-Length either) is {} */
+    if (req_read_body(r) != 0)
+        return;
+    if (r->body_len == 0) {
         body = json_object_new_object();
     } else if (!(body = req_json_body(r))) {
         return;

@@ -210,6 +210,7 @@ class IngressChatTest(IngressCase):
     def test_chat_validation(self):
         cases = [
             ({}, 400), ({"message": ""}, 400), ({"message": 5}, 400),
+            ({"message": "   "}, 400), ({"message": "\n\t \r\n"}, 400),
             ({"message": "x" * 32001}, 400), ({"message": "hi", "session_id": "nope"}, 400),
             ({"message": "hi", "session_id": 7}, 400),
             ({"message": "hi", "user_id": "mallory"}, 403),
@@ -443,6 +444,16 @@ class IngressChatTest(IngressCase):
         self.assertEqual(st, 400)
 
     # ---- sessions ----------------------------------------------------------------------------
+    def test_session_made_without_a_body(self):
+        """Every field of a new session is optional: `curl -X POST` (no body, no
+        Content-Length) answered 400 "a JSON object body is required"."""
+        import socket
+        with socket.create_connection(("127.0.0.1", self.ing.port), timeout=10) as c:
+            c.sendall(("POST /api/%s/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                       "%s\r\nConnection: close\r\n\r\n" % (self.ta, self.tok_a)).encode())
+            head = c.recv(65536).decode(errors="replace")
+        self.assertTrue(head.startswith("HTTP/1.1 201"), head[:300])
+
     def test_sessions_crud(self):
         st, s, _ = self.ing.request("POST", "/api/%s/sessions" % self.ta, {"title": "T1"},
                                     token=self.tok_a)
