@@ -125,6 +125,15 @@ static int token_run(int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage_error("token", "unexpected argument \"%s\"", argv[optind]);
+    /* The ingress refuses a token that lives longer than its JWT_MAX_LIFETIME_S (a bare 401
+     * invalid token): say so here, where the lifetime is chosen. */
+    const char *maxs = getenv("JWT_MAX_LIFETIME_S");
+    long max_life = maxs && *maxs ? strtol(maxs, NULL, 10) : 86400;
+    if (max_life > 0 && ttl > max_life)
+        fprintf(stderr,
+                "agenthubctl token: warning: --ttl %ld is longer than the ingress accepts "
+                "(JWT_MAX_LIFETIME_S, %ld s%s): it will answer 401\n",
+                ttl, max_life, maxs && *maxs ? "" : " by default");
     if (op && (tenant || *roles))
         return cli_usage_error("token", "--operator takes no --tenant and no --roles");
     if (!keyfile || (!op && !tenant) || !sub)

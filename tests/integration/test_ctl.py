@@ -95,6 +95,17 @@ class Keygen(unittest.TestCase):
         self.assertLessEqual(claims["iat"], int(time.time()) + 1)
         self.assertEqual(jwt.get_unverified_header(tok)["alg"], "RS256")
 
+    def test_token_longer_than_the_ingress_accepts_is_warned_about(self):
+        r = self.token("--tenant", "t", "--sub", "u", "--ttl", "200000")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("longer than the ingress accepts", r.stderr.decode())
+        self.assertIn("86400", r.stderr.decode())
+        r = self.token("--tenant", "t", "--sub", "u", "--ttl", "86400")
+        self.assertNotIn("warning", r.stderr.decode())
+        r = ctl("token", "--key", self.priv, "--tenant", "t", "--sub", "u", "--ttl", "200000",
+                env_extra={"JWT_MAX_LIFETIME_S": "300000"})
+        self.assertNotIn("warning", r.stderr.decode())
+
     def test_token_optional_claims(self):
         r = self.token("--tenant", "t_2", "--sub", "u", "--kid", "key-1", "--iss", "agenthub", "--aud", "agenthub-api")
         self.assertEqual(r.returncode, 0, r.stderr)
