@@ -195,6 +195,17 @@ out:
     return rc;
 }
 
+static const char kb_details[] =
+    "  --tenant T       the tenant whose knowledge base (ChromaDB collection agenthub_<T>)\n"
+    "  --source NAME    add: the name the chunks are cited by (default: the file's base name;\n"
+    "                   one file only); adding a source again replaces its chunks\n"
+    "  --top-k N        search: how many chunks, 1..50 (default: 4)\n"
+    "  --local          embed with the local embedder, not the tenant's configured model (the\n"
+    "                   RAG tool must use the same one)\n"
+    "Environment: CHROMA_URL; with DATABASE_URL, add records each document for the admin API\n"
+    "(GET/DELETE /api/admin/knowledge) and the tenant's embedding model is used (FERNET_KEY\n"
+    "decrypts its key).\n";
+
 static int kb_run(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -209,7 +220,7 @@ static int kb_run(int argc, char **argv)
         return cli_usage_error("kb", "add or search expected");
     const char *sub = argv[1];
     if (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)
-        return cli_help("kb", NULL);
+        return cli_help("kb", kb_details);
     if (strcmp(sub, "add") != 0 && strcmp(sub, "search") != 0)
         return cli_usage_error("kb", "unknown subcommand '%s'", sub);
     cli_getopt_reset();
@@ -231,7 +242,7 @@ static int kb_run(int argc, char **argv)
             local = 1;
             break;
         case 'h':
-            return cli_help("kb", NULL);
+            return cli_help("kb", kb_details);
         default:
             return cli_usage_error("kb", "unknown option");
         }

@@ -78,8 +78,8 @@ int cli_help(const char *name, const char *details)
 {
     const struct cli_command *c = cli_find(name);
     printf("usage: agenthubctl %s\n\n%s\n", c ? c->usage : name, c ? c->summary : "");
-    if (details)
-        printf("\n%s", details);
+    if (details) /* a details text may or may not end its last line */
+        printf("\n%s%s", details, *details && details[strlen(details) - 1] == '\n' ? "" : "\n");
     return CLI_EXIT_OK;
 }
 

@@ -212,6 +212,14 @@ class Usage(unittest.TestCase):
             self.assertIn("usage: agenthubctl " + cmd, r.stderr.decode())
         self.assertEqual(ctl("keygen", "extra").returncode, 2)
         self.assertEqual(ctl("migrate", "extra").returncode, 2)
+        # every command's help ends its last line, and kb's explains its options
+        for cmd in ("keygen", "token", "fernet", "migrate", "kb", "api-keys", "tools-seal",
+                    "topics"):
+            out = ctl(cmd, "--help").stdout.decode()
+            self.assertTrue(out.endswith("\n"), cmd)
+        out = ctl("kb", "--help").stdout.decode()
+        for opt in ("--local", "--source", "--top-k"):
+            self.assertRegex(out, r"(?m)^  %s " % opt)
 
 
 class Migrate(unittest.TestCase):
