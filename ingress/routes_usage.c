@@ -394,17 +394,18 @@ void routes_usage_limits(struct req *r, const char *tenant)
     /* A misspelt member would otherwise read as "absent": no limit, silently. */
     static const char *const known[] = {"requests_per_minute", "user_requests_per_minute",
                                         "budget_tokens", "budget_usd", "soft_threshold_pct"};
-    char given[sizeof known / sizeof *known + 1];
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+    enum { NKNOWN = sizeof known / sizeof *known };
+    char given[NKNOWN + 1];
+    for (size_t i = 0; i < NKNOWN; i++)
         given[i] = json_object_object_get_ex(b, known[i], NULL) ? 't' : 'f';
-    given[sizeof known / sizeof *known] = '\0';
+    given[NKNOWN] = '\0';
     json_object_object_foreach(b, key, val)
     {
         (void)val;
         size_t i = 0;
-        while (i < sizeof known / sizeof *known && strcmp(key, known[i]) != 0)
+        while (i < NKNOWN && strcmp(key, known[i]) != 0)
             i++;
-        if (i == sizeof known / sizeof *known) {
+        if (i == NKNOWN) {
             char msg[200];
             snprintf(msg, sizeof msg,
                      "unknown member \"%.64s\": limits are requests_per_minute, "
@@ -433,7 +434,7 @@ void routes_usage_limits(struct req *r, const char *tenant)
     /* PUT (and POST) replace the whole row: what is absent or null is no limit (the soft
      * threshold: 80). PATCH changes the members it names and keeps the others. */
     if (strcmp(m, "PATCH") != 0)
-        memset(given, 't', sizeof known / sizeof *known);
+        memset(given, 't', NKNOWN);
     const char *p[] = {tenant, rpm, urpm, bt, busd, soft ? soft : "80", given};
     int st = pgpool_exec(
         r->app->db, &res,
