@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import ingress_support as S  # noqa: E402
 from pipeline_harness import free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -148,28 +149,19 @@ class StandinErpTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.environ.get("CHROMA_URL"), "needs the stack's ChromaDB (CHROMA_URL)")
-def psql(sql):
-    r = subprocess.run(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-                        os.environ["DATABASE_URL"], "-c", sql],
-                       capture_output=True, text=True, timeout=30)
-    if r.returncode != 0:
-        raise AssertionError("psql: " + r.stderr)
-    return r.stdout.strip()
-
-
 class KbCliTest(unittest.TestCase):
     tenant = "clitest-%d" % os.getpid()
 
     @classmethod
     def setUpClass(cls):
         if os.environ.get("DATABASE_URL"):
-            psql("INSERT INTO tenants (tenant_id, name) VALUES ('%s', 'kb cli') "
-                 "ON CONFLICT DO NOTHING" % cls.tenant)
+            S.psql("INSERT INTO tenants (tenant_id, name) VALUES (:'a', 'kb cli') "
+                   "ON CONFLICT DO NOTHING", cls.tenant)
 
     @classmethod
     def tearDownClass(cls):
         if os.environ.get("DATABASE_URL"):
-            psql("DELETE FROM tenants WHERE tenant_id = '%s'" % cls.tenant)
+            S.psql("DELETE FROM tenants WHERE tenant_id = :'a'", cls.tenant)
         url = "%s/api/v2/tenants/default_tenant/databases/default_database/collections/agenthub_%s" % (
             os.environ["CHROMA_URL"].rstrip("/"), cls.tenant)
         try:
@@ -221,7 +213,6 @@ class KbCliTest(unittest.TestCase):
         r = self.ctl("kb", "add", "--tenant", self.tenant, "--local",
                      os.path.join(KB, "payment-policy.md"))
         self.assertEqual(r.returncode, 0, r.stderr)
-        import ingress_support as S
         ing = S.Ingress()
         try:
             op = ing.operator_token()
