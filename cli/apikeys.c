@@ -107,9 +107,18 @@ static int list(struct pgpool *db, const char *tenant)
                     1, p, err, sizeof err);
     if (st != PG_OK)
         return cli_fail("api-keys", "list failed: %s", pg_status_str(st));
-    for (int i = 0; i < PQntuples(res); i++)
+    int n = PQntuples(res);
+    for (int i = 0; i < n; i++)
         printf("%s\n", PQgetvalue(res, i, 0));
     PQclear(res);
+    if (n == 0) { /* none, or no such tenant (create says so too) */
+        st = pgpool_exec(db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
+                         sizeof err);
+        int found = st == PG_OK && PQntuples(res) == 1;
+        PQclear(res);
+        if (st == PG_OK && !found)
+            return cli_fail("api-keys", "no such tenant: %s", tenant);
+    }
     return CLI_EXIT_OK;
 }
 

@@ -776,6 +776,26 @@ int req_tenant_active(struct req *r, const char *tenant)
     return 0;
 }
 
+int req_tenant_exists(struct req *r, const char *tenant)
+{
+    char err[256];
+    PGresult *res = NULL;
+    const char *p[] = {tenant};
+    int st = pgpool_exec(r->app->db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
+                         sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "tenant lookup");
+        return -1;
+    }
+    int n = PQntuples(res);
+    PQclear(res);
+    if (!n) {
+        reply_error(r, 404, "not_found", "no such tenant");
+        return -1;
+    }
+    return 0;
+}
+
 int req_auth_tenant(struct req *r, const char *tenant)
 {
     if (req_auth(r, tenant) != 0)

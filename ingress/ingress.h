@@ -235,6 +235,9 @@ int req_hold_stream(struct req *r);
 int req_auth_tenant(struct req *r, const char *tenant);
 /* The second half of req_auth_tenant alone (the caller authenticated already). */
 int req_tenant_active(struct req *r, const char *tenant);
+/* The tenant has a row (read now, not cached: the admin routes): 0, or -1 answered (404 no
+ * such tenant, or the database's error). */
+int req_tenant_exists(struct req *r, const char *tenant);
 int tenant_cache_new(struct tenant_cache **out);
 void tenant_cache_free(struct tenant_cache *c); /* NULL-safe */
 /* A job's or document batch's status is final: "done" or "error". */

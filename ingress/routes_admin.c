@@ -1184,26 +1184,6 @@ static void agents(struct req *r)
 
 /* ---- tenants: permissions and llm-config ------------------------------------------------- */
 
-static int tenant_exists(struct req *r, const char *tenant)
-{
-    char err[256];
-    PGresult *res = NULL;
-    const char *p[] = {tenant};
-    int st = pgpool_exec(r->app->db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
-                         sizeof err);
-    if (st != PG_OK) {
-        reply_db_error(r, st, "tenant lookup");
-        return -1;
-    }
-    int n = PQntuples(res);
-    PQclear(res);
-    if (!n) {
-        reply_error(r, 404, "not_found", "no such tenant");
-        return -1;
-    }
-    return 0;
-}
-
 static void permissions_get(struct req *r, const char *tenant)
 {
     char err[256];
@@ -1291,7 +1271,7 @@ static void permissions_set(struct req *r, const char *tenant)
     char key[200];
     if (!body)
         return;
-    if (tenant_exists(r, tenant) != 0)
+    if (req_tenant_exists(r, tenant) != 0)
         goto out;
     json_object *entries = json_object_new_array();
     if (json_field_str(body, "agent_id") || json_field_str(body, "tool_id"))
@@ -1530,7 +1510,7 @@ static void llm_config_set(struct req *r, const char *tenant)
     json_object *body = req_json_body(r);
     if (!body)
         return;
-    if (tenant_exists(r, tenant) != 0)
+    if (req_tenant_exists(r, tenant) != 0)
         goto out;
     if (llm_endpoint_guard(r, tenant, body) != 0)
         goto out;
@@ -1644,7 +1624,7 @@ static void tenants(struct req *r)
             return;
         if (strcmp(r->segs[4], "permissions") == 0) {
             if (strcmp(m, "GET") == 0) {
-                if (tenant_exists(r, t) == 0)
+                if (req_tenant_exists(r, t) == 0)
                     permissions_get(r, t);
             } else if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
                 permissions_set(r, t);
@@ -1738,7 +1718,7 @@ static void knowledge_add(struct req *r)
     }
     if (require_tenant_access(r, tenant) != 0)
         goto out;
-    if (tenant_exists(r, tenant) != 0)
+    if (req_tenant_exists(r, tenant) != 0)
         goto out;
     if (json_object_object_get_ex(body, "documents", &v)) {
         if (!json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0 ||

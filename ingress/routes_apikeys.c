@@ -150,6 +150,8 @@ static void key_list(struct req *r, const char *tenant)
 {
     PGresult *res = NULL;
     char err[256];
+    if (req_tenant_exists(r, tenant) != 0)
+        return; /* no keys of a tenant that does not exist: 404, as creating one answers */
     const char *p[] = {tenant};
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT " KEY_COLUMNS " FROM api_keys WHERE tenant_id = $1 "

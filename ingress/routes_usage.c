@@ -376,6 +376,10 @@ void routes_usage_limits(struct req *r, const char *tenant)
             reply_db_error(r, st, "limits");
             return;
         }
+        if (PQntuples(res) == 0 && req_tenant_exists(r, tenant) != 0) {
+            PQclear(res);
+            return;
+        }
         limits_reply(r, tenant, res);
         PQclear(res);
         return;
@@ -508,6 +512,8 @@ void routes_usage_admin(struct req *r)
             snprintf(tenant, sizeof tenant, "%s", r->claims.tenant_id);
             has = 1;
         }
+        if (has && req_tenant_exists(r, tenant) != 0)
+            return; /* not an empty usage: a misspelt tenant */
         usage_query(r, has ? tenant : NULL, is_op(r));
         return;
     }

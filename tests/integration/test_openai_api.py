@@ -473,6 +473,10 @@ class OpenAIApiTest(OpenAICase):
         self.assertEqual(st, 401)
         r = self.pl.run([CTL, "api-keys", "revoke", "--tenant", "demo", kid], check=False)
         self.assertEqual(r.returncode, 1)
+        # listing the keys of a tenant that does not exist says so (it printed nothing, exit 0)
+        r = self.pl.run([CTL, "api-keys", "list", "--tenant", "no-such-tenant-x"], check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no such tenant", r.stderr)
 
     def test_expired_key_and_inactive_tenant(self):
         key = self.ctl_key("demo", "short", "--expires-in", "1")

@@ -244,6 +244,15 @@ class AdminSecurityTest(unittest.TestCase):
                for i in body["items"]]
         self.assertEqual(got[0], ("user", "eve", "PUT", "/api/admin/prices", 403), got)
         self.assertEqual(got[1][1], "mallory", got)
+        # the operator's reads about a tenant that does not exist are 404, not an empty 200
+        ghost = uniq("ghost")
+        for path in ("/api/admin/tenants/%s/limits" % ghost,
+                     "/api/admin/tenants/%s/api-keys" % ghost,
+                     "/api/admin/usage?tenant_id=%s" % ghost):
+            st, body, _ = self.req("GET", path, token=self.op)
+            self.assertEqual((st, body["error"]["message"]), (404, "no such tenant"), path)
+        st, body, _ = self.req("GET", "/api/admin/tenants/%s/limits" % t, token=self.op)
+        self.assertEqual(st, 200, body)  # a tenant without limits is still a tenant
         # a key the operator made names which operator
         st, made, _ = self.req("POST", "/api/admin/tenants/%s/api-keys" % t, {"name": "k"},
                                token=self.op)
