@@ -105,6 +105,10 @@ static int kafka_conf_from_env(rd_kafka_conf_t *conf, char *err, size_t errlen)
             name[i] = (char)(ch == '_' ? '.' : tolower((unsigned char)ch));
         }
         name[n] = '\0';
+        /* sasl.password, ssl.key.password, sasl.oauthbearer.client.secret, ...: never in a log
+         * line (librdkafka's messages and ours may quote a value) */
+        if (strstr(name, "password") || strstr(name, "secret"))
+            log_add_secret(eq + 1);
         int rc = kafka_conf_set(conf, name, eq + 1, err, errlen);
         if (rc < 0)
             return rc;

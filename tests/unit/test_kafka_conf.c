@@ -65,6 +65,28 @@ static void test_env_passthrough_rejects_bad_value(void **state)
     unsetenv("KAFKA_LINGER_MS");
 }
 
+/* A password given through KAFKA_* is masked in every later log line. */
+static void test_env_passwords_never_logged(void **state)
+{
+    (void)state;
+    struct kafka_producer *p = NULL;
+    char err[256] = "", line[512] = {0};
+    setenv("KAFKA_SASL_PASSWORD", "pw-in-kafka-conf-9", 1);
+    kafka_producer_new(&p, NOWHERE, err, sizeof(err)); /* the conf is read either way */
+    kafka_producer_free(p);
+    unsetenv("KAFKA_SASL_PASSWORD");
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    log_set_fd(fileno(tmp));
+    log_msg(LOG_ERROR, NULL, "sasl said: bad password pw-in-kafka-conf-9");
+    log_set_fd(2);
+    rewind(tmp);
+    assert_true(fread(line, 1, sizeof line - 1, tmp) > 0);
+    fclose(tmp);
+    assert_null(strstr(line, "pw-in-kafka-conf-9"));
+    assert_non_null(strstr(line, "bad password ***"));
+}
+
 static void test_env_overrides_defaults(void **state)
 {
     (void)state;
@@ -185,6 +207,7 @@ int main(void)
         cmocka_unit_test(test_env_passthrough_valid),
         cmocka_unit_test(test_env_passthrough_rejects_unknown_property),
         cmocka_unit_test(test_env_passthrough_rejects_bad_value),
+        cmocka_unit_test(test_env_passwords_never_logged),
         cmocka_unit_test(test_env_overrides_defaults),
         cmocka_unit_test(test_argument_validation),
         cmocka_unit_test(test_topic_names_validated),
