@@ -53,27 +53,6 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-/* 0 the tenant exists, else -1 answered (404 or a database error). */
-static int tenant_known(struct req *r, const char *tenant)
-{
-    char err[256];
-    PGresult *res = NULL;
-    const char *p[] = {tenant};
-    int st = pgpool_exec(r->app->db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
-                         sizeof err);
-    if (st != PG_OK) {
-        reply_db_error(r, st, "tenant lookup");
-        return -1;
-    }
-    int n = PQntuples(res);
-    PQclear(res);
-    if (!n) {
-        reply_error(r, 404, "not_found", "no such tenant");
-        return -1;
-    }
-    return 0;
-}
-
 /* The tenant_id member of body, defaulting to a tenant admin's own; checked (format,
  * access, existence). NULL when answered. */
 static const char *body_tenant(struct req *r, json_object *body)
@@ -85,7 +64,7 @@ static const char *body_tenant(struct req *r, json_object *body)
         reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
         return NULL;
     }
-    if (admin_tenant_access(r, tenant) != 0 || tenant_known(r, tenant) != 0)
+    if (admin_tenant_access(r, tenant) != 0 || req_tenant_exists(r, tenant) != 0)
         return NULL;
     return tenant;
 }
