@@ -91,6 +91,11 @@ struct ingress_settings {
     /* SSE streams on the ingress's own event loop (sseloop.h, issue 16) */
     int sse_loop;
     long sse_buffer_kb;
+    long sse_writers; /* threads writing one fan-out (0: the number of cores) */
+    /* document uploads (routes_documents.c; documents_set_limits) */
+    long docs_max_files;
+    long docs_max_file_bytes;
+    long docs_max_body;
     long thread_streams; /* derived: held requests that hold a worker thread, at most */
 };
 
@@ -282,6 +287,9 @@ void routes_documents(struct req *r, const char *tenant); /* routes_documents.c 
 /* POST /api/{t}/documents's upload alone (routes_documents.c), for an upload to a session:
  * answers itself; on 202, r->job_id is the new batch's id. */
 void documents_upload(struct req *r, const char *tenant);
+/* The upload limits (DOCUMENTS_MAX_FILES, _FILE_BYTES, _BODY), set once at start before any
+ * request is served. */
+void documents_set_limits(long max_files, long max_file_bytes, long max_body);
 
 /* ---- documents in a chat (routes_attachments.c) ------------------------------------------ */
 #define ATTACH_MAX 10 /* documents one chat message may reference */

@@ -31,6 +31,7 @@
 #include "usage.h"
 #include "llm_env.h"
 #include "log.h"
+#include "ocr.h"
 #include "cluster_metrics.h"
 #include "metrics.h"
 #include "sse.h"
@@ -45,9 +46,6 @@
 
 static struct ingress app;
 static struct llm_env_settings g_llm_env;
-/* Read by sseloop.c and routes_documents.c from the environment; listed here so that --help
- * shows them and a bad value stops the start. */
-static long g_sse_writers, g_docs_max_files, g_docs_max_file_bytes, g_docs_max_body;
 
 /* INGRESS_MAX_STREAMS's default with the SSE loop: streams then cost a socket, not a thread
  * (the process's descriptor limit is the other bound). */
@@ -147,14 +145,14 @@ static const struct config_entry table[] = {
     {"INGRESS_SSE_WRITERS", CONFIG_INT, NULL, 1, 64, 0,
      "threads writing one event to all its streams, the loop thread among them (default: the "
      "number of cores)",
-     &g_sse_writers},
+     &app.cfg.sse_writers},
     /* ---- document uploads (routes_documents.c) ---- */
     {"DOCUMENTS_MAX_FILES", CONFIG_INT, "20", 1, 1000, 0,
-     "documents per batch (more: 400 too_many_documents)", &g_docs_max_files},
-    {"DOCUMENTS_MAX_FILE_BYTES", CONFIG_INT, "10485760", 1, 20971520, 0,
-     "bytes per document (more: 413)", &g_docs_max_file_bytes},
+     "documents per batch (more: 400 too_many_documents)", &app.cfg.docs_max_files},
+    {"DOCUMENTS_MAX_FILE_BYTES", CONFIG_INT, "10485760", 1, OCR_MAX_IMAGE_BYTES, 0,
+     "bytes per document (more: 413)", &app.cfg.docs_max_file_bytes},
     {"DOCUMENTS_MAX_BODY", CONFIG_INT, "67108864", 1024, 1073741824, 0,
-     "bytes per upload request body (more: 413)", &g_docs_max_body},
+     "bytes per upload request body (more: 413)", &app.cfg.docs_max_body},
     {"INGRESS_EVENTS_CONSUMER", CONFIG_BOOL, "true", 0, 0, 0,
      "consume agenthub.chat.events to wake streams (else poll Redis only)",
      &app.cfg.events_consumer},
@@ -291,6 +289,8 @@ int main(int argc, char **argv)
     sigset_t sigs;
 
     config_main(argc, argv, "agenthub-ingress", table, NTABLE);
+    documents_set_limits(app.cfg.docs_max_files, app.cfg.docs_max_file_bytes,
+                         app.cfg.docs_max_body);
     if (log_level_parse(app.cfg.common.log_level, &lvl) != 0)
         lvl = LOG_INFO;
     log_init("ingress", lvl);

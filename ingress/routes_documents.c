@@ -37,7 +37,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,31 +459,15 @@ static int parse_multipart_upload(const char *body, size_t len, const char *ctyp
 
 #ifndef ROUTES_DOCUMENTS_PARSER_ONLY
 
-/* ---- settings (read once, on the first request) ---------------------------------------- */
+/* ---- settings (the ingress's table checks them; set once at start) -------------------- */
 
 static long docs_max_body = 64L * 1024 * 1024;
-static pthread_once_t docs_once = PTHREAD_ONCE_INIT;
 
-static long docs_env_long(const char *name, long def, long min, long max)
+void documents_set_limits(long max_files, long max_file_bytes, long max_body)
 {
-    const char *s = getenv(name);
-    char *end;
-    if (!s || !*s)
-        return def;
-    long v = strtol(s, &end, 10);
-    if (*end || v < min || v > max) {
-        log_kv(LOG_WARN, NULL, "invalid setting ignored", "name", name, (char *)NULL);
-        return def;
-    }
-    return v;
-}
-
-static void docs_settings_load(void)
-{
-    docs_max_files = docs_env_long("DOCUMENTS_MAX_FILES", docs_max_files, 1, 1000);
-    docs_max_file_bytes =
-        docs_env_long("DOCUMENTS_MAX_FILE_BYTES", docs_max_file_bytes, 1, OCR_MAX_IMAGE_BYTES);
-    docs_max_body = docs_env_long("DOCUMENTS_MAX_BODY", docs_max_body, 1024, 1L << 30);
+    docs_max_files = max_files;
+    docs_max_file_bytes = max_file_bytes;
+    docs_max_body = max_body;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -1186,7 +1169,6 @@ void routes_documents(struct req *r, const char *tenant)
     const char *m = r->ri->request_method;
     int get = strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0;
 
-    pthread_once(&docs_once, docs_settings_load);
     if (n == 3) {
         if (get) {
             snprintf(r->route, sizeof r->route, "documents.list");
@@ -1222,7 +1204,6 @@ void routes_documents(struct req *r, const char *tenant)
 
 void documents_upload(struct req *r, const char *tenant)
 {
-    pthread_once(&docs_once, docs_settings_load);
     documents_post(r, tenant);
 }
 

@@ -1185,21 +1185,11 @@ int sseloop_new(struct sseloop **out, struct ingress *app, char *err, size_t err
     pthread_cond_init(&l->wcv, NULL);
     pthread_cond_init(&l->wdone, NULL);
     l->ep = l->efd = -1;
-    /* INGRESS_SSE_WRITERS: threads writing one fan-out, the loop thread being one of them */
+    /* INGRESS_SSE_WRITERS (checked 1..WRITERS_MAX at start; 0: the number of cores): threads
+     * writing one fan-out, the loop thread being one of them */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    l->nwriters = cores < 1 ? 1 : cores > WRITERS_MAX ? WRITERS_MAX : (int)cores;
-    const char *wenv = getenv("INGRESS_SSE_WRITERS");
-    if (wenv && *wenv) {
-        char *end = NULL;
-        long v = strtol(wenv, &end, 10);
-        if (*end || v < 1 || v > WRITERS_MAX) {
-            snprintf(err, errlen, "INGRESS_SSE_WRITERS must be an integer from 1 to %d",
-                     WRITERS_MAX);
-            sseloop_free(l);
-            return -EINVAL;
-        }
-        l->nwriters = (int)v;
-    }
+    long writers = app->cfg.sse_writers > 0 ? app->cfg.sse_writers : cores;
+    l->nwriters = writers < 1 ? 1 : writers > WRITERS_MAX ? WRITERS_MAX : (int)writers;
     l->open_g = metrics_gauge("ingress_sse_streams_open", "SSE streams currently open", "");
     l->loop_g = metrics_gauge("ingress_sse_loop_streams", "SSE streams held by the event loop", "");
     l->dropped_c =
