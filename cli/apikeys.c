@@ -111,14 +111,8 @@ static int list(struct pgpool *db, const char *tenant)
     for (int i = 0; i < n; i++)
         printf("%s\n", PQgetvalue(res, i, 0));
     PQclear(res);
-    if (n == 0) { /* none, or no such tenant (create says so too) */
-        st = pgpool_exec(db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
-                         sizeof err);
-        int found = st == PG_OK && PQntuples(res) == 1;
-        PQclear(res);
-        if (st == PG_OK && !found)
-            return cli_fail("api-keys", "no such tenant: %s", tenant);
-    }
+    if (n == 0) /* none, or no such tenant (create says so too) */
+        return cli_tenant_check("api-keys", db, tenant) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAIL;
     return CLI_EXIT_OK;
 }
 

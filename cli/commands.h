@@ -53,5 +53,9 @@ void cli_getopt_reset(void);
 int cli_read_all(int fd, size_t max, char **out, size_t *len);
 /* Parses a decimal long in [min, max]. 0 or -1. */
 int cli_parse_long(const char *s, long min, long max, long *out);
+struct pgpool;
+/* 0 when the tenant has a row; otherwise prints "no such tenant" (or the database's error)
+ * for command name and returns CLI_EXIT_FAIL. */
+int cli_tenant_check(const char *name, struct pgpool *db, const char *tenant);
 
 #endif

@@ -93,18 +93,9 @@ static int kb_add(const char *tenant, const char *source, const struct llm_confi
     const char *dsn = getenv("DATABASE_URL");
     if (dsn && *dsn && pgpool_open(&db, dsn, 1, err, sizeof err) != 0)
         return cli_fail("kb", "database: %s", err);
-    if (db) {
-        PGresult *res = NULL;
-        const char *p[] = {tenant};
-        int st = pgpool_exec(db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err,
-                             sizeof err);
-        int found = st == PG_OK && PQntuples(res) == 1;
-        PQclear(res);
-        if (!found) {
-            pgpool_close(db);
-            return st == PG_OK ? cli_fail("kb", "no such tenant '%s'", tenant)
-                               : cli_fail("kb", "database: %s", err);
-        }
+    if (db && cli_tenant_check("kb", db, tenant) != 0) {
+        pgpool_close(db);
+        return CLI_EXIT_FAIL;
     }
     if (chroma_open(&c, chroma_url(), err, sizeof err) != 0) {
         pgpool_close(db);

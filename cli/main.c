@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "config.h"
+#include "pgpool.h"
 
 static struct cli_command *cli_commands;
 
@@ -81,6 +82,21 @@ int cli_help(const char *name, const char *details)
     if (details) /* a details text may or may not end its last line */
         printf("\n%s%s", details, *details && details[strlen(details) - 1] == '\n' ? "" : "\n");
     return CLI_EXIT_OK;
+}
+
+int cli_tenant_check(const char *name, struct pgpool *db, const char *tenant)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {tenant};
+    int st =
+        pgpool_exec(db, &res, "SELECT 1 FROM tenants WHERE tenant_id = $1", 1, p, err, sizeof err);
+    int found = st == PG_OK && PQntuples(res) == 1;
+    PQclear(res);
+    if (found)
+        return 0;
+    return st == PG_OK ? cli_fail(name, "no such tenant: %s", tenant)
+                       : cli_fail(name, "database: %s", err);
 }
 
 void cli_getopt_reset(void)
