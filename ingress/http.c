@@ -703,12 +703,13 @@ static unsigned tc_stripe(const char *t)
 #define TENANT_ACTIVE 1
 #define TENANT_INACTIVE 0
 #define TENANT_UNKNOWN (-1)
+#define TENANT_NOT_CACHED (-2)
 static int tenant_active(struct ingress *app, const char *tenant)
 {
     struct tenant_cache *c = app->tenants;
     double now = now_mono();
     unsigned b = tc_stripe(tenant);
-    int active = -2; /* not in the cache */
+    int active = TENANT_NOT_CACHED;
     if (c && app->cfg.tenant_cache_ms > 0) {
         pthread_mutex_lock(&c->s[b].lock);
         for (struct tc_entry *e = c->s[b].head; e; e = e->next)
@@ -718,7 +719,7 @@ static int tenant_active(struct ingress *app, const char *tenant)
                 break;
             }
         pthread_mutex_unlock(&c->s[b].lock);
-        if (active != -2)
+        if (active != TENANT_NOT_CACHED)
             return active;
     }
     PGresult *res = NULL;
