@@ -5,7 +5,8 @@
  * Without --agent it serves every agent: it subscribes to the pattern ^agenthub\.agent\..*
  * (group agenthub-agents: several processes share the work), so an agent created later through
  * the admin API is served without a restart, once its topic exists and the consumer's metadata
- * refresh (10 s, KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS) has seen it. The topics of the
+ * refresh (every 1 s, KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS) has seen it and the group has
+ * rebalanced. The topics of the
  * agents active at start are created first if missing (agents seeded by SQL have none yet).
  * With --agent NAME (repeatable) it consumes agenthub.agent.<NAME> only: a process, or a
  * group (AGENT_GROUP_ID), dedicated to busy agents. --all-topics is the default's old name.
