@@ -654,7 +654,7 @@ void routes_cluster_metrics(struct req *r)
         return;
     }
     if (strcmp(r->ri->request_method, "GET") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET");
         return;
     }
     char w[16] = "5m";

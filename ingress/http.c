@@ -324,8 +324,28 @@ static const char *openai_error_type(int status)
     }
 }
 
+static void reply_error_headers(struct req *r, int status, const char *code, const char *message,
+                                const char *param, const char *extra);
+
 void reply_error_param(struct req *r, int status, const char *code, const char *message,
                        const char *param)
+{
+    const char *extra = status == 401                    ? "WWW-Authenticate: Bearer\r\n"
+                        : status == 503 || status == 429 ? "Retry-After: " INGRESS_RETRY_AFTER_S
+                                                           "\r\n"
+                                                         : NULL;
+    reply_error_headers(r, status, code, message, param, extra);
+}
+
+void reply_method_not_allowed(struct req *r, const char *allow)
+{
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    reply_error_headers(r, 405, "method_not_allowed", "method not allowed", NULL, hdr);
+}
+
+static void reply_error_headers(struct req *r, int status, const char *code, const char *message,
+                                const char *param, const char *extra)
 {
     json_object *o = json_object_new_object(), *e = json_object_new_object();
     if (r->openai) {
@@ -339,10 +359,6 @@ void reply_error_param(struct req *r, int status, const char *code, const char *
         json_object_object_add(e, "message", json_object_new_string(message));
     }
     json_object_object_add(o, "error", e);
-    const char *extra = status == 401                    ? "WWW-Authenticate: Bearer\r\n"
-                        : status == 503 || status == 429 ? "Retry-After: " INGRESS_RETRY_AFTER_S
-                                                           "\r\n"
-                                                         : NULL;
     size_t len = 0;
     const char *s = json_object_to_json_string_length(
         o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
@@ -953,11 +969,6 @@ static int method_is(const struct req *r, const char *m)
     return strcmp(r->ri->request_method, m) == 0;
 }
 
-static void method_not_allowed(struct req *r)
-{
-    reply_error(r, 405, "method_not_allowed", "method not allowed");
-}
-
 static void dispatch(struct req *r)
 {
     char **s = r->segs;
@@ -1006,14 +1017,14 @@ static void dispatch(struct req *r)
         if (n == 3 && strcmp(s[2], "chat") == 0) {
             snprintf(r->route, sizeof r->route, "chat");
             if (!method_is(r, "POST"))
-                return method_not_allowed(r);
+                return reply_method_not_allowed(r, "POST");
             routes_chat_post(r, tenant);
             return;
         }
         if (strcmp(s[2], "jobs") == 0 && (n == 4 || (n == 5 && strcmp(s[4], "events") == 0))) {
             snprintf(r->route, sizeof r->route, n == 4 ? "jobs.get" : "jobs.events");
             if (!method_is(r, "GET") && !method_is(r, "HEAD"))
-                return method_not_allowed(r);
+                return reply_method_not_allowed(r, "GET, HEAD");
             if (n == 4)
                 routes_job_get(r, tenant, s[3]);
             else
@@ -1023,7 +1034,7 @@ static void dispatch(struct req *r)
         if (n == 3 && strcmp(s[2], "stream-token") == 0) {
             snprintf(r->route, sizeof r->route, "stream-token");
             if (!method_is(r, "POST"))
-                return method_not_allowed(r);
+                return reply_method_not_allowed(r, "POST");
             route_stream_token(r, tenant);
             return;
         }

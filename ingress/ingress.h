@@ -186,6 +186,9 @@ void reply_error(struct req *r, int status, const char *code, const char *messag
  * not_found_error, rate_limit_error, api_error). */
 void reply_error_param(struct req *r, int status, const char *code, const char *message,
                        const char *param);
+/* 405 method_not_allowed with the Allow header RFC 9110 requires: allow lists the methods the
+ * resource takes ("GET, POST"). */
+void reply_method_not_allowed(struct req *r, const char *allow);
 /* Reads the body into r->body (limit INGRESS_MAX_BODY; 413 answered on overflow).
  * Returns 0, or -1 when a response was already sent. */
 int req_read_body(struct req *r);

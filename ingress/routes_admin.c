@@ -971,7 +971,7 @@ static void crud(struct req *r, const struct resource *rs, int base)
         else if (strcmp(m, "POST") == 0)
             crud_write(r, rs, NULL);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, POST");
         return;
     }
     const char *id = r->segs[base];
@@ -992,7 +992,7 @@ static void crud(struct req *r, const struct resource *rs, int base)
     else if (strcmp(m, "DELETE") == 0)
         crud_delete(r, rs, id);
     else
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, PATCH, PUT, DELETE");
 }
 
 /* ---- agents: tools and reload ------------------------------------------------------------ */
@@ -1143,7 +1143,7 @@ static void agents(struct req *r)
     /* segs: api admin agents [reload | {id} [tools]] */
     if (r->nsegs == 4 && strcmp(r->segs[3], "reload") == 0) {
         if (strcmp(r->ri->request_method, "POST") != 0) {
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "POST");
             return;
         }
         if (require_operator(r) != 0)
@@ -1176,7 +1176,7 @@ static void agents(struct req *r)
                  strcmp(r->ri->request_method, "PUT") == 0)
             agent_tools_set(r, r->segs[3]);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, POST, PUT");
         return;
     }
     crud(r, &res_agents, 3);
@@ -1629,7 +1629,7 @@ static void tenants(struct req *r)
             } else if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0) {
                 permissions_set(r, t);
             } else {
-                reply_error(r, 405, "method_not_allowed", "method not allowed");
+                reply_method_not_allowed(r, "GET, POST, PUT");
             }
             return;
         }
@@ -1645,7 +1645,7 @@ static void tenants(struct req *r)
             else if (strcmp(m, "DELETE") == 0)
                 llm_config_delete(r, t);
             else
-                reply_error(r, 405, "method_not_allowed", "method not allowed");
+                reply_method_not_allowed(r, "GET, POST, PUT, PATCH, DELETE");
             return;
         }
         reply_error(r, 404, "not_found", "no such route");
@@ -1898,22 +1898,24 @@ static void knowledge(struct req *r)
         else if (strcmp(m, "GET") == 0)
             knowledge_list(r);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, POST");
         return;
     }
     if (r->nsegs == 4 && strcmp(r->segs[3], "search") == 0) {
         if (strcmp(m, "POST") == 0)
             admin_knowledge_search(r);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "POST");
         return;
     }
     if (r->nsegs == 5 && strcmp(m, "DELETE") == 0) {
         knowledge_delete(r, r->segs[3], r->segs[4]);
         return;
     }
-    reply_error(r, r->nsegs == 5 ? 405 : 404, r->nsegs == 5 ? "method_not_allowed" : "not_found",
-                r->nsegs == 5 ? "method not allowed" : "no such route");
+    if (r->nsegs == 5)
+        reply_method_not_allowed(r, "DELETE");
+    else
+        reply_error(r, 404, "not_found", "no such route");
 }
 
 /* ---- audit log ---------------------------------------------------------------------------- */
@@ -1956,7 +1958,7 @@ static void audit_list(struct req *r)
     PGresult *res = NULL;
     long lim;
     if (strcmp(r->ri->request_method, "GET") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET");
         return;
     }
     int has_tenant = req_query(r, "tenant_id", tenant, sizeof tenant) == 0 && tenant[0];
@@ -2018,7 +2020,7 @@ static void tool_test(struct req *r, const char *id)
 {
     int st;
     if (strcmp(r->ri->request_method, "POST") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "POST");
         return;
     }
     if (!uuid_valid(id)) {

@@ -167,7 +167,7 @@ static void conversation_get(struct req *r, const char *session_id)
 void admin_conversations(struct req *r)
 {
     if (strcmp(r->ri->request_method, "GET") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET");
         return;
     }
     if (r->nsegs == 3) {

@@ -210,7 +210,7 @@ void routes_apikeys(struct req *r, const char *tenant)
         else if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0)
             key_list(r, tenant);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, HEAD, POST");
         return;
     }
     const char *id = r->segs[5];
@@ -221,7 +221,7 @@ void routes_apikeys(struct req *r, const char *tenant)
         return;
     }
     if (strcmp(m, "DELETE") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "DELETE");
         return;
     }
     key_revoke(r, tenant, id);

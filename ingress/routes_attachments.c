@@ -294,7 +294,7 @@ void routes_session_attachments(struct req *r, const char *tenant, const char *s
     const char *m = r->ri->request_method;
     snprintf(r->route, sizeof r->route, "sessions.attachments");
     if (strcmp(m, "GET") != 0 && strcmp(m, "POST") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, POST");
         return;
     }
     if (session_owned(r, tenant, session_id) != 0)

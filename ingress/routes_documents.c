@@ -1177,7 +1177,7 @@ void routes_documents(struct req *r, const char *tenant)
         }
         snprintf(r->route, sizeof r->route, "documents.post");
         if (strcmp(m, "POST") != 0) {
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, HEAD, POST");
             return;
         }
         documents_post(r, tenant);
@@ -1187,7 +1187,7 @@ void routes_documents(struct req *r, const char *tenant)
         snprintf(r->route, sizeof r->route, n == 4 ? "documents.get" : "documents.events");
         /* A stream has no HEAD form: it would never end. */
         if (!get || (n == 5 && strcmp(m, "GET") != 0)) {
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, n == 4 ? "GET, HEAD" : "GET");
             return;
         }
         if (n == 4)

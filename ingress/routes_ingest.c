@@ -388,7 +388,7 @@ void routes_knowledge_ingest(struct req *r)
     else if (r->nsegs == 5 && strcmp(m, "GET") == 0)
         ingest_get(r, r->segs[4]);
     else if (r->nsegs == 4 || r->nsegs == 5)
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, r->nsegs == 4 ? "GET, POST" : "GET");
     else
         reply_error(r, 404, "not_found", "no such route");
 }

@@ -143,7 +143,7 @@ static void models(struct req *r)
     char tenant[65];
     snprintf(r->route, sizeof r->route, "v1.models");
     if (strcmp(r->ri->request_method, "GET") != 0 && strcmp(r->ri->request_method, "HEAD") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, HEAD");
         return;
     }
     if (openai_caller(r, tenant, sizeof tenant) != 0)
@@ -797,7 +797,7 @@ static void chat_completions(struct req *r)
     memset(&c, 0, sizeof c);
     snprintf(r->route, sizeof r->route, "v1.chat");
     if (strcmp(r->ri->request_method, "POST") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "POST");
         return;
     }
     if (openai_caller(r, tenant, sizeof tenant) != 0)

@@ -219,7 +219,7 @@ void routes_sessions(struct req *r, const char *tenant)
         else if (strcmp(m, "POST") == 0)
             create_session(r, tenant);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET, POST");
         return;
     }
     const char *id = r->segs[3];
@@ -235,7 +235,7 @@ void routes_sessions(struct req *r, const char *tenant)
         if (strcmp(m, "GET") == 0)
             list_messages(r, tenant, id);
         else
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET");
         return;
     }
     if (strcmp(m, "GET") == 0)
@@ -243,5 +243,5 @@ void routes_sessions(struct req *r, const char *tenant)
     else if (strcmp(m, "DELETE") == 0)
         delete_session(r, tenant, id);
     else
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, DELETE");
 }

@@ -167,7 +167,7 @@ void routes_usage_tenant(struct req *r, const char *tenant)
 {
     snprintf(r->route, sizeof r->route, "usage");
     if (strcmp(r->ri->request_method, "GET") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET");
         return;
     }
     if (req_auth_tenant(r, tenant) != 0)
@@ -227,7 +227,7 @@ static void prices(struct req *r)
         return;
     }
     if (strcmp(m, "PUT") != 0 && strcmp(m, "POST") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, PUT, POST, DELETE");
         return;
     }
     json_object *b = req_json_body(r);
@@ -385,7 +385,7 @@ void routes_usage_limits(struct req *r, const char *tenant)
         return;
     }
     if (strcmp(m, "PUT") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "POST") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, PUT, PATCH, POST");
         return;
     }
     if (!is_op(r)) {
@@ -495,7 +495,7 @@ void routes_usage_admin(struct req *r)
     if (strcmp(what, "usage") == 0 && r->nsegs == 3) {
         snprintf(r->route, sizeof r->route, "admin.usage");
         if (strcmp(r->ri->request_method, "GET") != 0) {
-            reply_error(r, 405, "method_not_allowed", "method not allowed");
+            reply_method_not_allowed(r, "GET");
             return;
         }
         char tenant[72] = "";

@@ -45,7 +45,7 @@ void routes_web(struct req *r)
 {
     const char *name = NULL;
     if (strcmp(r->ri->request_method, "GET") != 0 && strcmp(r->ri->request_method, "HEAD") != 0) {
-        reply_error(r, 405, "method_not_allowed", "method not allowed");
+        reply_method_not_allowed(r, "GET, HEAD");
         return;
     }
     if (r->nsegs == 0)

@@ -304,6 +304,43 @@ class IngressAdminTest(unittest.TestCase):
         self.call("GET", "/tenants/x/nothing", want=404)
         self.call("PATCH", "/tools", {}, want=405)
 
+    def test_405_names_the_methods_the_route_takes(self):
+        """RFC 9110: a 405 carries Allow. Each route below answers a wrong method with 405 and
+        the methods it takes, and none of the methods it names is itself answered 405."""
+        t = S.unique("tm")
+        self.ing.ensure_tenant(t)
+        user = self.ing.token(tenant=t, sub="u-405")
+        op = self.admin
+        nobody = str(uuid.uuid4())
+        routes = [  # (path, token, a method it refuses, its Allow)
+            ("/api/%s/chat" % t, user, "GET", "POST"),
+            ("/api/%s/jobs/%s" % (t, nobody), user, "POST", "GET, HEAD"),
+            ("/api/%s/sessions" % t, user, "PUT", "GET, POST"),
+            ("/api/%s/sessions/%s" % (t, nobody), user, "POST", "GET, DELETE"),
+            ("/api/%s/sessions/%s/messages" % (t, nobody), user, "POST", "GET"),
+            ("/api/%s/documents" % t, user, "PUT", "GET, HEAD, POST"),
+            ("/v1/models", user, "POST", "GET, HEAD"),
+            ("/v1/chat/completions", user, "GET", "POST"),
+            ("/api/admin/tenants", op, "PUT", "GET, POST"),
+            ("/api/admin/tenants/" + S.unique("absent"), op, "POST", "GET, PATCH, PUT, DELETE"),
+            ("/api/admin/tenants/%s/limits" % t, op, "DELETE", "GET, PUT, PATCH, POST"),
+            ("/api/admin/prices", op, "PATCH", "GET, PUT, POST, DELETE"),
+            ("/api/admin/agents/reload", op, "GET", "POST"),
+            ("/api/admin/audit", op, "POST", "GET"),
+            ("/api/admin/knowledge/search", op, "GET", "POST"),
+            ("/api/admin/metrics/cluster", op, "POST", "GET"),
+            ("/", None, "POST", "GET, HEAD"),
+        ]
+        for path, token, wrong, allow in routes:
+            with self.subTest(path=path):
+                st, body, hdrs = self.ing.request(wrong, path, {}, token=token)
+                self.assertEqual(st, 405, "%s %s -> %s %s" % (wrong, path, st, body))
+                self.assertEqual(hdrs.get("allow"), allow, "%s %s" % (wrong, path))
+                for m in allow.split(", "):
+                    st, body, _ = self.ing.request(m, path, None if m in ("GET", "HEAD", "DELETE")
+                                                   else {}, token=token)
+                    self.assertNotEqual(st, 405, "%s %s is in Allow but answered 405" % (m, path))
+
 
 if __name__ == "__main__":
     unittest.main()
