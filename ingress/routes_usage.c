@@ -50,6 +50,15 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
                     "(2026-12-01T08:00:00Z), UTC days");
         return;
     }
+    /* The answer names the window it covers: by default from the start of this month (UTC)
+     * to the time of the answer. */
+    char now_s[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(now_s, sizeof now_s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (!from[0])
+        strftime(from, sizeof from, "%Y-%m-01T00:00:00Z", &tm);
     int g_day = 0, g_model = 0, g_agent = 0, g_tenant = 0, g_purpose = 0;
     char gb[64];
     snprintf(gb, sizeof gb, "%s", group);
@@ -89,7 +98,7 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
         }
     }
     const char *p[] = {tenant,
-                       from[0] ? from : NULL,
+                       from,
                        to[0] ? to : NULL,
                        g_day ? "t" : "f",
                        g_model ? "t" : "f",
@@ -99,9 +108,8 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
     PGresult *res = NULL;
     int st = pgpool_exec(
         r->app->db, &res,
-        "WITH w AS (SELECT coalesce($2::timestamptz, date_trunc('month', now() AT TIME ZONE "
-        "'UTC') AT TIME ZONE 'UTC') AS f, coalesce($3::timestamptz, now() + interval '1 day') "
-        "AS t) "
+        "WITH w AS (SELECT $2::timestamptz AS f, coalesce($3::timestamptz, now() + interval "
+        "'1 day') AS t) "
         "SELECT CASE WHEN $4::bool THEN to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') END "
         "AS day, CASE WHEN $5::bool THEN model END AS model, CASE WHEN $6::bool THEN agent END "
         "AS agent, CASE WHEN $7::bool THEN tenant_id END AS tenant_id, CASE WHEN $8::bool THEN "
@@ -146,10 +154,8 @@ static void usage_query(struct req *r, const char *tenant /* NULL: all */, int a
     json_object *o = json_object_new_object();
     if (tenant)
         json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
-    if (from[0])
-        json_object_object_add(o, "from", json_object_new_string(from));
-    if (to[0])
-        json_object_object_add(o, "to", json_object_new_string(to));
+    json_object_object_add(o, "from", json_object_new_string(from));
+    json_object_object_add(o, "to", json_object_new_string(to[0] ? to : now_s));
     json_object_object_add(o, "group_by", json_object_new_string(group));
     json_object_object_add(o, "rows", rows);
     json_object *tot = json_object_new_object();

@@ -3,6 +3,7 @@ agents (with tool priorities), permissions and llm-config; schema validation on 
 API key stored Fernet-encrypted and never returned; cache keys deleted on every write."""
 import os
 import sys
+import time
 import unittest
 import uuid
 
@@ -79,10 +80,21 @@ class IngressAdminTest(unittest.TestCase):
         _, one = self.call("GET", "/audit?tenant_id=" + t, want=200)
         self.assertEqual(one, whole)
         self.call("GET", "/audit?tenant_id=%s&limit=0" % t, want=400)
+        before = time.gmtime()
         _, plain = self.call("GET", "/usage?tenant_id=" + t, want=200)
+        after = time.gmtime()
         self.assertEqual(plain["group_by"], "day")
+        # the window it covers is named even when defaulted: this month (UTC) up to now
+        self.assertIn(plain["from"], {time.strftime("%Y-%m-01T00:00:00Z", g)
+                                      for g in (before, after)})
+        self.assertTrue(time.strftime("%Y-%m-%dT%H:%M:%SZ", before) <= plain["to"] <=
+                        time.strftime("%Y-%m-%dT%H:%M:%SZ", after), plain)
         _, dated = self.call("GET", "/usage?tenant_id=%s&from=2026-01-01" % t, want=200)
         self.assertEqual(dated["group_by"], "day")
+        self.assertEqual(dated["from"], "2026-01-01")
+        _, both = self.call("GET", "/usage?tenant_id=%s&from=2026-01-01&to=2026-02-01T00:00:00Z"
+                            % t, want=200)
+        self.assertEqual((both["from"], both["to"]), ("2026-01-01", "2026-02-01T00:00:00Z"))
         # from/to: dates or zoned times, from before to (PostgreSQL took "tomorrow")
         for q in ("from=tomorrow", "to=2026-12-01%2008:00:00", "from=2026-12-10&to=2026-12-01",
                   "from=2026-02-30&to=2026-03-01", "group_by=tenant,bogus"):
