@@ -281,6 +281,21 @@ struct chat_submit {
  * Idempotency-Key is held by another job (nothing answered: the caller replays it). */
 int chat_submit(struct req *r, struct chat_submit *cs);
 
+/* Idempotency-Key: 1..IDEMP_MAX printable ASCII characters, held by one job of the tenant for
+ * 24 h together with the hash of the request that made it. */
+#define IDEMP_MAX 255
+int idem_key_ok(const char *k);
+/* The request's Idempotency-Key into idem ("" when it has none): 0, or -1 answered (400). */
+int idem_header(struct req *r, char idem[IDEMP_MAX + 1]);
+/* SHA-256 (hex) of a (alen bytes), a newline and b: what a key's request is compared by. */
+void request_hash(const char *a, size_t alen, const char *b, char out[65]);
+/* The job holding key within 24 h: 1 (job_id and, unless NULL, its session_id filled) when
+ * the caller made it with this hash; 0 when none does (an expired hold is released); -1
+ * answered (422 idempotency_conflict for another user's or another request's key, or a
+ * database error). */
+int idem_lookup(struct req *r, const char *tenant, const char *key, const char *hash,
+                char job_id[37], char session_id[37]);
+
 /* ---- routes ----------------------------------------------------------------------------- */
 void routes_chat_post(struct req *r, const char *tenant);
 void routes_job_get(struct req *r, const char *tenant, const char *job_id);

@@ -30,7 +30,6 @@
 #include "uuid.h"
 
 #define CHAT_MAX_CHARS 32000
-#define IDEMP_MAX 255
 #define TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
 
 #define JOB_COLUMNS                                                                                \
@@ -200,14 +199,14 @@ static void reply_sync(struct req *r, json_object *job)
     json_object_put(o);
 }
 
-static void sha256_hex(const char *a, const char *b, char out[65])
+void request_hash(const char *a, size_t alen, const char *b, char out[65])
 {
     unsigned char h[EVP_MAX_MD_SIZE];
     unsigned hl = 0;
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     memset(h, 0, sizeof h);
     if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1) {
-        EVP_DigestUpdate(c, a, strlen(a));
+        EVP_DigestUpdate(c, a, alen);
         EVP_DigestUpdate(c, "\n", 1);
         EVP_DigestUpdate(c, b, strlen(b));
         EVP_DigestFinal_ex(c, h, &hl);
@@ -217,7 +216,7 @@ static void sha256_hex(const char *a, const char *b, char out[65])
         snprintf(out + (size_t)2 * (size_t)i, 3, "%02x", h[i]);
 }
 
-static int idem_key_ok(const char *k)
+int idem_key_ok(const char *k)
 {
     size_t n = strlen(k);
     if (n == 0 || n > IDEMP_MAX)
@@ -228,17 +227,30 @@ static int idem_key_ok(const char *k)
     return 1;
 }
 
-/* An earlier job with this key: replays it (1), reports a conflicting reuse (-1, answered), or
- * finds none / an expired one (0; an expired key is released). */
-static int idem_replay(struct req *r, const char *tenant, const char *key, const char *hash,
-                       int wait_s)
+int idem_header(struct req *r, char idem[IDEMP_MAX + 1])
+{
+    const char *ik = mg_get_header(r->conn, "Idempotency-Key");
+    idem[0] = '\0';
+    if (!ik)
+        return 0;
+    if (!idem_key_ok(ik)) {
+        reply_error(r, 400, "invalid_request",
+                    "Idempotency-Key must be 1..255 printable ASCII characters");
+        return -1;
+    }
+    snprintf(idem, IDEMP_MAX + 1, "%s", ik);
+    return 0;
+}
+
+int idem_lookup(struct req *r, const char *tenant, const char *key, const char *hash,
+                char job_id[UUID_STR_LEN], char session_id[UUID_STR_LEN])
 {
     PGresult *res = NULL;
     char err[256];
     const char *p[] = {tenant, key};
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT job_id, user_id, request_hash, "
-                         "created_at > now() - interval '24 hours' AS fresh FROM jobs "
+                         "created_at > now() - interval '24 hours' AS fresh, session_id FROM jobs "
                          "WHERE tenant_id = $1 AND idempotency_key = $2",
                          2, p, err, sizeof err);
     if (st != PG_OK) {
@@ -249,8 +261,9 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
         PQclear(res);
         return 0;
     }
-    char job_id[UUID_STR_LEN];
-    snprintf(job_id, sizeof job_id, "%s", PQgetvalue(res, 0, 0));
+    snprintf(job_id, UUID_STR_LEN, "%s", PQgetvalue(res, 0, 0));
+    if (session_id)
+        snprintf(session_id, UUID_STR_LEN, "%s", PQgetvalue(res, 0, 4));
     int fresh = PQgetvalue(res, 0, 3)[0] == 't';
     int same_user = strcmp(PQgetvalue(res, 0, 1), r->claims.sub) == 0;
     int same_req = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 2), hash) == 0;
@@ -266,6 +279,18 @@ static int idem_replay(struct req *r, const char *tenant, const char *key, const
                     "Idempotency-Key was already used for a different request");
         return -1;
     }
+    return 1;
+}
+
+/* An earlier job with this key: replays it (1), reports a conflicting reuse (-1, answered), or
+ * finds none / an expired one (0; an expired key is released). */
+static int idem_replay(struct req *r, const char *tenant, const char *key, const char *hash,
+                       int wait_s)
+{
+    char job_id[UUID_STR_LEN];
+    int found = idem_lookup(r, tenant, key, hash, job_id, NULL);
+    if (found <= 0)
+        return found;
     json_object *job = NULL;
     if (job_load(r, tenant, job_id, &job) != 0)
         return -1;
@@ -486,15 +511,8 @@ void routes_chat_post(struct req *r, const char *tenant)
         return;
     if (parse_wait(r, &wait_s) != 0)
         return;
-    const char *ik = mg_get_header(r->conn, "Idempotency-Key");
-    if (ik) {
-        if (!idem_key_ok(ik)) {
-            reply_error(r, 400, "invalid_request",
-                        "Idempotency-Key must be 1..255 printable ASCII characters");
-            return;
-        }
-        snprintf(idem, sizeof idem, "%s", ik);
-    }
+    if (idem_header(r, idem) != 0)
+        return;
     if (!(body = req_json_body(r)))
         return;
     if (!json_object_object_get_ex(body, "message", &v) ||
@@ -553,10 +571,10 @@ void routes_chat_post(struct req *r, const char *tenant)
             strbuf_adds(&hk,
                         json_field_str(json_object_array_get_idx(attachments, i), "document_id"));
         }
-        sha256_hex(message, hk.p ? hk.p : session_id, hash);
+        request_hash(message, mlen, hk.p ? hk.p : session_id, hash);
         strbuf_cleanup(&hk);
     } else {
-        sha256_hex(message, session_id, hash);
+        request_hash(message, mlen, session_id, hash);
     }
     if (idem[0]) {
         int rc = idem_replay(r, tenant, idem, hash, wait_s);

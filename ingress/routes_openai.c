@@ -802,6 +802,10 @@ static void chat_completions(struct req *r)
     }
     if (openai_caller(r, tenant, sizeof tenant) != 0)
         return;
+    char idem[IDEMP_MAX + 1], hash[65] = "";
+    char job_id[UUID_STR_LEN] = "", session_id[UUID_STR_LEN] = "";
+    if (idem_header(r, idem) != 0)
+        return;
     const char *sh = mg_get_header(r->conn, OPENAI_SESSION_HEADER);
     if (sh) {
         c.keep_session = 1;
@@ -843,6 +847,20 @@ static void chat_completions(struct req *r)
         free(question);
         goto out;
     }
+    /* An Idempotency-Key (an SDK's extra_headers) makes a retry safe: the same key with the
+     * same request (body and session header) answers from the job it started, anything else
+     * under that key is a 422. */
+    if (idem[0]) {
+        request_hash(r->body, r->body_len, sh ? sh : "", hash);
+        if (idem_lookup(r, tenant, idem, hash, job_id, session_id) < 0) {
+            free(question);
+            goto out;
+        }
+    }
+    if (job_id[0]) {
+        free(question);
+        goto answer;
+    }
     extra = json_object_new_object();
     if (c.agent[0])
         json_object_object_add(extra, "agent", json_object_new_string(c.agent));
@@ -857,19 +875,30 @@ static void chat_completions(struct req *r)
     cs.mlen = strlen(question);
     cs.session_id = c.session_id[0] ? c.session_id : NULL;
     cs.extra = extra;
+    cs.idem = idem[0] ? idem : NULL;
+    cs.hash = hash;
     int rc = chat_submit(r, &cs);
     free(question);
-    if (rc != 0) {
-        if (rc == 1)
-            reply_error(r, 409, "conflict", "conflict");
-        goto out;
+    if (rc == 1) {
+        /* a concurrent request with the same key won: answer from its job */
+        int found = idem_lookup(r, tenant, idem, hash, job_id, session_id);
+        if (found == 0)
+            reply_error(r, 409, "conflict", "a request with this Idempotency-Key is in flight");
+        if (found <= 0)
+            goto out;
+        goto answer;
     }
+    if (rc != 0)
+        goto out;
     if (attachments)
         attachments_record(r, tenant, cs.session_out, cs.message_id, attachments, "message");
+    snprintf(job_id, sizeof job_id, "%s", cs.job_id);
+    snprintf(session_id, sizeof session_id, "%s", cs.session_out);
+answer:
     if (c.stream)
-        answer_stream(r, &c, tenant, cs.job_id, cs.session_out);
+        answer_stream(r, &c, tenant, job_id, session_id);
     else
-        answer_once(r, &c, tenant, cs.job_id, cs.session_out);
+        answer_once(r, &c, tenant, job_id, session_id);
 out:
     json_object_put(extra);
     json_object_put(attachments);

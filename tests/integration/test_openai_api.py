@@ -545,6 +545,21 @@ r = c.chat.completions.create(model="agenthub/AgentAnalysis", messages=[
     {"role": "assistant", "content": "Hello Quynh."},
     {"role": "user", "content": "hello again"}])
 out["multiturn"] = (r.model_extra or {})["agenthub"]["metadata"]["history_messages"]
+# Idempotency-Key through the SDK's extra_headers: a retry gets the first request's answer
+import uuid
+key_h = {"Idempotency-Key": "py-" + str(uuid.uuid4())}
+question = "idempotent question " + key_h["Idempotency-Key"]
+ask = lambda q: c.chat.completions.create(model="agenthub/AgentAnalysis", extra_headers=key_h,
+                                          messages=[{"role": "user", "content": q}])
+first, again = ask(question), ask(question)
+try:
+    ask(question + " changed"); conflict = None
+except openai.APIStatusError as e:
+    conflict = [type(e).__name__, e.status_code,
+                (e.body or {}).get("code") if isinstance(e.body, dict) else None]
+out["idem"] = {"question": question, "ids": [first.id, again.id],
+               "texts": [first.choices[0].message.content, again.choices[0].message.content],
+               "conflict": conflict}
 errs = {}
 for name, fn in [
     ("auth", lambda: openai.OpenAI(base_url=base, api_key="ahk_0123456789abcdef_" + "A" * 43,
@@ -602,6 +617,21 @@ async function run(cred, tag) {
     { role: "assistant", content: "Hello Quynh." },
     { role: "user", content: "hello again" }] });
   out.multiturn = r.agenthub.metadata.history_messages;
+  // Idempotency-Key as a request option's header: a retry gets the first request's answer
+  const idemKey = "node-" + require("crypto").randomUUID();
+  const question = "idempotent question " + idemKey;
+  const ask = (q) => c.chat.completions.create({ model: "agenthub/AgentAnalysis",
+    messages: [{ role: "user", content: q }] }, { headers: { "Idempotency-Key": idemKey } });
+  const first = await ask(question), again = await ask(question);
+  let conflict = null;
+  try { await ask(question + " changed"); }
+  catch (e) {
+    const cls = Object.keys(mod).find((k) => typeof mod[k] === "function" && e.constructor === mod[k]) ||
+                e.constructor.name;
+    conflict = [cls, e.status, e.code || (e.error && e.error.code) || null];
+  }
+  out.idem = { question, ids: [first.id, again.id],
+               texts: [first.choices[0].message.content, again.choices[0].message.content], conflict };
   const errs = {};
   const cases = [
     ["auth", () => new OpenAI({ baseURL: base, apiKey: "ahk_0123456789abcdef_" + "A".repeat(43), maxRetries: 0 }).models.list()],
@@ -653,6 +683,14 @@ class OpenAISdkTest(OpenAICase):
             self.assertGreater(len(st["times"]), 2, (sdk, st))
             self.assertLess(st["times"][0], st["finish"][1] - generation_s / 2, (sdk, st))
         self.assertEqual(out["multiturn"], 2, sdk)
+        idem = out["idem"]
+        self.assertEqual(idem["ids"][0], idem["ids"][1], (sdk, idem))  # one job answered both
+        self.assertEqual(idem["texts"][0], idem["texts"][1], (sdk, idem))
+        self.assertEqual(idem["conflict"], ["UnprocessableEntityError", 422,
+                                            "idempotency_conflict"], (sdk, idem))
+        asked = self.pl.sql("SELECT count(*) FROM messages WHERE role = 'user' AND content = %s;",
+                            idem["question"])
+        self.assertEqual(asked, [["1"]], (sdk, "the retry made a second job"))
         e = out["errors"]
         self.assertEqual(e["auth"][:2], ["AuthenticationError", 401], (sdk, e))
         self.assertEqual(e["model"][:2], ["NotFoundError", 404], (sdk, e))
