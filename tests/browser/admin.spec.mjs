@@ -214,12 +214,35 @@ try {
   // ---- permissions matrix ----------------------------------------------------------------
   await nav("permissions");
   await page.waitForSelector("[data-testid=perm-matrix]");
+  await check("at most 25 tenants are shown at once, and the count says how many there are", async () => {
+    const text = await page.textContent("[data-testid=perm-count]");
+    const rows = await page.$$eval("[data-testid=perm-matrix] tbody tr", (rs) => rs.length);
+    const m = /^Showing (\d+) of (\d+) matching tenants/.exec(text) || /^(\d+) of (\d+) tenants\./.exec(text);
+    return m && Number(m[1]) === rows && rows <= 25 && (rows === Number(m[2]) || (rows === 25 && text.startsWith("Showing")));
+  });
+  // many tenants: the filter narrows the rows to the one being set up
+  await page.fill("[data-testid=perm-filter-tenants]", T);
+  await page.waitForFunction((t) => {
+    const rows = document.querySelectorAll("[data-testid=perm-matrix] tbody tr");
+    return rows.length === 1 && rows[0].dataset.testid === "perm-row-" + t;
+  }, T);
+  await check("the tenant filter shows that tenant's row alone and says so", async () =>
+    /^1 of \d+ tenants\./.test(await page.textContent("[data-testid=perm-count]")));
+  // and the column filter to the new agent and tool (the matrix shows at most 40 columns)
+  await page.fill("[data-testid=perm-filter-columns]", SUFFIX);
+  await page.waitForSelector(`[data-testid=perm-${T}-${TOOL}]`);
   for (const name of [AGENT, TOOL]) {
     await page.check(`[data-testid=perm-${T}-${name}]`);
     await page.waitForSelector(`text=Granted ${name} to ${T}.`);
   }
   await check("agent and tool granted in place in the matrix", async () =>
     (await page.isChecked(`[data-testid=perm-${T}-${AGENT}]`)) && (await page.isChecked(`[data-testid=perm-${T}-${TOOL}]`)));
+  await page.fill("[data-testid=perm-filter-columns]", AGENT);
+  await page.waitForSelector(`[data-testid=perm-${T}-${TOOL}]`, { state: "detached" });
+  await check("the column filter keeps the matching agent and drops the tool, still granted", async () =>
+    (await page.isChecked(`[data-testid=perm-${T}-${AGENT}]`)) && /^1 of \d+ tenants\. 1 of \d+ agents, 0 of \d+ tools\.$/.test(await page.textContent("[data-testid=perm-count]")));
+  await page.fill("[data-testid=perm-filter-columns]", SUFFIX);
+  await page.waitForSelector(`[data-testid=perm-${T}-${TOOL}]`);
   await shot(page, "permissions");
 
   // ---- LLM config: the key is write-only ---------------------------------------------------

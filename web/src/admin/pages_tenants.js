@@ -107,25 +107,39 @@ export async function tryInChat(ctx, tenant) {
 }
 
 // ---- permissions matrix -----------------------------------------------------------------
+// With many tenants, agents and tools the whole matrix is neither readable nor cheap (one
+// request per tenant): two filters narrow the rows and the columns, at most PERM_ROWS tenants
+// and PERM_COLS agents and tools are shown at once, and a tenant's permissions are read when
+// its row is first shown.
+const PERM_ROWS = 25;
+const PERM_COLS = 40;
+
 export async function permissionsPage(root, ctx) {
   const box = h("div", {});
+  const status = h("div", { testid: "perm-status" });
+  const rowFilter = h("input", { type: "search", placeholder: "tenant id or name", testid: "perm-filter-tenants", "aria-label": "Filter tenants" });
+  const colFilter = h("input", { type: "search", placeholder: "agent or tool name", testid: "perm-filter-columns", "aria-label": "Filter agents and tools" });
+  const count = h("p", { class: "muted", testid: "perm-count" });
   root.append(
     h("p", { class: "muted" }, "Each box lets a tenant use an agent or a tool; a change is saved at once. Agents and tools owned by one tenant can only be given to that tenant (—)."),
+    h("div", { class: "filters" }, h("label", {}, "Tenants ", rowFilter), " ", h("label", {}, "Agents and tools ", colFilter)),
+    count,
     box,
+    status,
   );
   const [agents, tools] = await Promise.all([get("/api/admin/agents"), get("/api/admin/tools")]);
   const tenants = await ctx.loadTenants();
-  const perms = {};
-  await Promise.all(
-    tenants.map(async (t) => {
+  const perms = {}; // tenant id -> {"a:<id>" | "t:<id>": enabled}, read when first shown
+  async function permsOf(t) {
+    if (!perms[t.tenant_id]) {
       const r = await get(p`/api/admin/tenants/${t.tenant_id}/permissions`);
       const m = {};
       for (const a of r.agents || []) m["a:" + a.agent_id] = a.enabled;
       for (const x of r.tools || []) m["t:" + x.tool_id] = x.enabled;
       perms[t.tenant_id] = m;
-    }),
-  );
-  const status = h("div", { testid: "perm-status" });
+    }
+    return perms[t.tenant_id];
+  }
   function cell(t, kind, obj) {
     const key = (kind === "agent" ? "a:" : "t:") + obj[kind + "_id"];
     if (obj.owner_tenant_id && obj.owner_tenant_id !== t.tenant_id) return h("td", { class: "muted", title: "owned by " + obj.owner_tenant_id }, "—");
@@ -147,22 +161,50 @@ export async function permissionsPage(root, ctx) {
     });
     return h("td", {}, cb);
   }
-  const cols = [...agents.items.map((a) => ["agent", a]), ...tools.items.map((x) => ["tool", x])];
-  clear(box).appendChild(
-    card(
-      "Tenants × agents and tools",
-      h("div", { class: "scroll" },
-        h("table", { class: "matrix", testid: "perm-matrix" },
-          h("thead", {},
-            h("tr", {}, h("th", { class: "rowhead" }, ""), h("th", { colspan: agents.items.length || 1 }, "Agents"), h("th", { colspan: tools.items.length || 1 }, "Tools")),
-            h("tr", {}, h("th", { class: "rowhead" }, "Tenant"), cols.map(([, o]) => h("th", { title: o.description || "" }, o.name))),
+  const matches = (q, ...texts) => !q || texts.some((x) => (x || "").toLowerCase().includes(q));
+  let drawn = 0; // the latest draw wins when filters change faster than permissions load
+  async function draw() {
+    const mine = ++drawn;
+    const rq = rowFilter.value.trim().toLowerCase(), cq = colFilter.value.trim().toLowerCase();
+    const rows = tenants.filter((t) => matches(rq, t.tenant_id, t.name));
+    const shown = rows.slice(0, PERM_ROWS);
+    const allAgs = agents.items.filter((a) => matches(cq, a.name));
+    const allTls = tools.items.filter((x) => matches(cq, x.name));
+    const ags = allAgs.slice(0, PERM_COLS);
+    const tls = allTls.slice(0, PERM_COLS - ags.length);
+    let failed = null;
+    await Promise.all(shown.map((t) => permsOf(t).catch((e) => (failed = e))));
+    if (mine !== drawn) return;
+    clear(status);
+    if (failed) status.appendChild(errorNote(failed));
+    const ok = shown.filter((t) => perms[t.tenant_id]);
+    count.textContent =
+      (rows.length > shown.length ? "Showing " + shown.length + " of " + rows.length + " matching tenants: narrow the filter to see the others." : rows.length + " of " + tenants.length + " tenants.") +
+      " " + ags.length + " of " + agents.items.length + " agents, " + tls.length + " of " + tools.items.length + " tools" +
+      (ags.length + tls.length < allAgs.length + allTls.length ? " (" + (allAgs.length + allTls.length) + " match: narrow the filter to see the others)." : ".");
+    const cols = [...ags.map((a) => ["agent", a]), ...tls.map((x) => ["tool", x])];
+    clear(box).appendChild(
+      card(
+        "Tenants × agents and tools",
+        h("div", { class: "scroll" },
+          h("table", { class: "matrix", testid: "perm-matrix" },
+            h("thead", {},
+              h("tr", {}, h("th", { class: "rowhead" }, ""), h("th", { colspan: ags.length || 1 }, "Agents"), h("th", { colspan: tls.length || 1 }, "Tools")),
+              h("tr", {}, h("th", { class: "rowhead" }, "Tenant"), cols.map(([, o]) => h("th", { title: o.description || "" }, o.name))),
+            ),
+            h("tbody", {}, ok.map((t) => h("tr", { testid: "perm-row-" + t.tenant_id }, h("td", { class: "rowhead" }, t.tenant_id), cols.map(([k, o]) => cell(t, k, o))))),
           ),
-          h("tbody", {}, tenants.map((t) => h("tr", {}, h("td", { class: "rowhead" }, t.tenant_id), cols.map(([k, o]) => cell(t, k, o))))),
         ),
       ),
-      status,
-    ),
-  );
+    );
+  }
+  let timer = null;
+  for (const f of [rowFilter, colFilter])
+    f.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(draw, 150);
+    });
+  await draw();
 }
 
 // ---- a tenant's LLM config ------------------------------------------------------------------
