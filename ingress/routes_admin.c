@@ -527,7 +527,7 @@ static const struct resource res_models = {
     "model_id, provider, model_name, base_url, context_window, max_output_tokens, "
     "input_cost_per_mtok, output_cost_per_mtok, is_active, " TS("created_at") " AS created_at, " TS(
         "updated_at") " AS updated_at",
-    "provider, model_name",
+    "provider, model_name, model_id", /* a total order: pages never overlap */
     model_fields,
     NF(model_fields),
     validate_llm_model,
@@ -763,34 +763,68 @@ static json_object *fetch_one(struct req *r, const struct resource *rs, const ch
     return o;
 }
 
+/* ?limit= (1..ADMIN_LIST_MAX, default the maximum) and ?offset= (0..): 0, or -1 answered. */
+#define ADMIN_LIST_MAX 1000
+static int list_window(struct req *r, long *limit, long *offset)
+{
+    char lim[16] = "1000", off[24] = "0", *end = NULL;
+    req_query(r, "limit", lim, sizeof lim);
+    req_query(r, "offset", off, sizeof off);
+    *limit = strtol(lim, &end, 10);
+    if (!lim[0] || !end || *end || *limit < 1 || *limit > ADMIN_LIST_MAX) {
+        reply_error(r, 400, "invalid_request", "limit must be 1..1000");
+        return -1;
+    }
+    end = NULL;
+    *offset = strtol(off, &end, 10);
+    if (!off[0] || !end || *end || *offset < 0 || *offset > 100000000) {
+        reply_error(r, 400, "invalid_request", "offset must be a whole number from 0");
+        return -1;
+    }
+    return 0;
+}
+
+/* {items, next_offset?}: a page of the list in its order; next_offset is there when more rows
+ * follow (a list is never cut short without saying so). */
 static void crud_list(struct req *r, const struct resource *rs)
 {
-    char sql[2048], err[256];
+    char sql[2048], err[256], lim[24], off[24];
     PGresult *res = NULL;
-    const char *p[] = {r->claims.tenant_id};
-    int np = 0;
+    long limit, offset;
+    if (list_window(r, &limit, &offset) != 0)
+        return;
+    snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more: are there others? */
+    snprintf(off, sizeof off, "%ld", offset);
+    const char *p[] = {lim, off, r->claims.tenant_id};
+    int np = 2;
     /* a tenant admin lists the catalog and its own objects, or its own tenant row */
     const char *where = "";
     if (!is_operator(r) && resource_owned(rs)) {
-        where = " WHERE owner_tenant_id IS NULL OR owner_tenant_id = $1";
-        np = 1;
+        where = " WHERE owner_tenant_id IS NULL OR owner_tenant_id = $3";
+        np = 3;
     } else if (!is_operator(r) && rs == &res_tenants) {
-        where = " WHERE tenant_id = $1";
-        np = 1;
+        where = " WHERE tenant_id = $3";
+        np = 3;
     }
-    snprintf(sql, sizeof sql, "SELECT %s FROM %s%s ORDER BY %s LIMIT 1000", rs->cols, rs->table,
-             where, rs->order);
-    int st = pgpool_exec(r->app->db, &res, sql, np, np ? p : NULL, err, sizeof err);
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM %s%s ORDER BY %s LIMIT $1::integer OFFSET $2::integer", rs->cols,
+             rs->table, where, rs->order);
+    int st = pgpool_exec(r->app->db, &res, sql, np, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, rs->path);
         return;
     }
     json_object *o = json_object_new_object();
     json_object *items = pg_rows_json(res);
+    int more = (long)json_object_array_length(items) > limit;
+    if (more)
+        json_object_array_del_idx(items, (size_t)limit, 1);
     if (rs == &res_tools)
         for (size_t i = 0; i < json_object_array_length(items); i++)
             mask_tool_row(json_object_array_get_idx(items, i));
     json_object_object_add(o, "items", items);
+    if (more)
+        json_object_object_add(o, "next_offset", json_object_new_int64(offset + limit));
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

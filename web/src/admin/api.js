@@ -57,3 +57,16 @@ export const post = (path, body) => api("POST", path, body === undefined ? {} : 
 export const put = (path, body) => api("PUT", path, body);
 export const patch = (path, body) => api("PATCH", path, body);
 export const del = (path) => api("DELETE", path);
+
+// A whole admin list: the API answers at most 1,000 rows a page and names the next page's
+// offset (next_offset) while more follow.
+export async function getAll(path) {
+  const items = [];
+  let offset = 0;
+  for (;;) {
+    const r = await get(path + (path.includes("?") ? "&" : "?") + "limit=1000&offset=" + offset);
+    items.push(...((r && r.items) || []));
+    if (!r || r.next_offset === undefined || r.next_offset === null) return { items };
+    offset = r.next_offset;
+  }
+}

@@ -1,7 +1,7 @@
 // web/src/admin/main.js — the admin panel (/admin): a console on the admin API, with forms
 // and tables. Sign-in keeps the admin's token in sessionStorage (this tab only) and asks the
 // ingress which role it has (GET /api/admin/whoami). Bundled into admin.js by web/build.mjs.
-import { api, get, getToken, setToken } from "./api.js";
+import { api, get, getToken, setToken, getAll } from "./api.js";
 import { h, clear, errorNote } from "./dom.js";
 import { tenantsPage, permissionsPage, llmConfigPage, apiKeysPage } from "./pages_tenants.js";
 import { agentsPage, toolsPage, formatsPage, modelsPage } from "./pages_catalog.js";
@@ -32,7 +32,7 @@ const ctx = {
     return this.who && this.who.kind === "operator";
   },
   async loadTenants() {
-    const r = await get("/api/admin/tenants");
+    const r = await getAll("/api/admin/tenants");
     this.tenants = r.items || [];
     return this.tenants;
   },

@@ -1,6 +1,6 @@
 // pages_catalog.js — agents (with their tools), tools (a form per base type, its input
 // parameters, "test this tool"), output formats and LLM models.
-import { get, post, patch, del, p } from "./api.js";
+import { get, post, patch, del, p, getAll } from "./api.js";
 import { h, clear, table, card, errorNote, okNote, guarded, when, show, loading } from "./dom.js";
 import { form, compact, NAME_ID } from "./forms.js";
 
@@ -13,7 +13,7 @@ function crudPage(root, { title, listPath, idKey, columns, fields, toBody, extra
   root.append(card(title, list, canWrite ? h("div", { class: "actions" }, h("button", { type: "button", testid: testid + "-new", on: { click: () => open(null) } }, "New")) : null), editor);
   async function refresh() {
     clear(list).appendChild(loading());
-    const r = await guarded(list, () => get(listPath));
+    const r = await guarded(list, () => getAll(listPath));
     if (!r) return [];
     list.appendChild(table(columns, r.items || [], { testid: testid + "-table", rowAttrs: (row) => ({ class: "clickable", "data-name": nameOf(row), on: { click: () => open(row) } }) }));
     return r.items || [];
@@ -58,7 +58,7 @@ function crudPage(root, { title, listPath, idKey, columns, fields, toBody, extra
 
 // ---- agents -------------------------------------------------------------------------------
 export async function agentsPage(root, ctx) {
-  const [models, formats, tools] = await Promise.all([get("/api/admin/llm-models"), get("/api/admin/output-formats"), get("/api/admin/tools")]);
+  const [models, formats, tools] = await Promise.all([getAll("/api/admin/llm-models"), getAll("/api/admin/output-formats"), getAll("/api/admin/tools")]);
   const modelOpts = [["", "the tenant's configured model"], ...models.items.map((m) => [m.model_id, m.provider + " · " + m.model_name])];
   const fmtOpts = [["", "plain text (default)"], ...formats.items.map((f) => [f.format_id, f.name + " (" + f.format_type + ")"])];
   const page = crudPage(root, {
@@ -260,7 +260,7 @@ export async function toolsPage(root, ctx) {
   let items = [];
   async function refresh() {
     clear(list).appendChild(loading());
-    const r = await guarded(list, () => get("/api/admin/tools"));
+    const r = await guarded(list, () => getAll("/api/admin/tools"));
     if (!r) return;
     items = r.items || [];
     list.appendChild(

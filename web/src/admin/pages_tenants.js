@@ -1,5 +1,5 @@
 // pages_tenants.js — tenants, the permissions matrix, a tenant's LLM config and its API keys.
-import { get, post, patch, put, del, p, getToken } from "./api.js";
+import { get, post, patch, put, del, p, getToken, getAll } from "./api.js";
 import { h, clear, table, card, errorNote, okNote, guarded, when, show, loading } from "./dom.js";
 import { form, compact, TENANT_ID } from "./forms.js";
 
@@ -127,7 +127,7 @@ export async function permissionsPage(root, ctx) {
     box,
     status,
   );
-  const [agents, tools] = await Promise.all([get("/api/admin/agents"), get("/api/admin/tools")]);
+  const [agents, tools] = await Promise.all([getAll("/api/admin/agents"), getAll("/api/admin/tools")]);
   const tenants = await ctx.loadTenants();
   const perms = {}; // tenant id -> {"a:<id>" | "t:<id>": enabled}, read when first shown
   async function permsOf(t) {
@@ -210,7 +210,7 @@ export async function permissionsPage(root, ctx) {
 // ---- a tenant's LLM config ------------------------------------------------------------------
 export async function llmConfigPage(root, ctx) {
   const body = h("div", {});
-  const models = (await get("/api/admin/llm-models")).items || [];
+  const models = (await getAll("/api/admin/llm-models")).items || [];
   const picker = ctx.tenantPicker((t) => show_(t));
   root.append(picker, body);
   const label = (m) => m.provider + " · " + m.model_name + (m.base_url ? " (" + m.base_url + ")" : "") + (m.is_active === false ? " [inactive]" : "");
