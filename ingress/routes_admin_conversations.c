@@ -34,6 +34,8 @@ static int query_tenant(struct req *r, char *tenant, size_t cap)
     return admin_tenant_access(r, tenant);
 }
 
+#define CONVERSATION_MAX_MESSAGES_S "1000"
+
 /* GET /api/admin/conversations?tenant_id=&user_id=&limit= (newest first) */
 static void sessions_list(struct req *r)
 {
@@ -132,15 +134,19 @@ static void conversation_get(struct req *r, const char *session_id)
         reply_error(r, 404, "not_found", "no such session");
         return;
     }
+    /* The newest CONVERSATION_MAX_MESSAGES, oldest first; the answer says how many came
+     * before them (a session is never shown cut without saying so). */
     st = pgpool_exec(
         r->app->db, &m,
-        "SELECT m.message_id, m.role, m.content, m.metadata, m.job_id, " TS(
-            "m.timestamp") " AS timestamp, j.status AS job_status, j.agent AS job_agent, j.intent "
-                           "AS job_intent, j.error AS job_error, (extract(epoch FROM j.updated_at "
-                           "- j.created_at) * 1000)::bigint AS job_latency_ms FROM messages m "
-                           "LEFT JOIN jobs j ON j.job_id = m.job_id AND j.tenant_id = m.tenant_id "
-                           "WHERE m.tenant_id = $1 AND m.session_id = $2::uuid ORDER BY "
-                           "m.timestamp, m.role DESC LIMIT 1000",
+        "SELECT * FROM (SELECT m.message_id, m.role, m.content, m.metadata, m.job_id, " TS(
+            "m.timestamp") " AS timestamp, j.status AS job_status, j.agent AS job_agent, "
+                           "j.intent AS job_intent, j.error AS job_error, (extract(epoch FROM "
+                           "j.updated_at - j.created_at) * 1000)::bigint AS job_latency_ms, "
+                           "m.timestamp AS order_ts, count(*) OVER () AS order_total FROM "
+                           "messages m LEFT JOIN jobs j ON j.job_id = m.job_id AND j.tenant_id = "
+                           "m.tenant_id WHERE m.tenant_id = $1 AND m.session_id = $2::uuid ORDER "
+                           "BY m.timestamp DESC, m.role LIMIT " CONVERSATION_MAX_MESSAGES_S ") x "
+                           "ORDER BY order_ts, role DESC",
         2, p, err, sizeof err);
     if (st != PG_OK) {
         PQclear(s);
@@ -149,8 +155,16 @@ static void conversation_get(struct req *r, const char *session_id)
     }
     json_object *o = pg_row_json(s, 0);
     json_object *msgs = pg_rows_json(m);
+    long long total = PQntuples(m) ? atoll(PQgetvalue(m, 0, PQfnumber(m, "order_total"))) : 0;
     PQclear(s);
     PQclear(m);
+    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+        json_object_object_del(json_object_array_get_idx(msgs, i), "order_ts");
+        json_object_object_del(json_object_array_get_idx(msgs, i), "order_total");
+    }
+    json_object_object_add(
+        o, "messages_omitted",
+        json_object_new_int64(total - (long long)json_object_array_length(msgs)));
     /* each assistant message gets its job's events (one read per job) */
     for (size_t i = 0; i < json_object_array_length(msgs); i++) {
         json_object *msg = json_object_array_get_idx(msgs, i);

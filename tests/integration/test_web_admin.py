@@ -211,6 +211,19 @@ class AdminPanel(unittest.TestCase):
         self.assertEqual(st, 200, c)
         roles = [m["role"] for m in c["messages"]]
         self.assertEqual(roles, ["user", "assistant"], c)
+        self.assertEqual(c["messages_omitted"], 0, c)
+        # a long session: the newest 1,000 messages, oldest first, and how many came before
+        self.p.sql("INSERT INTO messages (tenant_id, session_id, role, content, timestamp) "
+                   "SELECT 'demo', %s, CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END, "
+                   "'filler ' || i, now() + i * interval '1 ms' FROM generate_series(1, 1004) i;",
+                   j["session_id"])
+        st, long_ = self.admin("GET", "/api/admin/conversations/%s?tenant_id=demo"
+                               % j["session_id"])
+        self.assertEqual(st, 200, long_)
+        texts = [m["content"] for m in long_["messages"]]
+        self.assertEqual((len(texts), long_["messages_omitted"]), (1000, 6))
+        self.assertEqual((texts[0], texts[-1]), ("filler 5", "filler 1004"))
+        self.assertNotIn("order_total", long_["messages"][0])
         a = c["messages"][1]
         self.assertEqual((a["metadata"]["agent"], a["job_status"]), ("AgentDebt", "done"), a)
         calls = [e for e in a["events"] if e["event"] == "tool_call"]

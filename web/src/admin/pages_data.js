@@ -355,7 +355,8 @@ async function open(tenant, sessionId, view) {
       m.role === "assistant" && (!m.events || !m.events.length) && md.tool_calls && md.tool_calls.length ? h("div", { class: "muted" }, "Tools called: " + md.tool_calls.join(", ") + " (details expire with the job's events after 24 h)") : null,
     );
   });
-  clear(view).appendChild(card("Conversation " + sessionId, h("p", { class: "muted" }, "User " + c.user_id + " · started " + when(c.created_at) + (c.deleted ? " · deleted by the user" : "")), h("div", { testid: "conversation" }, msgs)));
+  const omitted = c.messages_omitted ? h("p", { class: "muted", testid: "msg-omitted" }, c.messages_omitted + " earlier " + (c.messages_omitted === 1 ? "message is" : "messages are") + " not shown: the newest " + msgs.length + " are.") : null;
+  clear(view).appendChild(card("Conversation " + sessionId, h("p", { class: "muted" }, "User " + c.user_id + " · started " + when(c.created_at) + (c.deleted ? " · deleted by the user" : "")), omitted, h("div", { testid: "conversation" }, msgs)));
 }
 
 // ---- caches and the audit log ------------------------------------------------------------
