@@ -387,6 +387,38 @@ void reply_db_error(struct req *r, int pgst, const char *what)
         reply_error(r, 500, "internal", "internal error");
 }
 
+int req_list_window(struct req *r, long dflt, long max, long *limit, long *offset)
+{
+    char lim[16], off[24] = "0", *end = NULL, msg[64];
+    snprintf(lim, sizeof lim, "%ld", dflt);
+    req_query(r, "limit", lim, sizeof lim);
+    req_query(r, "offset", off, sizeof off);
+    *limit = strtol(lim, &end, 10);
+    if (!lim[0] || !end || *end || *limit < 1 || *limit > max) {
+        snprintf(msg, sizeof msg, "limit must be 1..%ld", max);
+        reply_error(r, 400, "invalid_request", msg);
+        return -1;
+    }
+    end = NULL;
+    *offset = strtol(off, &end, 10);
+    if (!off[0] || !end || *end || *offset < 0 || *offset > LIST_OFFSET_MAX) {
+        reply_error(r, 400, "invalid_request", "offset must be a whole number from 0");
+        return -1;
+    }
+    return 0;
+}
+
+void list_page_finish(json_object *o, json_object *items, long limit, long offset)
+{
+    int more = (long)json_object_array_length(items) > limit;
+    if (more)
+        json_object_array_del_idx(items, (size_t)limit,
+                                  json_object_array_length(items) - (size_t)limit);
+    json_object_object_add(o, "items", items);
+    if (more)
+        json_object_object_add(o, "next_offset", json_object_new_int64(offset + limit));
+}
+
 int req_read_body(struct req *r)
 {
     return req_read_body_max(r, r->app->cfg.max_body);

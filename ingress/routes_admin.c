@@ -763,27 +763,6 @@ static json_object *fetch_one(struct req *r, const struct resource *rs, const ch
     return o;
 }
 
-/* ?limit= (1..ADMIN_LIST_MAX, default the maximum) and ?offset= (0..): 0, or -1 answered. */
-#define ADMIN_LIST_MAX 1000
-static int list_window(struct req *r, long *limit, long *offset)
-{
-    char lim[16] = "1000", off[24] = "0", *end = NULL;
-    req_query(r, "limit", lim, sizeof lim);
-    req_query(r, "offset", off, sizeof off);
-    *limit = strtol(lim, &end, 10);
-    if (!lim[0] || !end || *end || *limit < 1 || *limit > ADMIN_LIST_MAX) {
-        reply_error(r, 400, "invalid_request", "limit must be 1..1000");
-        return -1;
-    }
-    end = NULL;
-    *offset = strtol(off, &end, 10);
-    if (!off[0] || !end || *end || *offset < 0 || *offset > 100000000) {
-        reply_error(r, 400, "invalid_request", "offset must be a whole number from 0");
-        return -1;
-    }
-    return 0;
-}
-
 /* {items, next_offset?}: a page of the list in its order; next_offset is there when more rows
  * follow (a list is never cut short without saying so). */
 static void crud_list(struct req *r, const struct resource *rs)
@@ -791,7 +770,7 @@ static void crud_list(struct req *r, const struct resource *rs)
     char sql[2048], err[256], lim[24], off[24];
     PGresult *res = NULL;
     long limit, offset;
-    if (list_window(r, &limit, &offset) != 0)
+    if (req_list_window(r, 1000, 1000, &limit, &offset) != 0)
         return;
     snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more: are there others? */
     snprintf(off, sizeof off, "%ld", offset);
@@ -816,15 +795,10 @@ static void crud_list(struct req *r, const struct resource *rs)
     }
     json_object *o = json_object_new_object();
     json_object *items = pg_rows_json(res);
-    int more = (long)json_object_array_length(items) > limit;
-    if (more)
-        json_object_array_del_idx(items, (size_t)limit, 1);
+    list_page_finish(o, items, limit, offset);
     if (rs == &res_tools)
         for (size_t i = 0; i < json_object_array_length(items); i++)
             mask_tool_row(json_object_array_get_idx(items, i));
-    json_object_object_add(o, "items", items);
-    if (more)
-        json_object_object_add(o, "next_offset", json_object_new_int64(offset + limit));
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

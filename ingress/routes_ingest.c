@@ -360,18 +360,24 @@ static void ingest_list(struct req *r)
         reply_error(r, 400, "invalid_request", "batch_id must be a document batch's id");
         return;
     }
-    const char *p[] = {tenant, batch[0] ? batch : NULL};
+    long limit, offset;
+    if (req_list_window(r, 100, 1000, &limit, &offset) != 0)
+        return;
+    char lim[24], off[24];
+    snprintf(lim, sizeof lim, "%ld", limit + 1); /* one more: are there others? */
+    snprintf(off, sizeof off, "%ld", offset);
+    const char *p[] = {tenant, batch[0] ? batch : NULL, lim, off};
     int st = pgpool_exec(r->app->db, &res,
                          "SELECT " INGEST_COLUMNS " FROM knowledge_ingests WHERE tenant_id = $1 "
                          "AND ($2::uuid IS NULL OR batch_id = $2::uuid) "
-                         "ORDER BY created_at DESC, ingest_id LIMIT 100",
-                         2, p, err, sizeof err);
+                         "ORDER BY created_at DESC, ingest_id LIMIT $3::integer OFFSET $4::integer",
+                         4, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "ingest list");
         return;
     }
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "items", pg_rows_json(res));
+    list_page_finish(o, pg_rows_json(res), limit, offset);
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

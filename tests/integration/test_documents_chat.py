@@ -330,6 +330,19 @@ class DocumentsChatTest(unittest.TestCase):
         st, lst = self.req("GET", "/api/admin/knowledge/ingest?batch_id=%s" % up["batch_id"],
                            who="demo-admin")
         self.assertEqual([i["ingest_id"] for i in lst["items"]], [ing["ingest_id"]])
+        self.assertNotIn("next_offset", lst)
+        # a second ingest of the batch: the list pages, newest first, and says more follow
+        st, ing2 = self.ingest(up["batch_id"])
+        self.assertEqual(st, 200, ing2)
+        q = "/api/admin/knowledge/ingest?batch_id=%s&limit=1" % up["batch_id"]
+        st, p1 = self.req("GET", q, who="demo-admin")
+        st2, p2 = self.req("GET", q + "&offset=1", who="demo-admin")
+        self.assertEqual((st, [i["ingest_id"] for i in p1["items"]], p1.get("next_offset")),
+                         (200, [ing2["ingest_id"]], 1), p1)
+        self.assertEqual((st2, [i["ingest_id"] for i in p2["items"]], "next_offset" in p2),
+                         (200, [ing["ingest_id"]], False), p2)
+        st, bad = self.req("GET", q.replace("limit=1", "limit=0"), who="demo-admin")
+        self.assertEqual(st, 400, bad)
         # every chunk carries its document and page
         for _, meta in self.chroma_chunks(doc_id):
             m = json.loads(meta)
