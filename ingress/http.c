@@ -408,13 +408,13 @@ int req_list_window(struct req *r, long dflt, long max, long *limit, long *offse
     return 0;
 }
 
-void list_page_finish(json_object *o, json_object *items, long limit, long offset)
+void list_page_finish(json_object *o, const char *key, json_object *items, long limit, long offset)
 {
     int more = (long)json_object_array_length(items) > limit;
     if (more)
         json_object_array_del_idx(items, (size_t)limit,
                                   json_object_array_length(items) - (size_t)limit);
-    json_object_object_add(o, "items", items);
+    json_object_object_add(o, key, items);
     if (more)
         json_object_object_add(o, "next_offset", json_object_new_int64(offset + limit));
 }

@@ -193,9 +193,9 @@ void reply_method_not_allowed(struct req *r, const char *allow);
  * 0, or -1 answered (400 naming the parameter). Read limit + 1 rows, then list_page_finish. */
 #define LIST_OFFSET_MAX 100000000L
 int req_list_window(struct req *r, long dflt, long max, long *limit, long *offset);
-/* Adds items (taken) to o as "items", cut to limit, and "next_offset" when more rows followed:
+/* Adds items (taken) to o under key, cut to limit, and "next_offset" when more rows followed:
  * a list is never cut short without saying so. */
-void list_page_finish(json_object *o, json_object *items, long limit, long offset);
+void list_page_finish(json_object *o, const char *key, json_object *items, long limit, long offset);
 /* Reads the body into r->body (limit INGRESS_MAX_BODY; 413 answered on overflow).
  * Returns 0, or -1 when a response was already sent. */
 int req_read_body(struct req *r);

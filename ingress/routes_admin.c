@@ -795,7 +795,7 @@ static void crud_list(struct req *r, const struct resource *rs)
     }
     json_object *o = json_object_new_object();
     json_object *items = pg_rows_json(res);
-    list_page_finish(o, items, limit, offset);
+    list_page_finish(o, "items", items, limit, offset);
     if (rs == &res_tools)
         for (size_t i = 0; i < json_object_array_length(items); i++)
             mask_tool_row(json_object_array_get_idx(items, i));

@@ -377,7 +377,7 @@ static void ingest_list(struct req *r)
         return;
     }
     json_object *o = json_object_new_object();
-    list_page_finish(o, pg_rows_json(res), limit, offset);
+    list_page_finish(o, "items", pg_rows_json(res), limit, offset);
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

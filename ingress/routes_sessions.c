@@ -1,12 +1,12 @@
 /* routes_sessions.c — the Sessions API (DESIGN.md). Every query filters on the token's tenant
  * AND user: another tenant's or user's session is indistinguishable from a missing one (404).
  *
- *   GET    /api/{t}/sessions[?limit=&offset=]   {"sessions":[...], "limit", "offset"}
- *   POST   /api/{t}/sessions {title?, metadata?} 201 session
- *   GET    /api/{t}/sessions/{id}                session + message_count
- *   DELETE /api/{t}/sessions/{id}                204 (soft delete: deleted_at)
- *   GET    /api/{t}/sessions/{id}/messages[?limit=&offset=]  {"messages":[...]} oldest first
- *   GET/POST /api/{t}/sessions/{id}/attachments   documents of the session (routes_attachments.c)
+ *   GET    /api/{t}/sessions[?limit=&offset=]   {"sessions":[...], "limit", "offset",
+ * "next_offset"?} POST   /api/{t}/sessions {title?, metadata?} 201 session GET
+ * /api/{t}/sessions/{id}                session + message_count DELETE /api/{t}/sessions/{id} 204
+ * (soft delete: deleted_at) GET    /api/{t}/sessions/{id}/messages[?limit=&offset=]
+ * {"messages":[...], "next_offset"?} oldest first GET/POST /api/{t}/sessions/{id}/attachments
+ * documents of the session (routes_attachments.c)
  */
 #include "ingress.h"
 
@@ -21,34 +21,24 @@
     "session_id, title, agent_id, metadata, " TS("created_at") " AS created_at, " TS(              \
         "updated_at") " AS updated_at, " TS("last_message_at") " AS last_message_at"
 
-static int page_params(struct req *r, char *limit, char *offset)
+/* ?limit= (1..500, default 50) and ?offset=; limit is one more than asked (are there others?). */
+static int page_params(struct req *r, long *asked, char limit[24], char offset[24])
 {
-    char buf[32], *end;
-    long l = 50, o = 0;
-    if (req_query(r, "limit", buf, sizeof buf) == 0) {
-        l = strtol(buf, &end, 10);
-        if (!buf[0] || *end || l < 1 || l > 500) {
-            reply_error(r, 400, "invalid_request", "limit must be 1..500");
-            return -1;
-        }
-    }
-    if (req_query(r, "offset", buf, sizeof buf) == 0) {
-        o = strtol(buf, &end, 10);
-        if (!buf[0] || *end || o < 0 || o > 1000000) {
-            reply_error(r, 400, "invalid_request", "offset must be 0..1000000");
-            return -1;
-        }
-    }
-    snprintf(limit, 16, "%ld", l);
-    snprintf(offset, 16, "%ld", o);
+    long l, o;
+    if (req_list_window(r, 50, 500, &l, &o) != 0)
+        return -1;
+    *asked = l;
+    snprintf(limit, 24, "%ld", l + 1);
+    snprintf(offset, 24, "%ld", o);
     return 0;
 }
 
 static void list_sessions(struct req *r, const char *tenant)
 {
-    char limit[16], offset[16], err[256];
+    char limit[24], offset[24], err[256];
     PGresult *res = NULL;
-    if (page_params(r, limit, offset) != 0)
+    long asked;
+    if (page_params(r, &asked, limit, offset) != 0)
         return;
     const char *p[] = {tenant, r->claims.sub, limit, offset};
     int st = pgpool_exec(r->app->db, &res,
@@ -61,9 +51,9 @@ static void list_sessions(struct req *r, const char *tenant)
         return;
     }
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "sessions", pg_rows_json(res));
-    json_object_object_add(o, "limit", json_object_new_int(atoi(limit)));
-    json_object_object_add(o, "offset", json_object_new_int(atoi(offset)));
+    list_page_finish(o, "sessions", pg_rows_json(res), asked, atol(offset));
+    json_object_object_add(o, "limit", json_object_new_int64(asked));
+    json_object_object_add(o, "offset", json_object_new_int64(atol(offset)));
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);
@@ -169,9 +159,10 @@ static void delete_session(struct req *r, const char *tenant, const char *id)
 
 static void list_messages(struct req *r, const char *tenant, const char *id)
 {
-    char limit[16], offset[16], err[256];
+    char limit[24], offset[24], err[256];
     PGresult *res = NULL;
-    if (page_params(r, limit, offset) != 0)
+    long asked;
+    if (page_params(r, &asked, limit, offset) != 0)
         return;
     const char *p0[] = {id, tenant, r->claims.sub};
     int st = pgpool_exec(r->app->db, &res,
@@ -201,7 +192,7 @@ static void list_messages(struct req *r, const char *tenant, const char *id)
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "session_id", json_object_new_string(id));
-    json_object_object_add(o, "messages", pg_rows_json(res));
+    list_page_finish(o, "messages", pg_rows_json(res), asked, atol(offset));
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

@@ -468,6 +468,23 @@ class IngressChatTest(IngressCase):
         st, msgs, _ = self.ing.request("GET", "/api/%s/sessions/%s/messages" % (self.ta, sid),
                                        token=self.tok_a)
         self.assertEqual([m["content"] for m in msgs["messages"]], ["in T1"])
+        self.assertNotIn("next_offset", msgs)
+        # pages say when more follow: two messages read one at a time
+        self.submit(session_id=sid, message="in T1 again")
+        base = "/api/%s/sessions/%s/messages?limit=1" % (self.ta, sid)
+        st, m1, _ = self.ing.request("GET", base, token=self.tok_a)
+        st2, m2, _ = self.ing.request("GET", base + "&offset=1", token=self.tok_a)
+        self.assertEqual(([m["content"] for m in m1["messages"]], m1.get("next_offset")),
+                         (["in T1"], 1), m1)
+        self.assertEqual(([m["content"] for m in m2["messages"]], "next_offset" in m2),
+                         (["in T1 again"], False), m2)
+        st, l1, _ = self.ing.request("GET", "/api/%s/sessions?limit=1" % self.ta,
+                                     token=self.tok_a)
+        st, lall, _ = self.ing.request("GET", "/api/%s/sessions?limit=500" % self.ta,
+                                       token=self.tok_a)
+        self.assertEqual((len(l1["sessions"]), l1["limit"]), (1, 1), l1)
+        self.assertEqual("next_offset" in l1, len(lall["sessions"]) > 1,
+                         (l1, len(lall["sessions"])))
         st, _, _ = self.ing.request("DELETE", "/api/%s/sessions/%s" % (self.ta, sid),
                                     token=self.tok_a)
         self.assertEqual(st, 204)
