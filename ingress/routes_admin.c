@@ -1959,10 +1959,11 @@ static void audit_record(struct req *r)
                (char *)NULL);
 }
 
-/* GET /api/admin/audit?tenant_id=&limit= (newest first). A tenant admin reads its tenant's. */
+/* GET /api/admin/audit?tenant_id=&limit=&offset= (newest first). A tenant admin reads its
+ * tenant's. */
 static void audit_list(struct req *r)
 {
-    char tenant[72] = "", limit[16] = "100", err[256];
+    char tenant[72] = "", limit[24], err[256];
     PGresult *res = NULL;
     long lim;
     if (strcmp(r->ri->request_method, "GET") != 0) {
@@ -1980,29 +1981,27 @@ static void audit_list(struct req *r)
         snprintf(tenant, sizeof tenant, "%s", r->claims.tenant_id);
         has_tenant = 1;
     }
-    req_query(r, "limit", limit, sizeof limit);
-    char *end = NULL;
-    lim = strtol(limit, &end, 10);
-    if (!end || *end || lim < 1 || lim > 1000) {
-        reply_error(r, 400, "invalid_request", "limit must be 1..1000");
+    long off;
+    if (req_list_window(r, 100, 1000, &lim, &off) != 0)
         return;
-    }
-    snprintf(limit, sizeof limit, "%ld", lim);
-    const char *p[] = {has_tenant ? tenant : NULL, limit};
+    char offset[24];
+    snprintf(limit, sizeof limit, "%ld", lim + 1); /* one more: are there others? */
+    snprintf(offset, sizeof offset, "%ld", off);
+    const char *p[] = {has_tenant ? tenant : NULL, limit, offset};
     int st = pgpool_exec(
         r->app->db, &res,
         "SELECT audit_id, " TS(
             "at") " AS at, actor_kind, actor_sub, actor_tenant, "
                   "tenant_id, method, route, resource_id, status, request_id FROM "
                   "admin_audit WHERE $1::text IS NULL OR tenant_id = $1 OR actor_tenant = "
-                  "$1 ORDER BY audit_id DESC LIMIT $2::integer",
-        2, p, err, sizeof err);
+                  "$1 ORDER BY audit_id DESC LIMIT $2::integer OFFSET $3::integer",
+        3, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "audit");
         return;
     }
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "items", pg_rows_json(res));
+    list_page_finish(o, "items", pg_rows_json(res), lim, off);
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

@@ -36,10 +36,10 @@ static int query_tenant(struct req *r, char *tenant, size_t cap)
 
 #define CONVERSATION_MAX_MESSAGES_S "1000"
 
-/* GET /api/admin/conversations?tenant_id=&user_id=&limit= (newest first) */
+/* GET /api/admin/conversations?tenant_id=&user_id=&limit=&offset= (newest first) */
 static void sessions_list(struct req *r)
 {
-    char tenant[72], user[160] = "", limit[16] = "100", err[256];
+    char tenant[72], user[160] = "", limit[24], err[256];
     PGresult *res = NULL;
     if (query_tenant(r, tenant, sizeof tenant) != 0)
         return;
@@ -47,16 +47,13 @@ static void sessions_list(struct req *r)
         reply_error(r, 400, "invalid_request", "user_id is at most 128 characters");
         return;
     }
-    if (req_query(r, "limit", limit, sizeof limit) != 0 || !limit[0])
-        snprintf(limit, sizeof limit, "100");
-    char *end = NULL;
-    long lim = strtol(limit, &end, 10);
-    if (!end || *end || lim < 1 || lim > 500) {
-        reply_error(r, 400, "invalid_request", "limit must be 1..500");
+    long lim, off;
+    if (req_list_window(r, 100, 500, &lim, &off) != 0)
         return;
-    }
-    snprintf(limit, sizeof limit, "%ld", lim);
-    const char *p[] = {tenant, user[0] ? user : NULL, limit};
+    char offset[24];
+    snprintf(limit, sizeof limit, "%ld", lim + 1); /* one more: are there others? */
+    snprintf(offset, sizeof offset, "%ld", off);
+    const char *p[] = {tenant, user[0] ? user : NULL, limit, offset};
     int st = pgpool_exec(
         r->app->db, &res,
         "SELECT s.session_id, s.user_id, s.title, " TS("s.created_at") " AS created_at, " TS(
@@ -66,16 +63,16 @@ static void sessions_list(struct req *r)
                                  "(SELECT a.name FROM agent_configs a WHERE a.agent_id = "
                                  "s.agent_id) AS agent FROM sessions s WHERE s.tenant_id = $1 AND "
                                  "($2::text IS NULL OR s.user_id = $2) ORDER BY "
-                                 "coalesce(s.last_message_at, s.created_at) DESC LIMIT "
-                                 "$3::integer",
-        3, p, err, sizeof err);
+                                 "coalesce(s.last_message_at, s.created_at) DESC, "
+                                 "s.session_id LIMIT $3::integer OFFSET $4::integer",
+        4, p, err, sizeof err);
     if (st != PG_OK) {
         reply_db_error(r, st, "conversations");
         return;
     }
     json_object *o = json_object_new_object();
     json_object_object_add(o, "tenant_id", json_object_new_string(tenant));
-    json_object_object_add(o, "items", pg_rows_json(res));
+    list_page_finish(o, "items", pg_rows_json(res), lim, off);
     PQclear(res);
     reply_json(r, 200, o);
     json_object_put(o);

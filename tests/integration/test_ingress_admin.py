@@ -81,6 +81,13 @@ class IngressAdminTest(unittest.TestCase):
         _, one = self.call("GET", "/audit?tenant_id=" + t, want=200)
         self.assertEqual(one, whole)
         self.call("GET", "/audit?tenant_id=%s&limit=0" % t, want=400)
+        # the audit log pages, newest first, and says when older rows follow
+        for name in ("one", "two"):
+            self.call("PATCH", "/tenants/" + t, {"name": name}, want=200)
+        _, a1 = self.call("GET", "/audit?tenant_id=%s&limit=1" % t, want=200)
+        _, a2 = self.call("GET", "/audit?tenant_id=%s&limit=1&offset=1" % t, want=200)
+        self.assertEqual(a1.get("next_offset"), 1, a1)
+        self.assertLess(a2["items"][0]["audit_id"], a1["items"][0]["audit_id"])
         before = time.gmtime()
         _, plain = self.call("GET", "/usage?tenant_id=" + t, want=200)
         after = time.gmtime()

@@ -207,6 +207,11 @@ class AdminPanel(unittest.TestCase):
         self.assertEqual(st, 200, r)
         self.assertIn(j["session_id"], [s["session_id"] for s in r["items"]])
         self.assertTrue(all(s["user_id"] == "demo-user" for s in r["items"]))
+        # the list pages, newest first, and says when more follow
+        st, c1 = self.admin("GET", "/api/admin/conversations?tenant_id=demo&limit=1")
+        st2, c2 = self.admin("GET", "/api/admin/conversations?tenant_id=demo&limit=1&offset=1")
+        self.assertEqual((st, st2, len(c1["items"]), c1.get("next_offset")), (200, 200, 1, 1), c1)
+        self.assertNotEqual(c1["items"][0]["session_id"], c2["items"][0]["session_id"])
         st, c = self.admin("GET", "/api/admin/conversations/%s?tenant_id=demo" % j["session_id"])
         self.assertEqual(st, 200, c)
         roles = [m["role"] for m in c["messages"]]
