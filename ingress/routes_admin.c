@@ -52,6 +52,7 @@
 #include "knowledge.h"
 #include "kafka.h"
 #include "llm.h"
+#include "log.h"
 #include "ssrf.h"
 #include "tool_secret.h"
 #include "uuid.h"
@@ -1933,8 +1934,13 @@ static void knowledge(struct req *r)
  * effort: a failure is logged. */
 static void audit_record(struct req *r)
 {
-    char err[256], st[12];
+    char err[256], st[12], route[1024], resource[sizeof r->audit_resource];
     snprintf(st, sizeof st, "%d", r->status);
+    /* a key or token pasted into a URL is masked here as in the logs (log_redact) */
+    snprintf(route, sizeof route, "%s", r->ri->local_uri ? r->ri->local_uri : "");
+    log_redact(route, sizeof route);
+    snprintf(resource, sizeof resource, "%s", r->audit_resource);
+    log_redact(resource, sizeof resource);
     const char *tenant = r->audit_tenant[0] ? r->audit_tenant
                          : !is_operator(r)  ? r->claims.tenant_id
                                             : NULL;
@@ -1945,8 +1951,8 @@ static void audit_record(struct req *r)
                        is_operator(r) ? NULL : r->claims.tenant_id,
                        tenant,
                        r->ri->request_method,
-                       r->ri->local_uri ? r->ri->local_uri : "",
-                       r->audit_resource[0] ? r->audit_resource : NULL,
+                       route,
+                       resource[0] ? resource : NULL,
                        st,
                        r->request_id};
     int rc = pgpool_exec(r->app->db, NULL,

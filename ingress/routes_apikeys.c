@@ -215,13 +215,20 @@ void routes_apikeys(struct req *r, const char *tenant)
     }
     const char *id = r->segs[5];
     size_t idlen = strlen(id);
+    if (r->nsegs == 6 && strcmp(m, "DELETE") != 0) {
+        reply_method_not_allowed(r, "DELETE");
+        return;
+    }
+    /* the whole key in the URL (the audit row and the logs mask it): say what to send */
+    if (r->nsegs == 6 && strncmp(id, APIKEY_PREFIX, strlen(APIKEY_PREFIX)) == 0) {
+        reply_error(r, 400, "invalid_request",
+                    "name the key by its key_id (the 16 hex characters after ahk_), never by "
+                    "the key itself");
+        return;
+    }
     /* a key id is 16 lowercase hex (common/apikey.h); anything else names no key */
     if (r->nsegs != 6 || idlen != APIKEY_ID_LEN || strspn(id, "0123456789abcdef") != idlen) {
         reply_error(r, 404, "not_found", "no such API key");
-        return;
-    }
-    if (strcmp(m, "DELETE") != 0) {
-        reply_method_not_allowed(r, "DELETE");
         return;
     }
     key_revoke(r, tenant, id);

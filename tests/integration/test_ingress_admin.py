@@ -352,6 +352,25 @@ class IngressAdminTest(unittest.TestCase):
         for q in ("limit=0", "limit=1001", "limit=x", "offset=-1", "offset=1.5", "limit="):
             self.call("GET", "/tenants?" + q, want=400)
 
+    def test_a_key_pasted_into_the_revoke_url_is_refused_and_never_stored(self):
+        """DELETE .../api-keys/<the whole key> was a 404, and the audit row kept the key in
+        clear in its route, readable by the tenant's admins."""
+        t = S.unique("tk")
+        self.ing.ensure_tenant(t)
+        key = self.ing.api_key(t)
+        secret = key.split("_", 2)[2]
+        st, body = self.call("DELETE", "/tenants/%s/api-keys/%s" % (t, key), want=400)
+        self.assertIn("key_id", body["error"]["message"])
+        self.assertNotIn(secret, json.dumps(body))
+        _, audit = self.call("GET", "/audit?tenant_id=" + t, want=200)
+        rows = [a for a in audit["items"] if a["method"] == "DELETE"]
+        self.assertEqual(len(rows), 1, audit)
+        self.assertNotIn(secret, json.dumps(audit))
+        self.assertIn("/api-keys/", rows[0]["route"])
+        # the key still works: nothing was revoked
+        st, _, _ = self.ing.request("GET", "/api/%s/sessions" % t, token=key)
+        self.assertEqual(st, 200)
+
     def test_405_names_the_methods_the_route_takes(self):
         """RFC 9110: a 405 carries Allow. Each route below answers a wrong method with 405 and
         the methods it takes, and none of the methods it names is itself answered 405."""
