@@ -681,10 +681,19 @@ int req_admin(struct req *r)
 {
     if (req_auth(r, NULL) != 0)
         return -1;
+    return req_admin_role(r);
+}
+
+int req_admin_role(struct req *r)
+{
     if (!r->claims.admin && !r->claims.operator) {
         reply_error(r, 403, "forbidden", "admin role required");
         return -1;
     }
+    /* A deactivated tenant is locked out of the admin routes too (its admins could make keys
+     * and change its LLM config); the operator reactivates it. */
+    if (!r->claims.operator && req_tenant_active(r, r->claims.tenant_id) != 0)
+        return -1;
     return 0;
 }
 

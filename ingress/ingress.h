@@ -212,9 +212,13 @@ int req_query(const struct req *r, const char *name, char *buf, size_t cap);
  * and only a token with iat whose exp - iat and exp - now are at most JWT_QUERY_TOKEN_MAX_S.
  * Returns 0 or -1 when a response was already sent. */
 int req_auth(struct req *r, const char *tenant);
-/* req_auth, then an operator token or a tenant token with role admin (403 otherwise). What
- * each admin route lets a tenant admin do is decided in routes_admin.c. */
+/* req_auth, then req_admin_role. What each admin route lets a tenant admin do is decided in
+ * routes_admin.c. */
 int req_admin(struct req *r);
+/* The authenticated caller is the operator, or an admin of an active tenant: 0, or -1 answered
+ * (403 forbidden without the admin role; 403 tenant_inactive / 404 for a tenant admin whose
+ * tenant is deactivated or gone). */
+int req_admin_role(struct req *r);
 /* Maps a pgpool status to 503/500 (or 400 for PG_ERR_INVALID) and answers. */
 void reply_db_error(struct req *r, int pgst, const char *what);
 /* Begins a streamed (SSE) response: chunked on HTTP/1.1. Write with stream_write (one call =

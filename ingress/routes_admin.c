@@ -2066,10 +2066,8 @@ void routes_admin(struct req *r)
      * exists before the client sees the answer. */
     if (write)
         r->before_reply = audit_record;
-    if (!r->claims.admin && !r->claims.operator) {
-        reply_error(r, 403, "forbidden", "admin role required");
+    if (req_admin_role(r) != 0)
         return;
-    }
     if (r->nsegs < 3) {
         reply_error(r, 404, "not_found", "no such route");
         return;

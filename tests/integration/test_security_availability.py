@@ -388,6 +388,8 @@ class InactiveTenantIngressTest(IngressCase):
         job, sess = resp["job_id"], resp["session_id"]
         self.assertEqual(self.ing.request("GET", "/api/%s/sessions" % self.t,
                                           token=self.tok)[0], 200)
+        admins = [self.ing.tenant_admin_token(self.t),
+                  self.ing.api_key(self.t, roles=("user", "admin"))]
         S.psql("UPDATE tenants SET is_active = FALSE WHERE tenant_id = :'a'", self.t)
         time.sleep(0.8)  # INGRESS_TENANT_CACHE_MS
         raw, ct = TD.multipart([("a.txt", "text/plain", b"hello")])
@@ -408,6 +410,19 @@ class InactiveTenantIngressTest(IngressCase):
                                            headers=hdrs, timeout=10)
             self.assertEqual((st, (resp or {}).get("error", {}).get("code")),
                              (403, "tenant_inactive"), "%s %s" % (method, path))
+        # its admins are locked out of the admin routes too (they made keys and changed the
+        # LLM config of a deactivated tenant)
+        for tok in admins:
+            for method, path, body in [
+                    ("GET", "/api/admin/whoami", None),
+                    ("POST", "/api/admin/tenants/%s/api-keys" % self.t, {"name": "k"}),
+                    ("PUT", "/api/admin/tenants/%s/llm-config" % self.t, {"model_id": "x"}),
+                    ("GET", "/api/admin/tenants/%s" % self.t, None)]:
+                st, resp, _ = self.ing.request(method, path, body, token=tok, timeout=10)
+                self.assertEqual((st, (resp or {}).get("error", {}).get("code")),
+                                 (403, "tenant_inactive"), "%s %s" % (method, path))
+        self.assertEqual(S.psql("SELECT count(*) FROM api_keys WHERE tenant_id = :'a'",
+                                self.t)[0][0], "1")
         # nothing was written for the refused upload or session
         self.assertEqual(S.psql("SELECT count(*) FROM document_batches WHERE tenant_id = :'a'",
                                 self.t)[0][0], "0")
@@ -418,6 +433,8 @@ class InactiveTenantIngressTest(IngressCase):
         time.sleep(0.8)
         self.assertEqual(self.ing.request("GET", "/api/%s/jobs/%s" % (self.t, job),
                                           token=self.tok)[0], 200)
+        for tok in admins:
+            self.assertEqual(self.ing.request("GET", "/api/admin/whoami", token=tok)[0], 200)
 
     def test_inactive_tenant_batch_ends_in_the_docworker(self):
         if not os.path.exists(os.path.join(S.BIN, "agenthub-docworker")):
