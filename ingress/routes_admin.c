@@ -371,6 +371,30 @@ static int validate_agent(struct req *r, json_object *body, json_object *current
     return 0;
 }
 
+/* A deleted tenant's id had a life: its LLM calls (usage_calls, kept for billing) or its
+ * creation through this API (the audit log). Given again, the new tenant would start the month
+ * with the old one's spend and read its usage and audit rows. 1 used (and no tenant has it
+ * now: that one is the INSERT's 409), 0 never, -1 answered. */
+static int tenant_id_used_before(struct req *r, const char *t)
+{
+    PGresult *res = NULL;
+    char err[256];
+    const char *p[] = {t};
+    int st = pgpool_exec(r->app->db, &res,
+                         "SELECT NOT EXISTS (SELECT 1 FROM tenants WHERE tenant_id = $1) AND "
+                         "(EXISTS (SELECT 1 FROM usage_calls WHERE tenant_id = $1) OR EXISTS "
+                         "(SELECT 1 FROM admin_audit WHERE tenant_id = $1 AND method = 'POST' "
+                         "AND route = '/api/admin/tenants' AND status = 201))",
+                         1, p, err, sizeof err);
+    if (st != PG_OK) {
+        reply_db_error(r, st, "tenant id check");
+        return -1;
+    }
+    int used = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+    PQclear(res);
+    return used;
+}
+
 static int validate_tenant(struct req *r, json_object *body, json_object *current)
 {
     const char *t = json_field_str(body, "tenant_id");
@@ -378,9 +402,26 @@ static int validate_tenant(struct req *r, json_object *body, json_object *curren
         reply_error(r, 400, "invalid_request", "tenant_id must match [A-Za-z0-9_-]{1,64}");
         return -1;
     }
-    if (current && json_object_object_get_ex(body, "tenant_id", NULL)) {
+    if (!current && strcmp(t, "admin") == 0) { /* /api/admin/... is the admin API */
+        reply_error(r, 400, "invalid_request", "tenant_id \"admin\" is reserved");
+        return -1;
+    }
+    json_object *tv = NULL;
+    if (current && json_object_object_get_ex(body, "tenant_id", &tv) &&
+        !json_object_equal(tv, json_object_object_get(current, "tenant_id"))) {
         reply_error(r, 400, "invalid_request", "tenant_id cannot be changed");
         return -1;
+    }
+    if (!current) {
+        int used = tenant_id_used_before(r, t);
+        if (used < 0)
+            return -1;
+        if (used) {
+            reply_error(r, 409, "conflict",
+                        "this tenant_id belonged to a deleted tenant whose usage and audit records "
+                        "are kept; a tenant id is never given twice, choose another");
+            return -1;
+        }
     }
     return 0;
 }
@@ -499,7 +540,7 @@ static const struct resource res_tools = {
     1,
     "tool_id, name, (SELECT b.type FROM base_tools b WHERE b.base_tool_id = "
     "tool_configs.base_tool_id) AS base_type, description, config, input_schema, output_schema, "
-    "output_format_id, is_active, " TS("created_at") " AS created_at, " TS(
+    "output_format_id, is_active, owner_tenant_id, " TS("created_at") " AS created_at, " TS(
         "updated_at") " AS updated_at",
     "name",
     tool_fields,
@@ -823,6 +864,37 @@ static void crud_get(struct req *r, const struct resource *rs, const char *id)
     json_object_put(o);
 }
 
+/* Every member of a write's body is a field of the resource, or one of the members GET answers
+ * but no write sets, sent back unchanged (a client that PUTs what it read); anything else is a
+ * 400 naming it (a misspelt "nmae" changed nothing and answered 200). 0, or -1 answered. */
+static int body_members_known(struct req *r, const struct resource *rs, json_object *body,
+                              json_object *current)
+{
+    static const char *readonly[] = {"owner_tenant_id", "created_at", "updated_at"};
+    char msg[200];
+    json_object_object_foreach(body, k, v)
+    {
+        int ro = strcmp(k, rs->id_col) == 0, known = 0;
+        for (size_t i = 0; i < rs->nfields && !known; i++)
+            known = strcmp(k, rs->fields[i].name) == 0;
+        for (size_t i = 0; i < sizeof readonly / sizeof readonly[0] && !known && !ro; i++)
+            ro = strcmp(k, readonly[i]) == 0;
+        if (!known && current && json_object_object_get_ex(current, k, NULL))
+            ro = 1; /* a member GET answers that is not written (base_type, ...) */
+        if (known)
+            continue;
+        if (ro && current && json_object_equal(json_object_object_get(current, k), v))
+            continue;
+        if (ro)
+            snprintf(msg, sizeof msg, "%.64s is read-only", k);
+        else
+            snprintf(msg, sizeof msg, "unknown member \"%.64s\"", k);
+        reply_error(r, 400, "invalid_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
 /* Create (id NULL) or update. */
 static void crud_write(struct req *r, const struct resource *rs, const char *id)
 {
@@ -847,6 +919,8 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
             goto out;
         }
     }
+    if (body_members_known(r, rs, body, current) != 0)
+        goto out;
     if (rs->validate && rs->validate(r, body, current) != 0)
         goto out;
     if (id)

@@ -67,9 +67,25 @@ class IngressAdminTest(unittest.TestCase):
         self.call("PATCH", "/tenants/" + t, {"tenant_id": "other"}, want=400)
         self.call("PATCH", "/tenants/" + t, {"is_active": "yes"}, want=400)
         self.call("GET", "/tenants/" + t, want=200)
+        # a misspelt member is named, not ignored; what GET answered can be sent back
+        _, body = self.call("PATCH", "/tenants/" + t, {"nmae": "x"}, want=400)
+        self.assertIn('unknown member "nmae"', body["error"]["message"])
+        _, cur = self.call("GET", "/tenants/" + t, want=200)
+        _, same = self.call("PUT", "/tenants/" + t, dict(cur, name="Put back"), want=200)
+        self.assertEqual(same["name"], "Put back")
+        _, body = self.call("PATCH", "/tenants/" + t, {"created_at": "2020-01-01T00:00:00Z"},
+                            want=400)
+        self.assertIn("created_at is read-only", body["error"]["message"])
         self.call("DELETE", "/tenants/" + t, want=204)
         self.call("GET", "/tenants/" + t, want=404)
         self.call("DELETE", "/tenants/" + t, want=404)
+        # a deleted tenant's id is not given again: its usage and audit rows would be the new
+        # tenant's (the month's spend too)
+        _, body = self.call("POST", "/tenants", {"tenant_id": t, "name": "reborn"}, want=409)
+        self.assertIn("never given twice", body["error"]["message"])
+        # /api/admin/... is the admin API: a tenant called "admin" could use none of its routes
+        _, body = self.call("POST", "/tenants", {"tenant_id": "admin", "name": "x"}, want=400)
+        self.assertIn("reserved", body["error"]["message"])
 
     def test_one_query_parameter_leaves_the_others_at_their_defaults(self):
         """civetweb's mg_get_var() empties its buffer when a parameter is absent: any one
@@ -141,6 +157,12 @@ class IngressAdminTest(unittest.TestCase):
         st, t = self.tool()
         self.assertEqual(st, 201, t)
         self.assertEqual(t["base_type"], "HTTP_GET")
+        self.assertIsNone(t["owner_tenant_id"])  # the operator's: a catalog tool, and it says so
+        # the operator cannot make another tenant's tool by naming an owner: refused, not a
+        # catalog tool any tenant can be granted
+        st, body = self.tool(owner_tenant_id="acme")
+        self.assertEqual(st, 400, body)
+        self.assertIn("owner_tenant_id is read-only", body["error"]["message"])
         self.assertEqual(t["config"]["endpoint"], "http://127.0.0.1:1/debt/{mst}")
         # invalid: unknown base type, config without endpoint, unsupported schema keyword,
         # input schema that is not an object schema, bad config field type
@@ -172,6 +194,15 @@ class IngressAdminTest(unittest.TestCase):
         self.call("PATCH", "/tools/" + t["tool_id"], {"config": {"timeout_ms": 5}}, want=400)
         self.call("PUT", "/tools/" + t["tool_id"],
                   {"config": {"endpoint": "http://127.0.0.1:2/x"}}, want=200)
+        # what GET answered goes back as it came (tool_id, owner_tenant_id, the times) ...
+        _, cur = self.call("GET", "/tools/" + t["tool_id"], want=200)
+        _, upd = self.call("PUT", "/tools/" + t["tool_id"], dict(cur, description="round trip"),
+                           want=200)
+        self.assertEqual(upd["description"], "round trip")
+        # ... but changed, it is refused by name
+        _, body = self.call("PATCH", "/tools/" + t["tool_id"], {"tool_id": str(uuid.uuid4())},
+                            want=400)
+        self.assertIn("tool_id is read-only", body["error"]["message"])
         _, lst = self.call("GET", "/tools", want=200)
         self.assertIn(t["tool_id"], [x["tool_id"] for x in lst["items"]])
         self.call("DELETE", "/tools/" + rag["tool_id"], want=204)
