@@ -134,6 +134,48 @@ await step("model answer with markup renders inert", async () => {
   check("the markup is shown as text", probe.text.includes("<script>") && probe.text.includes("onerror"), probe.text);
   await shot(page, "widget-xss");
 });
+
+await step("a long conversation shows its newest messages after a reload", async () => {
+  const { page } = b;
+  // cfg.longSession: the page user's session of 60 messages, "long turn 0..29" and their
+  // answers (test_web_console.py wrote them); the widget is pointed at it, then reloaded
+  const keys = await sessionKeys(page);
+  await page.evaluate(([k, sid]) => localStorage.setItem(k, sid), [keys[0][0], cfg.longSession]);
+  await page.reload();
+  await ready(page);
+  await page.waitForTimeout(100); // the last paint (16 ms throttle)
+  const s = await state(page);
+  const divider = await page.evaluate(() => document.querySelector(".agenthub-widget")
+    .shadowRoot.querySelector(".divider").textContent);
+  check("the newest 50 are shown: turns 5..29, not the oldest 0..24",
+    s.users.length === 25 && s.users[0] === "long turn 5" && s.users[24] === "long turn 29" &&
+    s.text.trim() === "answer 29", JSON.stringify({ users: s.users, text: s.text }));
+  check("the divider says 10 older messages are not shown", /\b10\b/.test(divider), divider);
+  await page.evaluate(([k, sid]) => localStorage.setItem(k, sid), keys[0]);
+});
+
+await step("a refused token on reload is said, after asking the provider once more", async () => {
+  const { page } = b;
+  // the page's provider now hands out the user's token with a broken signature
+  const good = await page.evaluate(() => window.agenthubPageToken());
+  const bad = good.slice(0, -4) + (good.endsWith("AAAA") ? "BBBB" : "AAAA");
+  await page.route("**/web/demo-token.json", (r) => r.fulfill({ json: { tenant: cfg.tenant, token: bad } }));
+  const refused = [];
+  const seen = (resp) => { if (resp.status() === 401) refused.push(resp.url()); };
+  page.on("response", seen);
+  await page.reload();
+  await ready(page);
+  const s = await state(page);
+  page.off("response", seen);
+  await page.unroute("**/web/demo-token.json");
+  check("the status names the failure, not an empty conversation",
+    s.state === "historyFailed" && s.status.includes("Could not load"), JSON.stringify(s));
+  check("the provider was asked again before giving up (two 401s)", refused.length === 2,
+    JSON.stringify(refused));
+  await page.reload();
+  await ready(page);
+  check("a good token again: the conversation is back", (await state(page)).users.length > 0);
+});
 await b.close();
 
 await step("embedded on a second origin", async () => {

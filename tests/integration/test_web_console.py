@@ -239,11 +239,26 @@ class WebConsoleTest(unittest.TestCase):
                             self.p.tokens["demo"])
         self.assertEqual(st, 503, body)
 
+    def long_session(self):
+        """A session of the page's demo user with 60 messages: long turn N / answer N."""
+        req = urllib.request.Request(self.base + "/api/demo/sessions", data=b"{}", method="POST",
+                                     headers={"Authorization": "Bearer " + self.p.tokens["demo"],
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            sid = json.loads(r.read())["session_id"]
+        self.p.sql("INSERT INTO messages (session_id, tenant_id, role, content, timestamp) "
+                   "SELECT %s, 'demo', CASE WHEN i % 2 = 0 THEN 'user' ELSE 'assistant' END, "
+                   "CASE WHEN i % 2 = 0 THEN 'long turn ' ELSE 'answer ' END || (i / 2), "
+                   "now() - interval '1 hour' + i * interval '1 second' "
+                   "FROM generate_series(0, 59) i", sid)
+        return sid
+
     def test_2_widget(self):
         refused = self.metric(self.busy_base, "ingress_streams_refused_total")
         rc, out = run_spec("widget.spec.mjs", {
             "base": self.base, "tenant": "demo", "question": QUESTION, "followup": FOLLOWUP,
             "xss": XSS, "busyBase": self.busy_base, "shortBase": self.short_base,
+            "longSession": self.long_session(),
             "shortTenant": "webslow",
             "hostAllowed": self.allowed.origin + "/host.html",
             "hostToken": self.allowed.origin + "/host-token.html",

@@ -22,6 +22,8 @@ const STRINGS = {
     toolFailed: "failed",
     sources: "Sources",
     history: "Earlier in this conversation",
+    historySome: "Earlier in this conversation ({0} older messages not shown)",
+    historyFailed: "Could not load this conversation: {0}",
   },
   vi: {
     title: "Trợ lý",
@@ -44,6 +46,8 @@ const STRINGS = {
     toolFailed: "lỗi",
     sources: "Nguồn",
     history: "Trước đó trong cuộc trò chuyện",
+    historySome: "Trước đó trong cuộc trò chuyện ({0} tin nhắn cũ hơn không hiển thị)",
+    historyFailed: "Không tải được cuộc trò chuyện: {0}",
   },
 };
 

@@ -30,6 +30,7 @@ import css from "../shared/widget.css";
 
 const EVENTS = ["queued", "routed", "tool_call", "tool_result", "delta", "final", "error"];
 const TERMINAL = new Set(["done", "error"]);
+const HISTORY = 50; // messages shown again after a reload, the newest
 
 function jwtSub(token) {
   try {
@@ -100,14 +101,20 @@ class ChatWidget {
   }
 
   async call(method, path, body) {
-    const tok = await this.token();
-    this.user = jwtSub(tok);
-    const r = await fetch(this.api(path), {
-      method,
-      headers: Object.assign({ Authorization: "Bearer " + tok },
-        body ? { "Content-Type": "application/json" } : {}),
-      body: body ? JSON.stringify(body) : undefined,
-    });
+    let r;
+    // A 401 with a token provider asks it once more: the token it gave may have expired
+    // since (a page that was left open); a second 401 is the page's to fix.
+    for (let attempt = 0; ; attempt++) {
+      const tok = await this.token();
+      this.user = jwtSub(tok);
+      r = await fetch(this.api(path), {
+        method,
+        headers: Object.assign({ Authorization: "Bearer " + tok },
+          body ? { "Content-Type": "application/json" } : {}),
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      if (r.status !== 401 || !this.cfg.tokenProvider || attempt > 0) break;
+    }
     let j = null;
     try { j = await r.json(); } catch (e) { j = null; }
     if (!r.ok) {
@@ -381,11 +388,16 @@ class ChatWidget {
     const sid = localStorage.getItem(this.sessionKey());
     if (!sid) return;
     try {
-      const j = await this.call("GET", "/sessions/" + encodeURIComponent(sid) +
-        "/messages?limit=50");
+      // The newest HISTORY messages, oldest first: the session says how many there are.
+      const path = "/sessions/" + encodeURIComponent(sid);
+      const ses = await this.call("GET", path);
+      const total = Number(ses && ses.message_count) || 0;
+      const skip = Math.max(0, total - HISTORY);
+      const j = await this.call("GET", path + "/messages?limit=" + HISTORY + "&offset=" + skip);
       const msgs = (j && j.messages) || [];
       if (!msgs.length) return;
-      this.log.append(el("div", { class: "divider", text: this.t("history") }));
+      this.log.append(el("div", { class: "divider", text: skip ? this.t("historySome", skip)
+        : this.t("history") }));
       for (const m of msgs) {
         if (m.role === "user") this.addUser(m.content || "");
         else if (m.role === "assistant") {
@@ -398,6 +410,7 @@ class ChatWidget {
       }
     } catch (e) {
       if (e.status === 404) localStorage.removeItem(this.sessionKey()); // gone: start afresh
+      else this.setStatus("historyFailed", e.message); // a refused token says so, not silence
     }
   }
 
