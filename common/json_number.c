@@ -45,6 +45,14 @@ json_object *json_decimal(double v, int decimals)
     return number_with_text(strtod(text, NULL), text, (size_t)n, sizeof text);
 }
 
+int json_decimal_fits(double v, int decimals)
+{
+    if (!isfinite(v) || decimals < 0 || decimals > 15)
+        return 0;
+    double scale = pow(10.0, decimals), r = round(v * scale) / scale;
+    return fabs(r - v) <= 1e-9 * fmax(1.0, fabs(v));
+}
+
 json_object *json_number_text(const char *text)
 {
     if (!text || !*text)

@@ -16,6 +16,11 @@
  * infinities, which JSON cannot hold. */
 json_object *json_decimal(double v, int decimals);
 
+/* Does v have at most `decimals` places (0..15), as a column numeric(p, decimals) keeps it?
+ * 0.00004 does not fit 4 places: stored, it would be 0 ("budget exceeded" at once). The
+ * binary error of a double (0.1 + 0.2) is not a place. */
+int json_decimal_fits(double v, int decimals);
+
 /* A number as PostgreSQL wrote it (float8's shortest text, numeric's own digits): that text,
  * trailing zeros of a fraction dropped ("0.00012690" is 0.0001269), ".0" after a whole number
  * ("95.0": it is still a double). NULL for NaN, the infinities and text that is not a

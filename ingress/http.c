@@ -498,6 +498,27 @@ json_object *req_json_body(struct req *r)
     return o;
 }
 
+int body_members_known(struct req *r, json_object *body, const char *const *known, size_t n)
+{
+    json_object_object_foreach(body, key, val)
+    {
+        (void)val;
+        size_t i = 0;
+        while (i < n && strcmp(key, known[i]) != 0)
+            i++;
+        if (i < n)
+            continue;
+        char msg[512];
+        size_t len =
+            (size_t)snprintf(msg, sizeof msg, "unknown member \"%.64s\": the body takes ", key);
+        for (i = 0; i < n && len < sizeof msg; i++)
+            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? ", " : "", known[i]);
+        reply_error(r, 400, "invalid_request", msg);
+        return -1;
+    }
+    return 0;
+}
+
 int req_query(const struct req *r, const char *name, char *buf, size_t cap)
 {
     const char *q = r->ri->query_string;
@@ -692,7 +713,7 @@ int req_admin_role(struct req *r)
     }
     /* A deactivated tenant is locked out of the admin routes too (its admins could make keys
      * and change its LLM config); the operator reactivates it. */
-    if (!r->claims.operator && req_tenant_active(r, r->claims.tenant_id) != 0)
+    if (!r->claims.operator&& req_tenant_active(r, r->claims.tenant_id) != 0)
         return -1;
     return 0;
 }

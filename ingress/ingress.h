@@ -203,6 +203,10 @@ int req_read_body(struct req *r);
 int req_read_body_max(struct req *r, long long max);
 /* Parses the body as a JSON object; answers 400/413 itself and returns NULL on failure. */
 json_object *req_json_body(struct req *r);
+/* Every member of body is one of known[0..n-1]: a misspelt member would read as absent and
+ * change the meaning silently ("sesion_id" started a new conversation). 0, or -1 answered (400
+ * naming the member and listing the ones the body takes). */
+int body_members_known(struct req *r, json_object *body, const char *const *known, size_t n);
 /* Query parameter (decoded) into buf; 0 if present, -1 if absent or longer than cap - 1, in
  * which case buf keeps what the caller put there (its default). */
 int req_query(const struct req *r, const char *name, char *buf, size_t cap);

@@ -867,7 +867,7 @@ static void crud_get(struct req *r, const struct resource *rs, const char *id)
 /* Every member of a write's body is a field of the resource, or one of the members GET answers
  * but no write sets, sent back unchanged (a client that PUTs what it read); anything else is a
  * 400 naming it (a misspelt "nmae" changed nothing and answered 200). 0, or -1 answered. */
-static int body_members_known(struct req *r, const struct resource *rs, json_object *body,
+static int crud_members_known(struct req *r, const struct resource *rs, json_object *body,
                               json_object *current)
 {
     static const char *readonly[] = {"owner_tenant_id", "created_at", "updated_at"};
@@ -919,7 +919,7 @@ static void crud_write(struct req *r, const struct resource *rs, const char *id)
             goto out;
         }
     }
-    if (body_members_known(r, rs, body, current) != 0)
+    if (crud_members_known(r, rs, body, current) != 0)
         goto out;
     if (rs->validate && rs->validate(r, body, current) != 0)
         goto out;
@@ -1301,21 +1301,28 @@ static void permissions_get(struct req *r, const char *tenant)
     json_object_put(o);
 }
 
-/* One {agent_id|tool_id, enabled} entry: upsert. Returns pg status, or 1 when malformed. */
+/* Is e one {agent_id|tool_id (UUID), enabled (boolean, default true)} entry? */
+static int permission_entry_valid(json_object *e)
+{
+    json_object *en;
+    const char *aid = json_field_str(e, "agent_id"), *tid = json_field_str(e, "tool_id");
+    if ((!aid == !tid) || (aid && !uuid_valid(aid)) || (tid && !uuid_valid(tid)))
+        return 0;
+    return !json_object_object_get_ex(e, "enabled", &en) ||
+           json_object_is_type(en, json_type_boolean);
+}
+
+/* One entry (permission_entry_valid): upsert. Returns pg status, or 2 when the agent or tool
+ * is not one this tenant may be given. */
 static int permission_put(struct req *r, const char *tenant, json_object *e, int *agents,
                           int *tools)
 {
     char err[256];
     json_object *en;
     const char *aid = json_field_str(e, "agent_id"), *tid = json_field_str(e, "tool_id");
-    if ((!aid == !tid) || (aid && !uuid_valid(aid)) || (tid && !uuid_valid(tid)))
-        return 1;
     int enabled = 1;
-    if (json_object_object_get_ex(e, "enabled", &en)) {
-        if (!json_object_is_type(en, json_type_boolean))
-            return 1;
+    if (json_object_object_get_ex(e, "enabled", &en))
         enabled = json_object_get_boolean(en);
-    }
     const char *p[] = {tenant, aid ? aid : tid, enabled ? "true" : "false"};
     PGresult *res = NULL;
     int st;
@@ -1354,6 +1361,10 @@ static void permissions_set(struct req *r, const char *tenant)
     char key[200];
     if (!body)
         return;
+    static const char *const members[] = {"agent_id", "tool_id", "enabled", "agents", "tools"};
+    static const char *const entry_members[] = {"agent_id", "tool_id", "enabled"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (req_tenant_exists(r, tenant) != 0)
         goto out;
     json_object *entries = json_object_new_array();
@@ -1377,6 +1388,23 @@ static void permissions_set(struct req *r, const char *tenant)
                     "expected {agent_id|tool_id, enabled} or {agents:[...], tools:[...]}");
         goto out;
     }
+    /* Every entry is checked before any is written: a bad third entry used to leave the
+     * first two applied behind a 400. */
+    for (size_t i = 0; i < json_object_array_length(entries); i++) {
+        json_object *e = json_object_array_get_idx(entries, i);
+        if (!json_object_is_type(e, json_type_object) || !permission_entry_valid(e)) {
+            json_object_put(entries);
+            reply_error(r, 400, "invalid_request",
+                        "each entry needs exactly one of agent_id or tool_id (UUID) and a boolean "
+                        "enabled");
+            goto out;
+        }
+        if (e != body && body_members_known(r, e, entry_members,
+                                            sizeof entry_members / sizeof *entry_members) != 0) {
+            json_object_put(entries);
+            goto out;
+        }
+    }
     for (size_t i = 0; i < json_object_array_length(entries) && st == PG_OK; i++)
         st = permission_put(r, tenant, json_object_array_get_idx(entries, i), &agents, &tools);
     json_object_put(entries);
@@ -1391,12 +1419,6 @@ static void permissions_set(struct req *r, const char *tenant)
         /* the cached agent tool lists are permission-filtered */
         snprintf(key, sizeof key, "agenthub:%s:cache:agent_tools:*", tenant);
         del_key(r, key);
-    }
-    if (st == 1) {
-        reply_error(r, 400, "invalid_request",
-                    "each entry needs exactly one of agent_id or tool_id (UUID) and a boolean "
-                    "enabled");
-        goto out;
     }
     if (st == PG_ERR_FOREIGN_KEY || st == 2) {
         reply_error(r, 404, "not_found", "no such agent or tool");
@@ -1590,9 +1612,21 @@ static void llm_config_set(struct req *r, const char *tenant)
     const char *params[16];
     int np = 1, kp, ekp;
     memset(tmps, 0, sizeof tmps);
+    static const char *const members[] = {
+        "model_id",           "rate_limit_rpm",  "fallback_model_id",  "temperature", "max_tokens",
+        "embedding_provider", "embedding_model", "embedding_base_url", "is_active",   "api_key",
+        "embedding_api_key"};
+    /* what GET answers and no write sets: a client may send back what it read */
+    static const char *const read_only[] = {
+        "tenant_id", "provider", "model_name", "has_api_key", "has_embedding_api_key",
+        "updated_at"};
     json_object *body = req_json_body(r);
     if (!body)
         return;
+    for (size_t i = 0; i < sizeof read_only / sizeof *read_only; i++)
+        json_object_object_del(body, read_only[i]);
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (req_tenant_exists(r, tenant) != 0)
         goto out;
     if (llm_endpoint_guard(r, tenant, body) != 0)

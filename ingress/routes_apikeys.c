@@ -72,6 +72,9 @@ static void key_create(struct req *r, const char *tenant)
     key[0] = '\0';
     if (!(body = req_json_body(r)))
         return;
+    static const char *const members[] = {"name", "roles", "expires_in_s", "expires_at"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (!json_object_object_get_ex(body, "name", &v) || !json_object_is_type(v, json_type_string) ||
         json_object_get_string_len(v) < 1 || json_object_get_string_len(v) > 100) {
         reply_error(r, 400, "invalid_request", "name must be a string of 1 to 100 characters");

@@ -515,6 +515,9 @@ void routes_chat_post(struct req *r, const char *tenant)
         return;
     if (!(body = req_json_body(r)))
         return;
+    static const char *const members[] = {"message", "session_id", "user_id", "attachments"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (!json_object_object_get_ex(body, "message", &v) ||
         !json_object_is_type(v, json_type_string)) {
         reply_error(r, 400, "invalid_request", "message is required and must be a string");

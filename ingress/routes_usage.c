@@ -239,6 +239,11 @@ static void prices(struct req *r)
     json_object *b = req_json_body(r);
     if (!b)
         return;
+    static const char *const members[] = {"model", "input_usd_per_mtok", "output_usd_per_mtok"};
+    if (body_members_known(r, b, members, sizeof members / sizeof *members) != 0) {
+        json_object_put(b);
+        return;
+    }
     const char *model = json_field_str(b, "model");
     json_object *vi = NULL, *vo = NULL;
     json_object_object_get_ex(b, "input_usd_per_mtok", &vi);
@@ -254,6 +259,13 @@ static void prices(struct req *r)
         reply_error(r, 400, "invalid_request",
                     "expected {model (1..200 characters), input_usd_per_mtok, "
                     "output_usd_per_mtok (numbers >= 0)}");
+        return;
+    }
+    if (!json_decimal_fits(json_object_get_double(vi), 6) ||
+        !json_decimal_fits(json_object_get_double(vo), 6)) { /* numeric(12, 6) would round */
+        json_object_put(b);
+        reply_error(r, 400, "invalid_request",
+                    "input_usd_per_mtok and output_usd_per_mtok have at most 6 decimal places");
         return;
     }
     char in[40], out[40];
@@ -344,21 +356,31 @@ static void limits_reply(struct req *r, const char *tenant, PGresult *row)
 }
 
 /* A nullable non-negative integer member: 0 ok (*out NULL when null or absent), -1 bad. */
-static int opt_num(json_object *b, const char *k, int integer, char *buf, size_t cap,
+/* Member k of b: absent or null (*out NULL), or a number >= 0 written into buf: an integer,
+ * or (integer 0) a number of at most 4 decimal places, as budget_usd is stored. 0, or -1
+ * answered with a 400 that names k. */
+static int opt_num(struct req *r, json_object *b, const char *k, int integer, char *buf, size_t cap,
                    const char **out)
 {
     json_object *v = NULL;
+    char msg[160];
     *out = NULL;
     if (!json_object_object_get_ex(b, k, &v) || !v)
         return 0;
-    if (integer && !json_object_is_type(v, json_type_int))
+    int num = json_object_is_type(v, json_type_int) ||
+              (!integer && json_object_is_type(v, json_type_double));
+    double d = num ? json_object_get_double(v) : -1;
+    if (d < 0 || d > 9e15) {
+        snprintf(msg, sizeof msg, "%s must be %s >= 0, or null for no limit", k,
+                 integer ? "an integer" : "a number");
+        reply_error(r, 400, "invalid_request", msg);
         return -1;
-    if (!integer && !json_object_is_type(v, json_type_int) &&
-        !json_object_is_type(v, json_type_double))
+    }
+    if (!integer && !json_decimal_fits(d, 4)) { /* 0.00004 was stored as 0: "exceeded" */
+        snprintf(msg, sizeof msg, "%s has at most 4 decimal places (USD 0.0001)", k);
+        reply_error(r, 400, "invalid_request", msg);
         return -1;
-    double d = json_object_get_double(v);
-    if (d < 0 || d > 9e15)
-        return -1;
+    }
     if (integer)
         snprintf(buf, cap, "%lld", (long long)json_object_get_int64(v));
     else
@@ -409,38 +431,20 @@ void routes_usage_limits(struct req *r, const char *tenant)
     for (size_t i = 0; i < NKNOWN; i++)
         given[i] = json_object_object_get_ex(b, known[i], NULL) ? 't' : 'f';
     given[NKNOWN] = '\0';
-    json_object_object_foreach(b, key, val)
-    {
-        (void)val;
-        size_t i = 0;
-        while (i < NKNOWN && strcmp(key, known[i]) != 0)
-            i++;
-        if (i == NKNOWN) {
-            char msg[200];
-            snprintf(msg, sizeof msg,
-                     "unknown member \"%.64s\": limits are requests_per_minute, "
-                     "user_requests_per_minute, budget_tokens, budget_usd, soft_threshold_pct",
-                     key);
-            json_object_put(b);
-            reply_error(r, 400, "invalid_request", msg);
-            return;
-        }
+    if (body_members_known(r, b, known, NKNOWN) != 0) {
+        json_object_put(b);
+        return;
     }
     char b1[32], b2[32], b3[32], b4[40], b5[32];
     const char *rpm, *urpm, *bt, *busd, *soft;
-    int bad = opt_num(b, "requests_per_minute", 1, b1, sizeof b1, &rpm) ||
-              opt_num(b, "user_requests_per_minute", 1, b2, sizeof b2, &urpm) ||
-              opt_num(b, "budget_tokens", 1, b3, sizeof b3, &bt) ||
-              opt_num(b, "budget_usd", 0, b4, sizeof b4, &busd) ||
-              opt_num(b, "soft_threshold_pct", 1, b5, sizeof b5, &soft);
+    int bad = opt_num(r, b, "requests_per_minute", 1, b1, sizeof b1, &rpm) ||
+              opt_num(r, b, "user_requests_per_minute", 1, b2, sizeof b2, &urpm) ||
+              opt_num(r, b, "budget_tokens", 1, b3, sizeof b3, &bt) ||
+              opt_num(r, b, "budget_usd", 0, b4, sizeof b4, &busd) ||
+              opt_num(r, b, "soft_threshold_pct", 1, b5, sizeof b5, &soft);
     json_object_put(b);
-    if (bad) {
-        reply_error(r, 400, "invalid_request",
-                    "expected {requests_per_minute, user_requests_per_minute, budget_tokens "
-                    "(integers or null), budget_usd (number or null), soft_threshold_pct "
-                    "(1..100)}");
+    if (bad)
         return;
-    }
     /* PUT (and POST) replace the whole row: what is absent or null is no limit (the soft
      * threshold: 80). PATCH changes the members it names and keeps the others. */
     if (strcmp(m, "PATCH") != 0)

@@ -285,7 +285,22 @@ class IngressAdminTest(unittest.TestCase):
                   {"agent_id": str(uuid.uuid4()), "enabled": True}, want=404)
         self.call("POST", "/tenants/%s/permissions" % S.unique("none"),
                   {"agent_id": a["agent_id"]}, want=404)
-        self.call("GET", "/tenants/%s/permissions" % t, want=200)
+        # a misspelt member is named, at the top and in an entry ("enable": false read as
+        # "enabled": true, the default)
+        _, body = self.call("POST", "/tenants/%s/permissions" % t,
+                            {"agent_id": a["agent_id"], "enable": False}, want=400)
+        self.assertIn('unknown member "enable"', body["error"]["message"])
+        _, body = self.call("POST", "/tenants/%s/permissions" % t,
+                            {"tools": [{"tool_id": tool["tool_id"], "enable": False}]}, want=400)
+        self.assertIn('unknown member "enable"', body["error"]["message"])
+        # a bad entry anywhere writes nothing: the first entry is not applied behind the 400
+        _, before = self.call("GET", "/tenants/%s/permissions" % t, want=200)
+        self.call("POST", "/tenants/%s/permissions" % t,
+                  {"agents": [{"agent_id": a["agent_id"], "enabled": True}],
+                   "tools": [{"tool_id": "not-a-uuid", "enabled": True}]}, want=400)
+        _, after = self.call("GET", "/tenants/%s/permissions" % t, want=200)
+        self.assertEqual(after, before)
+        self.assertEqual(after["agents"][0]["enabled"], False)
 
     def test_llm_config_key_encrypted_never_returned(self):
         t = S.unique("tl")
@@ -315,6 +330,15 @@ class IngressAdminTest(unittest.TestCase):
                            {"model_id": m["model_id"], "rate_limit_rpm": 5}, want=200)
         self.assertEqual((got["has_api_key"], got["rate_limit_rpm"]), (True, 5))
         self.assertNotIn(secret, self.ing.logs())
+        # what GET answered can be sent back (its read-only members are ignored) ...
+        _, back = self.call("PUT", "/tenants/%s/llm-config" % t, dict(got, rate_limit_rpm=7),
+                            want=200)
+        self.assertEqual((back["has_api_key"], back["rate_limit_rpm"]), (True, 7))
+        # ... and a misspelt member is named ("api-key" would have kept the old key)
+        _, body = self.call("PUT", "/tenants/%s/llm-config" % t,
+                            {"model_id": m["model_id"], "api-key": "sk-new"}, want=400)
+        self.assertIn('unknown member "api-key"', body["error"]["message"])
+        self.assertNotIn("sk-new", str(body))
         self.call("PUT", "/tenants/%s/llm-config" % t, {"api_key": "x"}, want=400)
         self.call("PUT", "/tenants/%s/llm-config" % t,
                   {"model_id": str(uuid.uuid4())}, want=400)

@@ -221,6 +221,11 @@ class IngressChatTest(IngressCase):
             self.assertEqual(st, want, "%s -> %s" % (str(body)[:60], resp))
             self.assertIn("code", resp["error"])
             self.assertIn("message", resp["error"])
+        # a misspelt member is named: "sesion_id" would silently start a new conversation
+        st, resp, _ = self.chat(self.ta, self.tok_a, {"message": "hi", "sesion_id": str(uuid.uuid4())})
+        self.assertEqual(st, 400, resp)
+        self.assertIn('unknown member "sesion_id"', resp["error"]["message"])
+        self.assertIn("session_id", resp["error"]["message"])  # and says what the body takes
         # exactly 32000 characters (multi-byte) is fine
         self.submit(message="é" * 32000)
         # user_id equal to sub is fine

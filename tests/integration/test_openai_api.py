@@ -246,6 +246,10 @@ class OpenAIApiTest(OpenAICase):
             ({"model": "agenthub", "messages": ok, "stream_options": {"include_usage": True}},
              400, "stream_options"),
             ({"model": "agenthub", "messages": ok, "frobnicate": 1}, 400, "frobnicate"),
+            # a blank question is refused as POST /chat refuses it (it made a job answering "")
+            ({"model": "agenthub", "messages": [self.user(" \n\t ")]}, 400, "messages[0]"),
+            ({"model": "agenthub", "messages": [self.user("hi"), {"role": "assistant",
+              "content": "yes"}, self.user("   ")]}, 400, "messages[2]"),
             ({"model": "gpt-4o", "messages": ok}, 404, "model"),
             ({"model": "agenthub/NoSuchAgent", "messages": ok}, 404, "model"),
         ]
@@ -433,7 +437,8 @@ class OpenAIApiTest(OpenAICase):
         for bad in ({"expires_at": "tomorrow"}, {"expires_at": "infinity"},
                     {"expires_at": "2030-01-01"}, {"expires_at": "Jan 1 2030"},
                     {"expires_at": "2030-01-01T00:00:00"}, {"expires_at": 1924992000},
-                    {"roles": []}, {"roles": ["admin"]}, {"roles": ["user", "root"]}):
+                    {"roles": []}, {"roles": ["admin"]}, {"roles": ["user", "root"]},
+                    {"expires_in": 3600}):  # a misspelt member: a key that never expired
             st, body, _ = self.req("POST", path, dict(bad, name="bad key"), cred=admin)
             self.assertEqual(st, 400, (bad, body))
             self.assertIn(next(iter(bad)), body["error"]["message"])

@@ -368,7 +368,7 @@ class UsageBudgets(pc.PipelineCase):
             self.assertEqual(st, 202, r)
         self.assertLess(time.time() - t0, 5)
         # a money budget works the same way
-        self.set_limits(T_BUDGET, budget_usd=0.000001)
+        self.set_limits(T_BUDGET, budget_usd=0)  # nothing may be spent
         st, _, r = self.chat(T_BUDGET, "and money?")
         self.assertEqual((st, r["error"]["code"]), (429, "budget_exceeded"))
         self.set_limits(T_BUDGET)  # no limits at all
@@ -540,6 +540,17 @@ class UsageBudgets(pc.PipelineCase):
         body = self.set_limits(t, budget_usd=5)
         self.assertEqual((body["requests_per_minute"], body["user_requests_per_minute"],
                           body["budget_usd"]), (None, None, 5), body)
+        # a 400 names the member at fault; a budget finer than the stored 4 places is refused
+        # (0.00004 was stored as 0: every request "over budget" at once)
+        for bad, named in (({"requests_per_minute": "5"}, "requests_per_minute"),
+                           ({"budget_tokens": 1.5}, "budget_tokens"),
+                           ({"budget_usd": -1}, "budget_usd"),
+                           ({"budget_usd": 0.00004}, "4 decimal places")):
+            st, _, body = self.http("PATCH", path, bad, self.op_token())
+            self.assertEqual(st, 400, (bad, body))
+            self.assertIn(named, body["error"]["message"])
+        st, _, body = self.http("PATCH", path, {"budget_usd": 0.0001}, self.op_token())
+        self.assertEqual((st, body["budget_usd"]), (200, 0.0001), body)
 
     def test_prices_are_admin_editable(self):
         st, _, body = self.http("GET", "/api/admin/prices", token=self.op_token())
@@ -568,6 +579,15 @@ class UsageBudgets(pc.PipelineCase):
         st, _, p = self.http("PUT", "/api/admin/prices", {"model": m, "input_usd_per_mtok": -1,
                              "output_usd_per_mtok": 1.5}, self.op_token())
         self.assertEqual(st, 400)
+        # finer than the stored 6 places would be rounded away; a misspelt member is named
+        st, _, p = self.http("PUT", "/api/admin/prices", {"model": m, "input_usd_per_mtok":
+                             0.0000004, "output_usd_per_mtok": 1.5}, self.op_token())
+        self.assertEqual(st, 400, p)
+        self.assertIn("6 decimal places", p["error"]["message"])
+        st, _, p = self.http("PUT", "/api/admin/prices", {"model": m, "input_usd_per_mtok": 1,
+                             "output_usd_per_mtok": 1.5, "currency": "EUR"}, self.op_token())
+        self.assertEqual(st, 400, p)
+        self.assertIn('unknown member "currency"', p["error"]["message"])
         st, _, _ = self.http("DELETE", "/api/admin/prices?model=" + m, token=self.op_token())
         self.assertEqual(st, 204)
 

@@ -78,13 +78,28 @@ static void test_text_survives_parse(void **state)
     json_object_put(o);
 }
 
+static void test_decimal_fits(void **state)
+{
+    (void)state;
+    assert_true(json_decimal_fits(0.0001, 4));
+    assert_true(json_decimal_fits(12.5, 4));
+    assert_true(json_decimal_fits(0.1 + 0.2, 4)); /* 0.30000000000000004: binary error */
+    assert_true(json_decimal_fits(123456789.1234, 4));
+    assert_true(json_decimal_fits(0.15, 6));
+    assert_true(json_decimal_fits(7, 0));
+    assert_false(json_decimal_fits(0.00004, 4)); /* stored as 0 */
+    assert_false(json_decimal_fits(1.23456, 4));
+    assert_false(json_decimal_fits(0.0000001, 6));
+    assert_false(json_decimal_fits(NAN, 4));
+    assert_false(json_decimal_fits(INFINITY, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decimal),
-        cmocka_unit_test(test_not_numbers),
-        cmocka_unit_test(test_postgres_text),
-        cmocka_unit_test(test_text_survives_parse),
+        cmocka_unit_test(test_decimal),       cmocka_unit_test(test_not_numbers),
+        cmocka_unit_test(test_postgres_text), cmocka_unit_test(test_text_survives_parse),
+        cmocka_unit_test(test_decimal_fits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
