@@ -631,8 +631,11 @@ int req_auth(struct req *r, const char *tenant)
             r->token = qtok;
             from_query = 1;
         } else {
+            /* Saying what is missing tells the client nothing it did not send. */
             log_kv(LOG_DEBUG, &r->log, "auth refused", "reason", "no bearer token", (char *)NULL);
-            reply_error(r, 401, "unauthorized", "invalid token");
+            reply_error(r, 401, "unauthorized",
+                        h ? "the Authorization header must be \"Bearer <token or API key>\""
+                          : "no credential: send \"Authorization: Bearer <token or API key>\"");
             return -1;
         }
     } else {

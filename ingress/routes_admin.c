@@ -1598,6 +1598,42 @@ out:
     return rc;
 }
 
+/* The ranges tenant_llm_configs keeps, checked first and named: the table's CHECKs answered
+ * "a value is out of range or malformed", and a bad value could meet the endpoint guard's
+ * 409 before its 400. Types are field_param's. 0, or -1 answered. */
+static int refuse(struct req *r, const char *msg)
+{
+    reply_error(r, 400, "invalid_request", msg);
+    return -1;
+}
+
+static int llm_config_ranges(struct req *r, json_object *body)
+{
+    json_object *v;
+    if (json_object_object_get_ex(body, "temperature", &v) && v &&
+        (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) &&
+        !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 2))
+        return refuse(r, "temperature must be 0..2");
+    if (json_object_object_get_ex(body, "max_tokens", &v) && v &&
+        json_object_is_type(v, json_type_int) && json_object_get_int64(v) < 1)
+        return refuse(r, "max_tokens must be at least 1");
+    if (json_object_object_get_ex(body, "rate_limit_rpm", &v) && v &&
+        json_object_is_type(v, json_type_int) && json_object_get_int64(v) < 0)
+        return refuse(r, "rate_limit_rpm must be 0 (no limit) or more");
+    const char *ep = json_field_str(body, "embedding_provider");
+    if (ep && strcmp(ep, "openai") != 0 && strcmp(ep, "gemini") != 0 &&
+        strcmp(ep, "openai_compatible") != 0 && strcmp(ep, "local") != 0)
+        return refuse(r, "embedding_provider must be openai, gemini, openai_compatible or local");
+    const char *eu = json_field_str(body, "embedding_base_url");
+    if (eu && strncmp(eu, "http://", 7) != 0 && strncmp(eu, "https://", 8) != 0)
+        return refuse(r, "embedding_base_url must be an http:// or https:// URL");
+    const char *m = json_field_str(body, "model_id"),
+               *fb = json_field_str(body, "fallback_model_id");
+    if (m && fb && strcasecmp(m, fb) == 0)
+        return refuse(r, "fallback_model_id must be another model than model_id");
+    return 0;
+}
+
 static void llm_config_set(struct req *r, const char *tenant)
 {
     static const struct field f[] = {
@@ -1625,7 +1661,8 @@ static void llm_config_set(struct req *r, const char *tenant)
         return;
     for (size_t i = 0; i < sizeof read_only / sizeof *read_only; i++)
         json_object_object_del(body, read_only[i]);
-    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0 ||
+        llm_config_ranges(r, body) != 0)
         goto out;
     if (req_tenant_exists(r, tenant) != 0)
         goto out;

@@ -342,8 +342,16 @@ class IngressAdminTest(unittest.TestCase):
         self.call("PUT", "/tenants/%s/llm-config" % t, {"api_key": "x"}, want=400)
         self.call("PUT", "/tenants/%s/llm-config" % t,
                   {"model_id": str(uuid.uuid4())}, want=400)
-        self.call("PUT", "/tenants/%s/llm-config" % t,
-                  {"model_id": m["model_id"], "temperature": 7}, want=400)
+        # out-of-range values are refused by name, before any other check
+        for extra, named in (({"temperature": 7}, "temperature"),
+                             ({"max_tokens": 0}, "max_tokens"),
+                             ({"rate_limit_rpm": -1}, "rate_limit_rpm"),
+                             ({"embedding_provider": "bogus"}, "embedding_provider"),
+                             ({"embedding_base_url": "ftp://x/"}, "embedding_base_url"),
+                             ({"fallback_model_id": m["model_id"]}, "fallback_model_id")):
+            _, body = self.call("PUT", "/tenants/%s/llm-config" % t,
+                                dict(extra, model_id=m["model_id"]), want=400)
+            self.assertIn(named, body["error"]["message"])
         self.call("DELETE", "/tenants/%s/llm-config" % t, want=204)
         self.call("GET", "/tenants/%s/llm-config" % t, want=404)
 

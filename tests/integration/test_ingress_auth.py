@@ -139,12 +139,17 @@ class IngressAuthTest(unittest.TestCase):
         for tok in ["", "garbage", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9.e30.AAAA", "x" * 9000]:
             st, body, _ = self.sessions(tok)
             self.assertEqual((st, body), (401, S.GENERIC_401), tok[:20])
-        # no Authorization header at all; a Basic header
+        # no Authorization header at all; a Basic header: the 401 says what is missing (it
+        # said "invalid token" to a client that had sent none)
         st, body, _ = self.ing.request("GET", "/api/%s/sessions" % self.tenant)
-        self.assertEqual((st, body), (401, S.GENERIC_401))
+        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+        self.assertIn("no credential", body["error"]["message"])
+        self.assertIn("Authorization: Bearer", body["error"]["message"])
         st, body, _ = self.ing.request("GET", "/api/%s/sessions" % self.tenant,
                                        headers={"Authorization": "Basic dXNlcjpwYXNz"})
-        self.assertEqual((st, body), (401, S.GENERIC_401))
+        self.assertEqual((st, body["error"]["code"]), (401, "unauthorized"))
+        self.assertIn('must be "Bearer', body["error"]["message"])
+        self.assertNotIn("dXNlcjpwYXNz", str(body))
 
     def test_wrong_tenant_is_403(self):
         tok = self.ing.token(tenant="some-other-tenant")
