@@ -13,6 +13,8 @@
  * The POST body is either multipart/form-data (every part with a filename is a document; a
  * field "lang" picks the OCR language, e.g. "eng" or "eng+vie") or JSON
  *   {"documents": [{"filename", "content_type", "content_base64"}], "lang"?}.
+ * A document no reader takes (common/doc_kind.h: not a PDF, an image or UTF-8 text/plain) is
+ * 415 unsupported_document_type, and its whole batch with it.
  *
  * Storage: the bytes go to PostgreSQL (documents.content, bytea) in the same transaction as
  * the batch and document rows, not to Redis: an accepted document must survive a Redis
@@ -45,6 +47,7 @@
 
 #include "b64.h"
 #include "ctab.h"
+#include "doc_kind.h"
 #include "envelope.h"
 #include "jobevents.h"
 #include "json_field.h"
@@ -590,6 +593,19 @@ static void documents_post(struct req *r, const char *tenant)
     if (prc != 0) {
         reply_error(r, fail.status, fail.code, fail.message);
         goto out;
+    }
+    /* A file no reader takes (a .docx, a zip) is refused now, the whole batch with it, rather
+     * than accepted and failed later by the docworker. */
+    for (size_t i = 0; i < up.n; i++) {
+        if (doc_sniff(up.docs[i].data, up.docs[i].len, up.docs[i].ctype) == DOC_KIND_UNKNOWN) {
+            char msg[400];
+            snprintf(msg, sizeof msg,
+                     "document \"%.64s\" (%.64s) is not a PDF, an image (PNG, JPEG, TIFF, GIF, "
+                     "BMP, WebP, PNM) or UTF-8 text/plain; nothing was accepted",
+                     up.docs[i].filename, up.docs[i].ctype[0] ? up.docs[i].ctype : "no type");
+            reply_error(r, 415, "unsupported_document_type", msg);
+            goto out;
+        }
     }
 
     /* The batch envelope: job_id is the batch id (its event stream and logs). */

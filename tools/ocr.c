@@ -71,6 +71,11 @@ static int langs_available(const char *lang)
     return any;
 }
 
+const char *ocr_lang_resolve(const char *lang)
+{
+    return lang && langs_available(lang) ? lang : ocr_default_lang();
+}
+
 /* libpng and libjpeg print to stderr on a truncated file (not through leptonica's message
  * control), so a cut PNG or JPEG is refused here before decoding. */
 static int truncated(const unsigned char *d, size_t n)
@@ -164,8 +169,7 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
         snprintf(err, errlen, "ocr: image larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
         return -E2BIG;
     }
-    if (!lang || !langs_available(lang))
-        lang = ocr_default_lang();
+    lang = ocr_lang_resolve(lang);
     if (truncated(data, len)) {
         snprintf(err, errlen, "ocr: the image is truncated");
         goto out;
@@ -335,8 +339,7 @@ int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
         goto out;
     }
     const char *lang = tool_cfg_str(tool->config, "lang");
-    if (!lang || !langs_available(lang))
-        lang = ocr_default_lang();
+    lang = ocr_lang_resolve(lang);
     /* The same header checks as the docworker's, with the tool's own limits. */
     struct ocr_limits lim;
     ocr_limits_default(&lim);
@@ -379,8 +382,7 @@ int ocr_engine_new(struct ocr_engine **out, const char *lang, char *err, size_t 
         snprintf(err, errlen, "ocr: out of memory");
         return -ENOMEM;
     }
-    if (!lang || !langs_available(lang))
-        lang = ocr_default_lang();
+    lang = ocr_lang_resolve(lang);
     snprintf(e->lang, sizeof e->lang, "%s", lang);
     TessBaseAPISetVariable(e->api, "debug_file", "/dev/null");
     if (TessBaseAPIInit3(e->api, NULL, e->lang) != 0) {

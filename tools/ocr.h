@@ -67,6 +67,9 @@ int ocr_engine_grey(struct ocr_engine *e, const unsigned char *grey, int width, 
                     int stride, int dpi, long timeout_ms, char **text, float *confidence, char *err,
                     size_t errlen);
 
+/* The language OCR will use for lang: lang itself when every "+"-separated part is
+ * installed, else ocr_default_lang() (also for NULL). */
+const char *ocr_lang_resolve(const char *lang);
 /* 1 when <lang>.traineddata is installed. */
 int ocr_lang_available(const char *lang);
 const char *ocr_default_lang(void);

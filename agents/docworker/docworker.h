@@ -51,6 +51,7 @@
 
 #include <stddef.h>
 
+#include "doc_kind.h"
 #include "envelope.h"
 #include "extract.h"
 #include "kafka.h"
@@ -64,17 +65,6 @@
 
 /* ---- pure parts (doc.c, unit-tested) ------------------------------------------------------- */
 
-enum doc_kind {
-    DOC_KIND_UNKNOWN = 0,
-    DOC_KIND_IMAGE, /* PNG, JPEG, TIFF, GIF, BMP, WebP, PNM: OCR */
-    DOC_KIND_TEXT,  /* text/plain: passed through */
-    DOC_KIND_PDF,   /* poppler: text pages extracted, scanned pages rendered and OCRed */
-};
-
-/* The kind by the content's magic bytes first, then by the declared content type (only for
- * text/plain, which has no magic). */
-enum doc_kind doc_sniff(const unsigned char *data, size_t len, const char *content_type);
-const char *doc_kind_name(enum doc_kind k);
 /* 1 if s[0..n) is valid UTF-8 without NUL bytes. */
 int doc_text_ok(const unsigned char *s, size_t n);
 /* Checks a decoded envelope is a usable doc.request (type, ids, payload). 0 or -1 with err. */

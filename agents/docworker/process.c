@@ -252,7 +252,9 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
     switch (kind) {
     case DOC_KIND_IMAGE:
     case DOC_KIND_PDF: {
-        const char *lang = ids->lang ? ids->lang : ocr_default_lang();
+        /* the language OCR really uses: one not installed here falls back to the default,
+         * and the metadata says so (it named the requested one, as if it had been used) */
+        const char *lang = ocr_lang_resolve(ids->lang);
         double t0 = mono_s();
         struct doc_progress pr = {svc, env, ids, d->filename};
         struct doc_extract_opts o = {
@@ -280,6 +282,13 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
             snprintf(derr, derrlen, "ocr: failed");
         }
         json_object_object_add(meta, "lang", json_object_new_string(lang));
+        if (ids->lang && strcmp(ids->lang, lang) != 0) {
+            json_object_object_add(meta, "lang_requested", json_object_new_string(ids->lang));
+            json_object_object_add(
+                meta, "warning",
+                json_object_new_string("the requested OCR language is not installed on the "
+                                       "docworker; the default was used"));
+        }
         json_object_object_add(meta, "ocr_ms",
                                json_object_new_int64((int64_t)((mono_s() - t0) * 1000)));
         if (*pages) {

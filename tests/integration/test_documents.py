@@ -355,6 +355,15 @@ class DocumentsTest(unittest.TestCase):
         self.assertEqual(st, 400, body)
         st, body, _ = self.post_multipart([], fields={"lang": "eng"})
         self.assertEqual(st, 400, body)
+        # a file no reader takes is refused at upload, with the batch it came in (it was a
+        # 202 and a failed document later)
+        docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        for send in (self.post_json, self.post_multipart):
+            st, body, _ = send([("a.png", "image/png", png),
+                                ("report.docx", docx, b"PK\x03\x04" + b"\0" * 64)])
+            self.assertEqual((st, body["error"]["code"]), (415, "unsupported_document_type"),
+                             body)
+            self.assertIn("report.docx", body["error"]["message"])
         st, body, _ = self.post_json([("a.png", "image/png", png)], lang="../../etc")
         self.assertEqual(st, 400, body)
         st, body, _ = self.ing.request("POST", "/api/%s/documents" % self.tenant,

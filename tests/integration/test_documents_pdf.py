@@ -192,6 +192,19 @@ class PdfDocumentsTest(_Base):
         for word in ("Hóa", "đơn", "bán", "hàng", "Việt", "Nam"):
             self.assertIn(word, d["text"])
 
+    def test_a_language_not_installed_is_said_not_hidden(self):
+        """A lang the docworker has no traineddata for falls back to the default; the metadata
+        named the requested one as if it had been used."""
+        batch, docs = self.run_batch(["text.pdf"], lang="xyz")
+        d = docs["text.pdf"]
+        self.assertEqual(d["status"], "done", d)
+        self.assertIn(d["metadata"]["lang"], ("eng", "eng+vie"))
+        self.assertEqual(d["metadata"]["lang_requested"], "xyz")
+        self.assertIn("not installed", d["metadata"]["warning"])
+        _, docs = self.run_batch(["text.pdf"], lang="eng")
+        self.assertEqual(docs["text.pdf"]["metadata"]["lang"], "eng")
+        self.assertNotIn("lang_requested", docs["text.pdf"]["metadata"])
+
     def test_bad_documents_end_with_clear_errors(self):
         names = ["encrypted.pdf", "corrupt.pdf", "truncated.pdf", "bomb.png", "bomb.pdf",
                  "invoice.pdf"]
