@@ -208,7 +208,7 @@ static void response_head(struct req *r, struct strbuf *b, int status, int keep)
     ob_hdr(b, "Date", date);
     ob_hdr(b, "X-Request-Id", r->request_id);
     ob_hdr(b, "X-Content-Type-Options", "nosniff");
-    ob_hdr(b, "Cache-Control", "no-store");
+    ob_hdr(b, "Cache-Control", r->cache_control ? r->cache_control : "no-store");
     if (r->origin_ok) {
         ob_hdr(b, "Access-Control-Allow-Origin", r->origin_ok);
         ob_hdr(b, "Vary", "Origin");
@@ -234,10 +234,13 @@ void reply_raw(struct req *r, int status, const char *ctype, const char *body, s
         f(r);
     }
     response_head(r, &b, status, keep_alive(r, status));
-    if (ctype)
+    if (status == 304) /* no body, and no length of one (RFC 9110 15.4.5) */
+        len = 0;
+    if (ctype && status != 304)
         ob_hdr(&b, "Content-Type", ctype);
     snprintf(clen, sizeof clen, "%zu", len);
-    ob_hdr(&b, "Content-Length", clen);
+    if (status != 304)
+        ob_hdr(&b, "Content-Length", clen);
     if (extra_headers && *extra_headers)
         strbuf_adds(&b, extra_headers); /* "Name: value\r\n" lines */
     strbuf_adds(&b, r->limit_headers);  /* X-RateLimit-* (limits.h) */

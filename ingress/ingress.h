@@ -141,12 +141,13 @@ struct req {
     char route[48]; /* metrics label: "chat", "jobs.get", ... */
     int status;     /* what was answered, for metrics and the access log */
     int responded;
-    int held;              /* counted in app->held until the request ends */
-    int held_caller;       /* ... and in app->holds under its tenant and user */
-    int hold_refused;      /* why req_hold said no: HOLD_BUSY, HOLD_TENANT, HOLD_USER */
-    int chunked;           /* the streamed response uses chunked framing */
-    const char *origin_ok; /* the Origin to echo in CORS headers, or NULL */
-    char path[1024];       /* decoded local URI */
+    int held;                  /* counted in app->held until the request ends */
+    int held_caller;           /* ... and in app->holds under its tenant and user */
+    int hold_refused;          /* why req_hold said no: HOLD_BUSY, HOLD_TENANT, HOLD_USER */
+    int chunked;               /* the streamed response uses chunked framing */
+    const char *origin_ok;     /* the Origin to echo in CORS headers, or NULL */
+    const char *cache_control; /* the response's Cache-Control; NULL: no-store */
+    char path[1024];           /* decoded local URI */
     char *segs[INGRESS_MAX_SEGS];
     int nsegs;
     const char *token; /* the bearer token (borrowed from the headers, or qtok) */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sha256.h"
+
 #define WEB_MAX_FILE ((size_t)4 * 1024 * 1024)
 
 static int name_ok(const char *s)
@@ -39,6 +41,13 @@ static const char *mime_of(const char *name)
     if (strcmp(dot, ".png") == 0)
         return "image/png";
     return "application/octet-stream";
+}
+
+static int asset(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    return dot && (strcmp(dot, ".js") == 0 || strcmp(dot, ".css") == 0 ||
+                   strcmp(dot, ".svg") == 0 || strcmp(dot, ".png") == 0);
 }
 
 void routes_web(struct req *r)
@@ -74,9 +83,27 @@ void routes_web(struct req *r)
         reply_error(r, 500, "internal", "out of memory");
         return;
     }
-    reply_raw(r, 200, mime_of(name), buf, n,
-              "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; "
-              "script-src 'self' 'unsafe-inline'; connect-src 'self'\r\n"
-              "X-Frame-Options: DENY\r\n");
+    /* Scripts, styles and images (widget.js on every page of a customer's site) are cached
+     * and revalidated: the same bytes answer 304 to their ETag. Pages and JSON (the demo's
+     * token file) stay no-store. */
+    char hdrs[512] = "";
+    if (asset(name)) {
+        char sha[65], etag[24];
+        sha256_hex(buf, n, sha);
+        snprintf(etag, sizeof etag, "\"%.16s\"", sha);
+        r->cache_control = "no-cache";
+        snprintf(hdrs, sizeof hdrs, "ETag: %s\r\n", etag);
+        const char *inm = mg_get_header(r->conn, "If-None-Match");
+        if (inm && strstr(inm, etag)) {
+            free(buf);
+            reply_raw(r, 304, NULL, "", 0, hdrs);
+            return;
+        }
+    }
+    snprintf(hdrs + strlen(hdrs), sizeof hdrs - strlen(hdrs), "%s",
+             "Content-Security-Policy: default-src 'self'; style-src 'self' 'unsafe-inline'; "
+             "script-src 'self' 'unsafe-inline'; connect-src 'self'\r\n"
+             "X-Frame-Options: DENY\r\n");
+    reply_raw(r, 200, mime_of(name), buf, n, hdrs);
     free(buf);
 }

@@ -204,6 +204,8 @@ await step("embedded on a second origin", async () => {
     await ready(page);
     const f = await ask(page, cfg.question, 30000);
     check("an origin not in INGRESS_CORS_ORIGINS is refused", f.state === "failed" && !f.text.includes("[stand-in]"), JSON.stringify(f));
+    check("... and the status says why it may be (not just \"Failed to fetch\")",
+      f.status.includes("INGRESS_CORS_ORIGINS") && !f.status.includes("Failed to fetch"), f.status);
     await shot(page, "widget-foreign-origin");
   } finally {
     await e.close();

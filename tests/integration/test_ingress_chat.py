@@ -646,6 +646,24 @@ class IngressChatTest(IngressCase):
             self.assertTrue(h["content-type"].startswith("text/html"))
         st, _, _ = self.ing.request("GET", "/web/..%2f..%2fMakefile")
         self.assertEqual(st, 404)
+        # pages are never stored; widget.js (on every page of a customer's site) is cached
+        # and revalidated: its ETag answers 304 with no body (it was no-store: fetched whole
+        # on every page view)
+        st, _, h = self.ing.request("GET", "/")
+        self.assertEqual(h["cache-control"], "no-store")
+        st, js, h = self.ing.request("GET", "/web/widget.js")
+        self.assertEqual(st, 200)
+        self.assertEqual(h["cache-control"], "no-cache")
+        etag = h["etag"]
+        self.assertRegex(etag, r'^"[0-9a-f]{16}"$')
+        st, body, h2 = self.ing.request("GET", "/web/widget.js",
+                                        headers={"If-None-Match": etag})
+        self.assertEqual((st, h2["etag"]), (304, etag))
+        self.assertFalse(body)
+        self.assertNotIn("content-length", h2)
+        st, body, _ = self.ing.request("GET", "/web/widget.js",
+                                       headers={"If-None-Match": '"0000000000000000"'})
+        self.assertEqual((st, len(body) > 1000), (200, True))
 
 
 class IngressGroupCommitTest(IngressCase):

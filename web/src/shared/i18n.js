@@ -24,6 +24,7 @@ const STRINGS = {
     history: "Earlier in this conversation",
     historySome: "Earlier in this conversation ({0} older messages not shown)",
     historyFailed: "Could not load this conversation: {0}",
+    unreachable: "cannot reach {0} (the network is down, or this page's origin is not in the server's INGRESS_CORS_ORIGINS)",
   },
   vi: {
     title: "Trợ lý",
@@ -48,6 +49,7 @@ const STRINGS = {
     history: "Trước đó trong cuộc trò chuyện",
     historySome: "Trước đó trong cuộc trò chuyện ({0} tin nhắn cũ hơn không hiển thị)",
     historyFailed: "Không tải được cuộc trò chuyện: {0}",
+    unreachable: "không kết nối được {0} (mất mạng, hoặc nguồn của trang này không có trong INGRESS_CORS_ORIGINS của máy chủ)",
   },
 };
 

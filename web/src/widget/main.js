@@ -107,12 +107,17 @@ class ChatWidget {
     for (let attempt = 0; ; attempt++) {
       const tok = await this.token();
       this.user = jwtSub(tok);
-      r = await fetch(this.api(path), {
-        method,
-        headers: Object.assign({ Authorization: "Bearer " + tok },
-          body ? { "Content-Type": "application/json" } : {}),
-        body: body ? JSON.stringify(body) : undefined,
-      });
+      try {
+        r = await fetch(this.api(path), {
+          method,
+          headers: Object.assign({ Authorization: "Bearer " + tok },
+            body ? { "Content-Type": "application/json" } : {}),
+          body: body ? JSON.stringify(body) : undefined,
+        });
+      } catch (e) {
+        // the browser says only "Failed to fetch": no network, or a CORS refusal
+        throw new Error(this.t("unreachable", this.ingress));
+      }
       if (r.status !== 401 || !this.cfg.tokenProvider || attempt > 0) break;
     }
     let j = null;
