@@ -492,16 +492,39 @@ out:
     return rc;
 }
 
-/* The code at the start of an error message ("image_too_large: ..."), for metadata. */
+/* The code at the start of an error message ("image_too_large: ..."), for metadata; the
+ * OCR's own messages ("ocr: not a readable image ...") get theirs from what they say, so
+ * that every failed document has a code a client can branch on. */
 static void doc_error_code(const char *derr, json_object *meta)
 {
+    static const struct {
+        const char *says, *code;
+    } ocr_codes[] = {
+        {"not a readable image", "image_unreadable"},
+        {"the image is truncated", "image_truncated"},
+        {"empty image", "image_empty"},
+        {"image larger than", "image_too_large"},
+        {"cannot load language data", "ocr_language_missing"},
+        {"recognition failed", "ocr_failed"},
+        {"not valid UTF-8", "text_not_utf8"},
+        {"unsupported document type", "unsupported_document_type"},
+        {"out of memory", "out_of_memory"},
+    };
     char code[48];
     size_t n = 0;
     while (n + 1 < sizeof code && ((derr[n] >= 'a' && derr[n] <= 'z') || derr[n] == '_'))
         n++;
     /* "ocr: ..." is a message, not a code: codes have an underscore, or are "timeout". */
-    if (n == 0 || derr[n] != ':' || (!memchr(derr, '_', n) && strncmp(derr, "timeout:", 8) != 0))
+    if (n == 0 || derr[n] != ':' || (!memchr(derr, '_', n) && strncmp(derr, "timeout:", 8) != 0)) {
+        for (size_t i = 0; i < sizeof ocr_codes / sizeof *ocr_codes; i++) {
+            if (strstr(derr, ocr_codes[i].says)) {
+                json_object_object_add(meta, "error_code",
+                                       json_object_new_string(ocr_codes[i].code));
+                return;
+            }
+        }
         return;
+    }
     memcpy(code, derr, n);
     code[n] = '\0';
     json_object_object_add(meta, "error_code", json_object_new_string(code));

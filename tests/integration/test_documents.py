@@ -223,6 +223,9 @@ class DocumentsTest(unittest.TestCase):
         docs = self.by_name(batch)
         self.assertEqual(docs["corrupt.png"]["status"], "error")
         self.assertIn("image", docs["corrupt.png"]["error"])  # tools/ocr.c words it
+        # ... and it has a code a client can branch on, as every failed document has
+        self.assertEqual(docs["corrupt.png"]["metadata"].get("error_code"), "image_truncated",
+                         docs["corrupt.png"])
         self.assertIsNone(docs["corrupt.png"]["text"])
         self.assertEqual(docs["invoice.png"]["status"], "done")
         self.assertIn("4711", docs["invoice.png"]["text"])
