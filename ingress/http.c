@@ -355,6 +355,8 @@ static void reply_error_headers(struct req *r, int status, const char *code, con
         /* /v1/...: OpenAI's shape, {"error":{"message","type","param","code"}} */
         json_object_object_add(e, "message", json_object_new_string(message));
         json_object_object_add(e, "type", json_object_new_string(openai_error_type(status)));
+        if (!param)
+            param = r->error_param;
         json_object_object_add(e, "param", param ? json_object_new_string(param) : NULL);
         json_object_object_add(e, "code", json_object_new_string(code));
     } else {

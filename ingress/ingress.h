@@ -147,6 +147,7 @@ struct req {
     int chunked;               /* the streamed response uses chunked framing */
     const char *origin_ok;     /* the Origin to echo in CORS headers, or NULL */
     const char *cache_control; /* the response's Cache-Control; NULL: no-store */
+    const char *error_param;   /* /v1: the "param" of an error that names none, or NULL */
     char path[1024];           /* decoded local URI */
     char *segs[INGRESS_MAX_SEGS];
     int nsegs;

@@ -844,8 +844,14 @@ static void chat_completions(struct req *r)
     }
     /* file parts: checked against the caller like POST /chat's attachments (404 for another
      * tenant's or user's document, in OpenAI's error shape) */
-    if (c.files && json_object_array_length(c.files) > 0 &&
-        attachments_resolve(r, tenant, c.files, &attachments) != 0) {
+    char lastp[32];
+    snprintf(lastp, sizeof lastp, "messages[%zu]", json_object_array_length(msgs) - 1);
+    r->error_param = lastp; /* the errors attachments_resolve answers are about this message */
+    int arc = c.files && json_object_array_length(c.files) > 0
+                  ? attachments_resolve(r, tenant, c.files, &attachments)
+                  : 0;
+    r->error_param = NULL;
+    if (arc != 0) {
         free(question);
         goto out;
     }

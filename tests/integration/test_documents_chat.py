@@ -201,6 +201,7 @@ class DocumentsChatTest(unittest.TestCase):
                          who="acme")
         self.assertEqual(st, 404, b)
         self.assertEqual(b["error"]["type"], "not_found_error", b)
+        self.assertEqual(b["error"]["param"], "messages[0]", b)  # the message that names it
         # a file part in an earlier message is still refused
         st, b = self.req("POST", "/v1/chat/completions",
                          {"model": "agenthub", "messages": [
