@@ -205,6 +205,11 @@ int req_read_body(struct req *r);
 int req_read_body_max(struct req *r, long long max);
 /* Parses the body as a JSON object; answers 400/413 itself and returns NULL on failure. */
 json_object *req_json_body(struct req *r);
+/* A finished job (a row as GET /jobs/{id} answers it) as its terminal event's data, the
+ * shape the pipeline's own events have: done, the seed's ChatResponse {session_id,
+ * message_id (the answer's), response, agent, metadata, job_id}; error, {code, message,
+ * job_id}. A stream that replays a finished job sends this, not the row. */
+json_object *job_outcome(json_object *job);
 /* Every member of body is one of known[0..n-1]: a misspelt member would read as absent and
  * change the meaning silently ("sesion_id" started a new conversation). 0, or -1 answered (400
  * naming the member and listing the ones the body takes). */

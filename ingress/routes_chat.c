@@ -163,24 +163,19 @@ static json_object *accepted_body(const char *tenant, const char *job_id, const 
     return o;
 }
 
-/* The seed's synchronous answer, or the job's error. */
-static void reply_sync(struct req *r, json_object *job)
+json_object *job_outcome(json_object *job)
 {
+    json_object *o = json_object_new_object(), *v;
     const char *st = json_field_str(job, "status");
     if (st && strcmp(st, "error") == 0) {
-        json_object *err = NULL, *o = json_object_new_object(), *e = json_object_new_object();
-        json_object_object_get_ex(job, "error", &err);
+        json_object *err = json_object_object_get(job, "error");
         const char *code = json_field_str(err, "code"), *msg = json_field_str(err, "message");
-        json_object_object_add(e, "code", json_object_new_string(code ? code : "job_failed"));
-        json_object_object_add(e, "message",
+        json_object_object_add(o, "code", json_object_new_string(code ? code : "job_failed"));
+        json_object_object_add(o, "message",
                                json_object_new_string(msg ? msg : "the request failed"));
-        json_object_object_add(o, "error", e);
         json_object_object_add(o, "job_id", json_object_new_string(json_field_str(job, "job_id")));
-        reply_json(r, 502, o);
-        json_object_put(o);
-        return;
+        return o;
     }
-    json_object *o = json_object_new_object(), *v;
     json_object_object_add(o, "session_id",
                            json_object_new_string(json_field_str(job, "session_id")));
     const char *mid = json_field_str(job, "assistant_message_id");
@@ -195,7 +190,25 @@ static void reply_sync(struct req *r, json_object *job)
                                ? json_object_get(v)
                                : json_object_new_object());
     json_object_object_add(o, "job_id", json_object_new_string(json_field_str(job, "job_id")));
-    reply_json(r, 200, o);
+    return o;
+}
+
+/* The seed's synchronous answer, or the job's error. */
+static void reply_sync(struct req *r, json_object *job)
+{
+    json_object *o = job_outcome(job);
+    const char *st = json_field_str(job, "status");
+    if (st && strcmp(st, "error") == 0) {
+        json_object *w = json_object_new_object(), *e = json_object_new_object();
+        json_object_object_add(e, "code", json_object_get(json_object_object_get(o, "code")));
+        json_object_object_add(e, "message", json_object_get(json_object_object_get(o, "message")));
+        json_object_object_add(w, "error", e);
+        json_object_object_add(w, "job_id", json_object_get(json_object_object_get(o, "job_id")));
+        reply_json(r, 502, w);
+        json_object_put(w);
+    } else {
+        reply_json(r, 200, o);
+    }
     json_object_put(o);
 }
 

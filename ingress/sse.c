@@ -562,9 +562,11 @@ void routes_job_events(struct req *r, const char *tenant, const char *job_id)
             /* Finished, and the stream holds nothing more (or is gone: 24 h TTL): the outcome
              * from PostgreSQL, so a client never waits on a finished job. */
             const char *s = json_field_str(job, "status");
+            json_object *out = job_outcome(job);
             fail = sse_send_event(r, strcmp(last, "0") == 0 ? "0-1" : last,
                                   strcmp(s, "done") == 0 ? "final" : "error",
-                                  json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN));
+                                  json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN));
+            json_object_put(out);
             break;
         }
         if (terminal)

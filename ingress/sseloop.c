@@ -1073,10 +1073,12 @@ static struct read_res *make_result(const struct read_req *q, const redisReply *
     if (job && !res->ended && !res->more && rep && status_terminal(json_field_str(job, "status"))) {
         const char *s = json_field_str(job, "status");
         size_t n = 0;
+        json_object *out = job_outcome(job);
         char *txt =
             sse_event_format(strcmp(res->new_last, "0") == 0 ? "0-1" : res->new_last,
                              strcmp(s, "done") == 0 ? "final" : "error",
-                             json_object_to_json_string_ext(job, JSON_C_TO_STRING_PLAIN), &n);
+                             json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN), &n);
+        json_object_put(out);
         if (txt)
             buf_add(&res->payload, &res->len, &cap, txt, n, &oom);
         free(txt);

@@ -186,6 +186,42 @@ class FinishedStreamTest(IngressCase):
         self.assertLess(dt, 1.5, raw)
         self.assertEqual([e["event"] for e in events][-1:], ["final"], raw)
 
+    def test_a_finished_job_whose_stream_is_gone_ends_with_the_live_events_shape(self):
+        """The stream expired (24 h): the outcome comes from PostgreSQL, shaped as the live
+        final and error events are (it was the job row, where message_id is the question's)."""
+        for outcome in ("done", "error"):
+            st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.t, {"message": "x"},
+                                           token=self.tok)
+            self.assertEqual(st, 202, resp)
+            job, question = resp["job_id"], resp["message_id"]
+            answer = str(uuid.uuid4())
+            if outcome == "done":
+                S.psql("INSERT INTO messages (message_id, session_id, tenant_id, role, content) "
+                       "VALUES (:'a', :'b', :'c', 'assistant', 'the answer')",
+                       answer, resp["session_id"], self.t)
+                S.psql("UPDATE jobs SET status = 'done', response = 'the answer', agent = "
+                       "'AgentDebt', assistant_message_id = :'b', updated_at = now() "
+                       "WHERE job_id = :'a'", job, answer)
+            else:
+                S.psql("UPDATE jobs SET status = 'error', error = '{\"code\": \"llm_failed\", "
+                       "\"message\": \"the model did not answer\"}', updated_at = now() "
+                       "WHERE job_id = :'a'", job)
+            S.redis_cli("DEL", S.events_key(self.t, job))
+            dt, events, raw = self.timed_sse("/api/%s/jobs/%s/events" % (self.t, job), "0")
+            self.assertLess(dt, 1.5, raw)
+            last = events[-1]
+            if outcome == "done":
+                self.assertEqual(last["event"], "final", raw)
+                self.assertEqual((last["data"]["message_id"], last["data"]["response"],
+                                  last["data"]["agent"], last["data"]["session_id"]),
+                                 (answer, "the answer", "AgentDebt", resp["session_id"]), raw)
+                self.assertNotEqual(last["data"]["message_id"], question)
+            else:
+                self.assertEqual(last["event"], "error", raw)
+                self.assertEqual((last["data"]["code"], last["data"]["message"]),
+                                 ("llm_failed", "the model did not answer"), raw)
+            self.assertNotIn("status", last["data"], raw)  # not the job row
+
     def test_last_event_id_beyond_end_of_finished_batch(self):
         batch = str(uuid.uuid4())
         S.psql("INSERT INTO document_batches (batch_id, tenant_id, user_id, status, total, "
@@ -198,6 +234,13 @@ class FinishedStreamTest(IngressCase):
             dt, events, raw = self.timed_sse(path, lei)
             self.assertLess(dt, 1.5, raw)
             self.assertEqual([e["event"] for e in events], ["batch_done"], raw)
+
+
+class FinishedStreamThreadTest(FinishedStreamTest):
+    """The same on civetweb's thread per stream (INGRESS_SSE_LOOP=false, ingress/sse.c)."""
+
+    ingress_env = {"INGRESS_SSE_POLL_MS": "200", "INGRESS_SSE_LOOP": "false"}
+    tenant_prefix = "tfint"
 
 
 # ---- slow and idle connections --------------------------------------------------------------
