@@ -3,6 +3,7 @@
 #define AGENTHUB_JSON_FIELD_H
 
 #include <json-c/json.h>
+#include <string.h>
 
 /* o[key] when o is an object and that member is a string; else NULL. Borrowed from o. */
 static inline const char *json_field_str(json_object *o, const char *key)
@@ -10,6 +11,22 @@ static inline const char *json_field_str(json_object *o, const char *key)
     json_object *v;
     if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
         return json_object_get_string(v);
+    return NULL;
+}
+
+/* The first member of object o whose name is not one of known[0..n-1], or NULL: a body's
+ * misspelt member ("sesion_id") is refused by name, never read as absent. */
+static inline const char *json_member_unknown(json_object *o, const char *const *known, size_t n)
+{
+    json_object_object_foreach(o, key, val)
+    {
+        (void)val;
+        size_t i = 0;
+        while (i < n && strcmp(key, known[i]) != 0)
+            i++;
+        if (i == n)
+            return key;
+    }
     return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ctab.h"
 #include "envelope.h"
+#include "json_field.h"
 #include "json_number.h"
 #include "keyauth.h"
 #include "cluster_metrics.h"
@@ -505,23 +506,16 @@ json_object *req_json_body(struct req *r)
 
 int body_members_known(struct req *r, json_object *body, const char *const *known, size_t n)
 {
-    json_object_object_foreach(body, key, val)
-    {
-        (void)val;
-        size_t i = 0;
-        while (i < n && strcmp(key, known[i]) != 0)
-            i++;
-        if (i < n)
-            continue;
-        char msg[512];
-        size_t len =
-            (size_t)snprintf(msg, sizeof msg, "unknown member \"%.64s\": the body takes ", key);
-        for (i = 0; i < n && len < sizeof msg; i++)
-            len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? ", " : "", known[i]);
-        reply_error(r, 400, "invalid_request", msg);
-        return -1;
-    }
-    return 0;
+    const char *key = json_member_unknown(body, known, n);
+    if (!key)
+        return 0;
+    char msg[512];
+    size_t len =
+        (size_t)snprintf(msg, sizeof msg, "unknown member \"%.64s\": the body takes ", key);
+    for (size_t i = 0; i < n && len < sizeof msg; i++)
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? ", " : "", known[i]);
+    reply_error(r, 400, "invalid_request", msg);
+    return -1;
 }
 
 int req_query(const struct req *r, const char *name, char *buf, size_t cap)

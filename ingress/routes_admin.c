@@ -1112,6 +1112,9 @@ static void agent_tools_set(struct req *r, const char *agent_id)
     int st, in_tx = 0;
     if (!body)
         return;
+    static const char *const members[] = {"tools"}, *const entry[] = {"tool_id", "priority"};
+    if (body_members_known(r, body, members, 1) != 0)
+        goto out;
     if (!json_object_object_get_ex(body, "tools", &tools) ||
         !json_object_is_type(tools, json_type_array) || json_object_array_length(tools) > 100) {
         reply_error(r, 400, "invalid_request", "tools must be an array of {tool_id, priority}");
@@ -1128,6 +1131,8 @@ static void agent_tools_set(struct req *r, const char *agent_id)
                         "each tool needs a tool_id (UUID) and an integer priority >= 0");
             goto out;
         }
+        if (body_members_known(r, t, entry, 2) != 0)
+            goto out;
     }
     c = pgpool_acquire(r->app->db, 3000, &st, err, sizeof err);
     if (!c) {
@@ -1870,6 +1875,10 @@ static void knowledge_add(struct req *r)
         reply_error(r, 400, "invalid_request", "tenant_id is required");
         goto out;
     }
+    static const char *const members[] = {"tenant_id", "source", "text", "title", "documents"};
+    static const char *const doc_members[] = {"source", "text", "title"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (require_tenant_access(r, tenant) != 0)
         goto out;
     if (req_tenant_exists(r, tenant) != 0)
@@ -1895,6 +1904,9 @@ static void knowledge_add(struct req *r)
                         "each document needs a source (1..200) and a non-empty text");
             goto out;
         }
+        if (d != body &&
+            body_members_known(r, d, doc_members, sizeof doc_members / sizeof *doc_members) != 0)
+            goto out;
     }
     if (chroma_open(&c, r->app->cfg.common.chroma_url, err, sizeof err) != 0) {
         reply_error(r, 503, "unavailable", "knowledge store unavailable");

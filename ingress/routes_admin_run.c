@@ -173,6 +173,9 @@ void admin_tool_test(struct req *r, json_object *tool_row)
     json_object *body = req_json_body(r), *args = NULL, *v;
     if (!body)
         return;
+    static const char *const members[] = {"tenant_id", "arguments"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     const char *tenant = body_tenant(r, body);
     if (!tenant)
         goto out;
@@ -213,6 +216,9 @@ void admin_knowledge_search(struct req *r)
     json_object *body = req_json_body(r), *v;
     if (!body)
         return;
+    static const char *const members[] = {"tenant_id", "query", "top_k", "collection"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     const char *tenant = body_tenant(r, body);
     if (!tenant)
         goto out;

@@ -265,6 +265,9 @@ static void post_attachments(struct req *r, const char *tenant, const char *sess
     json_object *body = req_json_body(r), *list = NULL, *resolved = NULL;
     if (!body)
         return;
+    static const char *const members[] = {"document_ids", "attachments"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (!json_object_object_get_ex(body, "document_ids", &list) &&
         !json_object_object_get_ex(body, "attachments", &list)) {
         reply_error(r, 400, "invalid_request",

@@ -229,6 +229,14 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
         docs_failf(f, 400, "invalid_json", "body must be a JSON object");
         goto out;
     }
+    static const char *const members[] = {"documents", "lang"};
+    static const char *const doc_members[] = {"filename", "content_type", "content_base64"};
+    const char *unknown = json_member_unknown(root, members, 2);
+    if (unknown) {
+        docs_failf(f, 400, "invalid_request",
+                   "unknown member \"%.64s\": the body takes documents, lang", unknown);
+        goto out;
+    }
     if (json_object_object_get_ex(root, "lang", &v) && v) {
         if (!json_object_is_type(v, json_type_string)) {
             docs_failf(f, 400, "invalid_request", "lang must be a string");
@@ -253,6 +261,13 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
         json_object *o = json_object_array_get_idx(arr, i), *fn = NULL, *ct = NULL, *cb = NULL;
         if (!json_object_is_type(o, json_type_object)) {
             docs_failf(f, 400, "invalid_request", "documents[%zu] must be an object", i);
+            goto out;
+        }
+        if ((unknown = json_member_unknown(o, doc_members, 3)) != NULL) {
+            docs_failf(f, 400, "invalid_request",
+                       "documents[%zu]: unknown member \"%.64s\": a document takes filename, "
+                       "content_type, content_base64",
+                       i, unknown);
             goto out;
         }
         json_object_object_get_ex(o, "filename", &fn);

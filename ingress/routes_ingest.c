@@ -169,6 +169,7 @@ static void ingest_progress(struct req *r, const char *ingest_id, json_object *d
 static void ingest_post(struct req *r)
 {
     json_object *body = req_json_body(r), *v, *docs_json = NULL;
+    static const char *const members[] = {"tenant_id", "batch_id", "document_ids"};
     struct strbuf ids = {0};
     PGresult *res = NULL;
     struct chroma *c = NULL;
@@ -178,6 +179,8 @@ static void ingest_post(struct req *r)
     memset(&cfg, 0, sizeof cfg);
     if (!body)
         return;
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     const char *t = json_field_str(body, "tenant_id");
     if (!t && !r->claims.operator)
         t = r->claims.tenant_id;

@@ -73,6 +73,9 @@ static void create_session(struct req *r, const char *tenant)
     } else if (!(body = req_json_body(r))) {
         return;
     }
+    static const char *const members[] = {"title", "metadata"};
+    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0)
+        goto out;
     if (json_object_object_get_ex(body, "title", &v) && v) {
         if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) > 200) {
             reply_error(r, 400, "invalid_request", "title must be a string of at most 200 bytes");

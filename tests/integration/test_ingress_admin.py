@@ -207,6 +207,41 @@ class IngressAdminTest(unittest.TestCase):
         self.assertIn(t["tool_id"], [x["tool_id"] for x in lst["items"]])
         self.call("DELETE", "/tools/" + rag["tool_id"], want=204)
 
+    def test_every_body_names_an_unknown_member(self):
+        """A misspelt member is a 400 that names it on every route with a JSON body, never read
+        as absent (a tool set without its priorities, a search with the default top_k)."""
+        t = S.unique("tu")
+        self.call("POST", "/tenants", {"tenant_id": t, "name": t}, want=201)
+        _, a = self.call("POST", "/agents", {"name": "Unk" + uuid.uuid4().hex[:8],
+                                             "prompt_template": "p"}, want=201)
+        _, tool = self.tool()
+        cases = [
+            ("/agents/%s/tools" % a["agent_id"],
+             {"tools": [{"tool_id": tool["tool_id"], "prio": 1, "priority": 1}]}, "prio"),
+            ("/agents/%s/tools" % a["agent_id"], {"tools": [], "replace": True}, "replace"),
+            ("/knowledge", {"tenant_id": t, "source": "s", "text": "x", "txt": "y"}, "txt"),
+            ("/knowledge/search", {"tenant_id": t, "query": "q", "topk": 3}, "topk"),
+            ("/tools/%s/test" % tool["tool_id"], {"tenant_id": t, "args": {}}, "args"),
+            ("/knowledge/ingest", {"tenant_id": t, "batch_id": str(uuid.uuid4()),
+                                   "documents": []}, "documents"),
+        ]
+        for path, body, member in cases:
+            _, resp = self.call("POST", path, body, want=400)
+            self.assertIn('unknown member "%s"' % member, resp["error"]["message"], path)
+        # a user's own routes too
+        tok = self.ing.token(tenant=t, sub="u1")
+        for path, body, member in (("/api/%s/sessions" % t, {"titel": "x"}, "titel"),
+                                   ("/api/%s/documents" % t,
+                                    {"documents": [{"filename": "a.txt", "content_type":
+                                                    "text/plain", "content_base64": "YQ=="}],
+                                     "language": "vie"}, "language"),
+                                   ("/api/%s/documents" % t,
+                                    {"documents": [{"filename": "a.txt", "content_type":
+                                                    "text/plain", "data": "YQ=="}]}, "data")):
+            st, resp, _ = self.ing.request("POST", path, body, token=tok)
+            self.assertEqual(st, 400, (path, resp))
+            self.assertIn('unknown member "%s"' % member, resp["error"]["message"], path)
+
     def test_agents_tools_and_reload(self):
         m = self.model()
         name = "Agent" + uuid.uuid4().hex[:8]
