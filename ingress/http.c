@@ -506,14 +506,9 @@ json_object *req_json_body(struct req *r)
 
 int body_members_known(struct req *r, json_object *body, const char *const *known, size_t n)
 {
-    const char *key = json_member_unknown(body, known, n);
-    if (!key)
-        return 0;
     char msg[512];
-    size_t len =
-        (size_t)snprintf(msg, sizeof msg, "unknown member \"%.64s\": the body takes ", key);
-    for (size_t i = 0; i < n && len < sizeof msg; i++)
-        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? ", " : "", known[i]);
+    if (json_members_check(body, known, n, msg, sizeof msg) == 0)
+        return 0;
     reply_error(r, 400, "invalid_request", msg);
     return -1;
 }

@@ -231,10 +231,9 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
     }
     static const char *const members[] = {"documents", "lang"};
     static const char *const doc_members[] = {"filename", "content_type", "content_base64"};
-    const char *unknown = json_member_unknown(root, members, 2);
-    if (unknown) {
-        docs_failf(f, 400, "invalid_request",
-                   "unknown member \"%.64s\": the body takes documents, lang", unknown);
+    char msg[256];
+    if (json_members_check(root, members, 2, msg, sizeof msg) != 0) {
+        docs_failf(f, 400, "invalid_request", "%s", msg);
         goto out;
     }
     if (json_object_object_get_ex(root, "lang", &v) && v) {
@@ -263,11 +262,8 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
             docs_failf(f, 400, "invalid_request", "documents[%zu] must be an object", i);
             goto out;
         }
-        if ((unknown = json_member_unknown(o, doc_members, 3)) != NULL) {
-            docs_failf(f, 400, "invalid_request",
-                       "documents[%zu]: unknown member \"%.64s\": a document takes filename, "
-                       "content_type, content_base64",
-                       i, unknown);
+        if (json_members_check(o, doc_members, 3, msg, sizeof msg) != 0) {
+            docs_failf(f, 400, "invalid_request", "documents[%zu]: %s", i, msg);
             goto out;
         }
         json_object_object_get_ex(o, "filename", &fn);
