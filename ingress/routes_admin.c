@@ -84,11 +84,13 @@ struct resource {
     void (*after)(struct req *r, const char *id, json_object *row);
 };
 
-static void bad(struct req *r, const char *fmt, const char *name)
+/* 400 invalid_request with fmt naming one member; returns -1 (answered). */
+static int bad(struct req *r, const char *fmt, const char *name)
 {
     char msg[256];
     snprintf(msg, sizeof msg, fmt, name);
     reply_error(r, 400, "invalid_request", msg);
+    return -1;
 }
 
 static void del_key(struct req *r, const char *pattern)
@@ -1606,36 +1608,31 @@ out:
 /* The ranges tenant_llm_configs keeps, checked first and named: the table's CHECKs answered
  * "a value is out of range or malformed", and a bad value could meet the endpoint guard's
  * 409 before its 400. Types are field_param's. 0, or -1 answered. */
-static int refuse(struct req *r, const char *msg)
-{
-    reply_error(r, 400, "invalid_request", msg);
-    return -1;
-}
-
 static int llm_config_ranges(struct req *r, json_object *body)
 {
     json_object *v;
     if (json_object_object_get_ex(body, "temperature", &v) && v &&
         (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int)) &&
         !(json_object_get_double(v) >= 0 && json_object_get_double(v) <= 2))
-        return refuse(r, "temperature must be 0..2");
+        return bad(r, "%s must be 0..2", "temperature");
     if (json_object_object_get_ex(body, "max_tokens", &v) && v &&
         json_object_is_type(v, json_type_int) && json_object_get_int64(v) < 1)
-        return refuse(r, "max_tokens must be at least 1");
+        return bad(r, "%s must be at least 1", "max_tokens");
     if (json_object_object_get_ex(body, "rate_limit_rpm", &v) && v &&
         json_object_is_type(v, json_type_int) && json_object_get_int64(v) < 0)
-        return refuse(r, "rate_limit_rpm must be 0 (no limit) or more");
+        return bad(r, "%s must be 0 (no limit) or more", "rate_limit_rpm");
     const char *ep = json_field_str(body, "embedding_provider");
     if (ep && strcmp(ep, "openai") != 0 && strcmp(ep, "gemini") != 0 &&
         strcmp(ep, "openai_compatible") != 0 && strcmp(ep, "local") != 0)
-        return refuse(r, "embedding_provider must be openai, gemini, openai_compatible or local");
+        return bad(r, "%s must be openai, gemini, openai_compatible or local",
+                   "embedding_provider");
     const char *eu = json_field_str(body, "embedding_base_url");
     if (eu && strncmp(eu, "http://", 7) != 0 && strncmp(eu, "https://", 8) != 0)
-        return refuse(r, "embedding_base_url must be an http:// or https:// URL");
+        return bad(r, "%s must be an http:// or https:// URL", "embedding_base_url");
     const char *m = json_field_str(body, "model_id"),
                *fb = json_field_str(body, "fallback_model_id");
     if (m && fb && strcasecmp(m, fb) == 0)
-        return refuse(r, "fallback_model_id must be another model than model_id");
+        return bad(r, "%s must be another model than model_id", "fallback_model_id");
     return 0;
 }
 
@@ -1653,10 +1650,6 @@ static void llm_config_set(struct req *r, const char *tenant)
     const char *params[16];
     int np = 1, kp, ekp;
     memset(tmps, 0, sizeof tmps);
-    static const char *const members[] = {
-        "model_id",           "rate_limit_rpm",  "fallback_model_id",  "temperature", "max_tokens",
-        "embedding_provider", "embedding_model", "embedding_base_url", "is_active",   "api_key",
-        "embedding_api_key"};
     /* what GET answers and no write sets: a client may send back what it read */
     static const char *const read_only[] = {
         "tenant_id", "provider", "model_name", "has_api_key", "has_embedding_api_key",
@@ -1666,8 +1659,14 @@ static void llm_config_set(struct req *r, const char *tenant)
         return;
     for (size_t i = 0; i < sizeof read_only / sizeof *read_only; i++)
         json_object_object_del(body, read_only[i]);
-    if (body_members_known(r, body, members, sizeof members / sizeof *members) != 0 ||
-        llm_config_ranges(r, body) != 0)
+    /* the body takes the fields and the two keys, encrypted apart */
+    const char *members[sizeof f / sizeof f[0] + 2];
+    size_t nm = 0;
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        members[nm++] = f[i].name;
+    members[nm++] = "api_key";
+    members[nm++] = "embedding_api_key";
+    if (body_members_known(r, body, members, nm) != 0 || llm_config_ranges(r, body) != 0)
         goto out;
     if (req_tenant_exists(r, tenant) != 0)
         goto out;
