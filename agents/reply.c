@@ -1,12 +1,12 @@
 /* reply.c — see reply.h. */
 #include "reply.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "jsonschema.h"
+#include "utf8.h"
 
 enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, const char *name,
                                  const char *arguments, char *msg, size_t cap)
@@ -72,17 +72,9 @@ out:
     return out;
 }
 
-static int blank(const char *s)
-{
-    for (; s && *s; s++)
-        if (!isspace((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
 enum reply_fallback reply_classify(const struct llm_response *resp)
 {
-    if (!resp || blank(resp->content))
+    if (!resp || !resp->content || utf8_blank(resp->content, strlen(resp->content)))
         return resp && resp->ntool_calls > 0 ? REPLY_TOOLS_EXHAUSTED : REPLY_EMPTY;
     if (resp->finish_reason && strcmp(resp->finish_reason, "length") == 0)
         return REPLY_TRUNCATED;

@@ -129,6 +129,14 @@ size_t utf8_partial_tail(const char *in, size_t len)
     return 0;
 }
 
+int utf8_blank(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] != ' ' && (s[i] < '\t' || s[i] > '\r')) /* \t \n \v \f \r: 9..13 */
+            return 0;
+    return 1;
+}
+
 long utf8_chars(const char *s, size_t len)
 {
     long count = 0;

@@ -39,6 +39,10 @@ int utf8_is_clean(const char *s, size_t len);
  * n never falls between a lead byte and its continuation bytes. */
 size_t utf8_cut(const char *s, size_t len, size_t max);
 
+/* 1 when s[0, len) holds nothing but ASCII white space (space, \t, \n, \v, \f, \r), or
+ * nothing at all: a blank question or answer. */
+int utf8_blank(const char *s, size_t len);
+
 /* How many bytes at the end of s[0, len) (0..3) begin a character that is cut short, as a
  * stream fragment may end: the caller keeps them and puts them before the next fragment. */
 size_t utf8_partial_tail(const char *s, size_t len);

@@ -547,7 +547,7 @@ void routes_chat_post(struct req *r, const char *tenant)
         reply_error(r, 400, "invalid_request", "message must be 1 to 32000 characters");
         goto out;
     }
-    if (strspn(message, " \t\r\n\v\f") == mlen) { /* it made a job and a session titled "   " */
+    if (utf8_blank(message, mlen)) { /* it made a job and a session titled "   " */
         reply_error(r, 400, "invalid_request", "message must not be blank");
         goto out;
     }

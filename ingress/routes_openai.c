@@ -433,8 +433,7 @@ static int parse_request(struct req *r, json_object *body, json_object *agents,
             return -1;
         }
         if (i == n - 1) {
-            size_t tlen = strlen(text);
-            int blank = strspn(text, " \t\r\n\v\f") == tlen;
+            int blank = utf8_blank(text, strlen(text));
             free(text);
             if (blank && chars > 0) { /* as POST /chat: no job, no session titled "   " */
                 reply_error_param(r, 400, "invalid_request", "the last message must not be blank",

@@ -115,10 +115,21 @@ static void test_chars_counts_code_points_or_refuses(void **state)
     assert_int_equal(utf8_chars("ab\xc3\xa9", 3), -1);      /* len cuts the character */
 }
 
+static void test_blank(void **state)
+{
+    (void)state;
+    assert_true(utf8_blank("", 0));
+    assert_true(utf8_blank(" \t\r\n\v\f", 6));
+    assert_false(utf8_blank(" x ", 3));
+    assert_false(utf8_blank("\xc2\xa0", 2)); /* NO-BREAK SPACE is text here, as before */
+    assert_false(utf8_blank(" \0 ", 3));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_text_is_copied),
+        cmocka_unit_test(test_blank),
         cmocka_unit_test(test_ill_formed_sequences_become_one_fffd_each),
         cmocka_unit_test(test_nul_and_controls_are_replaced),
         cmocka_unit_test(test_cut_never_splits_a_character),
