@@ -355,7 +355,6 @@ static void limits_reply(struct req *r, const char *tenant, PGresult *row)
     json_object_put(o);
 }
 
-/* A nullable non-negative integer member: 0 ok (*out NULL when null or absent), -1 bad. */
 /* Member k of b: absent or null (*out NULL), or a number >= 0 written into buf: an integer,
  * or (integer 0) a number of at most 4 decimal places, as budget_usd is stored. 0, or -1
  * answered with a 400 that names k. */
