@@ -162,16 +162,16 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
         lim = &def;
     }
     if (!data || len == 0) {
-        snprintf(err, errlen, "ocr: empty image");
+        snprintf(err, errlen, "image_empty: the image is empty");
         return -EINVAL;
     }
     if (len > (size_t)OCR_MAX_IMAGE_BYTES) {
-        snprintf(err, errlen, "ocr: image larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
+        snprintf(err, errlen, "image_too_large: larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
         return -E2BIG;
     }
     lang = ocr_lang_resolve(lang);
     if (truncated(data, len)) {
-        snprintf(err, errlen, "ocr: the image is truncated");
+        snprintf(err, errlen, "image_truncated: the image is truncated");
         goto out;
     }
     /* The header decides, before any decoder allocates a byte for the pixels. */
@@ -183,9 +183,10 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
         pix = decode_page(&h, data, len, i);
         if (!pix) {
             if (npages > 1)
-                snprintf(err, errlen, "ocr: page %d: not a readable image", i + 1);
+                snprintf(err, errlen, "image_unreadable: page %d is not a readable image", i + 1);
             else
-                snprintf(err, errlen, "ocr: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");
+                snprintf(err, errlen,
+                         "image_unreadable: not a readable image (PNG, JPEG, TIFF, BMP, GIF, PNM)");
             goto out;
         }
         /* The decoder read what the header claimed (a second look, in case they disagree). */
@@ -199,14 +200,15 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
         if (!api) {
             api = TessBaseAPICreate();
             if (!api) {
-                snprintf(err, errlen, "ocr: out of memory");
+                snprintf(err, errlen, "out_of_memory: no memory left for OCR");
                 rc = -ENOMEM;
                 goto out;
             }
             /* Tesseract writes warnings ("Estimating resolution ...") to stderr unless told. */
             TessBaseAPISetVariable(api, "debug_file", "/dev/null");
             if (TessBaseAPIInit3(api, NULL, lang) != 0) { /* NULL: TESSDATA_PREFIX or built-in */
-                snprintf(err, errlen, "ocr: cannot load language data for %s", lang);
+                snprintf(err, errlen, "ocr_language_missing: cannot load language data for %s",
+                         lang);
                 rc = -EIO;
                 goto out;
             }
@@ -217,12 +219,12 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
             TessBaseAPISetSourceResolution(api, 300);
         t = TessBaseAPIGetUTF8Text(api);
         if (!t) {
-            snprintf(err, errlen, "ocr: recognition failed");
+            snprintf(err, errlen, "ocr_failed: recognition failed");
             rc = -EIO;
             goto out;
         }
         if (append_page(&out, &outlen, i, t) != 0) {
-            snprintf(err, errlen, "ocr: out of memory");
+            snprintf(err, errlen, "out_of_memory: no memory left for OCR");
             rc = -ENOMEM;
             goto out;
         }
@@ -234,7 +236,7 @@ int ocr_document(const unsigned char *data, size_t len, const char *lang,
      * feeds between pages are kept). */
     *text = out ? utf8_sanitize(out, outlen, NULL, NULL) : NULL;
     if (out && !*text) {
-        snprintf(err, errlen, "ocr: out of memory");
+        snprintf(err, errlen, "out_of_memory: no memory left for OCR");
         rc = -ENOMEM;
         goto out;
     }
@@ -379,14 +381,14 @@ int ocr_engine_new(struct ocr_engine **out, const char *lang, char *err, size_t 
     pthread_once(&quiet_once, quiet_leptonica);
     if (!e || !(e->api = TessBaseAPICreate())) {
         free(e);
-        snprintf(err, errlen, "ocr: out of memory");
+        snprintf(err, errlen, "out_of_memory: no memory left for OCR");
         return -ENOMEM;
     }
     lang = ocr_lang_resolve(lang);
     snprintf(e->lang, sizeof e->lang, "%s", lang);
     TessBaseAPISetVariable(e->api, "debug_file", "/dev/null");
     if (TessBaseAPIInit3(e->api, NULL, e->lang) != 0) {
-        snprintf(err, errlen, "ocr: cannot load language data for %s", e->lang);
+        snprintf(err, errlen, "ocr_language_missing: cannot load language data for %s", e->lang);
         ocr_engine_free(e);
         return -EIO;
     }
@@ -421,15 +423,15 @@ int ocr_image_open(const unsigned char *data, size_t len, const struct ocr_limit
         lim = &def;
     }
     if (!data || len == 0) {
-        snprintf(err, errlen, "ocr: empty image");
+        snprintf(err, errlen, "image_empty: the image is empty");
         return -EINVAL;
     }
     if (len > (size_t)OCR_MAX_IMAGE_BYTES) {
-        snprintf(err, errlen, "ocr: image larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
+        snprintf(err, errlen, "image_too_large: larger than %ld bytes", OCR_MAX_IMAGE_BYTES);
         return -E2BIG;
     }
     if (truncated(data, len)) {
-        snprintf(err, errlen, "ocr: the image is truncated");
+        snprintf(err, errlen, "image_truncated: the image is truncated");
         return -EINVAL;
     }
     return ocr_header_check(data, len, lim, setting_prefix, h, err, errlen);
@@ -447,7 +449,7 @@ int ocr_image_decode_page(const struct ocr_header *h, const unsigned char *data,
     PIX *pix = decode_page(h, data, len, page);
     *out = NULL;
     if (!pix) {
-        snprintf(err, errlen, "ocr: page %d: not a readable image", page + 1);
+        snprintf(err, errlen, "image_unreadable: page %d is not a readable image", page + 1);
         return -EINVAL;
     }
     if ((long long)pixGetWidth(pix) * pixGetHeight(pix) > lim->max_pixels ||
@@ -481,7 +483,7 @@ static int engine_recognize(struct ocr_engine *e, long timeout_ms, char **text, 
     if (timeout_ms > 0) {
         mon = TessMonitorCreate();
         if (!mon) {
-            snprintf(err, errlen, "ocr: out of memory");
+            snprintf(err, errlen, "out_of_memory: no memory left for OCR");
             rc = -ENOMEM;
             goto out;
         }
@@ -496,20 +498,20 @@ static int engine_recognize(struct ocr_engine *e, long timeout_ms, char **text, 
             snprintf(err, errlen, "timeout: recognition stopped after %ld ms", ms);
             rc = -ETIMEDOUT;
         } else {
-            snprintf(err, errlen, "ocr: recognition failed");
+            snprintf(err, errlen, "ocr_failed: recognition failed");
         }
         goto out;
     }
     t = TessBaseAPIGetUTF8Text(e->api);
     if (!t) {
-        snprintf(err, errlen, "ocr: recognition failed");
+        snprintf(err, errlen, "ocr_failed: recognition failed");
         goto out;
     }
     int conf = TessBaseAPIMeanTextConf(e->api);
     *confidence = (float)(conf < 0 ? 0 : conf > 100 ? 100 : conf);
     if (append_page(&out, &outlen, 0, t) != 0 ||
         !(*text = utf8_sanitize(out ? out : "", outlen, NULL, NULL))) {
-        snprintf(err, errlen, "ocr: out of memory");
+        snprintf(err, errlen, "out_of_memory: no memory left for OCR");
         rc = -ENOMEM;
         goto out;
     }

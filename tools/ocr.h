@@ -22,6 +22,9 @@
  * it, and decoded with the decoder of the format the header was read as (never leptonica's
  * guess). Over a limit: -E2BIG, err "image_too_large: ..." or "image_too_many_pages: ...";
  * an unreadable header or a format outside the list: -EINVAL, "image_header_unreadable: ...".
+ * Every err starts with its code so ("code: details"; the docworker's metadata.error_code):
+ * also image_empty, image_truncated, image_unreadable, ocr_language_missing, ocr_failed,
+ * out_of_memory.
  *
  * ocr_document: lim NULL for the defaults; setting_prefix names the limits in messages (see
  * ocr_header_check). all_pages 0 reads the first page only; otherwise every page of a TIFF is

@@ -200,7 +200,7 @@ static int pdf_page_ocr(struct extract_worker *w, PopplerPage *pg, int wpx, int 
     if (orc != 0)
         goto out;
     if (page_set_text(p, text) != 0) {
-        snprintf(p->error, sizeof p->error, "out of memory");
+        snprintf(p->error, sizeof p->error, DOC_ERR_OOM ": no memory left to read the page");
         goto out;
     }
     rc = 0;
@@ -226,7 +226,7 @@ static void pdf_page(struct extract_worker *w, int i, struct doc_page *p)
     if (!doc_page_needs_ocr(t, &x->o->lim)) {
         p->method = DOC_PAGE_TEXT;
         if (page_set_text(p, t) != 0)
-            snprintf(p->error, sizeof p->error, "out of memory");
+            snprintf(p->error, sizeof p->error, DOC_ERR_OOM ": no memory left to read the page");
     } else {
         double wpt = 0, hpt = 0;
         int wpx, hpx;
@@ -263,7 +263,7 @@ static void image_page(struct extract_worker *w, int i, struct doc_page *p)
         goto out;
     }
     if (orc == 0 && page_set_text(p, text) != 0)
-        snprintf(p->error, sizeof p->error, "out of memory");
+        snprintf(p->error, sizeof p->error, DOC_ERR_OOM ": no memory left to read the page");
 out:
     free(text);
     ocr_pix_free(pix);
@@ -405,7 +405,7 @@ int doc_extract_pages(const struct doc_extract_opts *o, struct doc_page **pages,
     }
     x.pages = calloc((size_t)x.npages, sizeof *x.pages);
     if (!x.pages) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, DOC_ERR_OOM ": no memory left to read the document");
         goto out;
     }
     if (o->started)
@@ -441,7 +441,7 @@ int doc_extract_pages(const struct doc_extract_opts *o, struct doc_page **pages,
         goto out;
     }
     if (doc_pages_succeeded(x.pages, x.npages) == 0) {
-        /* A single page's own error says it best ("ocr: not a readable image"). */
+        /* A single page's own error says it best ("image_unreadable: ..."). */
         if (x.npages == 1)
             snprintf(err, errlen, "%s", x.pages[0].error);
         else

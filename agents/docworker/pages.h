@@ -9,6 +9,12 @@
  *   timeout          the document took longer than DOCWORKER_MAX_SECONDS
  *   pdf_encrypted, pdf_damaged, pdf_truncated, pdf_no_pages   the PDF cannot be read
  *   no_text          every page failed (the first page's error follows)
+ *   text_not_utf8    a text/plain document, or the text read, is not UTF-8
+ *   unsupported_document_type   no reader takes the document
+ *   ocr_failed       the OCR engine gave up without saying why
+ *   out_of_memory
+ * The OCR engine's own (tools/ocr.h) follow the same form: image_empty, image_truncated,
+ * image_unreadable, ocr_language_missing, ocr_failed, out_of_memory.
  */
 #ifndef AGENTHUB_DOCWORKER_PAGES_H
 #define AGENTHUB_DOCWORKER_PAGES_H
@@ -23,6 +29,10 @@
 #define DOC_ERR_PDF_TRUNCATED "pdf_truncated"
 #define DOC_ERR_PDF_NO_PAGES "pdf_no_pages"
 #define DOC_ERR_NO_TEXT "no_text"
+#define DOC_ERR_TEXT_NOT_UTF8 "text_not_utf8"
+#define DOC_ERR_UNSUPPORTED "unsupported_document_type"
+#define DOC_ERR_OCR_FAILED "ocr_failed"
+#define DOC_ERR_OOM "out_of_memory"
 
 #define DOC_PAGE_ERR_MAX 256
 

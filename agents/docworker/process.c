@@ -277,9 +277,9 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
             *text = doc_pages_join(*pages, *nread);
             *npages = *nread;
             if (!*text)
-                snprintf(derr, derrlen, "out of memory");
+                snprintf(derr, derrlen, DOC_ERR_OOM ": no memory left to read the document");
         } else if (!derr[0]) {
-            snprintf(derr, derrlen, "ocr: failed");
+            snprintf(derr, derrlen, DOC_ERR_OCR_FAILED ": the document could not be read");
         }
         json_object_object_add(meta, "lang", json_object_new_string(lang));
         if (ids->lang && strcmp(ids->lang, lang) != 0) {
@@ -305,12 +305,13 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
     }
     case DOC_KIND_TEXT:
         if (!doc_text_ok(d->content, d->len)) {
-            snprintf(derr, derrlen, "text/plain document is not valid UTF-8 text");
+            snprintf(derr, derrlen,
+                     DOC_ERR_TEXT_NOT_UTF8 ": the text/plain document is not valid UTF-8");
             break;
         }
         *text = malloc(d->len + 1);
         if (!*text) {
-            snprintf(derr, derrlen, "out of memory");
+            snprintf(derr, derrlen, DOC_ERR_OOM ": no memory left to read the document");
             break;
         }
         memcpy(*text, d->content, d->len);
@@ -328,13 +329,13 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
             *nread = 0;
             free(*text);
             *text = NULL;
-            snprintf(derr, derrlen, "out of memory");
+            snprintf(derr, derrlen, DOC_ERR_OOM ": no memory left to read the document");
         }
         break;
     default:
         snprintf(derr, derrlen,
-                 "unsupported document type (%s): send PDF, PNG, JPEG, TIFF, GIF, BMP, WebP, PNM "
-                 "images or text/plain",
+                 DOC_ERR_UNSUPPORTED " (%s): send PDF, PNG, JPEG, TIFF, GIF, BMP, WebP, PNM "
+                                     "images or text/plain",
                  d->content_type[0] ? d->content_type : "unknown");
         break;
     }
@@ -342,7 +343,7 @@ static void doc_extract(struct docworker_svc *svc, const struct envelope *env,
     if (*text && !doc_text_ok((const unsigned char *)*text, strlen(*text))) {
         free(*text);
         *text = NULL;
-        snprintf(derr, derrlen, "extracted text is not valid UTF-8");
+        snprintf(derr, derrlen, DOC_ERR_TEXT_NOT_UTF8 ": the text read is not valid UTF-8");
     }
 }
 
@@ -492,39 +493,17 @@ out:
     return rc;
 }
 
-/* The code at the start of an error message ("image_too_large: ..."), for metadata; the
- * OCR's own messages ("ocr: not a readable image ...") get theirs from what they say, so
- * that every failed document has a code a client can branch on. */
+/* The code at the start of an error message ("image_too_large: ..."), for metadata: every
+ * failure of the docworker and of the OCR engine starts with one (pages.h). */
 static void doc_error_code(const char *derr, json_object *meta)
 {
-    static const struct {
-        const char *says, *code;
-    } ocr_codes[] = {
-        {"not a readable image", "image_unreadable"},
-        {"the image is truncated", "image_truncated"},
-        {"empty image", "image_empty"},
-        {"image larger than", "image_too_large"},
-        {"cannot load language data", "ocr_language_missing"},
-        {"recognition failed", "ocr_failed"},
-        {"not valid UTF-8", "text_not_utf8"},
-        {"unsupported document type", "unsupported_document_type"},
-        {"out of memory", "out_of_memory"},
-    };
     char code[48];
     size_t n = 0;
     while (n + 1 < sizeof code && ((derr[n] >= 'a' && derr[n] <= 'z') || derr[n] == '_'))
         n++;
-    /* "ocr: ..." is a message, not a code: codes have an underscore, or are "timeout". */
-    if (n == 0 || derr[n] != ':' || (!memchr(derr, '_', n) && strncmp(derr, "timeout:", 8) != 0)) {
-        for (size_t i = 0; i < sizeof ocr_codes / sizeof *ocr_codes; i++) {
-            if (strstr(derr, ocr_codes[i].says)) {
-                json_object_object_add(meta, "error_code",
-                                       json_object_new_string(ocr_codes[i].code));
-                return;
-            }
-        }
+    /* A word before a colon is not yet a code: codes have an underscore, or are "timeout". */
+    if (n == 0 || derr[n] != ':' || (!memchr(derr, '_', n) && strncmp(derr, "timeout:", 8) != 0))
         return;
-    }
     memcpy(code, derr, n);
     code[n] = '\0';
     json_object_object_add(meta, "error_code", json_object_new_string(code));

@@ -83,7 +83,7 @@ static void test_join(void **state)
     assert_non_null(p);
     p[0].text = strdup("one");
     p[1].text = NULL; /* a failed page keeps its place */
-    snprintf(p[1].error, sizeof p[1].error, "ocr: recognition failed");
+    snprintf(p[1].error, sizeof p[1].error, "ocr_failed: recognition failed");
     p[2].text = strdup("three\nlines");
     char *t = doc_pages_join(p, 3);
     assert_string_equal(t, "one\f\fthree\nlines");
