@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_strict.h"
 #include "jsonschema.h"
 #include "utf8.h"
 
@@ -35,6 +36,14 @@ enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, co
         snprintf(msg, cap,
                  "tool %s: arguments are not a JSON object; send the arguments as one JSON "
                  "object that matches the tool's parameters",
+                 t->name);
+        rc = REPLY_CALL_BAD_JSON;
+        goto out;
+    }
+    if (!json_strict_finite(args)) { /* json-c reads NaN and Infinity; the tool's JSON would not */
+        snprintf(msg, cap,
+                 "tool %s: arguments hold NaN or an infinity, which JSON has not; send every "
+                 "number in digits",
                  t->name);
         rc = REPLY_CALL_BAD_JSON;
         goto out;

@@ -2,7 +2,8 @@
  *
  * Decoding rules (the first problem found is reported in err):
  *   - the text is at most ENVELOPE_MAX_BYTES, has no NUL byte, is one JSON value (strict
- *     json-c, UTF-8 checked, nesting at most ENVELOPE_MAX_DEPTH) and that value is an object;
+ *     JSON (json_strict.h: UTF-8 checked, no NaN or infinities, nesting at most
+ *     ENVELOPE_MAX_DEPTH) and that value is an object;
  *   - "version" is the integer ENVELOPE_VERSION;
  *   - required strings: type ([a-z0-9._-]{1,31}), job_id (UUID), tenant_id
  *     ([A-Za-z0-9_-]{1,64}), user_id (1..128 bytes, no control characters), traceparent
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_strict.h"
 #include "traceparent.h"
 #include "uuid.h"
 
@@ -145,51 +147,13 @@ static int env_get_str(json_object *root, const char *name, int required, char *
 
 static int env_parse(const char *buf, size_t len, json_object **out, char *err, size_t errlen)
 {
-    struct json_tokener *tok = NULL;
-    json_object *obj = NULL;
-    enum json_tokener_error jerr;
-    int resumed = 0, rc = -EINVAL;
-
-    *out = NULL;
-    tok = json_tokener_new_ex(ENVELOPE_MAX_DEPTH);
-    if (!tok) {
-        env_err(err, errlen, "envelope: out of memory");
-        rc = -ENOMEM;
-        goto out;
+    char why[192];
+    if (json_strict_parse(buf, len, ENVELOPE_MAX_DEPTH, JSON_STRICT_UTF8, out, why, sizeof why) !=
+        0) {
+        env_err(err, errlen, "envelope: not valid JSON (%s)", why);
+        return -EINVAL;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (!obj && jerr == json_tokener_continue) {
-        resumed = 1;
-        /* The input ended inside a value; a NUL tells json-c that this is the end. */
-        obj = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-    }
-    if (jerr != json_tokener_success) {
-        env_err(err, errlen, "envelope: not valid JSON (%s at byte %zu)",
-                json_tokener_error_desc(jerr), json_tokener_get_parse_end(tok));
-        goto out;
-    }
-    /* Success with no object is the JSON literal null; the caller reports its type. */
-    if (!resumed && json_tokener_get_parse_end(tok) < len) {
-        /* Strict mode rejects trailing text itself; kept as a second line of defence. */
-        size_t i;
-        for (i = json_tokener_get_parse_end(tok); i < len; i++) {
-            if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\n' && buf[i] != '\r') {
-                env_err(err, errlen, "envelope: not valid JSON (trailing data at byte %zu)", i);
-                goto out;
-            }
-        }
-    }
-    *out = obj;
-    obj = NULL; /* now owned by the caller */
-    rc = 0;
-out:
-    json_object_put(obj);
-    if (tok)
-        json_tokener_free(tok);
-    return rc;
+    return 0; /* *out is NULL for the literal null: the caller reports its type */
 }
 
 int envelope_decode(struct envelope *e, const char *buf, size_t len, char *err, size_t errlen)

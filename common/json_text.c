@@ -1,12 +1,20 @@
 /* json_text.c — repair of every string in a JSON tree (json_text.h). */
 #include "json_text.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "utf8.h"
 
 static long repair(json_object *o, int depth);
+
+/* NaN and the infinities are no JSON numbers (a browser's JSON.parse throws on the text
+ * json-c writes for them, jsonb refuses it): such a member or element becomes null. */
+static int not_finite(json_object *v)
+{
+    return json_object_is_type(v, json_type_double) && !isfinite(json_object_get_double(v));
+}
 
 /* A repaired copy of a string value, or o itself when it is clean. */
 static long repair_string(json_object *o)
@@ -33,6 +41,11 @@ static long repair_object(json_object *o, int depth)
     {
         if (!utf8_is_clean(k, strlen(k)))
             bad_keys = 1;
+        if (not_finite(v)) { /* replaces the value only: the walk goes on */
+            json_object_object_add(o, k, NULL);
+            total++;
+            continue;
+        }
         long n = repair(v, depth + 1);
         if (n < 0)
             return -1;
@@ -85,6 +98,11 @@ static long repair(json_object *o, int depth)
         long total = 0;
         size_t n = json_object_array_length(o);
         for (size_t i = 0; i < n; i++) {
+            if (not_finite(json_object_array_get_idx(o, i))) {
+                json_object_array_put_idx(o, i, NULL);
+                total++;
+                continue;
+            }
             long r = repair(json_object_array_get_idx(o, i), depth + 1);
             if (r < 0)
                 return -1;

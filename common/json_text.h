@@ -4,7 +4,9 @@
  * A tool's response, a model's tool arguments or a document's text can carry ill-formed
  * UTF-8, NUL (a "\u0000" escape decodes to one) or other control characters; json-c keeps
  * them as they are. json_text_repair() walks the tree and replaces each such string, and each
- * such object key, by its utf8_sanitize() repair. */
+ * such object key, by its utf8_sanitize() repair; and each member or element that is NaN or
+ * an infinity (json-c reads "NaN", "Infinity" and "1e999" as such; JSON has none of them) by
+ * null. */
 #ifndef AGENTHUB_JSON_TEXT_H
 #define AGENTHUB_JSON_TEXT_H
 
@@ -12,8 +14,8 @@
 #include <stddef.h>
 
 /* Repairs o in place (NULL-safe; nesting deeper than 64 is left as it is). Returns the number
- * of replacements made (utf8_report's invalid + controls), or -1 when out of memory (o is
- * then partly repaired). */
+ * of replacements made (utf8_report's invalid + controls, plus the numbers nulled), or -1
+ * when out of memory (o is then partly repaired). */
 long json_text_repair(json_object *o);
 
 /* json_text_repair, then the compact text of o (borrowed from o, as

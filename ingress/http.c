@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "json_field.h"
 #include "json_number.h"
+#include "json_strict.h"
 #include "keyauth.h"
 #include "cluster_metrics.h"
 #include "metrics.h"
@@ -487,18 +488,18 @@ json_object *req_json_body(struct req *r)
         reply_error(r, 400, "invalid_request", "a JSON object body is required");
         return NULL;
     }
-    if (strlen(r->body) != r->body_len) {
-        reply_error(r, 400, "invalid_json", "body is not valid JSON");
+    json_object *o = NULL;
+    char why[192], msg[224];
+    if (json_strict_parse(r->body, r->body_len, 64, 0, &o, why, sizeof why) != 0) {
+        snprintf(msg, sizeof msg, "body is not valid JSON: %s", why);
+        reply_error(r, 400, "invalid_json", msg);
         return NULL;
     }
-    json_tokener *tok = json_tokener_new_ex(64);
-    json_object *o = tok ? json_tokener_parse_ex(tok, r->body, (int)r->body_len) : NULL;
-    int bad = !tok || json_tokener_get_error(tok) != json_tokener_success ||
-              json_tokener_get_parse_end(tok) != r->body_len;
-    json_tokener_free(tok);
-    if (bad || !o || !json_object_is_type(o, json_type_object)) {
+    if (!json_object_is_type(o, json_type_object)) {
+        snprintf(msg, sizeof msg, "body must be a JSON object, not %s",
+                 json_type_to_name(json_object_get_type(o)));
         json_object_put(o);
-        reply_error(r, 400, "invalid_json", "body must be a JSON object");
+        reply_error(r, 400, "invalid_json", msg);
         return NULL;
     }
     return o;

@@ -52,6 +52,7 @@
 #include "jobevents.h"
 #include "json_field.h"
 #include "json_number.h"
+#include "json_strict.h"
 #include "metrics.h"
 #include "ocr.h"
 #include "sha256.h"
@@ -214,19 +215,15 @@ static int docs_check_size(const struct doc_in *d, struct docs_fail *f)
 static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
                              struct docs_fail *f)
 {
-    json_tokener *tok = NULL;
     json_object *root = NULL, *arr, *v;
+    char why[192];
     int rc = -1;
 
-    if (len == 0 || memchr(body, '\0', len))
-        return docs_failf(f, 400, "invalid_json", "body must be a JSON object");
-    tok = json_tokener_new_ex(16);
-    if (!tok)
-        return docs_failf(f, 500, "internal", "out of memory");
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) != len || !json_object_is_type(root, json_type_object)) {
-        docs_failf(f, 400, "invalid_json", "body must be a JSON object");
+    if (json_strict_parse(body, len, 16, 0, &root, why, sizeof why) != 0)
+        return docs_failf(f, 400, "invalid_json", "body is not valid JSON: %s", why);
+    if (!json_object_is_type(root, json_type_object)) {
+        docs_failf(f, 400, "invalid_json", "body must be a JSON object, not %s",
+                   json_type_to_name(json_object_get_type(root)));
         goto out;
     }
     static const char *const members[] = {"documents", "lang"};
@@ -320,7 +317,6 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
     rc = 0;
 out:
     json_object_put(root);
-    json_tokener_free(tok);
     return rc;
 }
 

@@ -347,6 +347,12 @@ class DocumentsTest(unittest.TestCase):
                                        raw_body=b"{not json", token=self.tok,
                                        headers={"Content-Type": "application/json"})
         self.assertEqual(st, 400, body)
+        self.assertEqual(body["error"]["message"],
+                         "body is not valid JSON: quoted object property name expected at byte 1")
+        st, body, _ = self.ing.request("POST", "/api/%s/documents" % self.tenant,
+                                       raw_body=b'{"documents":[],}', token=self.tok,
+                                       headers={"Content-Type": "application/json"})
+        self.assertEqual((st, body["error"]["code"]), (400, "invalid_json"), body)
         st, body, _ = self.ing.request("POST", "/api/%s/documents" % self.tenant,
                                        raw_body=b"abc", token=self.tok,
                                        headers={"Content-Type": "image/png"})

@@ -234,6 +234,18 @@ class IngressChatTest(IngressCase):
             st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.ta, token=self.tok_a,
                                            raw_body=raw)
             self.assertEqual(st, 400, raw)
+        # what json-c takes unless told to be strict, and JSON does not: each was a new job
+        for raw, where in ((b'{"message":"a",}', "at byte 15"), (b"{'message':'a'}", "at byte"),
+                           (b'{"message":"a","session_id":Null}', "at byte 29"),
+                           (b'{"message":"a","attachments":[NaN]}', "NaN")):
+            st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.ta, token=self.tok_a,
+                                           raw_body=raw)
+            self.assertEqual((st, resp["error"]["code"]), (400, "invalid_json"), (raw, resp))
+            self.assertIn("body is not valid JSON: ", resp["error"]["message"])
+            self.assertIn(where, resp["error"]["message"])
+        st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.ta, token=self.tok_a,
+                                       raw_body=b"[1,2]")
+        self.assertEqual(resp["error"]["message"], "body must be a JSON object, not array")
         st, resp, _ = self.ing.request("GET", "/api/%s/chat" % self.ta, token=self.tok_a)
         self.assertEqual(st, 405)
 

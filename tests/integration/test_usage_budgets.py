@@ -545,7 +545,10 @@ class UsageBudgets(pc.PipelineCase):
         for bad, named in (({"requests_per_minute": "5"}, "requests_per_minute"),
                            ({"budget_tokens": 1.5}, "budget_tokens"),
                            ({"budget_usd": -1}, "budget_usd"),
-                           ({"budget_usd": 0.00004}, "4 decimal places")):
+                           ({"budget_usd": 0.00004}, "4 decimal places"),
+                           # Python's json writes these, json-c read them; JSON has neither
+                           ({"budget_usd": float("nan")}, "not valid JSON: a number is NaN"),
+                           ({"budget_usd": float("inf")}, "an infinity")):
             st, _, body = self.http("PATCH", path, bad, self.op_token())
             self.assertEqual(st, 400, (bad, body))
             self.assertIn(named, body["error"]["message"])

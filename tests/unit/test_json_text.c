@@ -1,4 +1,5 @@
-/* Unit tests for common/json_text: every string and key of a JSON tree made valid text. */
+/* Unit tests for common/json_text: every string and key of a JSON tree made valid text,
+ * every NaN or infinity made null. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -41,6 +42,20 @@ static void test_tree_is_repaired(void **state)
     json_object_put(o);
 }
 
+static void test_numbers_json_lacks_become_null(void **state)
+{
+    (void)state;
+    /* a tool's answer or a model's arguments, as json-c reads them */
+    json_object *o =
+        json_tokener_parse("{\"score\":NaN,\"r\":[1.5,-Infinity,{\"big\":1e999}],\"k\":2.5}");
+    assert_non_null(o);
+    assert_int_equal(json_text_repair(o), 3);
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        "{\"score\":null,\"r\":[1.5,null,{\"big\":null}],\"k\":2.5}");
+    assert_int_equal(json_text_repair(o), 0);
+    json_object_put(o);
+}
+
 static void test_clean_tree_untouched(void **state)
 {
     (void)state;
@@ -55,6 +70,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_is_repaired),
+        cmocka_unit_test(test_numbers_json_lacks_become_null),
         cmocka_unit_test(test_clean_tree_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

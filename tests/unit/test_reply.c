@@ -68,6 +68,15 @@ static void test_invalid_calls(void **state)
                          REPLY_CALL_BAD_JSON);
         assert_non_null(strstr(msg, "not a JSON object"));
     }
+    /* numbers JSON has not (json-c reads them): back to the model, never to the tool */
+    const char *nonfinite[] = {"{\"mst\": \"0123456789\", \"x\": NaN}",
+                               "{\"mst\": \"0123456789\", \"x\": [-Infinity]}"};
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(
+            reply_check_call(t, n, "get_customer_debt", nonfinite[i], msg, sizeof(msg)),
+            REPLY_CALL_BAD_JSON);
+        assert_non_null(strstr(msg, "NaN or an infinity"));
+    }
     /* fails the schema: pattern, missing required, extra property, enum */
     assert_int_equal(
         reply_check_call(t, n, "get_customer_debt", "{\"mst\": \"MST 0123\"}", msg, sizeof(msg)),
