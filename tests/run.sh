@@ -186,13 +186,18 @@ run_fuzz() {
       name=$(basename "$f")
       corpus=tests/fuzz/corpus/${name#fuzz_}
       mkdir -p "var/fuzz/$name"
-      if flock "$CPU_LOCK" "$f" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 "var/fuzz/$name" \
+      if flock "$CPU_LOCK" "$f" -max_total_time="${FUZZ_SECONDS:-20}" -rss_limit_mb=2048 \
+           -artifact_prefix="$LOGDIR/$name-" "var/fuzz/$name" \
            $( [ -d "$corpus" ] && echo "$corpus" ) >"$LOGDIR/$name.log" 2>&1; then
         passed=$((passed + 1)); report "ok   fuzz/$name"
       else
+        # The search is random: what failed, and the input that did it (Base64, for
+        # "base64 -d > x; $f x"), come first, before the trace a cut-short log may lose.
         failed=$((failed + 1)); note_fail "fuzz/$name"
         report "FAIL fuzz/$name
-$(tail -30 "$LOGDIR/$name.log" | sed 's/^/    /')"
+$(grep -a -E "^$name: |^SUMMARY: |^Base64: |^artifact_prefix|Test unit written to" \
+    "$LOGDIR/$name.log" | cut -c1-4000 | sed 's/^/    /')
+$(tail -12 "$LOGDIR/$name.log" | sed 's/^/    /')"
       fi
     done
   else
