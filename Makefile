@@ -144,7 +144,10 @@ bench: deps all
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)
-build-fuzz/%: tests/fuzz/%.c $(COMMON_SRC)
+# The targets #include the sources they fuzz (tools/, agents/, ingress/, router/): a change
+# there rebuilds them too.
+FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz
 	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(SYSLIBS)
 

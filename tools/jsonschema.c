@@ -36,11 +36,15 @@ static void seterr(char *err, size_t errlen, const struct jpath *p, const char *
     snprintf(err, errlen, "%s: %s", p && p->len ? p->buf : "(root)", msg);
 }
 
-/* Appends "/seg" with ~ and / escaped (RFC 6901). Returns the old length to restore. */
+/* Appends "/seg" with ~ and / escaped (RFC 6901), cut with "..." where the buffer ends.
+ * Returns the old length to restore. len stays at most PATH_CAP - 2: a push starts only with
+ * room for "/..." and the NUL (a path already cut there stays as it is), so the "..." that
+ * cuts a segment always fits. It once did not: a long path cut near the end, then one more
+ * level, wrote "..." past buf into len (schemas and a model's arguments set the keys). */
 static size_t jpath_push(struct jpath *p, const char *seg)
 {
     size_t old = p->len;
-    if (p->len + 1 >= PATH_CAP)
+    if (p->len + 5 >= PATH_CAP)
         return old;
     p->buf[p->len++] = '/';
     for (const char *s = seg; *s; s++) {

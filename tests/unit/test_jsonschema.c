@@ -104,6 +104,35 @@ static void test_paths_escaped_and_nested(void **state)
     assert_string_equal(errbuf, "(root): expected object, got integer");
 }
 
+/* A key longer than the path buffer, then one more level: the "..." that cut the path was
+ * written past the buffer, over its length (found by fuzz_tool_schema). Schemas come from
+ * tenant admins, arguments from a model: both set the keys. */
+static void test_paths_longer_than_the_buffer(void **state)
+{
+    (void)state;
+    char key[701], text[1024];
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    for (size_t cut = 480; cut <= 700; cut++) { /* every length the cut can fall at */
+        key[cut] = '\0';
+        snprintf(text, sizeof text, "{\"properties\":{\"%s\":{\"type\":\"string\",\"bogus\":1}}}",
+                 key);
+        assert_int_not_equal(chk(text), 0);
+        assert_int_equal(strncmp(errbuf, "/properties/kkkk", 16), 0);
+        assert_true(cut < 500 || strstr(errbuf, "kkk...")); /* the key is cut, not the path */
+        snprintf(text, sizeof text, "{\"%s\":{\"a\":{\"b\":1}}}", key);
+        assert_int_not_equal(v("{\"type\":\"object\",\"additionalProperties\":{\"type\":"
+                               "\"object\",\"additionalProperties\":{\"type\":\"object\","
+                               "\"additionalProperties\":{\"type\":\"string\"}}}}",
+                               text),
+                             0);
+        assert_int_equal(strncmp(errbuf, "/kkkk", 5), 0);
+        assert_true(cut < 510 || strstr(errbuf, "kkk..."));
+        assert_true(strlen(errbuf) < sizeof errbuf);
+        key[cut] = 'k';
+    }
+}
+
 static void test_enum_const(void **state)
 {
     (void)state;
@@ -281,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_object_keywords),
         cmocka_unit_test(test_paths_escaped_and_nested),
+        cmocka_unit_test(test_paths_longer_than_the_buffer),
         cmocka_unit_test(test_enum_const),
         cmocka_unit_test(test_strings_unicode),
         cmocka_unit_test(test_numbers),
