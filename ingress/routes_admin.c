@@ -48,6 +48,7 @@
 #include "fernet.h"
 #include "chroma.h"
 #include "json_field.h"
+#include "json_strict.h"
 #include "jsonschema.h"
 #include "knowledge.h"
 #include "kafka.h"
@@ -1823,7 +1824,11 @@ static void tenants(struct req *r)
                 return;
             if (req_read_body(r) != 0)
                 return;
-            json_object *b = json_tokener_parse(r->body ? r->body : "");
+            /* a body that is not JSON gets its 400 from the route */
+            json_object *b = NULL;
+            char why[192];
+            if (json_strict_parse(r->body, r->body_len, 64, 0, &b, why, sizeof why) != 0)
+                b = NULL;
             int touches = b && json_object_is_type(b, json_type_object) &&
                           json_object_object_get_ex(b, "is_active", NULL);
             json_object_put(b);
