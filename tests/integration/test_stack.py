@@ -187,5 +187,33 @@ class ClosedParentFolder(unittest.TestCase):
                 subprocess.run([STACK, "down"], env=env, capture_output=True, timeout=120)
             shutil.rmtree(closed, ignore_errors=True)
 
+
+@unittest.skipUnless(HAVE_STACK and os.environ.get("AGENTHUB_KAFKA") == "kafka",
+                     "needs the real Kafka lane")
+class KafkaClusterId(unittest.TestCase):
+    """A Kafka cluster id is 16 random bytes in base64url; 1 in 64 starts with "-", which
+    StorageTool's "-t" read as an option, and a fresh stack failed to start ("argument
+    --cluster-id/-t: expected one argument"). The stack, like Kafka, never uses one."""
+
+    def test_a_cluster_id_starting_with_a_dash_is_replaced(self):
+        var = os.path.join(os.environ["AGENTHUB_VAR"], "kid-" + uuid.uuid4().hex[:8])
+        os.makedirs(os.path.join(var, "kafka"))
+        with open(os.path.join(var, "kafka", "cluster-id"), "w") as f:
+            f.write("-AbCdEfGhIjKlMnOpQrStU")
+        base = ph.free_stack_base(26000, 30000, offsets=(92, 96))
+        env = dict(os.environ, AGENTHUB_VAR=var, AGENTHUB_PORT_BASE=str(base),
+                   AGENTHUB_KAFKA="kafka", AGENTHUB_KAFKA_NODES="1")
+        try:
+            r = subprocess.run([STACK, "start", "kafka"], env=env, capture_output=True,
+                               text=True, timeout=240)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            with open(os.path.join(var, "kafka", "cluster-id")) as f:
+                kid = f.read()
+            self.assertRegex(kid, r"^[A-Za-z0-9_][A-Za-z0-9_-]{21}$")
+        finally:
+            subprocess.run([STACK, "down"], env=env, capture_output=True, timeout=120)
+            shutil.rmtree(var, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main()
