@@ -175,10 +175,6 @@ int envelope_decode(struct envelope *e, const char *buf, size_t len, char *err, 
                 ENVELOPE_MAX_BYTES);
         goto out;
     }
-    if (memchr(buf, '\0', len)) {
-        env_err(err, errlen, "envelope: contains a NUL byte");
-        goto out;
-    }
     rc = env_parse(buf, len, &root, err, errlen);
     if (rc != 0)
         goto out;

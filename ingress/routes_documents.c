@@ -229,7 +229,7 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
     static const char *const members[] = {"documents", "lang"};
     static const char *const doc_members[] = {"filename", "content_type", "content_base64"};
     char msg[256];
-    if (json_members_check(root, members, 2, msg, sizeof msg) != 0) {
+    if (json_members_check(root, members, sizeof members / sizeof *members, msg, sizeof msg) != 0) {
         docs_failf(f, 400, "invalid_request", "%s", msg);
         goto out;
     }
@@ -259,7 +259,8 @@ static int parse_json_upload(const char *body, size_t len, struct doc_upload *u,
             docs_failf(f, 400, "invalid_request", "documents[%zu] must be an object", i);
             goto out;
         }
-        if (json_members_check(o, doc_members, 3, msg, sizeof msg) != 0) {
+        if (json_members_check(o, doc_members, sizeof doc_members / sizeof *doc_members, msg,
+                               sizeof msg) != 0) {
             docs_failf(f, 400, "invalid_request", "documents[%zu]: %s", i, msg);
             goto out;
         }
