@@ -29,6 +29,11 @@ def run_demo(demo_dir, **extra):
     return env, r
 
 
+def tail(r):
+    """What a failed demo said last: its smoke report is on stdout, the stack's on stderr."""
+    return r.stdout[-8000:] + "\n--- stderr:\n" + r.stderr[-3000:]
+
+
 class DemoScript(unittest.TestCase):
     def test_demo_starts_answers_and_stops(self):
         why = ph.stack_missing()
@@ -39,7 +44,7 @@ class DemoScript(unittest.TestCase):
         demo_dir = os.path.join(os.environ["AGENTHUB_VAR"], "demo")
         env, r = run_demo(demo_dir)
         out = r.stdout + r.stderr
-        self.assertEqual(r.returncode, 0, out[-4000:])
+        self.assertEqual(r.returncode, 0, tail(r))
         self.assertIn("STAND-IN LLM", out)
         self.assertIn("http://127.0.0.1:%s" % env["DEMO_INGRESS_PORT"], out)
         self.assertIn("curl -s -X POST", out)
@@ -121,7 +126,7 @@ class DemoScript(unittest.TestCase):
             env, r = run_demo(os.path.join(var, "demo"), AGENTHUB_VAR=stack_env["AGENTHUB_VAR"],
                               AGENTHUB_PORT_BASE=str(base), AGENTHUB_KAFKA="dev")
             out = r.stdout + r.stderr
-            self.assertEqual(r.returncode, 0, out[-4000:])
+            self.assertEqual(r.returncode, 0, tail(r))
             self.assertIn("[stand-in]", out)
             self.assertIn("postgres: ready", out)
             # var/ as any other folder of the checkout; the secrets' folder owner-only
