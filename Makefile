@@ -144,12 +144,13 @@ bench: deps all
 
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)
-# The targets #include the sources they fuzz (tools/, agents/, ingress/, router/): a change
-# there rebuilds them too.
-FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
+# The targets #include the sources they fuzz (tools/, agents/, ingress/, router/) or link them
+# (common/, and llm/ for the provider answers): a change there rebuilds them too.
+FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
+build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz
-	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(SYSLIBS)
+	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(FUZZ_LINK) $(SYSLIBS)
 
 LINT_SRC = $(COMMON_SRC) $(LLM_SRC) $(TOOLS_SRC) $(foreach p,$(PROGRAMS),$(wildcard $(word 2,$(subst :, ,$(p)))/*.c))
 # unknownMacro: cppcheck does not read the system headers, so json-c's

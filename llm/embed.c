@@ -229,13 +229,12 @@ static void embed_record(const struct llm_config *cfg, const char *model, int *i
         .attempt = (*idx)++,
         .provider = llm_provider_name(cfg->provider),
         .model = model,
-        .input_tokens = pt ? (long)json_object_get_int64(pt) : 0,
+        .input_tokens = 0,
         .output_tokens = 0,
         .latency_ms = (long)(embed_now_ms() - t0),
         .outcome = rc == 0 ? "ok" : llm_status_str(rc),
     };
-    if (r.input_tokens < 0)
-        r.input_tokens = 0;
+    llm_token_count(pt, &r.input_tokens);
     llm_usage_emit(&r);
 }
 

@@ -83,8 +83,9 @@ struct llm_response {
     char *finish_reason; /* normalized: stop, tool_calls, length, content_filter */
     long input_tokens, output_tokens;
     char *model; /* the model that answered (fallback shows here) */
-    /* Ill-formed UTF-8 sequences and control characters in content and tool calls that were
-     * replaced by U+FFFD (utf8.h): what a provider sends is always valid text here. */
+    /* Ill-formed UTF-8 sequences and control characters in content, tool calls (ids, names,
+     * arguments) and the model's name that were replaced by U+FFFD (utf8.h): what a provider
+     * sends is always valid text here. Token counts are 0..LLM_TOKENS_MAX (provider.h). */
     size_t repaired;
 };
 

@@ -24,6 +24,10 @@ void llm_buf_free(struct llm_buf *b);
 
 #define LLM_BODY_LIMIT (16u << 20) /* a response body or SSE event larger than this is bad */
 #define LLM_MAX_TOOL_CALLS 64
+/* The most tokens one call may report for one direction. Models' windows are at most a few
+ * million tokens; a count beyond this, negative or not an integer is not believed (a tenant
+ * may point its base_url at any server, and the counts feed budgets and sums). */
+#define LLM_TOKENS_MAX 100000000L
 
 /* One tool call being assembled from stream fragments. */
 struct llm_acc_call {
@@ -62,13 +66,19 @@ void llm_acc_cleanup(struct llm_acc *a);
  * characters become U+FFFD, counted in repaired), and a character a fragment cut short is
  * held back until the next fragment completes it, so no delta splits a character. */
 int llm_acc_text(struct llm_acc *a, const char *s, size_t n);
-/* Repairs the whole accumulated content (a non-streamed body, the held-back tail). */
+/* Repairs the whole accumulated content (a non-streamed body, the held-back tail). A stream
+ * that ended inside a character gets U+FFFD for it, handed to on_delta too, so the deltas
+ * always add up to the content. */
 int llm_acc_repair(struct llm_acc *a);
 /* The call with provider index key, created if absent (NULL when there are too many). */
 struct llm_acc_call *llm_acc_call(struct llm_acc *a, int key);
 void llm_acc_set(char **dst, const char *s);
-/* Token counts from a provider's usage object (NULL or a non-object: nothing taken). */
+/* Token counts from a provider's usage object (NULL or a non-object: nothing taken; a member
+ * that llm_token_count does not believe: that count is not taken). */
 void llm_acc_usage(struct llm_acc *a, json_object *usage, const char *in_key, const char *out_key);
+/* 1 and the count in *n when v is an integer (or a number with no fraction) in
+ * 0..LLM_TOKENS_MAX; else 0 and *n untouched. */
+int llm_token_count(json_object *v, long *n);
 /* Records a provider finish reason (normalized) if raw is not NULL; returns 1 if it did. */
 int llm_acc_finish_reason(struct llm_acc *a, const char *raw);
 /* Moves the accumulated result into r (r zeroed first). Tool calls without arguments get "{}";
@@ -135,7 +145,8 @@ long llm_ratelimit_acquire(struct rcache *r, const char *tenant, long rpm, long 
 struct curl_slist *llm_gemini_headers(const struct llm_config *cfg, struct curl_slist *h);
 
 /* Maps an HTTP error answer to an llm_status (context length, auth, rate limit, ...). msg gets
- * the provider's own error text, if any (never contains the request's key: callers scrub). */
+ * the provider's own error text, if any, as one line of valid text (utf8.h) cut between
+ * characters (it never contains the request's key: callers scrub). */
 int llm_classify_http(long status, const char *body, size_t len, char *msg, size_t msgcap);
 /* Records a provider error object seen inside a 200 answer; returns its llm_status. */
 int llm_take_stream_error(struct llm_acc *a, json_object *err);

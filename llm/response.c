@@ -3,6 +3,7 @@
 #include "provider.h"
 #include "utf8.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +71,22 @@ out:
 
 int llm_acc_repair(struct llm_acc *a)
 {
-    if (a->npending) { /* a stream that ended inside a character */
-        if (llm_buf_add(&a->content, a->pending, a->npending, LLM_BODY_LIMIT) != 0)
-            return LLM_ERR_BAD_RESPONSE;
+    if (a->npending) { /* a stream that ended inside a character: U+FFFD, its last delta */
+        struct utf8_report rep = {0, 0};
+        size_t n = 0;
+        char *t = utf8_sanitize(a->pending, a->npending, &n, &rep);
         a->npending = 0;
+        if (!t)
+            return LLM_ERR_BAD_RESPONSE;
+        a->repaired += rep.invalid + rep.controls;
+        int rc = llm_buf_add(&a->content, t, n, LLM_BODY_LIMIT) != 0 ? LLM_ERR_BAD_RESPONSE : 0;
+        if (!rc && a->on_delta) {
+            a->deltas++;
+            a->on_delta(a->opaque, t, n);
+        }
+        free(t);
+        if (rc)
+            return rc;
     }
     if (!a->content.len || utf8_is_clean(a->content.p, a->content.len))
         return 0;
@@ -122,13 +135,29 @@ void llm_acc_set(char **dst, const char *s)
     *dst = d;
 }
 
+int llm_token_count(json_object *v, long *n)
+{
+    if (json_object_is_type(v, json_type_int)) {
+        int64_t i = json_object_get_int64(v);
+        if (i < 0 || i > LLM_TOKENS_MAX)
+            return 0;
+        *n = (long)i;
+        return 1;
+    }
+    if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        if (!(d >= 0 && d <= (double)LLM_TOKENS_MAX) || d != (double)(long)d)
+            return 0;
+        *n = (long)d;
+        return 1;
+    }
+    return 0;
+}
+
 void llm_acc_usage(struct llm_acc *a, json_object *usage, const char *in_key, const char *out_key)
 {
-    json_object *v;
-    if ((v = llm_json_get(usage, in_key)))
-        a->input_tokens = json_object_get_int64(v);
-    if ((v = llm_json_get(usage, out_key)))
-        a->output_tokens = json_object_get_int64(v);
+    llm_token_count(llm_json_get(usage, in_key), &a->input_tokens);
+    llm_token_count(llm_json_get(usage, out_key), &a->output_tokens);
 }
 
 int llm_acc_finish_reason(struct llm_acc *a, const char *raw)
@@ -165,7 +194,7 @@ int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
              * rather than failing the whole answer. */
             char idbuf[32];
             snprintf(idbuf, sizeof(idbuf), "call_%zu", i);
-            t->id = strdup(c->id && *c->id ? c->id : idbuf);
+            t->id = acc_clean_dup(a, c->id && *c->id ? c->id : idbuf);
             t->name = acc_clean_dup(a, c->name ? c->name : "");
             t->arguments = acc_clean_dup(a, c->args.len ? c->args.p : "{}");
             if (!t->id || !t->name || !t->arguments)
@@ -178,7 +207,7 @@ int llm_acc_finish(struct llm_acc *a, struct llm_response *r)
     else if (a->ncalls && strcmp(fr, "stop") == 0)
         fr = "tool_calls"; /* Gemini says STOP for function calls */
     r->finish_reason = strdup(fr);
-    r->model = a->model ? strdup(a->model) : NULL;
+    r->model = a->model ? acc_clean_dup(a, a->model) : NULL;
     r->input_tokens = a->input_tokens;
     r->output_tokens = a->output_tokens;
     r->repaired = a->repaired;
@@ -347,9 +376,16 @@ int llm_classify_http(long status, const char *body, size_t len, char *msg, size
     } else if (err && json_object_is_type(err, json_type_string)) {
         m = json_object_get_string(err);
     }
-    if (msg && msgcap) {
-        snprintf(msg, msgcap, "%s", m ? m : "");
-        for (char *p = msg; *p; p++) /* one line, printable */
+    if (msg && msgcap) { /* valid text (utf8.h), cut between characters, on one line */
+        size_t tl = 0, n = 0;
+        char *t = m ? utf8_sanitize(m, strlen(m), &tl, NULL) : NULL;
+        if (t) {
+            n = utf8_cut(t, tl, msgcap - 1);
+            memcpy(msg, t, n);
+            free(t);
+        }
+        msg[n] = '\0';
+        for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 0x20)
                 *p = ' ';
     }

@@ -225,6 +225,7 @@ static void test_stream_text_repaired(void **state)
     struct llm_response resp;
     assert_int_equal(llm_acc_finish(&r.acc, &resp), 0);
     assert_string_equal(resp.content, "Ho\xC3\xA0n caf\xEF\xBF\xBD ti\xEF\xBF\xBD");
+    assert_string_equal(d.text, resp.content); /* the tail's U+FFFD was handed on as a delta */
     assert_int_equal(resp.repaired, 2);
     llm_response_cleanup(&resp);
     llm_acc_cleanup(&r.acc);
@@ -596,6 +597,65 @@ static void test_classify(void **state)
     assert_int_equal(classify(404, NULL, msg, sizeof(msg)), LLM_ERR_INVALID_REQUEST);
     assert_int_equal(llm_classify_http(502, "<html>bad gateway</html>", 24, msg, sizeof(msg)),
                      LLM_ERR_UNAVAILABLE);
+
+    /* The provider's message is one line of valid text, cut between characters: a byte that
+     * is not UTF-8 becomes U+FFFD, and a message longer than msg ends before the character
+     * that does not fit, never inside it. */
+    const char *latin1 = "{\"error\":{\"message\":\"Quota d\xE9pass\xE9"
+                         "e\\nretry\"}}";
+    assert_int_equal(llm_classify_http(429, latin1, strlen(latin1), msg, sizeof(msg)),
+                     LLM_ERR_RATE_LIMITED);
+    assert_string_equal(msg, "Quota d\xEF\xBF\xBDpass\xEF\xBF\xBD"
+                             "e retry");
+    char body[1024], small[8];
+    snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\"}}",
+             "\xC4\x91\xC4\x91\xC4\x91\xC4\x91\xC4\x91"); /* five 2-byte characters */
+    assert_int_equal(llm_classify_http(500, body, strlen(body), small, sizeof small),
+                     LLM_ERR_UNAVAILABLE);
+    assert_string_equal(small, "\xC4\x91\xC4\x91\xC4\x91"); /* 6 bytes: a 4th does not fit in 7 */
+}
+
+/* A tenant may point its base_url at any server: token counts it reports are believed only
+ * when they are integers in 0..LLM_TOKENS_MAX (they feed budgets and sums), and ids and the
+ * model's name are made valid text like the content. */
+static void test_untrusted_counts_and_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *usage;
+        long in, out;
+    } cases[] = {
+        {"{\"prompt_tokens\":7,\"completion_tokens\":5}", 7, 5},
+        {"{\"prompt_tokens\":7.0,\"completion_tokens\":5}", 7, 5},
+        {"{\"prompt_tokens\":-7,\"completion_tokens\":5}", 0, 5},
+        {"{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":5}", 0, 5},
+        {"{\"prompt_tokens\":1e30,\"completion_tokens\":5}", 0, 5},
+        {"{\"prompt_tokens\":7.5,\"completion_tokens\":\"5\"}", 0, 0},
+        {"{\"prompt_tokens\":100000000,\"completion_tokens\":100000001}", 100000000, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"model\":\"m\\u0000x\xFF\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                 "\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_\xC3\",\"type\":"
+                 "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                 "\"finish_reason\":\"tool_calls\"}],\"usage\":%s}",
+                 cases[i].usage);
+        struct llm_acc a;
+        struct llm_response r;
+        llm_acc_init(&a, NULL, NULL);
+        json_object *root = llm_json_parse(body, strlen(body));
+        assert_non_null(root);
+        assert_int_equal(llm_openai_ops.parse(&a, root), 0);
+        assert_int_equal(llm_acc_finish(&a, &r), 0);
+        assert_int_equal(r.input_tokens, cases[i].in);
+        assert_int_equal(r.output_tokens, cases[i].out);
+        assert_string_equal(r.tool_calls[0].id, "call_\xEF\xBF\xBD");
+        assert_string_equal(r.model, "m"); /* json-c's string ends at the \u0000 */
+        llm_response_cleanup(&r);
+        llm_acc_cleanup(&a);
+        json_object_put(root);
+    }
 }
 
 static void test_finish_and_names(void **state)
@@ -917,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_llamacpp_stream_stop),
         cmocka_unit_test(test_llamacpp_bodies),
         cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_untrusted_counts_and_names),
         cmocka_unit_test(test_finish_and_names),
         cmocka_unit_test(test_request_bodies),
         cmocka_unit_test(test_scrub),
