@@ -150,7 +150,7 @@ FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*
 build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz
-	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(COMMON_SRC) $(FUZZ_LINK) $(SYSLIBS)
+	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(COMMON_SRC) $(FUZZ_LINK) $(SYSLIBS)
 
 LINT_SRC = $(COMMON_SRC) $(LLM_SRC) $(TOOLS_SRC) $(foreach p,$(PROGRAMS),$(wildcard $(word 2,$(subst :, ,$(p)))/*.c))
 # unknownMacro: cppcheck does not read the system headers, so json-c's

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,18 +47,32 @@ const char *ocr_format_name(enum ocr_format f)
 
 /* One page: the largest so far is kept, decoded bytes summed. The estimate is what the
  * decoder holds (rows of bits per pixel) plus leptonica's PIX (1, 8 or 32 bits per pixel). */
+/* A header may claim any size: the sums saturate at LLONG_MAX (over every limit) rather
+ * than overflow. */
+static long long sat_mul(long long a, long long b)
+{
+    long long r;
+    return __builtin_mul_overflow(a, b, &r) ? LLONG_MAX : r;
+}
+
+static long long sat_add(long long a, long long b)
+{
+    long long r;
+    return __builtin_add_overflow(a, b, &r) ? LLONG_MAX : r;
+}
+
 static void add_page(struct ocr_header *h, uint32_t w, uint32_t ht, unsigned bits)
 {
-    long long px = (long long)w * ht;
+    long long px = sat_mul(w, ht);
     unsigned depth = bits <= 1 ? 1 : bits <= 8 ? 8 : 32;
-    long long raw = ((long long)w * bits + 7) / 8 * ht;
-    long long pix = ((long long)w * depth + 31) / 32 * 4 * ht;
+    long long raw = sat_mul(sat_add(sat_mul(w, bits), 7) / 8, ht);
+    long long pix = sat_mul(sat_add(sat_mul(w, depth), 31) / 32 * 4, ht);
     h->pages++;
     if (w > h->max_side)
         h->max_side = w;
     if (ht > h->max_side)
         h->max_side = ht;
-    h->decoded_bytes += raw + pix;
+    h->decoded_bytes = sat_add(h->decoded_bytes, sat_add(raw, pix));
     if (px > h->max_page_pixels || h->pages == 1) {
         h->max_page_pixels = px;
         h->width = w;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,31 @@ static unsigned char *make_tiff(long pages, uint32_t w, uint32_t h, unsigned spp
     }
     *len = n;
     return b;
+}
+
+/* A header may claim any size: 2^31-1 x 2^31-1 pixels of 32 bits is more bytes than a long
+ * long holds. The estimate saturates (over every limit) instead of overflowing (UBSan aborted
+ * here before: "signed integer overflow" in add_page; fuzz_ocr_header found it). */
+static void test_sizes_beyond_long_long(void **state)
+{
+    (void)state;
+    unsigned char b[54] = {'B', 'M'};
+    struct ocr_header h;
+    struct ocr_limits lim;
+    char err[256];
+    ocr_limits_default(&lim);
+    b[14] = 40;                                 /* BITMAPINFOHEADER */
+    b[18] = b[19] = b[20] = 0xFF, b[21] = 0x7F; /* width 2^31-1 */
+    b[22] = b[23] = b[24] = 0xFF, b[25] = 0x7F; /* height 2^31-1 */
+    b[28] = 32;                                 /* bits per pixel */
+    assert_int_equal(ocr_header_read(b, sizeof b, 50, &h, err, sizeof err), 0);
+    assert_int_equal(h.format, OCR_FMT_BMP);
+    assert_int_equal(h.width, 0x7FFFFFFFu);
+    assert_true(h.max_page_pixels == 0x7FFFFFFFLL * 0x7FFFFFFFLL);
+    assert_true(h.decoded_bytes == LLONG_MAX);
+    assert_int_equal(ocr_header_check(b, sizeof b, &lim, "DOCWORKER_", &h, err, sizeof err),
+                     -E2BIG);
+    assert_non_null(strstr(err, "image_too_large: "));
 }
 
 static void test_png_bomb_60_bytes(void **state)
@@ -339,9 +365,13 @@ static void test_unknown_and_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_png_bomb_60_bytes),     cmocka_unit_test(test_png_bad_headers),
-        cmocka_unit_test(test_tiff_many_large_pages), cmocka_unit_test(test_jpeg),
-        cmocka_unit_test(test_gif_bmp_pnm_webp),      cmocka_unit_test(test_unknown_and_empty),
+        cmocka_unit_test(test_sizes_beyond_long_long),
+        cmocka_unit_test(test_png_bomb_60_bytes),
+        cmocka_unit_test(test_png_bad_headers),
+        cmocka_unit_test(test_tiff_many_large_pages),
+        cmocka_unit_test(test_jpeg),
+        cmocka_unit_test(test_gif_bmp_pnm_webp),
+        cmocka_unit_test(test_unknown_and_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
