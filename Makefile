@@ -145,9 +145,10 @@ bench: deps all
 FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_TARGETS)
 # The targets #include the sources they fuzz (tools/, agents/, ingress/, router/) or link them
-# (common/, and llm/ for the provider answers): a change there rebuilds them too.
+# (common/, and llm/ and tools/ where named): a change there rebuilds them too.
 FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
 build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC)
+build-fuzz/fuzz_chunk: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz
 	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(COMMON_SRC) $(FUZZ_LINK) $(SYSLIBS)
