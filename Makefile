@@ -147,7 +147,7 @@ fuzz: $(FUZZ_TARGETS)
 # The targets #include the sources they fuzz (tools/, agents/, ingress/, router/) or link them
 # (common/, and llm/ and tools/ where named): a change there rebuilds them too.
 FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
-build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC)
+build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/fuzz_chunk: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz

@@ -9,6 +9,24 @@
 #include "jsonschema.h"
 #include "utf8.h"
 
+/* msg as valid text (utf8.h) that fits cap, cut between characters: it goes to the model as
+ * JSON and into the job's events. */
+static void msg_make_valid(char *msg, size_t cap)
+{
+    size_t n = strlen(msg), tl = 0;
+    if (utf8_is_clean(msg, n))
+        return;
+    char *t = utf8_sanitize(msg, n, &tl, NULL);
+    if (!t) {
+        snprintf(msg, cap, "invalid tool call");
+        return;
+    }
+    size_t keep = utf8_cut(t, tl, cap - 1);
+    memcpy(msg, t, keep);
+    msg[keep] = '\0';
+    free(t);
+}
+
 enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, const char *name,
                                  const char *arguments, char *msg, size_t cap)
 {
@@ -25,7 +43,9 @@ enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, co
         if (tools[i].name && strcmp(tools[i].name, name) == 0)
             t = &tools[i];
     if (!t) {
-        snprintf(msg, cap, "there is no tool named %.64s%s", name, strlen(name) > 64 ? "..." : "");
+        size_t nl = strlen(name), shown = utf8_cut(name, nl, 64);
+        snprintf(msg, cap, "there is no tool named %.*s%s", (int)shown, name,
+                 shown < nl ? "..." : "");
         rc = REPLY_CALL_UNKNOWN_TOOL;
         goto out;
     }
@@ -55,6 +75,8 @@ enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, co
         goto out;
     }
 out:
+    if (cap)
+        msg_make_valid(msg, cap);
     json_object_put(args);
     return rc;
 }

@@ -31,7 +31,8 @@ enum reply_call {
 };
 
 /* Checks one call against the tools offered. On anything but REPLY_CALL_OK, msg holds the
- * error for the model and the user (names the tool, never a URL or secret). */
+ * error for the model and the user (names the tool, never a URL or secret), as valid text
+ * (utf8.h) cut between characters. */
 enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, const char *name,
                                  const char *arguments, char *msg, size_t cap);
 /* The tool message for an invalid call (JSON text, see above). malloc'd, NULL on OOM. */

@@ -14,14 +14,18 @@
  *     the model's name), its finish reason is one of the four normalized ones, its token
  *     counts are in 0..LLM_TOKENS_MAX (output: or the number of deltas) and the deltas handed
  *     to the caller add up to the content;
- *   - an error has a known status, and its message is one line of valid text.
+ *   - an error has a known status, and its message is one line of valid text;
+ *   - what the agent makes of an accepted answer (agents/reply.h: each tool call checked,
+ *     the message a refused call gets, the text saved) is valid text, the message valid JSON.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_strict.h"
 #include "provider.h"
+#include "../../agents/reply.c" /* reply_check_call, reply_text */
 #include "utf8.h"
 
 static void fuzz_check(int ok, const char *what)
@@ -144,6 +148,47 @@ static void check_accepted(const struct outcome *o, int streamed)
                    "the deltas do not add up to the content");
 }
 
+/* What the agent makes of an accepted answer (agents/reply.h): every tool call is checked
+ * against the tools offered, and a refused one gets a tool message for the model. Both go to
+ * the provider as JSON and into the job's events: valid text, and the message valid JSON. */
+static void check_agent_reply(const struct llm_response *r)
+{
+    static struct tool_def tools[2];
+    if (!tools[0].name) {
+        tools[0].name = "get_customer_debt";
+        tools[0].input_schema = json_tokener_parse(
+            "{\"type\":\"object\",\"properties\":{\"tax_code\":{\"type\":\"string\","
+            "\"pattern\":\"^[0-9]{10}$\"},\"note\":{\"type\":\"string\",\"maxLength\":8}},"
+            "\"required\":[\"tax_code\"],\"additionalProperties\":false}");
+        tools[1].name = "search";
+        tools[1].input_schema = json_tokener_parse(
+            "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"},\"k\":"
+            "{\"type\":\"integer\",\"minimum\":1,\"maximum\":5}}}");
+    }
+    for (size_t i = 0; i < r->ntool_calls; i++) {
+        char msg[512];
+        enum reply_call rc = reply_check_call(tools, 2, r->tool_calls[i].name,
+                                              r->tool_calls[i].arguments, msg, sizeof msg);
+        fuzz_check(clean(msg), "a refused call's message is not valid text");
+        fuzz_check((rc == REPLY_CALL_OK) == (msg[0] == '\0'), "a refusal without a message");
+        if (rc != REPLY_CALL_OK) {
+            char *res = reply_invalid_result(tools, 2, msg);
+            char jerr[128];
+            json_object *o = NULL;
+            fuzz_check(res &&
+                           json_strict_parse(res, strlen(res), 64, 0, &o, jerr, sizeof jerr) == 0 &&
+                           o != NULL && clean(res),
+                       "the invalid-call message is not valid JSON");
+            json_object_put(o);
+            free(res);
+        }
+    }
+    enum reply_fallback f = reply_classify(r);
+    char *text = reply_text(f, r->content, "vi");
+    fuzz_check(clean(text), "the saved answer is not valid text");
+    free(text);
+}
+
 static void outcome_free(struct outcome *o)
 {
     llm_response_cleanup(&o->r);
@@ -170,6 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_check(whole.rc == cut.rc, "the fragments changed the outcome");
         if (whole.rc == 0) {
             check_accepted(&whole, 1);
+            check_agent_reply(&whole.r);
             check_accepted(&cut, 1);
             fuzz_check(same(whole.r.content, cut.r.content) &&
                            same(whole.r.finish_reason, cut.r.finish_reason) &&
@@ -187,8 +233,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (kind == 1) {
         struct outcome o;
         run_body(ops, p, n, &o);
-        if (o.rc == 0)
+        if (o.rc == 0) {
             check_accepted(&o, 0);
+            check_agent_reply(&o.r);
+        }
         outcome_free(&o);
     } else {
         char msg[200];

@@ -101,6 +101,21 @@ static void test_invalid_calls(void **state)
     assert_int_equal(reply_check_call(t, n, longname, "{}", msg, sizeof(msg)),
                      REPLY_CALL_UNKNOWN_TOOL);
     assert_true(strlen(msg) < 100);
+    /* ... between characters: 30 x "ế" (3 bytes each) shows 21 of them, then "..." (the
+     * message goes to the model as JSON: a character cut in two made the request invalid) */
+    char vname[128] = "";
+    for (int i = 0; i < 30; i++)
+        strcat(vname, "\xE1\xBA\xBF");
+    assert_int_equal(reply_check_call(t, n, vname, "{}", msg, sizeof(msg)),
+                     REPLY_CALL_UNKNOWN_TOOL);
+    assert_int_equal(utf8_is_clean(msg, strlen(msg)), 1);
+    assert_int_equal(strlen(msg), strlen("there is no tool named ") + 21 * 3 + 3);
+    /* a message cut by a small buffer ends between characters too */
+    char small[30];
+    assert_int_equal(reply_check_call(t, n, vname, "{}", small, sizeof(small)),
+                     REPLY_CALL_UNKNOWN_TOOL);
+    assert_int_equal(utf8_is_clean(small, strlen(small)), 1);
+    assert_string_equal(small, "there is no tool named \xE1\xBA\xBF\xE1\xBA\xBF");
     free_tools(t, n);
 }
 
