@@ -149,6 +149,7 @@ fuzz: $(FUZZ_TARGETS)
 FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
 build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/fuzz_chunk: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
+build-fuzz/fuzz_tool_response: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/%: tests/fuzz/%.c $(FUZZ_DEPS)
 	@mkdir -p build-fuzz
 	clang $(CSTD) $(INCS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o $@ $< $(COMMON_SRC) $(FUZZ_LINK) $(SYSLIBS)

@@ -39,6 +39,65 @@ int json_strict_finite(json_object *o)
     return finite_at(o, 0);
 }
 
+/* RFC 8259's number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int number_form_ok(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return 0;
+    if (*s == '.') {
+        if (!(*++s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+/* json-c's strict mode still takes "1." and "1.e5", and keeps a parsed double's text to write
+ * it back as it came: each double's text must be a JSON number. (Integers are written from
+ * their value.) */
+static int forms_at(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_double:
+        return number_form_ok(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            (void)k;
+            if (!forms_at(v))
+                return 0;
+        }
+        return 1;
+    }
+    case json_type_array: {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n; i++)
+            if (!forms_at(json_object_array_get_idx(o, i)))
+                return 0;
+        return 1;
+    }
+    default:
+        return 1;
+    }
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -90,6 +149,8 @@ int json_strict_parse(const char *buf, size_t len, int max_depth, unsigned flags
         fail(err, errlen,
              "a number is NaN, an infinity or beyond the range of a double (JSON "
              "has no such numbers)");
+    else if (!forms_at(o)) /* depth: at most max_depth, as the tokener allowed */
+        fail(err, errlen, "a number is not written as JSON writes numbers (like 1. or 1.e5)");
     else
         rc = 0;
     if (rc == 0)

@@ -41,6 +41,8 @@
 #include "b64.h"
 #include "log.h"
 #include "ssrf.h"
+#include "json_strict.h"
+#include "json_text.h"
 #include "utf8.h"
 #include "template.h"
 #include "tool_internal.h"
@@ -415,6 +417,51 @@ out:
     return rc;
 }
 
+int tool_response_result(const char *body, size_t len, int need_json, const char *tool_name,
+                         json_object **result, int *repaired, char *err, size_t errlen)
+{
+    char *text = NULL;
+    *result = NULL;
+    *repaired = 0;
+    /* A backend's bytes become valid text before anything reads them (utf8.h): a Latin-1 ERP
+     * answer keeps its structure and loses only the characters it could not say. */
+    if (len && !utf8_is_clean(body, len)) {
+        size_t n = 0;
+        struct utf8_report rep = {0, 0};
+        text = utf8_sanitize(body, len, &n, &rep);
+        if (!text) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        body = text;
+        len = n;
+        *repaired = 1;
+    }
+    if (len == 0) {
+        *result = json_object_new_object();
+    } else {
+        /* JSON from outside is read strictly (json_strict.h): json-c's lenient reader takes
+         * NaN, trailing commas and numbers like 01 or 1. and writes them back as it read them,
+         * which is no JSON for the model, the events or jsonb. Anything else is text. */
+        json_object *o = NULL;
+        char jerr[128];
+        if (json_strict_parse(body, len, 32, 0, &o, jerr, sizeof jerr) != 0) {
+            if (need_json) {
+                snprintf(err, errlen, "tool %s: response is not JSON (%s)", tool_name, jerr);
+                free(text);
+                return -1;
+            }
+            o = json_object_new_object();
+            json_object_object_add(o, "text", json_object_new_string_len(body, (int)len));
+        }
+        *result = o;
+    }
+    /* a \u0000 escape decodes to a NUL: strings are made valid text here (json_text.h) */
+    json_text_repair(*result);
+    free(text);
+    return 0;
+}
+
 static void on_done(void *opaque, CURL *easy, CURLcode res)
 {
     struct http_call *c = opaque;
@@ -480,39 +527,15 @@ static void on_done(void *opaque, CURL *easy, CURLcode res)
         return;
     }
     json_object *result = NULL;
-    /* A backend's bytes become valid text before anything reads them (utf8.h): a Latin-1 ERP
-     * answer keeps its structure and loses only the characters it could not say. */
-    if (c->resp.len && !utf8_is_clean(c->resp.p, c->resp.len)) {
-        size_t n = 0;
-        struct utf8_report rep = {0, 0};
-        char *t = utf8_sanitize(c->resp.p, c->resp.len, &n, &rep);
-        if (!t) {
-            finish(c, NULL, "out of memory");
-            return;
-        }
+    int repaired = 0;
+    if (tool_response_result(c->resp.p, c->resp.len, c->output_schema != NULL, c->tool_name,
+                             &result, &repaired, err, sizeof err) != 0) {
+        finish(c, NULL, err);
+        return;
+    }
+    if (repaired)
         log_kv(LOG_WARN, NULL, "tool response was not valid UTF-8; repaired", "tool", c->tool_name,
                (char *)NULL);
-        free(c->resp.p);
-        c->resp.p = t;
-        c->resp.len = n;
-        c->resp.cap = n + 1;
-    }
-    if (c->resp.len == 0) {
-        result = json_object_new_object();
-    } else {
-        enum json_tokener_error jerr = json_tokener_success;
-        result = json_tokener_parse_verbose(c->resp.p, &jerr);
-        if (jerr != json_tokener_success || (result == NULL && strcmp(c->resp.p, "null") != 0)) {
-            if (c->output_schema) {
-                snprintf(err, sizeof err, "tool %s: response is not JSON", c->tool_name);
-                finish(c, NULL, err);
-                return;
-            }
-            result = json_object_new_object();
-            json_object_object_add(result, "text",
-                                   json_object_new_string_len(c->resp.p, (int)c->resp.len));
-        }
-    }
     if (tool_check_output(&c->shadow, result, err, sizeof err) != 0) {
         json_object_put(result);
         finish(c, NULL, err);

@@ -25,6 +25,15 @@ int rag_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_o
 int ocr_tool_run(const struct tool_ctx *ctx, const struct tool_def *tool, json_object *args,
                  json_object **result, char *err, size_t errlen);
 
+/* An HTTP tool's 2xx body [0, len), NUL-terminated at len, as its result. Bytes that are
+ * not valid text are repaired first (utf8.h; *repaired = 1). An empty body is {}; one strict
+ * JSON value (json_strict.h; whitespace may follow) is itself, JSON null is NULL; anything
+ * else (text, lenient JSON, more after the value) is {"text": body}, or, when need_json (the
+ * tool has an output schema), -1 with err "tool X: response is not JSON (why)". Strings in
+ * the result are made valid text (json_text.h). 0 and *result (new; NULL for null), or -1. */
+int tool_response_result(const char *body, size_t len, int need_json, const char *tool_name,
+                         json_object **result, int *repaired, char *err, size_t errlen);
+
 /* Checks result against the output schema; fills err ("tool X: output does not match its
  * schema: /a: ...") and returns negative on a violation. */
 int tool_check_output(const struct tool_def *tool, json_object *result, char *err, size_t errlen);

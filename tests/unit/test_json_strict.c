@@ -45,6 +45,10 @@ static void test_accepts_json(void **state)
     o = accept_text("1e308", 0);
     assert_true(isfinite(json_object_get_double(o)));
     json_object_put(o);
+    o = accept_text("[-0.5,0,1E+2,1e-2,-0]", 0); /* every form of a JSON number */
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        "[-0.5,0,1E+2,1e-2,0]");
+    json_object_put(o);
     assert_null(accept_text("null", 0)); /* success, and no object */
     o = accept_text("\"\xc3\x28\"", 0);  /* UTF-8 unchecked unless asked */
     json_object_put(o);
@@ -64,6 +68,10 @@ static void test_refuses_what_json_lacks(void **state)
     refuse("[1,]", 4, 0, "at byte 3");
     refuse("{\"a\":True}", 10, 0, "at byte 5");
     refuse("{\"a\":01}", 8, 0, "at byte");
+    /* json-c's strict mode takes these and would write them back as they came */
+    refuse("{\"a\":1.}", 8, 0, "not written as JSON writes numbers");
+    refuse("[1.e5]", 6, 0, "not written as JSON writes numbers");
+    refuse("2.", 2, 0, "not written as JSON writes numbers");
     refuse("{\"a\":1} x", 9, 0, "at byte");
     refuse("{} {}", 5, 0, "at byte");
     refuse("{\"a\":", 5, 0, "at byte");
