@@ -393,10 +393,10 @@ static int pattern_sane(const char *pat, char *msg, size_t msglen)
             else if (end && *end != '}')
                 end = NULL;
             long m = hi > lo ? hi : lo;
-            if (m > 1)
+            int bad = !end || lo < 0 || lo > 100 || hi < 0 || hi > 100 || ++nbounds > 8;
+            if (!bad && m > 1) /* only a bound in range is multiplied in: no overflow */
                 product *= m;
-            if (!end || lo < 0 || lo > 100 || hi < 0 || hi > 100 || ++nbounds > 8 ||
-                product > 10000) {
+            if (bad || product > 10000) {
                 snprintf(msg, msglen,
                          "repetition bounds must be 0..100, at most 8 of them, "
                          "product at most 10000");
