@@ -146,7 +146,7 @@ FUZZ_TARGETS = $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/fuzz
 fuzz: $(FUZZ_TARGETS)
 # The targets #include the sources they fuzz (tools/, agents/, ingress/, router/) or link them
 # (common/, and llm/ and tools/ where named): a change there rebuilds them too.
-FUZZ_DEPS = $(COMMON_SRC) $(wildcard common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
+FUZZ_DEPS = $(COMMON_SRC) $(wildcard tests/fuzz/*.h common/*.h llm/*.[ch] tools/*.[ch] agents/*.[ch] ingress/*.[ch] router/*.[ch])
 build-fuzz/fuzz_llm_response: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/fuzz_chunk: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)
 build-fuzz/fuzz_tool_response: FUZZ_LINK = $(LLM_SRC) $(TOOLS_SRC)

@@ -17,13 +17,8 @@
 #include "knowledge.h"
 #include "utf8.h"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_chunk: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_chunk"
+#include "fuzz_check.h"
 
 static int blank(char c)
 {

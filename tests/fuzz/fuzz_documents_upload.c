@@ -12,13 +12,8 @@
 #define ROUTES_DOCUMENTS_PARSER_ONLY
 #include "../../ingress/routes_documents.c"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_documents_upload: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_documents_upload"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

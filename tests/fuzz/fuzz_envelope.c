@@ -13,13 +13,8 @@
 #include "envelope.h"
 #include "traceparent.h"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_envelope: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_envelope"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -9,13 +9,8 @@
 
 #include "../../agents/format.c"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_format: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_format"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -19,13 +19,8 @@
 #define BODY_MAX_DEPTH 16
 #define BODY_MAX_MESSAGE (32 * 1024)
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_json_body: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_json_body"
+#include "fuzz_check.h"
 
 /* The body rules: returns 1 and fills the fields, or 0. */
 static int body_valid(json_object *body, const char **message, const char **session,

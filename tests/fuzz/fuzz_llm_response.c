@@ -28,13 +28,8 @@
 #include "../../agents/reply.c" /* reply_check_call, reply_text */
 #include "utf8.h"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_llm_response: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_llm_response"
+#include "fuzz_check.h"
 
 static int clean(const char *s)
 {

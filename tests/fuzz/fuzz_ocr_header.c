@@ -19,13 +19,8 @@
 
 #include "ocr_header.c"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_ocr_header: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_ocr_header"
+#include "fuzz_check.h"
 
 static int starts(const char *s, const char *prefix)
 {

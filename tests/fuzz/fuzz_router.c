@@ -12,13 +12,8 @@
 #include "../../router/language.c"
 #include "../../router/route.c"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_router: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_router"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

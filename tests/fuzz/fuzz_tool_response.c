@@ -21,13 +21,8 @@
 #include "tool_internal.h"
 #include "utf8.h"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_tool_response: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_tool_response"
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -16,13 +16,8 @@
 #include "jsonschema.c"
 #include "template.c"
 
-static void fuzz_check(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_tool_schema: %s\n", what);
-        abort();
-    }
-}
+#define FUZZ_TARGET "fuzz_tool_schema"
+#include "fuzz_check.h"
 
 static json_object *parse(const char *s, size_t n)
 {
