@@ -13,18 +13,8 @@
  * JSON and into the job's events. */
 static void msg_make_valid(char *msg, size_t cap)
 {
-    size_t n = strlen(msg), tl = 0;
-    if (utf8_is_clean(msg, n))
-        return;
-    char *t = utf8_sanitize(msg, n, &tl, NULL);
-    if (!t) {
-        snprintf(msg, cap, "invalid tool call");
-        return;
-    }
-    size_t keep = utf8_cut(t, tl, cap - 1);
-    memcpy(msg, t, keep);
-    msg[keep] = '\0';
-    free(t);
+    if (msg[0] && !utf8_copy_valid(msg, cap, msg))
+        snprintf(msg, cap, "invalid tool call"); /* out of memory: never an empty message */
 }
 
 enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, const char *name,

@@ -415,8 +415,7 @@ int pipeline_job_fail(const struct pipeline *p, const struct envelope *env, cons
     PGresult *res = NULL;
     char err[256];
     char msg[512];
-    snprintf(msg, sizeof(msg), "%s", message ? message : "");
-    msg[strlen(msg) - utf8_partial_tail(msg, strlen(msg))] = '\0'; /* a cut never splits a char */
+    utf8_copy_valid(msg, sizeof(msg), message ? message : ""); /* cut between characters */
     log_redact(msg, sizeof(msg));
     json_object *e = json_object_new_object();
     json_object_object_add(e, "code", json_object_new_string(code));

@@ -113,6 +113,23 @@ size_t utf8_cut(const char *in, size_t len, size_t max)
     return n;
 }
 
+size_t utf8_copy_valid(char *dst, size_t cap, const char *s)
+{
+    size_t len = strlen(s), n;
+    if (utf8_is_clean(s, len)) {
+        n = utf8_cut(s, len, cap - 1);
+        memmove(dst, s, n);
+    } else {
+        char *t = utf8_sanitize(s, len, &len, NULL);
+        n = t ? utf8_cut(t, len, cap - 1) : 0;
+        if (t)
+            memcpy(dst, t, n);
+        free(t);
+    }
+    dst[n] = '\0';
+    return n;
+}
+
 size_t utf8_partial_tail(const char *in, size_t len)
 {
     const unsigned char *s = (const unsigned char *)in;

@@ -39,6 +39,12 @@ int utf8_is_clean(const char *s, size_t len);
  * n never falls between a lead byte and its continuation bytes. */
 size_t utf8_cut(const char *s, size_t len, size_t max);
 
+/* s copied into dst[0, cap) as valid text: repaired as utf8_sanitize() repairs it, cut between
+ * characters to fit, NUL-terminated (cap > 0). s may be dst itself. Returns the length written;
+ * out of memory, dst is "" and the return 0. For messages from outside (a provider's error, a
+ * model's tool call) that go into logs, job errors and events. */
+size_t utf8_copy_valid(char *dst, size_t cap, const char *s);
+
 /* 1 when s[0, len) holds nothing but ASCII white space (space, \t, \n, \v, \f, \r), or
  * nothing at all: a blank question or answer. */
 int utf8_blank(const char *s, size_t len);

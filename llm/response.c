@@ -377,14 +377,7 @@ int llm_classify_http(long status, const char *body, size_t len, char *msg, size
         m = json_object_get_string(err);
     }
     if (msg && msgcap) { /* valid text (utf8.h), cut between characters, on one line */
-        size_t tl = 0, n = 0;
-        char *t = m ? utf8_sanitize(m, strlen(m), &tl, NULL) : NULL;
-        if (t) {
-            n = utf8_cut(t, tl, msgcap - 1);
-            memcpy(msg, t, n);
-            free(t);
-        }
-        msg[n] = '\0';
+        utf8_copy_valid(msg, msgcap, m ? m : "");
         for (char *p = msg; *p; p++)
             if ((unsigned char)*p < 0x20)
                 *p = ' ';

@@ -85,6 +85,30 @@ static void test_cut_never_splits_a_character(void **state)
     assert_int_equal(utf8_cut("\x80\x80\x80\x80\x80", 5, 4), 4);
 }
 
+static void test_copy_valid_repairs_and_cuts_between_characters(void **state)
+{
+    (void)state;
+    char buf[7];
+    assert_int_equal(utf8_copy_valid(buf, sizeof(buf), "ti\xE1\xBB\x81n!"), 6); /* tiền fits */
+    assert_string_equal(buf, "ti\xE1\xBB\x81n");
+    assert_int_equal(utf8_copy_valid(buf, 5, "ti\xE1\xBB\x81n"), 2); /* ề would not: before it */
+    assert_string_equal(buf, "ti");
+    /* repaired first, then cut: the U+FFFD that replaces a stray byte is never split */
+    assert_int_equal(utf8_copy_valid(buf, 6, "ab\x80\x01"), 5);
+    assert_string_equal(buf, "ab" FFFD);
+    assert_int_equal(utf8_copy_valid(buf, 4, "ab\x80"), 2);
+    assert_string_equal(buf, "ab");
+    assert_int_equal(utf8_copy_valid(buf, 1, "abc"), 0);
+    assert_string_equal(buf, "");
+    /* in place, as a message is made valid where it was written */
+    char msg[16] = "x\xC3(\xFFy";
+    assert_int_equal(utf8_copy_valid(msg, sizeof(msg), msg), 9);
+    assert_string_equal(msg, "x" FFFD "(" FFFD "y");
+    char same[8] = "short";
+    assert_int_equal(utf8_copy_valid(same, sizeof(same), same), 5);
+    assert_string_equal(same, "short");
+}
+
 static void test_partial_tail(void **state)
 {
     (void)state;
@@ -133,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_ill_formed_sequences_become_one_fffd_each),
         cmocka_unit_test(test_nul_and_controls_are_replaced),
         cmocka_unit_test(test_cut_never_splits_a_character),
+        cmocka_unit_test(test_copy_valid_repairs_and_cuts_between_characters),
         cmocka_unit_test(test_partial_tail),
         cmocka_unit_test(test_chars_counts_code_points_or_refuses),
     };
