@@ -867,6 +867,9 @@ static void dispatch(struct ajob *j, size_t k)
     json_object *args = c->arguments && *c->arguments ? json_tokener_parse(c->arguments) : NULL;
     if (!args && (!c->arguments || !*c->arguments))
         args = json_object_new_object();
+    /* The model's JSON, read leniently: valid text and JSON's numbers (json_text.h) for the
+     * event, the entities and the tool's request. */
+    json_text_repair(args);
     json_object *ev = json_object_new_object();
     json_object_object_add(ev, "id", json_object_new_string(c->id));
     json_object_object_add(ev, "tool", json_object_new_string(c->name));

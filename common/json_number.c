@@ -68,3 +68,63 @@ json_object *json_number_text(const char *text)
     memcpy(buf, text, n + 1);
     return number_with_text(v, buf, n, sizeof buf);
 }
+
+int json_number_form_ok(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        while (*s >= '0' && *s <= '9')
+            s++;
+    else
+        return 0;
+    if (*s == '.') {
+        if (!(*++s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!(*s >= '0' && *s <= '9'))
+            return 0;
+        while (*s >= '0' && *s <= '9')
+            s++;
+    }
+    return *s == '\0';
+}
+
+int json_number_fix_text(json_object *o)
+{
+    if (!json_object_is_type(o, json_type_double))
+        return 0;
+    /* The text json_object_new_double_s() keeps (the tokener makes every double so) is its
+     * userdata, as json-c documents; without one, json-c writes a finite double as JSON. */
+    const char *written = json_object_get_userdata(o);
+    double v = json_object_get_double(o);
+    if (!isfinite(v) || !written || json_number_form_ok(written))
+        return 0;
+    char text[40];
+    int prec = 1;
+    for (; prec < 17; prec++) { /* %.17g always reads back as v */
+        snprintf(text, sizeof text - 2, "%.*g", prec, v);
+        if (strtod(text, NULL) == v)
+            break;
+    }
+    double mag = fabs(v);
+    if (mag >= 1 && mag < 1e17 && prec < (int)log10(mag) + 1) /* 100000.0, not 1e+05 */
+        prec = (int)log10(mag) + 1;
+    snprintf(text, sizeof text - 2, "%.*g", prec, v);
+    if (!strpbrk(text, ".eE"))
+        memcpy(text + strlen(text), ".0", 3); /* still a double to whoever reads it; room kept */
+    char *keep = strdup(text);
+    if (!keep)
+        return -1;
+    json_object_set_serializer(o, json_object_userdata_to_json_string, keep,
+                               json_object_free_userdata);
+    return 1;
+}

@@ -27,4 +27,13 @@ int json_decimal_fits(double v, int decimals);
  * number. */
 json_object *json_number_text(const char *text);
 
+/* Is text a number as RFC 8259 writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+int json_number_form_ok(const char *text);
+
+/* json-c reads "1.", "1.e5", "-0." and (leniently) "03E" as doubles and keeps that text to
+ * write them back: no JSON (a browser's JSON.parse throws on it, jsonb refuses it). When o is
+ * a finite double written so, it gets the shortest text that reads back as its value, with a
+ * point ("1.0", "100000.0", "3.0"). 1 when rewritten, 0 when left as it was, -1 out of memory. */
+int json_number_fix_text(json_object *o);
+
 #endif

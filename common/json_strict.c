@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_number.h"
+
 static int finite_at(json_object *o, int depth)
 {
     if (!o || depth > 64)
@@ -39,36 +41,6 @@ int json_strict_finite(json_object *o)
     return finite_at(o, 0);
 }
 
-/* RFC 8259's number: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
-static int number_form_ok(const char *s)
-{
-    if (*s == '-')
-        s++;
-    if (*s == '0')
-        s++;
-    else if (*s >= '1' && *s <= '9')
-        while (*s >= '0' && *s <= '9')
-            s++;
-    else
-        return 0;
-    if (*s == '.') {
-        if (!(*++s >= '0' && *s <= '9'))
-            return 0;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    if (*s == 'e' || *s == 'E') {
-        s++;
-        if (*s == '+' || *s == '-')
-            s++;
-        if (!(*s >= '0' && *s <= '9'))
-            return 0;
-        while (*s >= '0' && *s <= '9')
-            s++;
-    }
-    return *s == '\0';
-}
-
 /* json-c's strict mode still takes "1." and "1.e5", and keeps a parsed double's text to write
  * it back as it came: each double's text must be a JSON number. (Integers are written from
  * their value.) */
@@ -76,7 +48,7 @@ static int forms_at(json_object *o)
 {
     switch (json_object_get_type(o)) {
     case json_type_double:
-        return number_form_ok(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+        return json_number_form_ok(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
     case json_type_object: {
         json_object_object_foreach(o, k, v)
         {

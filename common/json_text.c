@@ -5,9 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_number.h"
 #include "utf8.h"
 
-static long repair(json_object *o, int depth);
+/* What a walk repairs: everything json_text_repair() does, or numbers' texts alone. */
+enum { REPAIR_ALL, REPAIR_NUMBERS };
+
+static long repair(json_object *o, int depth, int what);
 
 /* NaN and the infinities are no JSON numbers (a browser's JSON.parse throws on the text
  * json-c writes for them, jsonb refuses it): such a member or element becomes null. */
@@ -33,20 +37,20 @@ static long repair_string(json_object *o)
     return rc ? (long)(rep.invalid + rep.controls) : -1;
 }
 
-static long repair_object(json_object *o, int depth)
+static long repair_object(json_object *o, int depth, int what)
 {
     long total = 0;
     int bad_keys = 0;
     json_object_object_foreach(o, k, v)
     {
-        if (!utf8_is_clean(k, strlen(k)))
+        if (what == REPAIR_ALL && !utf8_is_clean(k, strlen(k)))
             bad_keys = 1;
-        if (not_finite(v)) { /* replaces the value only: the walk goes on */
+        if (what == REPAIR_ALL && not_finite(v)) { /* replaces the value only: the walk goes on */
             json_object_object_add(o, k, NULL);
             total++;
             continue;
         }
-        long n = repair(v, depth + 1);
+        long n = repair(v, depth + 1, what);
         if (n < 0)
             return -1;
         total += n;
@@ -85,25 +89,27 @@ static long repair_object(json_object *o, int depth)
     return total;
 }
 
-static long repair(json_object *o, int depth)
+static long repair(json_object *o, int depth, int what)
 {
     if (!o || depth > 64)
         return 0;
     switch (json_object_get_type(o)) {
+    case json_type_double:
+        return json_number_fix_text(o);
     case json_type_string:
-        return repair_string(o);
+        return what == REPAIR_ALL ? repair_string(o) : 0;
     case json_type_object:
-        return repair_object(o, depth);
+        return repair_object(o, depth, what);
     case json_type_array: {
         long total = 0;
         size_t n = json_object_array_length(o);
         for (size_t i = 0; i < n; i++) {
-            if (not_finite(json_object_array_get_idx(o, i))) {
+            if (what == REPAIR_ALL && not_finite(json_object_array_get_idx(o, i))) {
                 json_object_array_put_idx(o, i, NULL);
                 total++;
                 continue;
             }
-            long r = repair(json_object_array_get_idx(o, i), depth + 1);
+            long r = repair(json_object_array_get_idx(o, i), depth + 1, what);
             if (r < 0)
                 return -1;
             total += r;
@@ -117,7 +123,12 @@ static long repair(json_object *o, int depth)
 
 long json_text_repair(json_object *o)
 {
-    return repair(o, 0);
+    return repair(o, 0, REPAIR_ALL);
+}
+
+long json_text_repair_numbers(json_object *o)
+{
+    return repair(o, 0, REPAIR_NUMBERS);
 }
 
 const char *json_text_clean_string(json_object *o, long *repaired)

@@ -157,8 +157,11 @@ const char *llm_finish_normalize(const char *raw);
 
 /* Shared JSON helpers (and json_field_str: a string member or NULL). */
 json_object *llm_json_get(json_object *o, const char *key); /* NULL if o is not an object */
-json_object *llm_json_parse(const char *s, size_t len);     /* NULL if malformed */
-/* Parses tool arguments text as an object; anything else becomes {} (never NULL). */
+/* NULL if malformed. Read leniently (providers and models write what json-c takes), but a
+ * number written as JSON has none ("1.", "1.e5") gets JSON's text (json_text.h). */
+json_object *llm_json_parse(const char *s, size_t len);
+/* Parses tool arguments text as an object; anything else becomes {} (never NULL). Made JSON
+ * for a request body: valid text, no NaN or infinity (json_text_repair). */
 json_object *llm_json_args(const char *s);
 char *llm_json_dup(json_object *o); /* compact text, malloc'd */
 /* The list under list_key of the last message in msgs if that message has this role, else a

@@ -1,6 +1,7 @@
 /* response.c — assembling a response from whole bodies or stream fragments, shared JSON
  * helpers, and the mapping of provider error answers to llm_status codes. */
 #include "provider.h"
+#include "json_text.h"
 #include "utf8.h"
 
 #include <stdint.h>
@@ -337,6 +338,7 @@ json_object *llm_json_parse(const char *s, size_t len)
             }
         }
     }
+    json_text_repair_numbers(o); /* a model's "1." would go back to it, and to tools, as no JSON */
     json_tokener_free(tok);
     return o;
 }
@@ -348,6 +350,7 @@ json_object *llm_json_args(const char *s)
         json_object_put(o);
         o = json_object_new_object();
     }
+    json_text_repair(o); /* it goes into a request body: a NaN the model wrote is null */
     return o;
 }
 

@@ -16,7 +16,8 @@
  *     to the caller add up to the content;
  *   - an error has a known status, and its message is one line of valid text;
  *   - what the agent makes of an accepted answer (agents/reply.h: each tool call checked,
- *     the message a refused call gets, the text saved) is valid text, the message valid JSON.
+ *     the message a refused call gets, the text saved) is valid text, the message valid JSON;
+ *   - each call's arguments, as the next round's request carries them back, are JSON.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -166,6 +167,14 @@ static void check_agent_reply(const struct llm_response *r)
                                               r->tool_calls[i].arguments, msg, sizeof msg);
         fuzz_check(clean(msg), "a refused call's message is not valid text");
         fuzz_check((rc == REPLY_CALL_OK) == (msg[0] == '\0'), "a refusal without a message");
+        /* the next round's request carries the call back (Anthropic's input, Gemini's args) */
+        json_object *args = llm_json_args(r->tool_calls[i].arguments), *back = NULL;
+        const char *s = json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN);
+        char aerr[128];
+        fuzz_check(json_strict_parse(s, strlen(s), 128, 0, &back, aerr, sizeof aerr) == 0,
+                   "the arguments sent back to the provider are not JSON");
+        json_object_put(back);
+        json_object_put(args);
         if (rc != REPLY_CALL_OK) {
             char *res = reply_invalid_result(tools, 2, msg);
             char jerr[128];

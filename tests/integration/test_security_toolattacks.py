@@ -108,7 +108,7 @@ class Recorder:
 
 class FakeLLM:
     """A scripted OpenAI-compatible chat model (streamed or not). script maps a tool name to
-    the arguments (a dict, sent as they are) it calls that tool with; the routing prompt gets
+    the arguments (a dict, or a str of the arguments' text; sent as they are) it calls that tool with; the routing prompt gets
     the first agent it lists; after tool results it answers with them. tool_results keeps
     (tool name, content) of every tool result it was sent."""
 
@@ -205,9 +205,11 @@ class FakeLLM:
                 with self.lock:
                     self.seq += 1
                     cid = "call_fake_%d" % self.seq
+                args = self.script[name]  # a str is sent as it is: JSON a model may write
                 calls.append({"id": cid, "type": "function",
                               "function": {"name": name,
-                                           "arguments": json.dumps(self.script[name])}})
+                                           "arguments": args if isinstance(args, str)
+                                           else json.dumps(args)}})
         return (calls, None) if calls else (None, "[fake] nothing scripted")
 
     def results_for(self, tool):
@@ -409,6 +411,35 @@ class ToolAttackTest(unittest.TestCase):
         for r in (g, p):
             self.assertNotIn(b"s3cret-extra", r["raw_headers"] + r["body"] +
                              r["target"].encode())
+
+    def test_numbers_json_lacks_reach_backend_as_json(self):
+        """A model may write 1. or 2.e3: json-c reads both and kept the text, so the backend's
+        body, the job's tool_call events and the stored entities got no JSON. They get JSON's
+        numbers (1.0, 2000.0), with the values the model meant."""
+        t, a = self.tenant()
+        schema = {"type": "object", "required": ["amount", "n"],
+                  "properties": {"amount": {"type": "number"}, "n": {"type": "number"}}}
+        raw = '{"amount": 1., "n": 2.e3}'
+        self.tool(t, a, "HTTP_POST",
+                  {"endpoint": self.backend.url + "/numbers/auto", "method": "POST"},
+                  schema, raw)
+        self.tool(t, a, "HTTP_POST",
+                  {"endpoint": self.backend.url + "/numbers/tpl", "method": "POST",
+                   "body_template": '{"a": {amount}, "fixed": 1}'}, schema, raw)
+        job = self.pl.chat("pay it", tenant=t)
+        ev = self.pl.events(job["job_id"], tenant=t)  # json.loads of every event's data
+        self.assertEqual(ev[-1][0], "final", ev)
+        calls = [d for e, d in ev if e == "tool_call"]
+        self.assertEqual(len(calls), 2, ev)
+        for c in calls:
+            self.assertEqual(c["arguments"], {"amount": 1.0, "n": 2000.0}, c)
+        for path, want in (("/numbers/auto", {"amount": 1.0, "n": 2000.0}),
+                           ("/numbers/tpl", {"a": 1.0, "fixed": 1})):
+            body = self.backend_requests(path)[-1]["body"]
+            self.assertEqual(json.loads(body), want, body)
+            self.assertNotRegex(body.decode(), r"\d\.(?!\d)", body)
+        j = self.pl.wait_job(job["job_id"], tenant=t)
+        self.assertEqual(j.get("status"), "done", j)
 
     # ---- item 5: the SSRF guard ------------------------------------------------------------
     def assert_refused(self, tool, path):

@@ -94,12 +94,65 @@ static void test_decimal_fits(void **state)
     assert_false(json_decimal_fits(INFINITY, 4));
 }
 
+static void test_number_form(void **state)
+{
+    (void)state;
+    static const char *json[] = {"0", "-0", "1", "10", "0.5", "-1.25", "1e5", "1E+05", "2.5e-3"};
+    static const char *not_json[] = {"1.", "1.e5", "-0.",  "03", "-03", ".5",   "+1",
+                                     "1e", "1e+",  "0x10", "",   "-",   "1.5.", "NaN"};
+    for (size_t i = 0; i < sizeof json / sizeof *json; i++)
+        assert_true(json_number_form_ok(json[i]));
+    for (size_t i = 0; i < sizeof not_json / sizeof *not_json; i++)
+        assert_false(json_number_form_ok(not_json[i]));
+}
+
+/* json-c reads these, keeps the text and writes it back: each is given JSON's text instead. */
+static void test_fix_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"[1.]", "[1.0]"},
+        {"[1.e5]", "[100000.0]"},
+        {"[-0.]", "[-0.0]"},
+        {"[03E]", "[3.0]"},
+        {"[2.E-3]", "[0.002]"},
+        {"[1.E300]", "[1e+300]"},
+        {"[0.1]", "[0.1]"},
+        {"[1.5e3]", "[1.5e3]"}, /* JSON already: as written */
+        {"[123456789.]", "[123456789.0]"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_object *a = json_tokener_parse(cases[i].in);
+        assert_non_null(a);
+        json_object *v = json_object_array_get_idx(a, 0);
+        double before = json_object_get_double(v);
+        assert_int_equal(json_number_fix_text(v), strcmp(cases[i].in, cases[i].out) != 0);
+        assert_string_equal(json_object_to_json_string_ext(a, JSON_C_TO_STRING_PLAIN),
+                            cases[i].out);
+        assert_true(json_object_get_double(v) == before); /* the value is kept */
+        json_object *back = json_tokener_parse(cases[i].out);
+        assert_true(json_object_get_double(json_object_array_get_idx(back, 0)) == before);
+        json_object_put(back);
+        assert_int_equal(json_number_fix_text(v), 0); /* once is enough */
+        json_object_put(a);
+    }
+    json_object *i = json_object_new_int(3), *s = json_object_new_string("1.");
+    assert_int_equal(json_number_fix_text(i), 0); /* integers are written from their value */
+    assert_int_equal(json_number_fix_text(s), 0);
+    assert_int_equal(json_number_fix_text(NULL), 0);
+    json_object_put(i);
+    json_object_put(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decimal),       cmocka_unit_test(test_not_numbers),
         cmocka_unit_test(test_postgres_text), cmocka_unit_test(test_text_survives_parse),
-        cmocka_unit_test(test_decimal_fits),
+        cmocka_unit_test(test_decimal_fits),  cmocka_unit_test(test_number_form),
+        cmocka_unit_test(test_fix_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

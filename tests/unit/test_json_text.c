@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <string.h>
 
 #include "json_text.h"
@@ -56,6 +57,29 @@ static void test_numbers_json_lacks_become_null(void **state)
     json_object_put(o);
 }
 
+static void test_numbers_get_json_text(void **state)
+{
+    (void)state;
+    /* a model's tool arguments: json-c keeps "1." and "1.e5" as written */
+    const char *in = "{\"amount\":1.,\"list\":[1.e5,{\"x\":-0.}],\"ok\":2.5,\"bad\":\"\xFF\"}";
+    json_object *o = json_tokener_parse(in);
+    assert_non_null(o);
+    assert_int_equal(json_text_repair_numbers(o), 3); /* numbers alone: the string is kept */
+    assert_string_equal(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN),
+                        "{\"amount\":1.0,\"list\":[100000.0,{\"x\":-0.0}],\"ok\":2.5,"
+                        "\"bad\":\"\xFF\"}");
+    assert_int_equal(json_text_repair(o), 1); /* now the string */
+    json_object_put(o);
+    o = json_tokener_parse(in);
+    assert_int_equal(json_text_repair(o), 4);
+    assert_int_equal(json_text_repair(o), 0);
+    json_object_put(o);
+    o = json_tokener_parse("[NaN,1.]");
+    assert_int_equal(json_text_repair_numbers(o), 1); /* NaN is json_text_repair's to null */
+    assert_true(isnan(json_object_get_double(json_object_array_get_idx(o, 0))));
+    json_object_put(o);
+}
+
 static void test_clean_tree_untouched(void **state)
 {
     (void)state;
@@ -71,6 +95,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tree_is_repaired),
         cmocka_unit_test(test_numbers_json_lacks_become_null),
+        cmocka_unit_test(test_numbers_get_json_text),
         cmocka_unit_test(test_clean_tree_untouched),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

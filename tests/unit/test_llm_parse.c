@@ -391,12 +391,10 @@ static void test_stream_without_end_is_bad(void **state)
 /* ---- whole bodies ------------------------------------------------------------------------------
  */
 
-static int parse_body(const struct llm_provider_ops *ops, const char *fixture,
+/* A whole body, as llm/client.c reads one: parsed, then finished into resp. */
+static int parse_text(const struct llm_provider_ops *ops, const char *text, size_t len,
                       struct llm_response *resp)
 {
-    size_t len;
-    char *text = slurp(fixture, &len);
-    assert_non_null(text);
     struct llm_acc a;
     llm_acc_init(&a, NULL, NULL);
     json_object *root = llm_json_parse(text, len);
@@ -405,6 +403,16 @@ static int parse_body(const struct llm_provider_ops *ops, const char *fixture,
         rc = llm_acc_finish(&a, resp);
     json_object_put(root);
     llm_acc_cleanup(&a);
+    return rc;
+}
+
+static int parse_body(const struct llm_provider_ops *ops, const char *fixture,
+                      struct llm_response *resp)
+{
+    size_t len;
+    char *text = slurp(fixture, &len);
+    assert_non_null(text);
+    int rc = parse_text(ops, text, len, resp);
     free(text);
     return rc;
 }
@@ -641,21 +649,37 @@ static void test_untrusted_counts_and_names(void **state)
                  "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
                  "\"finish_reason\":\"tool_calls\"}],\"usage\":%s}",
                  cases[i].usage);
-        struct llm_acc a;
         struct llm_response r;
-        llm_acc_init(&a, NULL, NULL);
-        json_object *root = llm_json_parse(body, strlen(body));
-        assert_non_null(root);
-        assert_int_equal(llm_openai_ops.parse(&a, root), 0);
-        assert_int_equal(llm_acc_finish(&a, &r), 0);
+        assert_int_equal(parse_text(&llm_openai_ops, body, strlen(body), &r), 0);
         assert_int_equal(r.input_tokens, cases[i].in);
         assert_int_equal(r.output_tokens, cases[i].out);
         assert_string_equal(r.tool_calls[0].id, "call_\xEF\xBF\xBD");
         assert_string_equal(r.model, "m"); /* json-c's string ends at the \u0000 */
         llm_response_cleanup(&r);
-        llm_acc_cleanup(&a);
-        json_object_put(root);
     }
+}
+
+/* Anthropic's tool_use input (Gemini's args alike) is an object in the body, read leniently:
+ * json-c kept a model's "1." as written, and the arguments went back to the provider in the
+ * next round's request, and to the tool, as no JSON. */
+static void test_lenient_numbers_leave_as_json(void **state)
+{
+    (void)state;
+    const char *body =
+        "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\","
+        "\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"pay\",\"input\":"
+        "{\"amount\":1.,\"n\":2.e3,\"ok\":0.5}}],\"stop_reason\":\"tool_use\","
+        "\"usage\":{\"input_tokens\":3,\"output_tokens\":4}}";
+    struct llm_response r;
+    assert_int_equal(parse_text(&llm_anthropic_ops, body, strlen(body), &r), 0);
+    assert_int_equal(r.ntool_calls, 1);
+    assert_string_equal(r.tool_calls[0].arguments, "{\"amount\":1.0,\"n\":2000.0,\"ok\":0.5}");
+    llm_response_cleanup(&r);
+    /* OpenAI's arguments are a string the model wrote: made JSON where they become an object */
+    json_object *args = llm_json_args("{\"amount\": 1.}");
+    assert_string_equal(json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN),
+                        "{\"amount\":1.0}");
+    json_object_put(args);
 }
 
 static void test_finish_and_names(void **state)
@@ -978,6 +1002,7 @@ int main(void)
         cmocka_unit_test(test_llamacpp_bodies),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_untrusted_counts_and_names),
+        cmocka_unit_test(test_lenient_numbers_leave_as_json),
         cmocka_unit_test(test_finish_and_names),
         cmocka_unit_test(test_request_bodies),
         cmocka_unit_test(test_scrub),
