@@ -58,6 +58,14 @@ enum reply_call reply_check_call(const struct tool_def *tools, size_t ntools, co
         rc = REPLY_CALL_BAD_JSON;
         goto out;
     }
+    if (json_strict_int_beyond(a, strlen(a)) >= 0) { /* json-c would clamp it: another value */
+        snprintf(msg, cap,
+                 "tool %s: arguments hold an integer beyond 64 bits, which would reach the tool "
+                 "changed; send such a number as a string",
+                 t->name);
+        rc = REPLY_CALL_BAD_JSON;
+        goto out;
+    }
     char verr[256] = "";
     if (jsonschema_validate(t->input_schema, args, verr, sizeof(verr)) != 0) {
         snprintf(msg, cap, "tool %s: invalid arguments: %s", t->name, verr);

@@ -70,6 +70,51 @@ static int forms_at(json_object *o)
     }
 }
 
+/* Does the integer s[0, n) (digits after an optional sign; leading zeros as a lenient parse
+ * takes them) fit where json-c puts it: int64 when negative, uint64 otherwise? */
+static int int_fits(const char *s, size_t n)
+{
+    int neg = n && *s == '-';
+    if (n && (*s == '-' || *s == '+'))
+        s++, n--;
+    while (n > 1 && *s == '0')
+        s++, n--;
+    const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t ln = strlen(lim);
+    return n < ln || (n == ln && memcmp(s, lim, n) <= 0);
+}
+
+long json_strict_int_beyond(const char *buf, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        char c = buf[i];
+        if (c == '"' || c == '\'') { /* a string (single-quoted: json-c's lenient mode) */
+            for (i++; i < len && buf[i] != c; i++)
+                if (buf[i] == '\\')
+                    i++;
+            i++;
+        } else if (c == '/' && i + 1 < len && (buf[i + 1] == '/' || buf[i + 1] == '*')) {
+            const char *e = buf[i + 1] == '/' ? memchr(buf + i, '\n', len - i)
+                                              : memmem(buf + i + 2, len - i - 2, "*/", 2);
+            i = e ? (size_t)(e - buf) + 1 : len; /* a comment: lenient mode again */
+        } else if (c == '-' || c == '+' || (c >= '0' && c <= '9')) {
+            size_t start = i++;
+            while (i < len && buf[i] >= '0' && buf[i] <= '9')
+                i++;
+            if (i < len && (buf[i] == '.' || buf[i] == 'e' || buf[i] == 'E')) {
+                while (i < len && strchr("0123456789.eE+-", buf[i])) /* a double */
+                    i++;
+            } else if (!int_fits(buf + start, i - start)) {
+                return (long)start;
+            }
+        } else {
+            i++;
+        }
+    }
+    return -1;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
@@ -113,6 +158,7 @@ int json_strict_parse(const char *buf, size_t len, int max_depth, unsigned flags
     while (rest < len && strchr(" \t\r\n", buf[rest]))
         rest++;
     int rc = -1;
+    long at;
     if (jerr != json_tokener_success)
         fail(err, errlen, "%s at byte %zu", json_tokener_error_desc(jerr), end);
     else if (rest < len)
@@ -123,6 +169,9 @@ int json_strict_parse(const char *buf, size_t len, int max_depth, unsigned flags
              "has no such numbers)");
     else if (!forms_at(o)) /* depth: at most max_depth, as the tokener allowed */
         fail(err, errlen, "a number is not written as JSON writes numbers (like 1. or 1.e5)");
+    else if ((at = json_strict_int_beyond(buf, len)) >= 0)
+        fail(err, errlen,
+             "an integer at byte %ld is beyond 64 bits (it would change; send it as a string)", at);
     else
         rc = 0;
     if (rc == 0)

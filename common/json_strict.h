@@ -9,7 +9,7 @@
  * character inside a string; json-c writes both back as valid JSON, so they are left be.)
  *
  * json_strict_parse() takes one complete JSON value (whitespace may follow it) with every
- * number finite, or says what is wrong and where. */
+ * number finite and every integer within 64 bits, or says what is wrong and where. */
 #ifndef AGENTHUB_JSON_STRICT_H
 #define AGENTHUB_JSON_STRICT_H
 
@@ -26,6 +26,13 @@ enum {
  * callers add their own. */
 int json_strict_parse(const char *buf, size_t len, int max_depth, unsigned flags, json_object **out,
                       char *err, size_t errlen);
+
+/* json-c clamps an integer beyond 64 bits without a word: 100000000000000000000 is read as
+ * 18446744073709551615, and -99999999999999999999 as INT64_MIN. The byte offset in the JSON
+ * text buf[0, len) of the first integer that does not fit (int64 when negative, uint64
+ * otherwise), or -1 when every one fits. Strings and comments (json-c's lenient mode takes
+ * single-quoted strings and comments) are skipped; buf should be text json-c took. */
+long json_strict_int_beyond(const char *buf, size_t len);
 
 /* 1 when every number in o (64 levels deep at most; deeper is not looked at) is finite. */
 int json_strict_finite(json_object *o);

@@ -237,7 +237,11 @@ class IngressChatTest(IngressCase):
         # what json-c takes unless told to be strict, and JSON does not: each was a new job
         for raw, where in ((b'{"message":"a",}', "at byte 15"), (b"{'message':'a'}", "at byte"),
                            (b'{"message":"a","session_id":Null}', "at byte 29"),
-                           (b'{"message":"a","attachments":[NaN]}', "NaN")):
+                           (b'{"message":"a","attachments":[NaN]}', "NaN"),
+                           (b'{"message":"a","metadata":{"n":1.}}', "written as JSON"),
+                           # json-c clamps it: the job would keep 18446744073709551615
+                           (b'{"message":"a","metadata":{"order":100000000000000000000}}',
+                            "integer at byte 35 is beyond 64 bits")):
             st, resp, _ = self.ing.request("POST", "/api/%s/chat" % self.ta, token=self.tok_a,
                                            raw_body=raw)
             self.assertEqual((st, resp["error"]["code"]), (400, "invalid_json"), (raw, resp))

@@ -415,7 +415,8 @@ class ToolAttackTest(unittest.TestCase):
     def test_numbers_json_lacks_reach_backend_as_json(self):
         """A model may write 1. or 2.e3: json-c reads both and kept the text, so the backend's
         body, the job's tool_call events and the stored entities got no JSON. They get JSON's
-        numbers (1.0, 2000.0), with the values the model meant."""
+        numbers (1.0, 2000.0), with the values the model meant. An integer beyond 64 bits,
+        which json-c would clamp to another value, goes back to the model instead."""
         t, a = self.tenant()
         schema = {"type": "object", "required": ["amount", "n"],
                   "properties": {"amount": {"type": "number"}, "n": {"type": "number"}}}
@@ -426,10 +427,15 @@ class ToolAttackTest(unittest.TestCase):
         self.tool(t, a, "HTTP_POST",
                   {"endpoint": self.backend.url + "/numbers/tpl", "method": "POST",
                    "body_template": '{"a": {amount}, "fixed": 1}'}, schema, raw)
+        # an integer beyond 64 bits, which json-c clamps: the model is told, the tool not run
+        big = self.tool(t, a, "HTTP_POST",
+                        {"endpoint": self.backend.url + "/numbers/big", "method": "POST"},
+                        {"type": "object", "properties": {"id": {"type": "integer"}}},
+                        '{"id": 100000000000000000000}')
         job = self.pl.chat("pay it", tenant=t)
         ev = self.pl.events(job["job_id"], tenant=t)  # json.loads of every event's data
         self.assertEqual(ev[-1][0], "final", ev)
-        calls = [d for e, d in ev if e == "tool_call"]
+        calls = [d for e, d in ev if e == "tool_call" and d["tool"] != big]
         self.assertEqual(len(calls), 2, ev)
         for c in calls:
             self.assertEqual(c["arguments"], {"amount": 1.0, "n": 2000.0}, c)
@@ -440,6 +446,9 @@ class ToolAttackTest(unittest.TestCase):
             self.assertNotRegex(body.decode(), r"\d\.(?!\d)", body)
         j = self.pl.wait_job(job["job_id"], tenant=t)
         self.assertEqual(j.get("status"), "done", j)
+        self.assertEqual(self.backend.seen("/numbers/big"), [])
+        told = self.llm.results_for(big)
+        self.assertTrue(told and "beyond 64 bits" in told[-1], told)
 
     # ---- item 5: the SSRF guard ------------------------------------------------------------
     def assert_refused(self, tool, path):

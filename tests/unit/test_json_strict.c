@@ -72,6 +72,10 @@ static void test_refuses_what_json_lacks(void **state)
     refuse("{\"a\":1.}", 8, 0, "not written as JSON writes numbers");
     refuse("[1.e5]", 6, 0, "not written as JSON writes numbers");
     refuse("2.", 2, 0, "not written as JSON writes numbers");
+    /* integers beyond 64 bits: json-c clamps them to UINT64_MAX or INT64_MIN */
+    refuse("{\"id\":100000000000000000000}", 28, 0, "integer at byte 6 is beyond 64 bits");
+    refuse("[1,-9223372036854775809]", 24, 0, "integer at byte 3 is beyond 64 bits");
+    refuse("[18446744073709551616]", 22, 0, "beyond 64 bits");
     refuse("{\"a\":1} x", 9, 0, "at byte");
     refuse("{} {}", 5, 0, "at byte");
     refuse("{\"a\":", 5, 0, "at byte");
@@ -95,6 +99,33 @@ static void test_input_not_terminated(void **state)
     assert_string_equal(err, "unexpected character at byte 9");
 }
 
+static void test_int_beyond(void **state)
+{
+    (void)state;
+    /* the extremes fit; digits in strings, doubles and comments are not integers */
+    json_object *o = accept_text("[18446744073709551615,-9223372036854775808,9223372036854775807,"
+                                 "\"100000000000000000000\",1.00000000000000000000e5,"
+                                 "-123456789012345678901234.5,1e30]",
+                                 0);
+    assert_int_equal(json_object_array_length(o), 7);
+    json_object_put(o);
+    static const struct {
+        const char *text;
+        long at;
+    } cases[] = {
+        {"[100000000000000000000]", 1},
+        {"{\"a\\\"1\":-99999999999999999999}", 8}, /* an escaped quote inside the key */
+        {"{'q':'99999999999999999999', 'n': 00000000000000000000007}", -1}, /* lenient */
+        {"/* 99999999999999999999 */ [1] // 99999999999999999999", -1},
+        {"[-Infinity, NaN, +1]", -1},
+        {"[1e5, 2.5, 18446744073709551615, 18446744073709551616]", 33},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        if (json_strict_int_beyond(cases[i].text, strlen(cases[i].text)) != cases[i].at)
+            fail_msg("%s: %ld, not %ld", cases[i].text,
+                     json_strict_int_beyond(cases[i].text, strlen(cases[i].text)), cases[i].at);
+}
+
 static void test_finite(void **state)
 {
     (void)state;
@@ -115,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_accepts_json),
         cmocka_unit_test(test_refuses_what_json_lacks),
         cmocka_unit_test(test_input_not_terminated),
+        cmocka_unit_test(test_int_beyond),
         cmocka_unit_test(test_finite),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,6 +77,12 @@ static void test_invalid_calls(void **state)
             REPLY_CALL_BAD_JSON);
         assert_non_null(strstr(msg, "NaN or an infinity"));
     }
+    /* an integer json-c would clamp: back to the model, never to the tool changed */
+    assert_int_equal(reply_check_call(t, n, "get_customer_debt",
+                                      "{\"mst\": \"0123456789\", \"x\": 100000000000000000000}",
+                                      msg, sizeof(msg)),
+                     REPLY_CALL_BAD_JSON);
+    assert_non_null(strstr(msg, "beyond 64 bits"));
     /* fails the schema: pattern, missing required, extra property, enum */
     assert_int_equal(
         reply_check_call(t, n, "get_customer_debt", "{\"mst\": \"MST 0123\"}", msg, sizeof(msg)),
