@@ -98,15 +98,22 @@ int json_number_form_ok(const char *s)
     return *s == '\0';
 }
 
-int json_number_fix_text(json_object *o)
+int json_number_text_ok(json_object *o)
 {
     if (!json_object_is_type(o, json_type_double))
-        return 0;
+        return 1;
     /* The text json_object_new_double_s() keeps (the tokener makes every double so) is its
      * userdata, as json-c documents; without one, json-c writes a finite double as JSON. */
     const char *written = json_object_get_userdata(o);
+    return !written || json_number_form_ok(written);
+}
+
+int json_number_fix_text(json_object *o)
+{
+    if (json_number_text_ok(o))
+        return 0;
     double v = json_object_get_double(o);
-    if (!isfinite(v) || !written || json_number_form_ok(written))
+    if (!isfinite(v))
         return 0;
     char text[40];
     int prec = 1;

@@ -30,6 +30,10 @@ json_object *json_number_text(const char *text);
 /* Is text a number as RFC 8259 writes it: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
 int json_number_form_ok(const char *text);
 
+/* 0 when o is a double whose kept text (a parse keeps each double's) is not JSON's number,
+ * else 1: what json-c writes for o is then a JSON number (or NaN or an infinity). */
+int json_number_text_ok(json_object *o);
+
 /* json-c reads "1.", "1.e5", "-0." and (leniently) "03E" as doubles and keeps that text to
  * write them back: no JSON (a browser's JSON.parse throws on it, jsonb refuses it). When o is
  * a finite double written so, it gets the shortest text that reads back as its value, with a

@@ -3,71 +3,55 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "json_number.h"
 
-static int finite_at(json_object *o, int depth)
+/* What a walk over a tree's numbers found, as flags. */
+enum {
+    NUM_NOT_FINITE = 1,    /* NaN or an infinity */
+    NUM_NOT_JSON_TEXT = 2, /* a double kept in a text JSON has not: "1.", "1.e5" */
+    NUM_INT_AT_LIMIT = 4,  /* INT64_MIN or UINT64_MAX, where json-c clamps what does not fit */
+};
+
+static unsigned numbers_at(json_object *o, int depth)
 {
+    unsigned found = 0;
     if (!o || depth > 64)
-        return 1;
+        return 0;
     switch (json_object_get_type(o)) {
     case json_type_double:
-        return isfinite(json_object_get_double(o));
+        if (!isfinite(json_object_get_double(o)))
+            return NUM_NOT_FINITE;
+        return json_number_text_ok(o) ? 0 : NUM_NOT_JSON_TEXT;
+    case json_type_int:
+        return json_object_get_int64(o) == INT64_MIN || json_object_get_uint64(o) == UINT64_MAX
+                   ? NUM_INT_AT_LIMIT
+                   : 0;
     case json_type_object: {
         json_object_object_foreach(o, k, v)
         {
             (void)k;
-            if (!finite_at(v, depth + 1))
-                return 0;
+            found |= numbers_at(v, depth + 1);
         }
-        return 1;
+        return found;
     }
     case json_type_array: {
         size_t n = json_object_array_length(o);
         for (size_t i = 0; i < n; i++)
-            if (!finite_at(json_object_array_get_idx(o, i), depth + 1))
-                return 0;
-        return 1;
+            found |= numbers_at(json_object_array_get_idx(o, i), depth + 1);
+        return found;
     }
     default:
-        return 1;
+        return 0;
     }
 }
 
 int json_strict_finite(json_object *o)
 {
-    return finite_at(o, 0);
-}
-
-/* json-c's strict mode still takes "1." and "1.e5", and keeps a parsed double's text to write
- * it back as it came: each double's text must be a JSON number. (Integers are written from
- * their value.) */
-static int forms_at(json_object *o)
-{
-    switch (json_object_get_type(o)) {
-    case json_type_double:
-        return json_number_form_ok(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    case json_type_object: {
-        json_object_object_foreach(o, k, v)
-        {
-            (void)k;
-            if (!forms_at(v))
-                return 0;
-        }
-        return 1;
-    }
-    case json_type_array: {
-        size_t n = json_object_array_length(o);
-        for (size_t i = 0; i < n; i++)
-            if (!forms_at(json_object_array_get_idx(o, i)))
-                return 0;
-        return 1;
-    }
-    default:
-        return 1;
-    }
+    return !(numbers_at(o, 0) & NUM_NOT_FINITE);
 }
 
 /* Does the integer s[0, n) (digits after an optional sign; leading zeros as a lenient parse
@@ -158,18 +142,21 @@ int json_strict_parse(const char *buf, size_t len, int max_depth, unsigned flags
     while (rest < len && strchr(" \t\r\n", buf[rest]))
         rest++;
     int rc = -1;
-    long at;
+    long at = -1;
+    /* one walk over the numbers (depth: at most max_depth, as the tokener allowed); the text
+     * is scanned only when an integer sits where json-c clamps */
+    unsigned found = jerr == json_tokener_success ? numbers_at(o, 0) : 0;
     if (jerr != json_tokener_success)
         fail(err, errlen, "%s at byte %zu", json_tokener_error_desc(jerr), end);
     else if (rest < len)
         fail(err, errlen, "text after the value at byte %zu", rest);
-    else if (!json_strict_finite(o))
+    else if (found & NUM_NOT_FINITE)
         fail(err, errlen,
              "a number is NaN, an infinity or beyond the range of a double (JSON "
              "has no such numbers)");
-    else if (!forms_at(o)) /* depth: at most max_depth, as the tokener allowed */
+    else if (found & NUM_NOT_JSON_TEXT)
         fail(err, errlen, "a number is not written as JSON writes numbers (like 1. or 1.e5)");
-    else if ((at = json_strict_int_beyond(buf, len)) >= 0)
+    else if ((found & NUM_INT_AT_LIMIT) && (at = json_strict_int_beyond(buf, len)) >= 0)
         fail(err, errlen,
              "an integer at byte %ld is beyond 64 bits (it would change; send it as a string)", at);
     else
